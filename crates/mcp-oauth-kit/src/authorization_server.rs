@@ -1,0 +1,542 @@
+//! [`OAuthServer`]: the kit's own OAuth 2.1 authorization server, as an [`AuthProvider`] over a
+//! [`Store`]. It holds the protocol rules; the HTTP endpoints only parse and render.
+//!
+//! Rules enforced here: exact redirect-URI matching (loopback `http` on any port, RFC 8252
+//! §7.3); PKCE S256 only (OAuth 2.1 §4.1.1); single-use codes whose replay revokes the grant;
+//! `resource` bound to the grant and checked as audience (RFC 8707); refresh tokens that rotate,
+//! with reuse revoking the family except for a retry inside the grace window.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::config::Config;
+use crate::error::{OAuthError, OAuthErrorCode};
+use crate::provider::{
+    AccessToken, AuthProvider, AuthorizationRequest, AuthorizeError, ClientCredentials, ClientMetadata, LoginContext,
+    RegisteredClient, TokenRejection, TokenResponse,
+};
+use crate::redirect_uri::{RedirectUri, redirect_matches};
+use crate::secret::{NewSecret, TokenHash, ct_eq_str, pkce_s256};
+use crate::store::{
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, PendingAuthorization,
+    RefreshRotation, RefreshTokenRecord, RevokedToken, Store, now_millis,
+};
+use crate::user_store::User;
+
+/// The built-in authorization server.
+#[derive(Clone)]
+pub struct OAuthServer {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for OAuthServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthServer").field("issuer", &self.config.issuer()).finish_non_exhaustive()
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// PKCE verifiers are 43 to 128 characters of `[A-Za-z0-9-._~]` (RFC 7636 §4.1); challenges
+/// of S256 are exactly 43 base64url characters.
+fn is_pkce_string(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+impl OAuthServer {
+    /// An authorization server for `config` over `store`.
+    pub fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Self {
+        Self { config, store }
+    }
+
+    /// Resources a client may name: the MCP endpoint, with or without a trailing slash.
+    fn canonical_resource(&self, requested: Option<&str>) -> Option<String> {
+        let canonical = self.config.resource();
+        match requested.map(str::trim) {
+            None | Some("") => Some(canonical),
+            Some(r) if r == canonical || r.strip_suffix('/') == Some(canonical.as_str()) => Some(canonical),
+            Some(_) => None,
+        }
+    }
+
+    fn parse_scopes(&self, scope: Option<&str>) -> Result<Vec<String>, OAuthError> {
+        let requested: Vec<String> =
+            scope.unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        if requested.is_empty() {
+            return Ok(self.config.default_scopes.clone());
+        }
+        if let Some(unknown) = requested.iter().find(|s| !self.config.scopes_supported.contains(s)) {
+            return Err(OAuthError::new(OAuthErrorCode::InvalidScope, format!("unknown scope {unknown:?}")));
+        }
+        let mut scopes = requested;
+        scopes.sort();
+        scopes.dedup();
+        Ok(scopes)
+    }
+
+    /// Authenticate a client at the token or revocation endpoint. Unknown client and wrong
+    /// secret give the same answer.
+    async fn authenticate_client(&self, creds: &ClientCredentials) -> Result<ClientRecord, OAuthError> {
+        let failed = || OAuthError::invalid_client("client authentication failed");
+        let Some(client_id) = creds.client_id.as_deref() else {
+            return Err(OAuthError::invalid_request("client_id is required"));
+        };
+        let client = self.store.client(client_id).await?.ok_or_else(failed)?;
+        match (&client.secret_hash, creds.client_secret.as_deref()) {
+            (None, _) => Ok(client),
+            (Some(expected), Some(given)) if expected.ct_eq(&TokenHash::of(given)) => Ok(client),
+            _ => Err(failed()),
+        }
+    }
+
+    fn issue(&self, grant: &Grant) -> (TokenResponse, IssuedTokens) {
+        let now = now_millis();
+        let access = NewSecret::generate("mcp_at_");
+        let refresh = NewSecret::generate("mcp_rt_");
+        let records = IssuedTokens {
+            access: AccessTokenRecord {
+                hash: access.hash(),
+                grant: grant.clone(),
+                expires_at: now + millis(self.config.access_token_ttl),
+            },
+            refresh: RefreshTokenRecord {
+                hash: refresh.hash(),
+                grant: grant.clone(),
+                expires_at: now + millis(self.config.refresh_token_ttl),
+            },
+        };
+        let response = TokenResponse {
+            access_token: access.into_string(),
+            token_type: "Bearer".into(),
+            expires_in: self.config.access_token_ttl.as_secs(),
+            refresh_token: refresh.into_string(),
+            scope: grant.scopes.join(" "),
+        };
+        (response, records)
+    }
+
+    fn check_resource(&self, grant: &Grant, resource: Option<&str>) -> Result<(), OAuthError> {
+        match self.canonical_resource(resource) {
+            Some(r) if resource.is_none() || r == grant.resource => Ok(()),
+            _ => Err(OAuthError::new(OAuthErrorCode::InvalidTarget, "resource does not match the grant")),
+        }
+    }
+}
+
+/// The key that seals a rotation's successor pair: derived from the *old* refresh token, which
+/// only its holder knows (the store keeps an unrelated digest of it).
+fn grace_cipher(old_refresh_token: &str) -> ChaCha20Poly1305 {
+    let mut h = Sha256::new();
+    h.update(b"mcp-oauth-kit/refresh-grace/v1\0");
+    h.update(old_refresh_token.as_bytes());
+    ChaCha20Poly1305::new(Key::from_slice(&h.finalize()))
+}
+
+fn seal_successor(old_refresh_token: &str, response: &TokenResponse) -> Vec<u8> {
+    let mut nonce = [0u8; 12];
+    if getrandom::fill(&mut nonce).is_err() {
+        return Vec::new(); // no grace for this rotation rather than a predictable nonce
+    }
+    let Ok(plain) = serde_json::to_vec(response) else { return Vec::new() };
+    match grace_cipher(old_refresh_token).encrypt(Nonce::from_slice(&nonce), plain.as_slice()) {
+        Ok(ct) => [nonce.as_slice(), ct.as_slice()].concat(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn open_successor(old_refresh_token: &str, sealed: &[u8]) -> Option<TokenResponse> {
+    if sealed.len() < 12 {
+        return None;
+    }
+    let (nonce, ct) = sealed.split_at(12);
+    let plain = grace_cipher(old_refresh_token).decrypt(Nonce::from_slice(nonce), ct).ok()?;
+    serde_json::from_slice(&plain).ok()
+}
+
+fn with_query(base: &str, params: &[(&str, &str)]) -> String {
+    match Url::parse(base) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(params);
+            url.to_string()
+        }
+        Err(_) => base.to_owned(), // unreachable: redirect URIs are validated at registration
+    }
+}
+
+#[async_trait]
+impl AuthProvider for OAuthServer {
+    async fn verify_token(&self, token: &str) -> Result<AccessToken, TokenRejection> {
+        if !token.starts_with("mcp_at_") || token.len() > 128 {
+            return Err(TokenRejection::Invalid);
+        }
+        let record = self.store.access_token(&TokenHash::of(token), now_millis()).await?;
+        let record = record.ok_or(TokenRejection::Invalid)?;
+        if record.grant.resource != self.config.resource() {
+            return Err(TokenRejection::WrongAudience);
+        }
+        let g = record.grant;
+        Ok(AccessToken::new(g.subject, g.username, g.client_id, g.scopes, g.resource, record.expires_at))
+    }
+
+    fn is_authorization_server(&self) -> bool {
+        true
+    }
+
+    async fn register_client(&self, metadata: ClientMetadata) -> Result<RegisteredClient, OAuthError> {
+        let bad_meta = |d: String| OAuthError::new(OAuthErrorCode::InvalidClientMetadata, d);
+        let uris = metadata.redirect_uris.unwrap_or_default();
+        if uris.is_empty() {
+            return Err(OAuthError::new(OAuthErrorCode::InvalidRedirectUri, "redirect_uris is required"));
+        }
+        if uris.len() > 10 {
+            return Err(OAuthError::new(OAuthErrorCode::InvalidRedirectUri, "at most 10 redirect_uris"));
+        }
+        for uri in &uris {
+            RedirectUri::parse(uri).map_err(|why| {
+                OAuthError::new(OAuthErrorCode::InvalidRedirectUri, format!("redirect URI {uri:?}: {why}"))
+            })?;
+        }
+        let auth_method = metadata.token_endpoint_auth_method.unwrap_or_else(|| "client_secret_basic".into());
+        if !matches!(auth_method.as_str(), "none" | "client_secret_post" | "client_secret_basic") {
+            return Err(bad_meta(format!("token_endpoint_auth_method {auth_method:?} is not supported")));
+        }
+        let grant_types = metadata.grant_types.unwrap_or_else(|| vec!["authorization_code".into()]);
+        if let Some(g) = grant_types.iter().find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token")) {
+            return Err(bad_meta(format!("grant type {g:?} is not supported")));
+        }
+        if let Some(r) = metadata.response_types.iter().flatten().find(|r| r.as_str() != "code") {
+            return Err(bad_meta(format!("response type {r:?} is not supported")));
+        }
+        if let Some(scope) = metadata.scope.as_deref() {
+            self.parse_scopes(Some(scope)).map_err(|e| bad_meta(e.description.into_owned()))?;
+        }
+        let name = metadata.client_name.map(|n| n.chars().filter(|c| !c.is_control()).take(100).collect());
+        let secret = (auth_method != "none").then(|| NewSecret::generate("mcp_cs_"));
+        let record = ClientRecord {
+            client_id: NewSecret::generate("mcp_client_").into_string(),
+            secret_hash: secret.as_ref().map(NewSecret::hash),
+            auth_method,
+            client_name: name,
+            redirect_uris: uris,
+            grant_types,
+            scope: metadata.scope,
+            issued_at: now_millis(),
+        };
+        self.store.insert_client(record.clone()).await?;
+        tracing::info!(client_id = %record.client_id, "client registered");
+        Ok(RegisteredClient { record, client_secret: secret.map(NewSecret::into_string) })
+    }
+
+    async fn start_authorization(&self, req: AuthorizationRequest) -> Result<String, AuthorizeError> {
+        let page = |d: &'static str| AuthorizeError::Page(OAuthError::invalid_request(d));
+        let client_id = req.client_id.as_deref().ok_or_else(|| page("client_id is missing"))?;
+        let client = self
+            .store
+            .client(client_id)
+            .await
+            .map_err(|e| AuthorizeError::Page(e.into()))?
+            .ok_or_else(|| page("unknown client"))?;
+        let redirect_uri = match req.redirect_uri.as_deref() {
+            Some(given) => client
+                .redirect_uris
+                .iter()
+                .any(|r| redirect_matches(r, given))
+                .then(|| given.to_owned())
+                .ok_or_else(|| page("redirect_uri is not registered for this client"))?,
+            None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+            None => return Err(page("redirect_uri is required")),
+        };
+        // From here on the redirect URI is trusted: errors go back to the client.
+        let state = req.state.clone();
+        let iss = self.config.issuer();
+        let redirect_error = |code: OAuthErrorCode, description: &str| {
+            let mut params = vec![("error", code.as_str()), ("error_description", description), ("iss", iss.as_str())];
+            if let Some(s) = state.as_deref() {
+                params.push(("state", s));
+            }
+            AuthorizeError::Redirect(with_query(&redirect_uri, &params))
+        };
+        if req.response_type.as_deref() != Some("code") {
+            return Err(redirect_error(OAuthErrorCode::UnsupportedResponseType, "response_type must be code"));
+        }
+        let Some(challenge) = req.code_challenge.as_deref() else {
+            return Err(redirect_error(OAuthErrorCode::InvalidRequest, "code_challenge is required (PKCE)"));
+        };
+        if req.code_challenge_method.as_deref() != Some("S256") {
+            return Err(redirect_error(OAuthErrorCode::InvalidRequest, "code_challenge_method must be S256"));
+        }
+        if challenge.len() != 43 || !is_pkce_string(challenge, 43, 43) {
+            return Err(redirect_error(OAuthErrorCode::InvalidRequest, "code_challenge is not an S256 challenge"));
+        }
+        let scopes = self.parse_scopes(req.scope.as_deref()).map_err(|e| redirect_error(e.code, &e.description))?;
+        let Some(resource) = self.canonical_resource(req.resource.as_deref()) else {
+            return Err(redirect_error(OAuthErrorCode::InvalidTarget, "resource is not served by this server"));
+        };
+        if state.as_ref().is_some_and(|s| s.len() > 1024) {
+            return Err(redirect_error(OAuthErrorCode::InvalidRequest, "state is too long"));
+        }
+        let handle = NewSecret::generate("");
+        let pending = PendingAuthorization {
+            id_hash: handle.hash(),
+            client_id: client.client_id,
+            redirect_uri,
+            state,
+            code_challenge: challenge.to_owned(),
+            scopes,
+            resource,
+            csrf_token: NewSecret::generate("").into_string(),
+            failed_logins: 0,
+            expires_at: now_millis() + millis(self.config.login_ttl),
+        };
+        self.store.insert_pending(pending).await.map_err(|e| AuthorizeError::Page(e.into()))?;
+        Ok(handle.into_string())
+    }
+
+    async fn login_context(&self, handle: &str) -> Result<LoginContext, OAuthError> {
+        let expired = || OAuthError::invalid_request("this sign-in request is unknown or has expired");
+        let pending = self.store.pending(&TokenHash::of(handle), now_millis()).await?.ok_or_else(expired)?;
+        let client = self.store.client(&pending.client_id).await?.ok_or_else(expired)?;
+        let redirect_host = Url::parse(&pending.redirect_uri)
+            .ok()
+            .map(|u| match u.host_str() {
+                Some(h) => h.to_owned(),
+                None => format!("{}:", u.scheme()),
+            })
+            .unwrap_or_default();
+        Ok(LoginContext {
+            client_name: client.client_name.unwrap_or(client.client_id),
+            redirect_host,
+            scopes: pending.scopes,
+            csrf_token: pending.csrf_token,
+        })
+    }
+
+    async fn record_failed_login(&self, handle: &str) -> Result<bool, OAuthError> {
+        let hash = TokenHash::of(handle);
+        let failures = self.store.record_failed_login(&hash).await?;
+        if failures >= self.config.max_login_attempts {
+            self.store.take_pending(&hash, now_millis()).await?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    async fn complete_authorization(&self, handle: &str, csrf_token: &str, user: &User) -> Result<String, OAuthError> {
+        let hash = TokenHash::of(handle);
+        let expired = || OAuthError::invalid_request("this sign-in request is unknown or has expired");
+        let now = now_millis();
+        let pending = self.store.pending(&hash, now).await?.ok_or_else(expired)?;
+        if !ct_eq_str(&pending.csrf_token, csrf_token) {
+            return Err(OAuthError::invalid_request("the form's CSRF token does not match"));
+        }
+        // Taking the pending authorization makes the approval single-use even under a double submit.
+        let pending = self.store.take_pending(&hash, now).await?.ok_or_else(expired)?;
+        let code = NewSecret::generate("mcp_code_");
+        let grant = Grant {
+            grant_id: NewSecret::generate("").into_string(),
+            subject: user.id.clone(),
+            username: user.username.clone(),
+            client_id: pending.client_id,
+            scopes: pending.scopes,
+            resource: pending.resource,
+        };
+        self.store
+            .insert_code(CodeRecord {
+                hash: code.hash(),
+                grant,
+                redirect_uri: pending.redirect_uri.clone(),
+                code_challenge: pending.code_challenge,
+                expires_at: now + millis(self.config.code_ttl),
+            })
+            .await?;
+        let iss = self.config.issuer();
+        let mut params = vec![("code", code.expose()), ("iss", iss.as_str())];
+        if let Some(s) = pending.state.as_deref() {
+            params.push(("state", s));
+        }
+        Ok(with_query(&pending.redirect_uri, &params))
+    }
+
+    async fn deny_authorization(&self, handle: &str, csrf_token: &str) -> Result<String, OAuthError> {
+        let hash = TokenHash::of(handle);
+        let expired = || OAuthError::invalid_request("this sign-in request is unknown or has expired");
+        let pending = self.store.pending(&hash, now_millis()).await?.ok_or_else(expired)?;
+        if !ct_eq_str(&pending.csrf_token, csrf_token) {
+            return Err(OAuthError::invalid_request("the form's CSRF token does not match"));
+        }
+        self.store.take_pending(&hash, now_millis()).await?;
+        let iss = self.config.issuer();
+        let mut params =
+            vec![("error", "access_denied"), ("error_description", "the user declined"), ("iss", iss.as_str())];
+        if let Some(s) = pending.state.as_deref() {
+            params.push(("state", s));
+        }
+        Ok(with_query(&pending.redirect_uri, &params))
+    }
+
+    async fn exchange_code(
+        &self,
+        creds: ClientCredentials,
+        code: &str,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let client = self.authenticate_client(&creds).await?;
+        let Some(verifier) = code_verifier else {
+            return Err(OAuthError::invalid_request("code_verifier is required (PKCE)"));
+        };
+        let invalid = || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
+        let record = match self.store.redeem_code(&TokenHash::of(code), now_millis()).await? {
+            CodeRedemption::Redeemed(record) => record,
+            CodeRedemption::Replayed(record) => {
+                // A second redemption by the client that holds the PKCE verifier is that client
+                // retrying (its first response was lost): refuse it, keep its tokens. Anyone
+                // else presenting a spent code has stolen it (OAuth 2.1 §4.1.3, RFC 9700
+                // §4.5): revoke everything the code issued.
+                let holder = record.grant.client_id == client.client_id
+                    && is_pkce_string(verifier, 43, 128)
+                    && ct_eq_str(&pkce_s256(verifier), &record.code_challenge);
+                if !holder {
+                    tracing::warn!(client_id = %record.grant.client_id, "authorization code replayed; revoking its grant");
+                    self.store.revoke_grant(&record.grant.grant_id).await?;
+                }
+                return Err(invalid());
+            }
+            CodeRedemption::Unknown => return Err(invalid()),
+        };
+        // Every check below fails the same way: the code is now spent either way.
+        if record.grant.client_id != client.client_id {
+            return Err(invalid());
+        }
+        if redirect_uri.is_some_and(|r| r != record.redirect_uri) {
+            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        }
+        if !is_pkce_string(verifier, 43, 128) || !ct_eq_str(&pkce_s256(verifier), &record.code_challenge) {
+            return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+        }
+        self.check_resource(&record.grant, resource)?;
+        let (response, records) = self.issue(&record.grant);
+        self.store.insert_tokens(records).await?;
+        tracing::info!(client_id = %client.client_id, subject = %record.grant.subject, "tokens issued");
+        Ok(response)
+    }
+
+    async fn refresh(
+        &self,
+        creds: ClientCredentials,
+        refresh_token: &str,
+        scope: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let client = self.authenticate_client(&creds).await?;
+        let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+        let old = TokenHash::of(refresh_token);
+        let now = now_millis();
+        // Build the successor first so that the rotation is one atomic store call.
+        let Some(current) = self.store_refresh_grant(&old, now).await? else { return Err(invalid()) };
+        if current.client_id != client.client_id {
+            return Err(invalid());
+        }
+        self.check_resource(&current, resource)?;
+        let mut grant = current.clone();
+        if scope.is_some_and(|s| !s.trim().is_empty()) {
+            let asked = self.parse_scopes(scope)?;
+            if asked.iter().any(|s| !current.scopes.contains(s)) {
+                return Err(OAuthError::new(OAuthErrorCode::InvalidScope, "scope exceeds the original grant"));
+            }
+            grant.scopes = asked;
+        }
+        let (response, records) = self.issue(&grant);
+        let sealed = seal_successor(refresh_token, &response);
+        match self.store.rotate_refresh(&old, now, records, sealed).await? {
+            RefreshRotation::Rotated(_) => Ok(response),
+            RefreshRotation::AlreadyRotated { grant, rotated_at, sealed_successor } => {
+                let in_grace = now.saturating_sub(rotated_at) <= millis(self.config.refresh_grace);
+                if in_grace && let Some(previous) = sealed_successor.and_then(|s| open_successor(refresh_token, &s)) {
+                    tracing::info!(client_id = %grant.client_id, "refresh retried within the grace window");
+                    return Ok(previous);
+                }
+                tracing::warn!(client_id = %grant.client_id, "rotated refresh token reused; revoking its family");
+                self.store.revoke_grant(&grant.grant_id).await?;
+                Err(invalid())
+            }
+            RefreshRotation::Unknown => Err(invalid()),
+            #[allow(unreachable_patterns)]
+            _ => Err(invalid()),
+        }
+    }
+
+    async fn revoke(&self, creds: ClientCredentials, token: &str) -> Result<(), OAuthError> {
+        let client = self.authenticate_client(&creds).await?;
+        let hash = TokenHash::of(token);
+        // RFC 7009 §2.1: a token of another client is not revoked, and that is not an error.
+        let owner = self.owner_of(&hash).await?;
+        if owner.as_deref().is_some_and(|o| o != client.client_id) {
+            return Ok(());
+        }
+        match self.store.revoke_token(&hash).await? {
+            RevokedToken::Unknown => {}
+            kind => tracing::info!(client_id = %client.client_id, ?kind, "token revoked"),
+        }
+        Ok(())
+    }
+}
+
+impl OAuthServer {
+    /// The grant of a refresh token (current or already rotated), read before minting so
+    /// that client and resource are checked first; the rotation itself is the store's atomic
+    /// `rotate_refresh`, which decides between concurrent users of the same token.
+    async fn store_refresh_grant(
+        &self,
+        hash: &TokenHash,
+        now: crate::store::Millis,
+    ) -> Result<Option<Grant>, OAuthError> {
+        Ok(self.store.refresh_grant(hash, now).await?)
+    }
+
+    async fn owner_of(&self, hash: &TokenHash) -> Result<Option<String>, OAuthError> {
+        let now = now_millis();
+        if let Some(t) = self.store.access_token(hash, now).await? {
+            return Ok(Some(t.grant.client_id));
+        }
+        Ok(self.store.refresh_grant(hash, now).await?.map(|g| g.client_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn successor_opens_only_with_the_old_token() {
+        let r = TokenResponse {
+            access_token: "a".into(),
+            token_type: "Bearer".into(),
+            expires_in: 1,
+            refresh_token: "r".into(),
+            scope: "mcp".into(),
+        };
+        let sealed = seal_successor("mcp_rt_old", &r);
+        assert_eq!(open_successor("mcp_rt_old", &sealed), Some(r));
+        assert_eq!(open_successor("mcp_rt_other", &sealed), None);
+        assert_eq!(open_successor("mcp_rt_old", &sealed[..5]), None);
+    }
+
+    #[test]
+    fn pkce_strings() {
+        assert!(is_pkce_string(&"a".repeat(43), 43, 128));
+        assert!(!is_pkce_string(&"a".repeat(42), 43, 128));
+        assert!(!is_pkce_string(&"a".repeat(129), 43, 128));
+        assert!(!is_pkce_string(&format!("{}+", "a".repeat(43)), 43, 128));
+    }
+}

@@ -1,0 +1,262 @@
+//! Configuration: the public URL every advertised URL is built from, lifetimes, limits.
+//!
+//! Invariant: nothing the server advertises or redirects to is derived from a request's `Host`
+//! or `X-Forwarded-*` headers; it all comes from [`Config::public_url`].
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use url::Url;
+
+use crate::error::ConfigError;
+
+/// How the kit serves. Build it with [`Config::new`] or [`Config::from_env`], then adjust
+/// fields or use the `with_*` methods.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The URL clients reach this server at, without a trailing slash (for example
+    /// `https://mcp.example.com`). It is the OAuth issuer; the MCP endpoint is
+    /// `{public_url}{mcp_path}`. Behind a TLS proxy or tunnel this is the proxy's `https` URL.
+    pub public_url: Url,
+    /// Where [`McpServer::run`](crate::McpServer::run) listens. Default `127.0.0.1:8000`.
+    pub listen_addr: SocketAddr,
+    /// The MCP endpoint's path. Default `/mcp` (and `/mcp/` is served too).
+    pub mcp_path: String,
+    /// Every scope a client may ask for. Default `["mcp"]`.
+    pub scopes_supported: Vec<String>,
+    /// What an authorization request without `scope` (or with an empty one) gets. Default `["mcp"]`.
+    pub default_scopes: Vec<String>,
+    /// Lifetime of access tokens. Default one hour.
+    pub access_token_ttl: Duration,
+    /// Lifetime of refresh tokens. Default 30 days; each rotation starts a new lifetime.
+    pub refresh_token_ttl: Duration,
+    /// Lifetime of authorization codes. Default 60 seconds.
+    pub code_ttl: Duration,
+    /// How long a user has to sign in after `/authorize`. Default 10 minutes.
+    pub login_ttl: Duration,
+    /// How long after a rotation a retried refresh with the old token still gets the same new
+    /// pair instead of revoking the family. Default 10 seconds; zero turns it off.
+    pub refresh_grace: Duration,
+    /// Wrong passwords allowed per pending authorization before it is dropped. Default 5.
+    pub max_login_attempts: u32,
+    /// Largest accepted body at the OAuth endpoints. Default 64 KiB.
+    pub max_oauth_body_bytes: usize,
+    /// Largest accepted body at the MCP endpoint. Default 4 MiB.
+    pub max_mcp_body_bytes: usize,
+    /// Host names (with or without port) accepted besides the public URL's own. For DNS
+    /// rebinding protection every other `Host` gets 403.
+    pub extra_allowed_hosts: Vec<String>,
+    /// Browser origins accepted besides the public URL's own (for example a web client's).
+    pub extra_allowed_origins: Vec<String>,
+    /// Serve MCP statelessly (no `Mcp-Session-Id`; JSON responses), for several instances
+    /// behind a load balancer. Default `false`: sessions for `initialize` clients; clients of
+    /// protocol 2026-07-28 are always served statelessly.
+    pub stateless: bool,
+    /// Name shown on the login page and in `serverInfo`.
+    pub server_name: String,
+}
+
+impl Config {
+    /// A configuration with the defaults and the given public URL.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when the URL is not an absolute `http` or `https` URL without query
+    /// or fragment.
+    pub fn new(public_url: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            public_url: parse_public_url("public_url", public_url)?,
+            listen_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000),
+            mcp_path: "/mcp".into(),
+            scopes_supported: vec!["mcp".into()],
+            default_scopes: vec!["mcp".into()],
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            code_ttl: Duration::from_secs(60),
+            login_ttl: Duration::from_secs(600),
+            refresh_grace: Duration::from_secs(10),
+            max_login_attempts: 5,
+            max_oauth_body_bytes: 64 * 1024,
+            max_mcp_body_bytes: 4 * 1024 * 1024,
+            extra_allowed_hosts: Vec::new(),
+            extra_allowed_origins: Vec::new(),
+            stateless: false,
+            server_name: "MCP server".into(),
+        })
+    }
+
+    /// Read the configuration from the environment:
+    ///
+    /// | variable | meaning | default |
+    /// |---|---|---|
+    /// | `HOST` | address to listen on | `127.0.0.1` |
+    /// | `PORT` | port to listen on | `8000` |
+    /// | `PUBLIC_URL` | URL clients use (the issuer) | `http://127.0.0.1:$PORT` (or `http://$HOST:$PORT` for a specific `HOST`) |
+    /// | `ACCESS_TOKEN_TTL_SECS` | access token lifetime | 3600 |
+    /// | `REFRESH_TOKEN_TTL_SECS` | refresh token lifetime | 2592000 |
+    /// | `ALLOWED_HOSTS` | extra `Host` values, comma-separated | none |
+    /// | `ALLOWED_ORIGINS` | extra browser origins, comma-separated | none |
+    /// | `MCP_STATELESS` | `true` to serve MCP without sessions | `false` |
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable that is malformed.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`Config::from_env`] over any lookup function (used by tests).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable that is malformed.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let host: IpAddr = match get("HOST") {
+            Some(h) => h.parse().map_err(|_| {
+                ConfigError::new("HOST", format!("{h:?} is not an IP address (for example 127.0.0.1 or 0.0.0.0)"))
+            })?,
+            None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        let port: u16 = match get("PORT") {
+            Some(p) => {
+                p.parse().map_err(|_| ConfigError::new("PORT", format!("{p:?} is not a port number (0-65535)")))?
+            }
+            None => 8000,
+        };
+        let public_url = match get("PUBLIC_URL") {
+            Some(u) => u,
+            None => {
+                // The default is what a newcomer types into a client on this machine.
+                let shown = if host.is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { host };
+                match shown {
+                    IpAddr::V6(v6) => format!("http://[{v6}]:{port}"),
+                    IpAddr::V4(v4) => format!("http://{v4}:{port}"),
+                }
+            }
+        };
+        let mut config = Self::new(&public_url).map_err(|e| ConfigError::new("PUBLIC_URL", e.reason))?;
+        config.listen_addr = SocketAddr::new(host, port);
+        if let Some(v) = get("ACCESS_TOKEN_TTL_SECS") {
+            config.access_token_ttl = parse_secs("ACCESS_TOKEN_TTL_SECS", &v)?;
+        }
+        if let Some(v) = get("REFRESH_TOKEN_TTL_SECS") {
+            config.refresh_token_ttl = parse_secs("REFRESH_TOKEN_TTL_SECS", &v)?;
+        }
+        if let Some(v) = get("ALLOWED_HOSTS") {
+            config.extra_allowed_hosts = split_list(&v);
+        }
+        if let Some(v) = get("ALLOWED_ORIGINS") {
+            config.extra_allowed_origins = split_list(&v);
+        }
+        if let Some(v) = get("MCP_STATELESS") {
+            config.stateless = match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                _ => return Err(ConfigError::new("MCP_STATELESS", format!("{v:?} is not true or false"))),
+            };
+        }
+        Ok(config)
+    }
+
+    /// Set the name shown on the login page and in `serverInfo`.
+    pub fn with_server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = name.into();
+        self
+    }
+
+    /// Set the scopes clients may ask for and the default ones.
+    pub fn with_scopes(mut self, supported: &[&str], default: &[&str]) -> Self {
+        self.scopes_supported = supported.iter().map(|s| (*s).to_owned()).collect();
+        self.default_scopes = default.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// The issuer identifier (RFC 8414 §2): the public URL without a trailing slash.
+    pub fn issuer(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// An absolute URL on this server, e.g. `url("/token")`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer())
+    }
+
+    /// The MCP endpoint's URL: the `resource` of RFC 8707 and RFC 9728.
+    pub fn resource(&self) -> String {
+        self.url(&self.mcp_path)
+    }
+
+    /// Whether cookies must be `Secure` (the public URL is `https`).
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+fn parse_public_url(setting: &str, raw: &str) -> Result<Url, ConfigError> {
+    let url =
+        Url::parse(raw).map_err(|e| ConfigError::new(setting, format!("{raw:?} is not an absolute URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::new(setting, format!("{raw:?} must start with http:// or https://")));
+    }
+    if url.host_str().is_none() || url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(setting, format!("{raw:?} must have a host and no query or fragment")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new(setting, format!("{raw:?} must not carry credentials")));
+    }
+    Ok(url)
+}
+
+fn parse_secs(setting: &str, raw: &str) -> Result<Duration, ConfigError> {
+    match raw.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
+        _ => Err(ConfigError::new(setting, format!("{raw:?} is not a positive number of seconds"))),
+    }
+}
+
+fn split_list(raw: &str) -> Vec<String> {
+    raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn defaults_follow_host_and_port() {
+        let c = Config::from_lookup(env(&[("PORT", "9001")])).expect("valid");
+        assert_eq!(c.issuer(), "http://127.0.0.1:9001");
+        assert_eq!(c.resource(), "http://127.0.0.1:9001/mcp");
+        assert_eq!(c.listen_addr.to_string(), "127.0.0.1:9001");
+    }
+
+    #[test]
+    fn public_url_is_normalised_and_used_for_every_url() {
+        let c = Config::from_lookup(env(&[("PUBLIC_URL", "https://mcp.example.com/")])).expect("valid");
+        assert_eq!(c.issuer(), "https://mcp.example.com");
+        assert_eq!(c.url("/token"), "https://mcp.example.com/token");
+        assert!(c.secure_cookies());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases = [
+            ("PUBLIC_URL", "ftp://x"),
+            ("PUBLIC_URL", "not a url"),
+            ("PUBLIC_URL", "https://x/?q=1"),
+            ("PORT", "eighty"),
+            ("HOST", "example.com"),
+            ("ACCESS_TOKEN_TTL_SECS", "0"),
+            ("MCP_STATELESS", "maybe"),
+        ];
+        for (var, value) in cases {
+            let err = Config::from_lookup(env(&[(var, value)])).expect_err(var);
+            assert_eq!(err.setting, var, "{value}");
+            assert!(err.to_string().contains(var));
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! The bearer guard in front of the MCP endpoint (RFC 6750, MCP authorization): no token or a
+//! bad one gets 401 with a `WWW-Authenticate` challenge that points at the protected-resource
+//! metadata; a token without a tool's scope gets 403 `insufficient_scope`; a session opened by
+//! one user cannot be driven with another user's token.
+//!
+//! Invariant: handlers never see the raw token, only the verified [`AccessToken`], which the
+//! guard puts into the request's extensions.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::WWW_AUTHENTICATE;
+use http::{HeaderMap, HeaderValue, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::http_util::{HttpResponse, RequestBody, read_body, text};
+use crate::metadata::protected_resource_url;
+use crate::provider::{AccessToken, TokenRejection};
+use crate::router::AppState;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// Which user opened which MCP session. rmcp itself accepts any valid token on any known
+/// session id; this map closes that gap.
+#[derive(Debug, Default)]
+pub(crate) struct SessionBindings {
+    map: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+enum Binding {
+    Same,
+    Foreign,
+    Unknown,
+}
+
+impl SessionBindings {
+    fn check(&self, session: &str, subject: &str) -> Binding {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get_mut(session) {
+            Some((owner, seen)) if owner == subject => {
+                *seen = Instant::now();
+                Binding::Same
+            }
+            Some(_) => Binding::Foreign,
+            None => Binding::Unknown,
+        }
+    }
+
+    fn bind(&self, session: String, subject: String) {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(session, (subject, Instant::now()));
+    }
+
+    fn unbind(&self, session: &str) {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(session);
+    }
+
+    /// Forget sessions idle for longer than rmcp keeps them (it closes them after 5 minutes).
+    pub(crate) fn sweep(&self, max_idle: Duration) -> usize {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let before = map.len();
+        map.retain(|_, (_, seen)| seen.elapsed() < max_idle);
+        before - map.len()
+    }
+}
+
+/// The `Bearer` token of the `Authorization` header. `Err` for a header that is present but
+/// not a well-formed bearer credential (RFC 6750 §2.1 `b64token`).
+fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ()> {
+    let Some(value) = headers.get(http::header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().map_err(|_| ())?;
+    let (scheme, token) = value.split_once(' ').ok_or(())?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(());
+    }
+    let token = token.trim();
+    let ok = !token.is_empty()
+        && token.len() <= 4096
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b));
+    if ok { Ok(Some(token)) } else { Err(()) }
+}
+
+fn challenge(config: &Config, error: Option<(&str, &str)>, scope: &str) -> String {
+    let mut c = format!("Bearer resource_metadata=\"{}\", scope=\"{scope}\"", protected_resource_url(config));
+    if let Some((code, description)) = error {
+        c.push_str(&format!(", error=\"{code}\", error_description=\"{description}\""));
+    }
+    c
+}
+
+fn with_challenge(status: StatusCode, value: String, body: &'static str) -> HttpResponse {
+    let mut res = text(status, body);
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        res.headers_mut().insert(WWW_AUTHENTICATE, v);
+    }
+    res
+}
+
+/// 401 for a request without a usable token.
+pub(crate) fn unauthorized(config: &Config, error: Option<(&str, &str)>) -> HttpResponse {
+    let scope = config.default_scopes.join(" ");
+    with_challenge(StatusCode::UNAUTHORIZED, challenge(config, error, &scope), "authentication required\n")
+}
+
+/// The subset of a JSON-RPC message the scope check reads.
+#[derive(Deserialize)]
+struct RpcPeek {
+    method: Option<String>,
+    params: Option<RpcPeekParams>,
+}
+
+#[derive(Deserialize)]
+struct RpcPeekParams {
+    name: Option<String>,
+}
+
+/// Scopes that `body` (a JSON-RPC message or batch) needs and `token` lacks.
+fn missing_scopes(state: &AppState, token: &AccessToken, body: &[u8]) -> Vec<String> {
+    let messages: Vec<RpcPeek> = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Array(items)) => {
+            items.into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect()
+        }
+        Ok(v) => serde_json::from_value(v).ok().into_iter().collect(),
+        // Malformed JSON is rmcp's to answer (with a JSON-RPC parse error).
+        Err(_) => Vec::new(),
+    };
+    let mut missing = Vec::new();
+    for m in messages {
+        if m.method.as_deref() != Some("tools/call") {
+            continue;
+        }
+        let Some(name) = m.params.and_then(|p| p.name) else { continue };
+        for scope in state.tools_scopes(&name) {
+            if !token.has_scope(scope) && !missing.contains(scope) {
+                missing.push(scope.clone());
+            }
+        }
+    }
+    missing
+}
+
+/// Authenticate an MCP request and pass it to rmcp.
+pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpResponse {
+    let config = &state.config;
+    let token = match bearer_token(req.headers()) {
+        Ok(Some(t)) => t,
+        Ok(None) => return unauthorized(config, None),
+        Err(()) => return unauthorized(config, Some(("invalid_token", "malformed Authorization header"))),
+    };
+    let access = match state.provider.verify_token(token).await {
+        Ok(a) => a,
+        Err(TokenRejection::Backend(e)) => {
+            tracing::error!(error = %e, "token store failed");
+            return text(StatusCode::SERVICE_UNAVAILABLE, "token verification is unavailable\n");
+        }
+        Err(e) => {
+            let description = match e {
+                TokenRejection::WrongAudience => "the token was issued for another resource",
+                _ => "the token is invalid, expired or revoked",
+            };
+            return unauthorized(config, Some(("invalid_token", description)));
+        }
+    };
+    let session = req.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let Some(id) = &session
+        && let Binding::Foreign = state.sessions.check(id, &access.subject)
+    {
+        tracing::warn!(subject = %access.subject, "token used on another user's MCP session");
+        return text(StatusCode::FORBIDDEN, "this MCP session belongs to another user\n");
+    }
+    let (mut parts, body) = req.into_parts();
+    let body = if state.any_scoped_tools() && parts.method == http::Method::POST {
+        // Look inside only when some tool needs a scope; the body is bounded like rmcp bounds it.
+        let bytes = match read_body(body, config.max_mcp_body_bytes).await {
+            Ok(b) => b,
+            Err(e) => return e.response(),
+        };
+        let missing = missing_scopes(state, &access, &bytes);
+        if !missing.is_empty() {
+            let mut scope = access.scopes.clone();
+            scope.extend(missing);
+            let value = challenge(
+                config,
+                Some(("insufficient_scope", "the token lacks a scope this tool requires")),
+                &scope.join(" "),
+            );
+            return with_challenge(StatusCode::FORBIDDEN, value, "insufficient scope\n");
+        }
+        full_request_body(bytes)
+    } else {
+        body
+    };
+    let subject = access.subject.clone();
+    let is_delete = parts.method == http::Method::DELETE;
+    parts.extensions.insert(access);
+    let response = (state.mcp)(Request::from_parts(parts, body)).await;
+    match (&session, response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok())) {
+        (None, Some(new_id)) => state.sessions.bind(new_id.to_owned(), subject),
+        (Some(id), _) if is_delete && response.status().is_success() => state.sessions.unbind(id),
+        _ => {}
+    }
+    response
+}
+
+fn full_request_body(bytes: Bytes) -> RequestBody {
+    http_body_util::Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
+}
+
+/// Give a body of any type the kit's boxed request body type.
+pub(crate) fn box_body<B>(body: B) -> RequestBody
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<crate::http_util::BoxError>,
+{
+    body.map_err(Into::into).boxed_unsync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(value: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::AUTHORIZATION, HeaderValue::from_static(value));
+        h
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer_token(&HeaderMap::new()), Ok(None));
+        assert_eq!(bearer_token(&headers("Bearer abc.DEF-_~+/=")), Ok(Some("abc.DEF-_~+/=")));
+        assert_eq!(bearer_token(&headers("bearer abc")), Ok(Some("abc")));
+        for bad in ["Basic abc", "Bearer", "Bearer ", "Bearer a b", "Bearer a\"b", "Token abc"] {
+            assert_eq!(bearer_token(&headers(bad)), Err(()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn challenges_name_the_metadata_and_the_error() {
+        let config = Config::new("https://mcp.example.com").expect("valid");
+        let c = challenge(&config, Some(("invalid_token", "expired")), "mcp");
+        assert!(c.starts_with(
+            "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\""
+        ));
+        assert!(c.contains("error=\"invalid_token\""));
+        assert!(c.contains("scope=\"mcp\""));
+    }
+
+    #[test]
+    fn sessions_are_bound_to_their_user() {
+        let s = SessionBindings::default();
+        s.bind("s1".into(), "alice".into());
+        assert!(matches!(s.check("s1", "alice"), Binding::Same));
+        assert!(matches!(s.check("s1", "bob"), Binding::Foreign));
+        assert!(matches!(s.check("s2", "bob"), Binding::Unknown));
+        s.unbind("s1");
+        assert!(matches!(s.check("s1", "bob"), Binding::Unknown));
+        s.bind("s3".into(), "x".into());
+        assert_eq!(s.sweep(Duration::ZERO), 1);
+    }
+}

@@ -1,0 +1,221 @@
+//! HTTP plumbing shared by the endpoints: body types, bounded body reading, form parsing,
+//! and the response builders (JSON, OAuth errors, HTML with its security headers, redirects).
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http_body_util::combinators::{BoxBody, UnsyncBoxBody};
+use http_body_util::{BodyExt, Full};
+
+use crate::error::OAuthError;
+
+/// The error type of request bodies once boxed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// A request body of any origin (hyper, axum, a test), boxed.
+pub type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
+/// The response body the kit produces (rmcp's too).
+pub type ResponseBody = BoxBody<Bytes, Infallible>;
+/// A response of the kit.
+pub type HttpResponse = Response<ResponseBody>;
+
+pub(crate) fn full(bytes: impl Into<Bytes>) -> ResponseBody {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
+
+fn response(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> HttpResponse {
+    let mut res = Response::new(full(body));
+    *res.status_mut() = status;
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
+
+/// A JSON response that no cache keeps (tokens and registrations must not be cached).
+pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> HttpResponse {
+    let mut res = response(status, "application/json", value.to_string());
+    no_store(res.headers_mut());
+    res
+}
+
+/// A public JSON document (the metadata): cacheable and readable from any origin.
+pub(crate) fn public_json(value: &serde_json::Value) -> HttpResponse {
+    let mut res = response(StatusCode::OK, "application/json", value.to_string());
+    let h = res.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    res
+}
+
+pub(crate) fn no_store(h: &mut HeaderMap) {
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// An RFC 6749 §5.2 error body with the code's status.
+pub(crate) fn oauth_error(e: &OAuthError) -> HttpResponse {
+    json(e.code.status(), &e.to_json())
+}
+
+/// A plain-text response, for errors outside OAuth (404, 405, 403 on a foreign host).
+pub(crate) fn text(status: StatusCode, body: &'static str) -> HttpResponse {
+    let mut res = response(status, "text/plain; charset=utf-8", body);
+    no_store(res.headers_mut());
+    res
+}
+
+/// An HTML page with the headers a sign-in page needs: no framing (clickjacking), no
+/// third-party anything, no caching. No `form-action`: Chromium applies it to the redirect
+/// that follows the form POST, which would block the way back to the client.
+pub(crate) fn html(status: StatusCode, body: String) -> HttpResponse {
+    let mut res = response(status, "text/html; charset=utf-8", body);
+    let h = res.headers_mut();
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    no_store(h);
+    res
+}
+
+/// A 302 redirect.
+pub(crate) fn redirect(location: &str) -> HttpResponse {
+    let mut res = Response::new(full(Bytes::new()));
+    *res.status_mut() = StatusCode::FOUND;
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            res.headers_mut().insert(LOCATION, v);
+        }
+        // Locations come from validated URLs re-serialised by the `url` crate; this is only
+        // reachable through a bug, and a 500 is then the honest answer.
+        Err(_) => *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR,
+    }
+    no_store(res.headers_mut());
+    res
+}
+
+/// Why a request body could not be read.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    TooLarge,
+    Read,
+}
+
+impl BodyError {
+    pub(crate) fn to_oauth(&self) -> (StatusCode, OAuthError) {
+        match self {
+            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, OAuthError::invalid_request("request body is too large")),
+            Self::Read => (StatusCode::BAD_REQUEST, OAuthError::invalid_request("request body could not be read")),
+        }
+    }
+
+    pub(crate) fn response(&self) -> HttpResponse {
+        let (status, e) = self.to_oauth();
+        json(status, &e.to_json())
+    }
+}
+
+/// Read a whole body, refusing more than `limit` bytes whatever `Content-Length` says.
+pub(crate) async fn read_body(mut body: RequestBody, limit: usize) -> Result<Bytes, BodyError> {
+    if http_body::Body::size_hint(&body).lower() > limit as u64 {
+        return Err(BodyError::TooLarge); // Content-Length says so: do not read at all
+    }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::Read)?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(BodyError::TooLarge);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Whether the request's media type is `expected` (parameters such as `charset` ignored).
+pub(crate) fn has_content_type(headers: &HeaderMap, expected: &str) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(expected))
+}
+
+/// A parsed `application/x-www-form-urlencoded` body or query string.
+#[derive(Debug, Default)]
+pub(crate) struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// Parse, refusing invalid UTF-8 and repeated parameters (RFC 6749 §3.1: "Request and
+    /// response parameters MUST NOT be included more than once").
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, OAuthError> {
+        if std::str::from_utf8(bytes).is_err() {
+            return Err(OAuthError::invalid_request("the parameters are not valid UTF-8"));
+        }
+        let pairs: Vec<(String, String)> = form_urlencoded_parse(bytes);
+        for (i, (k, _)) in pairs.iter().enumerate() {
+            if pairs[..i].iter().any(|(k2, _)| k2 == k) {
+                return Err(OAuthError::invalid_request(format!("parameter {k:?} is repeated")));
+            }
+        }
+        Ok(Self(pairs))
+    }
+
+    /// A parameter, with empty values treated as absent (RFC 6749 §3.1).
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    }
+
+    /// A parameter including an empty value (for `scope=`, which means "the default").
+    pub(crate) fn get_raw(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+fn form_urlencoded_parse(bytes: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+/// Escape text for HTML element content and double-quoted attributes.
+pub(crate) fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_refuse_repeats_and_bad_utf8() {
+        let f = Form::parse(b"a=1&b=&c=x%20y").expect("valid");
+        assert_eq!(f.get("a"), Some("1"));
+        assert_eq!(f.get("b"), None);
+        assert_eq!(f.get_raw("b"), Some(""));
+        assert_eq!(f.get("c"), Some("x y"));
+        assert!(Form::parse(b"a=1&a=2").is_err());
+        assert!(Form::parse(b"a=\xff").is_err());
+        assert!(Form::parse(b"a=%ff").is_ok(), "percent-decoded garbage becomes U+FFFD, not a panic");
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(escape_html(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    }
+}

@@ -1,0 +1,338 @@
+//! [`AuthProvider`]: what the MCP endpoint needs from an authorization server, and the
+//! [`AccessToken`] identity that tools receive.
+//!
+//! The built-in provider is [`OAuthServer`](crate::OAuthServer), the kit's own authorization
+//! server. A provider that only verifies tokens issued elsewhere (JWTs of an external identity
+//! provider, say) implements [`AuthProvider::verify_token`] and
+//! [`AuthProvider::authorization_servers`] and leaves the OAuth operations at their defaults.
+
+use async_trait::async_trait;
+use rmcp::RoleServer;
+use rmcp::service::RequestContext;
+
+use crate::error::{OAuthError, OAuthErrorCode, StoreError};
+use crate::store::Millis;
+use crate::user_store::User;
+
+/// A verified access token: who is calling, through which client, with which scopes.
+///
+/// Tools receive it as their first argument; an rmcp `ServerHandler` of your own reads it with
+/// [`AccessToken::from_context`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AccessToken {
+    /// The user's stable id (the token's subject).
+    pub subject: String,
+    /// The user's name, for display.
+    pub username: String,
+    /// The OAuth client the user authorized.
+    pub client_id: String,
+    /// The scopes the token carries.
+    pub scopes: Vec<String>,
+    /// The resource the token was issued for (RFC 8707).
+    pub audience: String,
+    /// When it expires, in milliseconds since the Unix epoch.
+    pub expires_at: Millis,
+}
+
+impl AccessToken {
+    /// A token for `subject`/`username`; for providers that verify tokens themselves.
+    pub fn new(
+        subject: impl Into<String>,
+        username: impl Into<String>,
+        client_id: impl Into<String>,
+        scopes: Vec<String>,
+        audience: impl Into<String>,
+        expires_at: Millis,
+    ) -> Self {
+        Self {
+            subject: subject.into(),
+            username: username.into(),
+            client_id: client_id.into(),
+            scopes,
+            audience: audience.into(),
+            expires_at,
+        }
+    }
+
+    /// Whether the token carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// The caller of the current MCP request, inside an rmcp handler served by the kit.
+    ///
+    /// The bearer guard puts the verified token into the HTTP request's extensions; rmcp hands
+    /// the request's `http::request::Parts` to the handler. `None` only outside the kit.
+    pub fn from_context(ctx: &RequestContext<RoleServer>) -> Option<&AccessToken> {
+        ctx.extensions.get::<http::request::Parts>()?.extensions.get::<AccessToken>()
+    }
+}
+
+/// Why a bearer token was refused. Every variant becomes a 401 with `error="invalid_token"`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenRejection {
+    /// Unknown, malformed, revoked or expired.
+    #[error("the access token is invalid, expired or revoked")]
+    Invalid,
+    /// Issued for another resource (RFC 8707 audience mismatch).
+    #[error("the access token was issued for another resource")]
+    WrongAudience,
+    /// The token store failed; the request gets a 503, not a 401.
+    #[error(transparent)]
+    Backend(#[from] StoreError),
+}
+
+/// The parameters of an authorization request (RFC 6749 §4.1.1, RFC 7636, RFC 8707), as
+/// received: validation is the provider's job.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[non_exhaustive]
+pub struct AuthorizationRequest {
+    /// Must be `code`.
+    pub response_type: Option<String>,
+    /// The registered client.
+    pub client_id: Option<String>,
+    /// One of the client's registered redirect URIs.
+    pub redirect_uri: Option<String>,
+    /// Opaque client state, returned unchanged.
+    pub state: Option<String>,
+    /// PKCE challenge (required).
+    pub code_challenge: Option<String>,
+    /// PKCE method: must be `S256`.
+    pub code_challenge_method: Option<String>,
+    /// Space-separated scopes; empty or absent means the default scopes.
+    pub scope: Option<String>,
+    /// The protected resource the token is for (RFC 8707).
+    pub resource: Option<String>,
+}
+
+/// A failed authorization request, and where its error goes (RFC 6749 §4.1.2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthorizeError {
+    /// The client or redirect URI could not be validated: show an error page, never redirect.
+    Page(OAuthError),
+    /// The client and redirect URI are valid: send the error back to the client.
+    Redirect(String),
+}
+
+/// What the login page shows and checks for a pending authorization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoginContext {
+    /// The client's registered name (or its id when it gave none).
+    pub client_name: String,
+    /// The host the user will be sent back to.
+    pub redirect_host: String,
+    /// The scopes being requested.
+    pub scopes: Vec<String>,
+    /// The CSRF token the form must carry.
+    pub csrf_token: String,
+}
+
+/// How a client authenticated at the token or revocation endpoint.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ClientCredentials {
+    /// `client_id` from the form or the Basic header.
+    pub client_id: Option<String>,
+    /// `client_secret` from the form or the Basic header.
+    pub client_secret: Option<String>,
+}
+
+impl ClientCredentials {
+    /// Credentials with the given id and optional secret.
+    pub fn new(client_id: Option<String>, client_secret: Option<String>) -> Self {
+        Self { client_id, client_secret }
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The refresh token (rotated on every use).
+    pub refresh_token: String,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("refresh_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// A client registration request (RFC 7591 §2), as received.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[non_exhaustive]
+pub struct ClientMetadata {
+    /// Redirect URIs (required).
+    #[serde(default)]
+    pub redirect_uris: Option<Vec<String>>,
+    /// `none`, `client_secret_post` or `client_secret_basic`.
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<String>,
+    /// Grant types; default `authorization_code`.
+    #[serde(default)]
+    pub grant_types: Option<Vec<String>>,
+    /// Response types; default `code`.
+    #[serde(default)]
+    pub response_types: Option<Vec<String>>,
+    /// Human-readable name.
+    #[serde(default)]
+    pub client_name: Option<String>,
+    /// Space-separated scopes.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Home page of the client.
+    #[serde(default)]
+    pub client_uri: Option<String>,
+}
+
+/// A registered client, as returned to the registrant (RFC 7591 §3.2.1).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RegisteredClient {
+    /// The stored record.
+    pub record: crate::store::ClientRecord,
+    /// The client secret, shown once (confidential clients only).
+    pub client_secret: Option<String>,
+}
+
+fn unsupported() -> OAuthError {
+    OAuthError::new(OAuthErrorCode::UnsupportedGrantType, "this server is not an authorization server")
+}
+
+/// What the kit needs from an authorization server.
+///
+/// # Security
+/// `verify_token` must check expiry, revocation and audience; the kit calls it for every MCP
+/// request and trusts its answer.
+#[async_trait]
+pub trait AuthProvider: Send + Sync + 'static {
+    /// Verify a bearer token presented at the MCP endpoint.
+    ///
+    /// # Errors
+    /// [`TokenRejection`] when the token must not be accepted.
+    async fn verify_token(&self, token: &str) -> Result<AccessToken, TokenRejection>;
+
+    /// The issuers to list in the protected-resource metadata. `own_issuer` is this server's
+    /// public URL, which the built-in authorization server uses.
+    fn authorization_servers(&self, own_issuer: &str) -> Vec<String> {
+        vec![own_issuer.to_owned()]
+    }
+
+    /// Whether this provider is its own authorization server: if not, the kit serves only
+    /// the MCP endpoint and the protected-resource metadata.
+    fn is_authorization_server(&self) -> bool {
+        false
+    }
+
+    /// RFC 7591: register a client.
+    ///
+    /// # Errors
+    /// `invalid_redirect_uri` / `invalid_client_metadata` for bad metadata.
+    async fn register_client(&self, metadata: ClientMetadata) -> Result<RegisteredClient, OAuthError> {
+        let _ = metadata;
+        Err(unsupported())
+    }
+
+    /// Validate an authorization request and remember it until the user signs in. Returns the
+    /// handle the login page is opened with.
+    ///
+    /// # Errors
+    /// See [`AuthorizeError`].
+    async fn start_authorization(&self, request: AuthorizationRequest) -> Result<String, AuthorizeError> {
+        let _ = request;
+        Err(AuthorizeError::Page(unsupported()))
+    }
+
+    /// What the login page shows for a pending authorization.
+    ///
+    /// # Errors
+    /// `invalid_request` when the handle is unknown or expired.
+    async fn login_context(&self, handle: &str) -> Result<LoginContext, OAuthError> {
+        let _ = handle;
+        Err(unsupported())
+    }
+
+    /// Count a failed sign-in; returns whether the pending authorization is still usable.
+    ///
+    /// # Errors
+    /// When the store fails.
+    async fn record_failed_login(&self, handle: &str) -> Result<bool, OAuthError> {
+        let _ = handle;
+        Err(unsupported())
+    }
+
+    /// The user signed in and approved: issue a code; returns the URL to redirect to.
+    ///
+    /// # Errors
+    /// `invalid_request` for an unknown handle or wrong CSRF token.
+    async fn complete_authorization(&self, handle: &str, csrf_token: &str, user: &User) -> Result<String, OAuthError> {
+        let _ = (handle, csrf_token, user);
+        Err(unsupported())
+    }
+
+    /// The user declined: returns the URL that tells the client `access_denied`.
+    ///
+    /// # Errors
+    /// `invalid_request` for an unknown handle or wrong CSRF token.
+    async fn deny_authorization(&self, handle: &str, csrf_token: &str) -> Result<String, OAuthError> {
+        let _ = (handle, csrf_token);
+        Err(unsupported())
+    }
+
+    /// The `authorization_code` grant (with PKCE).
+    ///
+    /// # Errors
+    /// RFC 6749 §5.2 errors.
+    async fn exchange_code(
+        &self,
+        client: ClientCredentials,
+        code: &str,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let _ = (client, code, redirect_uri, code_verifier, resource);
+        Err(unsupported())
+    }
+
+    /// The `refresh_token` grant (with rotation).
+    ///
+    /// # Errors
+    /// RFC 6749 §5.2 errors.
+    async fn refresh(
+        &self,
+        client: ClientCredentials,
+        refresh_token: &str,
+        scope: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let _ = (client, refresh_token, scope, resource);
+        Err(unsupported())
+    }
+
+    /// RFC 7009 revocation.
+    ///
+    /// # Errors
+    /// `invalid_client` when the client fails to authenticate.
+    async fn revoke(&self, client: ClientCredentials, token: &str) -> Result<(), OAuthError> {
+        let _ = (client, token);
+        Err(unsupported())
+    }
+}

@@ -1,0 +1,305 @@
+//! The router: the only place that knows the paths. It checks `Host` and `Origin` for every
+//! request, answers CORS preflights, bounds bodies, dispatches to the endpoint modules, and
+//! logs each request's outcome (method, path, status, time; never a query string or header,
+//! which may carry secrets).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{HOST, ORIGIN};
+use http::{HeaderValue, Method, Request, StatusCode};
+
+use crate::config::Config;
+use crate::guard::{SessionBindings, box_body, guard};
+use crate::http_util::{BoxError, HttpResponse, RequestBody, public_json, read_body, text};
+use crate::provider::AuthProvider;
+use crate::user_store::UserStore;
+use crate::{authorize, login, metadata, registration, token};
+
+/// The MCP endpoint behind the guard: rmcp's Streamable HTTP service, type-erased.
+pub(crate) type McpEndpoint =
+    Arc<dyn Fn(Request<RequestBody>) -> Pin<Box<dyn Future<Output = HttpResponse> + Send>> + Send + Sync>;
+
+/// Everything the endpoints share.
+pub(crate) struct AppState {
+    pub(crate) config: Arc<Config>,
+    pub(crate) provider: Arc<dyn AuthProvider>,
+    pub(crate) users: Option<Arc<dyn UserStore>>,
+    pub(crate) mcp: McpEndpoint,
+    pub(crate) sessions: SessionBindings,
+    /// Scopes each tool requires, for the guard's 403 (empty when no tool needs one).
+    pub(crate) tool_scopes: HashMap<String, Vec<String>>,
+    allowed_hosts: Vec<String>,
+    allowed_origins: Vec<String>,
+}
+
+impl AppState {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        provider: Arc<dyn AuthProvider>,
+        users: Option<Arc<dyn UserStore>>,
+        mcp: McpEndpoint,
+        tool_scopes: HashMap<String, Vec<String>>,
+    ) -> Self {
+        let (allowed_hosts, allowed_origins) = allowed_hosts_and_origins(&config);
+        Self {
+            config,
+            provider,
+            users,
+            mcp,
+            sessions: SessionBindings::default(),
+            tool_scopes,
+            allowed_hosts,
+            allowed_origins,
+        }
+    }
+
+    pub(crate) fn tools_scopes(&self, tool: &str) -> &[String] {
+        self.tool_scopes.get(tool).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub(crate) fn any_scoped_tools(&self) -> bool {
+        !self.tool_scopes.is_empty()
+    }
+
+    fn host_allowed(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.allowed_hosts.contains(&host)
+    }
+
+    fn origin_allowed(&self, origin: &str) -> bool {
+        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        self.allowed_origins.contains(&origin)
+    }
+}
+
+/// `Host` values and origins this server answers to: the public URL's (with and without its
+/// default port), its loopback aliases when the public host is loopback (a rebinding attack
+/// cannot use those names), and the configured extras.
+fn allowed_hosts_and_origins(config: &Config) -> (Vec<String>, Vec<String>) {
+    let url = &config.public_url;
+    let scheme = url.scheme();
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let default_port = url.port().is_none();
+    let loopback = matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]");
+    let names: Vec<String> =
+        if loopback { vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()] } else { vec![host] };
+    let mut hosts = Vec::new();
+    let mut origins = Vec::new();
+    for name in names {
+        hosts.push(format!("{name}:{port}"));
+        origins.push(format!("{scheme}://{name}:{port}"));
+        if default_port {
+            hosts.push(name.clone());
+            origins.push(format!("{scheme}://{name}"));
+        }
+    }
+    hosts.extend(config.extra_allowed_hosts.iter().map(|h| h.to_ascii_lowercase()));
+    origins.extend(config.extra_allowed_origins.iter().map(|o| o.trim_end_matches('/').to_ascii_lowercase()));
+    (hosts, origins)
+}
+
+/// The kit's whole HTTP surface as a service: OAuth endpoints, login page, metadata and the
+/// guarded MCP endpoint. [`McpServer::serve`](crate::McpServer::serve) runs it on hyper; to
+/// mount it in a server of your own, call [`Router::handle`] or use it as a hyper `Service`.
+#[derive(Clone)]
+pub struct Router {
+    state: Arc<AppState>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router").field("issuer", &self.state.config.issuer()).finish_non_exhaustive()
+    }
+}
+
+impl Router {
+    pub(crate) fn new(state: AppState) -> Self {
+        Self { state: Arc::new(state) }
+    }
+
+    pub(crate) fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Serve one request.
+    pub async fn handle<B>(&self, req: Request<B>) -> HttpResponse
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let req = req.map(box_body);
+        let response = self.dispatch(req).await;
+        let status = response.status().as_u16();
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        if status >= 500 {
+            tracing::warn!(%method, %path, status, elapsed_us, "request failed");
+        } else {
+            tracing::info!(%method, %path, status, elapsed_us, "request");
+        }
+        response
+    }
+
+    async fn dispatch(&self, req: Request<RequestBody>) -> HttpResponse {
+        let state = &*self.state;
+        let config = &*state.config;
+        let host = req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()));
+        // DNS rebinding: a page on an attacker's name that resolves to us sends its own Host.
+        // 403, not 421: Node's fetch retries a 421 and reports a network error.
+        if !host.as_deref().is_some_and(|h| state.host_allowed(h)) {
+            return text(StatusCode::FORBIDDEN, "unknown Host\n");
+        }
+        let origin = req.headers().get(ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_owned);
+        let path = req.uri().path();
+        let mcp = path == config.mcp_path || path.strip_suffix('/') == Some(config.mcp_path.as_str());
+        // The login form is protected by its CSRF token and cookie; browsers may send
+        // `Origin: null` there because of our Referrer-Policy.
+        let origin_checked = path != "/login" && !path.starts_with("/.well-known/");
+        if origin_checked
+            && let Some(o) = origin.as_deref()
+            && !state.origin_allowed(o)
+        {
+            return text(StatusCode::FORBIDDEN, "Origin not allowed\n");
+        }
+        if req.method() == Method::OPTIONS {
+            return self.preflight(origin.as_deref());
+        }
+        let is_as = state.provider.is_authorization_server();
+        let mut response = match (req.method().clone(), path) {
+            (_, _) if mcp => guard(state, req).await,
+            (Method::GET, p) if p.starts_with("/.well-known/oauth-protected-resource") => {
+                let rest = &p["/.well-known/oauth-protected-resource".len()..];
+                if rest.is_empty() || rest.trim_end_matches('/') == config.mcp_path {
+                    public_json(&metadata::protected_resource(config, &*state.provider))
+                } else {
+                    text(StatusCode::NOT_FOUND, "not found\n")
+                }
+            }
+            (Method::GET, "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration") if is_as => {
+                public_json(&metadata::authorization_server(config))
+            }
+            (Method::POST, "/register") if is_as => match self.body(req).await {
+                Ok((headers, body)) => registration::register(&*state.provider, &headers, &body).await,
+                Err(res) => res,
+            },
+            (Method::GET, "/authorize") if is_as => {
+                let query = req.uri().query().unwrap_or("").to_owned();
+                authorize::authorize(&*state.provider, config, &query).await
+            }
+            (Method::GET, "/login") if is_as => {
+                let query = req.uri().query().unwrap_or("").to_owned();
+                login::show(&*state.provider, config, &query).await
+            }
+            (Method::POST, "/login") if is_as => {
+                let Some(users) = state.users.clone() else {
+                    return text(StatusCode::NOT_FOUND, "not found\n");
+                };
+                match self.body(req).await {
+                    Ok((headers, body)) => login::submit(&*state.provider, &*users, config, &headers, &body).await,
+                    Err(res) => res,
+                }
+            }
+            (Method::POST, "/token") if is_as => match self.body(req).await {
+                Ok((headers, body)) => token::token(&*state.provider, &headers, &body).await,
+                Err(res) => res,
+            },
+            (Method::POST, "/revoke") if is_as => match self.body(req).await {
+                Ok((headers, body)) => token::revoke(&*state.provider, &headers, &body).await,
+                Err(res) => res,
+            },
+            (Method::GET, "/") => text(StatusCode::OK, "MCP server. Connect an MCP client to /mcp.\n"),
+            (
+                _,
+                "/register"
+                | "/authorize"
+                | "/login"
+                | "/token"
+                | "/revoke"
+                | "/.well-known/oauth-authorization-server"
+                | "/.well-known/openid-configuration",
+            ) if is_as => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+            _ => text(StatusCode::NOT_FOUND, "not found\n"),
+        };
+        if let Some(o) = origin.as_deref().filter(|o| state.origin_allowed(o))
+            && let Ok(v) = HeaderValue::from_str(o)
+        {
+            let h = response.headers_mut();
+            h.insert("access-control-allow-origin", v);
+            h.insert("access-control-expose-headers", HeaderValue::from_static("mcp-session-id, www-authenticate"));
+            h.append(http::header::VARY, HeaderValue::from_static("Origin"));
+        }
+        response
+    }
+
+    fn preflight(&self, origin: Option<&str>) -> HttpResponse {
+        let mut res = text(StatusCode::NO_CONTENT, "");
+        if let Some(v) = origin.filter(|o| self.state.origin_allowed(o)).and_then(|o| HeaderValue::from_str(o).ok()) {
+            let h = res.headers_mut();
+            h.insert("access-control-allow-origin", v);
+            h.insert("access-control-allow-methods", HeaderValue::from_static("GET, POST, DELETE, OPTIONS"));
+            h.insert(
+                "access-control-allow-headers",
+                HeaderValue::from_static(
+                    "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id",
+                ),
+            );
+            h.insert("access-control-max-age", HeaderValue::from_static("600"));
+        }
+        res
+    }
+
+    /// Read an OAuth endpoint's body within the configured limit.
+    async fn body(&self, req: Request<RequestBody>) -> Result<(http::HeaderMap, bytes::Bytes), HttpResponse> {
+        let (parts, body) = req.into_parts();
+        match read_body(body, self.state.config.max_oauth_body_bytes).await {
+            Ok(bytes) => Ok((parts.headers, bytes)),
+            Err(e) => Err(e.response()),
+        }
+    }
+}
+
+impl<B> hyper::service::Service<Request<B>> for Router
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = HttpResponse;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<B>) -> Self::Future {
+        let router = self.clone();
+        Box::pin(async move { Ok(router.handle(req).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_hosts_follow_the_public_url() {
+        let c = Config::new("https://mcp.example.com").expect("valid");
+        let (hosts, origins) = allowed_hosts_and_origins(&c);
+        assert_eq!(hosts, ["mcp.example.com:443", "mcp.example.com"]);
+        assert_eq!(origins, ["https://mcp.example.com:443", "https://mcp.example.com"]);
+        let c = Config::new("http://127.0.0.1:8000").expect("valid");
+        let (hosts, _) = allowed_hosts_and_origins(&c);
+        assert!(hosts.contains(&"localhost:8000".to_owned()));
+        assert!(hosts.contains(&"127.0.0.1:8000".to_owned()));
+        assert!(!hosts.contains(&"127.0.0.1".to_owned()), "a port-less Host is not the public port");
+    }
+}

@@ -1,0 +1,214 @@
+//! [`McpServer`]: assembles the configuration, the authorization server, the user store and
+//! the MCP handler into a [`Router`], and runs it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use rmcp::ServerHandler;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::authorization_server::OAuthServer;
+use crate::config::Config;
+use crate::error::Error;
+use crate::mcp_handler::ToolsHandler;
+use crate::provider::AuthProvider;
+use crate::router::{AppState, McpEndpoint, Router};
+use crate::store::{MemoryStore, Store};
+use crate::tools::Tools;
+use crate::user_store::UserStore;
+
+type HandlerFactory = Box<dyn FnOnce(StreamableHttpServerConfig) -> McpEndpoint + Send>;
+
+/// Builds an [`McpServer`]. Start with [`McpServer::builder`].
+#[must_use]
+pub struct McpServerBuilder {
+    config: Config,
+    users: Option<Arc<dyn UserStore>>,
+    store: Option<Arc<dyn Store>>,
+    provider: Option<Arc<dyn AuthProvider>>,
+    handler: Option<HandlerFactory>,
+    tool_scopes: HashMap<String, Vec<String>>,
+}
+
+impl std::fmt::Debug for McpServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServerBuilder").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+fn endpoint<S: ServerHandler + Clone + Send + 'static>(handler: S, config: StreamableHttpServerConfig) -> McpEndpoint {
+    let factory = move || Ok(handler.clone());
+    let service = StreamableHttpService::new(factory, Arc::new(LocalSessionManager::default()), config);
+    Arc::new(move |req| {
+        let service = service.clone();
+        Box::pin(async move { service.handle(req).await })
+    })
+}
+
+impl McpServerBuilder {
+    /// Who may sign in on the login page (required for the built-in authorization server).
+    pub fn user_store(mut self, users: impl UserStore) -> Self {
+        self.users = Some(Arc::new(users));
+        self
+    }
+
+    /// Where the built-in authorization server keeps clients, codes and tokens. Default:
+    /// [`MemoryStore`] (lost on restart).
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Replace the built-in authorization server, for example with a provider that verifies
+    /// tokens of an external identity provider.
+    pub fn auth_provider(mut self, provider: impl AuthProvider) -> Self {
+        self.provider = Some(Arc::new(provider));
+        self
+    }
+
+    /// Serve these tools (and MCP Apps).
+    pub fn tools(mut self, tools: Tools) -> Self {
+        self.tool_scopes = tools.scoped_tools();
+        let name = self.config.server_name.clone();
+        let handler = ToolsHandler::new(Arc::new(tools), &name);
+        self.handler = Some(Box::new(move |cfg| endpoint(handler, cfg)));
+        self
+    }
+
+    /// Serve an existing rmcp `ServerHandler` behind the kit's authentication. Inside it,
+    /// [`AccessToken::from_context`](crate::AccessToken::from_context) names the caller.
+    /// The handler is cloned for each MCP session, so keep its state behind `Arc`s.
+    pub fn rmcp_handler<S: ServerHandler + Clone + Send + 'static>(mut self, handler: S) -> Self {
+        self.tool_scopes = HashMap::new();
+        self.handler = Some(Box::new(move |cfg| endpoint(handler, cfg)));
+        self
+    }
+
+    /// Assemble the server.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the built-in authorization server has no user store, or no
+    /// tools or handler were given.
+    pub fn build(self) -> Result<McpServer, Error> {
+        let config = Arc::new(self.config);
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let builtin = OAuthServer::new(config.clone(), store.clone());
+        let provider: Arc<dyn AuthProvider> = match self.provider {
+            Some(p) => p,
+            None => Arc::new(builtin),
+        };
+        if provider.is_authorization_server() && self.users.is_none() {
+            return Err(crate::error::ConfigError::new("user_store", "the login page needs a UserStore").into());
+        }
+        let Some(handler) = self.handler else {
+            return Err(crate::error::ConfigError::new("tools", "give tools(...) or rmcp_handler(...)").into());
+        };
+        let cancel = CancellationToken::new();
+        let mut rmcp_config = StreamableHttpServerConfig::default()
+            .with_legacy_session_mode(!config.stateless)
+            .with_json_response(config.stateless)
+            .with_max_request_body_bytes(config.max_mcp_body_bytes)
+            .with_cancellation_token(cancel.child_token())
+            // The router already checked Host and Origin against the public URL.
+            .disable_allowed_hosts()
+            .disable_allowed_origins();
+        rmcp_config.sse_keep_alive = Some(std::time::Duration::from_secs(15));
+        let mcp = handler(rmcp_config);
+        let state = AppState::new(config.clone(), provider, self.users, mcp, self.tool_scopes);
+        Ok(McpServer { config, router: Router::new(state), store, cancel })
+    }
+}
+
+/// An MCP server that is its own OAuth 2.1 authorization server.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), mcp_oauth_kit::Error> {
+/// use mcp_oauth_kit::{Config, McpServer, StaticUserStore, Tools};
+/// let server = McpServer::builder(Config::from_env()?)
+///     .user_store(StaticUserStore::new())
+///     .tools(Tools::new())
+///     .build()?;
+/// server.run().await
+/// # }
+/// ```
+pub struct McpServer {
+    config: Arc<Config>,
+    router: Router,
+    store: Arc<dyn Store>,
+    cancel: CancellationToken,
+}
+
+impl std::fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServer").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl McpServer {
+    /// Start building a server for `config`.
+    pub fn builder(config: Config) -> McpServerBuilder {
+        McpServerBuilder {
+            config,
+            users: None,
+            store: None,
+            provider: None,
+            handler: None,
+            tool_scopes: HashMap::new(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The HTTP service, to mount in a server of your own.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// Listen on [`Config::listen_addr`] and serve until SIGINT or SIGTERM.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the address cannot be bound.
+    pub async fn run(self) -> Result<(), Error> {
+        let listener = TcpListener::bind(self.config.listen_addr).await?;
+        tracing::info!(
+            listen = %self.config.listen_addr,
+            public_url = %self.config.issuer(),
+            mcp = %self.config.resource(),
+            "serving"
+        );
+        self.serve(listener, crate::serve::shutdown_signal()).await
+    }
+
+    /// Serve on a bound listener until `shutdown` completes, then stop accepting, end MCP
+    /// streams and wait (at most 10 s) for requests in flight.
+    ///
+    /// # Errors
+    /// [`Error::Io`] only for unrecoverable listener failures.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+        let sweeper = crate::serve::spawn_sweeper(self.store.clone(), self.router.state().clone(), self.cancel.clone());
+        let result = crate::serve::serve(self.router.clone(), listener, shutdown, self.cancel.clone()).await;
+        self.cancel.cancel();
+        sweeper.abort();
+        result.map_err(Error::Io)
+    }
+}
+
+impl Tools {
+    pub(crate) fn scoped_tools(&self) -> HashMap<String, Vec<String>> {
+        self.list()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .filter_map(|name| {
+                let scopes = self.required_scopes(&name).to_vec();
+                (!scopes.is_empty()).then_some((name, scopes))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,298 @@
+//! Storage of the authorization server's state: registered clients, pending authorizations,
+//! codes and tokens. The [`Store`] trait is what a backend implements; [`MemoryStore`] is the
+//! in-memory one.
+//!
+//! Invariants every backend keeps:
+//! - codes and tokens are kept only as [`TokenHash`]es, never in clear;
+//! - [`Store::redeem_code`] and [`Store::rotate_refresh`] are atomic: of concurrent callers
+//!   with the same code or refresh token, exactly one wins;
+//! - a redeemed code stays (marked used) until it expires, so a replay is recognised and
+//!   revokes what the code issued (OAuth 2.1 §4.1.3).
+
+mod memory;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+
+pub use memory::MemoryStore;
+
+use crate::error::StoreError;
+use crate::secret::TokenHash;
+
+/// Milliseconds since the Unix epoch: how stores keep time (it survives a restart and is
+/// the same across instances, which `Instant` is not).
+pub type Millis = u64;
+
+/// The current time in [`Millis`].
+pub fn now_millis() -> Millis {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// A client registered through RFC 7591 dynamic registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientRecord {
+    /// The client identifier we issued.
+    pub client_id: String,
+    /// SHA-256 of the client secret, for confidential clients.
+    pub secret_hash: Option<TokenHash>,
+    /// `token_endpoint_auth_method`: `none`, `client_secret_post` or `client_secret_basic`.
+    pub auth_method: String,
+    /// The human-readable name shown on the consent screen.
+    pub client_name: Option<String>,
+    /// The exact redirect URIs the client registered.
+    pub redirect_uris: Vec<String>,
+    /// `grant_types` the client may use.
+    pub grant_types: Vec<String>,
+    /// The scope the client registered for, if it named one.
+    pub scope: Option<String>,
+    /// When it registered.
+    pub issued_at: Millis,
+}
+
+/// What a signed-in user granted a client: shared by the code and every token issued from it.
+/// Revoking the grant revokes them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Grant {
+    /// Random identifier of this grant (the "token family").
+    pub grant_id: String,
+    /// The user's stable id.
+    pub subject: String,
+    /// The user's name at sign-in time.
+    pub username: String,
+    /// The client the grant was made to.
+    pub client_id: String,
+    /// The scopes granted.
+    pub scopes: Vec<String>,
+    /// The resource (RFC 8707) the tokens are for: their audience.
+    pub resource: String,
+}
+
+/// An authorization request waiting for the user to sign in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PendingAuthorization {
+    /// SHA-256 of the request handle carried in the login page's URL.
+    pub id_hash: TokenHash,
+    /// The client that asked.
+    pub client_id: String,
+    /// The validated redirect URI to send the code to.
+    pub redirect_uri: String,
+    /// The client's `state`, returned unchanged.
+    pub state: Option<String>,
+    /// The PKCE S256 code challenge.
+    pub code_challenge: String,
+    /// The scopes asked for (already validated).
+    pub scopes: Vec<String>,
+    /// The resource asked for (already validated).
+    pub resource: String,
+    /// CSRF token for the login form (short-lived; compared in constant time).
+    pub csrf_token: String,
+    /// Wrong passwords so far.
+    pub failed_logins: u32,
+    /// When the user's time to sign in runs out.
+    pub expires_at: Millis,
+}
+
+/// An authorization code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CodeRecord {
+    /// SHA-256 of the code.
+    pub hash: TokenHash,
+    /// What the code grants.
+    pub grant: Grant,
+    /// The redirect URI the code was sent to; the token request must repeat it.
+    pub redirect_uri: String,
+    /// The PKCE S256 challenge the verifier must match.
+    pub code_challenge: String,
+    /// When the code expires.
+    pub expires_at: Millis,
+}
+
+/// An access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AccessTokenRecord {
+    /// SHA-256 of the token.
+    pub hash: TokenHash,
+    /// What it grants.
+    pub grant: Grant,
+    /// When it expires.
+    pub expires_at: Millis,
+}
+
+/// A refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RefreshTokenRecord {
+    /// SHA-256 of the token.
+    pub hash: TokenHash,
+    /// What it grants.
+    pub grant: Grant,
+    /// When it expires.
+    pub expires_at: Millis,
+}
+
+/// A new token pair, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IssuedTokens {
+    /// The access token.
+    pub access: AccessTokenRecord,
+    /// The refresh token.
+    pub refresh: RefreshTokenRecord,
+}
+
+/// The outcome of redeeming a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodeRedemption {
+    /// First use: here is the code, now marked used.
+    Redeemed(CodeRecord),
+    /// The code was used before: a replay. The caller decides whether to revoke the grant.
+    Replayed(CodeRecord),
+    /// No such code (or it expired).
+    Unknown,
+}
+
+/// The outcome of rotating a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefreshRotation {
+    /// The token was current; it is now retired and the new pair is stored.
+    Rotated(RefreshTokenRecord),
+    /// The token was already rotated `rotated_at`; `sealed_successor` is what the rotation
+    /// stored for a retry in the grace window, if its successor is still current.
+    AlreadyRotated {
+        /// The grant of the token.
+        grant: Grant,
+        /// When it was rotated.
+        rotated_at: Millis,
+        /// The successor pair, sealed with a key derived from the old token.
+        sealed_successor: Option<Vec<u8>>,
+    },
+    /// No such token (or it expired or was revoked).
+    Unknown,
+}
+
+/// What a token hash refers to, for revocation (RFC 7009).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RevokedToken {
+    /// An access token was revoked.
+    Access,
+    /// A refresh token was revoked, and with it its whole grant.
+    Refresh,
+    /// Nothing matched (RFC 7009 still answers 200).
+    Unknown,
+}
+
+/// Persistence for the built-in authorization server.
+///
+/// Implement it over your database to share state between instances and keep it across
+/// restarts. All methods take `&self`; implementations synchronise internally.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Save a newly registered client.
+    async fn insert_client(&self, client: ClientRecord) -> Result<(), StoreError>;
+    /// Look a client up.
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
+
+    /// Save a pending authorization.
+    async fn insert_pending(&self, pending: PendingAuthorization) -> Result<(), StoreError>;
+    /// Look a pending authorization up (expired ones are `None`).
+    async fn pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError>;
+    /// Count a wrong password against a pending authorization; returns the new count.
+    async fn record_failed_login(&self, id_hash: &TokenHash) -> Result<u32, StoreError>;
+    /// Remove a pending authorization and return it: exactly one caller gets it.
+    async fn take_pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError>;
+
+    /// Save a new authorization code.
+    async fn insert_code(&self, code: CodeRecord) -> Result<(), StoreError>;
+    /// Mark a code used, atomically. See [`CodeRedemption`].
+    async fn redeem_code(&self, hash: &TokenHash, now: Millis) -> Result<CodeRedemption, StoreError>;
+
+    /// Save a new token pair.
+    async fn insert_tokens(&self, tokens: IssuedTokens) -> Result<(), StoreError>;
+    /// Look an access token up (expired and revoked ones are `None`).
+    async fn access_token(&self, hash: &TokenHash, now: Millis) -> Result<Option<AccessTokenRecord>, StoreError>;
+    /// The grant of a refresh token that has not expired or been revoked, whether or not it
+    /// was rotated already.
+    async fn refresh_grant(&self, hash: &TokenHash, now: Millis) -> Result<Option<Grant>, StoreError>;
+    /// Retire the refresh token `old` and store `new` in one atomic step. `sealed_successor`
+    /// is kept with the old token for the grace window. See [`RefreshRotation`].
+    async fn rotate_refresh(
+        &self,
+        old: &TokenHash,
+        now: Millis,
+        new: IssuedTokens,
+        sealed_successor: Vec<u8>,
+    ) -> Result<RefreshRotation, StoreError>;
+
+    /// Revoke a grant: every code and token issued from it.
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError>;
+    /// Revoke one token (RFC 7009): an access token alone, a refresh token with its grant.
+    async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError>;
+
+    /// Delete what expired before `now`; returns how many entries went.
+    async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError>;
+}
+
+#[async_trait]
+impl<T: Store + ?Sized> Store for Arc<T> {
+    async fn insert_client(&self, client: ClientRecord) -> Result<(), StoreError> {
+        (**self).insert_client(client).await
+    }
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        (**self).client(client_id).await
+    }
+    async fn insert_pending(&self, pending: PendingAuthorization) -> Result<(), StoreError> {
+        (**self).insert_pending(pending).await
+    }
+    async fn pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError> {
+        (**self).pending(id_hash, now).await
+    }
+    async fn record_failed_login(&self, id_hash: &TokenHash) -> Result<u32, StoreError> {
+        (**self).record_failed_login(id_hash).await
+    }
+    async fn take_pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError> {
+        (**self).take_pending(id_hash, now).await
+    }
+    async fn insert_code(&self, code: CodeRecord) -> Result<(), StoreError> {
+        (**self).insert_code(code).await
+    }
+    async fn redeem_code(&self, hash: &TokenHash, now: Millis) -> Result<CodeRedemption, StoreError> {
+        (**self).redeem_code(hash, now).await
+    }
+    async fn insert_tokens(&self, tokens: IssuedTokens) -> Result<(), StoreError> {
+        (**self).insert_tokens(tokens).await
+    }
+    async fn access_token(&self, hash: &TokenHash, now: Millis) -> Result<Option<AccessTokenRecord>, StoreError> {
+        (**self).access_token(hash, now).await
+    }
+    async fn refresh_grant(&self, hash: &TokenHash, now: Millis) -> Result<Option<Grant>, StoreError> {
+        (**self).refresh_grant(hash, now).await
+    }
+    async fn rotate_refresh(
+        &self,
+        old: &TokenHash,
+        now: Millis,
+        new: IssuedTokens,
+        sealed_successor: Vec<u8>,
+    ) -> Result<RefreshRotation, StoreError> {
+        (**self).rotate_refresh(old, now, new, sealed_successor).await
+    }
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        (**self).revoke_grant(grant_id).await
+    }
+    async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError> {
+        (**self).revoke_token(hash).await
+    }
+    async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
+        (**self).sweep_expired(now).await
+    }
+}

@@ -1,0 +1,202 @@
+//! [`MemoryStore`]: the [`Store`] in process memory, for tests and ephemeral demos. Everything
+//! is lost on restart.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use super::{
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, Millis, PendingAuthorization,
+    RefreshRotation, RefreshTokenRecord, RevokedToken, Store,
+};
+use crate::error::StoreError;
+use crate::secret::TokenHash;
+
+/// A [`Store`] in memory. One `std::sync::Mutex` guards all maps: every operation is a few
+/// hash-map steps with no `.await` inside, so a blocking lock is cheaper than an async one and
+/// makes each operation trivially atomic.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    clients: HashMap<String, ClientRecord>,
+    pending: HashMap<TokenHash, PendingAuthorization>,
+    codes: HashMap<TokenHash, (CodeRecord, bool)>,
+    access: HashMap<TokenHash, AccessTokenRecord>,
+    refresh: HashMap<TokenHash, RefreshEntry>,
+}
+
+#[derive(Debug)]
+struct RefreshEntry {
+    record: RefreshTokenRecord,
+    rotated: Option<Rotated>,
+}
+
+#[derive(Debug)]
+struct Rotated {
+    at: Millis,
+    successor: TokenHash,
+    sealed: Vec<u8>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters more than losing the whole server, so recover the guard instead of
+        // poisoning every later request.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How many entries of each kind are held (clients, pending, codes, access, refresh); for
+    /// tests and the benchmark's memory checks.
+    pub fn counts(&self) -> [usize; 5] {
+        let g = self.lock();
+        [g.clients.len(), g.pending.len(), g.codes.len(), g.access.len(), g.refresh.len()]
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn insert_client(&self, client: ClientRecord) -> Result<(), StoreError> {
+        self.lock().clients.insert(client.client_id.clone(), client);
+        Ok(())
+    }
+
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        Ok(self.lock().clients.get(client_id).cloned())
+    }
+
+    async fn insert_pending(&self, pending: PendingAuthorization) -> Result<(), StoreError> {
+        self.lock().pending.insert(pending.id_hash, pending);
+        Ok(())
+    }
+
+    async fn pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError> {
+        Ok(self.lock().pending.get(id_hash).filter(|p| p.expires_at > now).cloned())
+    }
+
+    async fn record_failed_login(&self, id_hash: &TokenHash) -> Result<u32, StoreError> {
+        let mut g = self.lock();
+        Ok(match g.pending.get_mut(id_hash) {
+            Some(p) => {
+                p.failed_logins += 1;
+                p.failed_logins
+            }
+            None => u32::MAX,
+        })
+    }
+
+    async fn take_pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError> {
+        Ok(self.lock().pending.remove(id_hash).filter(|p| p.expires_at > now))
+    }
+
+    async fn insert_code(&self, code: CodeRecord) -> Result<(), StoreError> {
+        self.lock().codes.insert(code.hash, (code, false));
+        Ok(())
+    }
+
+    async fn redeem_code(&self, hash: &TokenHash, now: Millis) -> Result<CodeRedemption, StoreError> {
+        let mut g = self.lock();
+        Ok(match g.codes.get_mut(hash) {
+            Some((code, _)) if code.expires_at <= now => CodeRedemption::Unknown,
+            Some((code, true)) => CodeRedemption::Replayed(code.clone()),
+            Some((code, used)) => {
+                *used = true;
+                CodeRedemption::Redeemed(code.clone())
+            }
+            None => CodeRedemption::Unknown,
+        })
+    }
+
+    async fn insert_tokens(&self, tokens: IssuedTokens) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        g.access.insert(tokens.access.hash, tokens.access);
+        g.refresh.insert(tokens.refresh.hash, RefreshEntry { record: tokens.refresh, rotated: None });
+        Ok(())
+    }
+
+    async fn access_token(&self, hash: &TokenHash, now: Millis) -> Result<Option<AccessTokenRecord>, StoreError> {
+        Ok(self.lock().access.get(hash).filter(|t| t.expires_at > now).cloned())
+    }
+
+    async fn refresh_grant(&self, hash: &TokenHash, now: Millis) -> Result<Option<Grant>, StoreError> {
+        Ok(self.lock().refresh.get(hash).filter(|e| e.record.expires_at > now).map(|e| e.record.grant.clone()))
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old: &TokenHash,
+        now: Millis,
+        new: IssuedTokens,
+        sealed_successor: Vec<u8>,
+    ) -> Result<RefreshRotation, StoreError> {
+        let mut g = self.lock();
+        let outcome = match g.refresh.get(old) {
+            None => return Ok(RefreshRotation::Unknown),
+            Some(e) if e.record.expires_at <= now => return Ok(RefreshRotation::Unknown),
+            Some(e) => match &e.rotated {
+                Some(r) => {
+                    let successor_current =
+                        g.refresh.get(&r.successor).is_some_and(|s| s.rotated.is_none() && s.record.expires_at > now);
+                    RefreshRotation::AlreadyRotated {
+                        grant: e.record.grant.clone(),
+                        rotated_at: r.at,
+                        sealed_successor: successor_current.then(|| r.sealed.clone()),
+                    }
+                }
+                None => RefreshRotation::Rotated(e.record.clone()),
+            },
+        };
+        if matches!(outcome, RefreshRotation::Rotated(_)) {
+            let successor = new.refresh.hash;
+            if let Some(e) = g.refresh.get_mut(old) {
+                e.rotated = Some(Rotated { at: now, successor, sealed: sealed_successor });
+            }
+            g.access.insert(new.access.hash, new.access);
+            g.refresh.insert(successor, RefreshEntry { record: new.refresh, rotated: None });
+        }
+        Ok(outcome)
+    }
+
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        g.codes.retain(|_, (c, _)| c.grant.grant_id != grant_id);
+        g.access.retain(|_, t| t.grant.grant_id != grant_id);
+        g.refresh.retain(|_, t| t.record.grant.grant_id != grant_id);
+        Ok(())
+    }
+
+    async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError> {
+        let grant_id = {
+            let mut g = self.lock();
+            if g.access.remove(hash).is_some() {
+                return Ok(RevokedToken::Access);
+            }
+            match g.refresh.get(hash) {
+                Some(e) => e.record.grant.grant_id.clone(),
+                None => return Ok(RevokedToken::Unknown),
+            }
+        };
+        self.revoke_grant(&grant_id).await?;
+        Ok(RevokedToken::Refresh)
+    }
+
+    async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
+        let mut g = self.lock();
+        let before = g.pending.len() + g.codes.len() + g.access.len() + g.refresh.len();
+        g.pending.retain(|_, p| p.expires_at > now);
+        g.codes.retain(|_, (c, _)| c.expires_at > now);
+        g.access.retain(|_, t| t.expires_at > now);
+        g.refresh.retain(|_, t| t.record.expires_at > now);
+        Ok(before - (g.pending.len() + g.codes.len() + g.access.len() + g.refresh.len()))
+    }
+}

@@ -1,0 +1,37 @@
+//! # mcp-server-example
+//!
+//! The demo MCP server: two demo users, an ordinary tool (`roll_dice`) and an MCP App
+//! (`greeting_card`), behind mcp-oauth-kit's OAuth 2.1 authorization server and login page.
+//!
+//! Run it with `cargo run --release -p mcp-server-example`, then connect an MCP client to
+//! `http://127.0.0.1:8000/mcp` and sign in as alice / password123 or bob / hunter2.
+//! Configuration comes from the environment (see `.env.example`): `PUBLIC_URL`, `HOST`, `PORT`.
+
+mod dice;
+mod greeting_card;
+mod users;
+
+use mcp_oauth_kit::{Config, McpServer, Tools};
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rmcp=warn".into()),
+        )
+        .init();
+    if let Err(e) = run().await {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::from_env()?.with_server_name("Acme demo MCP server");
+    let tools = Tools::new()
+        .instructions("Roll dice with roll_dice; show a personal greeting card with greeting_card.")
+        .tool(dice::tool())
+        .tool(greeting_card::tool());
+    McpServer::builder(config).user_store(users::demo_users()?).tools(tools).build()?.run().await?;
+    Ok(())
+}
