@@ -40,6 +40,19 @@ pub struct Config {
     pub refresh_grace: Duration,
     /// Wrong passwords allowed per pending authorization before it is dropped. Default 5.
     pub max_login_attempts: u32,
+    /// Failed sign-ins per username within [`Config::login_failure_window`] before that
+    /// username gets 429. Default 5; 0 turns it off.
+    pub login_failures_per_user: u32,
+    /// Failed sign-ins per client address within the window before it gets 429. Default 20.
+    pub login_failures_per_ip: u32,
+    /// The window of the sign-in throttles. Default 15 minutes.
+    pub login_failure_window: Duration,
+    /// Requests per client address per minute at the OAuth endpoints (`/register`,
+    /// `/authorize`, `/login`, `/token`, `/revoke`). Default 600; 0 turns it off.
+    pub oauth_requests_per_minute: u32,
+    /// Take the client address from the right-most `X-Forwarded-For` entry. Only for a server
+    /// behind a proxy that sets it; otherwise clients could pick their own address.
+    pub trust_forwarded_for: bool,
     /// Largest accepted body at the OAuth endpoints. Default 64 KiB.
     pub max_oauth_body_bytes: usize,
     /// Largest accepted body at the MCP endpoint. Default 4 MiB.
@@ -76,6 +89,11 @@ impl Config {
             login_ttl: Duration::from_secs(600),
             refresh_grace: Duration::from_secs(10),
             max_login_attempts: 5,
+            login_failures_per_user: 5,
+            login_failures_per_ip: 20,
+            login_failure_window: Duration::from_secs(15 * 60),
+            oauth_requests_per_minute: 600,
+            trust_forwarded_for: false,
             max_oauth_body_bytes: 64 * 1024,
             max_mcp_body_bytes: 4 * 1024 * 1024,
             extra_allowed_hosts: Vec::new(),
@@ -97,6 +115,8 @@ impl Config {
     /// | `ALLOWED_HOSTS` | extra `Host` values, comma-separated | none |
     /// | `ALLOWED_ORIGINS` | extra browser origins, comma-separated | none |
     /// | `MCP_STATELESS` | `true` to serve MCP without sessions | `false` |
+    /// | `OAUTH_RATE_LIMIT_PER_MINUTE` | requests per client address per minute at the OAuth endpoints (0 = off) | 600 |
+    /// | `TRUST_FORWARDED_FOR` | `true` behind a proxy that sets `X-Forwarded-For` | `false` |
     ///
     /// # Errors
     /// [`ConfigError`] naming the variable that is malformed.
@@ -148,11 +168,15 @@ impl Config {
             config.extra_allowed_origins = split_list(&v);
         }
         if let Some(v) = get("MCP_STATELESS") {
-            config.stateless = match v.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" => true,
-                "0" | "false" | "no" => false,
-                _ => return Err(ConfigError::new("MCP_STATELESS", format!("{v:?} is not true or false"))),
-            };
+            config.stateless = parse_bool("MCP_STATELESS", &v)?;
+        }
+        if let Some(v) = get("TRUST_FORWARDED_FOR") {
+            config.trust_forwarded_for = parse_bool("TRUST_FORWARDED_FOR", &v)?;
+        }
+        if let Some(v) = get("OAUTH_RATE_LIMIT_PER_MINUTE") {
+            config.oauth_requests_per_minute = v.parse().map_err(|_| {
+                ConfigError::new("OAUTH_RATE_LIMIT_PER_MINUTE", format!("{v:?} is not a whole number (0 = off)"))
+            })?;
         }
         Ok(config)
     }
@@ -213,6 +237,14 @@ fn parse_secs(setting: &str, raw: &str) -> Result<Duration, ConfigError> {
     }
 }
 
+fn parse_bool(setting: &str, raw: &str) -> Result<bool, ConfigError> {
+    match raw.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(ConfigError::new(setting, format!("{raw:?} is not true or false"))),
+    }
+}
+
 fn split_list(raw: &str) -> Vec<String> {
     raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
@@ -252,6 +284,8 @@ mod tests {
             ("HOST", "example.com"),
             ("ACCESS_TOKEN_TTL_SECS", "0"),
             ("MCP_STATELESS", "maybe"),
+            ("TRUST_FORWARDED_FOR", "perhaps"),
+            ("OAUTH_RATE_LIMIT_PER_MINUTE", "-1"),
         ];
         for (var, value) in cases {
             let err = Config::from_lookup(env(&[(var, value)])).expect_err(var);

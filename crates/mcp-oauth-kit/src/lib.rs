@@ -58,6 +58,7 @@ mod login;
 mod mcp_handler;
 mod metadata;
 mod provider;
+mod rate_limit;
 mod redirect_uri;
 mod registration;
 mod router;

@@ -10,9 +10,10 @@ use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use crate::config::Config;
-use crate::error::OAuthError;
+use crate::error::{OAuthError, OAuthErrorCode};
 use crate::http_util::{Form, HttpResponse, escape_html, has_content_type, html, redirect};
 use crate::provider::{AuthProvider, LoginContext};
+use crate::rate_limit::Limits;
 use crate::secret::{Password, ct_eq_str};
 use crate::user_store::UserStore;
 
@@ -96,6 +97,8 @@ pub(crate) async fn show(provider: &dyn AuthProvider, config: &Config, query: &s
 pub(crate) async fn submit(
     provider: &dyn AuthProvider,
     users: &dyn UserStore,
+    limits: &Limits,
+    ip: &str,
     config: &Config,
     headers: &HeaderMap,
     body: &[u8],
@@ -132,6 +135,21 @@ pub(crate) async fn submit(
         };
     }
     let username = form.get("username").unwrap_or("");
+    // Throttle guessing before spending an argon2 run on it. The username key is normalised so
+    // that case variants share one budget.
+    let user_key = username.to_lowercase();
+    if let Err(retry) = limits.login_failures_by_user.check(&user_key).and(limits.login_failures_by_ip.check(ip)) {
+        tracing::warn!(%ip, "sign-in throttled after repeated failures");
+        let e = OAuthError::new(
+            OAuthErrorCode::SlowDown,
+            format!("too many failed sign-ins; try again in {} s", retry.as_secs().max(1)),
+        );
+        let mut res = page_error(StatusCode::TOO_MANY_REQUESTS, e);
+        if let Ok(v) = HeaderValue::from_str(&retry.as_secs().max(1).to_string()) {
+            res.headers_mut().insert(http::header::RETRY_AFTER, v);
+        }
+        return res;
+    }
     let password = Password::new(form.get("password").unwrap_or(""));
     let user = match users.authenticate(username, &password).await {
         Ok(user) => user,
@@ -141,7 +159,9 @@ pub(crate) async fn submit(
         }
     };
     let Some(user) = user else {
-        tracing::info!("sign-in failed: wrong username or password");
+        tracing::info!(%ip, "sign-in failed: wrong username or password");
+        let _ = limits.login_failures_by_user.hit(&user_key);
+        let _ = limits.login_failures_by_ip.hit(ip);
         return match provider.record_failed_login(handle).await {
             Ok(true) => {
                 let page = render(config, &ctx, handle, username, Some("Wrong username or password."));
@@ -154,6 +174,7 @@ pub(crate) async fn submit(
             Err(e) => page_error(StatusCode::SERVICE_UNAVAILABLE, e),
         };
     };
+    limits.login_failures_by_user.reset(&user_key);
     match provider.complete_authorization(handle, csrf, &user).await {
         Ok(location) => {
             tracing::info!(subject = %user.id, "user signed in and approved");

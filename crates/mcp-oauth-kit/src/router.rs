@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::guard::{SessionBindings, box_body, guard};
 use crate::http_util::{BoxError, HttpResponse, RequestBody, public_json, read_body, text};
 use crate::provider::AuthProvider;
+use crate::rate_limit::{Limits, client_ip};
 use crate::user_store::UserStore;
 use crate::{authorize, login, metadata, registration, token};
 
@@ -33,6 +34,7 @@ pub(crate) struct AppState {
     pub(crate) sessions: SessionBindings,
     /// Scopes each tool requires, for the guard's 403 (empty when no tool needs one).
     pub(crate) tool_scopes: HashMap<String, Vec<String>>,
+    pub(crate) limits: Limits,
     allowed_hosts: Vec<String>,
     allowed_origins: Vec<String>,
 }
@@ -46,7 +48,9 @@ impl AppState {
         tool_scopes: HashMap<String, Vec<String>>,
     ) -> Self {
         let (allowed_hosts, allowed_origins) = allowed_hosts_and_origins(&config);
+        let limits = Limits::new(&config);
         Self {
+            limits,
             config,
             provider,
             users,
@@ -178,6 +182,16 @@ impl Router {
             return self.preflight(origin.as_deref());
         }
         let is_as = state.provider.is_authorization_server();
+        let oauth_path = matches!(path, "/register" | "/authorize" | "/login" | "/token" | "/revoke");
+        let peer = req.extensions().get::<std::net::SocketAddr>().map(|a| a.ip());
+        let ip = client_ip(req.headers(), peer, config.trust_forwarded_for);
+        if is_as
+            && oauth_path
+            && let Err(retry) = state.limits.oauth_requests_by_ip.hit(&ip)
+        {
+            tracing::warn!(%ip, "OAuth endpoint rate limit reached");
+            return too_many_requests(retry);
+        }
         let mut response = match (req.method().clone(), path) {
             (_, _) if mcp => guard(state, req).await,
             (Method::GET, p) if p.starts_with("/.well-known/oauth-protected-resource") => {
@@ -208,7 +222,9 @@ impl Router {
                     return text(StatusCode::NOT_FOUND, "not found\n");
                 };
                 match self.body(req).await {
-                    Ok((headers, body)) => login::submit(&*state.provider, &*users, config, &headers, &body).await,
+                    Ok((headers, body)) => {
+                        login::submit(&*state.provider, &*users, &state.limits, &ip, config, &headers, &body).await
+                    }
                     Err(res) => res,
                 }
             }
@@ -269,6 +285,20 @@ impl Router {
             Err(e) => Err(e.response()),
         }
     }
+}
+
+/// 429 with `Retry-After` in whole seconds (at least 1).
+pub(crate) fn too_many_requests(retry_after: std::time::Duration) -> HttpResponse {
+    let secs = retry_after.as_secs().max(1);
+    let e = crate::error::OAuthError::new(
+        crate::error::OAuthErrorCode::SlowDown,
+        format!("too many requests; retry after {secs} s"),
+    );
+    let mut res = crate::http_util::oauth_error(&e);
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        res.headers_mut().insert(http::header::RETRY_AFTER, v);
+    }
+    res
 }
 
 impl<B> hyper::service::Service<Request<B>> for Router

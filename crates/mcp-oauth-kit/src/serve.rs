@@ -54,7 +54,7 @@ pub(crate) async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
@@ -65,7 +65,14 @@ pub(crate) async fn serve(
                 };
                 // Without it, SSE responses stall ~40 ms each (Nagle against delayed ACK).
                 let _ = stream.set_nodelay(true);
-                let conn = builder.serve_connection(TokioIo::new(stream), router.clone());
+                // The peer address goes into each request's extensions, for rate limiting.
+                let router = router.clone();
+                let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(peer);
+                    let router = router.clone();
+                    async move { Ok::<_, std::convert::Infallible>(router.handle(req).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
@@ -106,6 +113,7 @@ pub(crate) fn spawn_sweeper(
                 Err(e) => tracing::warn!(error = %e, "sweeping expired OAuth state failed"),
             }
             state.sessions.sweep(Duration::from_secs(15 * 60));
+            state.limits.sweep();
         }
     })
 }
