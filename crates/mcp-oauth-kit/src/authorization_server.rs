@@ -15,6 +15,7 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::cimd::{CimdResolver, is_metadata_url};
 use crate::config::Config;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::provider::{
@@ -34,6 +35,7 @@ use crate::user_store::User;
 pub struct OAuthServer {
     config: Arc<Config>,
     store: Arc<dyn Store>,
+    cimd: Option<Arc<CimdResolver>>,
 }
 
 impl std::fmt::Debug for OAuthServer {
@@ -55,7 +57,35 @@ fn is_pkce_string(s: &str, min: usize, max: usize) -> bool {
 impl OAuthServer {
     /// An authorization server for `config` over `store`.
     pub fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Self {
-        Self { config, store }
+        let cimd = if config.client_id_metadata_documents {
+            match CimdResolver::new(config.danger_allow_private_cimd_hosts) {
+                Ok(r) => Some(Arc::new(r)),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot build the HTTP client for client metadata documents; disabled");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Self { config, store, cimd }
+    }
+
+    /// The client record for `client_id`: registered, or (for an `https` URL) from its
+    /// Client ID Metadata Document, which is then kept like a registration.
+    async fn find_client(&self, client_id: &str) -> Result<Option<ClientRecord>, AuthorizeError> {
+        match (&self.cimd, is_metadata_url(client_id)) {
+            (Some(cimd), true) => match cimd.resolve(client_id).await {
+                Ok((record, fresh)) => {
+                    if fresh {
+                        self.store.insert_client(record.clone()).await.map_err(|e| AuthorizeError::Page(e.into()))?;
+                    }
+                    Ok(Some(record))
+                }
+                Err(why) => Err(AuthorizeError::Page(OAuthError::invalid_request(why))),
+            },
+            _ => self.store.client(client_id).await.map_err(|e| AuthorizeError::Page(e.into())),
+        }
     }
 
     /// Resources a client may name: the MCP endpoint, with or without a trailing slash.
@@ -239,12 +269,7 @@ impl AuthProvider for OAuthServer {
     async fn start_authorization(&self, req: AuthorizationRequest) -> Result<String, AuthorizeError> {
         let page = |d: &'static str| AuthorizeError::Page(OAuthError::invalid_request(d));
         let client_id = req.client_id.as_deref().ok_or_else(|| page("client_id is missing"))?;
-        let client = self
-            .store
-            .client(client_id)
-            .await
-            .map_err(|e| AuthorizeError::Page(e.into()))?
-            .ok_or_else(|| page("unknown client"))?;
+        let client = self.find_client(client_id).await?.ok_or_else(|| page("unknown client"))?;
         let redirect_uri = match req.redirect_uri.as_deref() {
             Some(given) => client
                 .redirect_uris
@@ -312,12 +337,17 @@ impl AuthProvider for OAuthServer {
                 None => format!("{}:", u.scheme()),
             })
             .unwrap_or_default();
-        Ok(LoginContext {
-            client_name: client.client_name.unwrap_or(client.client_id),
-            redirect_host,
-            scopes: pending.scopes,
-            csrf_token: pending.csrf_token,
-        })
+        // A metadata-document client names itself; show where that name comes from, so that
+        // "Claude" served from evil.example does not pass for the real one.
+        let client_name = match (client.client_name, is_metadata_url(&client.client_id)) {
+            (Some(name), true) => {
+                let host = Url::parse(&client.client_id).ok().and_then(|u| u.host_str().map(str::to_owned));
+                format!("{name} ({})", host.unwrap_or_default())
+            }
+            (Some(name), false) => name,
+            (None, _) => client.client_id,
+        };
+        Ok(LoginContext { client_name, redirect_host, scopes: pending.scopes, csrf_token: pending.csrf_token })
     }
 
     async fn record_failed_login(&self, handle: &str) -> Result<bool, OAuthError> {

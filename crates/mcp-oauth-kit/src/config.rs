@@ -53,6 +53,12 @@ pub struct Config {
     /// Take the client address from the right-most `X-Forwarded-For` entry. Only for a server
     /// behind a proxy that sets it; otherwise clients could pick their own address.
     pub trust_forwarded_for: bool,
+    /// Accept `https` client ids that name a Client ID Metadata Document. Default `true`.
+    pub client_id_metadata_documents: bool,
+    /// Let metadata documents live on private or loopback addresses (and loopback `http`).
+    /// This opens server-side request forgery into your network: for tests and closed
+    /// deployments only. Default `false`.
+    pub danger_allow_private_cimd_hosts: bool,
     /// Largest accepted body at the OAuth endpoints. Default 64 KiB.
     pub max_oauth_body_bytes: usize,
     /// Largest accepted body at the MCP endpoint. Default 4 MiB.
@@ -94,6 +100,8 @@ impl Config {
             login_failure_window: Duration::from_secs(15 * 60),
             oauth_requests_per_minute: 600,
             trust_forwarded_for: false,
+            client_id_metadata_documents: true,
+            danger_allow_private_cimd_hosts: false,
             max_oauth_body_bytes: 64 * 1024,
             max_mcp_body_bytes: 4 * 1024 * 1024,
             extra_allowed_hosts: Vec::new(),

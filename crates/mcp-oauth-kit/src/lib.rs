@@ -50,6 +50,7 @@
 
 mod authorization_server;
 mod authorize;
+mod cimd;
 mod config;
 mod error;
 mod guard;

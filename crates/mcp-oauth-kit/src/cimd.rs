@@ -1,0 +1,311 @@
+//! Client ID Metadata Documents (MCP authorization 2025-11-25, draft-ietf-oauth-client-id-
+//! metadata-document): a client whose `client_id` is an `https` URL publishes its metadata at
+//! that URL instead of registering. We fetch it with SSRF guards, validate it, cache it by its
+//! HTTP caching headers, and keep it as an ordinary public client record.
+//!
+//! SSRF guards: `https` only; no credentials, fragments or IP literals that are not public;
+//! every address the name resolves to must be public (the check runs inside the resolver
+//! reqwest connects with, so a DNS answer cannot change between check and connect); no
+//! redirects; 5 s timeout; 64 KiB cap. `Config::danger_allow_private_cimd_hosts` lifts the
+//! address checks (and allows loopback `http`) for tests and private deployments.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use url::{Host, Url};
+
+use crate::redirect_uri::RedirectUri;
+use crate::store::{ClientRecord, now_millis};
+
+const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_TTL: Duration = Duration::from_secs(300);
+const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+const MAX_CACHED: usize = 10_000;
+
+/// Whether `client_id` is meant as a metadata document URL (rather than a registered id).
+pub(crate) fn is_metadata_url(client_id: &str) -> bool {
+    client_id.starts_with("https://") || client_id.starts_with("http://")
+}
+
+/// Whether an address may be contacted: public unicast only.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1])) // carrier-grade NAT
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (18..20).contains(&o[1]))
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let seg0 = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg0 & 0xfe00) == 0xfc00 // unique local
+                || (seg0 & 0xffc0) == 0xfe80 // link local
+                || seg0 == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+        }
+    }
+}
+
+/// A DNS resolver that refuses names resolving to non-public addresses.
+struct PublicOnlyResolver;
+
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 443)).await?.collect();
+            if addrs.is_empty() || addrs.iter().any(|a| !is_public(a.ip())) {
+                return Err(format!("{host} resolves to a non-public address").into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Document {
+    client_id: String,
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    client_name: Option<String>,
+    #[serde(default)]
+    token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
+    grant_types: Option<Vec<String>>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// Fetches and caches metadata documents.
+pub(crate) struct CimdResolver {
+    http: reqwest::Client,
+    allow_private: bool,
+    cache: Mutex<HashMap<String, (ClientRecord, Instant)>>,
+}
+
+impl std::fmt::Debug for CimdResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CimdResolver").field("allow_private", &self.allow_private).finish_non_exhaustive()
+    }
+}
+
+impl CimdResolver {
+    pub(crate) fn new(allow_private: bool) -> Result<Self, reqwest::Error> {
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(FETCH_TIMEOUT)
+            .connect_timeout(FETCH_TIMEOUT)
+            .user_agent(concat!("mcp-oauth-kit/", env!("CARGO_PKG_VERSION")));
+        if !allow_private {
+            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver)).https_only(true);
+        }
+        Ok(Self { http: builder.build()?, allow_private, cache: Mutex::new(HashMap::new()) })
+    }
+
+    /// Check the URL's shape before any network access.
+    fn validate_url(&self, client_id: &str) -> Result<Url, String> {
+        let url = Url::parse(client_id).map_err(|_| "client_id is not a URL".to_owned())?;
+        let loopback_http = self.allow_private && url.scheme() == "http";
+        if url.scheme() != "https" && !loopback_http {
+            return Err("a client_id URL must use https".into());
+        }
+        if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+            return Err("a client_id URL must not contain a fragment or credentials".into());
+        }
+        if url.path() == "/" || url.path().is_empty() {
+            return Err("a client_id URL must have a path".into());
+        }
+        let literal = match url.host() {
+            Some(Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+            Some(Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+            Some(Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => Some(IpAddr::from([127, 0, 0, 1])),
+            Some(Host::Domain(_)) => None,
+            None => return Err("a client_id URL needs a host".into()),
+        };
+        if let Some(ip) = literal
+            && !self.allow_private
+            && !is_public(ip)
+        {
+            return Err("a client_id URL must not point at a private or loopback address".into());
+        }
+        Ok(url)
+    }
+
+    /// The client record for a metadata-document `client_id`, from the cache (`false`) or
+    /// freshly fetched (`true`). The error is a description safe to show.
+    pub(crate) async fn resolve(&self, client_id: &str) -> Result<(ClientRecord, bool), String> {
+        if let Some((record, expires)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(client_id)
+            && *expires > Instant::now()
+        {
+            return Ok((record.clone(), false));
+        }
+        let url = self.validate_url(client_id)?;
+        let response = self.http.get(url).header("accept", "application/json").send().await.map_err(|e| {
+            tracing::info!(%client_id, error = %e, "client metadata document fetch failed");
+            "the client metadata document could not be fetched".to_owned()
+        })?;
+        if !response.status().is_success() {
+            return Err(format!("the client metadata document answered HTTP {}", response.status().as_u16()));
+        }
+        let ttl = cache_ttl(response.headers());
+        if response.content_length().is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64) {
+            return Err("the client metadata document is too large".into());
+        }
+        let mut body = Vec::new();
+        let mut response = response;
+        while let Some(chunk) = response.chunk().await.map_err(|_| "reading the client metadata document failed")? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_DOCUMENT_BYTES {
+                return Err("the client metadata document is too large".into());
+            }
+        }
+        let record = self.validate_document(client_id, &body)?;
+        if let Some(ttl) = ttl {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= MAX_CACHED {
+                let now = Instant::now();
+                cache.retain(|_, (_, e)| *e > now);
+            }
+            if cache.len() < MAX_CACHED {
+                cache.insert(client_id.to_owned(), (record.clone(), Instant::now() + ttl));
+            }
+        }
+        Ok((record, true))
+    }
+
+    fn validate_document(&self, client_id: &str, body: &[u8]) -> Result<ClientRecord, String> {
+        let doc: Document =
+            serde_json::from_slice(body).map_err(|e| format!("the client metadata document is invalid: {e}"))?;
+        if doc.client_id != client_id {
+            return Err("the client metadata document's client_id differs from its URL".into());
+        }
+        if doc.redirect_uris.is_empty() || doc.redirect_uris.len() > 10 {
+            return Err("the client metadata document needs 1 to 10 redirect_uris".into());
+        }
+        for uri in &doc.redirect_uris {
+            RedirectUri::parse(uri).map_err(|why| format!("redirect URI {uri:?} {why}"))?;
+        }
+        match doc.token_endpoint_auth_method.as_deref() {
+            None | Some("none") => {}
+            Some(other) => return Err(format!("token_endpoint_auth_method {other:?} is not supported here")),
+        }
+        let name = doc.client_name.map(|n| n.chars().filter(|c| !c.is_control()).take(100).collect());
+        Ok(ClientRecord {
+            client_id: client_id.to_owned(),
+            secret_hash: None,
+            auth_method: "none".into(),
+            client_name: name,
+            redirect_uris: doc.redirect_uris,
+            grant_types: doc.grant_types.unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]),
+            scope: doc.scope,
+            issued_at: now_millis(),
+        })
+    }
+}
+
+/// How long a document may be cached: `Cache-Control: max-age` (capped at a day), nothing
+/// for `no-store`, five minutes otherwise.
+fn cache_ttl(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let cc = headers.get("cache-control").and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    if cc.contains("no-store") || cc.contains("no-cache") {
+        return None;
+    }
+    let max_age = cc.split(',').filter_map(|d| d.trim().strip_prefix("max-age=")).find_map(|v| v.parse::<u64>().ok());
+    Some(max_age.map(Duration::from_secs).unwrap_or(DEFAULT_TTL).min(MAX_TTL))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_pass() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().expect("ip")), "{private}");
+        }
+        for public in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {
+            assert!(is_public(public.parse().expect("ip")), "{public}");
+        }
+    }
+
+    #[test]
+    fn url_shape_is_checked_before_fetching() {
+        let r = CimdResolver::new(false).expect("client");
+        assert!(r.validate_url("https://app.example.com/oauth/client.json").is_ok());
+        for bad in [
+            "http://app.example.com/client.json",
+            "https://app.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/c.json#x",
+            "https://user@app.example.com/c.json",
+            "https://127.0.0.1/c.json",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/c.json",
+            "https://localhost/c.json",
+        ] {
+            assert!(r.validate_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn documents_are_validated() {
+        let r = CimdResolver::new(false).expect("client");
+        let id = "https://app.example.com/client.json";
+        let good = br#"{"client_id":"https://app.example.com/client.json","client_name":"App","redirect_uris":["https://app.example.com/cb"]}"#;
+        let rec = r.validate_document(id, good).expect("valid");
+        assert_eq!(rec.client_name.as_deref(), Some("App"));
+        assert_eq!(rec.auth_method, "none");
+        let cases: [&[u8]; 5] = [
+            br#"{"client_id":"https://evil.example/client.json","redirect_uris":["https://a.example/cb"]}"#,
+            br#"{"client_id":"https://app.example.com/client.json","redirect_uris":[]}"#,
+            br#"{"client_id":"https://app.example.com/client.json","redirect_uris":["http://evil.example/cb"]}"#,
+            br#"{"client_id":"https://app.example.com/client.json","redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}"#,
+            b"not json",
+        ];
+        for body in cases {
+            assert!(r.validate_document(id, body).is_err(), "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn cache_lifetime_follows_headers() {
+        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!(cache_ttl(&h), Some(DEFAULT_TTL));
+        h.insert("cache-control", "public, max-age=60".parse().expect("header"));
+        assert_eq!(cache_ttl(&h), Some(Duration::from_secs(60)));
+        h.insert("cache-control", "max-age=99999999".parse().expect("header"));
+        assert_eq!(cache_ttl(&h), Some(MAX_TTL));
+        h.insert("cache-control", "no-store".parse().expect("header"));
+        assert_eq!(cache_ttl(&h), None);
+    }
+}
