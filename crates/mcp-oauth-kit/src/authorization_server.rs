@@ -6,8 +6,9 @@
 //! `resource` bound to the grant and checked as audience (RFC 8707); refresh tokens that rotate,
 //! with reuse revoking the family except for a retry inside the grace window.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -36,6 +37,38 @@ pub struct OAuthServer {
     config: Arc<Config>,
     store: Arc<dyn Store>,
     cimd: Option<Arc<CimdResolver>>,
+    verified: Arc<VerifiedCache>,
+}
+
+/// Recently verified access tokens, so that the MCP hot path does not wait on the database
+/// for every call. An entry is trusted for [`Config::token_cache_ttl`] at most: a token
+/// revoked on another instance stops working within that delay; on this instance at once.
+#[derive(Debug, Default)]
+struct VerifiedCache {
+    map: Mutex<HashMap<TokenHash, (AccessToken, Instant)>>,
+}
+
+/// Beyond this many cached tokens the cache starts over (it is only a shortcut).
+const MAX_CACHED_TOKENS: usize = 100_000;
+
+impl VerifiedCache {
+    fn get(&self, hash: &TokenHash, ttl: Duration, now: crate::store::Millis) -> Option<AccessToken> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(hash).filter(|(t, at)| at.elapsed() < ttl && t.expires_at > now).map(|(t, _)| t.clone())
+    }
+
+    fn put(&self, hash: TokenHash, token: AccessToken) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_CACHED_TOKENS {
+            map.clear();
+        }
+        map.insert(hash, (token, Instant::now()));
+    }
+
+    /// Forget everything: after a revocation on this instance, no cached answer may outlive it.
+    fn clear(&self) {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
 }
 
 impl std::fmt::Debug for OAuthServer {
@@ -68,7 +101,7 @@ impl OAuthServer {
         } else {
             None
         };
-        Self { config, store, cimd }
+        Self { config, store, cimd, verified: Arc::default() }
     }
 
     /// The client record for `client_id`: registered, or (for an `https` URL) from its
@@ -208,13 +241,25 @@ impl AuthProvider for OAuthServer {
         if !token.starts_with("mcp_at_") || token.len() > 128 {
             return Err(TokenRejection::Invalid);
         }
-        let record = self.store.access_token(&TokenHash::of(token), now_millis()).await?;
+        let hash = TokenHash::of(token);
+        let now = now_millis();
+        let ttl = self.config.token_cache_ttl;
+        if !ttl.is_zero()
+            && let Some(cached) = self.verified.get(&hash, ttl, now)
+        {
+            return Ok(cached);
+        }
+        let record = self.store.access_token(&hash, now).await?;
         let record = record.ok_or(TokenRejection::Invalid)?;
         if record.grant.resource != self.config.resource() {
             return Err(TokenRejection::WrongAudience);
         }
         let g = record.grant;
-        Ok(AccessToken::new(g.subject, g.username, g.client_id, g.scopes, g.resource, record.expires_at))
+        let verified = AccessToken::new(g.subject, g.username, g.client_id, g.scopes, g.resource, record.expires_at);
+        if !ttl.is_zero() {
+            self.verified.put(hash, verified.clone());
+        }
+        Ok(verified)
     }
 
     fn is_authorization_server(&self) -> bool {
@@ -439,6 +484,7 @@ impl AuthProvider for OAuthServer {
                 if !holder {
                     tracing::warn!(client_id = %record.grant.client_id, "authorization code replayed; revoking its grant");
                     self.store.revoke_grant(&record.grant.grant_id).await?;
+                    self.verified.clear();
                 }
                 return Err(invalid());
             }
@@ -498,6 +544,7 @@ impl AuthProvider for OAuthServer {
                 }
                 tracing::warn!(client_id = %grant.client_id, "rotated refresh token reused; revoking its family");
                 self.store.revoke_grant(&grant.grant_id).await?;
+                self.verified.clear();
                 Err(invalid())
             }
             RefreshRotation::Unknown => Err(invalid()),
@@ -516,7 +563,10 @@ impl AuthProvider for OAuthServer {
         }
         match self.store.revoke_token(&hash).await? {
             RevokedToken::Unknown => {}
-            kind => tracing::info!(client_id = %client.client_id, ?kind, "token revoked"),
+            kind => {
+                self.verified.clear();
+                tracing::info!(client_id = %client.client_id, ?kind, "token revoked");
+            }
         }
         Ok(())
     }

@@ -53,6 +53,10 @@ pub struct Config {
     /// Take the client address from the right-most `X-Forwarded-For` entry. Only for a server
     /// behind a proxy that sets it; otherwise clients could pick their own address.
     pub trust_forwarded_for: bool,
+    /// How long a verified access token is trusted without asking the store again. A token
+    /// revoked on another instance keeps working for at most this long (on the revoking
+    /// instance it stops at once). Default 1 second; zero asks the store on every request.
+    pub token_cache_ttl: Duration,
     /// Accept `https` client ids that name a Client ID Metadata Document. Default `true`.
     pub client_id_metadata_documents: bool,
     /// Let metadata documents live on private or loopback addresses (and loopback `http`).
@@ -100,6 +104,7 @@ impl Config {
             login_failure_window: Duration::from_secs(15 * 60),
             oauth_requests_per_minute: 600,
             trust_forwarded_for: false,
+            token_cache_ttl: Duration::from_secs(1),
             client_id_metadata_documents: true,
             danger_allow_private_cimd_hosts: false,
             max_oauth_body_bytes: 64 * 1024,
