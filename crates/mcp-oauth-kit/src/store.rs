@@ -10,6 +10,7 @@
 //!   revokes what the code issued (OAuth 2.1 §4.1.3).
 
 mod memory;
+mod sql;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 
 pub use memory::MemoryStore;
+pub use sql::{SqlStore, open_store};
 
 use crate::error::StoreError;
 use crate::secret::TokenHash;
@@ -197,7 +199,7 @@ pub enum RevokedToken {
 /// restarts. All methods take `&self`; implementations synchronise internally.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Save a newly registered client.
+    /// Save a client; a client with the same id is replaced (a refreshed metadata document).
     async fn insert_client(&self, client: ClientRecord) -> Result<(), StoreError>;
     /// Look a client up.
     async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
@@ -294,5 +296,114 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
         (**self).sweep_expired(now).await
+    }
+}
+
+/// Constructors for the records, which are `#[non_exhaustive]` and so cannot be built with a
+/// struct literal outside this crate: a [`Store`] implemented over another database needs them
+/// to turn its rows into records. Fields not taken here have the value in the constructor's
+/// doc; the fields are public, so set them after construction.
+impl Grant {
+    /// A grant of `scopes` on `resource`, made by the user `subject` (`username`) to
+    /// `client_id`.
+    pub fn new(
+        grant_id: impl Into<String>,
+        subject: impl Into<String>,
+        username: impl Into<String>,
+        client_id: impl Into<String>,
+        scopes: Vec<String>,
+        resource: impl Into<String>,
+    ) -> Self {
+        Self {
+            grant_id: grant_id.into(),
+            subject: subject.into(),
+            username: username.into(),
+            client_id: client_id.into(),
+            scopes,
+            resource: resource.into(),
+        }
+    }
+}
+
+impl ClientRecord {
+    /// A client without a secret, name or scope (`secret_hash`, `client_name` and `scope` are
+    /// `None`).
+    pub fn new(
+        client_id: impl Into<String>,
+        auth_method: impl Into<String>,
+        redirect_uris: Vec<String>,
+        grant_types: Vec<String>,
+        issued_at: Millis,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            secret_hash: None,
+            auth_method: auth_method.into(),
+            client_name: None,
+            redirect_uris,
+            grant_types,
+            scope: None,
+            issued_at,
+        }
+    }
+}
+
+impl PendingAuthorization {
+    /// A pending sign-in with no `state`, no `scopes` and no failed logins yet.
+    pub fn new(
+        id_hash: TokenHash,
+        client_id: impl Into<String>,
+        redirect_uri: impl Into<String>,
+        code_challenge: impl Into<String>,
+        resource: impl Into<String>,
+        csrf_token: impl Into<String>,
+        expires_at: Millis,
+    ) -> Self {
+        Self {
+            id_hash,
+            client_id: client_id.into(),
+            redirect_uri: redirect_uri.into(),
+            state: None,
+            code_challenge: code_challenge.into(),
+            scopes: Vec::new(),
+            resource: resource.into(),
+            csrf_token: csrf_token.into(),
+            failed_logins: 0,
+            expires_at,
+        }
+    }
+}
+
+impl CodeRecord {
+    /// A code for `grant`, sent to `redirect_uri`, bound to the PKCE `code_challenge`.
+    pub fn new(
+        hash: TokenHash,
+        grant: Grant,
+        redirect_uri: impl Into<String>,
+        code_challenge: impl Into<String>,
+        expires_at: Millis,
+    ) -> Self {
+        Self { hash, grant, redirect_uri: redirect_uri.into(), code_challenge: code_challenge.into(), expires_at }
+    }
+}
+
+impl AccessTokenRecord {
+    /// An access token for `grant`.
+    pub fn new(hash: TokenHash, grant: Grant, expires_at: Millis) -> Self {
+        Self { hash, grant, expires_at }
+    }
+}
+
+impl RefreshTokenRecord {
+    /// A refresh token for `grant`.
+    pub fn new(hash: TokenHash, grant: Grant, expires_at: Millis) -> Self {
+        Self { hash, grant, expires_at }
+    }
+}
+
+impl IssuedTokens {
+    /// A token pair.
+    pub fn new(access: AccessTokenRecord, refresh: RefreshTokenRecord) -> Self {
+        Self { access, refresh }
     }
 }

@@ -1,0 +1,895 @@
+//! [`SqlStore`]: the [`Store`] in SQLite or PostgreSQL, through `sqlx`. State survives a
+//! restart and is shared by every instance that opens the same database.
+//!
+//! One type serves both databases: a pool of either kind behind an enum, and one text for each
+//! statement, in the SQL that both dialects accept (`$n` parameters, `RETURNING`,
+//! `CREATE … IF NOT EXISTS`). The schema's byte type and the statement that opens a write
+//! transaction are all that differ.
+//!
+//! How the invariants of [`Store`] hold across processes:
+//! - one redemption: [`Store::redeem_code`] is a single conditional
+//!   `UPDATE … WHERE used = FALSE … RETURNING`, which the database lets exactly one of
+//!   concurrent callers match;
+//! - one rotation: [`Store::rotate_refresh`] is a conditional
+//!   `UPDATE … WHERE rotated_at IS NULL … RETURNING` followed, in the same transaction, by the
+//!   insertion of the successor pair;
+//! - one taker: [`Store::take_pending`] is a `DELETE … RETURNING`.
+//!
+//! SQLite write transactions begin with `BEGIN IMMEDIATE`, so that concurrent writers queue on
+//! `busy_timeout` instead of failing with `database is locked`.
+//!
+//! Storage format: codes and tokens by the hex of their [`TokenHash`], lists as JSON text,
+//! times as `BIGINT` milliseconds. The grant is copied into each code and token row, because
+//! a refresh may narrow the scopes of the tokens it issues while the grant id stays.
+
+#[path = "open.rs"]
+mod open;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::{Connection as _, Database, Encode, PgConnection, Row as _, Type};
+
+pub use open::open_store;
+
+use super::{
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, Millis, PendingAuthorization,
+    RefreshRotation, RefreshTokenRecord, RevokedToken, Store, now_millis,
+};
+use crate::error::StoreError;
+use crate::secret::TokenHash;
+
+/// How long [`SqlStore::connect`] waits for the database before giving up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an operation waits for a free pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a SQLite writer waits for another one to finish.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// SQLite has one writer at a time; a few connections serve the readers beside it.
+const SQLITE_MAX_CONNECTIONS: u32 = 5;
+/// PostgreSQL serves concurrent writers; sqlx's default pool size.
+const POSTGRES_MAX_CONNECTIONS: u32 = 10;
+/// Key of the PostgreSQL advisory lock that serialises migrations of instances starting at once.
+const MIGRATION_LOCK_KEY: i64 = 0x6d63_705f_6f61_7574; // "mcp_oaut"
+
+/// The schema, one entry per version, each a list of statements. The `{bytes}` placeholder
+/// is the dialect's binary type. Statements are idempotent, and a version runs once: the
+/// `schema_version` table records it.
+const MIGRATIONS: &[&[&str]] = &[&[
+    "CREATE TABLE IF NOT EXISTS clients (
+        client_id TEXT PRIMARY KEY,
+        secret_hash TEXT,
+        auth_method TEXT NOT NULL,
+        client_name TEXT,
+        redirect_uris TEXT NOT NULL,
+        grant_types TEXT NOT NULL,
+        scope TEXT,
+        issued_at BIGINT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS pending_authorizations (
+        id_hash TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        redirect_uri TEXT NOT NULL,
+        state TEXT,
+        code_challenge TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        csrf_token TEXT NOT NULL,
+        failed_logins BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS pending_authorizations_expires_at ON pending_authorizations (expires_at)",
+    "CREATE TABLE IF NOT EXISTS codes (
+        hash TEXT PRIMARY KEY,
+        grant_id TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        username TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        redirect_uri TEXT NOT NULL,
+        code_challenge TEXT NOT NULL,
+        used BOOLEAN NOT NULL,
+        expires_at BIGINT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS codes_grant_id ON codes (grant_id)",
+    "CREATE INDEX IF NOT EXISTS codes_expires_at ON codes (expires_at)",
+    "CREATE TABLE IF NOT EXISTS access_tokens (
+        hash TEXT PRIMARY KEY,
+        grant_id TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        username TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS access_tokens_grant_id ON access_tokens (grant_id)",
+    "CREATE INDEX IF NOT EXISTS access_tokens_expires_at ON access_tokens (expires_at)",
+    "CREATE TABLE IF NOT EXISTS refresh_tokens (
+        hash TEXT PRIMARY KEY,
+        grant_id TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        username TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        rotated_at BIGINT,
+        successor_hash TEXT,
+        sealed_successor {bytes}
+    )",
+    "CREATE INDEX IF NOT EXISTS refresh_tokens_grant_id ON refresh_tokens (grant_id)",
+    "CREATE INDEX IF NOT EXISTS refresh_tokens_expires_at ON refresh_tokens (expires_at)",
+]];
+
+const GRANT_COLUMNS: &str = "grant_id, subject, username, client_id, scopes, resource";
+
+/// A [`Store`] in a SQLite file or a PostgreSQL database.
+///
+/// Open it with [`SqlStore::connect`] (or pick a backend from a URL with [`open_store`]). It
+/// holds a connection pool; clones share it. Instances in several processes may open the same
+/// database: the atomic operations of [`Store`] are single SQL statements or transactions, so
+/// they stay atomic across processes.
+///
+/// Inserting a record whose key is already stored fails with [`StoreError::Backend`] (the
+/// keys are digests of 256-bit random secrets, so that is a bug, not a collision);
+/// [`MemoryStore`](super::MemoryStore) overwrites instead.
+///
+/// # Security
+/// Codes, tokens and client secrets are stored only as SHA-256 digests. The CSRF token of a
+/// pending sign-in is stored in clear (it lives for minutes and is no credential by itself).
+/// `Debug` names the backend, never the URL (which may hold a password).
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: Pool,
+}
+
+#[derive(Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backend = match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        };
+        f.debug_struct("SqlStore").field("backend", &backend).finish_non_exhaustive()
+    }
+}
+
+/// Run `$body` with `$pool` bound to the concrete pool (and `$begin` to the statement that
+/// opens a write transaction). The body is compiled once per backend, so that one SQL text and
+/// one list of binds serve both.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+    ($store:expr, |$pool:ident, $begin:ident| $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => {
+                // Take the write lock up front: a deferred transaction that reads before it
+                // writes can fail with SQLITE_BUSY instead of waiting.
+                let $begin = "BEGIN IMMEDIATE";
+                $body
+            }
+            Pool::Postgres($pool) => {
+                let $begin = "BEGIN";
+                $body
+            }
+        }
+    };
+}
+
+impl SqlStore {
+    /// Open the database at `url` and bring its schema up to date.
+    ///
+    /// - `sqlite://PATH` or `sqlite:PATH` (`sqlite://data/oauth.db`, `sqlite:///var/lib/x.db`):
+    ///   the file and its parent directory are created if missing; WAL journal, a busy timeout
+    ///   and foreign keys are turned on. `sqlite::memory:` is an in-memory database for tests.
+    /// - `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (or `postgresql://…`). This build has
+    ///   no TLS: `sslmode=require` fails, the default `prefer` connects in clear.
+    ///
+    /// Migrations are idempotent and safe when several instances start at once (a
+    /// transaction, and on PostgreSQL an advisory lock).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the URL is malformed, the database cannot be reached within
+    /// five seconds, or the schema cannot be created; the message says which, and names the
+    /// database without its password.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let store = if url.starts_with("sqlite:") {
+            Self::connect_sqlite(url).await?
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::connect_postgres(url).await?
+        } else {
+            return Err(setup_error(
+                "a SQL store URL starts with sqlite://, sqlite:, postgres:// or postgresql://".to_owned(),
+            ));
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn connect_sqlite(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| setup_error(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let file = options.get_filename().to_path_buf();
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory && let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| setup_error(format!("cannot create the directory {}: {e}", dir.display())))?;
+        }
+        let what = format!("the SQLite database {}", file.display());
+        let pool = SqlitePoolOptions::new()
+            .max_connections(SQLITE_MAX_CONNECTIONS)
+            // Keep one connection open: an in-memory database lives only as long as one does.
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options);
+        let pool = tokio::time::timeout(CONNECT_TIMEOUT, pool)
+            .await
+            .map_err(|_| setup_error(format!("cannot open {what}: no answer within {CONNECT_TIMEOUT:?}")))?
+            .map_err(|e| setup_error(format!("cannot open {what}: {e}")))?;
+        Ok(Self { pool: Pool::Sqlite(pool) })
+    }
+
+    async fn connect_postgres(url: &str) -> Result<Self, StoreError> {
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| setup_error(format!("invalid PostgreSQL URL: {e}")))?;
+        let what = describe_postgres(&options);
+        // Connect once by hand first: the pool retries a refused connection until its timeout
+        // and then reports only that it timed out, which hides the cause.
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| setup_error(format!("cannot connect to {what}: no answer within {CONNECT_TIMEOUT:?}")))?
+            .map_err(|e| setup_error(format!("cannot connect to {what}: {e}")))?;
+        // Closing politely is a courtesy to the server; the connection was good either way.
+        let _ = probe.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(POSTGRES_MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options);
+        Ok(Self { pool: Pool::Postgres(pool) })
+    }
+
+    /// Bring the schema up to date, in one transaction that concurrent instances serialise on.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let (bytes, lock) = match self.pool {
+            Pool::Sqlite(_) => ("BLOB", None),
+            Pool::Postgres(_) => ("BYTEA", Some("SELECT pg_advisory_xact_lock($1)")),
+        };
+        let latest = MIGRATIONS.len() as i64;
+        with_pool!(self, |pool, begin| {
+            let mut tx = pool.begin_with(begin).await.map_err(migration_error)?;
+            if let Some(lock) = lock {
+                sqlx::query(lock).bind(MIGRATION_LOCK_KEY).execute(&mut *tx).await.map_err(migration_error)?;
+            }
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(migration_error)?;
+            let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS version FROM schema_version")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(migration_error)?;
+            let current = row.int("version")?;
+            if current > latest {
+                return Err(setup_error(format!(
+                    "the database schema is at version {current}, newer than this build's {latest}: \
+                     upgrade mcp-oauth-kit"
+                )));
+            }
+            for (version, statements) in (1..).zip(MIGRATIONS).skip(current.max(0) as usize) {
+                for statement in statements.iter() {
+                    let statement = statement.replace("{bytes}", bytes);
+                    sqlx::query(&statement).execute(&mut *tx).await.map_err(migration_error)?;
+                }
+                sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)")
+                    .bind(version)
+                    .bind(db_time(now_millis()))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(migration_error)?;
+            }
+            tx.commit().await.map_err(migration_error)
+        })
+    }
+
+    /// Close the pool: wait for connections in use to come back, then close them all. Later
+    /// operations fail. Dropping the last clone closes the pool too, without waiting.
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await)
+    }
+}
+
+/// The server and database of `options`, without the password.
+fn describe_postgres(options: &PgConnectOptions) -> String {
+    format!(
+        "PostgreSQL at {}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("")
+    )
+}
+
+/// What went wrong, for [`StoreError::Backend`], in a sentence for the operator: why the store
+/// could not be opened (naming the database and the cause, never a password), or which stored
+/// value could not be read.
+#[derive(Debug)]
+struct Described(String);
+
+impl std::fmt::Display for Described {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Described {}
+
+fn setup_error(message: String) -> StoreError {
+    StoreError::Backend(Box::new(Described(message)))
+}
+
+fn migration_error(e: sqlx::Error) -> StoreError {
+    setup_error(format!("cannot migrate the store's schema: {e}"))
+}
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Backend(Box::new(Described(format!("unreadable row in the store: {what}"))))
+}
+
+/// Times are `u64` milliseconds in Rust and `BIGINT` in SQL; no real time is beyond
+/// `i64::MAX`, so saturating loses nothing.
+fn db_time(t: Millis) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+fn list_to_db(list: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(list).map_err(|e| StoreError::Backend(Box::new(e)))
+}
+
+fn list_from_db(json: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(json).map_err(|_| corrupt("a list column is not a JSON array of strings"))
+}
+
+fn hash_from_hex(hex: &str) -> Result<TokenHash, StoreError> {
+    let bad = || corrupt("a hash column is not 64 hex digits");
+    if hex.len() != 64 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+        let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
+        *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+    }
+    Ok(TokenHash(out))
+}
+
+/// Typed column access, the same for both backends' rows; decoding failures become
+/// [`StoreError`]s instead of panics.
+trait Columns {
+    fn text(&self, column: &str) -> Result<String, StoreError>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError>;
+    fn int(&self, column: &str) -> Result<i64, StoreError>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError>;
+    fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn flag(&self, column: &str) -> Result<bool, StoreError>;
+
+    fn time(&self, column: &str) -> Result<Millis, StoreError> {
+        Millis::try_from(self.int(column)?).map_err(|_| corrupt("a time column is negative"))
+    }
+}
+
+macro_rules! impl_columns {
+    ($($row:ty),+) => {$(
+        impl Columns for $row {
+            fn text(&self, column: &str) -> Result<String, StoreError> {
+                self.try_get(column).map_err(backend)
+            }
+            fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+                self.try_get(column).map_err(backend)
+            }
+            fn int(&self, column: &str) -> Result<i64, StoreError> {
+                self.try_get(column).map_err(backend)
+            }
+            fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+                self.try_get(column).map_err(backend)
+            }
+            fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
+                self.try_get(column).map_err(backend)
+            }
+            fn flag(&self, column: &str) -> Result<bool, StoreError> {
+                self.try_get(column).map_err(backend)
+            }
+        }
+    )+};
+}
+
+impl_columns!(SqliteRow, PgRow);
+
+fn grant_from(row: &impl Columns) -> Result<Grant, StoreError> {
+    Ok(Grant {
+        grant_id: row.text("grant_id")?,
+        subject: row.text("subject")?,
+        username: row.text("username")?,
+        client_id: row.text("client_id")?,
+        scopes: list_from_db(&row.text("scopes")?)?,
+        resource: row.text("resource")?,
+    })
+}
+
+fn client_from(row: &impl Columns) -> Result<ClientRecord, StoreError> {
+    Ok(ClientRecord {
+        client_id: row.text("client_id")?,
+        secret_hash: row.opt_text("secret_hash")?.as_deref().map(hash_from_hex).transpose()?,
+        auth_method: row.text("auth_method")?,
+        client_name: row.opt_text("client_name")?,
+        redirect_uris: list_from_db(&row.text("redirect_uris")?)?,
+        grant_types: list_from_db(&row.text("grant_types")?)?,
+        scope: row.opt_text("scope")?,
+        issued_at: row.time("issued_at")?,
+    })
+}
+
+fn pending_from(row: &impl Columns, id_hash: TokenHash) -> Result<PendingAuthorization, StoreError> {
+    Ok(PendingAuthorization {
+        id_hash,
+        client_id: row.text("client_id")?,
+        redirect_uri: row.text("redirect_uri")?,
+        state: row.opt_text("state")?,
+        code_challenge: row.text("code_challenge")?,
+        scopes: list_from_db(&row.text("scopes")?)?,
+        resource: row.text("resource")?,
+        csrf_token: row.text("csrf_token")?,
+        failed_logins: u32::try_from(row.int("failed_logins")?).unwrap_or(u32::MAX),
+        expires_at: row.time("expires_at")?,
+    })
+}
+
+fn code_from(row: &impl Columns, hash: TokenHash) -> Result<CodeRecord, StoreError> {
+    Ok(CodeRecord {
+        hash,
+        grant: grant_from(row)?,
+        redirect_uri: row.text("redirect_uri")?,
+        code_challenge: row.text("code_challenge")?,
+        expires_at: row.time("expires_at")?,
+    })
+}
+
+fn access_from(row: &impl Columns, hash: TokenHash) -> Result<AccessTokenRecord, StoreError> {
+    Ok(AccessTokenRecord { hash, grant: grant_from(row)?, expires_at: row.time("expires_at")? })
+}
+
+fn refresh_from(row: &impl Columns, hash: TokenHash) -> Result<RefreshTokenRecord, StoreError> {
+    Ok(RefreshTokenRecord { hash, grant: grant_from(row)?, expires_at: row.time("expires_at")? })
+}
+
+/// A statement of either backend, ready for more binds.
+type Statement<'q, DB> = Query<'q, DB, <DB as Database>::Arguments<'q>>;
+
+/// Bind the six grant columns, in the order of [`GRANT_COLUMNS`].
+fn bind_grant<'q, DB>(query: Statement<'q, DB>, grant: &Grant) -> Result<Statement<'q, DB>, StoreError>
+where
+    DB: Database,
+    String: Encode<'q, DB> + Type<DB>,
+{
+    Ok(query
+        .bind(grant.grant_id.clone())
+        .bind(grant.subject.clone())
+        .bind(grant.username.clone())
+        .bind(grant.client_id.clone())
+        .bind(list_to_db(&grant.scopes)?)
+        .bind(grant.resource.clone()))
+}
+
+fn insert_access<'q, DB>(token: &AccessTokenRecord) -> Result<Statement<'q, DB>, StoreError>
+where
+    DB: Database,
+    String: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+{
+    let query = sqlx::query(
+        "INSERT INTO access_tokens (hash, grant_id, subject, username, client_id, scopes, resource, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(token.hash.to_hex());
+    Ok(bind_grant(query, &token.grant)?.bind(db_time(token.expires_at)))
+}
+
+fn insert_refresh<'q, DB>(token: &RefreshTokenRecord) -> Result<Statement<'q, DB>, StoreError>
+where
+    DB: Database,
+    String: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+{
+    let query = sqlx::query(
+        "INSERT INTO refresh_tokens (hash, grant_id, subject, username, client_id, scopes, resource, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(token.hash.to_hex());
+    Ok(bind_grant(query, &token.grant)?.bind(db_time(token.expires_at)))
+}
+
+/// Revoke a grant, in this order. Refresh tokens first: on PostgreSQL, deleting a row that a
+/// rotation in flight has updated waits for that rotation to commit, and each later statement
+/// (a new snapshot under READ COMMITTED) then sees the successor pair it inserted, so the
+/// second pass over `refresh_tokens` catches the successor. Without it, a rotation racing a
+/// revocation leaves a live token pair behind.
+const DELETE_GRANT: [&str; 4] = [
+    "DELETE FROM refresh_tokens WHERE grant_id = $1",
+    "DELETE FROM codes WHERE grant_id = $1",
+    "DELETE FROM access_tokens WHERE grant_id = $1",
+    "DELETE FROM refresh_tokens WHERE grant_id = $1",
+];
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn insert_client(&self, client: ClientRecord) -> Result<(), StoreError> {
+        let redirect_uris = list_to_db(&client.redirect_uris)?;
+        let grant_types = list_to_db(&client.grant_types)?;
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO clients
+                 (client_id, secret_hash, auth_method, client_name, redirect_uris, grant_types, scope, issued_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (client_id) DO UPDATE SET
+                   secret_hash = excluded.secret_hash, auth_method = excluded.auth_method,
+                   client_name = excluded.client_name, redirect_uris = excluded.redirect_uris,
+                   grant_types = excluded.grant_types, scope = excluded.scope, issued_at = excluded.issued_at",
+            )
+            .bind(client.client_id.as_str())
+            .bind(client.secret_hash.as_ref().map(TokenHash::to_hex))
+            .bind(client.auth_method.as_str())
+            .bind(client.client_name.as_deref())
+            .bind(redirect_uris.as_str())
+            .bind(grant_types.as_str())
+            .bind(client.scope.as_deref())
+            .bind(db_time(client.issued_at))
+            .execute(pool)
+            .await
+            .map_err(backend)?;
+        });
+        Ok(())
+    }
+
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT client_id, secret_hash, auth_method, client_name, redirect_uris, grant_types, scope, issued_at
+                 FROM clients WHERE client_id = $1",
+            )
+            .bind(client_id)
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?
+            .map(|row| client_from(&row))
+            .transpose()
+        })
+    }
+
+    async fn insert_pending(&self, pending: PendingAuthorization) -> Result<(), StoreError> {
+        let scopes = list_to_db(&pending.scopes)?;
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO pending_authorizations (id_hash, client_id, redirect_uri, state, code_challenge,
+                 scopes, resource, csrf_token, failed_logins, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(pending.id_hash.to_hex())
+            .bind(pending.client_id.as_str())
+            .bind(pending.redirect_uri.as_str())
+            .bind(pending.state.as_deref())
+            .bind(pending.code_challenge.as_str())
+            .bind(scopes.as_str())
+            .bind(pending.resource.as_str())
+            .bind(pending.csrf_token.as_str())
+            .bind(i64::from(pending.failed_logins))
+            .bind(db_time(pending.expires_at))
+            .execute(pool)
+            .await
+            .map_err(backend)?;
+        });
+        Ok(())
+    }
+
+    async fn pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT client_id, redirect_uri, state, code_challenge, scopes, resource, csrf_token, failed_logins,
+                 expires_at FROM pending_authorizations WHERE id_hash = $1 AND expires_at > $2",
+            )
+            .bind(id_hash.to_hex())
+            .bind(db_time(now))
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?
+            .map(|row| pending_from(&row, *id_hash))
+            .transpose()
+        })
+    }
+
+    async fn record_failed_login(&self, id_hash: &TokenHash) -> Result<u32, StoreError> {
+        let count = with_pool!(self, |pool| {
+            match sqlx::query(
+                "UPDATE pending_authorizations SET failed_logins = failed_logins + 1 WHERE id_hash = $1
+                 RETURNING failed_logins",
+            )
+            .bind(id_hash.to_hex())
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?
+            {
+                Some(row) => Some(row.int("failed_logins")?),
+                None => None,
+            }
+        });
+        // No such sign-in: as many failures as can be, so that the caller gives up on it.
+        Ok(count.map_or(u32::MAX, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    async fn take_pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError> {
+        let taken = with_pool!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM pending_authorizations WHERE id_hash = $1
+                 RETURNING client_id, redirect_uri, state, code_challenge, scopes, resource, csrf_token,
+                 failed_logins, expires_at",
+            )
+            .bind(id_hash.to_hex())
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?
+            .map(|row| pending_from(&row, *id_hash))
+            .transpose()?
+        });
+        // An expired one is removed all the same, and not handed out.
+        Ok(taken.filter(|p| p.expires_at > now))
+    }
+
+    async fn insert_code(&self, code: CodeRecord) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            let query = sqlx::query(
+                "INSERT INTO codes (hash, grant_id, subject, username, client_id, scopes, resource, redirect_uri,
+                 code_challenge, used, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10)",
+            )
+            .bind(code.hash.to_hex());
+            bind_grant(query, &code.grant)?
+                .bind(code.redirect_uri.as_str())
+                .bind(code.code_challenge.as_str())
+                .bind(db_time(code.expires_at))
+                .execute(pool)
+                .await
+                .map_err(backend)?;
+        });
+        Ok(())
+    }
+
+    async fn redeem_code(&self, hash: &TokenHash, now: Millis) -> Result<CodeRedemption, StoreError> {
+        let columns = format!("{GRANT_COLUMNS}, redirect_uri, code_challenge, used, expires_at");
+        with_pool!(self, |pool| {
+            // The one statement that decides between concurrent redeemers.
+            let redeemed = sqlx::query(&format!(
+                "UPDATE codes SET used = TRUE WHERE hash = $1 AND used = FALSE AND expires_at > $2 RETURNING {columns}"
+            ))
+            .bind(hash.to_hex())
+            .bind(db_time(now))
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?;
+            if let Some(row) = redeemed {
+                return Ok(CodeRedemption::Redeemed(code_from(&row, *hash)?));
+            }
+            let existing = sqlx::query(&format!("SELECT {columns} FROM codes WHERE hash = $1 AND expires_at > $2"))
+                .bind(hash.to_hex())
+                .bind(db_time(now))
+                .fetch_optional(pool)
+                .await
+                .map_err(backend)?;
+            match existing {
+                Some(row) if row.flag("used")? => Ok(CodeRedemption::Replayed(code_from(&row, *hash)?)),
+                _ => Ok(CodeRedemption::Unknown),
+            }
+        })
+    }
+
+    async fn insert_tokens(&self, tokens: IssuedTokens) -> Result<(), StoreError> {
+        with_pool!(self, |pool, begin| {
+            let mut tx = pool.begin_with(begin).await.map_err(backend)?;
+            insert_access(&tokens.access)?.execute(&mut *tx).await.map_err(backend)?;
+            insert_refresh(&tokens.refresh)?.execute(&mut *tx).await.map_err(backend)?;
+            tx.commit().await.map_err(backend)
+        })
+    }
+
+    async fn access_token(&self, hash: &TokenHash, now: Millis) -> Result<Option<AccessTokenRecord>, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(&format!(
+                "SELECT {GRANT_COLUMNS}, expires_at FROM access_tokens WHERE hash = $1 AND expires_at > $2"
+            ))
+            .bind(hash.to_hex())
+            .bind(db_time(now))
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?
+            .map(|row| access_from(&row, *hash))
+            .transpose()
+        })
+    }
+
+    async fn refresh_grant(&self, hash: &TokenHash, now: Millis) -> Result<Option<Grant>, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM refresh_tokens WHERE hash = $1 AND expires_at > $2"))
+                .bind(hash.to_hex())
+                .bind(db_time(now))
+                .fetch_optional(pool)
+                .await
+                .map_err(backend)?
+                .map(|row| grant_from(&row))
+                .transpose()
+        })
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old: &TokenHash,
+        now: Millis,
+        new: IssuedTokens,
+        sealed_successor: Vec<u8>,
+    ) -> Result<RefreshRotation, StoreError> {
+        let retire = format!(
+            "UPDATE refresh_tokens SET rotated_at = $2, successor_hash = $3, sealed_successor = $4
+             WHERE hash = $1 AND rotated_at IS NULL AND expires_at > $2
+             RETURNING {GRANT_COLUMNS}, expires_at"
+        );
+        // The successor counts only while it is itself current: not rotated, expired or revoked.
+        let state = "SELECT o.grant_id, o.subject, o.username, o.client_id, o.scopes, o.resource, o.rotated_at,
+                 o.sealed_successor,
+                 (s.hash IS NOT NULL AND s.rotated_at IS NULL AND s.expires_at > $2) AS successor_current
+             FROM refresh_tokens o LEFT JOIN refresh_tokens s ON s.hash = o.successor_hash
+             WHERE o.hash = $1 AND o.expires_at > $2";
+        with_pool!(self, |pool, begin| {
+            let mut tx = pool.begin_with(begin).await.map_err(backend)?;
+            // The one statement that decides between concurrent rotations.
+            let retired = sqlx::query(&retire)
+                .bind(old.to_hex())
+                .bind(db_time(now))
+                .bind(new.refresh.hash.to_hex())
+                .bind(sealed_successor)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+            let outcome = match retired {
+                Some(row) => {
+                    let record = refresh_from(&row, *old)?;
+                    insert_access(&new.access)?.execute(&mut *tx).await.map_err(backend)?;
+                    insert_refresh(&new.refresh)?.execute(&mut *tx).await.map_err(backend)?;
+                    RefreshRotation::Rotated(record)
+                }
+                None => {
+                    let row = sqlx::query(state).bind(old.to_hex()).bind(db_time(now)).fetch_optional(&mut *tx).await;
+                    match row.map_err(backend)? {
+                        Some(row) => match row.opt_int("rotated_at")? {
+                            Some(rotated_at) => RefreshRotation::AlreadyRotated {
+                                grant: grant_from(&row)?,
+                                rotated_at: Millis::try_from(rotated_at)
+                                    .map_err(|_| corrupt("rotated_at is negative"))?,
+                                sealed_successor: match row.flag("successor_current")? {
+                                    true => row.opt_bytes("sealed_successor")?,
+                                    false => None,
+                                },
+                            },
+                            // Current yet not matched by the update: cannot happen inside the
+                            // transaction; refuse rather than guess.
+                            None => RefreshRotation::Unknown,
+                        },
+                        None => RefreshRotation::Unknown,
+                    }
+                }
+            };
+            tx.commit().await.map_err(backend)?;
+            Ok(outcome)
+        })
+    }
+
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        with_pool!(self, |pool, begin| {
+            let mut tx = pool.begin_with(begin).await.map_err(backend)?;
+            for statement in DELETE_GRANT {
+                sqlx::query(statement).bind(grant_id).execute(&mut *tx).await.map_err(backend)?;
+            }
+            tx.commit().await.map_err(backend)
+        })
+    }
+
+    async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError> {
+        with_pool!(self, |pool, begin| {
+            let mut tx = pool.begin_with(begin).await.map_err(backend)?;
+            let deleted = sqlx::query("DELETE FROM access_tokens WHERE hash = $1")
+                .bind(hash.to_hex())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            let outcome = if deleted.rows_affected() > 0 {
+                RevokedToken::Access
+            } else {
+                let grant = sqlx::query("SELECT grant_id FROM refresh_tokens WHERE hash = $1")
+                    .bind(hash.to_hex())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                match grant {
+                    Some(row) => {
+                        let grant_id = row.text("grant_id")?;
+                        for statement in DELETE_GRANT {
+                            sqlx::query(statement).bind(grant_id.as_str()).execute(&mut *tx).await.map_err(backend)?;
+                        }
+                        RevokedToken::Refresh
+                    }
+                    None => RevokedToken::Unknown,
+                }
+            };
+            tx.commit().await.map_err(backend)?;
+            Ok(outcome)
+        })
+    }
+
+    async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
+        let mut swept: u64 = 0;
+        for table in ["pending_authorizations", "codes", "access_tokens", "refresh_tokens"] {
+            let statement = format!("DELETE FROM {table} WHERE expires_at <= $1");
+            swept += with_pool!(self, |pool| {
+                sqlx::query(&statement).bind(db_time(now)).execute(pool).await.map_err(backend)?.rows_affected()
+            });
+        }
+        Ok(usize::try_from(swept).unwrap_or(usize::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_round_trip_through_hex() {
+        let h = TokenHash::of("mcp_at_x");
+        assert_eq!(hash_from_hex(&h.to_hex()).ok(), Some(h));
+        assert!(hash_from_hex("zz").is_err());
+        assert!(hash_from_hex(&"g".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn times_saturate_into_bigint() {
+        assert_eq!(db_time(5), 5);
+        assert_eq!(db_time(u64::MAX), i64::MAX);
+    }
+
+    #[tokio::test]
+    async fn debug_names_the_backend_only() {
+        let store = SqlStore { pool: Pool::Postgres(PgPoolOptions::new().connect_lazy_with(PgConnectOptions::new())) };
+        assert_eq!(format!("{store:?}"), "SqlStore { backend: \"postgres\", .. }");
+    }
+}

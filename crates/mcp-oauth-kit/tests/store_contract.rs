@@ -1,0 +1,510 @@
+//! The [`Store`] contract: one generic walk through every method and invariant of the trait
+//! (expiry, single redemption, replay detection, rotation outcomes, revocation, sweeping),
+//! run against [`MemoryStore`], a SQLite file, and PostgreSQL when `TEST_DATABASE_URL` is set.
+//! Then what only a database has: a restart, migrations run twice or at once, and
+//! [`open_store`]'s URL handling.
+//!
+//! The PostgreSQL tests share their database with whatever else runs on it: every id and hash
+//! is unique to the run, nothing is truncated, and counts that another run could change are
+//! checked only on stores of their own.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mcp_oauth_kit::{
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, MemoryStore, Millis,
+    PendingAuthorization, RefreshRotation, RefreshTokenRecord, RevokedToken, SqlStore, Store, TokenHash, now_millis,
+    open_store,
+};
+
+const HOUR: Millis = 3_600_000;
+
+/// A string no other run, test or process uses.
+fn unique(label: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{label}-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+fn hash(label: &str) -> TokenHash {
+    TokenHash::of(&unique(label))
+}
+
+fn grant(scopes: &[&str]) -> Grant {
+    Grant::new(
+        unique("grant"),
+        unique("subject"),
+        "carol",
+        unique("client"),
+        scopes.iter().map(|s| s.to_string()).collect(),
+        "https://mcp.example.com/mcp",
+    )
+}
+
+fn pair(grant: &Grant, expires_at: Millis) -> IssuedTokens {
+    IssuedTokens::new(
+        AccessTokenRecord::new(hash("access"), grant.clone(), expires_at),
+        RefreshTokenRecord::new(hash("refresh"), grant.clone(), expires_at),
+    )
+}
+
+fn code(grant: &Grant, expires_at: Millis) -> CodeRecord {
+    CodeRecord::new(hash("code"), grant.clone(), "http://127.0.0.1:9999/cb", "c".repeat(43), expires_at)
+}
+
+/// A directory under the system's temp dir, removed when dropped (also when a test fails).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        Self(std::env::temp_dir().join(unique("mcp-oauth-kit-store")))
+    }
+
+    /// A SQLite URL for `file` in a not-yet-existing subdirectory, which the store creates.
+    fn sqlite_url(&self, file: &str) -> String {
+        format!("sqlite://{}", self.0.join("nested").join(file).display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The PostgreSQL URL to test against, or `None` (after saying so) when there is none.
+fn postgres_url(test: &str) -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            // Straight to stderr: the test harness captures `println!` of passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
+                "{test}: skipped: set TEST_DATABASE_URL=postgres://… to run it against PostgreSQL"
+            );
+            None
+        }
+    }
+}
+
+/// Every method of the trait, and its invariants. `private` says the store is this test's
+/// alone, so that counts over the whole store can be checked exactly.
+async fn contract(store: &dyn Store, private: bool) {
+    let now = now_millis();
+    clients(store, now).await;
+    pending(store, now).await;
+    codes(store, now).await;
+    tokens(store, now).await;
+    rotation(store, now).await;
+    revocation(store, now).await;
+    sweeping(store, now, private).await;
+}
+
+async fn clients(store: &dyn Store, now: Millis) {
+    let mut full = ClientRecord::new(
+        unique("client"),
+        "client_secret_basic",
+        vec!["http://127.0.0.1/cb".into(), "https://app.example.com/cb?x=1".into()],
+        vec!["authorization_code".into(), "refresh_token".into()],
+        now,
+    );
+    full.secret_hash = Some(hash("secret"));
+    full.client_name = Some("Ünïcode client ✓".into());
+    full.scope = Some("mcp admin".into());
+    let bare = ClientRecord::new(unique("client"), "none", vec!["http://localhost/cb".into()], vec![], now);
+    store.insert_client(full.clone()).await.expect("insert client");
+    store.insert_client(bare.clone()).await.expect("insert client");
+    assert_eq!(store.client(&full.client_id).await.expect("client"), Some(full));
+    assert_eq!(store.client(&bare.client_id).await.expect("client"), Some(bare));
+    assert_eq!(store.client(&unique("client")).await.expect("client"), None);
+}
+
+async fn pending(store: &dyn Store, now: Millis) {
+    let mut p = PendingAuthorization::new(
+        hash("pending"),
+        unique("client"),
+        "http://127.0.0.1:9999/cb",
+        "c".repeat(43),
+        "https://mcp.example.com/mcp",
+        unique("csrf"),
+        now + HOUR,
+    );
+    p.state = Some("st-1".into());
+    p.scopes = vec!["mcp".into(), "admin".into()];
+    store.insert_pending(p.clone()).await.expect("insert pending");
+    assert_eq!(store.pending(&p.id_hash, now).await.expect("pending"), Some(p.clone()));
+    assert_eq!(store.pending(&p.id_hash, p.expires_at).await.expect("pending"), None, "expired at expires_at");
+    assert_eq!(store.pending(&hash("pending"), now).await.expect("pending"), None);
+
+    assert_eq!(store.record_failed_login(&p.id_hash).await.expect("failed login"), 1);
+    assert_eq!(store.record_failed_login(&p.id_hash).await.expect("failed login"), 2);
+    assert_eq!(store.record_failed_login(&hash("pending")).await.expect("failed login"), u32::MAX);
+    p.failed_logins = 2;
+    assert_eq!(store.pending(&p.id_hash, now).await.expect("pending"), Some(p.clone()));
+
+    assert_eq!(store.take_pending(&p.id_hash, now).await.expect("take"), Some(p.clone()));
+    assert_eq!(store.take_pending(&p.id_hash, now).await.expect("take"), None, "taken once only");
+    assert_eq!(store.pending(&p.id_hash, now).await.expect("pending"), None);
+    assert_eq!(store.record_failed_login(&p.id_hash).await.expect("failed login"), u32::MAX);
+
+    // An expired one is not handed out, and is gone afterwards.
+    let mut late = p.clone();
+    late.id_hash = hash("pending");
+    late.expires_at = now + 10;
+    store.insert_pending(late.clone()).await.expect("insert pending");
+    assert_eq!(store.take_pending(&late.id_hash, now + 10).await.expect("take"), None);
+    assert_eq!(store.record_failed_login(&late.id_hash).await.expect("failed login"), u32::MAX, "removed");
+}
+
+async fn codes(store: &dyn Store, now: Millis) {
+    let c = code(&grant(&["mcp"]), now + HOUR);
+    store.insert_code(c.clone()).await.expect("insert code");
+    assert_eq!(store.redeem_code(&c.hash, now).await.expect("redeem"), CodeRedemption::Redeemed(c.clone()));
+    assert_eq!(store.redeem_code(&c.hash, now + 1).await.expect("redeem"), CodeRedemption::Replayed(c.clone()));
+    assert_eq!(store.redeem_code(&c.hash, now + 2).await.expect("redeem"), CodeRedemption::Replayed(c.clone()));
+    assert_eq!(store.redeem_code(&c.hash, c.expires_at).await.expect("redeem"), CodeRedemption::Unknown, "expired");
+    assert_eq!(store.redeem_code(&hash("code"), now).await.expect("redeem"), CodeRedemption::Unknown);
+
+    let expired = code(&grant(&[]), now + 10);
+    store.insert_code(expired.clone()).await.expect("insert code");
+    assert_eq!(store.redeem_code(&expired.hash, now + 10).await.expect("redeem"), CodeRedemption::Unknown);
+    assert_eq!(store.redeem_code(&expired.hash, now + 20).await.expect("redeem"), CodeRedemption::Unknown);
+}
+
+async fn tokens(store: &dyn Store, now: Millis) {
+    let g = grant(&["mcp", "admin"]);
+    let t = pair(&g, now + HOUR);
+    store.insert_tokens(t.clone()).await.expect("insert tokens");
+    assert_eq!(store.access_token(&t.access.hash, now).await.expect("access"), Some(t.access.clone()));
+    assert_eq!(store.access_token(&t.access.hash, t.access.expires_at).await.expect("access"), None, "expired");
+    assert_eq!(store.access_token(&t.refresh.hash, now).await.expect("access"), None, "a refresh token is no access");
+    assert_eq!(store.access_token(&hash("access"), now).await.expect("access"), None);
+    assert_eq!(store.refresh_grant(&t.refresh.hash, now).await.expect("grant"), Some(g.clone()));
+    assert_eq!(store.refresh_grant(&t.refresh.hash, t.refresh.expires_at).await.expect("grant"), None, "expired");
+    assert_eq!(store.refresh_grant(&t.access.hash, now).await.expect("grant"), None);
+    assert_eq!(store.refresh_grant(&hash("refresh"), now).await.expect("grant"), None);
+}
+
+async fn rotation(store: &dyn Store, now: Millis) {
+    let g = grant(&["mcp", "admin"]);
+    let first = pair(&g, now + HOUR);
+    store.insert_tokens(first.clone()).await.expect("insert tokens");
+
+    // The successor may carry narrower scopes under the same grant id.
+    let mut narrower = g.clone();
+    narrower.scopes = vec!["mcp".into()];
+    let second = pair(&narrower, now + 2 * HOUR);
+    let sealed = vec![0u8, 1, 2, 255, 0];
+    let outcome = store.rotate_refresh(&first.refresh.hash, now, second.clone(), sealed.clone()).await;
+    assert_eq!(outcome.expect("rotate"), RefreshRotation::Rotated(first.refresh.clone()));
+    assert_eq!(store.access_token(&second.access.hash, now).await.expect("access"), Some(second.access.clone()));
+    assert_eq!(store.refresh_grant(&second.refresh.hash, now).await.expect("grant"), Some(narrower.clone()));
+    // A rotated token still names its grant (the server needs it to decide on reuse).
+    assert_eq!(store.refresh_grant(&first.refresh.hash, now).await.expect("grant"), Some(g.clone()));
+    // Rotating does not revoke the old access token.
+    assert_eq!(store.access_token(&first.access.hash, now).await.expect("access"), Some(first.access.clone()));
+
+    // A retry: told when, and handed the sealed successor while that is current. Its own
+    // pair is not stored.
+    let retry = pair(&g, now + HOUR);
+    let outcome = store.rotate_refresh(&first.refresh.hash, now + 5, retry.clone(), vec![9]).await;
+    let expected =
+        RefreshRotation::AlreadyRotated { grant: g.clone(), rotated_at: now, sealed_successor: Some(sealed.clone()) };
+    assert_eq!(outcome.expect("rotate"), expected);
+    assert_eq!(store.access_token(&retry.access.hash, now).await.expect("access"), None);
+    assert_eq!(store.refresh_grant(&retry.refresh.hash, now).await.expect("grant"), None);
+
+    // Once the successor is rotated in turn, the old token's retry gets nothing sealed.
+    let third = pair(&narrower, now + 3 * HOUR);
+    let outcome = store.rotate_refresh(&second.refresh.hash, now + 10, third.clone(), vec![7, 7]).await;
+    assert_eq!(outcome.expect("rotate"), RefreshRotation::Rotated(second.refresh.clone()));
+    let outcome = store.rotate_refresh(&first.refresh.hash, now + 20, pair(&g, now + HOUR), vec![]).await;
+    let expected = RefreshRotation::AlreadyRotated { grant: g.clone(), rotated_at: now, sealed_successor: None };
+    assert_eq!(outcome.expect("rotate"), expected);
+    let outcome = store.rotate_refresh(&second.refresh.hash, now + 20, pair(&g, now + HOUR), vec![]).await;
+    let expected = RefreshRotation::AlreadyRotated {
+        grant: narrower.clone(),
+        rotated_at: now + 10,
+        sealed_successor: Some(vec![7, 7]),
+    };
+    assert_eq!(outcome.expect("rotate"), expected);
+
+    // Nor once the successor has expired.
+    let g2 = grant(&["mcp"]);
+    let old = pair(&g2, now + HOUR);
+    store.insert_tokens(old.clone()).await.expect("insert tokens");
+    let short = pair(&g2, now + 100);
+    let outcome = store.rotate_refresh(&old.refresh.hash, now, short, vec![1]).await;
+    assert!(matches!(outcome.expect("rotate"), RefreshRotation::Rotated(_)));
+    let outcome = store.rotate_refresh(&old.refresh.hash, now + 99, pair(&g2, now + HOUR), vec![]).await;
+    let expected =
+        RefreshRotation::AlreadyRotated { grant: g2.clone(), rotated_at: now, sealed_successor: Some(vec![1]) };
+    assert_eq!(outcome.expect("rotate"), expected);
+    let outcome = store.rotate_refresh(&old.refresh.hash, now + 100, pair(&g2, now + HOUR), vec![]).await;
+    let expected = RefreshRotation::AlreadyRotated { grant: g2.clone(), rotated_at: now, sealed_successor: None };
+    assert_eq!(outcome.expect("rotate"), expected);
+
+    // An expired, unknown or revoked token rotates into nothing, and stores nothing.
+    let g3 = grant(&["mcp"]);
+    let expiring = pair(&g3, now + 50);
+    store.insert_tokens(expiring.clone()).await.expect("insert tokens");
+    let next = pair(&g3, now + HOUR);
+    let outcome = store.rotate_refresh(&expiring.refresh.hash, now + 50, next.clone(), vec![]).await;
+    assert_eq!(outcome.expect("rotate"), RefreshRotation::Unknown);
+    assert_eq!(store.access_token(&next.access.hash, now).await.expect("access"), None);
+    let outcome = store.rotate_refresh(&hash("refresh"), now, pair(&g3, now + HOUR), vec![]).await;
+    assert_eq!(outcome.expect("rotate"), RefreshRotation::Unknown);
+    store.revoke_grant(&g.grant_id).await.expect("revoke grant");
+    let outcome = store.rotate_refresh(&first.refresh.hash, now + 30, pair(&g, now + HOUR), vec![]).await;
+    assert_eq!(outcome.expect("rotate"), RefreshRotation::Unknown);
+    let outcome = store.rotate_refresh(&third.refresh.hash, now + 30, pair(&g, now + HOUR), vec![]).await;
+    assert_eq!(outcome.expect("rotate"), RefreshRotation::Unknown, "the whole family went");
+}
+
+async fn revocation(store: &dyn Store, now: Millis) {
+    // Two grants side by side: revoking one leaves the other.
+    let (a, b) = (grant(&["mcp"]), grant(&["mcp"]));
+    let (a1, b1) = (pair(&a, now + HOUR), pair(&b, now + HOUR));
+    let (a_code, b_code) = (code(&a, now + HOUR), code(&b, now + HOUR));
+    for t in [&a1, &b1] {
+        store.insert_tokens(t.clone()).await.expect("insert tokens");
+    }
+    for c in [&a_code, &b_code] {
+        store.insert_code(c.clone()).await.expect("insert code");
+    }
+    let a2 = pair(&a, now + HOUR);
+    let outcome = store.rotate_refresh(&a1.refresh.hash, now, a2.clone(), vec![1]).await;
+    assert!(matches!(outcome.expect("rotate"), RefreshRotation::Rotated(_)));
+
+    // An access token alone.
+    assert_eq!(store.revoke_token(&a2.access.hash).await.expect("revoke"), RevokedToken::Access);
+    assert_eq!(store.access_token(&a2.access.hash, now).await.expect("access"), None);
+    assert_eq!(store.refresh_grant(&a2.refresh.hash, now).await.expect("grant"), Some(a.clone()), "refresh stays");
+    assert!(store.access_token(&a1.access.hash, now).await.expect("access").is_some(), "other access stays");
+    assert_eq!(store.revoke_token(&a2.access.hash).await.expect("revoke"), RevokedToken::Unknown, "already gone");
+
+    // A refresh token (even a rotated one): the whole grant.
+    assert_eq!(store.revoke_token(&a1.refresh.hash).await.expect("revoke"), RevokedToken::Refresh);
+    assert_eq!(store.access_token(&a1.access.hash, now).await.expect("access"), None);
+    assert_eq!(store.refresh_grant(&a1.refresh.hash, now).await.expect("grant"), None);
+    assert_eq!(store.refresh_grant(&a2.refresh.hash, now).await.expect("grant"), None);
+    assert_eq!(store.redeem_code(&a_code.hash, now).await.expect("redeem"), CodeRedemption::Unknown);
+    assert_eq!(store.revoke_token(&a2.refresh.hash).await.expect("revoke"), RevokedToken::Unknown);
+
+    // The other grant is untouched.
+    assert_eq!(store.access_token(&b1.access.hash, now).await.expect("access"), Some(b1.access.clone()));
+    assert_eq!(store.refresh_grant(&b1.refresh.hash, now).await.expect("grant"), Some(b.clone()));
+
+    // By grant id: codes (used or not), access and refresh tokens.
+    assert!(matches!(store.redeem_code(&b_code.hash, now).await.expect("redeem"), CodeRedemption::Redeemed(_)));
+    store.revoke_grant(&b.grant_id).await.expect("revoke grant");
+    assert_eq!(store.redeem_code(&b_code.hash, now).await.expect("redeem"), CodeRedemption::Unknown, "no replay left");
+    assert_eq!(store.access_token(&b1.access.hash, now).await.expect("access"), None);
+    assert_eq!(store.refresh_grant(&b1.refresh.hash, now).await.expect("grant"), None);
+    store.revoke_grant(&unique("grant")).await.expect("revoking an unknown grant is no error");
+
+    assert_eq!(store.revoke_token(&hash("token")).await.expect("revoke"), RevokedToken::Unknown);
+}
+
+async fn sweeping(store: &dyn Store, now: Millis, private: bool) {
+    // Expired long ago (no other part of the contract uses such times), so that a sweep at
+    // `then` takes exactly these, and nothing current.
+    let then: Millis = 1_000_000;
+    let g = grant(&["mcp"]);
+    let mut p = PendingAuthorization::new(hash("pending"), "c", "http://127.0.0.1/cb", "x", "r", "csrf", then - 1);
+    p.scopes = vec!["mcp".into()];
+    store.insert_pending(p.clone()).await.expect("insert pending");
+    store.insert_code(code(&g, then)).await.expect("insert code");
+    let old = pair(&g, then - 500);
+    store.insert_tokens(old.clone()).await.expect("insert tokens");
+    let current = pair(&g, now + HOUR);
+    store.insert_tokens(current.clone()).await.expect("insert tokens");
+
+    let swept = store.sweep_expired(then).await.expect("sweep");
+    if private {
+        assert_eq!(swept, 4, "one pending, one code, one access and one refresh token");
+        assert_eq!(store.sweep_expired(then).await.expect("sweep"), 0, "nothing left to sweep");
+    }
+    // Deleted, not just hidden: revocation and failure counting look past expiry.
+    assert_eq!(store.record_failed_login(&p.id_hash).await.expect("failed login"), u32::MAX);
+    assert_eq!(store.revoke_token(&old.access.hash).await.expect("revoke"), RevokedToken::Unknown);
+    assert_eq!(store.revoke_token(&old.refresh.hash).await.expect("revoke"), RevokedToken::Unknown);
+    assert_eq!(store.access_token(&current.access.hash, now).await.expect("access"), Some(current.access.clone()));
+    assert_eq!(store.refresh_grant(&current.refresh.hash, now).await.expect("grant"), Some(g.clone()));
+}
+
+#[tokio::test]
+async fn memory_store_keeps_the_contract() {
+    contract(&MemoryStore::new(), true).await;
+}
+
+#[tokio::test]
+async fn sqlite_store_keeps_the_contract() {
+    let dir = TempDir::new();
+    let store = SqlStore::connect(&dir.sqlite_url("oauth.db")).await.expect("open SQLite");
+    contract(&store, true).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_store_keeps_the_contract() {
+    let store = SqlStore::connect("sqlite::memory:").await.expect("open SQLite in memory");
+    contract(&store, true).await;
+}
+
+#[tokio::test]
+async fn postgres_store_keeps_the_contract() {
+    let Some(url) = postgres_url("postgres_store_keeps_the_contract") else { return };
+    let store = SqlStore::connect(&url).await.expect("open PostgreSQL");
+    contract(&store, false).await;
+    store.close().await;
+}
+
+/// What a restart must keep: clients, pending sign-ins, used and unused codes, tokens and the
+/// rotation state with its sealed successor.
+async fn survives_a_restart(url: &str) {
+    let now = now_millis();
+    let g = grant(&["mcp"]);
+    let client = ClientRecord::new(unique("client"), "none", vec!["http://127.0.0.1/cb".into()], vec![], now);
+    let p = PendingAuthorization::new(hash("pending"), "c", "http://127.0.0.1/cb", "x", "r", "csrf", now + HOUR);
+    let (used, fresh) = (code(&g, now + HOUR), code(&g, now + HOUR));
+    let (first, second) = (pair(&g, now + HOUR), pair(&g, now + HOUR));
+    {
+        let store = SqlStore::connect(url).await.expect("open");
+        store.insert_client(client.clone()).await.expect("insert client");
+        store.insert_pending(p.clone()).await.expect("insert pending");
+        store.insert_code(used.clone()).await.expect("insert code");
+        store.insert_code(fresh.clone()).await.expect("insert code");
+        assert!(matches!(store.redeem_code(&used.hash, now).await.expect("redeem"), CodeRedemption::Redeemed(_)));
+        store.insert_tokens(first.clone()).await.expect("insert tokens");
+        let outcome = store.rotate_refresh(&first.refresh.hash, now, second.clone(), vec![4, 2]).await;
+        assert!(matches!(outcome.expect("rotate"), RefreshRotation::Rotated(_)));
+        store.close().await;
+    }
+    let store = SqlStore::connect(url).await.expect("reopen");
+    assert_eq!(store.client(&client.client_id).await.expect("client"), Some(client));
+    assert_eq!(store.pending(&p.id_hash, now).await.expect("pending"), Some(p));
+    assert_eq!(store.redeem_code(&used.hash, now).await.expect("redeem"), CodeRedemption::Replayed(used));
+    assert_eq!(store.redeem_code(&fresh.hash, now).await.expect("redeem"), CodeRedemption::Redeemed(fresh));
+    assert_eq!(store.access_token(&second.access.hash, now).await.expect("access"), Some(second.access));
+    let outcome = store.rotate_refresh(&first.refresh.hash, now + 1, pair(&g, now + HOUR), vec![]).await;
+    let expected = RefreshRotation::AlreadyRotated { grant: g, rotated_at: now, sealed_successor: Some(vec![4, 2]) };
+    assert_eq!(outcome.expect("rotate"), expected);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_store_survives_a_restart() {
+    let dir = TempDir::new();
+    survives_a_restart(&dir.sqlite_url("restart.db")).await;
+    // `sqlite:PATH` names the same file as `sqlite://PATH`.
+    let short = dir.sqlite_url("restart.db").replacen("sqlite://", "sqlite:", 1);
+    let store = SqlStore::connect(&short).await.expect("reopen as sqlite:PATH");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn postgres_store_survives_a_restart() {
+    let Some(url) = postgres_url("postgres_store_survives_a_restart") else { return };
+    survives_a_restart(&url).await;
+}
+
+/// Migrations run again on every start, and several instances may start at once.
+async fn migrates_twice_and_at_once(url: &str) {
+    let first = SqlStore::connect(url).await.expect("first start");
+    let second = SqlStore::connect(url).await.expect("second start, schema already there");
+    let starts = start_at_once(url).await;
+    let client = ClientRecord::new(unique("client"), "none", vec!["http://127.0.0.1/cb".into()], vec![], 1);
+    first.insert_client(client.clone()).await.expect("insert client");
+    for store in starts.iter().chain([&second]) {
+        assert_eq!(store.client(&client.client_id).await.expect("client"), Some(client.clone()));
+        store.close().await;
+    }
+    first.close().await;
+}
+
+/// Four instances starting at the same moment.
+async fn start_at_once(url: &str) -> Vec<SqlStore> {
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.to_owned();
+            tokio::spawn(async move { SqlStore::connect(&url).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for task in tasks {
+        stores.push(task.await.expect("task").expect("concurrent start"));
+    }
+    stores
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_migrations_run_twice_and_at_once() {
+    let dir = TempDir::new();
+    // A fresh file: the concurrent starts race to create the schema.
+    let url = dir.sqlite_url("migrate.db");
+    let racers = start_at_once(&url).await;
+    for store in racers {
+        store.close().await;
+    }
+    migrates_twice_and_at_once(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migrations_run_twice_and_at_once() {
+    let Some(url) = postgres_url("postgres_migrations_run_twice_and_at_once") else { return };
+    migrates_twice_and_at_once(&url).await;
+}
+
+#[tokio::test]
+async fn open_store_picks_the_backend_from_the_url() {
+    let memory = open_store("memory").await.expect("memory");
+    let client = ClientRecord::new(unique("client"), "none", vec!["http://127.0.0.1/cb".into()], vec![], 1);
+    memory.insert_client(client.clone()).await.expect("insert client");
+    assert_eq!(memory.client(&client.client_id).await.expect("client"), Some(client.clone()));
+
+    let dir = TempDir::new();
+    let sqlite = open_store(&dir.sqlite_url("open.db")).await.expect("sqlite");
+    sqlite.insert_client(client.clone()).await.expect("insert client");
+    assert_eq!(sqlite.client(&client.client_id).await.expect("client"), Some(client));
+    assert!(dir.0.join("nested").join("open.db").exists(), "file and parent directory created");
+
+    for bad in ["mysql://root@localhost/x", "redis://:hunter2@localhost", "", "memory://", "/var/lib/oauth.db"] {
+        let message = open_store(bad).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("`memory`, `sqlite://PATH`"), "{bad:?} → {message}");
+        assert!(!message.contains("hunter2"), "the message must not echo a password: {message}");
+    }
+}
+
+#[tokio::test]
+async fn unreachable_databases_fail_fast_and_say_why() {
+    // Nothing listens on port 1: refused at once, and the message says so.
+    let started = Instant::now();
+    let err = open_store("postgres://postgres:hunter2@127.0.0.1:1/test").await.err().expect("refused");
+    let message = err.to_string();
+    assert!(message.contains("cannot connect to PostgreSQL at postgres@127.0.0.1:1/test"), "{message}");
+    assert!(!message.contains("hunter2"), "the message must not echo the password: {message}");
+    assert!(started.elapsed() < Duration::from_secs(3), "refused took {:?}", started.elapsed());
+
+    // A server that accepts and never answers: the connect timeout ends the wait.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let started = Instant::now();
+    let err = open_store(&format!("postgres://postgres@127.0.0.1:{port}/test")).await.err().expect("timeout");
+    let elapsed = started.elapsed();
+    assert!(err.to_string().contains("no answer within 5s"), "{err}");
+    assert!(elapsed >= Duration::from_secs(4) && elapsed < Duration::from_secs(8), "gave up after {elapsed:?}");
+    silent.abort();
+
+    // A SQLite file that cannot be created.
+    let err = open_store("sqlite:///proc/no/such/dir/x.db").await.err().expect("unwritable");
+    assert!(err.to_string().contains("/proc/no/such/dir"), "{err}");
+}

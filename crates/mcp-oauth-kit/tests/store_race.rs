@@ -1,0 +1,253 @@
+//! The atomic operations of [`Store`] under contention: 50 callers at once redeem one code,
+//! rotate one refresh token, or take one pending sign-in, and exactly one of them wins. Run
+//! against [`MemoryStore`], a SQLite file (where concurrent writers must queue, not fail with
+//! `database is locked`), and PostgreSQL when `TEST_DATABASE_URL` is set.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use mcp_oauth_kit::{
+    AccessTokenRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, MemoryStore, Millis, PendingAuthorization,
+    RefreshRotation, RefreshTokenRecord, SqlStore, Store, TokenHash, now_millis,
+};
+use tokio::sync::Barrier;
+
+const CALLERS: usize = 50;
+const HOUR: Millis = 3_600_000;
+
+/// A string no other run, test or process uses.
+fn unique(label: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{label}-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+fn hash(label: &str) -> TokenHash {
+    TokenHash::of(&unique(label))
+}
+
+fn grant() -> Grant {
+    Grant::new(unique("grant"), unique("subject"), "carol", unique("client"), vec!["mcp".into()], "https://mcp/mcp")
+}
+
+fn pair(grant: &Grant, expires_at: Millis) -> IssuedTokens {
+    IssuedTokens::new(
+        AccessTokenRecord::new(hash("access"), grant.clone(), expires_at),
+        RefreshTokenRecord::new(hash("refresh"), grant.clone(), expires_at),
+    )
+}
+
+/// Run `op(i)` for `CALLERS` tasks released at the same moment; their results, in order.
+async fn at_once<T, F, Fut>(op: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(CALLERS));
+    let tasks: Vec<_> = (0..CALLERS)
+        .map(|i| {
+            let barrier = barrier.clone();
+            let fut = op(i);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                fut.await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(CALLERS);
+    for task in tasks {
+        results.push(task.await.expect("task panicked"));
+    }
+    results
+}
+
+async fn one_redemption(store: Arc<dyn Store>) {
+    let now = now_millis();
+    let code = CodeRecord::new(hash("code"), grant(), "http://127.0.0.1/cb", "c".repeat(43), now + HOUR);
+    store.insert_code(code.clone()).await.expect("insert code");
+    let outcomes = at_once(|_| {
+        let store = store.clone();
+        let hash = code.hash;
+        async move { store.redeem_code(&hash, now).await }
+    })
+    .await;
+    let (mut redeemed, mut replayed) = (0, 0);
+    for outcome in outcomes {
+        match outcome.expect("no backend error under contention") {
+            CodeRedemption::Redeemed(c) => {
+                assert_eq!(c, code);
+                redeemed += 1;
+            }
+            CodeRedemption::Replayed(c) => {
+                assert_eq!(c, code);
+                replayed += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((redeemed, replayed), (1, CALLERS - 1));
+}
+
+async fn one_rotation(store: Arc<dyn Store>) {
+    let now = now_millis();
+    let g = grant();
+    let old = pair(&g, now + HOUR);
+    store.insert_tokens(old.clone()).await.expect("insert tokens");
+    // Every caller brings its own successor; only the winner's may be stored.
+    let successors: Vec<IssuedTokens> = (0..CALLERS).map(|_| pair(&g, now + 2 * HOUR)).collect();
+    let outcomes = at_once(|i| {
+        let store = store.clone();
+        let (old, new) = (old.refresh.hash, successors[i].clone());
+        async move { store.rotate_refresh(&old, now, new, vec![i as u8]).await }
+    })
+    .await;
+    let mut winner = None;
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        match outcome.expect("no backend error under contention") {
+            RefreshRotation::Rotated(record) => {
+                assert_eq!(record, old.refresh);
+                assert_eq!(winner.replace(i), None, "two callers rotated the same token");
+            }
+            RefreshRotation::AlreadyRotated { grant, rotated_at, .. } => {
+                assert_eq!(grant, g);
+                assert_eq!(rotated_at, now);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let winner = winner.expect("one caller rotated the token");
+    for (i, s) in successors.iter().enumerate() {
+        let stored = store.access_token(&s.access.hash, now).await.expect("access").is_some();
+        assert_eq!(stored, i == winner, "successor {i} stored: {stored}");
+        let stored = store.refresh_grant(&s.refresh.hash, now).await.expect("grant").is_some();
+        assert_eq!(stored, i == winner, "successor {i} stored: {stored}");
+    }
+    // A late retry is handed the winner's sealed successor.
+    let outcome = store.rotate_refresh(&old.refresh.hash, now + 1, pair(&g, now + HOUR), vec![]).await;
+    let expected =
+        RefreshRotation::AlreadyRotated { grant: g, rotated_at: now, sealed_successor: Some(vec![winner as u8]) };
+    assert_eq!(outcome.expect("rotate"), expected);
+}
+
+async fn one_taker(store: Arc<dyn Store>) {
+    let now = now_millis();
+    let p = PendingAuthorization::new(hash("pending"), "c", "http://127.0.0.1/cb", "x", "r", "csrf", now + HOUR);
+    store.insert_pending(p.clone()).await.expect("insert pending");
+    let outcomes = at_once(|_| {
+        let store = store.clone();
+        let id = p.id_hash;
+        async move { store.take_pending(&id, now).await }
+    })
+    .await;
+    let taken: Vec<_> = outcomes.into_iter().filter_map(|o| o.expect("no backend error")).collect();
+    assert_eq!(taken, vec![p]);
+}
+
+/// Revoking a grant while one of its refresh tokens rotates leaves nothing of the grant,
+/// whichever goes first: not the successor pair either.
+async fn revocation_beats_rotation(store: Arc<dyn Store>) {
+    let now = now_millis();
+    for round in 0..100 {
+        let g = grant();
+        let old = pair(&g, now + HOUR);
+        store.insert_tokens(old.clone()).await.expect("insert tokens");
+        let new = pair(&g, now + HOUR);
+        let barrier = Arc::new(Barrier::new(2));
+        let rotate = {
+            let (store, barrier, old, new) = (store.clone(), barrier.clone(), old.refresh.hash, new.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.rotate_refresh(&old, now, new, vec![1]).await
+            })
+        };
+        let revoke = {
+            let (store, barrier, grant_id) = (store.clone(), barrier.clone(), g.grant_id.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.revoke_grant(&grant_id).await
+            })
+        };
+        rotate.await.expect("task").expect("rotate");
+        revoke.await.expect("task").expect("revoke");
+        let access = store.access_token(&new.access.hash, now).await.expect("access");
+        let refresh = store.refresh_grant(&new.refresh.hash, now).await.expect("grant");
+        assert_eq!((access, refresh), (None, None), "round {round}: the successor outlived the revocation");
+    }
+}
+
+async fn races(store: Arc<dyn Store>) {
+    one_redemption(store.clone()).await;
+    one_rotation(store.clone()).await;
+    one_taker(store.clone()).await;
+    revocation_beats_rotation(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_has_one_winner() {
+    races(Arc::new(MemoryStore::new())).await;
+}
+
+/// A directory under the system's temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_store_has_one_winner() {
+    let dir = TempDir(std::env::temp_dir().join(unique("mcp-oauth-kit-race")));
+    let url = format!("sqlite://{}", dir.0.join("race.db").display());
+    let store = SqlStore::connect(&url).await.expect("open SQLite");
+    races(Arc::new(store.clone())).await;
+    // Two instances on one file, as two processes would be: still one winner.
+    let other = SqlStore::connect(&url).await.expect("open SQLite again");
+    let both: [Arc<dyn Store>; 2] = [Arc::new(store.clone()), Arc::new(other.clone())];
+    two_instances(&both).await;
+    store.close().await;
+    other.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store_has_one_winner() {
+    let Some(url) = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.trim().is_empty()) else {
+        // Straight to stderr: the test harness captures `println!` of passing tests.
+        let _ = writeln!(
+            std::io::stderr(),
+            "postgres_store_has_one_winner: skipped: set TEST_DATABASE_URL=postgres://… to run it against PostgreSQL"
+        );
+        return;
+    };
+    let store = SqlStore::connect(&url).await.expect("open PostgreSQL");
+    races(Arc::new(store.clone())).await;
+    let other = SqlStore::connect(&url).await.expect("open PostgreSQL again");
+    let both: [Arc<dyn Store>; 2] = [Arc::new(store.clone()), Arc::new(other.clone())];
+    two_instances(&both).await;
+    store.close().await;
+    other.close().await;
+}
+
+/// Callers split over two instances (two pools) of one database: one code, one redemption.
+async fn two_instances(stores: &[Arc<dyn Store>; 2]) {
+    let now = now_millis();
+    let code = CodeRecord::new(hash("code"), grant(), "http://127.0.0.1/cb", "c".repeat(43), now + HOUR);
+    stores[0].insert_code(code.clone()).await.expect("insert code");
+    let outcomes = at_once(|i| {
+        let store = stores[i % 2].clone();
+        let hash = code.hash;
+        async move { store.redeem_code(&hash, now).await }
+    })
+    .await;
+    let redeemed = outcomes
+        .into_iter()
+        .map(|o| o.expect("no backend error"))
+        .filter(|o| matches!(o, CodeRedemption::Redeemed(_)))
+        .count();
+    assert_eq!(redeemed, 1);
+}
