@@ -284,7 +284,9 @@ impl AuthProvider for OAuthServer {
         if !matches!(auth_method.as_str(), "none" | "client_secret_post" | "client_secret_basic") {
             return Err(bad_meta(format!("token_endpoint_auth_method {auth_method:?} is not supported")));
         }
-        let grant_types = metadata.grant_types.unwrap_or_else(|| vec!["authorization_code".into()]);
+        // MCP clients expect to refresh; a client that wants no refresh tokens says so.
+        let grant_types =
+            metadata.grant_types.unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]);
         if let Some(g) = grant_types.iter().find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token")) {
             return Err(bad_meta(format!("grant type {g:?} is not supported")));
         }
@@ -515,6 +517,12 @@ impl AuthProvider for OAuthServer {
         resource: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         let client = self.authenticate_client(&creds).await?;
+        if !client.grant_types.iter().any(|g| g == "refresh_token") {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnauthorizedClient,
+                "this client did not register the refresh_token grant",
+            ));
+        }
         let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
         let old = TokenHash::of(refresh_token);
         let now = now_millis();

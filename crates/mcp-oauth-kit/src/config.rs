@@ -237,6 +237,12 @@ fn parse_public_url(setting: &str, raw: &str) -> Result<Url, ConfigError> {
     if url.host_str().is_none() || url.query().is_some() || url.fragment().is_some() {
         return Err(ConfigError::new(setting, format!("{raw:?} must have a host and no query or fragment")));
     }
+    if url.path() != "/" && !url.path().is_empty() {
+        return Err(ConfigError::new(
+            setting,
+            format!("{raw:?} must not have a path: serve the kit at the root of a host"),
+        ));
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(ConfigError::new(setting, format!("{raw:?} must not carry credentials")));
     }
@@ -293,6 +299,7 @@ mod tests {
             ("PUBLIC_URL", "ftp://x"),
             ("PUBLIC_URL", "not a url"),
             ("PUBLIC_URL", "https://x/?q=1"),
+            ("PUBLIC_URL", "https://x/prefix"),
             ("PORT", "eighty"),
             ("HOST", "example.com"),
             ("ACCESS_TOKEN_TTL_SECS", "0"),

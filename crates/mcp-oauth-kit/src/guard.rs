@@ -165,13 +165,21 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
         }
     };
     let session = req.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if let Some(id) = &session
-        && let Binding::Foreign = state.sessions.check(id, &access.subject)
-    {
-        tracing::warn!(subject = %access.subject, "token used on another user's MCP session");
-        return text(StatusCode::FORBIDDEN, "this MCP session belongs to another user\n");
+    if let Some(id) = &session {
+        match state.sessions.check(id, &access.subject) {
+            Binding::Same => {}
+            Binding::Foreign => {
+                tracing::warn!(subject = %access.subject, "token used on another user's MCP session");
+                return text(StatusCode::FORBIDDEN, "this MCP session belongs to another user\n");
+            }
+            // No owner on record (expired, or never ours): the client starts a new session,
+            // rather than rmcp serving a session whose owner we cannot check.
+            Binding::Unknown => return text(StatusCode::NOT_FOUND, "unknown or expired MCP session\n"),
+        }
     }
     let (mut parts, body) = req.into_parts();
+    // Handlers never see the raw token: only the verified identity goes on.
+    parts.headers.remove(http::header::AUTHORIZATION);
     let body = if state.any_scoped_tools() && parts.method == http::Method::POST {
         // Look inside only when some tool needs a scope; the body is bounded like rmcp bounds it.
         let bytes = match read_body(body, config.max_mcp_body_bytes).await {

@@ -86,10 +86,14 @@ pub use store::{
     AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, MemoryStore, Millis,
     PendingAuthorization, RefreshRotation, RefreshTokenRecord, RevokedToken, Store, now_millis,
 };
+pub use store::{SqlStore, open_store};
 pub use tools::{
     AppTemplate, MCP_APP_MIME_TYPE, MCP_APPS_EXTENSION, RegisteredTool, ToolDef, ToolError, ToolOutput, Tools,
 };
-pub use user_store::{StaticUserStore, User, UserStore, hash_password};
+pub use user_store::{StaticUserStore, User, UserStore, hash_password, verify_password};
+
+/// The attribute macro the kit's async traits are written with, for your implementations.
+pub use async_trait::async_trait;
 
 /// The rmcp version the kit is built on, re-exported so that your handler and the kit agree.
 pub use rmcp;

@@ -14,19 +14,23 @@ use crate::error::{OAuthError, OAuthErrorCode};
 use crate::http_util::{Form, HttpResponse, escape_html, has_content_type, html, redirect};
 use crate::provider::{AuthProvider, LoginContext};
 use crate::rate_limit::Limits;
-use crate::secret::{Password, ct_eq_str};
+use crate::secret::{Password, TokenHash, ct_eq_str};
 use crate::user_store::UserStore;
 
 const TEMPLATE: &str = include_str!("../assets/login.html");
 
-fn cookie_name(config: &Config) -> &'static str {
+/// One cookie per pending sign-in (named after a digest of its handle), so that two sign-in
+/// pages open in one browser do not overwrite each other's token.
+fn cookie_name(config: &Config, handle: &str) -> String {
+    let tag: String = TokenHash::of(handle).to_hex().chars().take(12).collect();
     // `__Host-` cookies must be Secure, so the prefix is only usable over https.
-    if config.secure_cookies() { "__Host-mcp_login" } else { "mcp_login" }
+    if config.secure_cookies() { format!("__Host-mcp_login_{tag}") } else { format!("mcp_login_{tag}") }
 }
 
-fn set_cookie(config: &Config, csrf: &str) -> Option<HeaderValue> {
+fn set_cookie(config: &Config, handle: &str, csrf: &str) -> Option<HeaderValue> {
     let secure = if config.secure_cookies() { "; Secure" } else { "" };
-    let value = format!("{}={csrf}; Path=/; HttpOnly; SameSite=Lax; Max-Age=900{secure}", cookie_name(config));
+    let name = cookie_name(config, handle);
+    let value = format!("{name}={csrf}; Path=/; HttpOnly; SameSite=Lax; Max-Age=900{secure}");
     HeaderValue::from_str(&value).ok()
 }
 
@@ -84,7 +88,7 @@ pub(crate) async fn show(provider: &dyn AuthProvider, config: &Config, query: &s
     match provider.login_context(handle).await {
         Ok(ctx) => {
             let mut res = html(StatusCode::OK, render(config, &ctx, handle, "", None));
-            if let Some(cookie) = set_cookie(config, &ctx.csrf_token) {
+            if let Some(cookie) = set_cookie(config, handle, &ctx.csrf_token) {
                 res.headers_mut().insert(SET_COOKIE, cookie);
             }
             res
@@ -121,7 +125,7 @@ pub(crate) async fn submit(
         Ok(ctx) => ctx,
         Err(e) => return page_error(StatusCode::BAD_REQUEST, e),
     };
-    let cookie_ok = read_cookie(headers, cookie_name(config)).is_some_and(|c| ct_eq_str(c, &ctx.csrf_token));
+    let cookie_ok = read_cookie(headers, &cookie_name(config, handle)).is_some_and(|c| ct_eq_str(c, &ctx.csrf_token));
     if !ct_eq_str(csrf, &ctx.csrf_token) || !cookie_ok {
         let e = OAuthError::invalid_request(
             "the form did not come from this browser's sign-in page (missing cookie or CSRF token); start again from the application",

@@ -1,8 +1,10 @@
 //! Secrets: generation from the OS RNG, SHA-256 digests for storage, constant-time comparison,
 //! and redacted wrappers so that a secret never reaches a log through `Debug`.
 //!
-//! Invariant: tokens, codes, client secrets and CSRF tokens are created here and nowhere else,
-//! and the stores only ever see their [`TokenHash`].
+//! Invariant: tokens, codes, client secrets and CSRF tokens are created here and nowhere else.
+//! The stores only ever see the [`TokenHash`] of tokens, codes, client secrets and sign-in
+//! request handles; the short-lived CSRF token of a pending sign-in is kept as it is (it is
+//! useless without the browser's cookie and the request handle).
 
 use std::fmt;
 

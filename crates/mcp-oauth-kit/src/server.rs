@@ -104,6 +104,16 @@ impl McpServerBuilder {
         if provider.is_authorization_server() && self.users.is_none() {
             return Err(crate::error::ConfigError::new("user_store", "the login page needs a UserStore").into());
         }
+        if let Some((tool, scope)) = self
+            .tool_scopes
+            .iter()
+            .flat_map(|(tool, scopes)| scopes.iter().map(move |s| (tool, s)))
+            .find(|(_, s)| !config.scopes_supported.contains(s))
+        {
+            let reason =
+                format!("tool {tool:?} requires scope {scope:?}, which Config::scopes_supported does not list");
+            return Err(crate::error::ConfigError::new("scopes_supported", reason).into());
+        }
         let Some(handler) = self.handler else {
             return Err(crate::error::ConfigError::new("tools", "give tools(...) or rmcp_handler(...)").into());
         };

@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use mcp_oauth_kit::{AccessToken, ToolDef, ToolError, ToolOutput, Tools};
-//! use mcp_oauth_kit::rmcp::schemars::JsonSchema;
+//! use mcp_oauth_kit::rmcp::schemars::{self, JsonSchema};
 //! use serde::Deserialize;
 //!
 //! #[derive(Deserialize, JsonSchema)]

@@ -24,7 +24,7 @@ impl Drop for Server {
 
 async fn start_server() -> Server {
     let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
-    let child = Command::new(env!("CARGO_BIN_EXE_mcp-server-example"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-server-example"))
         .env("PORT", port.to_string())
         .env("PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
@@ -40,6 +40,8 @@ async fn start_server() -> Server {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the example server did not come up on {base}");
 }
 

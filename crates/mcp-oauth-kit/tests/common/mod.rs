@@ -1,0 +1,500 @@
+//! Shared harness of the integration tests: a real [`McpServer`] on an ephemeral port (two
+//! users, a plain tool, a scoped tool and an MCP App), and a client that plays both the MCP
+//! client and the user's browser, step by step, the way a real one does.
+
+// Every test binary uses a different part of the harness.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcp_oauth_kit::{
+    AccessToken, AppTemplate, Config, McpServer, Password, StaticUserStore, ToolDef, ToolError, ToolOutput, Tools,
+};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Response, StatusCode, Url};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The redirect URI every test client registers (a native app's loopback listener).
+pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1:9999/callback";
+/// The MCP App template of the `profile_card` tool.
+pub(crate) const APP_URI: &str = "ui://test/app";
+pub(crate) const APP_HTML: &str = "<!doctype html><html><body>app</body></html>";
+pub(crate) const APP_MIME: &str = "text/html;profile=mcp-app";
+/// The state every authorization request of the harness carries unless told otherwise.
+pub(crate) const STATE: &str = "st-4f2a";
+/// The MCP protocol revision the harness initializes with.
+pub(crate) const PROTOCOL_VERSION: &str = "2025-06-18";
+
+type NoArgs = serde_json::Map<String, Value>;
+
+async fn whoami(caller: AccessToken, _args: NoArgs) -> Result<ToolOutput, ToolError> {
+    Ok(ToolOutput::text(caller.username.clone()).with_structured(json!({ "username": caller.username })))
+}
+
+async fn admin_only(caller: AccessToken, _args: NoArgs) -> Result<ToolOutput, ToolError> {
+    Ok(ToolOutput::text(format!("admin area, welcome {}", caller.username)))
+}
+
+async fn profile_card(caller: AccessToken, _args: NoArgs) -> Result<ToolOutput, ToolError> {
+    Ok(ToolOutput::text(format!("profile of {}", caller.username))
+        .with_structured(json!({ "username": caller.username })))
+}
+
+/// `whoami`, `admin_only` (scope `admin`) and `profile_card` (an MCP App).
+pub(crate) fn tools() -> Tools {
+    Tools::new()
+        .tool(ToolDef::new("whoami", "Say who is signed in").handler(whoami))
+        .tool(ToolDef::new("admin_only", "Only for tokens with the admin scope").scope("admin").handler(admin_only))
+        .tool(
+            ToolDef::new("profile_card", "Show the caller's profile card")
+                .app(AppTemplate::new(APP_URI, "App", APP_HTML))
+                .handler(profile_card),
+        )
+}
+
+/// alice / password123 (`user-alice`) and bob / hunter2 (`user-bob`).
+pub(crate) fn users() -> StaticUserStore {
+    StaticUserStore::new()
+        .with_user("user-alice", "alice", &Password::new("password123"))
+        .expect("hash alice")
+        .with_user("user-bob", "bob", &Password::new("hunter2"))
+        .expect("hash bob")
+}
+
+/// A verifier and its S256 challenge, different on every call.
+pub(crate) fn pkce() -> (String, String) {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let seed = format!("pkce/{nanos}/{n}/{}", std::process::id());
+    let verifier = URL_SAFE_NO_PAD.encode(Sha256::digest(seed.as_bytes()));
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// The value of a query parameter of `url`.
+pub(crate) fn param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// The `Location` of a redirect, parsed.
+pub(crate) fn location(res: &Response) -> Url {
+    let raw = res.headers().get(LOCATION).expect("a Location header").to_str().expect("ASCII Location");
+    Url::parse(raw).expect("an absolute Location")
+}
+
+/// A header's value as text (`""` when absent).
+pub(crate) fn header(res: &Response, name: &str) -> String {
+    res.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+/// Status and `error` code of an OAuth JSON error response.
+pub(crate) async fn oauth_error(res: Response) -> (StatusCode, String) {
+    let status = res.status();
+    let body: Value = res.json().await.expect("an OAuth error is JSON");
+    (status, body["error"].as_str().unwrap_or_default().to_owned())
+}
+
+/// The value of `<input … name="{name}" value="…">` in a page.
+pub(crate) fn hidden_input(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let len = html[start..].find('"')?;
+    Some(html[start..start + len].to_owned())
+}
+
+/// The login page as a browser holds it: the form's hidden fields and the cookie it was given.
+#[derive(Debug, Clone)]
+pub(crate) struct LoginPage {
+    pub(crate) request: String,
+    pub(crate) csrf_token: String,
+    /// `mcp_login_<tag>=…`, as it goes back in a `Cookie` header.
+    pub(crate) cookie: Option<String>,
+    pub(crate) html: String,
+    pub(crate) headers: reqwest::header::HeaderMap,
+}
+
+impl LoginPage {
+    /// The form a user submits: hidden fields, credentials and the pressed button.
+    pub(crate) fn form(&self, username: &str, password: &str, decision: &str) -> Vec<(String, String)> {
+        [
+            ("request", self.request.as_str()),
+            ("csrf_token", self.csrf_token.as_str()),
+            ("username", username),
+            ("password", password),
+            ("decision", decision),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+    }
+}
+
+/// Tokens of a completed sign-in.
+#[derive(Debug, Clone)]
+pub(crate) struct Tokens {
+    pub(crate) client_id: String,
+    pub(crate) access: String,
+    pub(crate) refresh: String,
+    pub(crate) body: Value,
+}
+
+/// A running server and a client that does not follow redirects. Dropping it stops the server.
+pub(crate) struct TestServer {
+    /// `http://127.0.0.1:PORT`: the public URL and issuer.
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestServer {
+    /// The server with the default configuration (scopes `mcp` and `admin`, default `mcp`).
+    pub(crate) async fn start() -> Self {
+        Self::start_with(|c| c).await
+    }
+
+    /// The server with a configuration adjusted by `tweak`.
+    pub(crate) async fn start_with(tweak: impl FnOnce(Config) -> Config) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
+        let addr = listener.local_addr().expect("local address");
+        let base = format!("http://127.0.0.1:{}", addr.port());
+        let mut config = Config::new(&base)
+            .expect("a valid public URL")
+            .with_scopes(&["mcp", "admin"], &["mcp"])
+            .with_server_name("Test MCP server");
+        config.listen_addr = addr;
+        let config = tweak(config);
+        let server = McpServer::builder(config).user_store(users()).tools(tools()).build().expect("the server builds");
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            server.serve(listener, shutdown).await.expect("the server runs");
+        });
+        let client =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("an HTTP client");
+        Self { base, client, shutdown: Some(tx) }
+    }
+
+    /// An absolute URL on the server.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    // ---- registration ----------------------------------------------------------------------
+
+    /// `POST /register` with a JSON body, as sent.
+    pub(crate) async fn register_raw(&self, body: &Value) -> Response {
+        self.client.post(self.url("/register")).json(body).send().await.expect("POST /register")
+    }
+
+    /// Register a client; panics unless the server answers 201. Returns the registration.
+    pub(crate) async fn register(&self, body: Value) -> Value {
+        let res = self.register_raw(&body).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "registration of {body} refused");
+        res.json().await.expect("a JSON registration")
+    }
+
+    /// Register a public client (`none`) with [`REDIRECT_URI`]; returns its `client_id`.
+    pub(crate) async fn register_public(&self) -> String {
+        let reg = self
+            .register(json!({
+                "client_name": "Test client",
+                "redirect_uris": [REDIRECT_URI],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+            }))
+            .await;
+        reg["client_id"].as_str().expect("a client_id").to_owned()
+    }
+
+    // ---- authorization ---------------------------------------------------------------------
+
+    /// `/authorize?…` with exactly these parameters.
+    pub(crate) fn authorize_url_from(&self, params: &[(&str, &str)]) -> String {
+        Url::parse_with_params(&self.url("/authorize"), params).expect("a valid URL").to_string()
+    }
+
+    /// A valid authorization request of `client_id` (code, [`REDIRECT_URI`], S256, `state`);
+    /// each `extra` pair replaces the parameter of that name or is added.
+    pub(crate) fn authorize_url(
+        &self,
+        client_id: &str,
+        challenge: &str,
+        state: &str,
+        extra: &[(&str, &str)],
+    ) -> String {
+        let mut params: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+            ("state", state),
+        ];
+        for (k, v) in extra {
+            match params.iter_mut().find(|(pk, _)| pk == k) {
+                Some(p) => p.1 = v,
+                None => params.push((k, v)),
+            }
+        }
+        self.authorize_url_from(&params)
+    }
+
+    /// `GET` a URL (with no cookie), as a browser following a link.
+    pub(crate) async fn get(&self, url: &str) -> Response {
+        self.client.get(url).send().await.expect("GET")
+    }
+
+    /// Follow `auth_url` to the login page, as a browser: `/authorize` must redirect to
+    /// `{base}/login?request=…`, which must answer 200 with the form and a cookie.
+    pub(crate) async fn open_login(&self, auth_url: &str) -> LoginPage {
+        let res = self.get(auth_url).await;
+        assert_eq!(res.status(), StatusCode::FOUND, "GET {auth_url}");
+        let login_url = location(&res);
+        assert!(
+            login_url.as_str().starts_with(&format!("{}/login?request=", self.base)),
+            "/authorize redirects to the login page, not {login_url}"
+        );
+        self.login_page(login_url.as_str()).await
+    }
+
+    /// `GET /login?request=…`; panics unless it is the sign-in form.
+    pub(crate) async fn login_page(&self, login_url: &str) -> LoginPage {
+        let res = self.get(login_url).await;
+        assert_eq!(res.status(), StatusCode::OK, "GET {login_url}");
+        let headers = res.headers().clone();
+        let cookie = headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .find(|pair| pair.trim_start().starts_with("mcp_login_"))
+            .map(|pair| pair.trim().to_owned());
+        let html = res.text().await.expect("the login page");
+        LoginPage {
+            request: hidden_input(&html, "request").expect("a request field"),
+            csrf_token: hidden_input(&html, "csrf_token").expect("a csrf_token field"),
+            cookie,
+            html,
+            headers,
+        }
+    }
+
+    /// `POST /login` with a form and, if given, a `Cookie` header.
+    pub(crate) async fn post_login<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        form: &[(K, V)],
+        cookie: Option<&str>,
+    ) -> Response {
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+        let mut req = self.client.post(self.url("/login")).form(&pairs);
+        if let Some(c) = cookie {
+            req = req.header(COOKIE, c);
+        }
+        req.send().await.expect("POST /login")
+    }
+
+    /// Sign in through the browser flow and press Allow. `Ok` with the callback URL carrying
+    /// `code`, `state` and `iss`; `Err` with the final response when no code came back.
+    pub(crate) async fn login(&self, auth_url: &str, username: &str, password: &str) -> Result<Url, Response> {
+        let page = self.open_login(auth_url).await;
+        let res = self.post_login(&page.form(username, password, "allow"), page.cookie.as_deref()).await;
+        if res.status() != StatusCode::FOUND {
+            return Err(res);
+        }
+        let callback = location(&res);
+        if param(&callback, "code").is_none() {
+            return Err(res);
+        }
+        Ok(callback)
+    }
+
+    // ---- token endpoint --------------------------------------------------------------------
+
+    /// `POST /token` with a form.
+    pub(crate) async fn token(&self, form: &[(&str, &str)]) -> Response {
+        self.client.post(self.url("/token")).form(form).send().await.expect("POST /token")
+    }
+
+    /// The `authorization_code` grant of a public client, with [`REDIRECT_URI`].
+    pub(crate) async fn exchange(&self, client_id: &str, code: &str, verifier: &str) -> Response {
+        self.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+            ("client_id", client_id),
+            ("code_verifier", verifier),
+        ])
+        .await
+    }
+
+    /// The `refresh_token` grant of a public client.
+    pub(crate) async fn refresh(&self, client_id: &str, refresh_token: &str) -> Response {
+        self.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", client_id)]).await
+    }
+
+    /// `POST /revoke` of a public client.
+    pub(crate) async fn revoke(&self, client_id: &str, token: &str) -> Response {
+        let form = [("token", token), ("client_id", client_id)];
+        self.client.post(self.url("/revoke")).form(&form).send().await.expect("POST /revoke")
+    }
+
+    /// Register a public client, sign `username` in (with `extra` authorization parameters,
+    /// e.g. a scope) and exchange the code. Panics if any step fails.
+    pub(crate) async fn sign_in(&self, username: &str, password: &str, extra: &[(&str, &str)]) -> Tokens {
+        let client_id = self.register_public().await;
+        self.sign_in_client(&client_id, username, password, extra).await
+    }
+
+    /// [`TestServer::sign_in`] for an already registered public client.
+    pub(crate) async fn sign_in_client(
+        &self,
+        client_id: &str,
+        username: &str,
+        password: &str,
+        extra: &[(&str, &str)],
+    ) -> Tokens {
+        let (verifier, challenge) = pkce();
+        let auth = self.authorize_url(client_id, &challenge, STATE, extra);
+        let callback = self.login(&auth, username, password).await.expect("sign-in gives a code");
+        let code = param(&callback, "code").expect("a code");
+        let res = self.exchange(client_id, &code, &verifier).await;
+        assert_eq!(res.status(), StatusCode::OK, "code exchange");
+        tokens_of(client_id, res).await
+    }
+
+    // ---- MCP -------------------------------------------------------------------------------
+
+    /// `POST /mcp` with a bearer token (if any), a JSON-RPC body and a session (if any).
+    pub(crate) async fn mcp(&self, token: Option<&str>, body: &Value, session: Option<&str>) -> Response {
+        self.mcp_at("/mcp", token, body, session).await
+    }
+
+    /// [`TestServer::mcp`] at another path (`/mcp/`).
+    pub(crate) async fn mcp_at(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+        session: Option<&str>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header(ACCEPT, "application/json, text/event-stream")
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(s) = session {
+            req = req.header("mcp-session-id", s).header("mcp-protocol-version", PROTOCOL_VERSION);
+        }
+        req.send().await.expect("POST /mcp")
+    }
+
+    /// `initialize` + `notifications/initialized` at `path`; returns the session id.
+    pub(crate) async fn initialize_at(&self, path: &str, token: &str) -> String {
+        let res = self.mcp_at(path, Some(token), &initialize_request(), None).await;
+        assert_eq!(res.status(), StatusCode::OK, "initialize");
+        let session = header(&res, "mcp-session-id");
+        assert!(!session.is_empty(), "initialize opens a session");
+        let reply = rpc_reply(res).await;
+        assert!(reply["result"]["protocolVersion"].is_string(), "initialize result: {reply}");
+        let note = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+        let res = self.mcp_at(path, Some(token), &note, Some(&session)).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED, "notifications/initialized");
+        session
+    }
+
+    /// `initialize` at `/mcp`; returns the session id.
+    pub(crate) async fn initialize(&self, token: &str) -> String {
+        self.initialize_at("/mcp", token).await
+    }
+
+    /// A JSON-RPC request on a session; returns the reply message (panics unless HTTP 200).
+    pub(crate) async fn rpc(&self, token: &str, session: &str, id: u64, method: &str, params: Value) -> Value {
+        let body = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+        let res = self.mcp(Some(token), &body, Some(session)).await;
+        assert_eq!(res.status(), StatusCode::OK, "{method}");
+        rpc_reply(res).await
+    }
+
+    /// `tools/call` of a tool without arguments; returns the reply message.
+    pub(crate) async fn call_tool(&self, token: &str, session: &str, name: &str) -> Value {
+        self.rpc(token, session, 7, "tools/call", json!({ "name": name, "arguments": {} })).await
+    }
+}
+
+/// The `initialize` request of the harness.
+pub(crate) fn initialize_request() -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": { "name": "mcp-oauth-kit-tests", "version": "0.0.0" },
+        },
+    })
+}
+
+/// A `tools/call` request body.
+pub(crate) fn tool_call(id: u64, name: &str) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": { "name": name, "arguments": {} } })
+}
+
+/// The JSON-RPC reply in a response that is JSON or an SSE stream (`data:` lines).
+pub(crate) async fn rpc_reply(res: Response) -> Value {
+    let sse = header(&res, "content-type").starts_with("text/event-stream");
+    let text = res.text().await.expect("an MCP response body");
+    if !sse {
+        return serde_json::from_str(&text).expect("a JSON-RPC message");
+    }
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .rfind(|m| m.get("id").is_some() && (m.get("result").is_some() || m.get("error").is_some()))
+        .unwrap_or_else(|| panic!("no JSON-RPC reply in the event stream: {text:?}"))
+}
+
+/// The concatenated `text` content of a `tools/call` reply.
+pub(crate) fn text_of(reply: &Value) -> String {
+    reply["result"]["content"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["text"].as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Parse a successful token response of `client_id`.
+pub(crate) async fn tokens_of(client_id: &str, res: Response) -> Tokens {
+    assert_eq!(res.status(), StatusCode::OK, "token response");
+    let body: Value = res.json().await.expect("a JSON token response");
+    Tokens {
+        client_id: client_id.to_owned(),
+        access: body["access_token"].as_str().expect("an access_token").to_owned(),
+        refresh: body["refresh_token"].as_str().expect("a refresh_token").to_owned(),
+        body,
+    }
+}

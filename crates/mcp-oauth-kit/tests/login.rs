@@ -1,0 +1,443 @@
+//! The sign-in and consent page (`GET/POST /login`): what it shows, its security headers, the
+//! CSRF cookie + token pair, wrong passwords and their limit, deny, expiry, single use.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{LoginPage, REDIRECT_URI, STATE, TestServer, header, location, param, pkce};
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// A server, a public client and an open login page for it.
+async fn login_page(server: &TestServer) -> LoginPage {
+    let client_id = server.register_public().await;
+    let (_, challenge) = pkce();
+    server.open_login(&server.authorize_url(&client_id, &challenge, STATE, &[])).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_names_the_client_escaped_and_the_redirect_host() {
+    let server = TestServer::start().await;
+    let reg = server
+        .register(json!({
+            "client_name": "<b>x</b>",
+            "redirect_uris": ["https://app.example.com/oauth/cb"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .await;
+    let client_id = reg["client_id"].as_str().expect("client_id");
+    let (_, challenge) = pkce();
+    let url = server.authorize_url(
+        client_id,
+        &challenge,
+        STATE,
+        &[("redirect_uri", "https://app.example.com/oauth/cb"), ("scope", "mcp admin")],
+    );
+    let page = server.open_login(&url).await;
+    assert!(page.html.contains("&lt;b&gt;x&lt;/b&gt;"), "the client name, escaped");
+    assert!(!page.html.contains("<b>x</b>"), "never raw");
+    assert!(page.html.contains("app.example.com"), "the redirect host");
+    assert!(page.html.contains("<li>admin</li>") && page.html.contains("<li>mcp</li>"), "the requested scopes");
+    assert!(page.html.contains("Test MCP server"), "the server name");
+    assert!(!page.html.contains("{{"), "every placeholder is filled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_has_its_security_headers_and_sets_the_csrf_cookie() {
+    let server = TestServer::start().await;
+    let page = login_page(&server).await;
+    let h = |name: &str| page.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert_eq!(h("x-frame-options"), "DENY");
+    let csp = h("content-security-policy");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("form-action"), "form-action would block the redirect back to the client: {csp}");
+    assert_eq!(h("cache-control"), "no-store");
+    assert_eq!(h("x-content-type-options"), "nosniff");
+    assert!(h("content-type").starts_with("text/html"));
+    let set_cookie = h("set-cookie");
+    // One cookie per pending sign-in: `mcp_login_<tag>=<csrf>`.
+    assert!(set_cookie.starts_with("mcp_login_"), "{set_cookie}");
+    assert!(set_cookie.contains(&format!("={};", page.csrf_token)), "{set_cookie}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{attribute}: {set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "plain http: a Secure cookie would never come back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_right_password_and_allow_gives_a_code_with_state_and_iss() {
+    let server = TestServer::start().await;
+    let page = login_page(&server).await;
+    let res = server.post_login(&page.form("alice", "password123", "allow"), page.cookie.as_deref()).await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(header(&res, "cache-control"), "no-store");
+    let to = location(&res);
+    assert!(to.as_str().starts_with(&format!("{REDIRECT_URI}?")), "{to}");
+    assert!(param(&to, "code").is_some_and(|c| c.len() >= 32), "{to}");
+    assert_eq!(param(&to, "state").as_deref(), Some(STATE));
+    assert_eq!(param(&to, "iss").as_deref(), Some(server.base.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_and_unknown_user_look_alike() {
+    let server = TestServer::start().await;
+    let page = login_page(&server).await;
+    let cookie = page.cookie.as_deref();
+    let wrong = server.post_login(&page.form("alice", "not-her-password", "allow"), cookie).await;
+    let unknown = server.post_login(&page.form("mallory", "password123", "allow"), cookie).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.headers().get("location").is_none());
+    let wrong = wrong.text().await.expect("page").replace("value=\"alice\"", "value=\"USER\"");
+    let unknown = unknown.text().await.expect("page").replace("value=\"mallory\"", "value=\"USER\"");
+    assert_eq!(wrong, unknown, "the two answers differ only in the echoed username");
+    assert!(wrong.contains("Wrong username or password."));
+    assert!(!wrong.contains("not-her-password"), "the password is never echoed");
+    // The form is still usable after a wrong password.
+    let ok = server.post_login(&page.form("alice", "password123", "allow"), cookie).await;
+    assert_eq!(ok.status(), StatusCode::FOUND);
+    assert!(param(&location(&ok), "code").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_echoed_username_is_escaped() {
+    let server = TestServer::start().await;
+    let page = login_page(&server).await;
+    let res = server.post_login(&page.form("\"><script>x</script>", "nope", "allow"), page.cookie.as_deref()).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let html = res.text().await.expect("page");
+    assert!(!html.contains("<script>x</script>"));
+    assert!(html.contains("&quot;&gt;&lt;script&gt;"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_without_the_cookie_or_with_a_wrong_token_is_refused() {
+    let server = TestServer::start().await;
+    let page = login_page(&server).await;
+    let good = page.form("alice", "password123", "allow");
+    let mut wrong_csrf = good.clone();
+    wrong_csrf[1].1 = "A".repeat(page.csrf_token.len());
+    let cookie_name = page.cookie.as_deref().and_then(|c| c.split('=').next()).expect("a cookie").to_owned();
+    let wrong_cookie = format!("{cookie_name}={}", "B".repeat(page.csrf_token.len()));
+    // (case, form, Cookie header)
+    type Case<'a> = (&'a str, Vec<(String, String)>, Option<&'a str>);
+    let cases: Vec<Case> = vec![
+        ("no cookie", good.clone(), None),
+        ("another cookie only", good.clone(), Some("other=1")),
+        ("wrong cookie", good.clone(), Some(&wrong_cookie)),
+        ("wrong csrf_token", wrong_csrf, page.cookie.as_deref()),
+    ];
+    for (name, form, cookie) in cases {
+        let res = server.post_login(&form, cookie).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{name}");
+        assert!(res.headers().get("location").is_none(), "{name}: no code");
+    }
+    // None of that spent the request: the real browser still signs in.
+    let res = server.post_login(&good, page.cookie.as_deref()).await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert!(param(&location(&res), "code").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incomplete_or_non_form_posts_are_refused() {
+    let server = TestServer::start().await;
+    let page = login_page(&server).await;
+    let cookie = page.cookie.as_deref();
+    let res = server.post_login(&[("request", page.request.as_str())], cookie).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "no csrf_token");
+    let res = server.post_login(&[("csrf_token", page.csrf_token.as_str())], cookie).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "no request");
+    let res = server
+        .client
+        .post(server.url("/login"))
+        .header("cookie", cookie.expect("a cookie"))
+        .json(&json!({ "request": page.request, "csrf_token": page.csrf_token }))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "JSON is not a form submission");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_sends_access_denied_back_to_the_client() {
+    let server = TestServer::start().await;
+    let page = login_page(&server).await;
+    let res = server.post_login(&page.form("", "", "deny"), page.cookie.as_deref()).await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let to = location(&res);
+    assert!(to.as_str().starts_with(&format!("{REDIRECT_URI}?")), "{to}");
+    assert_eq!(param(&to, "error").as_deref(), Some("access_denied"));
+    assert_eq!(param(&to, "state").as_deref(), Some(STATE));
+    assert_eq!(param(&to, "iss").as_deref(), Some(server.base.as_str()));
+    assert_eq!(param(&to, "code"), None);
+    // The request is over: allowing it afterwards gives nothing.
+    let res = server.post_login(&page.form("alice", "password123", "allow"), page.cookie.as_deref()).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.headers().get("location").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_passwords_drop_the_request() {
+    let server = TestServer::start().await;
+    let page = login_page(&server).await;
+    let cookie = page.cookie.as_deref();
+    // Different usernames, so that the per-username throttle does not mask the per-request limit.
+    for (attempt, user) in ["alice", "mallory1", "mallory2", "mallory3"].iter().enumerate() {
+        let res = server.post_login(&page.form(user, "wrong", "allow"), cookie).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "attempt {}", attempt + 1);
+    }
+    let res = server.post_login(&page.form("mallory4", "wrong", "allow"), cookie).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "attempt 5 drops the request");
+    assert!(res.headers().get("location").is_none());
+    let res = server.post_login(&page.form("alice", "password123", "allow"), cookie).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "the request is gone");
+    assert!(res.headers().get("location").is_none(), "the right password afterwards gets no code");
+    let res = server.get(&server.url(&format!("/login?request={}", page.request))).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "the page is gone too");
+    // A new request works: the limit was the request's, not alice's.
+    let page = login_page(&server).await;
+    let res = server.post_login(&page.form("alice", "password123", "allow"), page.cookie.as_deref()).await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_for_one_username_are_throttled_across_requests() {
+    let server = TestServer::start().await;
+    let first = login_page(&server).await;
+    for attempt in 1..=4 {
+        let res = server.post_login(&first.form("alice", "wrong", "allow"), first.cookie.as_deref()).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let page = login_page(&server).await;
+    let cookie = page.cookie.as_deref();
+    let res = server.post_login(&page.form("alice", "wrong", "allow"), cookie).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "attempt 5, on a new request");
+    for user in ["alice", "ALICE"] {
+        let res = server.post_login(&page.form(user, "password123", "allow"), cookie).await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{user}: throttled even with the right password");
+        let retry: u64 = header(&res, "retry-after").parse().expect("a Retry-After in seconds");
+        assert!((1..=15 * 60).contains(&retry), "{retry}");
+        assert!(res.headers().get("location").is_none());
+    }
+    // Another user is not locked out by alice's failures.
+    let res = server.post_login(&page.form("bob", "hunter2", "allow"), cookie).await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert!(param(&location(&res), "code").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_from_one_address_are_throttled() {
+    let server = TestServer::start_with(|mut c| {
+        c.login_failures_per_user = 0;
+        c.login_failures_per_ip = 3;
+        c
+    })
+    .await;
+    for user in ["u1", "u2", "u3"] {
+        let page = login_page(&server).await;
+        let res = server.post_login(&page.form(user, "wrong", "allow"), page.cookie.as_deref()).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{user}");
+    }
+    let page = login_page(&server).await;
+    let res = server.post_login(&page.form("bob", "hunter2", "allow"), page.cookie.as_deref()).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().get("retry-after").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oauth_endpoints_are_rate_limited_per_address() {
+    let server = TestServer::start_with(|mut c| {
+        c.oauth_requests_per_minute = 3;
+        c
+    })
+    .await;
+    for _ in 0..3 {
+        server.register_public().await;
+    }
+    let res = server.register_raw(&json!({ "redirect_uris": [REDIRECT_URI] })).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(header(&res, "retry-after").parse::<u64>().is_ok_and(|s| (1..=60).contains(&s)));
+    assert_eq!(common::oauth_error(res).await.1, "slow_down");
+    let res = server.token(&[("grant_type", "refresh_token"), ("refresh_token", "x")]).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "/token shares the budget");
+    // Discovery and the MCP endpoint are not OAuth endpoints.
+    let res = server.get(&server.url("/.well-known/oauth-authorization-server")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = server.mcp(None, &common::initialize_request(), None).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_or_missing_requests_get_an_error_page() {
+    let server = TestServer::start().await;
+    for path in ["/login?request=nope", "/login", "/login?request="] {
+        let res = server.get(&server.url(path)).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(header(&res, "x-frame-options"), "DENY", "{path}");
+        assert!(res.headers().get("set-cookie").is_none(), "{path}");
+    }
+    let form = [("request", "nope"), ("csrf_token", "x"), ("username", "alice"), ("password", "password123")];
+    let res = server.post_login(&form, Some("mcp_login=x")).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.headers().get("location").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_request_gets_an_error_page() {
+    let server = TestServer::start_with(|mut c| {
+        c.login_ttl = Duration::from_secs(1);
+        c
+    })
+    .await;
+    let page = login_page(&server).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let res = server.get(&server.url(&format!("/login?request={}", page.request))).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = server.post_login(&page.form("alice", "password123", "allow"), page.cookie.as_deref()).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.headers().get("location").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_is_single_use() {
+    let server = TestServer::start().await;
+    let page = login_page(&server).await;
+    let form = page.form("alice", "password123", "allow");
+    let first = server.post_login(&form, page.cookie.as_deref()).await;
+    assert_eq!(first.status(), StatusCode::FOUND);
+    assert!(param(&location(&first), "code").is_some());
+    let second = server.post_login(&form, page.cookie.as_deref()).await;
+    assert_eq!(second.status(), StatusCode::BAD_REQUEST);
+    assert!(second.headers().get("location").is_none(), "no second code");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_double_submits_give_one_code() {
+    let server = TestServer::start().await;
+    let page = login_page(&server).await;
+    let form = page.form("alice", "password123", "allow");
+    let (a, b) = tokio::join!(
+        server.post_login(&form, page.cookie.as_deref()),
+        server.post_login(&form, page.cookie.as_deref())
+    );
+    let codes = [a, b].iter().filter(|r| r.status() == StatusCode::FOUND).count();
+    assert_eq!(codes, 1, "exactly one of two simultaneous approvals gets a code");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_tls_proxy_the_cookie_is_host_prefixed_and_secure() {
+    const PUBLIC: &str = "https://mcp.example.com";
+    let server = TestServer::start_with(|c| {
+        let mut public = mcp_oauth_kit::Config::new(PUBLIC).expect("valid").with_scopes(&["mcp", "admin"], &["mcp"]);
+        public.listen_addr = c.listen_addr;
+        public
+    })
+    .await;
+    // What the proxy forwards: our path, the public Host.
+    let via_proxy = |url: &reqwest::Url| {
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        server.client.get(server.url(&path)).header("host", "mcp.example.com")
+    };
+    let reg: serde_json::Value = server
+        .client
+        .post(server.url("/register"))
+        .header("host", "mcp.example.com")
+        .json(&json!({ "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none" }))
+        .send()
+        .await
+        .expect("POST /register")
+        .json()
+        .await
+        .expect("JSON");
+    let client_id = reg["client_id"].as_str().expect("client_id");
+    let (_, challenge) = pkce();
+    let auth = reqwest::Url::parse(&server.authorize_url(client_id, &challenge, STATE, &[])).expect("URL");
+    let res = via_proxy(&auth).send().await.expect("GET /authorize");
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let login_url = location(&res);
+    assert!(login_url.as_str().starts_with(&format!("{PUBLIC}/login?request=")), "{login_url}");
+
+    let res = via_proxy(&login_url).send().await.expect("GET /login");
+    assert_eq!(res.status(), StatusCode::OK);
+    let set_cookie = header(&res, "set-cookie");
+    assert!(set_cookie.starts_with("__Host-mcp_login_"), "{set_cookie}");
+    assert!(set_cookie.contains("; Secure"), "{set_cookie}");
+    assert!(set_cookie.contains("Path=/") && !set_cookie.contains("Domain="), "__Host- rules: {set_cookie}");
+    let cookie = set_cookie.split(';').next().expect("name=value").to_owned();
+    let html = res.text().await.expect("page");
+    let page = LoginPage {
+        request: common::hidden_input(&html, "request").expect("request"),
+        csrf_token: common::hidden_input(&html, "csrf_token").expect("csrf_token"),
+        cookie: Some(cookie.clone()),
+        html,
+        headers: reqwest::header::HeaderMap::new(),
+    };
+    let form = page.form("alice", "password123", "allow");
+    let post = |cookie: String| {
+        server
+            .client
+            .post(server.url("/login"))
+            .header("host", "mcp.example.com")
+            .header("cookie", cookie)
+            .form(&form)
+            .send()
+    };
+    let unprefixed = cookie.trim_start_matches("__Host-").to_owned();
+    let res = post(unprefixed).await.expect("POST /login");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "over https only the __Host- cookie counts");
+    let res = post(cookie).await.expect("POST /login");
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let callback = location(&res);
+    assert!(param(&callback, "code").is_some());
+    assert_eq!(param(&callback, "iss").as_deref(), Some(PUBLIC));
+}
+
+/// Every `name=value` a browser would hold after these responses (later ones win).
+fn cookie_jar(pages: &[&LoginPage]) -> String {
+    let mut jar: Vec<(String, String)> = Vec::new();
+    for page in pages {
+        for set in page.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
+            let Some((name, value)) = set.split(';').next().and_then(|p| p.split_once('=')) else { continue };
+            jar.retain(|(n, _)| n != name.trim());
+            jar.push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+    }
+    jar.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sign_ins_in_one_browser_both_complete() {
+    let server = TestServer::start().await;
+    // A client that opened the browser twice, or two clients connecting at once.
+    let first = login_page(&server).await;
+    let second = login_page(&server).await;
+    let jar = cookie_jar(&[&first, &second]);
+    let res = server.post_login(&first.form("alice", "password123", "allow"), Some(&jar)).await;
+    assert_eq!(res.status(), StatusCode::FOUND, "the first tab still signs in");
+    assert!(param(&location(&res), "code").is_some());
+    let res = server.post_login(&second.form("alice", "password123", "allow"), Some(&jar)).await;
+    assert_eq!(res.status(), StatusCode::FOUND, "and so does the second");
+    assert!(param(&location(&res), "code").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusual_state_comes_back_unchanged() {
+    let server = TestServer::start().await;
+    let client_id = server.register_public().await;
+    let state = "a b&c=d/é+%25?#x\"<>";
+    let (_, challenge) = pkce();
+    let callback = server
+        .login(&server.authorize_url(&client_id, &challenge, state, &[]), "alice", "password123")
+        .await
+        .expect("a code");
+    assert_eq!(param(&callback, "state").as_deref(), Some(state), "on success");
+    let res = server.get(&server.authorize_url(&client_id, &challenge, state, &[("scope", "nope")])).await;
+    assert_eq!(param(&location(&res), "state").as_deref(), Some(state), "on error");
+    let page = server.open_login(&server.authorize_url(&client_id, &challenge, state, &[])).await;
+    let res = server.post_login(&page.form("", "", "deny"), page.cookie.as_deref()).await;
+    assert_eq!(param(&location(&res), "state").as_deref(), Some(state), "on deny");
+}

@@ -1,0 +1,342 @@
+//! The guarded MCP endpoint: tools that know their caller, per-tool scopes (403
+//! `insufficient_scope`), every kind of bad token (401 `invalid_token`), sessions bound to
+//! their user, token expiry, MCP App templates, `/mcp/`, and the body limit.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{APP_HTML, APP_MIME, APP_URI, TestServer, header, initialize_request, rpc_reply, text_of, tool_call};
+use reqwest::StatusCode;
+use reqwest::header::AUTHORIZATION;
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_know_their_caller() {
+    let server = TestServer::start().await;
+    for (user, password) in [("alice", "password123"), ("bob", "hunter2")] {
+        let t = server.sign_in(user, password, &[]).await;
+        let session = server.initialize(&t.access).await;
+
+        let list = server.rpc(&t.access, &session, 2, "tools/list", json!({})).await;
+        let mut names: Vec<&str> =
+            list["result"]["tools"].as_array().expect("tools").iter().filter_map(|t| t["name"].as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["admin_only", "profile_card", "whoami"], "{user}");
+
+        let reply = server.call_tool(&t.access, &session, "whoami").await;
+        assert_eq!(text_of(&reply), user, "{reply}");
+        assert_eq!(reply["result"]["structuredContent"], json!({ "username": user }));
+        assert_ne!(reply["result"]["isError"], json!(true));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initialize_reports_the_server_and_the_apps_extension() {
+    let server = TestServer::start().await;
+    let t = server.sign_in("alice", "password123", &[]).await;
+    let res = server.mcp(Some(&t.access), &initialize_request(), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let reply = rpc_reply(res).await;
+    let result = &reply["result"];
+    assert_eq!(result["serverInfo"]["name"], "Test MCP server", "{reply}");
+    assert!(result["capabilities"]["tools"].is_object(), "{reply}");
+    assert!(result["capabilities"]["resources"].is_object(), "{reply}");
+    let ui = &result["capabilities"]["extensions"]["io.modelcontextprotocol/ui"];
+    assert_eq!(ui["mimeTypes"], json!([APP_MIME]), "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_tool_needs_its_scope() {
+    let server = TestServer::start().await;
+    let plain = server.sign_in("alice", "password123", &[]).await;
+    let session = server.initialize(&plain.access).await;
+
+    let res = server.mcp(Some(&plain.access), &tool_call(3, "admin_only"), Some(&session)).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let challenge = header(&res, "www-authenticate");
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    assert!(challenge.contains("error=\"insufficient_scope\""), "{challenge}");
+    let scope = challenge.split("scope=\"").nth(1).and_then(|s| s.split('"').next()).expect("a scope parameter");
+    let scopes: Vec<&str> = scope.split(' ').collect();
+    assert!(scopes.contains(&"admin"), "the missing scope is named: {challenge}");
+    assert!(scopes.contains(&"mcp"), "with the ones the token has, for a step-up request: {challenge}");
+    assert!(challenge.contains("resource_metadata=\""), "{challenge}");
+
+    // In a batch, too.
+    let batch = json!([tool_call(4, "whoami"), tool_call(5, "admin_only")]);
+    let res = server.mcp(Some(&plain.access), &batch, Some(&session)).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "a batch that calls a scoped tool");
+
+    // Other tools still work with the same token.
+    let reply = server.call_tool(&plain.access, &session, "whoami").await;
+    assert_eq!(text_of(&reply), "alice");
+
+    let admin = server.sign_in("alice", "password123", &[("scope", "mcp admin")]).await;
+    assert_eq!(admin.body["scope"], "admin mcp");
+    let session = server.initialize(&admin.access).await;
+    let reply = server.call_tool(&admin.access, &session, "admin_only").await;
+    assert_eq!(text_of(&reply), "admin area, welcome alice", "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tokens_get_401_invalid_token() {
+    let server = TestServer::start().await;
+    let t = server.sign_in("alice", "password123", &[]).await;
+    let other_server = TestServer::start().await;
+    let foreign = other_server.sign_in("alice", "password123", &[]).await;
+    let long = format!("mcp_at_{}", "a".repeat(200));
+    let cases = [
+        ("garbage token", "Bearer mcp_at_garbage".to_owned()),
+        ("not a kit token", "Bearer eyJhbGciOiJub25lIn0.e30.".to_owned()),
+        ("overlong token", format!("Bearer {long}")),
+        ("the refresh token", format!("Bearer {}", t.refresh)),
+        ("another server's token", format!("Bearer {}", foreign.access)),
+        ("token with a suffix", format!("Bearer {}x", t.access)),
+        ("Basic scheme", "Basic YWxpY2U6cGFzc3dvcmQxMjM=".to_owned()),
+        ("no token", "Bearer".to_owned()),
+        ("two tokens", format!("Bearer {} {}", t.access, t.access)),
+        ("quote in token", "Bearer ab\"c".to_owned()),
+        ("no scheme", t.access.clone()),
+    ];
+    for (name, authorization) in cases {
+        let res = server
+            .client
+            .post(server.url("/mcp"))
+            .header(AUTHORIZATION, &authorization)
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize_request())
+            .send()
+            .await
+            .expect("POST /mcp");
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{name}");
+        let challenge = header(&res, "www-authenticate");
+        assert!(challenge.contains("error=\"invalid_token\""), "{name}: {challenge}");
+        assert!(challenge.contains("/.well-known/oauth-protected-resource/mcp\""), "{name}: {challenge}");
+    }
+    // The real token, lowercase scheme: fine.
+    let res = server
+        .client
+        .post(server.url("/mcp"))
+        .header(AUTHORIZATION, format!("bearer {}", t.access))
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize_request())
+        .send()
+        .await
+        .expect("POST /mcp");
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_in_the_query_string_is_not_accepted() {
+    let server = TestServer::start().await;
+    let t = server.sign_in("alice", "password123", &[]).await;
+    let path = format!("/mcp?access_token={}", t.access);
+    let res = server.mcp_at(&path, None, &initialize_request(), None).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(header(&res, "www-authenticate").starts_with("Bearer "));
+    let res = server
+        .client
+        .post(server.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .form(&[("access_token", t.access.as_str())])
+        .send()
+        .await
+        .expect("POST /mcp");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "nor in a form body");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_belongs_to_the_user_who_opened_it() {
+    let server = TestServer::start().await;
+    let alice = server.sign_in("alice", "password123", &[]).await;
+    let bob = server.sign_in("bob", "hunter2", &[]).await;
+    let session = server.initialize(&alice.access).await;
+
+    let res = server.mcp(Some(&bob.access), &tool_call(3, "whoami"), Some(&session)).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "bob's token on alice's session");
+    let res = server
+        .client
+        .delete(server.url("/mcp"))
+        .bearer_auth(&bob.access)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .expect("DELETE /mcp");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "bob cannot close alice's session");
+
+    // Alice's session is unharmed, and a refreshed token of hers still drives it.
+    let reply = server.call_tool(&alice.access, &session, "whoami").await;
+    assert_eq!(text_of(&reply), "alice");
+    let res = server.refresh(&alice.client_id, &alice.refresh).await;
+    let fresh = common::tokens_of(&alice.client_id, res).await;
+    let reply = server.call_tool(&fresh.access, &session, "whoami").await;
+    assert_eq!(text_of(&reply), "alice");
+
+    // Alice's token from another client is still alice: same subject, same session.
+    let alice_elsewhere = server.sign_in("alice", "password123", &[]).await;
+    let reply = server.call_tool(&alice_elsewhere.access, &session, "whoami").await;
+    assert_eq!(text_of(&reply), "alice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_gets_401() {
+    let server = TestServer::start_with(|mut c| {
+        c.access_token_ttl = Duration::from_secs(1);
+        c
+    })
+    .await;
+    let t = server.sign_in("alice", "password123", &[]).await;
+    assert_eq!(t.body["expires_in"], 1);
+    let session = server.initialize(&t.access).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let res = server.mcp(Some(&t.access), &tool_call(3, "whoami"), Some(&session)).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(header(&res, "www-authenticate").contains("error=\"invalid_token\""));
+    // The refresh token outlives it.
+    let fresh = common::tokens_of(&t.client_id, server.refresh(&t.client_id, &t.refresh).await).await;
+    let reply = server.call_tool(&fresh.access, &session, "whoami").await;
+    assert_eq!(text_of(&reply), "alice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_template_is_listed_read_and_embedded() {
+    let server = TestServer::start().await;
+    let t = server.sign_in("bob", "hunter2", &[]).await;
+    let session = server.initialize(&t.access).await;
+
+    let list = server.rpc(&t.access, &session, 2, "resources/list", json!({})).await;
+    let resources = list["result"]["resources"].as_array().expect("resources");
+    let app = resources.iter().find(|r| r["uri"] == APP_URI).expect("the template is listed");
+    assert_eq!(app["mimeType"], APP_MIME);
+    assert_eq!(app["name"], "App");
+
+    let read = server.rpc(&t.access, &session, 3, "resources/read", json!({ "uri": APP_URI })).await;
+    let contents = &read["result"]["contents"][0];
+    assert_eq!(contents["uri"], APP_URI, "{read}");
+    assert_eq!(contents["mimeType"], APP_MIME);
+    assert_eq!(contents["text"], APP_HTML);
+
+    let missing = server.rpc(&t.access, &session, 4, "resources/read", json!({ "uri": "ui://test/none" })).await;
+    assert!(missing["error"].is_object(), "{missing}");
+
+    let tools = server.rpc(&t.access, &session, 5, "tools/list", json!({})).await;
+    let tool = tools["result"]["tools"].as_array().expect("tools").iter().find(|t| t["name"] == "profile_card");
+    assert_eq!(tool.expect("listed")["_meta"]["ui"]["resourceUri"], APP_URI);
+
+    let reply = server.call_tool(&t.access, &session, "profile_card").await;
+    let result = &reply["result"];
+    assert_eq!(result["structuredContent"], json!({ "username": "bob" }));
+    let content = result["content"].as_array().expect("content");
+    assert!(content.iter().any(|c| c["type"] == "text" && c["text"] == "profile of bob"), "{reply}");
+    let embedded: Vec<&Value> = content.iter().filter(|c| c["type"] == "resource").collect();
+    assert_eq!(embedded.len(), 1, "{reply}");
+    assert_eq!(embedded[0]["resource"]["uri"], APP_URI);
+    assert_eq!(embedded[0]["resource"]["mimeType"], APP_MIME);
+    assert_eq!(embedded[0]["resource"]["text"], APP_HTML);
+
+    // Ordinary tools carry no template.
+    let reply = server.call_tool(&t.access, &session, "whoami").await;
+    let content = reply["result"]["content"].as_array().expect("content");
+    assert!(content.iter().all(|c| c["type"] != "resource"), "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_with_a_trailing_slash_works_the_same() {
+    let server = TestServer::start().await;
+    let t = server.sign_in("alice", "password123", &[]).await;
+    let session = server.initialize_at("/mcp/", &t.access).await;
+    let res = server.mcp_at("/mcp/", Some(&t.access), &tool_call(2, "whoami"), Some(&session)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(text_of(&rpc_reply(res).await), "alice");
+    // One endpoint: the session opened at /mcp/ is the one at /mcp.
+    let reply = server.call_tool(&t.access, &session, "whoami").await;
+    assert_eq!(text_of(&reply), "alice");
+    let res = server.mcp_at("/mcp/", Some(&t.access), &tool_call(3, "admin_only"), Some(&session)).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "scopes are enforced at /mcp/ too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_tools_and_sessions() {
+    let server = TestServer::start().await;
+    let t = server.sign_in("alice", "password123", &[]).await;
+    let session = server.initialize(&t.access).await;
+    let reply = server.call_tool(&t.access, &session, "no_such_tool").await;
+    assert!(reply["error"].is_object() || reply["result"]["isError"] == json!(true), "{reply}");
+    let res = server.mcp(Some(&t.access), &tool_call(3, "whoami"), Some("no-such-session")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "an unknown session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_is_refused_and_the_server_keeps_serving() {
+    let server = TestServer::start().await;
+    let t = server.sign_in("alice", "password123", &[]).await;
+    let session = server.initialize(&t.access).await;
+    let big = json!({
+        "jsonrpc": "2.0",
+        "id": 9,
+        "method": "tools/call",
+        "params": { "name": "whoami", "arguments": { "blob": "x".repeat(5 * 1024 * 1024) } },
+    });
+    let res = server
+        .client
+        .post(server.url("/mcp"))
+        .bearer_auth(&t.access)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-session-id", &session)
+        .body(big.to_string())
+        .send()
+        .await;
+    match res {
+        Ok(res) => assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE),
+        // The server may answer and close before the client has finished sending.
+        Err(e) => assert!(e.is_request() || e.is_body() || e.is_connect(), "{e}"),
+    }
+    let reply = server.call_tool(&t.access, &session, "whoami").await;
+    assert_eq!(text_of(&reply), "alice", "the server still serves, the session still works");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_can_close_a_session() {
+    let server = TestServer::start().await;
+    let t = server.sign_in("alice", "password123", &[]).await;
+    let session = server.initialize(&t.access).await;
+    let res = server
+        .client
+        .delete(server.url("/mcp"))
+        .bearer_auth(&t.access)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .expect("DELETE /mcp");
+    assert!(res.status().is_success(), "{}", res.status());
+    let res = server.mcp(Some(&t.access), &tool_call(3, "whoami"), Some(&session)).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "a closed session is gone");
+    let res =
+        server.client.delete(server.url("/mcp")).header("mcp-session-id", &session).send().await.expect("DELETE /mcp");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "closing needs a token too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_mode_serves_json_without_sessions() {
+    let server = TestServer::start_with(|mut c| {
+        c.stateless = true;
+        c
+    })
+    .await;
+    let alice = server.sign_in("alice", "password123", &[]).await;
+    let res = server.mcp(Some(&alice.access), &initialize_request(), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(header(&res, "mcp-session-id").is_empty(), "no session in stateless mode");
+    assert!(rpc_reply(res).await["result"]["serverInfo"].is_object());
+    for (user, password) in [("alice", "password123"), ("bob", "hunter2")] {
+        let t = server.sign_in(user, password, &[]).await;
+        let res = server.mcp(Some(&t.access), &tool_call(2, "whoami"), None).await;
+        assert_eq!(res.status(), StatusCode::OK, "{user}");
+        assert!(header(&res, "content-type").starts_with("application/json"), "{user}");
+        assert_eq!(text_of(&rpc_reply(res).await), user);
+    }
+    let res = server.mcp(Some(&alice.access), &tool_call(3, "admin_only"), None).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "scopes are enforced without sessions too");
+}
