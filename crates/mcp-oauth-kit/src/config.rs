@@ -78,6 +78,10 @@ pub struct Config {
     pub stateless: bool,
     /// Name shown on the login page and in `serverInfo`.
     pub server_name: String,
+    /// Where OAuth state is kept, from `DATABASE_URL`: `memory`, `sqlite://path` or
+    /// `postgres://…` (see [`open_store`](crate::open_store)). `None` leaves the choice to
+    /// the application.
+    pub database_url: Option<String>,
 }
 
 impl Config {
@@ -113,6 +117,7 @@ impl Config {
             extra_allowed_origins: Vec::new(),
             stateless: false,
             server_name: "MCP server".into(),
+            database_url: None,
         })
     }
 
@@ -130,6 +135,7 @@ impl Config {
     /// | `MCP_STATELESS` | `true` to serve MCP without sessions | `false` |
     /// | `OAUTH_RATE_LIMIT_PER_MINUTE` | requests per client address per minute at the OAuth endpoints (0 = off) | 600 |
     /// | `TRUST_FORWARDED_FOR` | `true` behind a proxy that sets `X-Forwarded-For` | `false` |
+    /// | `DATABASE_URL` | `memory`, `sqlite://path` or `postgres://…` | unset (the application decides) |
     ///
     /// # Errors
     /// [`ConfigError`] naming the variable that is malformed.
@@ -183,6 +189,7 @@ impl Config {
         if let Some(v) = get("MCP_STATELESS") {
             config.stateless = parse_bool("MCP_STATELESS", &v)?;
         }
+        config.database_url = get("DATABASE_URL");
         if let Some(v) = get("TRUST_FORWARDED_FOR") {
             config.trust_forwarded_for = parse_bool("TRUST_FORWARDED_FOR", &v)?;
         }

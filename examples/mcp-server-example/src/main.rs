@@ -5,13 +5,18 @@
 //!
 //! Run it with `cargo run --release -p mcp-server-example`, then connect an MCP client to
 //! `http://127.0.0.1:8000/mcp` and sign in as alice / password123 or bob / hunter2.
-//! Configuration comes from the environment (see `.env.example`): `PUBLIC_URL`, `HOST`, `PORT`.
+//! Configuration comes from the environment (see `.env.example`): `PUBLIC_URL`, `HOST`, `PORT`,
+//! and `DATABASE_URL` (default: a SQLite file `data/mcp-server-example.sqlite3`, created on
+//! first start, so registrations and tokens survive a restart).
 
 mod dice;
 mod greeting_card;
 mod users;
 
-use mcp_oauth_kit::{Config, McpServer, Tools};
+use mcp_oauth_kit::{Config, McpServer, Tools, open_store};
+
+/// Where registrations and tokens live unless `DATABASE_URL` says otherwise.
+const DEFAULT_DATABASE_URL: &str = "sqlite://data/mcp-server-example.sqlite3";
 
 #[tokio::main]
 async fn main() {
@@ -32,6 +37,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .instructions("Roll dice with roll_dice; show a personal greeting card with greeting_card.")
         .tool(dice::tool())
         .tool(greeting_card::tool());
-    McpServer::builder(config).user_store(users::demo_users()?).tools(tools).build()?.run().await?;
+    let store = open_store(config.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL)).await?;
+    McpServer::builder(config).store(store).user_store(users::demo_users()?).tools(tools).build()?.run().await?;
     Ok(())
 }
