@@ -191,7 +191,7 @@ impl CimdResolver {
         Ok((record, true))
     }
 
-    fn validate_document(&self, client_id: &str, body: &[u8]) -> Result<ClientRecord, String> {
+    pub(crate) fn validate_document(&self, client_id: &str, body: &[u8]) -> Result<ClientRecord, String> {
         let doc: Document =
             serde_json::from_slice(body).map_err(|e| format!("the client metadata document is invalid: {e}"))?;
         if doc.client_id != client_id {

@@ -69,7 +69,7 @@ impl SessionBindings {
 
 /// The `Bearer` token of the `Authorization` header. `Err` for a header that is present but
 /// not a well-formed bearer credential (RFC 6750 §2.1 `b64token`).
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ()> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ()> {
     let Some(value) = headers.get(http::header::AUTHORIZATION) else { return Ok(None) };
     let value = value.to_str().map_err(|_| ())?;
     let (scheme, token) = value.split_once(' ').ok_or(())?;
@@ -204,7 +204,11 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
     let subject = access.subject.clone();
     let is_delete = parts.method == http::Method::DELETE;
     parts.extensions.insert(access);
-    let response = (state.mcp)(Request::from_parts(parts, body)).await;
+    let mut response = (state.mcp)(Request::from_parts(parts, body)).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // rmcp stopped reading mid-body; see `BodyError::response`.
+        response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     match (&session, response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok())) {
         (None, Some(new_id)) => state.sessions.bind(new_id.to_owned(), subject),
         (Some(id), _) if is_delete && response.status().is_success() => state.sessions.unbind(id),

@@ -116,7 +116,11 @@ impl BodyError {
 
     pub(crate) fn response(&self) -> HttpResponse {
         let (status, e) = self.to_oauth();
-        json(status, &e.to_json())
+        let mut res = json(status, &e.to_json());
+        // The rest of the body is still on the wire: say that the connection ends here, so
+        // that a keep-alive client does not send its next request into a closing socket.
+        res.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        res
     }
 }
 

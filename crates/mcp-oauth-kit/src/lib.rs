@@ -53,6 +53,9 @@ mod authorize;
 mod cimd;
 mod config;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod guard;
 mod http_util;
 mod login;

@@ -63,6 +63,11 @@ fn render(config: &Config, ctx: &LoginContext, handle: &str, username: &str, err
 /// A page for errors that must not go back to the client (unknown client, bad redirect URI,
 /// expired sign-in).
 pub(crate) fn error_page(status: StatusCode, server_name: &str, e: &OAuthError) -> HttpResponse {
+    // A failing store is our fault, not the request's: 5xx whatever the caller suggested.
+    let status = match e.code {
+        OAuthErrorCode::ServerError | OAuthErrorCode::TemporarilyUnavailable => e.code.status(),
+        _ => status,
+    };
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"color-scheme\" content=\"light dark\">\
          <title>Cannot continue · {name}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:10vh auto;padding:0 1.5rem}}\

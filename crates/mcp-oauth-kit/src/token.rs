@@ -13,7 +13,7 @@ use crate::provider::{AuthProvider, ClientCredentials};
 
 /// Read the client's credentials from the Basic header or the form; both at once is an error
 /// (RFC 6749 §2.3: "MUST NOT use more than one authentication method").
-fn client_credentials(headers: &HeaderMap, form: &Form) -> Result<(ClientCredentials, bool), OAuthError> {
+pub(crate) fn client_credentials(headers: &HeaderMap, form: &Form) -> Result<(ClientCredentials, bool), OAuthError> {
     let basic = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
         let (scheme, rest) = v.split_once(' ')?;
         scheme.eq_ignore_ascii_case("basic").then(|| rest.trim().to_owned())

@@ -28,6 +28,7 @@ async fn start_server() -> Server {
         .env("PORT", port.to_string())
         .env("PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
+        .env("DATABASE_URL", "memory")
         .stdout(Stdio::null())
         .spawn()
         .expect("the example binary starts");
