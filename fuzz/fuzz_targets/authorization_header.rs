@@ -1,0 +1,4 @@
+//! Fuzz target: `mcp_oauth_kit::fuzzing::authorization_header` must not panic on any input.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mcp_oauth_kit::fuzzing::authorization_header(data));
