@@ -1,0 +1,99 @@
+//! `GET /authorize` with a registered client: redirect URIs bent towards another host (must
+//! end on an error page, never in a redirect), PKCE downgrades and a foreign audience (errors
+//! go back to the validated redirect URI, without a code).
+
+use crate::client::{App, CLIENT_REDIRECT, FOREIGN_RESOURCE, Pkce, Target, unique};
+use crate::report::{Outcome, Report};
+
+/// Redirect URIs that are not the registered `https://client.example/cb`, by probe id.
+const REDIRECT_TRICKS: &[(&str, &str)] = &[
+    ("authorize/redirect-dot-segments", "https://client.example/cb/../evil"),
+    ("authorize/redirect-extra-query", "https://client.example/cb?x=1"),
+    ("authorize/redirect-host-suffix", "https://client.example.evil.example/cb"),
+    ("authorize/redirect-userinfo", "https://client.example@evil.example/cb"),
+    ("authorize/redirect-foreign-host", "https://evil.example/cb"),
+];
+
+pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
+    for (id, uri) in REDIRECT_TRICKS {
+        report.record(id, redirect_trick(t, app, Some(uri)).await);
+    }
+    let two = t.register_app("two redirects", &[CLIENT_REDIRECT, "https://client.example/cb2"]).await;
+    let result = match two {
+        Ok(two) => redirect_trick(t, &two, None).await,
+        Err(e) => Err(e),
+    };
+    report.record("authorize/redirect-missing-two-registered", result);
+    report.record("authorize/unknown-client", unknown_client(t).await);
+
+    report.record("pkce/plain-method", pkce_downgrade(t, app, Some("plain"), Downgrade::PlainChallenge).await);
+    report.record("pkce/missing-challenge", pkce_downgrade(t, app, Some("S256"), Downgrade::NoChallenge).await);
+    report.record("pkce/missing-method", pkce_downgrade(t, app, None, Downgrade::Keep).await);
+    report.record("pkce/verifier-as-challenge", pkce_downgrade(t, app, Some("S256"), Downgrade::PlainChallenge).await);
+
+    report.record("audience/authorize-foreign-resource", foreign_resource(t, app).await);
+}
+
+/// An otherwise valid request whose `redirect_uri` is `uri` (or absent).
+async fn redirect_trick(t: &Target, app: &App, uri: Option<&str>) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let mut params = t.authorization_params(app, &Pkce::new(), &unique("state"));
+    params.retain(|(k, _)| k != "redirect_uri");
+    params.extend(uri.map(|u| ("redirect_uri".to_owned(), u.to_owned())));
+    let reply = t.authorize(&params).await?;
+    o.error_page(&reply);
+    Ok(o)
+}
+
+async fn unknown_client(t: &Target) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let app = App { client_id: "mcp_client_never_registered".into(), redirect_uris: vec![CLIENT_REDIRECT.into()] };
+    let reply = t.authorize(&t.authorization_params(&app, &Pkce::new(), &unique("state"))).await?;
+    o.error_page(&reply);
+    Ok(o)
+}
+
+/// What a PKCE downgrade does to `code_challenge`.
+enum Downgrade {
+    /// Keep the S256 challenge.
+    Keep,
+    /// Leave it out.
+    NoChallenge,
+    /// Send the verifier itself, as `plain` would.
+    PlainChallenge,
+}
+
+async fn pkce_downgrade(t: &Target, app: &App, method: Option<&str>, how: Downgrade) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let pkce = Pkce::new();
+    let state = unique("state");
+    let mut params = t.authorization_params(app, &pkce, &state);
+    params.retain(|(k, _)| k != "code_challenge" && k != "code_challenge_method");
+    match how {
+        Downgrade::Keep => params.push(("code_challenge".into(), pkce.challenge.clone())),
+        Downgrade::NoChallenge => {}
+        // 64 characters: a valid verifier, not an S256 challenge.
+        Downgrade::PlainChallenge => {
+            params.push(("code_challenge".into(), format!("{}{}", pkce.verifier, "A".repeat(21))))
+        }
+    }
+    params.extend(method.map(|m| ("code_challenge_method".to_owned(), m.to_owned())));
+    let reply = t.authorize(&params).await?;
+    o.error_redirect(&reply, app.redirect_uri(), "invalid_request", &state);
+    Ok(o)
+}
+
+/// RFC 8707: a token for another resource server cannot be obtained here.
+async fn foreign_resource(t: &Target, app: &App) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let state = unique("state");
+    let mut params = t.authorization_params(app, &Pkce::new(), &state);
+    for (k, v) in &mut params {
+        if k == "resource" {
+            *v = FOREIGN_RESOURCE.to_owned();
+        }
+    }
+    let reply = t.authorize(&params).await?;
+    o.error_redirect(&reply, app.redirect_uri(), "invalid_target", &state);
+    Ok(o)
+}

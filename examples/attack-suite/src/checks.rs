@@ -1,0 +1,93 @@
+//! The answers the RFCs require, as checks on a [`Reply`]: each records what it saw and
+//! fails the probe when the server answered otherwise.
+
+use reqwest::StatusCode;
+use reqwest::header::WWW_AUTHENTICATE;
+use url::Url;
+
+use crate::client::{Reply, query_param};
+use crate::report::Outcome;
+
+impl Outcome {
+    /// The reply is not a server error (the server did not fall over).
+    pub(crate) fn no_server_error(&mut self, reply: &Reply) {
+        self.expect(!reply.status.is_server_error(), format!("server error {}", reply.summary()));
+    }
+
+    /// Nothing was issued: no code, token or registration.
+    pub(crate) fn nothing_issued(&mut self, reply: &Reply) {
+        if let Some(what) = reply.issued() {
+            self.expect(false, format!("the server issued {what}"));
+        }
+    }
+
+    /// An RFC 6749 §5.2 / RFC 7591 §3.2.2 JSON error: `status`, one of `codes`, nothing issued.
+    pub(crate) fn oauth_error(&mut self, reply: &Reply, status: StatusCode, codes: &[&str]) {
+        self.saw(reply.summary());
+        self.expect(reply.status == status, format!("expected {status}, got {}", reply.summary()));
+        let code = reply.error_code();
+        self.expect(
+            code.as_deref().is_some_and(|c| codes.contains(&c)),
+            format!("expected error {}, got {code:?}", codes.join(" or ")),
+        );
+        self.nothing_issued(reply);
+    }
+
+    /// The authorization server's error page (RFC 6749 §4.1.2.1: never redirect to an
+    /// unvalidated redirect URI): 400, HTML naming `invalid_request`, no `Location`.
+    pub(crate) fn error_page(&mut self, reply: &Reply) {
+        self.refusal_page(reply, StatusCode::BAD_REQUEST, "invalid_request");
+    }
+
+    /// An HTML page refusing the request with `status` and `code`, without redirecting.
+    pub(crate) fn refusal_page(&mut self, reply: &Reply, status: StatusCode, code: &str) {
+        self.saw(reply.summary());
+        self.expect(reply.status == status, format!("expected {status}, got {}", reply.status));
+        self.expect(reply.location().is_none(), "the error was redirected (Location header present)");
+        let html = reply.header("content-type").is_some_and(|c| c.starts_with("text/html"));
+        self.expect(html, "the error is not an HTML page");
+        let shown = reply.page_error_code();
+        self.expect(shown == Some(code), format!("expected the page to name {code}, it names {shown:?}"));
+        self.nothing_issued(reply);
+    }
+
+    /// An error sent back to the validated redirect URI: 302 to `redirect_uri` with
+    /// `error=<code>`, the client's `state`, the issuer (RFC 9207) and no `code`.
+    pub(crate) fn error_redirect(&mut self, reply: &Reply, redirect_uri: &str, code: &str, state: &str) {
+        self.saw(reply.summary());
+        self.expect(reply.status == StatusCode::FOUND, format!("expected 302, got {}", reply.status));
+        let Some(location) = reply.location().and_then(|l| Url::parse(l).ok()) else {
+            self.expect(false, "no absolute Location header");
+            return;
+        };
+        let target = format!("{}{}", location.origin().ascii_serialization(), location.path());
+        self.expect(target == redirect_uri, format!("redirected to {target}, not the registered {redirect_uri}"));
+        let error = query_param(&location, "error");
+        self.expect(error.as_deref() == Some(code), format!("expected error={code}, got {error:?}"));
+        self.expect(query_param(&location, "state").as_deref() == Some(state), "state was not returned unchanged");
+        self.expect(query_param(&location, "iss").is_some(), "no iss parameter (RFC 9207)");
+        self.nothing_issued(reply);
+    }
+
+    /// RFC 6750 §3 / RFC 9728 §5.1: 401 with a `Bearer` challenge naming the resource
+    /// metadata, and `error="invalid_token"` when a token was presented.
+    pub(crate) fn bearer_refused(&mut self, reply: &Reply, token_presented: bool) {
+        let challenge = reply.header(WWW_AUTHENTICATE.as_str()).unwrap_or_default();
+        self.saw(format!("{} WWW-Authenticate: {challenge}", reply.status.as_u16()));
+        self.expect(reply.status == StatusCode::UNAUTHORIZED, format!("expected 401, got {}", reply.summary()));
+        self.expect(challenge.starts_with("Bearer "), "no Bearer challenge");
+        self.expect(challenge.contains("resource_metadata=\""), "the challenge does not name resource_metadata");
+        if token_presented {
+            self.expect(challenge.contains("error=\"invalid_token\""), "the challenge lacks error=\"invalid_token\"");
+        }
+    }
+
+    /// The guard let `token` in: `initialize` answered 200 (a control step: without it a
+    /// later 401 would prove nothing).
+    pub(crate) fn token_accepted(&mut self, reply: &Reply, which: &str) {
+        self.expect(
+            reply.status == StatusCode::OK,
+            format!("control failed: {which} should work but /mcp answered {}", reply.summary()),
+        );
+    }
+}

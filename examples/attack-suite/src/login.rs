@@ -1,0 +1,216 @@
+//! The login form: cross-site submissions (the CSRF token and its `mcp_login` cookie must
+//! both match the sign-in request), clickjacking headers, username enumeration by answer or
+//! by timing, and password guessing.
+//!
+//! The server allows 5 failed sign-ins per username and 20 per client address in 15 minutes
+//! (not configurable from the environment). This module spends 14 + 5 = 19 of the address's
+//! 20, so the suite needs a freshly started server, and no other probe may fail a sign-in.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::header::RETRY_AFTER;
+
+use crate::client::{ALICE, App, BOB, LoginPage, Pkce, Reply, Target, unique};
+use crate::report::{Outcome, Report};
+
+/// Samples per side of the timing comparison.
+const TIMING_SAMPLES: usize = 7;
+/// The slower median may be at most this many times the faster one.
+const TIMING_FACTOR: f64 = 2.0;
+/// Wrong passwords tried for bob before giving up on seeing a 429.
+const MAX_GUESSES: usize = 6;
+
+pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
+    report.record("login/page-hardening", page_hardening(t, app).await);
+    report.record("login-csrf/no-cookie", csrf(t, app, Forgery::NoCookie).await);
+    report.record("login-csrf/other-requests-token", csrf(t, app, Forgery::OtherRequestsToken).await);
+    report.record("login-csrf/other-requests-cookie", csrf(t, app, Forgery::OtherRequestsCookie).await);
+    report.record("login-csrf/genuine-submission-works", csrf(t, app, Forgery::None).await);
+}
+
+/// Run last among the sign-in probes: they lock bob out for 15 minutes.
+pub(crate) async fn run_guessing(t: &Target, app: &App, report: &mut Report) {
+    match enumeration(t, app).await {
+        Ok((same_answer, timing)) => {
+            report.record("login/enumeration-same-answer", Ok(same_answer));
+            report.record("login/enumeration-timing", Ok(timing));
+        }
+        Err(e) => report.record("login/enumeration", Err(e)),
+    }
+    report.record("login/brute-force-throttled", brute_force(t, app).await);
+}
+
+async fn open(t: &Target, app: &App) -> anyhow::Result<LoginPage> {
+    t.open_login(&t.authorization_params(app, &Pkce::new(), &unique("state"))).await
+}
+
+/// The page cannot be framed, cached or read by scripts, and its cookie is not sent
+/// cross-site.
+async fn page_hardening(t: &Target, app: &App) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let login = open(t, app).await?;
+    let page = &login.page;
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    o.saw(format!("CSP {csp:?}"));
+    o.expect(csp.contains("frame-ancestors 'none'"), "no CSP frame-ancestors 'none'");
+    o.expect(page.header("x-frame-options").is_some_and(|v| v.eq_ignore_ascii_case("deny")), "no X-Frame-Options DENY");
+    o.expect(page.header("cache-control").is_some_and(|v| v.contains("no-store")), "the page may be cached");
+    let cookie = page.header("set-cookie").unwrap_or_default();
+    o.saw(format!("Set-Cookie {}", cookie.split_once('=').map_or("", |(name, _)| name)));
+    let lower = cookie.to_ascii_lowercase();
+    o.expect(lower.contains("httponly"), "the CSRF cookie is not HttpOnly");
+    o.expect(lower.contains("samesite=lax") || lower.contains("samesite=strict"), "the CSRF cookie has no SameSite");
+    o.expect(login.field("csrf_token").is_some_and(|v| v.len() >= 32), "no CSRF token in the form");
+    Ok(o)
+}
+
+/// How a forged sign-in differs from the genuine one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Forgery {
+    /// The genuine submission (the control).
+    None,
+    /// A cross-site POST: the browser's SameSite=Lax cookie is not sent.
+    NoCookie,
+    /// The cookie of this request, the CSRF token of another one.
+    OtherRequestsToken,
+    /// The attacker's own request and token, the victim's cookie.
+    OtherRequestsCookie,
+}
+
+/// Posts correct credentials through a forged form: 403 and no code, or for
+/// [`Forgery::None`] the code.
+async fn csrf(t: &Target, app: &App, forgery: Forgery) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let victim = open(t, app).await?;
+    let other = open(t, app).await?;
+    let mut fields = victim.submission(ALICE.name, ALICE.password);
+    let mut cookie = victim.cookie().map(str::to_owned);
+    let take = |page: &LoginPage, name: &str| page.field(name).unwrap_or_default().to_owned();
+    match forgery {
+        Forgery::None => {}
+        Forgery::NoCookie => cookie = None,
+        Forgery::OtherRequestsToken => set(&mut fields, "csrf_token", take(&other, "csrf_token")),
+        Forgery::OtherRequestsCookie => {
+            set(&mut fields, "request", take(&other, "request"));
+            set(&mut fields, "csrf_token", take(&other, "csrf_token"));
+        }
+    }
+    let reply = t.post_login(&victim, &fields, cookie.as_deref()).await?;
+    if forgery == Forgery::None {
+        o.saw(reply.summary());
+        o.expect(reply.issued() == Some("an authorization code"), "the genuine form did not get a code");
+    } else {
+        o.refusal_page(&reply, StatusCode::FORBIDDEN, "invalid_request");
+    }
+    Ok(o)
+}
+
+fn set(fields: &mut [(String, String)], name: &str, value: String) {
+    for (k, v) in fields.iter_mut() {
+        if k == name {
+            *v = value.clone();
+        }
+    }
+}
+
+/// One timed sign-in attempt.
+async fn timed(t: &Target, page: &LoginPage, user: &str, password: &str) -> anyhow::Result<(Reply, Duration)> {
+    let started = Instant::now();
+    let reply = t.post_login(page, &page.submission(user, password), page.cookie()).await?;
+    Ok((reply, started.elapsed()))
+}
+
+/// Unknown users and wrong passwords of a known user must look alike: same status, same
+/// page (except the echoed username), and about the same time (the server runs argon2 for
+/// unknown users too).
+///
+/// Each round is one fresh sign-in request with one attempt of each kind, in alternating
+/// order (so load drifts hit both sides), then alice's right password, which clears her
+/// per-user failure count. Each unknown name is new, so none reaches its own limit.
+async fn enumeration(t: &Target, app: &App) -> anyhow::Result<(Outcome, Outcome)> {
+    let mut answer = Outcome::new();
+    let mut timing = Outcome::new();
+    let wrong_password = "Tr0ub4dor&3-wrong";
+    let (mut unknown_times, mut known_times) = (Vec::new(), Vec::new());
+    let mut compared = false;
+    for round in 0..TIMING_SAMPLES {
+        let page = open(t, app).await?;
+        let stranger = format!("mallory{round}");
+        let (unknown, known) = if round % 2 == 0 {
+            let u = timed(t, &page, &stranger, wrong_password).await?;
+            (u, timed(t, &page, ALICE.name, wrong_password).await?)
+        } else {
+            let k = timed(t, &page, ALICE.name, wrong_password).await?;
+            (timed(t, &page, &stranger, wrong_password).await?, k)
+        };
+        unknown_times.push(unknown.1);
+        known_times.push(known.1);
+        let (unknown, known) = (unknown.0, known.0);
+        answer.nothing_issued(&unknown);
+        answer.nothing_issued(&known);
+        answer.expect(
+            unknown.status == known.status,
+            format!("round {round}: unknown user {} vs wrong password {}", unknown.status, known.status),
+        );
+        answer.expect(!known.body.contains(wrong_password), "the page echoes the password");
+        if !compared {
+            compared = true;
+            answer.saw(format!("both {}", known.status));
+            answer.expect(known.status == StatusCode::UNAUTHORIZED, format!("expected 401, got {}", known.status));
+            let same = unknown.body.replace(&stranger, "{user}") == known.body.replace(ALICE.name, "{user}");
+            answer.saw(if same { "identical pages apart from the username" } else { "the pages differ" });
+            answer.expect(same, "the page for an unknown user differs from the one for a wrong password");
+        }
+        // The right password resets alice's per-user failure count (5 allowed).
+        let reset = t.post_login(&page, &page.submission(ALICE.name, ALICE.password), page.cookie()).await?;
+        if reset.issued() != Some("an authorization code") {
+            anyhow::bail!("alice's own sign-in after round {round} failed: {}", reset.summary());
+        }
+    }
+    let (u, k) = (median(&mut unknown_times), median(&mut known_times));
+    let ratio = u.max(k).as_secs_f64() / u.min(k).as_secs_f64().max(1e-6);
+    timing.saw(format!(
+        "median of {TIMING_SAMPLES}: unknown user {} ms, wrong password {} ms (ratio {ratio:.2})",
+        u.as_millis(),
+        k.as_millis()
+    ));
+    timing.expect(ratio <= TIMING_FACTOR, format!("the timings differ by more than a factor of {TIMING_FACTOR}"));
+    Ok((answer, timing))
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples.get(samples.len() / 2).copied().unwrap_or_default()
+}
+
+/// Guessing bob's password, each guess from a fresh sign-in request (as an attacker would, to
+/// dodge the per-request limit): 429 with `Retry-After` after a few, and then even the right
+/// password gets no code.
+async fn brute_force(t: &Target, app: &App) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let mut throttled = None;
+    for guess in 1..=MAX_GUESSES {
+        let page = open(t, app).await?;
+        let reply = t.post_login(&page, &page.submission(BOB.name, &format!("guess-{guess}")), page.cookie()).await?;
+        o.nothing_issued(&reply);
+        o.no_server_error(&reply);
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            throttled = Some((guess, reply));
+            break;
+        }
+    }
+    let Some((guess, reply)) = throttled else {
+        o.expect(false, format!("{MAX_GUESSES} wrong passwords and still no 429"));
+        return Ok(o);
+    };
+    let retry_after = reply.header(RETRY_AFTER.as_str()).and_then(|v| v.parse::<u64>().ok());
+    o.saw(format!("429 at guess {guess}, Retry-After {retry_after:?} s"));
+    o.expect(retry_after.is_some_and(|s| s >= 1), "the 429 has no valid Retry-After");
+    let page = open(t, app).await?;
+    let right = t.post_login(&page, &page.submission(BOB.name, BOB.password), page.cookie()).await?;
+    o.saw(format!("then the right password: {}", right.summary()));
+    o.expect(right.status == StatusCode::TOO_MANY_REQUESTS, "the right password got through the lockout");
+    o.nothing_issued(&right);
+    Ok(o)
+}

@@ -1,0 +1,172 @@
+//! Input meant to break parsers and headers: invalid UTF-8, repeated parameters, CRLF in
+//! `state` (header injection through the redirect), deeply nested and oversized JSON. All must
+//! get a 4xx, never a 5xx or a hang. Then the OAuth rate limit, and a final health check.
+
+use reqwest::StatusCode;
+use reqwest::header::CONTENT_TYPE;
+use url::Url;
+
+use crate::client::{ALICE, App, MCP_ACCEPT, Pkce, Reply, Target, query_param, unique};
+use crate::report::{Outcome, Report};
+
+/// A `state` that would split the `Location` header if the server echoed it raw.
+const CRLF_STATE: &str = "x\r\nX-Injected: yes\r\nSet-Cookie: injected=1";
+/// Nesting depth of the JSON bomb.
+const NESTING: usize = 10_000;
+/// Over the MCP endpoint's 4 MiB limit.
+const HUGE_BODY: usize = 5 * 1024 * 1024;
+/// Requests the rate-limit probe sends at most (the default limit is 600 a minute).
+const MAX_BURST: usize = 1_000;
+
+pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
+    report.record(
+        "malformed/token-invalid-utf8",
+        token_body(t, b"grant_type=authorization_code&code=\xff\xfe\xfd").await,
+    );
+    report.record(
+        "malformed/token-repeated-parameter",
+        token_body(t, b"grant_type=refresh_token&grant_type=authorization_code&code=x&client_id=x").await,
+    );
+    report.record("malformed/authorize-repeated-parameter", authorize_repeated(t, app).await);
+    report.record("malformed/state-crlf-error-redirect", crlf_state_error(t, app).await);
+    report.record("malformed/state-crlf-code-redirect", crlf_state_code(t, app).await);
+    report.record("malformed/register-nested-json", register_nested(t).await);
+    report.record("malformed/mcp-nested-json-and-5mib-body", mcp_bodies(t, app).await);
+}
+
+/// Run after every other probe that uses the OAuth endpoints: it exhausts the minute's budget.
+pub(crate) async fn run_last(t: &Target, app: &App, report: &mut Report) {
+    report.record("limits/token-endpoint-rate-limit", rate_limit(t, app).await);
+    report.record("health/resource-metadata-after-attacks", health(t).await);
+}
+
+async fn token_body(t: &Target, body: &'static [u8]) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let req = t.post("/token").header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(body);
+    o.oauth_error(&t.send(req).await?, StatusCode::BAD_REQUEST, &["invalid_request"]);
+    Ok(o)
+}
+
+/// Two `client_id`s: which one would a sloppy parser validate, and which one use?
+async fn authorize_repeated(t: &Target, app: &App) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let mut params = t.authorization_params(app, &Pkce::new(), &unique("state"));
+    params.push(("client_id".into(), "mcp_client_attacker".into()));
+    params.push(("redirect_uri".into(), "https://evil.example/cb".into()));
+    o.error_page(&t.authorize(&params).await?);
+    Ok(o)
+}
+
+/// The redirect carries `state` encoded, unchanged, and no injected header.
+fn crlf_checks(o: &mut Outcome, reply: &Reply) {
+    o.no_server_error(reply);
+    o.expect(reply.header("x-injected").is_none(), "an injected X-Injected header appeared");
+    let cookies: Vec<_> = reply.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect();
+    o.expect(!cookies.iter().any(|c| c.contains("injected")), "an injected Set-Cookie appeared");
+    let location = reply.location().unwrap_or_default();
+    o.expect(!location.contains('\r') && !location.contains('\n'), "raw CR/LF in Location");
+    let state = Url::parse(location).ok().and_then(|u| query_param(&u, "state"));
+    o.expect(state.as_deref() == Some(CRLF_STATE), "state did not come back unchanged (percent-encoded)");
+}
+
+/// The error redirect of a refused request (`plain` PKCE) echoes `state`.
+async fn crlf_state_error(t: &Target, app: &App) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let mut params = t.authorization_params(app, &Pkce::new(), CRLF_STATE);
+    for (k, v) in &mut params {
+        if k == "code_challenge_method" {
+            *v = "plain".into();
+        }
+    }
+    let reply = t.authorize(&params).await?;
+    o.error_redirect(&reply, app.redirect_uri(), "invalid_request", CRLF_STATE);
+    crlf_checks(&mut o, &reply);
+    Ok(o)
+}
+
+/// The code redirect after alice signs in echoes `state` too.
+async fn crlf_state_code(t: &Target, app: &App) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let page = t.open_login(&t.authorization_params(app, &Pkce::new(), CRLF_STATE)).await?;
+    let reply = t.post_login(&page, &page.submission(ALICE.name, ALICE.password), page.cookie()).await?;
+    o.saw(format!("{} with a code: {}", reply.status.as_u16(), reply.issued().is_some()));
+    o.expect(reply.status == StatusCode::FOUND, format!("expected 302, got {}", reply.summary()));
+    crlf_checks(&mut o, &reply);
+    Ok(o)
+}
+
+async fn register_nested(t: &Target) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let req = t.post("/register").header(CONTENT_TYPE, "application/json").body("[".repeat(NESTING));
+    o.oauth_error(&t.send(req).await?, StatusCode::BAD_REQUEST, &["invalid_client_metadata", "invalid_request"]);
+    Ok(o)
+}
+
+/// With a valid token: a JSON bomb and a body over the limit.
+async fn mcp_bodies(t: &Target, app: &App) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let tokens = t.tokens(app, ALICE).await?;
+    let nested = t.send(t.mcp(Some(&tokens.access)).body("[".repeat(NESTING))).await?;
+    o.saw(format!("{NESTING} × '[': {}", nested.summary()));
+    o.expect(nested.status.is_client_error(), format!("expected a 4xx, got {}", nested.status));
+
+    let padding = "a".repeat(HUGE_BODY);
+    let huge = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"pad":"{padding}"}}}}"#);
+    let bearer = format!("Bearer {}", tokens.access);
+    let headers = [("Authorization", bearer.as_str()), ("Accept", MCP_ACCEPT), ("Content-Type", "application/json")];
+    match t.post_raw("/mcp", &headers, huge.into_bytes()).await {
+        Ok(head) => {
+            let status = head.split(' ').nth(1).unwrap_or_default().to_owned();
+            o.saw(format!("5 MiB body: {}", head.lines().next().unwrap_or_default()));
+            o.expect(status == "413", format!("expected 413, got {status:?}"));
+        }
+        Err(e) => o.expect(false, format!("5 MiB body: the server closed without an answer ({e:#})")),
+    }
+    Ok(o)
+}
+
+/// Guessing codes at `/token`: the per-address limit must answer 429 `slow_down` with
+/// `Retry-After` long before the guesses could matter.
+async fn rate_limit(t: &Target, app: &App) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let before = t.oauth_requests();
+    let verifier = Pkce::new().verifier;
+    for n in 1..=MAX_BURST {
+        let guess = unique("code");
+        let reply = t.redeem(app, &format!("mcp_code_{guess}"), Some(&verifier)).await?;
+        o.nothing_issued(&reply);
+        o.no_server_error(&reply);
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            let retry_after = reply.header("retry-after").and_then(|v| v.parse::<u64>().ok());
+            o.saw(format!(
+                "429 {} at guess {n} (OAuth request no. {} of the suite); Retry-After {retry_after:?} s",
+                reply.error_code().unwrap_or_default(),
+                before + n
+            ));
+            o.expect(reply.error_code().as_deref() == Some("slow_down"), "the 429 body is not error=slow_down");
+            o.expect(retry_after.is_some_and(|s| (1..=60).contains(&s)), "no Retry-After of 1 to 60 s");
+            return Ok(o);
+        }
+        if reply.status != StatusCode::BAD_REQUEST {
+            o.expect(false, format!("guess {n}: expected 400 invalid_grant, got {}", reply.summary()));
+            return Ok(o);
+        }
+    }
+    o.expect(
+        false,
+        format!(
+            "{MAX_BURST} code guesses and no 429: start the server without OAUTH_RATE_LIMIT_PER_MINUTE (default 600)"
+        ),
+    );
+    Ok(o)
+}
+
+async fn health(t: &Target) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let reply = t.send(t.get("/.well-known/oauth-protected-resource/mcp")).await?;
+    let resource = reply.json()["resource"].as_str().map(str::to_owned);
+    o.saw(format!("{} resource {resource:?}", reply.status.as_u16()));
+    o.expect(reply.status == StatusCode::OK, "the server no longer answers");
+    o.expect(resource.as_deref() == Some(t.resource()), "the metadata changed");
+    Ok(o)
+}
