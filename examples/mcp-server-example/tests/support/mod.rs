@@ -1,0 +1,540 @@
+//! Shared helpers of `restart.rs` and `scale_out.rs`: the real `mcp-server-example` binary as a
+//! child process (killed when dropped, panics included), and an HTTP client that plays both the
+//! MCP client and the user's browser through the login form, step by step.
+//!
+//! Every wait is bounded; every request has a timeout.
+
+// Each test binary uses a different part of these helpers.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Response, StatusCode, Url};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The redirect URI every test client registers (a native app's loopback listener; nothing
+/// listens there: the tests read the code from the `Location` header).
+pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1:9999/callback";
+/// The `state` of every authorization request.
+pub(crate) const STATE: &str = "st-restart";
+/// The MCP protocol revision of `initialize`.
+pub(crate) const PROTOCOL_VERSION: &str = "2025-06-18";
+/// How long a server may take to answer its health check after it was started.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a server may take to exit after SIGTERM (it drains for at most 10 s).
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Every HTTP request of the tests gives up after this long.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The binary under test: `MCP_SERVER_BIN` if set (CI points it at the release build), else
+/// the one cargo built for this test. A relative `MCP_SERVER_BIN` is taken from the current
+/// directory (cargo runs tests in the package's directory) or else from the workspace root, so
+/// that `MCP_SERVER_BIN=target/release/mcp-server-example cargo test` works from the root.
+pub(crate) fn server_bin() -> PathBuf {
+    let Some(path) = std::env::var_os("MCP_SERVER_BIN").filter(|v| !v.is_empty()).map(PathBuf::from) else {
+        return PathBuf::from(env!("CARGO_BIN_EXE_mcp-server-example"));
+    };
+    if path.is_absolute() || path.exists() {
+        return path;
+    }
+    let workspace_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let from_root = workspace_root.join(&path);
+    assert!(
+        from_root.exists(),
+        "MCP_SERVER_BIN={} is neither in {} nor in the workspace root",
+        path.display(),
+        std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+    );
+    from_root
+}
+
+/// A port that was free a moment ago (bind port 0, read it, let it go).
+pub(crate) fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("the ephemeral port").port()
+}
+
+/// Something different on every call, for names and PKCE verifiers.
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{nanos}-{n}", std::process::id())
+}
+
+/// A fresh directory under the system temp dir, removed (with its contents) when dropped.
+pub(crate) struct TempDir(PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(prefix: &str) -> Self {
+        let path = std::env::temp_dir().join(unique(prefix));
+        std::fs::create_dir_all(&path).expect("create a temp dir");
+        Self(path)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How to start one server process: its port and its environment (besides `PORT`,
+/// `RUST_LOG=warn` and `PUBLIC_URL`, which default to `http://127.0.0.1:PORT`). Starting the
+/// same `Launch` again restarts the server on the same port and database.
+#[derive(Debug, Clone)]
+pub(crate) struct Launch {
+    pub(crate) port: u16,
+    pub(crate) public_url: String,
+    pub(crate) env: Vec<(String, String)>,
+}
+
+impl Launch {
+    /// A server on a free port whose public URL is its own address.
+    pub(crate) fn on_free_port() -> Self {
+        let port = free_port();
+        Self { port, public_url: format!("http://127.0.0.1:{port}"), env: Vec::new() }
+    }
+
+    /// Set an environment variable of the server.
+    pub(crate) fn env(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.env.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Give the server another public URL (the load balancer's, for several instances).
+    pub(crate) fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = url.into();
+        self
+    }
+
+    /// Start the server and wait (bounded) until it answers its health check.
+    pub(crate) async fn start(&self) -> Server {
+        let mut command = Command::new(server_bin());
+        command
+            .env("PORT", self.port.to_string())
+            .env("PUBLIC_URL", &self.public_url)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        let child = command.spawn().unwrap_or_else(|e| panic!("start {}: {e}", server_bin().display()));
+        let mut server = Server { child: Some(child), at: Endpoint::new(self.port, &self.public_url) };
+        server.wait_until_ready().await;
+        server
+    }
+}
+
+/// A running server process. Dropping it kills the process (SIGKILL) and reaps it.
+pub(crate) struct Server {
+    child: Option<Child>,
+    /// Where requests go, and the public URL the server advertises.
+    pub(crate) at: Endpoint,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Server {
+    type Target = Endpoint;
+
+    fn deref(&self) -> &Endpoint {
+        &self.at
+    }
+}
+
+impl Server {
+    fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("the server process is still ours")
+    }
+
+    async fn wait_until_ready(&mut self) {
+        let health = self.url("/.well-known/oauth-protected-resource/mcp");
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child().try_wait().expect("poll the server process") {
+                panic!("the server on port {} exited at start with {status}", self.port);
+            }
+            let probe = self.http.get(&health).timeout(Duration::from_secs(2)).send().await;
+            if probe.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not answer {health} within {START_TIMEOUT:?}");
+    }
+
+    /// The server's process id.
+    pub(crate) fn pid(&mut self) -> u32 {
+        self.child().id()
+    }
+
+    /// `kill -TERM` and wait (bounded) for the process to exit; returns its exit status.
+    pub(crate) async fn sigterm(mut self) -> ExitStatus {
+        let pid = self.pid();
+        let sent = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().expect("run kill -TERM");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        self.wait_for_exit(STOP_TIMEOUT).await
+    }
+
+    /// `kill -9`: the process dies at once, with whatever it was doing half done.
+    pub(crate) async fn kill9(mut self) {
+        self.child().kill().expect("kill -9 the server");
+        self.wait_for_exit(STOP_TIMEOUT).await;
+    }
+
+    async fn wait_for_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child().try_wait().expect("poll the server process") {
+                self.child = None;
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server on port {} did not exit within {limit:?}", self.port);
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// A verifier and its S256 challenge, different on every call.
+pub(crate) fn pkce() -> (String, String) {
+    let verifier = URL_SAFE_NO_PAD.encode(Sha256::digest(unique("pkce").as_bytes()));
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// The value of a query parameter of `url`.
+pub(crate) fn param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// The `Location` of a redirect, parsed.
+pub(crate) fn location(res: &Response) -> Url {
+    let raw = res.headers().get(LOCATION).expect("a Location header").to_str().expect("an ASCII Location");
+    Url::parse(raw).expect("an absolute Location")
+}
+
+/// The value of `<input … name="{name}" value="…">` in a page.
+fn hidden_input(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let len = html[start..].find('"')?;
+    Some(html[start..start + len].to_owned())
+}
+
+/// The `error` of an OAuth JSON error response, with its status.
+pub(crate) async fn oauth_error(res: Response) -> (StatusCode, String) {
+    let status = res.status();
+    let text = res.text().await.expect("an error body");
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("an OAuth JSON error, not {text:?}"));
+    (status, body["error"].as_str().unwrap_or_default().to_owned())
+}
+
+/// A token pair from `/token`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tokens {
+    pub(crate) access: String,
+    pub(crate) refresh: String,
+}
+
+/// Parse a successful token response (panics on any other status).
+pub(crate) async fn tokens_of(res: Response, what: &str) -> Tokens {
+    let status = res.status();
+    let text = res.text().await.expect("a token response body");
+    assert_eq!(status, StatusCode::OK, "{what}: {text}");
+    let body: Value = serde_json::from_str(&text).expect("a JSON token response");
+    Tokens {
+        access: body["access_token"].as_str().expect("an access_token").to_owned(),
+        refresh: body["refresh_token"].as_str().expect("a refresh_token").to_owned(),
+    }
+}
+
+/// The login page as a browser holds it: where it was loaded from, the form's hidden fields
+/// and the cookie it was given.
+#[derive(Debug, Clone)]
+pub(crate) struct LoginPage {
+    /// Path and query of the page (`/login?request=…`).
+    pub(crate) path: String,
+    pub(crate) request: String,
+    pub(crate) csrf_token: String,
+    /// `mcp_login_<tag>=…`, as it goes back in a `Cookie` header.
+    pub(crate) cookie: String,
+}
+
+/// One server as seen from outside: the address requests go to, and the public URL it
+/// advertises (the same for every instance behind one load balancer). Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) port: u16,
+    /// `http://127.0.0.1:PORT`: where this test sends requests.
+    pub(crate) base: String,
+    /// The server's `PUBLIC_URL`: its issuer; the tokens' audience is `{public_url}/mcp`.
+    pub(crate) public_url: String,
+    /// Follows no redirects: the tests read every `Location` themselves.
+    pub(crate) http: reqwest::Client,
+}
+
+impl Endpoint {
+    fn new(port: u16, public_url: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .expect("an HTTP client");
+        Self { port, base: format!("http://127.0.0.1:{port}"), public_url: public_url.to_owned(), http }
+    }
+
+    /// An absolute URL on this server.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    // ---- registration and the browser's part ----------------------------------------------
+
+    /// Register a public client with [`REDIRECT_URI`]; returns its `client_id`.
+    pub(crate) async fn register_public(&self) -> String {
+        let body = json!({
+            "client_name": "Restart test client",
+            "redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+        });
+        let res = self.http.post(self.url("/register")).json(&body).send().await.expect("POST /register");
+        assert_eq!(res.status(), StatusCode::CREATED, "registration");
+        let reg: Value = res.json().await.expect("a JSON registration");
+        reg["client_id"].as_str().expect("a client_id").to_owned()
+    }
+
+    /// `GET /authorize` (code, [`REDIRECT_URI`], S256, [`STATE`]) as sent.
+    pub(crate) async fn authorize(&self, client_id: &str, challenge: &str) -> Response {
+        let params = [
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+            ("state", STATE),
+        ];
+        let url = Url::parse_with_params(&self.url("/authorize"), params).expect("an authorization URL");
+        self.http.get(url).send().await.expect("GET /authorize")
+    }
+
+    /// Start an authorization here and load its login page, as a browser does. `/authorize`
+    /// redirects to `{public_url}/login?request=…`; the page is then loaded from *this*
+    /// server (behind a load balancer, any instance may serve it).
+    pub(crate) async fn open_login(&self, client_id: &str, challenge: &str) -> LoginPage {
+        let res = self.authorize(client_id, challenge).await;
+        assert_eq!(res.status(), StatusCode::FOUND, "GET /authorize");
+        let login = location(&res);
+        let expected = format!("{}/login?request=", self.public_url);
+        assert!(login.as_str().starts_with(&expected), "/authorize redirects to {expected}…, not {login}");
+        let path = format!("{}?{}", login.path(), login.query().unwrap_or_default());
+        let res = self.get(&path).await;
+        assert_eq!(res.status(), StatusCode::OK, "GET the login page");
+        self.login_page(path, res).await
+    }
+
+    /// `GET` a path on this server, without cookies.
+    pub(crate) async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// The form and cookie of a login page response.
+    pub(crate) async fn login_page(&self, path: String, res: Response) -> LoginPage {
+        let cookie = res
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .map(str::trim)
+            .find(|pair| pair.starts_with("mcp_login_"))
+            .expect("the login page sets its cookie")
+            .to_owned();
+        let html = res.text().await.expect("the login page");
+        LoginPage {
+            path,
+            request: hidden_input(&html, "request").expect("a request field"),
+            csrf_token: hidden_input(&html, "csrf_token").expect("a csrf_token field"),
+            cookie,
+        }
+    }
+
+    /// Submit a login page's form (with its cookie) here, pressing Allow.
+    pub(crate) async fn submit_login(&self, page: &LoginPage, username: &str, password: &str) -> Response {
+        let form = [
+            ("request", page.request.as_str()),
+            ("csrf_token", page.csrf_token.as_str()),
+            ("username", username),
+            ("password", password),
+            ("decision", "allow"),
+        ];
+        self.http.post(self.url("/login")).header(COOKIE, &page.cookie).form(&form).send().await.expect("POST /login")
+    }
+
+    /// The code in a successful login response (the redirect to the client), with `state` and
+    /// `iss` checked.
+    pub(crate) fn code_of(&self, res: &Response) -> String {
+        assert_eq!(res.status(), StatusCode::FOUND, "the login form redirects to the client");
+        let callback = location(res);
+        assert!(callback.as_str().starts_with(REDIRECT_URI), "redirect to the client, not {callback}");
+        assert_eq!(param(&callback, "state").as_deref(), Some(STATE));
+        assert_eq!(param(&callback, "iss").as_deref(), Some(self.public_url.as_str()), "iss is the issuer");
+        param(&callback, "code").expect("a code")
+    }
+
+    /// Sign `username` in for `client_id` through the login form; returns the code (not yet
+    /// redeemed) and its PKCE verifier.
+    pub(crate) async fn sign_in_code(&self, client_id: &str, username: &str, password: &str) -> (String, String) {
+        let (verifier, challenge) = pkce();
+        let page = self.open_login(client_id, &challenge).await;
+        let res = self.submit_login(&page, username, password).await;
+        (self.code_of(&res), verifier)
+    }
+
+    /// Sign in and redeem the code here.
+    pub(crate) async fn sign_in(&self, client_id: &str, username: &str, password: &str) -> Tokens {
+        let (code, verifier) = self.sign_in_code(client_id, username, password).await;
+        tokens_of(self.exchange(client_id, &code, &verifier).await, "code exchange").await
+    }
+
+    // ---- token endpoint -------------------------------------------------------------------
+
+    /// `POST /token` with the `authorization_code` grant of a public client.
+    pub(crate) async fn exchange(&self, client_id: &str, code: &str, verifier: &str) -> Response {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+            ("client_id", client_id),
+            ("code_verifier", verifier),
+        ];
+        self.http.post(self.url("/token")).form(&form).send().await.expect("POST /token (code)")
+    }
+
+    /// `POST /token` with the `refresh_token` grant of a public client.
+    pub(crate) async fn refresh(&self, client_id: &str, refresh_token: &str) -> Response {
+        let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", client_id)];
+        self.http.post(self.url("/token")).form(&form).send().await.expect("POST /token (refresh)")
+    }
+
+    /// `POST /revoke` of a public client.
+    pub(crate) async fn revoke(&self, client_id: &str, token: &str) -> Response {
+        let form = [("token", token), ("client_id", client_id)];
+        self.http.post(self.url("/revoke")).form(&form).send().await.expect("POST /revoke")
+    }
+
+    // ---- MCP -------------------------------------------------------------------------------
+
+    /// `POST /mcp` with a bearer token, a JSON-RPC body and a session (if any).
+    pub(crate) async fn mcp(&self, token: &str, body: &Value, session: Option<&str>) -> Response {
+        let mut req = self
+            .http
+            .post(self.url("/mcp"))
+            .header(ACCEPT, "application/json, text/event-stream")
+            .header(CONTENT_TYPE, "application/json")
+            .bearer_auth(token)
+            .body(body.to_string());
+        if let Some(s) = session {
+            req = req.header("mcp-session-id", s).header("mcp-protocol-version", PROTOCOL_VERSION);
+        }
+        req.send().await.expect("POST /mcp")
+    }
+
+    /// `initialize` + `notifications/initialized`; returns the session id.
+    pub(crate) async fn initialize(&self, token: &str) -> String {
+        let init = json!({
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": { "name": "restart-test", "version": "0.0.0" },
+            },
+        });
+        let res = self.mcp(token, &init, None).await;
+        assert_eq!(res.status(), StatusCode::OK, "initialize");
+        let session =
+            res.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).expect("a session id").to_owned();
+        let reply = rpc_reply(res).await;
+        assert!(reply["result"]["protocolVersion"].is_string(), "initialize result: {reply}");
+        let note = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+        let res = self.mcp(token, &note, Some(&session)).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED, "notifications/initialized");
+        session
+    }
+
+    /// `tools/call roll_dice` (on a session, or stateless without one), as sent.
+    pub(crate) async fn call_roll_dice(&self, token: &str, session: Option<&str>) -> Response {
+        let call = json!({
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": { "name": "roll_dice", "arguments": { "sides": 6 } },
+        });
+        self.mcp(token, &call, session).await
+    }
+
+    /// `roll_dice` must answer 200 and name `user` as the roller.
+    pub(crate) async fn assert_rolls_as(&self, token: &str, session: Option<&str>, user: &str) {
+        let res = self.call_roll_dice(token, session).await;
+        assert_eq!(res.status(), StatusCode::OK, "roll_dice as {user} on port {}", self.port);
+        let text = text_of(&rpc_reply(res).await);
+        assert!(text.starts_with(&format!("{user} rolled a ")), "roll_dice answered {text:?}");
+    }
+
+    /// The status of `roll_dice` with `token` (stateless), to poll until it is refused.
+    pub(crate) async fn roll_dice_status(&self, token: &str) -> StatusCode {
+        self.call_roll_dice(token, None).await.status()
+    }
+}
+
+/// The JSON-RPC reply in a response that is JSON or an SSE stream (`data:` lines).
+pub(crate) async fn rpc_reply(res: Response) -> Value {
+    let sse = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let text = res.text().await.expect("an MCP response body");
+    if !sse {
+        return serde_json::from_str(&text).expect("a JSON-RPC message");
+    }
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .rfind(|m| m.get("id").is_some() && (m.get("result").is_some() || m.get("error").is_some()))
+        .unwrap_or_else(|| panic!("no JSON-RPC reply in the event stream: {text:?}"))
+}
+
+/// The concatenated `text` content of a `tools/call` reply.
+pub(crate) fn text_of(reply: &Value) -> String {
+    reply["result"]["content"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["text"].as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
