@@ -52,22 +52,23 @@ fn error_response(e: &OAuthError, used_basic: bool) -> HttpResponse {
     res
 }
 
-fn parse_form_body(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
+/// A client's request to the token or revocation endpoint: its form and how it authenticated
+/// (`true` for Basic). The `Err` is the finished error response.
+fn client_request(headers: &HeaderMap, body: &[u8]) -> Result<(Form, ClientCredentials, bool), HttpResponse> {
     if !has_content_type(headers, "application/x-www-form-urlencoded") {
-        return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+        let e = OAuthError::invalid_request("the body must be application/x-www-form-urlencoded");
+        return Err(oauth_error(&e));
     }
-    Form::parse(body)
+    let form = Form::parse(body).map_err(|e| oauth_error(&e))?;
+    let (creds, used_basic) = client_credentials(headers, &form).map_err(|e| error_response(&e, true))?;
+    Ok((form, creds, used_basic))
 }
 
 /// `POST /token` with the body already read within the size limit.
 pub(crate) async fn token(provider: &dyn AuthProvider, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
-    let form = match parse_form_body(headers, body) {
-        Ok(f) => f,
-        Err(e) => return oauth_error(&e),
-    };
-    let (creds, used_basic) = match client_credentials(headers, &form) {
-        Ok(c) => c,
-        Err(e) => return error_response(&e, true),
+    let (form, creds, used_basic) = match client_request(headers, body) {
+        Ok(request) => request,
+        Err(response) => return response,
     };
     let result = match form.get("grant_type") {
         Some("authorization_code") => match form.get("code") {
@@ -105,13 +106,9 @@ pub(crate) async fn token(provider: &dyn AuthProvider, headers: &HeaderMap, body
 
 /// `POST /revoke` (RFC 7009 §2): 200 whether or not the token existed.
 pub(crate) async fn revoke(provider: &dyn AuthProvider, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
-    let form = match parse_form_body(headers, body) {
-        Ok(f) => f,
-        Err(e) => return oauth_error(&e),
-    };
-    let (creds, used_basic) = match client_credentials(headers, &form) {
-        Ok(c) => c,
-        Err(e) => return error_response(&e, true),
+    let (form, creds, used_basic) = match client_request(headers, body) {
+        Ok(request) => request,
+        Err(response) => return response,
     };
     let Some(token) = form.get("token") else {
         return oauth_error(&OAuthError::invalid_request("token is required"));
