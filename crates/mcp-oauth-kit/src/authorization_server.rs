@@ -4,7 +4,10 @@
 //! Rules enforced here: exact redirect-URI matching (loopback `http` on any port, RFC 8252
 //! §7.3); PKCE S256 only (OAuth 2.1 §4.1.1); single-use codes whose replay revokes the grant;
 //! `resource` bound to the grant and checked as audience (RFC 8707); refresh tokens that rotate,
-//! with reuse revoking the family except for a retry inside the grace window.
+//! with reuse revoking the family except for a retry inside the grace window; sign-in sessions
+//! kept as digests; and remembered consent, which approves a request without asking only for
+//! a signed-in user, a client whose identity is assured, and scopes the user approved before
+//! (RFC 6749 §10.2, RFC 8252 §8.6).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,8 +29,8 @@ use crate::provider::{
 use crate::redirect_uri::{RedirectUri, redirect_matches};
 use crate::secret::{NewSecret, TokenHash, ct_eq_str, pkce_s256};
 use crate::store::{
-    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, PendingAuthorization,
-    RefreshRotation, RefreshTokenRecord, RevokedToken, Store, now_millis,
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens,
+    PendingAuthorization, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store, now_millis,
 };
 use crate::user_store::User;
 
@@ -193,6 +196,30 @@ impl OAuthServer {
             _ => Err(OAuthError::new(OAuthErrorCode::InvalidTarget, "resource does not match the grant")),
         }
     }
+
+    /// Whether a request of `client` whose code goes to `redirect_uri` may be approved from a
+    /// remembered consent. Only when the client's identity is assured (client impersonation,
+    /// RFC 6749 §10.2, RFC 8252 §8.6): the code goes to an `https` redirect URI, which only the
+    /// client's owner serves, or the client is confidential and must prove itself with its
+    /// secret to redeem the code. A loopback `http` (any port) or private-use redirect URI can
+    /// be claimed by any app on the device, so a public client using one is asked every time.
+    fn can_remember(&self, redirect_uri: &str, client: &ClientRecord) -> bool {
+        self.config.remembers_consent()
+            && (client.secret_hash.is_some() || Url::parse(redirect_uri).is_ok_and(|u| u.scheme() == "https"))
+    }
+
+    /// The pending authorization `handle` and its client, if both exist and a consent to it
+    /// may be remembered.
+    async fn rememberable(&self, handle: &str) -> Result<Option<PendingAuthorization>, OAuthError> {
+        let Some(pending) = self.store.pending(&TokenHash::of(handle), now_millis()).await? else { return Ok(None) };
+        let Some(client) = self.store.client(&pending.client_id).await? else { return Ok(None) };
+        Ok(self.can_remember(&pending.redirect_uri, &client).then_some(pending))
+    }
+}
+
+/// Session secrets are `mcp_ss_` and 43 base64url characters; anything else is not looked up.
+fn is_session_secret(secret: &str) -> bool {
+    secret.starts_with("mcp_ss_") && secret.len() <= 64
 }
 
 /// The key that seals a rotation's successor pair: derived from the *old* refresh token, which
@@ -377,6 +404,7 @@ impl AuthProvider for OAuthServer {
         let expired = || OAuthError::invalid_request("this sign-in request is unknown or has expired");
         let pending = self.store.pending(&TokenHash::of(handle), now_millis()).await?.ok_or_else(expired)?;
         let client = self.store.client(&pending.client_id).await?.ok_or_else(expired)?;
+        let can_remember = self.can_remember(&pending.redirect_uri, &client);
         let redirect_host = Url::parse(&pending.redirect_uri)
             .ok()
             .map(|u| match u.host_str() {
@@ -394,7 +422,13 @@ impl AuthProvider for OAuthServer {
             (Some(name), false) => name,
             (None, _) => client.client_id,
         };
-        Ok(LoginContext { client_name, redirect_host, scopes: pending.scopes, csrf_token: pending.csrf_token })
+        Ok(LoginContext {
+            client_name,
+            redirect_host,
+            scopes: pending.scopes,
+            csrf_token: pending.csrf_token,
+            can_remember,
+        })
     }
 
     async fn record_failed_login(&self, handle: &str) -> Result<bool, OAuthError> {
@@ -441,6 +475,71 @@ impl AuthProvider for OAuthServer {
             params.push(("state", s));
         }
         Ok(with_query(&pending.redirect_uri, &params))
+    }
+
+    async fn start_session(&self, user: &User) -> Result<Option<String>, OAuthError> {
+        if self.config.session_ttl.is_zero() {
+            return Ok(None);
+        }
+        let secret = NewSecret::generate("mcp_ss_");
+        let now = now_millis();
+        let session = SessionRecord {
+            hash: secret.hash(),
+            subject: user.id.clone(),
+            username: user.username.clone(),
+            created_at: now,
+            expires_at: now + millis(self.config.session_ttl),
+        };
+        self.store.insert_session(session).await?;
+        Ok(Some(secret.into_string()))
+    }
+
+    async fn session_user(&self, secret: &str) -> Result<Option<User>, OAuthError> {
+        if self.config.session_ttl.is_zero() || !is_session_secret(secret) {
+            return Ok(None);
+        }
+        let session = self.store.session(&TokenHash::of(secret), now_millis()).await?;
+        Ok(session.map(|s| User::new(s.subject, s.username)))
+    }
+
+    async fn end_session(&self, secret: &str) -> Result<(), OAuthError> {
+        if is_session_secret(secret) {
+            self.store.delete_session(&TokenHash::of(secret)).await?;
+        }
+        Ok(())
+    }
+
+    async fn remembered_consent(&self, handle: &str, subject: &str) -> Result<bool, OAuthError> {
+        let Some(pending) = self.rememberable(handle).await? else { return Ok(false) };
+        let consent = self.store.consent(subject, &pending.client_id, now_millis()).await?;
+        Ok(consent.is_some_and(|c| pending.scopes.iter().all(|s| c.scopes.contains(s))))
+    }
+
+    async fn remember_consent(&self, handle: &str, subject: &str) -> Result<(), OAuthError> {
+        let Some(pending) = self.rememberable(handle).await? else { return Ok(()) };
+        let now = now_millis();
+        // What the user approves adds to what they approved before (a narrower request later
+        // does not take back the wider consent).
+        let mut scopes = match self.store.consent(subject, &pending.client_id, now).await? {
+            Some(previous) => previous.scopes,
+            None => Vec::new(),
+        };
+        scopes.extend(pending.scopes);
+        scopes.sort();
+        scopes.dedup();
+        let expires_at = now + millis(self.config.consent_ttl);
+        self.store
+            .put_consent(ConsentRecord::new(subject, pending.client_id.as_str(), scopes, now, expires_at))
+            .await?;
+        tracing::info!(subject, client_id = %pending.client_id, "consent remembered");
+        Ok(())
+    }
+
+    async fn forget_consent(&self, handle: &str, subject: &str) -> Result<(), OAuthError> {
+        if let Some(pending) = self.store.pending(&TokenHash::of(handle), now_millis()).await? {
+            self.store.revoke_consent(subject, &pending.client_id).await?;
+        }
+        Ok(())
     }
 
     async fn deny_authorization(&self, handle: &str, csrf_token: &str) -> Result<String, OAuthError> {

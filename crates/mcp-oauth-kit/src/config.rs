@@ -38,6 +38,14 @@ pub struct Config {
     /// How long after a rotation a retried refresh with the old token still gets the same new
     /// pair instead of revoking the family. Default 10 seconds; zero turns it off.
     pub refresh_grace: Duration,
+    /// How long a browser stays signed in at the authorization server after a password
+    /// sign-in (the `mcp_session` cookie). While it lasts, an authorization request asks that
+    /// user only to approve, or nothing at all for a client whose consent they remembered.
+    /// Default 12 hours; zero turns sessions, and with them remembered consent, off.
+    pub session_ttl: Duration,
+    /// How long a consent the user asked to remember ("Remember this decision") lasts.
+    /// Default 90 days; zero turns remembered consent off (the checkbox is not offered).
+    pub consent_ttl: Duration,
     /// Wrong passwords allowed per pending authorization before it is dropped. Default 5.
     pub max_login_attempts: u32,
     /// Failed sign-ins per username within [`Config::login_failure_window`] before that
@@ -102,6 +110,8 @@ impl Config {
             code_ttl: Duration::from_secs(60),
             login_ttl: Duration::from_secs(600),
             refresh_grace: Duration::from_secs(10),
+            session_ttl: Duration::from_secs(12 * 3600),
+            consent_ttl: Duration::from_secs(90 * 24 * 3600),
             max_login_attempts: 5,
             login_failures_per_user: 5,
             login_failures_per_ip: 20,
@@ -130,6 +140,8 @@ impl Config {
     /// | `PUBLIC_URL` | URL clients use (the issuer) | `http://127.0.0.1:$PORT` (or `http://$HOST:$PORT` for a specific `HOST`) |
     /// | `ACCESS_TOKEN_TTL_SECS` | access token lifetime | 3600 |
     /// | `REFRESH_TOKEN_TTL_SECS` | refresh token lifetime | 2592000 |
+    /// | `SESSION_TTL_SECS` | sign-in session lifetime at the authorization server (0 = no sessions, no remembered consent) | 43200 |
+    /// | `CONSENT_TTL_SECS` | lifetime of a remembered consent (0 = never remember) | 7776000 |
     /// | `ALLOWED_HOSTS` | extra `Host` values, comma-separated | none |
     /// | `ALLOWED_ORIGINS` | extra browser origins, comma-separated | none |
     /// | `MCP_STATELESS` | `true` to serve MCP without sessions | `false` |
@@ -179,6 +191,12 @@ impl Config {
         }
         if let Some(v) = get("REFRESH_TOKEN_TTL_SECS") {
             config.refresh_token_ttl = parse_secs("REFRESH_TOKEN_TTL_SECS", &v)?;
+        }
+        if let Some(v) = get("SESSION_TTL_SECS") {
+            config.session_ttl = parse_secs_or_zero("SESSION_TTL_SECS", &v)?;
+        }
+        if let Some(v) = get("CONSENT_TTL_SECS") {
+            config.consent_ttl = parse_secs_or_zero("CONSENT_TTL_SECS", &v)?;
         }
         if let Some(v) = get("ALLOWED_HOSTS") {
             config.extra_allowed_hosts = split_list(&v);
@@ -233,6 +251,12 @@ impl Config {
     pub(crate) fn secure_cookies(&self) -> bool {
         self.public_url.scheme() == "https"
     }
+
+    /// Whether a user may ask for their consent to be remembered: it needs sessions (auto
+    /// approval happens only for a signed-in browser) and a consent lifetime.
+    pub(crate) fn remembers_consent(&self) -> bool {
+        !self.session_ttl.is_zero() && !self.consent_ttl.is_zero()
+    }
 }
 
 fn parse_public_url(setting: &str, raw: &str) -> Result<Url, ConfigError> {
@@ -261,6 +285,12 @@ fn parse_secs(setting: &str, raw: &str) -> Result<Duration, ConfigError> {
         Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
         _ => Err(ConfigError::new(setting, format!("{raw:?} is not a positive number of seconds"))),
     }
+}
+
+fn parse_secs_or_zero(setting: &str, raw: &str) -> Result<Duration, ConfigError> {
+    raw.parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| ConfigError::new(setting, format!("{raw:?} is not a whole number of seconds (0 = off)")))
 }
 
 fn parse_bool(setting: &str, raw: &str) -> Result<bool, ConfigError> {
@@ -301,6 +331,19 @@ mod tests {
     }
 
     #[test]
+    fn sessions_and_remembered_consent_can_be_turned_off() {
+        let c = Config::from_lookup(env(&[])).expect("valid");
+        assert_eq!(c.session_ttl, Duration::from_secs(12 * 3600));
+        assert!(c.remembers_consent());
+        let c = Config::from_lookup(env(&[("SESSION_TTL_SECS", "0")])).expect("valid");
+        assert!(c.session_ttl.is_zero());
+        assert!(!c.remembers_consent(), "no session, no remembered consent");
+        let c = Config::from_lookup(env(&[("SESSION_TTL_SECS", "60"), ("CONSENT_TTL_SECS", "0")])).expect("valid");
+        assert_eq!(c.session_ttl, Duration::from_secs(60));
+        assert!(!c.remembers_consent());
+    }
+
+    #[test]
     fn bad_values_name_their_variable() {
         let cases = [
             ("PUBLIC_URL", "ftp://x"),
@@ -313,6 +356,8 @@ mod tests {
             ("MCP_STATELESS", "maybe"),
             ("TRUST_FORWARDED_FOR", "perhaps"),
             ("OAUTH_RATE_LIMIT_PER_MINUTE", "-1"),
+            ("SESSION_TTL_SECS", "12h"),
+            ("CONSENT_TTL_SECS", "-5"),
         ];
         for (var, value) in cases {
             let err = Config::from_lookup(env(&[(var, value)])).expect_err(var);

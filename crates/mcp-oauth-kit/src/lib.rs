@@ -9,7 +9,7 @@
 //!           GET  /.well-known/oauth-authorization-server      RFC 8414   metadata.rs
 //! register  POST /register                                    RFC 7591   registration.rs
 //! authorize GET  /authorize   (PKCE S256, resource)           RFC 6749   authorize.rs
-//! sign in   GET/POST /login   (CSRF, consent)                            login.rs
+//! sign in   GET/POST /login   (CSRF, consent, sign-in session)           login.rs
 //! token     POST /token       (code + verifier, refresh)      RFC 6749   token.rs
 //! revoke    POST /revoke                                      RFC 7009   token.rs
 //! call      POST /mcp  Authorization: Bearer …                RFC 6750   guard.rs → rmcp
@@ -27,8 +27,10 @@
 //! 4. **Serve** ([`McpServer`]): [`McpServer::run`] listens and stops on SIGINT/SIGTERM;
 //!    [`McpServer::serve`] takes a bound listener and a shutdown future;
 //!    [`McpServer::router`] gives the HTTP service to mount in your own hyper server.
-//! 5. **Storage** ([`Store`]): clients, pending sign-ins, codes and tokens (hashed).
-//!    [`MemoryStore`] is the default.
+//! 5. **Storage** ([`Store`]): clients, pending sign-ins, codes and tokens (hashed), sign-in
+//!    sessions (hashed), remembered consent and rate-limit counters. [`MemoryStore`] is the
+//!    default; [`SqlStore`] (SQLite, PostgreSQL; [`open_store`] picks one from a URL) keeps
+//!    them across restarts and shares them between instances.
 //! 6. **Other identity providers** ([`AuthProvider`]): the built-in [`OAuthServer`] is one;
 //!    a provider that only verifies tokens issued elsewhere implements `verify_token`.
 //!
@@ -86,8 +88,9 @@ pub use router::Router;
 pub use secret::{Password, TokenHash};
 pub use server::{McpServer, McpServerBuilder};
 pub use store::{
-    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, MemoryStore, Millis,
-    PendingAuthorization, RefreshRotation, RefreshTokenRecord, RevokedToken, Store, now_millis,
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore,
+    Millis, PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord,
+    Store, now_millis,
 };
 pub use store::{SqlStore, open_store};
 pub use tools::{

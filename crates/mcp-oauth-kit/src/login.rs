@@ -1,10 +1,19 @@
 //! `GET/POST /login`: the sign-in and consent page between `/authorize` and the client's
-//! redirect URI.
+//! redirect URI; and `POST /logout`, which ends the browser's sign-in session.
 //!
 //! The form carries the pending authorization's handle and its CSRF token; the same token is
 //! set as a cookie, so the POST must come from the browser that loaded the page (login CSRF).
 //! Wrong passwords and unknown users get the same answer; each pending authorization allows
 //! a few attempts before it is dropped.
+//!
+//! A password sign-in also starts a sign-in session: the `mcp_session` cookie (`HttpOnly`,
+//! `SameSite=Lax`, `Path=/`; `__Host-` and `Secure` over https) holds a random secret whose
+//! digest the store keeps. For a browser with a session, `GET /login` asks no password: it
+//! shows a consent-only page ("Signed in as alice", Allow / Deny, "Not you?"), or, when the
+//! provider says the user remembered their consent to this client for these scopes
+//! ([`AuthProvider::remembered_consent`]), approves at once and redirects to the client.
+//! `prompt=login` (the "Not you?" link) ignores the session. The decision rules are the
+//! provider's; this file only reads cookies and forms and renders pages.
 
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -13,11 +22,61 @@ use crate::config::Config;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::http_util::{Form, HttpResponse, escape_html, has_content_type, html, redirect};
 use crate::provider::{AuthProvider, LoginContext};
-use crate::rate_limit::Limits;
-use crate::secret::{Password, TokenHash, ct_eq_str};
-use crate::user_store::UserStore;
+use crate::rate_limit::{Limits, Verdict};
+use crate::secret::{Password, TokenHash, ct_eq_str, derived_token};
+use crate::user_store::{User, UserStore};
 
 const TEMPLATE: &str = include_str!("../assets/login.html");
+
+/// The credential fields of the sign-in page.
+const SIGN_IN_FIELDS: &str = r#"<label for="username">Username</label>
+    <input id="username" type="text" name="username" value="{{username}}" autocomplete="username" required autofocus>
+    <label for="password">Password</label>
+    <input id="password" type="password" name="password" autocomplete="current-password" required>"#;
+
+/// What the consent-only page shows instead of credentials.
+const SIGNED_IN: &str = r#"<p class="signed-in">Signed in as <strong>{{username}}</strong>.</p>"#;
+
+/// The "remember" checkbox: unchecked, and outside the `decision` buttons, so that a client
+/// that posts the form with its default fields gets exactly what it got before.
+const REMEMBER: &str = r#"<label class="remember"><input type="checkbox" name="remember" value="1"> <span>Remember this decision for <strong>{{client_name}}</strong></span></label>"#;
+
+/// Below the consent-only form: another account, or sign out. After the main form, so that a
+/// script that submits the first form on the page submits the consent.
+const ACCOUNT: &str = r#"<div class="account">
+    <a href="/login?request={{request_url}}&amp;prompt=login">Not you? Sign in as someone else</a>
+    <form method="post" action="/logout">
+      <input type="hidden" name="request" value="{{request}}">
+      <input type="hidden" name="logout_token" value="{{logout_token}}">
+      <button type="submit">Sign out</button>
+    </form>
+  </div>"#;
+
+/// What the form of the sign-out page's token is derived for.
+const LOGOUT_PURPOSE: &str = "logout";
+
+/// Fill `{{name}}` placeholders in one pass: text that was put in is never scanned again, so a
+/// client name that contains `{{csrf_token}}` stays that text. Unknown placeholders stay.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 1024);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            rest = &rest[start..];
+            break;
+        };
+        let name = &after[..end];
+        match values.iter().find(|(k, _)| *k == name) {
+            Some((_, v)) => out.push_str(v),
+            None => out.push_str(&rest[start..start + 2 + end + 2]),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
 
 /// One cookie per pending sign-in (named after a digest of its handle), so that two sign-in
 /// pages open in one browser do not overwrite each other's token.
@@ -34,6 +93,22 @@ fn set_cookie(config: &Config, handle: &str, csrf: &str) -> Option<HeaderValue> 
     HeaderValue::from_str(&value).ok()
 }
 
+/// The sign-in session's cookie: `__Host-` (and so `Secure`, host-only, `Path=/`) over https.
+fn session_cookie_name(config: &Config) -> &'static str {
+    if config.secure_cookies() { "__Host-mcp_session" } else { "mcp_session" }
+}
+
+/// `Set-Cookie` for a new session, or with an empty value and `Max-Age=0` to remove it.
+fn session_cookie(config: &Config, secret: Option<&str>) -> Option<HeaderValue> {
+    let secure = if config.secure_cookies() { "; Secure" } else { "" };
+    let name = session_cookie_name(config);
+    let (value, max_age) = match secret {
+        Some(s) => (s, config.session_ttl.as_secs()),
+        None => ("", 0),
+    };
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")).ok()
+}
+
 fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(COOKIE)
@@ -43,21 +118,85 @@ fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
 }
 
-fn render(config: &Config, ctx: &LoginContext, handle: &str, username: &str, error: Option<&str>) -> String {
+/// Which page to render for a pending authorization.
+enum Page<'a> {
+    /// Username and password, with what was typed and what went wrong.
+    SignIn { username: &'a str, error: Option<&'a str> },
+    /// Allow or deny only, for the user signed in on this browser.
+    Consent { user: &'a User, logout_token: &'a str },
+}
+
+fn render(config: &Config, ctx: &LoginContext, handle: &str, page: &Page<'_>) -> String {
     let scopes: String = ctx.scopes.iter().map(|s| format!("<li>{}</li>", escape_html(s))).collect();
-    let error =
-        error.map(|e| format!(r#"<div class="error" role="alert">{}</div>"#, escape_html(e))).unwrap_or_default();
-    TEMPLATE
-        .replace("{{server_name}}", &escape_html(&config.server_name))
-        .replace("{{client_name}}", &escape_html(&ctx.client_name))
-        .replace("{{redirect_host}}", &escape_html(&ctx.redirect_host))
-        .replace("{{scopes}}", &scopes)
-        .replace("{{request}}", &escape_html(handle))
-        .replace("{{csrf_token}}", &escape_html(&ctx.csrf_token))
-        .replace("{{username}}", &escape_html(username))
-        .replace("{{error}}", &error)
+    let server_name = escape_html(&config.server_name);
+    let client_name = escape_html(&ctx.client_name);
+    let request = escape_html(handle);
+    let remember = if ctx.can_remember { fill(REMEMBER, &[("client_name", &client_name)]) } else { String::new() };
+    let (title, heading, fields, error, account, footer) = match page {
+        Page::SignIn { username, error } => (
+            "Sign in",
+            format!("Sign in to {server_name}"),
+            fill(SIGN_IN_FIELDS, &[("username", &escape_html(username))]),
+            error.map(|e| format!(r#"<div class="error" role="alert">{}</div>"#, escape_html(e))).unwrap_or_default(),
+            String::new(),
+            "Only sign in if you started this connection yourself.",
+        ),
+        Page::Consent { user, logout_token } => {
+            let request_url: String = url::form_urlencoded::byte_serialize(handle.as_bytes()).collect();
+            let account = fill(
+                ACCOUNT,
+                &[
+                    ("request_url", &escape_html(&request_url)),
+                    ("request", &request),
+                    ("logout_token", &escape_html(logout_token)),
+                ],
+            );
+            (
+                "Allow access",
+                format!("Allow access to {server_name}"),
+                fill(SIGNED_IN, &[("username", &escape_html(&user.username))]),
+                String::new(),
+                account,
+                "Only allow access if you started this connection yourself.",
+            )
+        }
+    };
+    fill(
+        TEMPLATE,
+        &[
+            ("title", title),
+            ("heading", &heading),
+            ("server_name", &server_name),
+            ("client_name", &client_name),
+            ("redirect_host", &escape_html(&ctx.redirect_host)),
+            ("scopes", &scopes),
+            ("request", &request),
+            ("csrf_token", &escape_html(&ctx.csrf_token)),
+            ("fields", &fields),
+            ("remember", &remember),
+            ("error", &error),
+            ("account", &account),
+            ("footer", footer),
+        ],
+    )
+}
+
+/// A page of the form, with the CSRF cookie that the POST must bring back.
+fn page_response(
+    config: &Config,
+    ctx: &LoginContext,
+    handle: &str,
+    page: &Page<'_>,
+    status: StatusCode,
+) -> HttpResponse {
+    let mut res = html(status, render(config, ctx, handle, page));
+    if let Some(cookie) = set_cookie(config, handle, &ctx.csrf_token) {
+        res.headers_mut().insert(SET_COOKIE, cookie);
+    }
+    res
 }
 
 /// A page for errors that must not go back to the client (unknown client, bad redirect URI,
@@ -80,26 +219,71 @@ pub(crate) fn error_page(status: StatusCode, server_name: &str, e: &OAuthError) 
     html(status, body)
 }
 
-/// `GET /login?request=…`
-pub(crate) async fn show(provider: &dyn AuthProvider, config: &Config, query: &str) -> HttpResponse {
+/// The user signed in on this browser, with their session secret: the session cookie names a
+/// current session, and the user store still knows its user. `Ok(None)` without a cookie or
+/// for an ended session; a user who no longer exists ends the session.
+async fn signed_in_user<'h>(
+    provider: &dyn AuthProvider,
+    users: &dyn UserStore,
+    config: &Config,
+    headers: &'h HeaderMap,
+) -> Result<Option<(User, &'h str)>, OAuthError> {
+    let Some(secret) = read_cookie(headers, session_cookie_name(config)) else { return Ok(None) };
+    let Some(user) = provider.session_user(secret).await? else { return Ok(None) };
+    match users.find_by_id(&user.id).await {
+        Ok(Some(current)) => Ok(Some((current, secret))),
+        Ok(None) => {
+            provider.end_session(secret).await?;
+            Ok(None)
+        }
+        Err(e) => Err(OAuthError::server_error(&e)),
+    }
+}
+
+/// `GET /login?request=…[&prompt=login]`
+pub(crate) async fn show(
+    provider: &dyn AuthProvider,
+    users: Option<&dyn UserStore>,
+    config: &Config,
+    headers: &HeaderMap,
+    query: &str,
+) -> HttpResponse {
+    let page_error = |status, e: OAuthError| error_page(status, &config.server_name, &e);
     let form = Form::parse(query.as_bytes()).unwrap_or_default();
     let Some(handle) = form.get("request") else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            &config.server_name,
-            &OAuthError::invalid_request("no sign-in request"),
-        );
+        return page_error(StatusCode::BAD_REQUEST, OAuthError::invalid_request("no sign-in request"));
     };
-    match provider.login_context(handle).await {
-        Ok(ctx) => {
-            let mut res = html(StatusCode::OK, render(config, &ctx, handle, "", None));
-            if let Some(cookie) = set_cookie(config, handle, &ctx.csrf_token) {
-                res.headers_mut().insert(SET_COOKIE, cookie);
-            }
-            res
+    let ctx = match provider.login_context(handle).await {
+        Ok(ctx) => ctx,
+        Err(e) => return page_error(StatusCode::BAD_REQUEST, e),
+    };
+    // "Not you?": the password page, whoever is signed in.
+    let signed_in = match users {
+        Some(users) if form.get("prompt") != Some("login") => signed_in_user(provider, users, config, headers).await,
+        _ => Ok(None),
+    };
+    let (user, secret) = match signed_in {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return page_response(config, &ctx, handle, &Page::SignIn { username: "", error: None }, StatusCode::OK);
         }
-        Err(e) => error_page(StatusCode::BAD_REQUEST, &config.server_name, &e),
+        Err(e) => return page_error(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
+    match provider.remembered_consent(handle, &user.id).await {
+        Ok(true) => {
+            return match provider.complete_authorization(handle, &ctx.csrf_token, &user).await {
+                Ok(location) => {
+                    tracing::info!(subject = %user.id, "approved from the user's session and remembered consent");
+                    redirect(&location)
+                }
+                Err(e) => page_error(StatusCode::BAD_REQUEST, e),
+            };
+        }
+        Ok(false) => {}
+        Err(e) => return page_error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
+    let logout_token = derived_token(LOGOUT_PURPOSE, secret);
+    page_response(config, &ctx, handle, &Page::Consent { user: &user, logout_token: &logout_token }, StatusCode::OK)
 }
 
 /// `POST /login` with the form body already read within the size limit.
@@ -137,27 +321,67 @@ pub(crate) async fn submit(
         );
         return page_error(StatusCode::FORBIDDEN, e);
     }
+    let remember = ctx.can_remember && form.get("remember").is_some();
+    // The sign-in page posts credentials (possibly empty); the consent-only page posts none
+    // and stands on the browser's session.
+    let with_credentials = form.get_raw("username").is_some() || form.get_raw("password").is_some();
+    let has_session_cookie = read_cookie(headers, session_cookie_name(config)).is_some();
+    let session = if with_credentials || !has_session_cookie {
+        None
+    } else {
+        match signed_in_user(provider, users, config, headers).await {
+            Ok(found) => found,
+            Err(e) => return page_error(StatusCode::SERVICE_UNAVAILABLE, e),
+        }
+    };
     if form.get("decision") == Some("deny") {
+        if remember
+            && let Some((user, _)) = &session
+            && let Err(e) = provider.forget_consent(handle, &user.id).await
+        {
+            return page_error(StatusCode::SERVICE_UNAVAILABLE, e);
+        }
         return match provider.deny_authorization(handle, csrf).await {
             Ok(location) => redirect(&location),
             Err(e) => page_error(StatusCode::BAD_REQUEST, e),
         };
     }
+    if !with_credentials && has_session_cookie {
+        return match session {
+            Some((user, _)) => {
+                let res = approve(provider, handle, csrf, &user, remember, config).await;
+                if res.status() == StatusCode::FOUND {
+                    tracing::info!(subject = %user.id, "signed-in user approved");
+                }
+                res
+            }
+            // The session ended while the page was open: ask for the password, count nothing.
+            None => {
+                let page = Page::SignIn { username: "", error: Some("Your sign-in has ended. Sign in again.") };
+                let mut res = page_response(config, &ctx, handle, &page, StatusCode::UNAUTHORIZED);
+                if let Some(clear) = session_cookie(config, None) {
+                    res.headers_mut().append(SET_COOKIE, clear);
+                }
+                res
+            }
+        };
+    }
     let username = form.get("username").unwrap_or("");
-    // Throttle guessing before spending an argon2 run on it. The username key is normalised so
-    // that case variants share one budget.
-    let user_key = username.to_lowercase();
-    if let Err(retry) = limits.login_failures_by_user.check(&user_key).and(limits.login_failures_by_ip.check(ip)) {
-        tracing::warn!(%ip, "sign-in throttled after repeated failures");
-        let e = OAuthError::new(
-            OAuthErrorCode::SlowDown,
-            format!("too many failed sign-ins; try again in {} s", retry.as_secs().max(1)),
-        );
-        let mut res = page_error(StatusCode::TOO_MANY_REQUESTS, e);
-        if let Ok(v) = HeaderValue::from_str(&retry.as_secs().max(1).to_string()) {
-            res.headers_mut().insert(http::header::RETRY_AFTER, v);
+    // Throttle guessing before spending an argon2 run on it.
+    match limits.sign_in_allowed(username, ip).await {
+        Ok(Verdict::Allowed) => {}
+        Ok(Verdict::Limited(retry)) => {
+            tracing::warn!(%ip, "sign-in throttled after repeated failures");
+            let secs = retry.as_secs().max(1);
+            let e =
+                OAuthError::new(OAuthErrorCode::SlowDown, format!("too many failed sign-ins; try again in {secs} s"));
+            let mut res = page_error(StatusCode::TOO_MANY_REQUESTS, e);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                res.headers_mut().insert(http::header::RETRY_AFTER, v);
+            }
+            return res;
         }
-        return res;
+        Err(e) => return page_error(StatusCode::SERVICE_UNAVAILABLE, e.into()),
     }
     let password = Password::new(form.get("password").unwrap_or(""));
     let user = match users.authenticate(username, &password).await {
@@ -169,12 +393,13 @@ pub(crate) async fn submit(
     };
     let Some(user) = user else {
         tracing::info!(%ip, "sign-in failed: wrong username or password");
-        let _ = limits.login_failures_by_user.hit(&user_key);
-        let _ = limits.login_failures_by_ip.hit(ip);
+        if let Err(e) = limits.sign_in_failed(username, ip).await {
+            return page_error(StatusCode::SERVICE_UNAVAILABLE, e.into());
+        }
         return match provider.record_failed_login(handle).await {
             Ok(true) => {
-                let page = render(config, &ctx, handle, username, Some("Wrong username or password."));
-                html(StatusCode::UNAUTHORIZED, page)
+                let page = Page::SignIn { username, error: Some("Wrong username or password.") };
+                page_response(config, &ctx, handle, &page, StatusCode::UNAUTHORIZED)
             }
             Ok(false) => page_error(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -183,14 +408,116 @@ pub(crate) async fn submit(
             Err(e) => page_error(StatusCode::SERVICE_UNAVAILABLE, e),
         };
     };
-    limits.login_failures_by_user.reset(&user_key);
-    match provider.complete_authorization(handle, csrf, &user).await {
-        Ok(location) => {
-            tracing::info!(subject = %user.id, "user signed in and approved");
-            redirect(&location)
+    if let Err(e) = limits.sign_in_succeeded(username).await {
+        return page_error(StatusCode::SERVICE_UNAVAILABLE, e.into());
+    }
+    let mut res = approve(provider, handle, csrf, &user, remember, config).await;
+    if res.status() != StatusCode::FOUND {
+        return res;
+    }
+    tracing::info!(subject = %user.id, "user signed in and approved");
+    // A new session for whoever signed in; the one this browser had before (perhaps someone
+    // else's: "Not you?") ends.
+    if let Some(old) = read_cookie(headers, session_cookie_name(config))
+        && let Err(e) = provider.end_session(old).await
+    {
+        tracing::warn!(error = %e, "could not end the previous session");
+    }
+    match provider.start_session(&user).await {
+        Ok(Some(secret)) => {
+            if let Some(cookie) = session_cookie(config, Some(&secret)) {
+                res.headers_mut().append(SET_COOKIE, cookie);
+            }
         }
+        Ok(None) => {}
+        // The approval stands; the user just signs in again next time.
+        Err(e) => tracing::warn!(error = %e, "could not start a sign-in session"),
+    }
+    res
+}
+
+/// `user` approved the pending authorization: remember the consent if asked, issue the code,
+/// and redirect to the client.
+async fn approve(
+    provider: &dyn AuthProvider,
+    handle: &str,
+    csrf: &str,
+    user: &User,
+    remember: bool,
+    config: &Config,
+) -> HttpResponse {
+    let page_error = |status, e: OAuthError| error_page(status, &config.server_name, &e);
+    if remember && let Err(e) = provider.remember_consent(handle, &user.id).await {
+        return page_error(StatusCode::SERVICE_UNAVAILABLE, e);
+    }
+    match provider.complete_authorization(handle, csrf, user).await {
+        Ok(location) => redirect(&location),
         Err(e) => page_error(StatusCode::BAD_REQUEST, e),
     }
+}
+
+/// `POST /logout` with the form body already read within the size limit: end this browser's
+/// sign-in session, then go back to the sign-in page of the request the form names (or say
+/// that the user is signed out).
+///
+/// The form's token is derived from the session secret, which only this browser's cookie
+/// holds, so another site cannot sign the user out: a cross-site POST carries no `SameSite=Lax`
+/// cookie, and a same-site one cannot know the token. Nor does a request without the session
+/// cookie get the cookie removed.
+pub(crate) async fn logout(
+    provider: &dyn AuthProvider,
+    config: &Config,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> HttpResponse {
+    let page_error = |status, e: OAuthError| error_page(status, &config.server_name, &e);
+    if !has_content_type(headers, "application/x-www-form-urlencoded") {
+        return page_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            OAuthError::invalid_request("expected a form submission"),
+        );
+    }
+    let form = match Form::parse(body) {
+        Ok(f) => f,
+        Err(e) => return page_error(StatusCode::BAD_REQUEST, e),
+    };
+    let mut ended = false;
+    if let Some(secret) = read_cookie(headers, session_cookie_name(config)) {
+        let expected = derived_token(LOGOUT_PURPOSE, secret);
+        if !form.get("logout_token").is_some_and(|t| ct_eq_str(t, &expected)) {
+            let e = OAuthError::invalid_request("the sign-out did not come from this browser's page");
+            return page_error(StatusCode::FORBIDDEN, e);
+        }
+        if let Err(e) = provider.end_session(secret).await {
+            return page_error(StatusCode::SERVICE_UNAVAILABLE, e);
+        }
+        tracing::info!("signed out");
+        ended = true;
+    }
+    let mut res = match form.get("request") {
+        Some(handle) => match url::Url::parse(&config.url("/login")) {
+            Ok(mut url) => {
+                url.query_pairs_mut().append_pair("request", handle);
+                redirect(url.as_str())
+            }
+            Err(_) => signed_out_page(config),
+        },
+        None => signed_out_page(config),
+    };
+    if ended && let Some(clear) = session_cookie(config, None) {
+        res.headers_mut().append(SET_COOKIE, clear);
+    }
+    res
+}
+
+fn signed_out_page(config: &Config) -> HttpResponse {
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"color-scheme\" content=\"light dark\">\
+         <title>Signed out · {name}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:10vh auto;padding:0 1.5rem}}\
+         </style></head><body><h1>You are signed out</h1><p>Connecting an application to {name} will ask for your password again.</p></body></html>",
+        name = escape_html(&config.server_name),
+    );
+    html(StatusCode::OK, body)
 }
 
 #[cfg(test)]
@@ -200,24 +527,80 @@ mod tests {
     #[test]
     fn cookies_are_found_among_others() {
         let mut h = HeaderMap::new();
-        h.insert(COOKIE, HeaderValue::from_static("a=1; mcp_login=abc; b=2"));
+        h.insert(COOKIE, HeaderValue::from_static("a=1; mcp_login=abc; b=2; empty="));
         assert_eq!(read_cookie(&h, "mcp_login"), Some("abc"));
         assert_eq!(read_cookie(&h, "missing"), None);
+        assert_eq!(read_cookie(&h, "empty"), None, "an emptied cookie is no cookie");
+    }
+
+    fn context(client_name: &str, can_remember: bool) -> LoginContext {
+        let mut ctx = LoginContext::new(client_name, "evil\"host", vec!["mcp".into()], "tok");
+        ctx.can_remember = can_remember;
+        ctx
     }
 
     #[test]
     fn the_page_escapes_client_supplied_text() {
         let config = Config::new("http://127.0.0.1:1").expect("valid");
-        let ctx = LoginContext {
-            client_name: "<script>alert(1)</script>".into(),
-            redirect_host: "evil\"host".into(),
-            scopes: vec!["mcp".into()],
-            csrf_token: "tok".into(),
-        };
-        let page = render(&config, &ctx, "h", "\"><img>", None);
+        let ctx = context("<script>alert(1)</script>", true);
+        let page = render(&config, &ctx, "h", &Page::SignIn { username: "\"><img>", error: None });
         assert!(!page.contains("<script>alert"));
         assert!(page.contains("&lt;script&gt;"));
         assert!(!page.contains("\"><img>"));
         assert!(!page.contains("{{"), "every placeholder is filled");
+        let user = User::new("u", "<i>eve</i>");
+        let page = render(&config, &ctx, "h", &Page::Consent { user: &user, logout_token: "t" });
+        assert!(page.contains("&lt;i&gt;eve&lt;/i&gt;") && !page.contains("<i>eve"));
+        assert!(!page.contains("{{"), "every placeholder is filled");
+    }
+
+    #[test]
+    fn text_put_into_the_page_is_not_filled_again() {
+        let config = Config::new("http://127.0.0.1:1").expect("valid");
+        let ctx = context("{{csrf_token}} {{request}}", false);
+        let page = render(&config, &ctx, "the-handle", &Page::SignIn { username: "{{username}}", error: None });
+        assert!(page.contains("{{csrf_token}} {{request}}"), "the client's name, as it is");
+        assert_eq!(page.matches("value=\"tok\"").count(), 1, "the token only where it belongs");
+        assert_eq!(fill("a {{x}} {{y}} {{", &[("x", "{{y}}")]), "a {{y}} {{y}} {{");
+    }
+
+    #[test]
+    fn the_remember_checkbox_is_offered_only_when_allowed_and_never_checked() {
+        let config = Config::new("http://127.0.0.1:1").expect("valid");
+        let sign_in = Page::SignIn { username: "", error: None };
+        let page = render(&config, &context("App", true), "h", &sign_in);
+        assert!(
+            page.contains(r#"name="remember""#) && page.contains("Remember this decision for <strong>App</strong>")
+        );
+        assert!(!page.contains("checked"));
+        let page = render(&config, &context("App", false), "h", &sign_in);
+        assert!(!page.contains(r#"name="remember""#));
+    }
+
+    #[test]
+    fn the_consent_page_has_no_password_and_offers_another_account() {
+        let config = Config::new("http://127.0.0.1:1").expect("valid");
+        let user = User::new("u", "alice");
+        let page = render(&config, &context("App", false), "a+b", &Page::Consent { user: &user, logout_token: "lt" });
+        assert!(!page.contains("type=\"password\""));
+        assert!(page.contains("Signed in as <strong>alice</strong>"));
+        assert!(page.contains("/login?request=a%2Bb&amp;prompt=login"));
+        assert!(page.contains(r#"action="/logout""#) && page.contains(r#"value="lt""#));
+        let consent_form = page.find(r#"action="/login""#).expect("the consent form");
+        assert!(consent_form < page.find(r#"action="/logout""#).expect("the sign-out form"), "consent first");
+    }
+
+    #[test]
+    fn session_cookies_follow_the_public_url() {
+        let mut config = Config::new("http://127.0.0.1:1").expect("valid");
+        config.session_ttl = std::time::Duration::from_secs(60);
+        let set = session_cookie(&config, Some("mcp_ss_x")).expect("a header");
+        assert_eq!(set, "mcp_session=mcp_ss_x; Path=/; HttpOnly; SameSite=Lax; Max-Age=60");
+        let clear = session_cookie(&config, None).expect("a header");
+        assert_eq!(clear, "mcp_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+        let config = Config::new("https://mcp.example.com").expect("valid");
+        let set = session_cookie(&config, Some("mcp_ss_x")).expect("a header");
+        assert!(set.to_str().unwrap_or_default().starts_with("__Host-mcp_session=mcp_ss_x; Path=/;"));
+        assert!(set.to_str().unwrap_or_default().ends_with("; Secure"));
     }
 }

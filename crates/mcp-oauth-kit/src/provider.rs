@@ -129,6 +129,29 @@ pub struct LoginContext {
     pub scopes: Vec<String>,
     /// The CSRF token the form must carry.
     pub csrf_token: String,
+    /// Whether the page may offer to remember the user's decision ("Remember this decision
+    /// for …"): the provider remembers consent, and the client's identity is assured for this
+    /// request, so that a later request can be approved without asking (see
+    /// [`AuthProvider::remembered_consent`]).
+    pub can_remember: bool,
+}
+
+impl LoginContext {
+    /// A context for a provider of your own; `can_remember` is `false`.
+    pub fn new(
+        client_name: impl Into<String>,
+        redirect_host: impl Into<String>,
+        scopes: Vec<String>,
+        csrf_token: impl Into<String>,
+    ) -> Self {
+        Self {
+            client_name: client_name.into(),
+            redirect_host: redirect_host.into(),
+            scopes,
+            csrf_token: csrf_token.into(),
+            can_remember: false,
+        }
+    }
 }
 
 /// How a client authenticated at the token or revocation endpoint.
@@ -285,6 +308,78 @@ pub trait AuthProvider: Send + Sync + 'static {
     async fn complete_authorization(&self, handle: &str, csrf_token: &str, user: &User) -> Result<String, OAuthError> {
         let _ = (handle, csrf_token, user);
         Err(unsupported())
+    }
+
+    /// Start a sign-in session for `user`, who has just signed in with their password on the
+    /// login page: returns the secret the browser keeps in its session cookie, or `None` when
+    /// this provider keeps no sessions (the default).
+    ///
+    /// # Errors
+    /// When the store fails.
+    ///
+    /// # Security
+    /// The secret is a credential: store only its digest, and make it unguessable.
+    async fn start_session(&self, user: &User) -> Result<Option<String>, OAuthError> {
+        let _ = user;
+        Ok(None)
+    }
+
+    /// The user of the session that the cookie's `secret` names, while the session lasts;
+    /// `None` for an unknown, ended or expired session (and by default).
+    ///
+    /// # Errors
+    /// When the store fails.
+    async fn session_user(&self, secret: &str) -> Result<Option<User>, OAuthError> {
+        let _ = secret;
+        Ok(None)
+    }
+
+    /// End the session that `secret` names (sign-out). Ending an unknown session is no error.
+    ///
+    /// # Errors
+    /// When the store fails.
+    async fn end_session(&self, secret: &str) -> Result<(), OAuthError> {
+        let _ = secret;
+        Ok(())
+    }
+
+    /// Whether the pending authorization `handle` may be approved for the signed-in user
+    /// `subject` without showing the page: the user asked to remember their consent to its
+    /// client, for at least the scopes it asks now, and the client's identity is assured for
+    /// this request. `false` by default.
+    ///
+    /// # Errors
+    /// When the store fails.
+    ///
+    /// # Security
+    /// A public client whose code goes to a loopback or private-use redirect URI can be
+    /// impersonated by any app on the device (RFC 8252 §8.6): never approve one silently.
+    async fn remembered_consent(&self, handle: &str, subject: &str) -> Result<bool, OAuthError> {
+        let _ = (handle, subject);
+        Ok(false)
+    }
+
+    /// The user `subject` approved the pending authorization `handle` and asked to remember
+    /// the decision: remember their consent to its client for its scopes. Call it before
+    /// [`AuthProvider::complete_authorization`], which ends the pending authorization. Does
+    /// nothing when the request's [`LoginContext::can_remember`] is `false` (and by default).
+    ///
+    /// # Errors
+    /// When the store fails.
+    async fn remember_consent(&self, handle: &str, subject: &str) -> Result<(), OAuthError> {
+        let _ = (handle, subject);
+        Ok(())
+    }
+
+    /// The user `subject` declined the pending authorization `handle` and asked to remember
+    /// the decision: forget any consent to its client remembered before. Does nothing by
+    /// default.
+    ///
+    /// # Errors
+    /// When the store fails.
+    async fn forget_consent(&self, handle: &str, subject: &str) -> Result<(), OAuthError> {
+        let _ = (handle, subject);
+        Ok(())
     }
 
     /// The user declined: returns the URL that tells the client `access_denied`.

@@ -1,99 +1,151 @@
-//! Fixed-window rate limiting, in memory: failed sign-ins per username and per client address,
-//! and requests per client address at the OAuth endpoints. Over the limit, the caller gets
-//! 429 with `Retry-After`; when the window ends, everyone (the real user too) may try again.
+//! Rate limiting: failed sign-ins per username and per client address, and requests per client
+//! address at the OAuth endpoints. Over the limit, the caller gets 429 with `Retry-After`; when
+//! the window ends, everyone (the real user too) may try again.
+//!
+//! This file is the policy (which limits, which keys, when to count, how long to wait); the
+//! counters live in the [`Store`], so instances that share a store share their limits (see
+//! [`Store::hit_rate_limit`]). A key's window is fixed: it starts with the key's first event and
+//! lasts the policy's length, so that a burst cannot straddle two windows aligned to the clock.
+//!
+//! Keys are `<policy>:<SHA-256 hex of the identifier>`, for example `login:user:…` for a
+//! lowercased username: bounded in length whatever was typed, and the store never holds a typed
+//! username in clear (people type their password into that field too).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Counts events per key in fixed windows.
+use crate::error::StoreError;
+use crate::secret::TokenHash;
+use crate::store::{Millis, RateLimitWindow, Store, now_millis};
+
+/// What a limit says about one more event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Within the limit.
+    Allowed,
+    /// Over it: try again after this long.
+    Limited(Duration),
+}
+
+/// One policy: at most `limit` events per key per `window`; a limit of 0 turns it off.
 #[derive(Debug)]
-pub(crate) struct RateLimiter {
+pub(crate) struct RateLimit {
+    policy: &'static str,
     limit: u32,
     window: Duration,
-    counts: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
-/// The most keys one limiter tracks: beyond it, the oldest windows are dropped first, so an
-/// attacker rotating keys cannot grow memory without bound.
-const MAX_KEYS: usize = 100_000;
-
-impl RateLimiter {
-    /// At most `limit` events per key per `window`; a limit of 0 turns the limiter off.
-    pub(crate) fn new(limit: u32, window: Duration) -> Self {
-        Self { limit, window, counts: Mutex::new(HashMap::new()) }
+impl RateLimit {
+    pub(crate) fn new(policy: &'static str, limit: u32, window: Duration) -> Self {
+        Self { policy, limit, window }
     }
 
-    /// `Err(retry_after)` when `key` has used up its window, without counting.
-    pub(crate) fn check(&self, key: &str) -> Result<(), Duration> {
+    fn key(&self, id: &str) -> String {
+        format!("{}:{}", self.policy, TokenHash::of(id).to_hex())
+    }
+
+    fn verdict(&self, window: RateLimitWindow, counted: bool, now: Millis) -> Verdict {
+        // `check` asks whether one more may happen; `hit` whether the one just counted may.
+        let over = if counted { window.count > self.limit } else { window.count >= self.limit };
+        if over {
+            Verdict::Limited(Duration::from_millis(window.ends_at.saturating_sub(now)))
+        } else {
+            Verdict::Allowed
+        }
+    }
+
+    /// Whether one more event for `id` is within the limit, without counting it.
+    pub(crate) async fn check(&self, store: &dyn Store, id: &str, now: Millis) -> Result<Verdict, StoreError> {
+        if self.limit == 0 {
+            return Ok(Verdict::Allowed);
+        }
+        let window = store.rate_limit_count(&self.key(id), now).await?;
+        Ok(self.verdict(window, false, now))
+    }
+
+    /// Count one event for `id`; whether it was within the limit.
+    pub(crate) async fn hit(&self, store: &dyn Store, id: &str, now: Millis) -> Result<Verdict, StoreError> {
+        if self.limit == 0 {
+            return Ok(Verdict::Allowed);
+        }
+        let window = store.hit_rate_limit(&self.key(id), self.window, now).await?;
+        Ok(self.verdict(window, true, now))
+    }
+
+    /// Forget `id`'s window.
+    pub(crate) async fn reset(&self, store: &dyn Store, id: &str) -> Result<(), StoreError> {
         if self.limit == 0 {
             return Ok(());
         }
-        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        match counts.get(key) {
-            Some((start, n)) if *n >= self.limit && start.elapsed() < self.window => {
-                Err(self.window.saturating_sub(start.elapsed()))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Count one event for `key`; `Err(retry_after)` if that went over the limit.
-    pub(crate) fn hit(&self, key: &str) -> Result<(), Duration> {
-        if self.limit == 0 {
-            return Ok(());
-        }
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if counts.len() >= MAX_KEYS && !counts.contains_key(key) {
-            let window = self.window;
-            counts.retain(|_, (start, _)| start.elapsed() < window);
-            if counts.len() >= MAX_KEYS {
-                counts.clear();
-            }
-        }
-        let entry = counts.entry(key.to_owned()).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= self.window {
-            *entry = (Instant::now(), 0);
-        }
-        entry.1 += 1;
-        if entry.1 > self.limit { Err(self.window.saturating_sub(entry.0.elapsed())) } else { Ok(()) }
-    }
-
-    /// Forget `key` (a successful sign-in clears its username's failures).
-    pub(crate) fn reset(&self, key: &str) {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
-    }
-
-    /// Drop finished windows.
-    pub(crate) fn sweep(&self) {
-        let window = self.window;
-        self.counts.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, (start, _)| start.elapsed() < window);
+        store.reset_rate_limit(&self.key(id)).await
     }
 }
 
-/// The limiters of one server.
-#[derive(Debug)]
+/// The limits of one server, over its store.
 pub(crate) struct Limits {
-    pub(crate) login_failures_by_user: RateLimiter,
-    pub(crate) login_failures_by_ip: RateLimiter,
-    pub(crate) oauth_requests_by_ip: RateLimiter,
+    store: Arc<dyn Store>,
+    login_failures_by_user: RateLimit,
+    login_failures_by_ip: RateLimit,
+    oauth_requests_by_ip: RateLimit,
+}
+
+impl std::fmt::Debug for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limits")
+            .field("login_failures_by_user", &self.login_failures_by_user)
+            .field("login_failures_by_ip", &self.login_failures_by_ip)
+            .field("oauth_requests_by_ip", &self.oauth_requests_by_ip)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Usernames differing only in case share one budget.
+fn user_id(username: &str) -> String {
+    username.to_lowercase()
 }
 
 impl Limits {
-    pub(crate) fn new(config: &crate::config::Config) -> Self {
+    pub(crate) fn new(config: &crate::config::Config, store: Arc<dyn Store>) -> Self {
         let window = config.login_failure_window;
         Self {
-            login_failures_by_user: RateLimiter::new(config.login_failures_per_user, window),
-            login_failures_by_ip: RateLimiter::new(config.login_failures_per_ip, window),
-            oauth_requests_by_ip: RateLimiter::new(config.oauth_requests_per_minute, Duration::from_secs(60)),
+            store,
+            login_failures_by_user: RateLimit::new("login:user", config.login_failures_per_user, window),
+            login_failures_by_ip: RateLimit::new("login:ip", config.login_failures_per_ip, window),
+            oauth_requests_by_ip: RateLimit::new("oauth:ip", config.oauth_requests_per_minute, Duration::from_secs(60)),
         }
     }
 
-    pub(crate) fn sweep(&self) {
-        self.login_failures_by_user.sweep();
-        self.login_failures_by_ip.sweep();
-        self.oauth_requests_by_ip.sweep();
+    /// Before a password is checked (and an argon2 run spent on it): may `username`, from
+    /// `ip`, try one? Limited once either has used up its failures.
+    pub(crate) async fn sign_in_allowed(&self, username: &str, ip: &str) -> Result<Verdict, StoreError> {
+        let now = now_millis();
+        let by_user = self.login_failures_by_user.check(&*self.store, &user_id(username), now).await?;
+        let by_ip = self.login_failures_by_ip.check(&*self.store, ip, now).await?;
+        Ok(match (by_user, by_ip) {
+            (Verdict::Limited(a), Verdict::Limited(b)) => Verdict::Limited(a.max(b)),
+            (Verdict::Limited(a), _) | (_, Verdict::Limited(a)) => Verdict::Limited(a),
+            _ => Verdict::Allowed,
+        })
+    }
+
+    /// Count a wrong password against `username` and `ip`.
+    pub(crate) async fn sign_in_failed(&self, username: &str, ip: &str) -> Result<(), StoreError> {
+        let now = now_millis();
+        self.login_failures_by_user.hit(&*self.store, &user_id(username), now).await?;
+        self.login_failures_by_ip.hit(&*self.store, ip, now).await?;
+        Ok(())
+    }
+
+    /// A successful sign-in clears its username's failures (not its address's: one right
+    /// password must not buy an address another round of guesses at other accounts).
+    pub(crate) async fn sign_in_succeeded(&self, username: &str) -> Result<(), StoreError> {
+        self.login_failures_by_user.reset(&*self.store, &user_id(username)).await
+    }
+
+    /// Count one request from `ip` at an OAuth endpoint.
+    pub(crate) async fn oauth_request(&self, ip: &str) -> Result<Verdict, StoreError> {
+        self.oauth_requests_by_ip.hit(&*self.store, ip, now_millis()).await
     }
 }
 
@@ -118,28 +170,44 @@ pub(crate) fn client_ip(headers: &http::HeaderMap, peer: Option<IpAddr>, trust_f
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MemoryStore;
 
-    #[test]
-    fn blocks_after_the_limit_and_recovers_after_the_window() {
-        let l = RateLimiter::new(2, Duration::from_millis(50));
-        assert!(l.hit("k").is_ok());
-        assert!(l.hit("k").is_ok());
-        assert!(l.check("k").is_err());
-        assert!(l.hit("k").is_err());
-        assert!(l.check("other").is_ok());
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(l.check("k").is_ok());
-        assert!(l.hit("k").is_ok());
-        l.reset("k");
-        assert!(l.check("k").is_ok());
+    #[tokio::test]
+    async fn blocks_after_the_limit_and_recovers_after_the_window() {
+        let store = MemoryStore::new();
+        let l = RateLimit::new("t", 2, Duration::from_millis(50));
+        let t = 1_000;
+        assert_eq!(l.hit(&store, "k", t).await.ok(), Some(Verdict::Allowed));
+        assert_eq!(l.hit(&store, "k", t + 10).await.ok(), Some(Verdict::Allowed));
+        assert_eq!(l.check(&store, "k", t + 20).await.ok(), Some(Verdict::Limited(Duration::from_millis(30))));
+        assert_eq!(l.hit(&store, "k", t + 20).await.ok(), Some(Verdict::Limited(Duration::from_millis(30))));
+        assert_eq!(l.check(&store, "other", t + 20).await.ok(), Some(Verdict::Allowed));
+        assert_eq!(l.check(&store, "k", t + 50).await.ok(), Some(Verdict::Allowed), "the window ended");
+        assert_eq!(l.hit(&store, "k", t + 50).await.ok(), Some(Verdict::Allowed));
+        assert_eq!(l.hit(&store, "k", t + 60).await.ok(), Some(Verdict::Allowed));
+        assert!(matches!(l.check(&store, "k", t + 60).await, Ok(Verdict::Limited(_))));
+        l.reset(&store, "k").await.expect("reset");
+        assert_eq!(l.check(&store, "k", t + 60).await.ok(), Some(Verdict::Allowed));
+    }
+
+    #[tokio::test]
+    async fn zero_means_off() {
+        let store = MemoryStore::new();
+        let l = RateLimit::new("t", 0, Duration::from_secs(60));
+        for _ in 0..1000 {
+            assert_eq!(l.hit(&store, "k", 1).await.ok(), Some(Verdict::Allowed));
+        }
+        let window = store.rate_limit_count(&l.key("k"), 1).await.expect("count");
+        assert_eq!(window.count, 0, "nothing was counted");
     }
 
     #[test]
-    fn zero_means_off() {
-        let l = RateLimiter::new(0, Duration::from_secs(60));
-        for _ in 0..1000 {
-            assert!(l.hit("k").is_ok());
-        }
+    fn keys_are_bounded_and_do_not_hold_the_identifier() {
+        let l = RateLimit::new("login:user", 5, Duration::from_secs(60));
+        let typed = "correct horse battery staple ".repeat(1000);
+        let key = l.key(&typed);
+        assert_eq!(key.len(), "login:user:".len() + 64);
+        assert!(key.starts_with("login:user:") && !key.contains("horse"));
     }
 
     #[test]

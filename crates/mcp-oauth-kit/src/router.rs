@@ -17,7 +17,8 @@ use crate::config::Config;
 use crate::guard::{SessionBindings, box_body, guard};
 use crate::http_util::{BoxError, HttpResponse, RequestBody, public_json, read_body, text};
 use crate::provider::AuthProvider;
-use crate::rate_limit::{Limits, client_ip};
+use crate::rate_limit::{Limits, Verdict, client_ip};
+use crate::store::Store;
 use crate::user_store::UserStore;
 use crate::{authorize, login, metadata, registration, token};
 
@@ -44,11 +45,12 @@ impl AppState {
         config: Arc<Config>,
         provider: Arc<dyn AuthProvider>,
         users: Option<Arc<dyn UserStore>>,
+        store: Arc<dyn Store>,
         mcp: McpEndpoint,
         tool_scopes: HashMap<String, Vec<String>>,
     ) -> Self {
         let (allowed_hosts, allowed_origins) = allowed_hosts_and_origins(&config);
-        let limits = Limits::new(&config);
+        let limits = Limits::new(&config, store);
         Self {
             limits,
             config,
@@ -170,8 +172,11 @@ impl Router {
         let path = req.uri().path();
         let mcp = path == config.mcp_path || path.strip_suffix('/') == Some(config.mcp_path.as_str());
         // The login form is protected by its CSRF token and cookie; browsers may send
-        // `Origin: null` there because of our Referrer-Policy.
-        let origin_checked = path != "/login" && !path.starts_with("/.well-known/");
+        // `Origin: null` there because of our Referrer-Policy. The same goes for the sign-out
+        // form (bound to the session by its token), but a foreign origin is refused there.
+        let null_origin = origin.as_deref() == Some("null");
+        let origin_checked =
+            path != "/login" && !path.starts_with("/.well-known/") && !(path == "/logout" && null_origin);
         if origin_checked
             && let Some(o) = origin.as_deref()
             && !state.origin_allowed(o)
@@ -182,15 +187,21 @@ impl Router {
             return self.preflight(origin.as_deref());
         }
         let is_as = state.provider.is_authorization_server();
-        let oauth_path = matches!(path, "/register" | "/authorize" | "/login" | "/token" | "/revoke");
+        let oauth_path = matches!(path, "/register" | "/authorize" | "/login" | "/logout" | "/token" | "/revoke");
         let peer = req.extensions().get::<std::net::SocketAddr>().map(|a| a.ip());
         let ip = client_ip(req.headers(), peer, config.trust_forwarded_for);
-        if is_as
-            && oauth_path
-            && let Err(retry) = state.limits.oauth_requests_by_ip.hit(&ip)
-        {
-            tracing::warn!(%ip, "OAuth endpoint rate limit reached");
-            return too_many_requests(retry);
+        if is_as && oauth_path {
+            // One store statement per OAuth request; never on the MCP path.
+            match state.limits.oauth_request(&ip).await {
+                Ok(Verdict::Allowed) => {}
+                Ok(Verdict::Limited(retry)) => {
+                    tracing::warn!(%ip, "OAuth endpoint rate limit reached");
+                    return too_many_requests(retry);
+                }
+                // The endpoint needs the store too and will report the failure; a limiter
+                // that cannot count lets the request through rather than fail it twice.
+                Err(e) => tracing::warn!(error = %e, "cannot count the request against the rate limit"),
+            }
         }
         let mut response = match (req.method().clone(), path) {
             (_, _) if mcp => guard(state, req).await,
@@ -215,7 +226,8 @@ impl Router {
             }
             (Method::GET, "/login") if is_as => {
                 let query = req.uri().query().unwrap_or("").to_owned();
-                login::show(&*state.provider, config, &query).await
+                let users = state.users.as_deref();
+                login::show(&*state.provider, users, config, req.headers(), &query).await
             }
             (Method::POST, "/login") if is_as => {
                 let Some(users) = state.users.clone() else {
@@ -228,6 +240,10 @@ impl Router {
                     Err(res) => res,
                 }
             }
+            (Method::POST, "/logout") if is_as => match self.body(req).await {
+                Ok((headers, body)) => login::logout(&*state.provider, config, &headers, &body).await,
+                Err(res) => res,
+            },
             (Method::POST, "/token") if is_as => match self.body(req).await {
                 Ok((headers, body)) => token::token(&*state.provider, &headers, &body).await,
                 Err(res) => res,
@@ -242,6 +258,7 @@ impl Router {
                 "/register"
                 | "/authorize"
                 | "/login"
+                | "/logout"
                 | "/token"
                 | "/revoke"
                 | "/.well-known/oauth-authorization-server"

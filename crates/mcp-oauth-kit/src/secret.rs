@@ -107,6 +107,18 @@ pub(crate) fn ct_eq_str(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
+/// A token derived from `secret` for one `purpose` (for example the sign-out form's token,
+/// derived from the session secret): unguessable without the secret, useless for anything
+/// else, and unrelated to the [`TokenHash`] the store keeps of the secret.
+pub(crate) fn derived_token(purpose: &str, secret: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"mcp-oauth-kit/");
+    h.update(purpose.as_bytes());
+    h.update(b"/v1\0");
+    h.update(secret.as_bytes());
+    URL_SAFE_NO_PAD.encode(h.finalize())
+}
+
 /// The PKCE S256 transformation (RFC 7636 §4.2): `BASE64URL(SHA256(ASCII(code_verifier)))`.
 pub(crate) fn pkce_s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
@@ -133,6 +145,15 @@ mod tests {
             pkce_s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
+    }
+
+    #[test]
+    fn derived_tokens_depend_on_purpose_and_secret() {
+        let a = derived_token("logout", "mcp_ss_a");
+        assert_eq!(a, derived_token("logout", "mcp_ss_a"));
+        assert_ne!(a, derived_token("logout", "mcp_ss_b"));
+        assert_ne!(a, derived_token("other", "mcp_ss_a"));
+        assert_ne!(a, URL_SAFE_NO_PAD.encode(TokenHash::of("mcp_ss_a").0), "not the stored digest");
     }
 
     #[test]

@@ -16,7 +16,8 @@ use crate::store::{Store, now_millis};
 
 /// How long a graceful shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often expired codes, tokens, pending sign-ins and idle session bindings are dropped.
+/// How often expired codes, tokens, pending sign-ins, sign-in sessions, consent, finished
+/// rate-limit windows and idle MCP session bindings are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
@@ -113,7 +114,6 @@ pub(crate) fn spawn_sweeper(
                 Err(e) => tracing::warn!(error = %e, "sweeping expired OAuth state failed"),
             }
             state.sessions.sweep(Duration::from_secs(15 * 60));
-            state.limits.sweep();
         }
     })
 }

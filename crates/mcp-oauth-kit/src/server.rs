@@ -56,8 +56,10 @@ impl McpServerBuilder {
         self
     }
 
-    /// Where the built-in authorization server keeps clients, codes and tokens. Default:
-    /// [`MemoryStore`] (lost on restart).
+    /// Where the built-in authorization server keeps clients, codes, tokens, sign-in sessions
+    /// and remembered consent, and where every server keeps its rate-limit counters. Default:
+    /// [`MemoryStore`] (lost on restart, and private to this process). Give instances behind
+    /// one load balancer the same database, so that they share all of it.
     pub fn store(mut self, store: impl Store) -> Self {
         self.store = Some(Arc::new(store));
         self
@@ -128,7 +130,7 @@ impl McpServerBuilder {
             .disable_allowed_origins();
         rmcp_config.sse_keep_alive = Some(std::time::Duration::from_secs(15));
         let mcp = handler(rmcp_config);
-        let state = AppState::new(config.clone(), provider, self.users, mcp, self.tool_scopes);
+        let state = AppState::new(config.clone(), provider, self.users, store.clone(), mcp, self.tool_scopes);
         Ok(McpServer { config, router: Router::new(state), store, cancel })
     }
 }

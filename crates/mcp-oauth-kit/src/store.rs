@@ -1,11 +1,15 @@
 //! Storage of the authorization server's state: registered clients, pending authorizations,
-//! codes and tokens. The [`Store`] trait is what a backend implements; [`MemoryStore`] is the
-//! in-memory one.
+//! codes and tokens, sign-in sessions, remembered consent and rate-limit counters. The
+//! [`Store`] trait is what a backend implements; [`MemoryStore`] is the in-memory one and
+//! [`SqlStore`] the SQLite and PostgreSQL one. Everything an instance decides on lives here, so
+//! instances that share a store share their state: tokens, sessions, consent and throttles.
 //!
 //! Invariants every backend keeps:
-//! - codes and tokens are kept only as [`TokenHash`]es, never in clear;
-//! - [`Store::redeem_code`] and [`Store::rotate_refresh`] are atomic: of concurrent callers
-//!   with the same code or refresh token, exactly one wins;
+//! - codes, tokens and session secrets are kept only as [`TokenHash`]es, never in clear;
+//! - [`Store::redeem_code`], [`Store::rotate_refresh`] and [`Store::take_pending`] are atomic:
+//!   of concurrent callers with the same code, refresh token or handle, exactly one wins;
+//! - [`Store::hit_rate_limit`] is atomic: of concurrent callers on one key, each sees a
+//!   different count;
 //! - a redeemed code stays (marked used) until it expires, so a replay is recognised and
 //!   revokes what the code issued (OAuth 2.1 §4.1.3).
 
@@ -13,7 +17,7 @@ mod memory;
 mod sql;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
@@ -149,6 +153,52 @@ pub struct IssuedTokens {
     pub refresh: RefreshTokenRecord,
 }
 
+/// A browser's sign-in session at the authorization server: the user signed in with a
+/// password on this browser, which holds the session secret in a cookie. While it lasts, the
+/// login page asks that user only for consent (or, with remembered consent, nothing at all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionRecord {
+    /// SHA-256 of the session secret (the cookie's value).
+    pub hash: TokenHash,
+    /// The user's stable id.
+    pub subject: String,
+    /// The user's name at sign-in time.
+    pub username: String,
+    /// When the user signed in.
+    pub created_at: Millis,
+    /// When the session ends, whatever happens in between.
+    pub expires_at: Millis,
+}
+
+/// A user's remembered consent to a client: authorization requests of that client for these
+/// scopes (or fewer) may be approved without asking again, while the user has a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsentRecord {
+    /// The user's stable id.
+    pub subject: String,
+    /// The client the user approved.
+    pub client_id: String,
+    /// The scopes approved, sorted.
+    pub scopes: Vec<String>,
+    /// When the user (last) approved.
+    pub granted_at: Millis,
+    /// When the consent is forgotten.
+    pub expires_at: Millis,
+}
+
+/// One key's rate-limit window, as [`Store::hit_rate_limit`] and [`Store::rate_limit_count`]
+/// report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimitWindow {
+    /// Events counted in the window so far (0 when the key has no current window).
+    pub count: u32,
+    /// When the window ends and counting starts over (`now` when there is no window).
+    pub ends_at: Millis,
+}
+
 /// The outcome of redeeming a code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -193,10 +243,13 @@ pub enum RevokedToken {
     Unknown,
 }
 
-/// Persistence for the built-in authorization server.
+/// Persistence for the built-in authorization server, and the rate-limit counters of every
+/// server.
 ///
 /// Implement it over your database to share state between instances and keep it across
-/// restarts. All methods take `&self`; implementations synchronise internally.
+/// restarts. All methods take `&self`; implementations synchronise internally, and keep the
+/// invariants listed in the module documentation (`tests/store_contract.rs` and
+/// `tests/store_race.rs` in the repository check them for the built-in stores).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Save a client; a client with the same id is replaced (a refreshed metadata document).
@@ -240,7 +293,33 @@ pub trait Store: Send + Sync + 'static {
     /// Revoke one token (RFC 7009): an access token alone, a refresh token with its grant.
     async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError>;
 
-    /// Delete what expired before `now`; returns how many entries went.
+    /// Save a new sign-in session.
+    async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError>;
+    /// Look a session up by the hash of its secret (expired ones are `None`).
+    async fn session(&self, hash: &TokenHash, now: Millis) -> Result<Option<SessionRecord>, StoreError>;
+    /// End a session (sign-out). Ending an unknown session is no error.
+    async fn delete_session(&self, hash: &TokenHash) -> Result<(), StoreError>;
+
+    /// Remember a user's consent to a client, replacing what was remembered for that pair.
+    async fn put_consent(&self, consent: ConsentRecord) -> Result<(), StoreError>;
+    /// The consent `subject` gave `client_id`, unless it expired.
+    async fn consent(&self, subject: &str, client_id: &str, now: Millis) -> Result<Option<ConsentRecord>, StoreError>;
+    /// Forget the consent `subject` gave `client_id`. Forgetting an unknown one is no error.
+    async fn revoke_consent(&self, subject: &str, client_id: &str) -> Result<(), StoreError>;
+
+    /// Count one event for `key`, atomically, and return the key's window with this event in
+    /// it. A key's window starts at its first event and lasts `window`; an event at or after
+    /// its end starts a new window with a count of 1. Of concurrent callers on one key, each
+    /// sees a different count. Keys are at most 200 bytes (the kit passes a policy prefix and
+    /// a SHA-256 hex digest).
+    async fn hit_rate_limit(&self, key: &str, window: Duration, now: Millis) -> Result<RateLimitWindow, StoreError>;
+    /// The key's current window, without counting (a count of 0 when it has none).
+    async fn rate_limit_count(&self, key: &str, now: Millis) -> Result<RateLimitWindow, StoreError>;
+    /// Forget the key's window (a successful sign-in clears its username's failures).
+    async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Delete what expired before `now` (pending sign-ins, codes, tokens, sessions, consent,
+    /// finished rate-limit windows); returns how many entries went.
     async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError>;
 }
 
@@ -293,6 +372,33 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError> {
         (**self).revoke_token(hash).await
+    }
+    async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
+        (**self).insert_session(session).await
+    }
+    async fn session(&self, hash: &TokenHash, now: Millis) -> Result<Option<SessionRecord>, StoreError> {
+        (**self).session(hash, now).await
+    }
+    async fn delete_session(&self, hash: &TokenHash) -> Result<(), StoreError> {
+        (**self).delete_session(hash).await
+    }
+    async fn put_consent(&self, consent: ConsentRecord) -> Result<(), StoreError> {
+        (**self).put_consent(consent).await
+    }
+    async fn consent(&self, subject: &str, client_id: &str, now: Millis) -> Result<Option<ConsentRecord>, StoreError> {
+        (**self).consent(subject, client_id, now).await
+    }
+    async fn revoke_consent(&self, subject: &str, client_id: &str) -> Result<(), StoreError> {
+        (**self).revoke_consent(subject, client_id).await
+    }
+    async fn hit_rate_limit(&self, key: &str, window: Duration, now: Millis) -> Result<RateLimitWindow, StoreError> {
+        (**self).hit_rate_limit(key, window, now).await
+    }
+    async fn rate_limit_count(&self, key: &str, now: Millis) -> Result<RateLimitWindow, StoreError> {
+        (**self).rate_limit_count(key, now).await
+    }
+    async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError> {
+        (**self).reset_rate_limit(key).await
     }
     async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
         (**self).sweep_expired(now).await
@@ -406,4 +512,42 @@ impl IssuedTokens {
     pub fn new(access: AccessTokenRecord, refresh: RefreshTokenRecord) -> Self {
         Self { access, refresh }
     }
+}
+
+impl SessionRecord {
+    /// A session of the user `subject` (`username`), begun at `created_at`.
+    pub fn new(
+        hash: TokenHash,
+        subject: impl Into<String>,
+        username: impl Into<String>,
+        created_at: Millis,
+        expires_at: Millis,
+    ) -> Self {
+        Self { hash, subject: subject.into(), username: username.into(), created_at, expires_at }
+    }
+}
+
+impl ConsentRecord {
+    /// `subject`'s consent to `client_id` for `scopes`, given at `granted_at`.
+    pub fn new(
+        subject: impl Into<String>,
+        client_id: impl Into<String>,
+        scopes: Vec<String>,
+        granted_at: Millis,
+        expires_at: Millis,
+    ) -> Self {
+        Self { subject: subject.into(), client_id: client_id.into(), scopes, granted_at, expires_at }
+    }
+}
+
+impl RateLimitWindow {
+    /// A window that has counted `count` events and ends at `ends_at`.
+    pub fn new(count: u32, ends_at: Millis) -> Self {
+        Self { count, ends_at }
+    }
+}
+
+/// The length of a window in [`Millis`], saturating (no real window is that long).
+pub(crate) fn window_millis(window: Duration) -> Millis {
+    Millis::try_from(window.as_millis()).unwrap_or(Millis::MAX)
 }

@@ -53,14 +53,14 @@ fn error_response(e: &OAuthError, used_basic: bool) -> HttpResponse {
 }
 
 /// A client's request to the token or revocation endpoint: its form and how it authenticated
-/// (`true` for Basic). The `Err` is the finished error response.
-fn client_request(headers: &HeaderMap, body: &[u8]) -> Result<(Form, ClientCredentials, bool), HttpResponse> {
+/// (`true` for Basic). The `Err` is the finished error response (boxed: a response is large).
+fn client_request(headers: &HeaderMap, body: &[u8]) -> Result<(Form, ClientCredentials, bool), Box<HttpResponse>> {
     if !has_content_type(headers, "application/x-www-form-urlencoded") {
         let e = OAuthError::invalid_request("the body must be application/x-www-form-urlencoded");
-        return Err(oauth_error(&e));
+        return Err(Box::new(oauth_error(&e)));
     }
-    let form = Form::parse(body).map_err(|e| oauth_error(&e))?;
-    let (creds, used_basic) = client_credentials(headers, &form).map_err(|e| error_response(&e, true))?;
+    let form = Form::parse(body).map_err(|e| Box::new(oauth_error(&e)))?;
+    let (creds, used_basic) = client_credentials(headers, &form).map_err(|e| Box::new(error_response(&e, true)))?;
     Ok((form, creds, used_basic))
 }
 
@@ -68,7 +68,7 @@ fn client_request(headers: &HeaderMap, body: &[u8]) -> Result<(Form, ClientCrede
 pub(crate) async fn token(provider: &dyn AuthProvider, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
     let (form, creds, used_basic) = match client_request(headers, body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let result = match form.get("grant_type") {
         Some("authorization_code") => match form.get("code") {
@@ -108,7 +108,7 @@ pub(crate) async fn token(provider: &dyn AuthProvider, headers: &HeaderMap, body
 pub(crate) async fn revoke(provider: &dyn AuthProvider, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
     let (form, creds, used_basic) = match client_request(headers, body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(token) = form.get("token") else {
         return oauth_error(&OAuthError::invalid_request("token is required"));

@@ -3,9 +3,11 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{LoginPage, REDIRECT_URI, STATE, TestServer, header, location, param, pkce};
+use mcp_oauth_kit::{SqlStore, Store};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -224,6 +226,66 @@ async fn repeated_failures_for_one_username_are_throttled_across_requests() {
     let res = server.post_login(&page.form("bob", "hunter2", "allow"), cookie).await;
     assert_eq!(res.status(), StatusCode::FOUND);
     assert!(param(&location(&res), "code").is_some());
+}
+
+/// A directory under the system's temp dir, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_sharing_a_store_share_the_sign_in_throttle() {
+    // Two instances, as two processes would be: one SQLite file, a pool each.
+    let dir = TempDir(std::env::temp_dir().join(format!("mcp-oauth-kit-throttle-{}", std::process::id())));
+    let url = format!("sqlite://{}", dir.0.join("shared.db").display());
+    let a: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite"));
+    let b: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite again"));
+    let (a, b) = (TestServer::start_with_store(a, |c| c).await, TestServer::start_with_store(b, |c| c).await);
+    // Five wrong passwords for alice: three on one instance, two on the other.
+    for (server, failures) in [(&a, 3), (&b, 2)] {
+        let page = login_page(server).await;
+        for attempt in 1..=failures {
+            let res = server.post_login(&page.form("alice", "wrong", "allow"), page.cookie.as_deref()).await;
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{} attempt {attempt}", server.base);
+        }
+    }
+    for server in [&a, &b] {
+        let page = login_page(server).await;
+        let res = server.post_login(&page.form("alice", "password123", "allow"), page.cookie.as_deref()).await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{}: throttled on every instance", server.base);
+        assert!(header(&res, "retry-after").parse::<u64>().is_ok_and(|s| (1..=15 * 60).contains(&s)));
+        assert!(res.headers().get("location").is_none());
+    }
+    // Bob is not locked out on either.
+    for server in [&a, &b] {
+        let page = login_page(server).await;
+        let res = server.post_login(&page.form("bob", "hunter2", "allow"), page.cookie.as_deref()).await;
+        assert_eq!(res.status(), StatusCode::FOUND, "{}", server.base);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_sharing_a_store_share_the_oauth_rate_limit() {
+    let dir = TempDir(std::env::temp_dir().join(format!("mcp-oauth-kit-oauth-limit-{}", std::process::id())));
+    let url = format!("sqlite://{}", dir.0.join("shared.db").display());
+    let a: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite"));
+    let b: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite again"));
+    let limit = |mut c: mcp_oauth_kit::Config| {
+        c.oauth_requests_per_minute = 4;
+        c
+    };
+    let (a, b) = (TestServer::start_with_store(a, limit).await, TestServer::start_with_store(b, limit).await);
+    for server in [&a, &b, &a, &b] {
+        server.register_public().await;
+    }
+    for server in [&a, &b] {
+        let res = server.register_raw(&json!({ "redirect_uris": [REDIRECT_URI] })).await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{}", server.base);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! The [`Store`] contract: one generic walk through every method and invariant of the trait
-//! (expiry, single redemption, replay detection, rotation outcomes, revocation, sweeping),
-//! run against [`MemoryStore`], a SQLite file, and PostgreSQL when `TEST_DATABASE_URL` is set.
+//! (expiry, single redemption, replay detection, rotation outcomes, revocation, sign-in
+//! sessions, remembered consent, rate-limit windows and their rollover, sweeping), run against
+//! [`MemoryStore`], a SQLite file, and PostgreSQL when `TEST_DATABASE_URL` is set.
 //! Then what only a database has: a restart, migrations run twice or at once, and
 //! [`open_store`]'s URL handling.
 //!
@@ -14,12 +15,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mcp_oauth_kit::{
-    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, MemoryStore, Millis,
-    PendingAuthorization, RefreshRotation, RefreshTokenRecord, RevokedToken, SqlStore, Store, TokenHash, now_millis,
-    open_store,
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore,
+    Millis, PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord,
+    SqlStore, Store, TokenHash, now_millis, open_store,
 };
 
 const HOUR: Millis = 3_600_000;
+const MINUTE: Duration = Duration::from_secs(60);
+const MINUTE_MS: Millis = 60_000;
+
+/// A rate-limit key as the kit makes them: a policy prefix and a digest.
+fn limit_key() -> String {
+    format!("test:{}", hash("limit").to_hex())
+}
 
 /// A string no other run, test or process uses.
 fn unique(label: &str) -> String {
@@ -99,6 +107,9 @@ async fn contract(store: &dyn Store, private: bool) {
     tokens(store, now).await;
     rotation(store, now).await;
     revocation(store, now).await;
+    sessions(store, now).await;
+    consents(store, now).await;
+    rate_limits(store, now).await;
     sweeping(store, now, private).await;
 }
 
@@ -308,6 +319,80 @@ async fn revocation(store: &dyn Store, now: Millis) {
     assert_eq!(store.revoke_token(&hash("token")).await.expect("revoke"), RevokedToken::Unknown);
 }
 
+async fn sessions(store: &dyn Store, now: Millis) {
+    let s = SessionRecord::new(hash("session"), unique("subject"), "Çarol ✓", now, now + HOUR);
+    store.insert_session(s.clone()).await.expect("insert session");
+    assert_eq!(store.session(&s.hash, now).await.expect("session"), Some(s.clone()));
+    assert_eq!(store.session(&s.hash, s.expires_at - 1).await.expect("session"), Some(s.clone()));
+    assert_eq!(store.session(&s.hash, s.expires_at).await.expect("session"), None, "expired at expires_at");
+    assert_eq!(store.session(&hash("session"), now).await.expect("session"), None);
+    // Two sessions of one user are independent.
+    let other = SessionRecord::new(hash("session"), s.subject.clone(), "Çarol ✓", now, now + HOUR);
+    store.insert_session(other.clone()).await.expect("insert session");
+    store.delete_session(&s.hash).await.expect("delete session");
+    assert_eq!(store.session(&s.hash, now).await.expect("session"), None, "signed out");
+    assert_eq!(store.session(&other.hash, now).await.expect("session"), Some(other.clone()));
+    store.delete_session(&s.hash).await.expect("deleting twice is no error");
+    store.delete_session(&hash("session")).await.expect("deleting an unknown session is no error");
+}
+
+async fn consents(store: &dyn Store, now: Millis) {
+    let (subject, client) = (unique("subject"), unique("client"));
+    assert_eq!(store.consent(&subject, &client, now).await.expect("consent"), None);
+    let first = ConsentRecord::new(subject.as_str(), client.as_str(), vec!["mcp".into()], now, now + HOUR);
+    store.put_consent(first.clone()).await.expect("put consent");
+    assert_eq!(store.consent(&subject, &client, now).await.expect("consent"), Some(first.clone()));
+    assert_eq!(store.consent(&subject, &client, first.expires_at).await.expect("consent"), None, "expired");
+    assert_eq!(store.consent(&subject, &unique("client"), now).await.expect("consent"), None, "per client");
+    assert_eq!(store.consent(&unique("subject"), &client, now).await.expect("consent"), None, "per user");
+    // Another client of the same user, and the same client of another user, stay apart.
+    let sibling = ConsentRecord::new(subject.as_str(), unique("client"), vec!["admin".into()], now, now + HOUR);
+    store.put_consent(sibling.clone()).await.expect("put consent");
+    // Putting again replaces.
+    let wider = ConsentRecord::new(
+        subject.as_str(),
+        client.as_str(),
+        vec!["admin".into(), "mcp".into()],
+        now + 5,
+        now + 2 * HOUR,
+    );
+    store.put_consent(wider.clone()).await.expect("put consent");
+    assert_eq!(store.consent(&subject, &client, now).await.expect("consent"), Some(wider));
+    store.revoke_consent(&subject, &client).await.expect("revoke consent");
+    assert_eq!(store.consent(&subject, &client, now).await.expect("consent"), None);
+    assert_eq!(store.consent(&subject, &sibling.client_id, now).await.expect("consent"), Some(sibling));
+    store.revoke_consent(&subject, &client).await.expect("revoking twice is no error");
+}
+
+async fn rate_limits(store: &dyn Store, now: Millis) {
+    let (key, other) = (limit_key(), limit_key());
+    let end = now + MINUTE_MS;
+    assert_eq!(store.rate_limit_count(&key, now).await.expect("count"), RateLimitWindow::new(0, now), "no window");
+    assert_eq!(store.hit_rate_limit(&key, MINUTE, now).await.expect("hit"), RateLimitWindow::new(1, end));
+    // Later hits count in the window the first one opened; its end does not move.
+    assert_eq!(store.hit_rate_limit(&key, MINUTE, now + 1).await.expect("hit"), RateLimitWindow::new(2, end));
+    assert_eq!(store.hit_rate_limit(&key, MINUTE, end - 1).await.expect("hit"), RateLimitWindow::new(3, end));
+    assert_eq!(store.rate_limit_count(&key, end - 1).await.expect("count"), RateLimitWindow::new(3, end));
+    assert_eq!(store.rate_limit_count(&key, end - 1).await.expect("count").count, 3, "counting without counting");
+    assert_eq!(store.hit_rate_limit(&other, MINUTE, now + 2).await.expect("hit"), RateLimitWindow::new(1, end + 2));
+    // The window ends: counting stops, and the next hit opens a new one.
+    assert_eq!(store.rate_limit_count(&key, end).await.expect("count"), RateLimitWindow::new(0, end));
+    let next = end + 10;
+    assert_eq!(store.hit_rate_limit(&key, MINUTE, next).await.expect("hit"), RateLimitWindow::new(1, next + MINUTE_MS));
+    assert_eq!(store.rate_limit_count(&key, next).await.expect("count"), RateLimitWindow::new(1, next + MINUTE_MS));
+    // Reset forgets the key only.
+    store.reset_rate_limit(&key).await.expect("reset");
+    assert_eq!(store.rate_limit_count(&key, next).await.expect("count").count, 0);
+    assert_eq!(store.rate_limit_count(&other, now + 3).await.expect("count").count, 1, "other keys stay");
+    assert_eq!(store.hit_rate_limit(&key, MINUTE, next).await.expect("hit"), RateLimitWindow::new(1, next + MINUTE_MS));
+    store.reset_rate_limit(&limit_key()).await.expect("resetting an unknown key is no error");
+    // Keys of the longest documented length, and windows of another length.
+    let long = format!("{}:{}", "p".repeat(135), hash("limit").to_hex());
+    assert_eq!(long.len(), 200);
+    let day = Duration::from_secs(86_400);
+    assert_eq!(store.hit_rate_limit(&long, day, now).await.expect("hit"), RateLimitWindow::new(1, now + 86_400_000));
+}
+
 async fn sweeping(store: &dyn Store, now: Millis, private: bool) {
     // Expired long ago (no other part of the contract uses such times), so that a sweep at
     // `then` takes exactly these, and nothing current.
@@ -321,12 +406,35 @@ async fn sweeping(store: &dyn Store, now: Millis, private: bool) {
     store.insert_tokens(old.clone()).await.expect("insert tokens");
     let current = pair(&g, now + HOUR);
     store.insert_tokens(current.clone()).await.expect("insert tokens");
+    let old_session = SessionRecord::new(hash("session"), unique("subject"), "carol", then - 100, then);
+    store.insert_session(old_session.clone()).await.expect("insert session");
+    let session = SessionRecord::new(hash("session"), unique("subject"), "carol", now, now + HOUR);
+    store.insert_session(session.clone()).await.expect("insert session");
+    let old_consent = ConsentRecord::new(unique("subject"), unique("client"), vec!["mcp".into()], 1, then - 1);
+    store.put_consent(old_consent.clone()).await.expect("put consent");
+    let consent = ConsentRecord::new(unique("subject"), unique("client"), vec!["mcp".into()], now, now + HOUR);
+    store.put_consent(consent.clone()).await.expect("put consent");
+    let (old_key, key) = (limit_key(), limit_key());
+    store.hit_rate_limit(&old_key, MINUTE, then - MINUTE_MS).await.expect("hit");
+    store.hit_rate_limit(&key, MINUTE, now).await.expect("hit");
 
     let swept = store.sweep_expired(then).await.expect("sweep");
     if private {
-        assert_eq!(swept, 4, "one pending, one code, one access and one refresh token");
+        assert_eq!(
+            swept, 7,
+            "one pending, one code, one access and one refresh token, one session, one consent, one window"
+        );
         assert_eq!(store.sweep_expired(then).await.expect("sweep"), 0, "nothing left to sweep");
     }
+    // Gone, not just out of date: looked up at an earlier time, they are still not there.
+    let long_ago = then - 200;
+    assert_eq!(store.session(&old_session.hash, long_ago).await.expect("session"), None);
+    let swept_consent = store.consent(&old_consent.subject, &old_consent.client_id, long_ago).await;
+    assert_eq!(swept_consent.expect("consent"), None);
+    assert_eq!(store.rate_limit_count(&old_key, then - MINUTE_MS).await.expect("count").count, 0);
+    assert_eq!(store.session(&session.hash, now).await.expect("session"), Some(session));
+    assert_eq!(store.consent(&consent.subject, &consent.client_id, now).await.expect("consent"), Some(consent));
+    assert_eq!(store.rate_limit_count(&key, now).await.expect("count").count, 1);
     // Deleted, not just hidden: revocation and failure counting look past expiry.
     assert_eq!(store.record_failed_login(&p.id_hash).await.expect("failed login"), u32::MAX);
     assert_eq!(store.revoke_token(&old.access.hash).await.expect("revoke"), RevokedToken::Unknown);
@@ -363,7 +471,7 @@ async fn postgres_store_keeps_the_contract() {
 }
 
 /// What a restart must keep: clients, pending sign-ins, used and unused codes, tokens and the
-/// rotation state with its sealed successor.
+/// rotation state with its sealed successor, sign-in sessions, consent and rate-limit counts.
 async fn survives_a_restart(url: &str) {
     let now = now_millis();
     let g = grant(&["mcp"]);
@@ -371,8 +479,16 @@ async fn survives_a_restart(url: &str) {
     let p = PendingAuthorization::new(hash("pending"), "c", "http://127.0.0.1/cb", "x", "r", "csrf", now + HOUR);
     let (used, fresh) = (code(&g, now + HOUR), code(&g, now + HOUR));
     let (first, second) = (pair(&g, now + HOUR), pair(&g, now + HOUR));
+    let session = SessionRecord::new(hash("session"), g.subject.clone(), "carol", now, now + HOUR);
+    let consent =
+        ConsentRecord::new(g.subject.as_str(), client.client_id.as_str(), vec!["mcp".into()], now, now + HOUR);
+    let key = limit_key();
     {
         let store = SqlStore::connect(url).await.expect("open");
+        store.insert_session(session.clone()).await.expect("insert session");
+        store.put_consent(consent.clone()).await.expect("put consent");
+        store.hit_rate_limit(&key, MINUTE, now).await.expect("hit");
+        store.hit_rate_limit(&key, MINUTE, now).await.expect("hit");
         store.insert_client(client.clone()).await.expect("insert client");
         store.insert_pending(p.clone()).await.expect("insert pending");
         store.insert_code(used.clone()).await.expect("insert code");
@@ -384,6 +500,10 @@ async fn survives_a_restart(url: &str) {
         store.close().await;
     }
     let store = SqlStore::connect(url).await.expect("reopen");
+    assert_eq!(store.session(&session.hash, now).await.expect("session"), Some(session));
+    assert_eq!(store.consent(&consent.subject, &consent.client_id, now).await.expect("consent"), Some(consent));
+    let window = store.hit_rate_limit(&key, MINUTE, now + 1).await.expect("hit");
+    assert_eq!(window, RateLimitWindow::new(3, now + MINUTE_MS), "the count goes on");
     assert_eq!(store.client(&client.client_id).await.expect("client"), Some(client));
     assert_eq!(store.pending(&p.id_hash, now).await.expect("pending"), Some(p));
     assert_eq!(store.redeem_code(&used.hash, now).await.expect("redeem"), CodeRedemption::Replayed(used));

@@ -1,5 +1,6 @@
 //! The atomic operations of [`Store`] under contention: 50 callers at once redeem one code,
-//! rotate one refresh token, or take one pending sign-in, and exactly one of them wins. Run
+//! rotate one refresh token, or take one pending sign-in, and exactly one of them wins; or
+//! count on one rate-limit key, and each sees its own count. Run
 //! against [`MemoryStore`], a SQLite file (where concurrent writers must queue, not fail with
 //! `database is locked`), and PostgreSQL when `TEST_DATABASE_URL` is set.
 
@@ -7,7 +8,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mcp_oauth_kit::{
     AccessTokenRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, MemoryStore, Millis, PendingAuthorization,
@@ -179,10 +180,36 @@ async fn revocation_beats_rotation(store: Arc<dyn Store>) {
     }
 }
 
+/// 50 events on one key at once, through `stores` in turn: the counts are 1 to 50, each once
+/// (none lost, none doubled), and the window is the one the first event opened.
+async fn every_hit_counts_once(stores: &[Arc<dyn Store>]) {
+    let now = now_millis();
+    let key = format!("race:{}", hash("limit").to_hex());
+    let outcomes = at_once(|i| {
+        let store = stores[i % stores.len()].clone();
+        let key = key.clone();
+        async move { store.hit_rate_limit(&key, Duration::from_secs(60), now).await }
+    })
+    .await;
+    let mut counts: Vec<u32> = outcomes
+        .into_iter()
+        .map(|o| {
+            let window = o.expect("no backend error under contention");
+            assert_eq!(window.ends_at, now + 60_000);
+            window.count
+        })
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=CALLERS as u32).collect::<Vec<_>>());
+    let window = stores[0].rate_limit_count(&key, now).await.expect("count");
+    assert_eq!(window.count, CALLERS as u32);
+}
+
 async fn races(store: Arc<dyn Store>) {
     one_redemption(store.clone()).await;
     one_rotation(store.clone()).await;
     one_taker(store.clone()).await;
+    every_hit_counts_once(std::slice::from_ref(&store)).await;
     revocation_beats_rotation(store).await;
 }
 
@@ -233,8 +260,10 @@ async fn postgres_store_has_one_winner() {
     other.close().await;
 }
 
-/// Callers split over two instances (two pools) of one database: one code, one redemption.
+/// Callers split over two instances (two pools) of one database: one code, one redemption;
+/// one rate-limit key, one count each.
 async fn two_instances(stores: &[Arc<dyn Store>; 2]) {
+    every_hit_counts_once(stores).await;
     let now = now_millis();
     let code = CodeRecord::new(hash("code"), grant(), "http://127.0.0.1/cb", "c".repeat(43), now + HOUR);
     stores[0].insert_code(code.clone()).await.expect("insert code");

@@ -1,14 +1,17 @@
 //! [`MemoryStore`]: the [`Store`] in process memory, for tests and ephemeral demos. Everything
-//! is lost on restart.
+//! is lost on restart, and nothing is shared with other processes (sessions, consent and
+//! throttles included).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use super::{
-    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, Millis, PendingAuthorization,
-    RefreshRotation, RefreshTokenRecord, RevokedToken, Store,
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, Millis,
+    PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store,
+    window_millis,
 };
 use crate::error::StoreError;
 use crate::secret::TokenHash;
@@ -28,7 +31,16 @@ struct Inner {
     codes: HashMap<TokenHash, (CodeRecord, bool)>,
     access: HashMap<TokenHash, AccessTokenRecord>,
     refresh: HashMap<TokenHash, RefreshEntry>,
+    sessions: HashMap<TokenHash, SessionRecord>,
+    /// Keyed by (subject, client id).
+    consents: HashMap<(String, String), ConsentRecord>,
+    rate_limits: HashMap<String, RateLimitWindow>,
 }
+
+/// The most rate-limit keys held at once. Beyond it, finished windows go first and then, if
+/// the map is still full, all of them: an attacker rotating addresses or usernames cannot grow
+/// memory without bound (at the price of resetting the counters, in this one process).
+const MAX_RATE_LIMIT_KEYS: usize = 100_000;
 
 #[derive(Debug)]
 struct RefreshEntry {
@@ -190,13 +202,86 @@ impl Store for MemoryStore {
         Ok(RevokedToken::Refresh)
     }
 
+    async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
+        self.lock().sessions.insert(session.hash, session);
+        Ok(())
+    }
+
+    async fn session(&self, hash: &TokenHash, now: Millis) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.lock().sessions.get(hash).filter(|s| s.expires_at > now).cloned())
+    }
+
+    async fn delete_session(&self, hash: &TokenHash) -> Result<(), StoreError> {
+        self.lock().sessions.remove(hash);
+        Ok(())
+    }
+
+    async fn put_consent(&self, consent: ConsentRecord) -> Result<(), StoreError> {
+        let key = (consent.subject.clone(), consent.client_id.clone());
+        self.lock().consents.insert(key, consent);
+        Ok(())
+    }
+
+    async fn consent(&self, subject: &str, client_id: &str, now: Millis) -> Result<Option<ConsentRecord>, StoreError> {
+        let key = (subject.to_owned(), client_id.to_owned());
+        Ok(self.lock().consents.get(&key).filter(|c| c.expires_at > now).cloned())
+    }
+
+    async fn revoke_consent(&self, subject: &str, client_id: &str) -> Result<(), StoreError> {
+        self.lock().consents.remove(&(subject.to_owned(), client_id.to_owned()));
+        Ok(())
+    }
+
+    async fn hit_rate_limit(&self, key: &str, window: Duration, now: Millis) -> Result<RateLimitWindow, StoreError> {
+        let mut g = self.lock();
+        if g.rate_limits.len() >= MAX_RATE_LIMIT_KEYS && !g.rate_limits.contains_key(key) {
+            g.rate_limits.retain(|_, w| w.ends_at > now);
+            if g.rate_limits.len() >= MAX_RATE_LIMIT_KEYS {
+                g.rate_limits.clear();
+            }
+        }
+        let fresh = RateLimitWindow { count: 0, ends_at: now.saturating_add(window_millis(window)) };
+        let entry = g.rate_limits.entry(key.to_owned()).or_insert(fresh);
+        if entry.ends_at <= now {
+            *entry = fresh;
+        }
+        entry.count = entry.count.saturating_add(1);
+        Ok(*entry)
+    }
+
+    async fn rate_limit_count(&self, key: &str, now: Millis) -> Result<RateLimitWindow, StoreError> {
+        let current = self.lock().rate_limits.get(key).filter(|w| w.ends_at > now).copied();
+        Ok(current.unwrap_or(RateLimitWindow { count: 0, ends_at: now }))
+    }
+
+    async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError> {
+        self.lock().rate_limits.remove(key);
+        Ok(())
+    }
+
     async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
         let mut g = self.lock();
-        let before = g.pending.len() + g.codes.len() + g.access.len() + g.refresh.len();
+        let before = g.len();
         g.pending.retain(|_, p| p.expires_at > now);
         g.codes.retain(|_, (c, _)| c.expires_at > now);
         g.access.retain(|_, t| t.expires_at > now);
         g.refresh.retain(|_, t| t.record.expires_at > now);
-        Ok(before - (g.pending.len() + g.codes.len() + g.access.len() + g.refresh.len()))
+        g.sessions.retain(|_, s| s.expires_at > now);
+        g.consents.retain(|_, c| c.expires_at > now);
+        g.rate_limits.retain(|_, w| w.ends_at > now);
+        Ok(before - g.len())
+    }
+}
+
+impl Inner {
+    /// Entries of every kind but clients (which do not expire).
+    fn len(&self) -> usize {
+        self.pending.len()
+            + self.codes.len()
+            + self.access.len()
+            + self.refresh.len()
+            + self.sessions.len()
+            + self.consents.len()
+            + self.rate_limits.len()
     }
 }

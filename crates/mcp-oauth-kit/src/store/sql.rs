@@ -13,14 +13,17 @@
 //! - one rotation: [`Store::rotate_refresh`] is a conditional
 //!   `UPDATE … WHERE rotated_at IS NULL … RETURNING` followed, in the same transaction, by the
 //!   insertion of the successor pair;
-//! - one taker: [`Store::take_pending`] is a `DELETE … RETURNING`.
+//! - one taker: [`Store::take_pending`] is a `DELETE … RETURNING`;
+//! - one count each: [`Store::hit_rate_limit`] is a single
+//!   `INSERT … ON CONFLICT DO UPDATE … RETURNING`, which the database applies to the row one
+//!   caller at a time.
 //!
 //! SQLite write transactions begin with `BEGIN IMMEDIATE`, so that concurrent writers queue on
 //! `busy_timeout` instead of failing with `database is locked`.
 //!
-//! Storage format: codes and tokens by the hex of their [`TokenHash`], lists as JSON text,
-//! times as `BIGINT` milliseconds. The grant is copied into each code and token row, because
-//! a refresh may narrow the scopes of the tokens it issues while the grant id stays.
+//! Storage format: codes, tokens and sessions by the hex of their [`TokenHash`], lists as JSON
+//! text, times as `BIGINT` milliseconds. The grant is copied into each code and token row,
+//! because a refresh may narrow the scopes of the tokens it issues while the grant id stays.
 
 #[path = "open.rs"]
 mod open;
@@ -37,8 +40,9 @@ use sqlx::{Connection as _, Database, Encode, PgConnection, Row as _, Type};
 pub use open::open_store;
 
 use super::{
-    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, Millis, PendingAuthorization,
-    RefreshRotation, RefreshTokenRecord, RevokedToken, Store, now_millis,
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, Millis,
+    PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store,
+    now_millis, window_millis,
 };
 use crate::error::StoreError;
 use crate::secret::TokenHash;
@@ -58,8 +62,11 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d63_705f_6f61_7574; // "mcp_oaut"
 
 /// The schema, one entry per version, each a list of statements. The `{bytes}` placeholder
 /// is the dialect's binary type. Statements are idempotent, and a version runs once: the
-/// `schema_version` table records it.
-const MIGRATIONS: &[&[&str]] = &[&[
+/// `schema_version` table records it. Never edit a released version; add one.
+const MIGRATIONS: &[&[&str]] = &[SCHEMA_V1, SCHEMA_V2];
+
+/// Version 1: clients, pending sign-ins, codes and tokens.
+const SCHEMA_V1: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS clients (
         client_id TEXT PRIMARY KEY,
         secret_hash TEXT,
@@ -125,7 +132,35 @@ const MIGRATIONS: &[&[&str]] = &[&[
     )",
     "CREATE INDEX IF NOT EXISTS refresh_tokens_grant_id ON refresh_tokens (grant_id)",
     "CREATE INDEX IF NOT EXISTS refresh_tokens_expires_at ON refresh_tokens (expires_at)",
-]];
+];
+
+/// Version 2: sign-in sessions, remembered consent and rate-limit windows, so that instances
+/// sharing the database share them.
+const SCHEMA_V2: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS sessions (
+        hash TEXT PRIMARY KEY,
+        subject TEXT NOT NULL,
+        username TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at)",
+    "CREATE TABLE IF NOT EXISTS consents (
+        subject TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        granted_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (subject, client_id)
+    )",
+    "CREATE INDEX IF NOT EXISTS consents_expires_at ON consents (expires_at)",
+    "CREATE TABLE IF NOT EXISTS rate_limits (
+        limit_key TEXT PRIMARY KEY,
+        hits BIGINT NOT NULL,
+        ends_at BIGINT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS rate_limits_ends_at ON rate_limits (ends_at)",
+];
 
 const GRANT_COLUMNS: &str = "grant_id, subject, username, client_id, scopes, resource";
 
@@ -141,7 +176,8 @@ const GRANT_COLUMNS: &str = "grant_id, subject, username, client_id, scopes, res
 /// [`MemoryStore`](super::MemoryStore) overwrites instead.
 ///
 /// # Security
-/// Codes, tokens and client secrets are stored only as SHA-256 digests. The CSRF token of a
+/// Codes, tokens, client secrets and sign-in session secrets are stored only as SHA-256
+/// digests; rate-limit keys are digests of what they count. The CSRF token of a
 /// pending sign-in is stored in clear (it lives for minutes and is no credential by itself).
 /// `Debug` names the backend, never the URL (which may hold a password).
 #[derive(Clone)]
@@ -486,6 +522,31 @@ fn access_from(row: &impl Columns, hash: TokenHash) -> Result<AccessTokenRecord,
 
 fn refresh_from(row: &impl Columns, hash: TokenHash) -> Result<RefreshTokenRecord, StoreError> {
     Ok(RefreshTokenRecord { hash, grant: grant_from(row)?, expires_at: row.time("expires_at")? })
+}
+
+fn session_from(row: &impl Columns, hash: TokenHash) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        hash,
+        subject: row.text("subject")?,
+        username: row.text("username")?,
+        created_at: row.time("created_at")?,
+        expires_at: row.time("expires_at")?,
+    })
+}
+
+fn consent_from(row: &impl Columns) -> Result<ConsentRecord, StoreError> {
+    Ok(ConsentRecord {
+        subject: row.text("subject")?,
+        client_id: row.text("client_id")?,
+        scopes: list_from_db(&row.text("scopes")?)?,
+        granted_at: row.time("granted_at")?,
+        expires_at: row.time("expires_at")?,
+    })
+}
+
+fn window_from(row: &impl Columns) -> Result<RateLimitWindow, StoreError> {
+    let hits = row.int("hits")?;
+    Ok(RateLimitWindow { count: u32::try_from(hits.max(0)).unwrap_or(u32::MAX), ends_at: row.time("ends_at")? })
 }
 
 /// A statement of either backend, ready for more binds.
@@ -857,10 +918,159 @@ impl Store for SqlStore {
         })
     }
 
+    async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO sessions (hash, subject, username, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(session.hash.to_hex())
+            .bind(session.subject.as_str())
+            .bind(session.username.as_str())
+            .bind(db_time(session.created_at))
+            .bind(db_time(session.expires_at))
+            .execute(pool)
+            .await
+            .map_err(backend)?;
+        });
+        Ok(())
+    }
+
+    async fn session(&self, hash: &TokenHash, now: Millis) -> Result<Option<SessionRecord>, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT subject, username, created_at, expires_at FROM sessions WHERE hash = $1 AND expires_at > $2",
+            )
+            .bind(hash.to_hex())
+            .bind(db_time(now))
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?
+            .map(|row| session_from(&row, *hash))
+            .transpose()
+        })
+    }
+
+    async fn delete_session(&self, hash: &TokenHash) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM sessions WHERE hash = $1")
+                .bind(hash.to_hex())
+                .execute(pool)
+                .await
+                .map_err(backend)?;
+        });
+        Ok(())
+    }
+
+    async fn put_consent(&self, consent: ConsentRecord) -> Result<(), StoreError> {
+        let scopes = list_to_db(&consent.scopes)?;
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO consents (subject, client_id, scopes, granted_at, expires_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (subject, client_id) DO UPDATE SET
+                   scopes = excluded.scopes, granted_at = excluded.granted_at, expires_at = excluded.expires_at",
+            )
+            .bind(consent.subject.as_str())
+            .bind(consent.client_id.as_str())
+            .bind(scopes.as_str())
+            .bind(db_time(consent.granted_at))
+            .bind(db_time(consent.expires_at))
+            .execute(pool)
+            .await
+            .map_err(backend)?;
+        });
+        Ok(())
+    }
+
+    async fn consent(&self, subject: &str, client_id: &str, now: Millis) -> Result<Option<ConsentRecord>, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT subject, client_id, scopes, granted_at, expires_at FROM consents
+                 WHERE subject = $1 AND client_id = $2 AND expires_at > $3",
+            )
+            .bind(subject)
+            .bind(client_id)
+            .bind(db_time(now))
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?
+            .map(|row| consent_from(&row))
+            .transpose()
+        })
+    }
+
+    async fn revoke_consent(&self, subject: &str, client_id: &str) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM consents WHERE subject = $1 AND client_id = $2")
+                .bind(subject)
+                .bind(client_id)
+                .execute(pool)
+                .await
+                .map_err(backend)?;
+        });
+        Ok(())
+    }
+
+    async fn hit_rate_limit(&self, key: &str, window: Duration, now: Millis) -> Result<RateLimitWindow, StoreError> {
+        let ends_at = now.saturating_add(window_millis(window));
+        // One statement, so that concurrent callers (in any process) each get their own count:
+        // the database applies the update to the row one caller at a time. A window that has
+        // ended starts over at 1.
+        with_pool!(self, |pool| {
+            let row = sqlx::query(
+                "INSERT INTO rate_limits (limit_key, hits, ends_at) VALUES ($1, 1, $3)
+                 ON CONFLICT (limit_key) DO UPDATE SET
+                   hits = CASE WHEN rate_limits.ends_at > $2 THEN rate_limits.hits + 1 ELSE 1 END,
+                   ends_at = CASE WHEN rate_limits.ends_at > $2 THEN rate_limits.ends_at ELSE excluded.ends_at END
+                 RETURNING hits, ends_at",
+            )
+            .bind(key)
+            .bind(db_time(now))
+            .bind(db_time(ends_at))
+            .fetch_one(pool)
+            .await
+            .map_err(backend)?;
+            window_from(&row)
+        })
+    }
+
+    async fn rate_limit_count(&self, key: &str, now: Millis) -> Result<RateLimitWindow, StoreError> {
+        let current = with_pool!(self, |pool| {
+            sqlx::query("SELECT hits, ends_at FROM rate_limits WHERE limit_key = $1 AND ends_at > $2")
+                .bind(key)
+                .bind(db_time(now))
+                .fetch_optional(pool)
+                .await
+                .map_err(backend)?
+                .map(|row| window_from(&row))
+                .transpose()?
+        });
+        Ok(current.unwrap_or(RateLimitWindow { count: 0, ends_at: now }))
+    }
+
+    async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM rate_limits WHERE limit_key = $1")
+                .bind(key)
+                .execute(pool)
+                .await
+                .map_err(backend)?;
+        });
+        Ok(())
+    }
+
     async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
         let mut swept: u64 = 0;
-        for table in ["pending_authorizations", "codes", "access_tokens", "refresh_tokens"] {
-            let statement = format!("DELETE FROM {table} WHERE expires_at <= $1");
+        let tables = [
+            ("pending_authorizations", "expires_at"),
+            ("codes", "expires_at"),
+            ("access_tokens", "expires_at"),
+            ("refresh_tokens", "expires_at"),
+            ("sessions", "expires_at"),
+            ("consents", "expires_at"),
+            ("rate_limits", "ends_at"),
+        ];
+        for (table, column) in tables {
+            let statement = format!("DELETE FROM {table} WHERE {column} <= $1");
             swept += with_pool!(self, |pool| {
                 sqlx::query(&statement).bind(db_time(now)).execute(pool).await.map_err(backend)?.rows_affected()
             });
@@ -885,6 +1095,42 @@ mod tests {
     fn times_saturate_into_bigint() {
         assert_eq!(db_time(5), 5);
         assert_eq!(db_time(u64::MAX), i64::MAX);
+    }
+
+    /// A database that a build of schema version 1 left behind gets version 2 on the next
+    /// start, and keeps its data.
+    #[tokio::test]
+    async fn a_version_1_database_is_upgraded_in_place() {
+        let dir = std::env::temp_dir().join(format!("mcp-oauth-kit-upgrade-{}-{}", std::process::id(), now_millis()));
+        let url = format!("sqlite://{}", dir.join("v1.db").display());
+        let store = SqlStore::connect_sqlite(&url).await.expect("open");
+        let Pool::Sqlite(pool) = &store.pool else { panic!("a SQLite pool") };
+        sqlx::query("CREATE TABLE schema_version (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .execute(pool)
+            .await
+            .expect("schema_version");
+        for statement in SCHEMA_V1 {
+            sqlx::query(&statement.replace("{bytes}", "BLOB")).execute(pool).await.expect("version 1");
+        }
+        sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES (1, 0)")
+            .execute(pool)
+            .await
+            .expect("record version 1");
+        let client = ClientRecord::new("kept", "none", vec!["http://127.0.0.1/cb".into()], vec![], 1);
+        store.insert_client(client.clone()).await.expect("a client of version 1");
+        assert!(store.hit_rate_limit("k", Duration::from_secs(60), 1).await.is_err(), "no rate_limits table yet");
+
+        store.migrate().await.expect("upgrade");
+        store.migrate().await.expect("a second start changes nothing");
+        let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_version ORDER BY version")
+            .fetch_all(pool)
+            .await
+            .expect("versions");
+        assert_eq!(versions, [1, 2]);
+        assert_eq!(store.client("kept").await.expect("client"), Some(client));
+        assert_eq!(store.hit_rate_limit("k", Duration::from_secs(60), 1).await.expect("hit").count, 1);
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

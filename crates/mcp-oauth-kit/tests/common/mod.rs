@@ -5,13 +5,15 @@
 // Every test binary uses a different part of the harness.
 #![allow(dead_code)]
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_oauth_kit::{
-    AccessToken, AppTemplate, Config, McpServer, Password, StaticUserStore, ToolDef, ToolError, ToolOutput, Tools,
+    AccessToken, AppTemplate, Config, McpServer, Password, StaticUserStore, Store, ToolDef, ToolError, ToolOutput,
+    Tools,
 };
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode, Url};
@@ -169,6 +171,16 @@ impl TestServer {
 
     /// The server with a configuration adjusted by `tweak`.
     pub(crate) async fn start_with(tweak: impl FnOnce(Config) -> Config) -> Self {
+        Self::start_on(None, tweak).await
+    }
+
+    /// The server over `store` (several servers over one store play instances behind one load
+    /// balancer), with a configuration adjusted by `tweak`.
+    pub(crate) async fn start_with_store(store: Arc<dyn Store>, tweak: impl FnOnce(Config) -> Config) -> Self {
+        Self::start_on(Some(store), tweak).await
+    }
+
+    async fn start_on(store: Option<Arc<dyn Store>>, tweak: impl FnOnce(Config) -> Config) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
         let addr = listener.local_addr().expect("local address");
         let base = format!("http://127.0.0.1:{}", addr.port());
@@ -178,7 +190,11 @@ impl TestServer {
             .with_server_name("Test MCP server");
         config.listen_addr = addr;
         let config = tweak(config);
-        let server = McpServer::builder(config).user_store(users()).tools(tools()).build().expect("the server builds");
+        let mut builder = McpServer::builder(config).user_store(users()).tools(tools());
+        if let Some(store) = store {
+            builder = builder.store(store);
+        }
+        let server = builder.build().expect("the server builds");
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let shutdown = async {
