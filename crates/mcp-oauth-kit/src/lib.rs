@@ -96,7 +96,7 @@ pub use store::{SqlStore, open_store};
 pub use tools::{
     AppTemplate, MCP_APP_MIME_TYPE, MCP_APPS_EXTENSION, RegisteredTool, ToolDef, ToolError, ToolOutput, Tools,
 };
-pub use user_store::{StaticUserStore, User, UserStore, hash_password, verify_password};
+pub use user_store::{StaticUserStore, User, UserStore, hash_password, verify_password, verify_password_async};
 
 /// The attribute macro the kit's async traits are written with, for your implementations.
 pub use async_trait::async_trait;

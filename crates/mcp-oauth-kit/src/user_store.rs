@@ -134,12 +134,68 @@ impl StaticUserStore {
     }
 }
 
-/// Check a password against an argon2 PHC hash (as made by [`hash_password`]), for your own
-/// [`UserStore`]. It costs one argon2 run: call it on a blocking thread
-/// (`tokio::task::spawn_blocking`), and for unknown users verify against a dummy hash so that
-/// both cases take the same time.
+/// Check a password against an argon2 PHC hash (as made by [`hash_password`]). It costs one
+/// argon2 run and blocks: from async code use [`verify_password_async`]. For unknown users,
+/// verify against a dummy hash so that both cases take the same time.
 pub fn verify_password(phc_hash: &str, password: &Password) -> bool {
     verify(phc_hash, password)
+}
+
+/// [`verify_password`] on the kit's argon2 threads, for your own [`UserStore`].
+///
+/// Why not `spawn_blocking`: each argon2 run allocates its memory cost (19 MiB by default) in
+/// one block. On tokio's many blocking threads every thread gets its own malloc arena, and
+/// glibc keeps each arena's freed block: the process grew by hundreds of MiB over a few
+/// thousand sign-ins in the benchmark. A fixed, small set of threads bounds that to one
+/// block per thread, and queues sign-in floods instead of running them all at once.
+///
+/// # Errors
+/// [`UserStoreError::Backend`] only if the argon2 threads are gone.
+pub async fn verify_password_async(phc_hash: String, password: Password) -> Result<bool, UserStoreError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    argon2_workers().submit(Box::new(move || {
+        let _ = tx.send(verify(&phc_hash, &password));
+    }))?;
+    rx.await.map_err(|_| UserStoreError::Backend("the argon2 worker stopped".into()))
+}
+
+type Argon2Job = Box<dyn FnOnce() + Send>;
+
+/// The threads that run argon2 (at most 4, at most one per core).
+struct Argon2Workers {
+    jobs: std::sync::mpsc::Sender<Argon2Job>,
+}
+
+impl Argon2Workers {
+    fn submit(&self, job: Argon2Job) -> Result<(), UserStoreError> {
+        self.jobs.send(job).map_err(|_| UserStoreError::Backend("the argon2 workers are gone".into()))
+    }
+}
+
+fn argon2_workers() -> &'static Argon2Workers {
+    static WORKERS: std::sync::OnceLock<Argon2Workers> = std::sync::OnceLock::new();
+    WORKERS.get_or_init(|| {
+        let (jobs, queue) = std::sync::mpsc::channel::<Argon2Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+        for i in 0..threads {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new().name(format!("mcp-argon2-{i}")).spawn(move || {
+                loop {
+                    // The lock is held only while waiting for the next job, not while running it.
+                    let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return, // every sender is gone
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start an argon2 thread");
+            }
+        }
+        Argon2Workers { jobs }
+    })
 }
 
 fn verify(hash: &str, password: &Password) -> bool {
@@ -156,11 +212,8 @@ impl UserStore for StaticUserStore {
             Some((user, hash)) => (hash.clone(), Some(user.clone())),
             None => (self.dummy_hash.clone(), None),
         };
-        let password = password.clone();
         // argon2 is deliberately slow (tens of milliseconds): keep it off the async workers.
-        let ok = tokio::task::spawn_blocking(move || verify(&hash, &password))
-            .await
-            .map_err(|e| UserStoreError::Backend(Box::new(e)))?;
+        let ok = verify_password_async(hash, password.clone()).await?;
         Ok(if ok { user } else { None })
     }
 
