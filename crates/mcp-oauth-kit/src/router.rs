@@ -188,8 +188,14 @@ impl Router {
         }
         let is_as = state.provider.is_authorization_server();
         let oauth_path = matches!(path, "/register" | "/authorize" | "/login" | "/logout" | "/token" | "/revoke");
-        let peer = req.extensions().get::<std::net::SocketAddr>().map(|a| a.ip());
-        let ip = client_ip(req.headers(), peer, config.trust_forwarded_for);
+        // The client address matters only to the OAuth endpoints' limits; the MCP hot path
+        // does not pay for working it out.
+        let ip = if is_as && oauth_path {
+            let peer = req.extensions().get::<std::net::SocketAddr>().map(|a| a.ip());
+            client_ip(req.headers(), peer, config.trust_forwarded_for)
+        } else {
+            String::new()
+        };
         if is_as && oauth_path {
             // One store statement per OAuth request; never on the MCP path.
             match state.limits.oauth_request(&ip).await {
