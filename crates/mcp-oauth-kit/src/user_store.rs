@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 
 use crate::error::UserStoreError;
@@ -153,13 +153,45 @@ pub fn verify_password(phc_hash: &str, password: &Password) -> bool {
 /// [`UserStoreError::Backend`] only if the argon2 threads are gone.
 pub async fn verify_password_async(phc_hash: String, password: Password) -> Result<bool, UserStoreError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    argon2_workers().submit(Box::new(move || {
-        let _ = tx.send(verify(&phc_hash, &password));
+    argon2_workers().submit(Box::new(move |memory: &mut Vec<Block>| {
+        let _ = tx.send(verify_with_memory(memory, &phc_hash, &password));
     }))?;
     rx.await.map_err(|_| UserStoreError::Backend("the argon2 worker stopped".into()))
 }
 
-type Argon2Job = Box<dyn FnOnce() + Send>;
+/// A verification to run, given the worker's reusable argon2 memory.
+type Argon2Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// Verify with a caller-owned memory block, so that a worker allocates argon2's memory cost
+/// once instead of on every run (allocating and freeing 19 MiB per sign-in is what made glibc
+/// keep growing the heap: it raises its mmap threshold after the first free).
+fn verify_with_memory(memory: &mut Vec<Block>, hash: &str, password: &Password) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else { return false };
+    let (Ok(params), Ok(algorithm)) = (Params::try_from(&parsed), Algorithm::try_from(parsed.algorithm)) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+        None => Version::default(),
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else { return false };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else { return false };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::new());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params);
+    if argon2
+        .hash_password_into_with_memory(password.expose().as_bytes(), salt, &mut out, &mut memory[..blocks])
+        .is_err()
+    {
+        return false;
+    }
+    subtle::ConstantTimeEq::ct_eq(out.as_slice(), expected.as_bytes()).into()
+}
 
 /// The threads that run argon2 (at most 4, at most one per core).
 struct Argon2Workers {
@@ -181,11 +213,13 @@ fn argon2_workers() -> &'static Argon2Workers {
         for i in 0..threads {
             let queue = queue.clone();
             let spawned = std::thread::Builder::new().name(format!("mcp-argon2-{i}")).spawn(move || {
+                // This thread's argon2 memory, allocated on first use and reused ever after.
+                let mut memory = Vec::new();
                 loop {
                     // The lock is held only while waiting for the next job, not while running it.
                     let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
                     match job {
-                        Ok(job) => job(),
+                        Ok(job) => job(&mut memory),
                         Err(_) => return, // every sender is gone
                     }
                 }
@@ -240,6 +274,18 @@ mod tests {
     fn the_dummy_hash_parses_so_unknown_users_cost_a_full_verification() {
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
         assert!(!verify(DUMMY_HASH, &Password::new("")));
+    }
+
+    #[test]
+    fn reusable_memory_verification_agrees_with_the_reference() {
+        let hash = hash_password(&Password::new("s3cret")).expect("hash");
+        let mut memory = Vec::new();
+        for (password, want) in [("s3cret", true), ("s3cret!", false), ("", false), ("s3cret", true)] {
+            assert_eq!(verify_with_memory(&mut memory, &hash, &Password::new(password)), want, "{password}");
+            assert_eq!(verify(&hash, &Password::new(password)), want, "{password}");
+        }
+        assert!(!verify_with_memory(&mut memory, DUMMY_HASH, &Password::new("")));
+        assert!(!verify_with_memory(&mut memory, "not a hash", &Password::new("")));
     }
 
     #[test]
