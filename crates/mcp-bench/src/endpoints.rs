@@ -1,0 +1,236 @@
+//! Rates of the OAuth endpoints: registrations, full sign-in flows (argon2-bound), code
+//! exchanges and refreshes, each over several keep-alive connections, every answer checked.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+
+use crate::client::Conn;
+use crate::oauth::{self, PendingCode, Tokens};
+use crate::procfs;
+
+/// What a rate run measured.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rate {
+    pub(crate) ops: u64,
+    pub(crate) secs: f64,
+    pub(crate) rate: f64,
+    pub(crate) p50_us: f64,
+    pub(crate) p99_us: f64,
+    pub(crate) errors: u64,
+    pub(crate) error_samples: Vec<String>,
+    /// Server CPU per operation, in microseconds.
+    pub(crate) cpu_us_per_op: f64,
+    /// Server CPU over the run, in cores.
+    pub(crate) server_cpu: f64,
+    /// CPU that other processes used on core 0 / core 1 during the run, in cores: noise.
+    pub(crate) other_core0: f64,
+    pub(crate) other_core1: f64,
+}
+
+#[derive(Default)]
+pub(crate) struct WorkerOut {
+    latencies_ns: Vec<u64>,
+    errors: u64,
+    samples: Vec<String>,
+}
+
+impl WorkerOut {
+    fn record<T>(&mut self, started: Instant, outcome: Result<T, String>) -> Option<T> {
+        match outcome {
+            Ok(v) => {
+                self.latencies_ns.push(started.elapsed().as_nanos() as u64);
+                Some(v)
+            }
+            Err(e) => {
+                self.errors += 1;
+                if self.samples.len() < 3 {
+                    self.samples.push(e);
+                }
+                None
+            }
+        }
+    }
+}
+
+fn pct(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
+}
+
+/// Run `workers` tasks, each on its own connection, and measure from the first request to the
+/// last answer.
+async fn run_workers<F, Fut>(addr: SocketAddr, workers: usize, server_pid: u32, f: F) -> Rate
+where
+    F: Fn(usize, Conn) -> Fut,
+    Fut: Future<Output = WorkerOut> + Send + 'static,
+{
+    let mut rate = Rate::default();
+    let mut conns = Vec::new();
+    for _ in 0..workers {
+        match Conn::connect(addr).await {
+            Ok(c) => conns.push(c),
+            Err(e) => {
+                rate.errors += 1;
+                rate.error_samples.push(e);
+            }
+        }
+    }
+    let before = procfs::sample(server_pid);
+    let started = Instant::now();
+    let mut set = JoinSet::new();
+    for (i, conn) in conns.into_iter().enumerate() {
+        set.spawn(f(i, conn));
+    }
+    let mut latencies = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(out) => {
+                latencies.extend(out.latencies_ns);
+                rate.errors += out.errors;
+                rate.error_samples
+                    .extend(out.samples.into_iter().take(5usize.saturating_sub(rate.error_samples.len())));
+            }
+            Err(e) => {
+                rate.errors += 1;
+                rate.error_samples.push(format!("task failed: {e}"));
+            }
+        }
+    }
+    rate.secs = started.elapsed().as_secs_f64();
+    let after = procfs::sample(server_pid);
+    latencies.sort_unstable();
+    rate.ops = latencies.len() as u64;
+    rate.rate = rate.ops as f64 / rate.secs;
+    rate.p50_us = pct(&latencies, 50.0);
+    rate.p99_us = pct(&latencies, 99.0);
+    rate.server_cpu = (after.server - before.server) / rate.secs;
+    let gen_cpu = (after.generator - before.generator) / rate.secs;
+    rate.other_core0 = ((after.core0 - before.core0) / rate.secs - rate.server_cpu).max(0.0);
+    rate.other_core1 = ((after.core1 - before.core1) / rate.secs - gen_cpu).max(0.0);
+    // utime + stime count in clock ticks (10 ms): too coarse for a burst shorter than 0.5 s.
+    rate.cpu_us_per_op =
+        if rate.secs >= 0.5 { (after.server - before.server) * 1e6 / rate.ops.max(1) as f64 } else { f64::NAN };
+    rate
+}
+
+/// `POST /register` for `duration`.
+pub(crate) async fn registrations(addr: SocketAddr, conns: usize, duration: Duration, pid: u32) -> Rate {
+    let end = Instant::now() + duration;
+    run_workers(addr, conns, pid, move |_, mut conn| async move {
+        let mut out = WorkerOut::default();
+        while Instant::now() < end {
+            let t = Instant::now();
+            let r = oauth::register(&mut conn).await;
+            out.record(t, r);
+        }
+        out
+    })
+    .await
+}
+
+/// `n` sign-ins (register, `/authorize`, login page, `POST /login`) with `concurrency` browsers;
+/// the latencies are those of the whole flow. Returns the codes, to exchange.
+pub(crate) async fn sign_ins(
+    addr: SocketAddr,
+    base: &str,
+    n: usize,
+    concurrency: usize,
+    pid: u32,
+) -> (Rate, Vec<PendingCode>, Vec<Duration>) {
+    let left = Arc::new(Mutex::new(n));
+    let codes = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let login_times = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let base = base.to_owned();
+    let rate = run_workers(addr, concurrency, pid, |i, mut conn| {
+        let (left, codes, login_times, base) = (left.clone(), codes.clone(), login_times.clone(), base.clone());
+        async move {
+            let mut out = WorkerOut::default();
+            let user = oauth::USERS[i % oauth::USERS.len()];
+            loop {
+                {
+                    let mut left = left.lock().unwrap_or_else(|p| p.into_inner());
+                    if *left == 0 {
+                        break;
+                    }
+                    *left -= 1;
+                }
+                let t = Instant::now();
+                let r = async {
+                    let client_id = oauth::register(&mut conn).await?;
+                    oauth::authorize(&mut conn, &base, &client_id, user).await
+                }
+                .await;
+                if let Some((code, login)) = out.record(t, r) {
+                    codes.lock().unwrap_or_else(|p| p.into_inner()).push(code);
+                    login_times.lock().unwrap_or_else(|p| p.into_inner()).push(login);
+                }
+            }
+            out
+        }
+    })
+    .await;
+    let codes = std::mem::take(&mut *codes.lock().unwrap_or_else(|p| p.into_inner()));
+    let logins = std::mem::take(&mut *login_times.lock().unwrap_or_else(|p| p.into_inner()));
+    (rate, codes, logins)
+}
+
+/// Exchange every code, as fast as `conns` connections go.
+pub(crate) async fn exchanges(
+    addr: SocketAddr,
+    base: &str,
+    codes: Vec<PendingCode>,
+    conns: usize,
+    pid: u32,
+) -> (Rate, Vec<Tokens>) {
+    let queue = Arc::new(Mutex::new(codes));
+    let issued = Arc::new(Mutex::new(Vec::new()));
+    let base = base.to_owned();
+    let rate = run_workers(addr, conns, pid, |_, mut conn| {
+        let (queue, issued, base) = (queue.clone(), issued.clone(), base.clone());
+        async move {
+            let mut out = WorkerOut::default();
+            loop {
+                let Some(code) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop() else { break };
+                let t = Instant::now();
+                let r = oauth::exchange(&mut conn, &base, &code).await;
+                if let Some(tokens) = out.record(t, r) {
+                    issued.lock().unwrap_or_else(|p| p.into_inner()).push(tokens);
+                }
+            }
+            out
+        }
+    })
+    .await;
+    let tokens = std::mem::take(&mut *issued.lock().unwrap_or_else(|p| p.into_inner()));
+    (rate, tokens)
+}
+
+/// Refresh one token chain per connection, each refresh with the previous one's new token.
+pub(crate) async fn refreshes(addr: SocketAddr, chains: Vec<Tokens>, duration: Duration, pid: u32) -> Rate {
+    let end = Instant::now() + duration;
+    let chains = Arc::new(chains);
+    let n = chains.len();
+    run_workers(addr, n, pid, move |i, mut conn| {
+        let mut tokens = chains[i].clone();
+        async move {
+            let mut out = WorkerOut::default();
+            while Instant::now() < end {
+                let t = Instant::now();
+                let r = oauth::refresh(&mut conn, &tokens).await;
+                match out.record(t, r) {
+                    Some(next) => tokens = next,
+                    None => break, // a broken chain cannot go on
+                }
+            }
+            out
+        }
+    })
+    .await
+}

@@ -1,0 +1,722 @@
+//! `mcp-bench`: the performance benchmark of `mcp-server-example` (see docs/PERFORMANCE.md).
+//!
+//! ```sh
+//! cargo run --release -p mcp-bench -- smoke   # a few seconds, one round; exit 1 on any error (CI)
+//! cargo run --release -p mcp-bench -- full    # everything, 3 interleaved rounds, table in target/bench-results.md
+//! cargo run --release -p mcp-bench -- profile # the example under callgrind for a short stateless load
+//! ```
+//!
+//! It builds the release example and the two baselines (`rmcp-ceiling`, `mcp-floor`), pins
+//! every server to core 0 and itself (the load generator) to core 1, signs in through the real
+//! OAuth flow, and drives `tools/call roll_dice`, checking every answer.
+
+mod client;
+mod endpoints;
+mod load;
+mod oauth;
+mod procfs;
+mod report;
+mod servers;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use crate::client::Conn;
+use crate::load::{Cell, Load};
+use crate::report::{Boot, ColdStart, FlowBatch, McpKey, OAuthResults, Report, Variant};
+use crate::servers::{Env, Kind, Server, Spec, Store};
+
+/// How much to run.
+#[derive(Debug, Clone)]
+pub(crate) struct Opts {
+    pub(crate) mode: String,
+    pub(crate) rounds: usize,
+    pub(crate) warmup: Duration,
+    pub(crate) duration: Duration,
+    pub(crate) conns: Vec<usize>,
+    /// Full sign-in flows for the memory check (register + authorize + login + token).
+    pub(crate) flows: usize,
+    pub(crate) flow_batch: usize,
+    pub(crate) flow_concurrency: usize,
+    pub(crate) oauth_duration: Duration,
+    pub(crate) oauth_conns: usize,
+    pub(crate) cold_runs: usize,
+    /// Sign-ins per example boot (tokens shared round-robin by the connections).
+    pub(crate) tokens_per_boot: usize,
+    pub(crate) out: PathBuf,
+    pub(crate) build: bool,
+    pub(crate) profile_secs: f64,
+    /// Extra environment for the example server (`--server-env K=V`, repeatable).
+    pub(crate) server_env: Vec<(String, String)>,
+    /// A fifth variant, interleaved with the others: another example build and/or environment.
+    pub(crate) candidate: Candidate,
+    /// Before each cell, wait up to this long for cores 0 and 1 to be idle (other processes).
+    pub(crate) quiet_wait: Duration,
+    /// Parts to run (`--only mcp,oauth,cold`); all by default.
+    pub(crate) parts: Vec<String>,
+    /// `profile --stateful`: profile the session mode instead of the stateless one.
+    pub(crate) profile_stateful: bool,
+    /// `profile --ceiling`: profile the rmcp ceiling instead of the example.
+    pub(crate) profile_ceiling: bool,
+}
+
+impl Opts {
+    fn runs(&self, part: &str) -> bool {
+        self.parts.iter().any(|p| p == part)
+    }
+}
+
+/// `--candidate-bin PATH`, `--candidate-env K=V`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Candidate {
+    pub(crate) bin: Option<PathBuf>,
+    pub(crate) env: Vec<(String, String)>,
+}
+
+impl Candidate {
+    fn enabled(&self) -> bool {
+        self.bin.is_some() || !self.env.is_empty()
+    }
+}
+
+const USAGE: &str = "usage: mcp-bench <full|smoke|profile> [--rounds N] [--duration SECS] [--warmup SECS] \
+[--conns 1,16,64] [--flows N] [--out PATH] [--no-build] [--server-env KEY=VALUE]… \
+[--candidate-bin PATH] [--candidate-env KEY=VALUE]… [--quiet-wait SECS] [--only mcp,oauth,cold] [--stateful] [--ceiling] (the last two: profile)";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn parse_args() -> Result<Opts, String> {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().ok_or(USAGE)?;
+    let root = workspace_root();
+    let mut o = match mode.as_str() {
+        "full" | "profile" => Opts {
+            mode: mode.clone(),
+            rounds: 3,
+            warmup: Duration::from_millis(500),
+            duration: Duration::from_secs(3),
+            conns: vec![1, 16, 64],
+            flows: 2000,
+            flow_batch: 500,
+            flow_concurrency: 4,
+            oauth_duration: Duration::from_secs(3),
+            oauth_conns: 16,
+            cold_runs: 5,
+            tokens_per_boot: 4,
+            out: root.join("target/bench-results.md"),
+            build: true,
+            profile_secs: 10.0,
+            server_env: Vec::new(),
+            candidate: Candidate::default(),
+            quiet_wait: Duration::from_secs(30),
+            parts: vec!["mcp".into(), "oauth".into(), "cold".into()],
+            profile_stateful: false,
+            profile_ceiling: false,
+        },
+        "smoke" => Opts {
+            mode: mode.clone(),
+            rounds: 1,
+            warmup: Duration::from_millis(100),
+            duration: Duration::from_millis(300),
+            conns: vec![1, 16, 64],
+            flows: 24,
+            flow_batch: 24,
+            flow_concurrency: 4,
+            oauth_duration: Duration::from_millis(300),
+            oauth_conns: 16,
+            cold_runs: 1,
+            tokens_per_boot: 2,
+            out: root.join("target/bench-smoke.md"),
+            build: true,
+            profile_secs: 2.0,
+            server_env: Vec::new(),
+            candidate: Candidate::default(),
+            quiet_wait: Duration::ZERO,
+            parts: vec!["mcp".into(), "oauth".into(), "cold".into()],
+            profile_stateful: false,
+            profile_ceiling: false,
+        },
+        "-h" | "--help" | "help" => return Err(USAGE.into()),
+        other => return Err(format!("unknown mode {other:?}\n{USAGE}")),
+    };
+    let secs = |v: Option<String>, name: &str| -> Result<Duration, String> {
+        let v = v.ok_or(format!("{name} needs a value"))?;
+        v.parse::<f64>()
+            .ok()
+            .filter(|s| *s > 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or(format!("{name}: {v:?} is not a positive number of seconds"))
+    };
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--rounds" => o.rounds = args.next().and_then(|v| v.parse().ok()).filter(|n| *n > 0).ok_or("--rounds N")?,
+            "--duration" => o.duration = secs(args.next(), "--duration")?,
+            "--warmup" => o.warmup = secs(args.next(), "--warmup")?,
+            "--flows" => o.flows = args.next().and_then(|v| v.parse().ok()).ok_or("--flows N")?,
+            "--conns" => {
+                o.conns = args
+                    .next()
+                    .ok_or("--conns 1,16,64")?
+                    .split(',')
+                    .map(|c| c.trim().parse().ok().filter(|n| *n > 0))
+                    .collect::<Option<Vec<usize>>>()
+                    .ok_or("--conns: comma-separated positive numbers")?;
+            }
+            "--out" => o.out = PathBuf::from(args.next().ok_or("--out PATH")?),
+            "--no-build" => o.build = false,
+            "--candidate-bin" => o.candidate.bin = Some(PathBuf::from(args.next().ok_or("--candidate-bin PATH")?)),
+            "--candidate-env" => {
+                let kv = args.next().ok_or("--candidate-env KEY=VALUE")?;
+                let (k, v) = kv.split_once('=').ok_or("--candidate-env KEY=VALUE")?;
+                o.candidate.env.push((k.to_owned(), v.to_owned()));
+            }
+            "--only" => {
+                o.parts = args.next().ok_or("--only mcp,oauth,cold")?.split(',').map(|p| p.trim().to_owned()).collect();
+                if let Some(bad) = o.parts.iter().find(|p| !matches!(p.as_str(), "mcp" | "oauth" | "cold")) {
+                    return Err(format!("--only: unknown part {bad:?} (mcp, oauth, cold)"));
+                }
+            }
+            "--stateful" => o.profile_stateful = true,
+            "--ceiling" => o.profile_ceiling = true,
+            "--quiet-wait" => {
+                o.quiet_wait =
+                    Duration::from_secs_f64(args.next().and_then(|v| v.parse().ok()).ok_or("--quiet-wait SECS")?)
+            }
+            "--server-env" => {
+                let kv = args.next().ok_or("--server-env KEY=VALUE")?;
+                let (k, v) = kv.split_once('=').ok_or("--server-env KEY=VALUE")?;
+                o.server_env.push((k.to_owned(), v.to_owned()));
+            }
+            "--profile-secs" => o.profile_secs = secs(args.next(), "--profile-secs")?.as_secs_f64(),
+            other => return Err(format!("unknown option {other:?}\n{USAGE}")),
+        }
+    }
+    o.flow_batch = o.flow_batch.min(o.flows.max(1));
+    Ok(o)
+}
+
+fn command_output(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Build the release example and this crate's binaries (a no-op when they are up to date).
+fn build(bin_dir: &Path) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("mcp-bench: cargo build --release -p mcp-server-example -p mcp-bench --bins");
+    let status = Command::new(&cargo)
+        .args(["build", "--release", "-p", "mcp-server-example", "-p", "mcp-bench", "--bins"])
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("running {cargo}: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build failed ({status})"));
+    }
+    for kind in [Kind::Example, Kind::Ceiling, Kind::Floor] {
+        if !bin_dir.join(kind.binary()).exists() {
+            return Err(format!("{} was not built into {}", kind.binary(), bin_dir.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Pin this process (the load generator) to core 1, before the runtime starts its threads.
+fn pin_self() -> Result<(), String> {
+    let pid = std::process::id().to_string();
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", "1", &pid])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("taskset is missing ({e}): install util-linux"))?;
+    if status.success() { Ok(()) } else { Err(format!("taskset -p -c 1 {pid} failed")) }
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let exe = std::env::current_exe().unwrap_or_default();
+    let bin_dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if bin_dir.file_name().and_then(|n| n.to_str()) != Some("release") {
+        eprintln!(
+            "mcp-bench: run the release build (`cargo run --release -p mcp-bench -- …`); a debug benchmark measures nothing useful"
+        );
+        return ExitCode::from(2);
+    }
+    if opts.build
+        && let Err(e) = build(&bin_dir)
+    {
+        eprintln!("mcp-bench: {e}");
+        return ExitCode::from(2);
+    }
+    if command_output("taskset", &["--version"]).is_none() {
+        eprintln!("mcp-bench: `taskset` is missing: install util-linux (apt-get install util-linux)");
+        return ExitCode::from(2);
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let pin = cores >= 2;
+    if pin {
+        if let Err(e) = pin_self() {
+            eprintln!("mcp-bench: {e}");
+            return ExitCode::from(2);
+        }
+    } else {
+        eprintln!(
+            "mcp-bench: only {cores} core available: server and load generator share it (numbers are not comparable)"
+        );
+    }
+    let tmp = std::env::temp_dir().join(format!("mcp-bench-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&tmp) {
+        eprintln!("mcp-bench: {}: {e}", tmp.display());
+        return ExitCode::from(2);
+    }
+    let env = Env { bin_dir, tmp: tmp.clone(), pin };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mcp-bench: tokio runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result =
+        if opts.mode == "profile" { rt.block_on(profile(&env, &opts)) } else { rt.block_on(bench(&env, &opts, cores)) };
+    let _ = std::fs::remove_dir_all(&tmp);
+    match result {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(errors) => {
+            eprintln!("mcp-bench: {errors} failed requests or checks (see above)");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("mcp-bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Wait (at most `max`) until cores 0 and 1 are idle: between cells nothing of ours runs, so
+/// whatever is busy there is another process (a compiler) that would disturb the next cell.
+async fn wait_quiet(max: Duration) {
+    if max.is_zero() {
+        return;
+    }
+    let deadline = Instant::now() + max;
+    let mut waited = false;
+    loop {
+        let (a0, a1) = (procfs::core_busy_secs(0), procfs::core_busy_secs(1));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (b0, b1) = (procfs::core_busy_secs(0), procfs::core_busy_secs(1));
+        let busy = match (a0, a1, b0, b1) {
+            (Some(a0), Some(a1), Some(b0), Some(b1)) => ((b0 - a0) / 0.3).max((b1 - a1) / 0.3),
+            _ => 0.0,
+        };
+        if busy < 0.15 {
+            return;
+        }
+        if Instant::now() > deadline {
+            log(format!("cores still {:.0}% busy with other processes after {max:?}; measuring anyway", busy * 100.0));
+            return;
+        }
+        if !waited {
+            log(format!("other processes keep the cores {:.0}% busy: waiting up to {max:?}", busy * 100.0));
+            waited = true;
+        }
+    }
+}
+
+fn log(msg: impl AsRef<str>) {
+    eprintln!("mcp-bench: {}", msg.as_ref());
+}
+
+/// Sign in `n` times through the real flow (alternating alice and bob).
+async fn sign_in_tokens(server: &Server, n: usize) -> Result<Vec<(String, String)>, String> {
+    let mut conn = Conn::connect(server.addr).await?;
+    let mut tokens = Vec::new();
+    for i in 0..n {
+        let user = oauth::USERS[i % oauth::USERS.len()];
+        let t = oauth::sign_in(&mut conn, &server.base, user).await?;
+        tokens.push((t.access, t.username));
+    }
+    Ok(tokens)
+}
+
+fn random_token() -> String {
+    use base64::Engine as _;
+    format!("mcp_at_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()))
+}
+
+/// One boot of one variant: start, sign in, run every connection count, stop.
+async fn boot_and_run(
+    env: &Env,
+    opts: &Opts,
+    variant: Variant,
+    stateless: bool,
+    round: usize,
+    report: &mut Report,
+) -> Result<(), String> {
+    let (kind, store) = match variant {
+        Variant::ExampleMemory | Variant::Candidate => (Kind::Example, Store::Memory),
+        Variant::ExampleSqlite => {
+            let path = env.tmp.join(format!("r{round}-{}.sqlite3", if stateless { "stateless" } else { "stateful" }));
+            (Kind::Example, Store::Sqlite(path))
+        }
+        Variant::Ceiling => (Kind::Ceiling, Store::Memory),
+        Variant::Floor => (Kind::Floor, Store::Memory),
+    };
+    let mut spec = Spec::new(kind, store.clone(), stateless);
+    spec.extra_env = opts.server_env.clone();
+    if variant == Variant::Candidate {
+        spec.extra_env.extend(opts.candidate.env.iter().cloned());
+        spec.binary = opts.candidate.bin.clone();
+    }
+    let floor_tokens: Vec<String> = (0..opts.tokens_per_boot).map(|_| random_token()).collect();
+    spec.floor_tokens = floor_tokens.clone();
+    let mut server = Server::spawn(env, &spec)?;
+    let ready = server.wait_ready(Duration::from_secs(20)).await?;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (rss_ready, _) = server.memory();
+    let tokens = match kind {
+        Kind::Example => sign_in_tokens(&server, opts.tokens_per_boot).await?,
+        Kind::Ceiling => floor_tokens.iter().map(|t| (t.clone(), "bench".to_owned())).collect(),
+        Kind::Floor => floor_tokens.iter().map(|t| (t.clone(), "bench".to_owned())).collect(),
+    };
+    let (rss_signed_in, _) = server.memory();
+    for &conns in &opts.conns {
+        wait_quiet(opts.quiet_wait).await;
+        let load = Load {
+            addr: server.addr,
+            conns,
+            stateful: !stateless,
+            tokens: tokens.clone(),
+            warmup: opts.warmup,
+            duration: opts.duration,
+            server_pid: server.pid,
+        };
+        let cell: Cell = load::run(&load).await;
+        log(format!(
+            "round {} {:<16} {:<9} {:>2} conns: {:>8.0} calls/s p50 {:>6.3} ms p99 {:>6.3} ms cpu {:>4.2} gen {:>4.2} other {:.2}/{:.2} errors {}",
+            round + 1,
+            variant.label(),
+            if stateless { "stateless" } else { "stateful" },
+            conns,
+            cell.rate,
+            cell.p50_us / 1000.0,
+            cell.p99_us / 1000.0,
+            cell.server_cpu,
+            cell.gen_cpu,
+            cell.other_core0,
+            cell.other_core1,
+            cell.errors
+        ));
+        for e in &cell.error_samples {
+            log(format!("  error: {e}"));
+        }
+        report.mcp.entry(McpKey { variant, stateless, conns }).or_default().push(cell);
+    }
+    let (rss_after, hwm) = server.memory();
+    report.boots.push(Boot { variant, stateless, ready, rss_ready, rss_signed_in, rss_after, hwm });
+    let stopped = server.stop();
+    if let Store::Sqlite(path) = &store {
+        servers::remove_sqlite(path);
+    }
+    stopped
+}
+
+async fn bench(env: &Env, opts: &Opts, cores: usize) -> Result<u64, String> {
+    let started = Instant::now();
+    let mut report = Report::new(opts.clone(), cores, env.pin);
+    // 1. MCP throughput, interleaved: example, ceiling, example (SQLite), floor; reversed on
+    //    odd rounds, so that drift does not favour one side.
+    let rounds = if opts.runs("mcp") { opts.rounds } else { 0 };
+    for round in 0..rounds {
+        for stateless in [false, true] {
+            let mut order = vec![Variant::ExampleMemory, Variant::Ceiling, Variant::ExampleSqlite];
+            if opts.candidate.enabled() {
+                order.insert(1, Variant::Candidate);
+            }
+            if stateless {
+                order.push(Variant::Floor);
+            }
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for variant in order {
+                if let Err(e) = boot_and_run(env, opts, variant, stateless, round, &mut report).await {
+                    report.failures.push(format!("{} ({}): {e}", variant.label(), mode_name(stateless)));
+                    log(format!("FAILED {}: {e}", variant.label()));
+                }
+            }
+        }
+    }
+    // 2. OAuth endpoints and memory after many flows (in-memory store).
+    if opts.runs("oauth") {
+        match oauth_bench(env, opts).await {
+            Ok(r) => report.oauth = Some(r),
+            Err(e) => {
+                log(format!("FAILED OAuth endpoints: {e}"));
+                report.failures.push(format!("OAuth endpoints: {e}"));
+            }
+        }
+    }
+    // 3. Cold start.
+    if opts.runs("cold") {
+        match cold_start(env, opts).await {
+            Ok(c) => report.cold = Some(c),
+            Err(e) => {
+                log(format!("FAILED cold start: {e}"));
+                report.failures.push(format!("cold start: {e}"));
+            }
+        }
+    }
+    report.total_secs = started.elapsed().as_secs_f64();
+    let text = report.render();
+    println!("{text}");
+    if let Some(dir) = opts.out.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::write(&opts.out, &text) {
+        Ok(()) => log(format!("results written to {}", opts.out.display())),
+        Err(e) => log(format!("cannot write {}: {e}", opts.out.display())),
+    }
+    Ok(report.error_count())
+}
+
+pub(crate) fn mode_name(stateless: bool) -> &'static str {
+    if stateless { "stateless" } else { "stateful" }
+}
+
+async fn oauth_bench(env: &Env, opts: &Opts) -> Result<OAuthResults, String> {
+    let mut spec = Spec::new(Kind::Example, Store::Memory, true);
+    spec.extra_env = opts.server_env.clone();
+    let mut server = Server::spawn(env, &spec)?;
+    server.wait_ready(Duration::from_secs(20)).await?;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut r = OAuthResults { rss_start: server.memory().0, ..OAuthResults::default() };
+    // Single sign-ins one at a time: the latency of POST /login is argon2's cost on one core.
+    wait_quiet(opts.quiet_wait).await;
+    let (single, _, login_times) =
+        endpoints::sign_ins(server.addr, &server.base, opts.cold_runs.max(3), 1, server.pid).await;
+    r.login_single_ms = median(login_times.iter().map(|d| d.as_secs_f64() * 1000.0).collect());
+    r.errors += single.errors;
+    r.samples.extend(single.error_samples);
+    // Full flows in batches: sign-ins (argon2-bound) then a burst of code exchanges.
+    let mut left = opts.flows;
+    let mut chains = Vec::new();
+    r.rss_before_flows = server.memory().0;
+    while left > 0 {
+        let n = left.min(opts.flow_batch);
+        left -= n;
+        wait_quiet(opts.quiet_wait).await;
+        let (flows, codes, logins) =
+            endpoints::sign_ins(server.addr, &server.base, n, opts.flow_concurrency, server.pid).await;
+        let (exch, tokens) = endpoints::exchanges(server.addr, &server.base, codes, opts.oauth_conns, server.pid).await;
+        let (rss, hwm) = server.memory();
+        log(format!(
+            "flows: {} sign-ins at {:.1}/s ({:.1} ms CPU each), {} exchanges at {:.0}/s, RSS {:.1} MiB",
+            flows.ops,
+            flows.rate,
+            flows.cpu_us_per_op / 1000.0,
+            exch.ops,
+            exch.rate,
+            rss as f64 / 1024.0
+        ));
+        r.errors += flows.errors + exch.errors;
+        r.samples.extend(flows.error_samples.iter().cloned());
+        r.samples.extend(exch.error_samples.iter().cloned());
+        r.login_latency_ms.extend(logins.iter().map(|d| d.as_secs_f64() * 1000.0));
+        if chains.len() < opts.oauth_conns {
+            chains.extend(tokens.into_iter().take(opts.oauth_conns - chains.len()));
+        }
+        r.batches.push(FlowBatch { flows, exchanges: exch, rss_kib: rss, hwm_kib: hwm });
+    }
+    r.rss_after_flows = server.memory().0;
+    // Refreshes: one rotating chain per connection.
+    if chains.is_empty() {
+        return Err("no tokens from the flows to refresh".into());
+    }
+    wait_quiet(opts.quiet_wait).await;
+    r.refresh = endpoints::refreshes(server.addr, chains, opts.oauth_duration, server.pid).await;
+    log(format!("refreshes: {:.0}/s", r.refresh.rate));
+    r.rss_after_refresh = server.memory().0;
+    wait_quiet(opts.quiet_wait).await;
+    r.registration = endpoints::registrations(server.addr, opts.oauth_conns, opts.oauth_duration, server.pid).await;
+    log(format!("registrations: {:.0}/s", r.registration.rate));
+    r.errors += r.refresh.errors + r.registration.errors;
+    r.samples.extend(r.refresh.error_samples.iter().cloned());
+    r.samples.extend(r.registration.error_samples.iter().cloned());
+    r.rss_end = server.memory().0;
+    server.stop()?;
+    for s in &r.samples {
+        log(format!("  error: {s}"));
+    }
+    Ok(r)
+}
+
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+/// Poll until a `tools/call` with `token` succeeds; returns the time since spawn.
+async fn first_tool_call(server: &mut Server, token: &str, user: &str) -> Result<Duration, String> {
+    let deadline = server.spawned_at + Duration::from_secs(20);
+    loop {
+        if let Ok(mut conn) = Conn::connect(server.addr).await {
+            let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"roll_dice","arguments":{"sides":6}}}"#;
+            let req = conn
+                .request(http::Method::POST, "/mcp")
+                .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(http::header::ACCEPT, "application/json, text/event-stream")
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .header("mcp-protocol-version", load::PROTOCOL_VERSION)
+                .body(http_body_util::Full::new(bytes::Bytes::from_static(body.as_bytes())))
+                .map_err(|e| e.to_string())?;
+            let reply = conn.send(req).await?;
+            load::check_roll(&reply, 1, user)?;
+            return Ok(server.spawned_at.elapsed());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no tool call answered within 20 s:\n{}", server.log_tail()));
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+async fn cold_start(env: &Env, opts: &Opts) -> Result<ColdStart, String> {
+    let mut c = ColdStart::default();
+    wait_quiet(opts.quiet_wait).await;
+    // taskset's own exec, part of every spawn below.
+    for _ in 0..opts.cold_runs {
+        let t = Instant::now();
+        let _ = Command::new("taskset").args(["-c", "0", "true"]).status();
+        c.taskset_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    // spawn → PRM 200, both stores (SQLite: a fresh file each time, so migrations run).
+    for i in 0..opts.cold_runs {
+        let mut spec = Spec::new(Kind::Example, Store::Memory, true);
+        spec.extra_env = opts.server_env.clone();
+        let mut server = Server::spawn(env, &spec)?;
+        c.prm_memory_ms.push(server.wait_ready(Duration::from_secs(20)).await?.as_secs_f64() * 1000.0);
+        if i == 0 {
+            c.rss_idle_memory_kib = server.memory().0;
+        }
+        server.stop()?;
+        let path = env.tmp.join(format!("cold-fresh-{i}.sqlite3"));
+        let mut spec = Spec::new(Kind::Example, Store::Sqlite(path.clone()), true);
+        spec.extra_env = opts.server_env.clone();
+        let mut server = Server::spawn(env, &spec)?;
+        c.prm_sqlite_fresh_ms.push(server.wait_ready(Duration::from_secs(20)).await?.as_secs_f64() * 1000.0);
+        if i == 0 {
+            c.rss_idle_sqlite_kib = server.memory().0;
+        }
+        server.stop()?;
+        servers::remove_sqlite(&path);
+    }
+    // spawn → first 200 tool call, with a token obtained before the restart (persisted SQLite).
+    let path = env.tmp.join("cold-persisted.sqlite3");
+    let mut spec = Spec::new(Kind::Example, Store::Sqlite(path.clone()), true);
+    spec.extra_env = opts.server_env.clone();
+    let mut server = Server::spawn(env, &spec)?;
+    server.wait_ready(Duration::from_secs(20)).await?;
+    let tokens = sign_in_tokens(&server, 1).await?;
+    let (token, user) = tokens.into_iter().next().ok_or("no token")?;
+    // The token's audience is `http://127.0.0.1:PORT/mcp`: restart on the same port.
+    spec.port = Some(server.port);
+    server.stop()?;
+    for _ in 0..opts.cold_runs {
+        let mut server = Server::spawn(env, &spec)?;
+        let first = first_tool_call(&mut server, &token, &user).await;
+        let prm = server.wait_ready(Duration::from_secs(20)).await;
+        server.stop()?;
+        c.first_call_sqlite_ms.push(first?.as_secs_f64() * 1000.0);
+        drop(prm);
+    }
+    servers::remove_sqlite(&path);
+    log(format!(
+        "cold start: PRM {:.1} ms (memory), {:.1} ms (fresh SQLite); first tool call {:.1} ms (persisted SQLite); taskset {:.1} ms",
+        median(c.prm_memory_ms.clone()),
+        median(c.prm_sqlite_fresh_ms.clone()),
+        median(c.first_call_sqlite_ms.clone()),
+        median(c.taskset_ms.clone())
+    ));
+    Ok(c)
+}
+
+/// `callgrind_control`; valgrind names its control pipes after `$HOST`, which the server has.
+fn callgrind_control(args: &[&str]) -> std::io::Result<std::process::Output> {
+    Command::new("callgrind_control").args(args).env("HOST", "127.0.0.1").output()
+}
+
+/// The example under callgrind, instrumented only during a stateless load at 4 connections.
+async fn profile(env: &Env, opts: &Opts) -> Result<u64, String> {
+    let kind = if opts.profile_ceiling { Kind::Ceiling } else { Kind::Example };
+    let out = workspace_root().join(format!(
+        "target/callgrind.{}{}.out",
+        kind.binary(),
+        if opts.profile_stateful { ".stateful" } else { "" }
+    ));
+    let mut spec = Spec::new(kind, Store::Memory, !opts.profile_stateful);
+    spec.extra_env = opts.server_env.clone();
+    spec.wrapper = vec![
+        "valgrind".into(),
+        "--tool=callgrind".into(),
+        "--instr-atstart=no".into(),
+        format!("--callgrind-out-file={}", out.display()),
+    ];
+    let mut server = Server::spawn(env, &spec)?;
+    server.wait_ready(Duration::from_secs(120)).await?;
+    let tokens = match kind {
+        Kind::Example => sign_in_tokens(&server, 2).await?,
+        _ => vec![(random_token(), "bench".to_owned())],
+    };
+    let pid = server.pid.to_string();
+    let on = callgrind_control(&["-i", "on", &pid]);
+    if let Ok(o) = &on {
+        log(format!(
+            "callgrind_control -i on: {} {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    match &on {
+        Ok(o) if o.status.success() && String::from_utf8_lossy(&o.stdout).contains("OK") => {}
+        _ => return Err(format!("callgrind_control -i on {pid} failed: {on:?}")),
+    }
+    let load = Load {
+        addr: server.addr,
+        conns: 4,
+        stateful: opts.profile_stateful,
+        tokens,
+        warmup: Duration::from_millis(200),
+        duration: Duration::from_secs_f64(opts.profile_secs),
+        server_pid: server.pid,
+    };
+    let cell = load::run(&load).await;
+    let stat = callgrind_control(&["-s", &pid]);
+    if let Ok(o) = &stat {
+        log(String::from_utf8_lossy(&o.stdout));
+    }
+    let _ = callgrind_control(&["-i", "off", &pid]);
+    log(format!("profiled {} calls under callgrind ({:.0}/s, {} errors)", cell.calls, cell.rate, cell.errors));
+    let tail = server.log_tail();
+    server.stop()?;
+    log(tail);
+    log(format!(
+        "callgrind output: {} (callgrind_annotate --inclusive=yes {} | head -80)",
+        out.display(),
+        out.display()
+    ));
+    Ok(cell.errors)
+}

@@ -1,0 +1,570 @@
+//! The results as a markdown report: the machine, the MCP table, interleaved ratios, the
+//! OAuth endpoints, memory, cold start, and the targets with ✓/✗.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::endpoints::Rate;
+use crate::load::Cell;
+use crate::{Opts, median, mode_name};
+
+/// A server configuration measured in the MCP rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Variant {
+    ExampleMemory,
+    /// `--candidate-bin` / `--candidate-env`: another build or setting of the example (memory store).
+    Candidate,
+    ExampleSqlite,
+    Ceiling,
+    Floor,
+}
+
+impl Variant {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Variant::ExampleMemory => "example (memory)",
+            Variant::Candidate => "candidate (memory)",
+            Variant::ExampleSqlite => "example (SQLite)",
+            Variant::Ceiling => "rmcp ceiling",
+            Variant::Floor => "floor",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct McpKey {
+    pub(crate) stateless: bool,
+    pub(crate) conns: usize,
+    pub(crate) variant: Variant,
+}
+
+/// One server start in the MCP rounds.
+#[derive(Debug, Clone)]
+pub(crate) struct Boot {
+    pub(crate) variant: Variant,
+    pub(crate) stateless: bool,
+    pub(crate) ready: Duration,
+    pub(crate) rss_ready: u64,
+    pub(crate) rss_signed_in: u64,
+    pub(crate) rss_after: u64,
+    pub(crate) hwm: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FlowBatch {
+    pub(crate) flows: Rate,
+    pub(crate) exchanges: Rate,
+    pub(crate) rss_kib: u64,
+    pub(crate) hwm_kib: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OAuthResults {
+    pub(crate) rss_start: u64,
+    pub(crate) rss_before_flows: u64,
+    pub(crate) rss_after_flows: u64,
+    pub(crate) rss_after_refresh: u64,
+    pub(crate) rss_end: u64,
+    pub(crate) login_single_ms: f64,
+    pub(crate) login_latency_ms: Vec<f64>,
+    pub(crate) batches: Vec<FlowBatch>,
+    pub(crate) registration: Rate,
+    pub(crate) refresh: Rate,
+    pub(crate) errors: u64,
+    pub(crate) samples: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ColdStart {
+    pub(crate) taskset_ms: Vec<f64>,
+    pub(crate) prm_memory_ms: Vec<f64>,
+    pub(crate) prm_sqlite_fresh_ms: Vec<f64>,
+    pub(crate) first_call_sqlite_ms: Vec<f64>,
+    pub(crate) rss_idle_memory_kib: u64,
+    pub(crate) rss_idle_sqlite_kib: u64,
+}
+
+pub(crate) struct Report {
+    opts: Opts,
+    /// Date, commit and tree state when the run started (the tree may change while it runs).
+    started: String,
+    cores: usize,
+    pinned: bool,
+    pub(crate) mcp: BTreeMap<McpKey, Vec<Cell>>,
+    pub(crate) boots: Vec<Boot>,
+    pub(crate) oauth: Option<OAuthResults>,
+    pub(crate) cold: Option<ColdStart>,
+    pub(crate) failures: Vec<String>,
+    pub(crate) total_secs: f64,
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "✓" } else { "✗" }
+}
+
+fn shell(cmd: &str, args: &[&str]) -> String {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+impl Report {
+    pub(crate) fn new(opts: Opts, cores: usize, pinned: bool) -> Self {
+        let dirty =
+            shell("git", &["status", "--porcelain", "--", "crates/mcp-oauth-kit", "examples/mcp-server-example"]);
+        let started = format!(
+            "{}; commit {}{}",
+            shell("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+            shell("git", &["rev-parse", "--short", "HEAD"]),
+            if dirty.is_empty() { "" } else { " with uncommitted changes in the kit or the example" }
+        );
+        Self {
+            opts,
+            started,
+            cores,
+            pinned,
+            mcp: BTreeMap::new(),
+            boots: Vec::new(),
+            oauth: None,
+            cold: None,
+            failures: Vec::new(),
+            total_secs: 0.0,
+        }
+    }
+
+    pub(crate) fn error_count(&self) -> u64 {
+        let mcp: u64 = self.mcp.values().flatten().map(|c| c.errors).sum();
+        mcp + self.oauth.as_ref().map_or(0, |o| o.errors) + self.failures.len() as u64
+    }
+
+    fn cells(&self, variant: Variant, stateless: bool, conns: usize) -> &[Cell] {
+        self.mcp.get(&McpKey { variant, stateless, conns }).map_or(&[], Vec::as_slice)
+    }
+
+    /// Per-round ratios of calls/s, `a` over `b` (rounds where both ran).
+    fn ratios(&self, a: Variant, b: Variant, stateless: bool, conns: usize) -> Vec<f64> {
+        self.cells(a, stateless, conns)
+            .iter()
+            .zip(self.cells(b, stateless, conns))
+            .map(|(x, y)| x.rate / y.rate)
+            .collect()
+    }
+
+    fn ratio_text(&self, a: Variant, b: Variant, stateless: bool, conns: usize) -> (f64, String) {
+        let r = self.ratios(a, b, stateless, conns);
+        let m = median(r.clone());
+        let rounds: Vec<String> = r.iter().map(|x| format!("{x:.2}")).collect();
+        (m, format!("**{m:.2}** ({})", rounds.join(", ")))
+    }
+
+    pub(crate) fn render(&self) -> String {
+        let mut s = String::new();
+        let o = &self.opts;
+        let _ = writeln!(s, "# mcp-bench results ({} mode)\n", o.mode);
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let _ = writeln!(s, "- Command: `cargo run --release -p mcp-bench -- {}`", args.join(" "));
+        let _ = writeln!(
+            s,
+            "- Machine: {} cores (`nproc`), {}, kernel {}; {}",
+            self.cores,
+            cpu_model(),
+            shell("uname", &["-r"]),
+            shell("rustc", &["-V"])
+        );
+        let _ = writeln!(s, "- Started: {} (git of the current directory)", self.started);
+        if !o.server_env.is_empty() {
+            let env: Vec<String> = o.server_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(s, "- Extra example env (experiment): `{}`", env.join(" "));
+        }
+        let _ = writeln!(
+            s,
+            "- Pinning: {}",
+            if self.pinned {
+                "servers on core 0 (`taskset -c 0`), load generator on core 1"
+            } else {
+                "NONE (one core): numbers not comparable"
+            }
+        );
+        let _ = writeln!(
+            s,
+            "- Each cell: {:.1} s warm-up then {:.1} s measured, HTTP/1.1 keep-alive, one connection per task; {} interleaved round(s) (order reversed on odd rounds); values are medians over rounds. Total run time {:.0} s.",
+            o.warmup.as_secs_f64(),
+            o.duration.as_secs_f64(),
+            o.rounds,
+            self.total_secs
+        );
+        let _ = writeln!(
+            s,
+            "- Server env: `OAUTH_RATE_LIMIT_PER_MINUTE=0 RUST_LOG=warn PUBLIC_URL=http://127.0.0.1:PORT`, `MCP_STATELESS`, `DATABASE_URL=memory|sqlite://…`\n"
+        );
+
+        let _ = writeln!(s, "## MCP `tools/call roll_dice`\n");
+        let _ = writeln!(
+            s,
+            "| mode | server | conns | calls/s | min–max | p50 ms | p99 ms | max ms | errors | server CPU (cores) | server CPU µs/call | generator CPU | other load core 0 / 1 | server VmHWM MiB |"
+        );
+        let _ = writeln!(s, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+        for stateless in [false, true] {
+            for &conns in &o.conns {
+                for variant in [
+                    Variant::ExampleMemory,
+                    Variant::Candidate,
+                    Variant::ExampleSqlite,
+                    Variant::Ceiling,
+                    Variant::Floor,
+                ] {
+                    let cells = self.cells(variant, stateless, conns);
+                    if cells.is_empty() {
+                        continue;
+                    }
+                    let m = |f: fn(&Cell) -> f64| median(cells.iter().map(f).collect());
+                    let min = cells.iter().map(|c| c.rate).fold(f64::INFINITY, f64::min);
+                    let max = cells.iter().map(|c| c.rate).fold(0.0, f64::max);
+                    let errors: u64 = cells.iter().map(|c| c.errors).sum();
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {} | {:.0} | {:.0}–{:.0} | {:.3} | {:.3} | {:.2} | {} | {:.2} | {:.1} | {:.2} | {:.2} / {:.2} | {:.1} |",
+                        mode_name(stateless),
+                        variant.label(),
+                        conns,
+                        m(|c| c.rate),
+                        min,
+                        max,
+                        m(|c| c.p50_us) / 1000.0,
+                        m(|c| c.p99_us) / 1000.0,
+                        m(|c| c.max_us) / 1000.0,
+                        errors,
+                        m(|c| c.server_cpu),
+                        m(|c| c.cpu_us_per_call),
+                        m(|c| c.gen_cpu),
+                        cells.iter().map(|c| c.other_core0).fold(0.0, f64::max),
+                        cells.iter().map(|c| c.other_core1).fold(0.0, f64::max),
+                        mib(cells.iter().map(|c| c.hwm_kib).max().unwrap_or(0)),
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            s,
+            "\n*other load core 0 / 1*: the most CPU (in cores, over the rounds) that other processes used on the server's / the generator's core during a measured window; above ~0.05 the cell was disturbed. *generator CPU* near 1.0 means the load generator, not the server, was the limit (the floor).\n"
+        );
+        let _ = writeln!(s, "\n### Interleaved ratios of calls/s (median, then each round)\n");
+        let _ = writeln!(
+            s,
+            "| mode | conns | example (memory) / rmcp ceiling | example (SQLite) / example (memory) | rmcp ceiling / floor |"
+        );
+        let _ = writeln!(s, "|---|--:|--:|--:|--:|");
+        for stateless in [false, true] {
+            for &conns in &o.conns {
+                let (_, a) = self.ratio_text(Variant::ExampleMemory, Variant::Ceiling, stateless, conns);
+                let (_, b) = self.ratio_text(Variant::ExampleSqlite, Variant::ExampleMemory, stateless, conns);
+                let c = if stateless {
+                    self.ratio_text(Variant::Ceiling, Variant::Floor, stateless, conns).1
+                } else {
+                    "—".into()
+                };
+                let _ = writeln!(s, "| {} | {} | {a} | {b} | {c} |", mode_name(stateless), conns);
+            }
+        }
+        if self.mcp.keys().any(|k| k.variant == Variant::Candidate) {
+            let _ = writeln!(s, "\n| mode | conns | candidate / example (memory) | candidate / rmcp ceiling |");
+            let _ = writeln!(s, "|---|--:|--:|--:|");
+            for stateless in [false, true] {
+                for &conns in &o.conns {
+                    let (_, a) = self.ratio_text(Variant::Candidate, Variant::ExampleMemory, stateless, conns);
+                    let (_, b) = self.ratio_text(Variant::Candidate, Variant::Ceiling, stateless, conns);
+                    let _ = writeln!(s, "| {} | {} | {a} | {b} |", mode_name(stateless), conns);
+                }
+            }
+            let c = &o.candidate;
+            let env: Vec<String> = c.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(
+                s,
+                "\nCandidate: binary `{}`, extra env: {}.",
+                c.bin.as_ref().map_or("the same example".into(), |p| p.display().to_string()),
+                if env.is_empty() { "none".to_owned() } else { format!("`{}`", env.join(" ")) }
+            );
+        }
+        let _ = writeln!(s, "\nThe floor runs in one mode only (JSON answers; its `initialize` is a canned reply).\n");
+
+        let _ = writeln!(s, "### Memory of the MCP servers (per start, median)\n");
+        let _ = writeln!(
+            s,
+            "| server | mode | ready after (ms) | RSS when ready (MiB) | RSS after sign-ins (MiB) | RSS after the load (MiB) | VmHWM (MiB) |"
+        );
+        let _ = writeln!(s, "|---|---|--:|--:|--:|--:|--:|");
+        for variant in
+            [Variant::ExampleMemory, Variant::Candidate, Variant::ExampleSqlite, Variant::Ceiling, Variant::Floor]
+        {
+            for stateless in [false, true] {
+                let b: Vec<&Boot> =
+                    self.boots.iter().filter(|b| b.variant == variant && b.stateless == stateless).collect();
+                if b.is_empty() {
+                    continue;
+                }
+                let m = |f: fn(&Boot) -> f64| median(b.iter().map(|x| f(x)).collect());
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                    variant.label(),
+                    mode_name(stateless),
+                    m(|x| x.ready.as_secs_f64() * 1000.0),
+                    m(|x| mib(x.rss_ready)),
+                    m(|x| mib(x.rss_signed_in)),
+                    m(|x| mib(x.rss_after)),
+                    m(|x| mib(x.hwm)),
+                );
+            }
+        }
+
+        if let Some(r) = &self.oauth {
+            let _ = writeln!(s, "\n## OAuth endpoints (example, in-memory store, server on one core)\n");
+            let _ = writeln!(
+                s,
+                "| operation | count | rate /s | p50 ms | p99 ms | server CPU per op | errors | other load core 0 / 1 |"
+            );
+            let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|");
+            let row = |s: &mut String, name: &str, x: &Rate| {
+                let _ = writeln!(
+                    s,
+                    "| {name} | {} | {:.0} | {:.3} | {:.3} | {} | {} | {} |",
+                    x.ops,
+                    x.rate,
+                    x.p50_us / 1000.0,
+                    x.p99_us / 1000.0,
+                    if x.cpu_us_per_op.is_finite() {
+                        format!("{:.1} µs", x.cpu_us_per_op)
+                    } else {
+                        "— (burst < 0.5 s)".into()
+                    },
+                    x.errors,
+                    if x.secs >= 0.5 { format!("{:.2} / {:.2}", x.other_core0, x.other_core1) } else { "—".into() }
+                );
+            };
+            row(&mut s, &format!("registration (`POST /register`, {} conns)", o.oauth_conns), &r.registration);
+            for (i, b) in r.batches.iter().enumerate() {
+                row(&mut s, &format!("code exchange, batch {} ({} conns)", i + 1, o.oauth_conns), &b.exchanges);
+            }
+            row(&mut s, &format!("refresh with rotation ({} chains)", o.oauth_conns), &r.refresh);
+            for (i, b) in r.batches.iter().enumerate() {
+                let f = &b.flows;
+                let _ = writeln!(
+                    s,
+                    "| sign-in flow, batch {} ({} browsers: register, /authorize, login page, POST /login) | {} | {:.1} | {:.1} | {:.1} | {:.1} ms | {} | {:.2} / {:.2} |",
+                    i + 1,
+                    o.flow_concurrency,
+                    f.ops,
+                    f.rate,
+                    f.p50_us / 1000.0,
+                    f.p99_us / 1000.0,
+                    f.cpu_us_per_op / 1000.0,
+                    f.errors,
+                    f.other_core0,
+                    f.other_core1
+                );
+            }
+            let _ = writeln!(
+                s,
+                "\nargon2id parameters m=19456 KiB, t=2, p=1 (the demo hashes, `Argon2::default()`). A lone `POST /login` takes **{:.1} ms** (median of single sign-ins, one at a time); under load, with {} concurrent browsers, `POST /login` takes {:.1} ms (median), and the whole sign-in costs the server the CPU shown above. Logins/s on one core ≈ 1000 / (argon2 ms).",
+                r.login_single_ms,
+                o.flow_concurrency,
+                median(r.login_latency_ms.clone())
+            );
+            let flows: u64 = r.batches.iter().map(|b| b.flows.ops).sum();
+            let grown = r.rss_after_flows as f64 - r.rss_before_flows as f64;
+            let _ =
+                writeln!(s, "\n### Memory across {flows} full OAuth flows (register + authorize + login + token)\n");
+            let _ = writeln!(s, "| point | VmRSS (MiB) |");
+            let _ = writeln!(s, "|---|--:|");
+            let _ = writeln!(s, "| server ready | {:.1} |", mib(r.rss_start));
+            let _ = writeln!(
+                s,
+                "| before the flows (after {} single sign-ins) | {:.1} |",
+                o.cold_runs.max(3),
+                mib(r.rss_before_flows)
+            );
+            for (i, b) in r.batches.iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    "| after batch {} ({} flows so far; VmHWM {:.1}) | {:.1} |",
+                    i + 1,
+                    r.batches[..=i].iter().map(|b| b.flows.ops).sum::<u64>(),
+                    mib(b.hwm_kib),
+                    mib(b.rss_kib)
+                );
+            }
+            let _ = writeln!(s, "| after {} refreshes | {:.1} |", r.refresh.ops, mib(r.rss_after_refresh));
+            let _ = writeln!(s, "| after {} more registrations | {:.1} |", r.registration.ops, mib(r.rss_end));
+            let _ = writeln!(
+                s,
+                "\nGrowth over the flows: {:.1} MiB, {:.0} bytes per flow. Every flow leaves live state: a client, a used code (kept until it expires, 60 s, then dropped by the sweeper that `serve.rs` runs every 60 s), an access token (1 h) and a refresh token (30 days).",
+                grown / 1024.0,
+                grown * 1024.0 / flows.max(1) as f64
+            );
+            let per = |a: u64, b: u64, n: u64| (b as f64 - a as f64) * 1024.0 / n.max(1) as f64;
+            let _ = writeln!(
+                s,
+                "Afterwards: {:.0} bytes per refresh (a rotated refresh token stays, with its sealed successor, until it expires: 30 days; each refresh also adds an access token) and {:.0} bytes per registration (clients never expire).",
+                per(r.rss_after_flows, r.rss_after_refresh, r.refresh.ops),
+                per(r.rss_after_refresh, r.rss_end, r.registration.ops)
+            );
+        }
+
+        if let Some(c) = &self.cold {
+            let _ = writeln!(
+                s,
+                "\n## Cold start (median of {} runs; each includes `taskset`'s exec, {:.1} ms)\n",
+                c.prm_memory_ms.len(),
+                median(c.taskset_ms.clone())
+            );
+            let _ = writeln!(s, "| from spawn to | ms (median) | all runs |");
+            let _ = writeln!(s, "|---|--:|---|");
+            let list = |v: &[f64]| v.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>().join(", ");
+            let _ = writeln!(
+                s,
+                "| PRM 200, in-memory store | {:.1} | {} |",
+                median(c.prm_memory_ms.clone()),
+                list(&c.prm_memory_ms)
+            );
+            let _ = writeln!(
+                s,
+                "| PRM 200, new SQLite file (migrations run) | {:.1} | {} |",
+                median(c.prm_sqlite_fresh_ms.clone()),
+                list(&c.prm_sqlite_fresh_ms)
+            );
+            let _ = writeln!(
+                s,
+                "| first 200 `tools/call`, token issued before the restart, persisted SQLite (stateless) | {:.1} | {} |",
+                median(c.first_call_sqlite_ms.clone()),
+                list(&c.first_call_sqlite_ms)
+            );
+            let _ = writeln!(
+                s,
+                "\nIdle RSS right after start: {:.1} MiB (memory store), {:.1} MiB (SQLite).",
+                mib(c.rss_idle_memory_kib),
+                mib(c.rss_idle_sqlite_kib)
+            );
+        }
+
+        s.push_str(&self.targets());
+        if !self.failures.is_empty() {
+            let _ = writeln!(s, "\n## Failures\n");
+            for f in &self.failures {
+                let _ = writeln!(s, "- {f}");
+            }
+        }
+        let _ = writeln!(s, "\nTotal errors (failed requests or checks): {}", self.error_count());
+        s
+    }
+
+    fn targets(&self) -> String {
+        let mut s = String::from("\n## Targets\n\n| target | measured | |\n|---|---|:-:|\n");
+        let mut line = |name: String, measured: String, ok: Option<bool>| {
+            let m = ok.map_or("n/a", mark);
+            let _ = writeln!(s, "| {name} | {measured} | {m} |");
+        };
+        for stateless in [false, true] {
+            for conns in [16, 64] {
+                let (m, text) = self.ratio_text(Variant::ExampleMemory, Variant::Ceiling, stateless, conns);
+                line(
+                    format!("example ≥ 0.9× rmcp ceiling, {} {conns} conns", mode_name(stateless)),
+                    text,
+                    m.is_finite().then_some(m >= 0.9),
+                );
+            }
+        }
+        for variant in [Variant::ExampleMemory, Variant::ExampleSqlite] {
+            for stateless in [false, true] {
+                for (conns, limit) in [(16, 2.0), (64, 5.0)] {
+                    let cells = self.cells(variant, stateless, conns);
+                    if cells.is_empty() {
+                        continue;
+                    }
+                    let p99 = median(cells.iter().map(|c| c.p99_us / 1000.0).collect());
+                    let worst = cells.iter().map(|c| c.p99_us / 1000.0).fold(0.0, f64::max);
+                    let errors: u64 = cells.iter().map(|c| c.errors).sum();
+                    line(
+                        format!(
+                            "{} {} {conns} conns: p99 ≤ {limit} ms, 0 errors",
+                            variant.label(),
+                            mode_name(stateless)
+                        ),
+                        format!("p99 {p99:.2} ms (worst round {worst:.2}), {errors} errors"),
+                        Some(p99 <= limit && errors == 0),
+                    );
+                }
+            }
+        }
+        for stateless in [false, true] {
+            for &conns in &self.opts.conns {
+                let (m, text) = self.ratio_text(Variant::ExampleSqlite, Variant::ExampleMemory, stateless, conns);
+                line(
+                    format!("SQLite ≥ 0.9× in-memory, {} {conns} conns", mode_name(stateless)),
+                    text,
+                    m.is_finite().then_some(m >= 0.9),
+                );
+            }
+        }
+        for variant in [Variant::ExampleMemory, Variant::ExampleSqlite] {
+            let worst = self.boots.iter().filter(|b| b.variant == variant).map(|b| b.rss_ready).max();
+            if let Some(w) = worst {
+                line(
+                    format!("idle RSS ≤ 10 MiB, {}", variant.label()),
+                    format!("{:.1} MiB (largest start)", mib(w)),
+                    Some(w <= 10 * 1024),
+                );
+            }
+        }
+        if let Some(r) = &self.oauth {
+            let flows: u64 = r.batches.iter().map(|b| b.flows.ops).sum();
+            let per_flow = (r.rss_after_flows as f64 - r.rss_before_flows as f64) * 1024.0 / flows.max(1) as f64;
+            line(
+                format!(
+                    "RSS bounded after {flows} full flows (≤ 8 KiB per flow: about twice the records a flow leaves alive)"
+                ),
+                format!("{:.1} → {:.1} MiB, {per_flow:.0} B/flow", mib(r.rss_before_flows), mib(r.rss_after_flows)),
+                Some(per_flow <= 8192.0),
+            );
+            line(
+                "registrations ≥ 5,000/s (one core, memory)".into(),
+                format!("{:.0}/s", r.registration.rate),
+                Some(r.registration.rate >= 5000.0),
+            );
+            let ex = median(r.batches.iter().map(|b| b.exchanges.rate).collect());
+            line(
+                "code exchanges ≥ 5,000/s".into(),
+                format!("{ex:.0}/s (median of {} bursts of {} codes)", r.batches.len(), self.opts.flow_batch),
+                Some(ex >= 5000.0),
+            );
+            line("refreshes ≥ 5,000/s".into(), format!("{:.0}/s", r.refresh.rate), Some(r.refresh.rate >= 5000.0));
+        }
+        if let Some(c) = &self.cold {
+            let first = median(c.first_call_sqlite_ms.clone());
+            line(
+                "cold start ≤ 50 ms: spawn → first tool call (persisted SQLite)".into(),
+                format!("{first:.1} ms"),
+                Some(first <= 50.0),
+            );
+            let prm = median(c.prm_memory_ms.clone());
+            line("cold start ≤ 50 ms: spawn → PRM 200 (memory)".into(), format!("{prm:.1} ms"), Some(prm <= 50.0));
+        }
+        s
+    }
+}
