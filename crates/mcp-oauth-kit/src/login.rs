@@ -287,6 +287,16 @@ pub(crate) async fn show(
 }
 
 /// `POST /login` with the form body already read within the size limit.
+/// The form a sign-in page posted; `Err` is the error page to answer with (boxed: a
+/// response is large).
+fn page_form(config: &Config, headers: &HeaderMap, body: &[u8]) -> Result<Form, Box<HttpResponse>> {
+    if !has_content_type(headers, "application/x-www-form-urlencoded") {
+        let e = OAuthError::invalid_request("expected a form submission");
+        return Err(Box::new(error_page(StatusCode::UNSUPPORTED_MEDIA_TYPE, &config.server_name, &e)));
+    }
+    Form::parse(body).map_err(|e| Box::new(error_page(StatusCode::BAD_REQUEST, &config.server_name, &e)))
+}
+
 pub(crate) async fn submit(
     provider: &dyn AuthProvider,
     users: &dyn UserStore,
@@ -297,15 +307,9 @@ pub(crate) async fn submit(
     body: &[u8],
 ) -> HttpResponse {
     let page_error = |status, e: OAuthError| error_page(status, &config.server_name, &e);
-    if !has_content_type(headers, "application/x-www-form-urlencoded") {
-        return page_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            OAuthError::invalid_request("expected a form submission"),
-        );
-    }
-    let form = match Form::parse(body) {
+    let form = match page_form(config, headers, body) {
         Ok(f) => f,
-        Err(e) => return page_error(StatusCode::BAD_REQUEST, e),
+        Err(response) => return *response,
     };
     let (Some(handle), Some(csrf)) = (form.get("request"), form.get("csrf_token")) else {
         return page_error(StatusCode::BAD_REQUEST, OAuthError::invalid_request("the form is incomplete"));
@@ -471,15 +475,9 @@ pub(crate) async fn logout(
     body: &[u8],
 ) -> HttpResponse {
     let page_error = |status, e: OAuthError| error_page(status, &config.server_name, &e);
-    if !has_content_type(headers, "application/x-www-form-urlencoded") {
-        return page_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            OAuthError::invalid_request("expected a form submission"),
-        );
-    }
-    let form = match Form::parse(body) {
+    let form = match page_form(config, headers, body) {
         Ok(f) => f,
-        Err(e) => return page_error(StatusCode::BAD_REQUEST, e),
+        Err(response) => return *response,
     };
     let mut ended = false;
     if let Some(secret) = read_cookie(headers, session_cookie_name(config)) {
