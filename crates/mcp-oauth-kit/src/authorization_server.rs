@@ -190,6 +190,28 @@ impl OAuthServer {
         (response, records)
     }
 
+    /// Whether this token request may redeem `code`: the client it was issued to, the same
+    /// redirect URI, the PKCE verifier of its challenge and a matching resource.
+    fn check_code(
+        &self,
+        client: &ClientRecord,
+        code: &CodeRecord,
+        redirect_uri: Option<&str>,
+        verifier: &str,
+        resource: Option<&str>,
+    ) -> Result<(), OAuthError> {
+        if code.grant.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant("the authorization code is invalid, expired or already used"));
+        }
+        if redirect_uri.is_some_and(|r| r != code.redirect_uri) {
+            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        }
+        if !is_pkce_string(verifier, 43, 128) || !ct_eq_str(&pkce_s256(verifier), &code.code_challenge) {
+            return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+        }
+        self.check_resource(&code.grant, resource)
+    }
+
     fn check_resource(&self, grant: &Grant, resource: Option<&str>) -> Result<(), OAuthError> {
         match self.canonical_resource(resource) {
             Some(r) if resource.is_none() || r == grant.resource => Ok(()),
@@ -435,7 +457,7 @@ impl AuthProvider for OAuthServer {
         let hash = TokenHash::of(handle);
         let failures = self.store.record_failed_login(&hash).await?;
         if failures >= self.config.max_login_attempts {
-            self.store.take_pending(&hash, now_millis()).await?;
+            self.store.take_pending(&hash, now_millis(), None).await?;
             return Ok(false);
         }
         Ok(true)
@@ -449,26 +471,26 @@ impl AuthProvider for OAuthServer {
         if !ct_eq_str(&pending.csrf_token, csrf_token) {
             return Err(OAuthError::invalid_request("the form's CSRF token does not match"));
         }
-        // Taking the pending authorization makes the approval single-use even under a double submit.
-        let pending = self.store.take_pending(&hash, now).await?.ok_or_else(expired)?;
         let code = NewSecret::generate("mcp_code_");
         let grant = Grant {
             grant_id: NewSecret::generate("").into_string(),
             subject: user.id.clone(),
             username: user.username.clone(),
-            client_id: pending.client_id,
-            scopes: pending.scopes,
-            resource: pending.resource,
+            client_id: pending.client_id.clone(),
+            scopes: pending.scopes.clone(),
+            resource: pending.resource.clone(),
         };
-        self.store
-            .insert_code(CodeRecord {
-                hash: code.hash(),
-                grant,
-                redirect_uri: pending.redirect_uri.clone(),
-                code_challenge: pending.code_challenge,
-                expires_at: now + millis(self.config.code_ttl),
-            })
-            .await?;
+        let record = CodeRecord {
+            hash: code.hash(),
+            grant,
+            redirect_uri: pending.redirect_uri.clone(),
+            code_challenge: pending.code_challenge.clone(),
+            expires_at: now + millis(self.config.code_ttl),
+        };
+        // Taking the pending authorization makes the approval single-use even under a double
+        // submit, and stores the code in the same transaction (a pending record never changes
+        // but for its failure count, so the copy read above is what is taken).
+        self.store.take_pending(&hash, now, Some(record)).await?.ok_or_else(expired)?;
         let iss = self.config.issuer();
         let mut params = vec![("code", code.expose()), ("iss", iss.as_str())];
         if let Some(s) = pending.state.as_deref() {
@@ -549,7 +571,7 @@ impl AuthProvider for OAuthServer {
         if !ct_eq_str(&pending.csrf_token, csrf_token) {
             return Err(OAuthError::invalid_request("the form's CSRF token does not match"));
         }
-        self.store.take_pending(&hash, now_millis()).await?;
+        self.store.take_pending(&hash, now_millis(), None).await?;
         let iss = self.config.issuer();
         let mut params =
             vec![("error", "access_denied"), ("error_description", "the user declined"), ("iss", iss.as_str())];
@@ -572,8 +594,16 @@ impl AuthProvider for OAuthServer {
             return Err(OAuthError::invalid_request("code_verifier is required (PKCE)"));
         };
         let invalid = || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
-        let record = match self.store.redeem_code(&TokenHash::of(code), now_millis()).await? {
-            CodeRedemption::Redeemed(record) => record,
+        let hash = TokenHash::of(code);
+        let now = now_millis();
+        // Decide on the code as read, then spend it and store the tokens in one transaction.
+        // A code record never changes, so the copy read here is the one redeemed.
+        let Some(record) = self.store.code(&hash, now).await? else { return Err(invalid()) };
+        let verdict = self.check_code(&client, &record, redirect_uri, verifier, resource);
+        // A failed check spends the code all the same: no second try with another verifier.
+        let (response, tokens) = verdict.is_ok().then(|| self.issue(&record.grant)).unzip();
+        match self.store.redeem_code(&hash, now, tokens).await? {
+            CodeRedemption::Redeemed(_) => {}
             CodeRedemption::Replayed(record) => {
                 // A second redemption by the client that holds the PKCE verifier is that client
                 // retrying (its first response was lost): refuse it, keep its tokens. Anyone
@@ -590,20 +620,9 @@ impl AuthProvider for OAuthServer {
                 return Err(invalid());
             }
             CodeRedemption::Unknown => return Err(invalid()),
-        };
-        // Every check below fails the same way: the code is now spent either way.
-        if record.grant.client_id != client.client_id {
-            return Err(invalid());
         }
-        if redirect_uri.is_some_and(|r| r != record.redirect_uri) {
-            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
-        }
-        if !is_pkce_string(verifier, 43, 128) || !ct_eq_str(&pkce_s256(verifier), &record.code_challenge) {
-            return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
-        }
-        self.check_resource(&record.grant, resource)?;
-        let (response, records) = self.issue(&record.grant);
-        self.store.insert_tokens(records).await?;
+        verdict?;
+        let response = response.ok_or_else(invalid)?;
         tracing::info!(client_id = %client.client_id, subject = %record.grant.subject, "tokens issued");
         Ok(response)
     }

@@ -8,6 +8,11 @@
 //! - codes, tokens and session secrets are kept only as [`TokenHash`]es, never in clear;
 //! - [`Store::redeem_code`], [`Store::rotate_refresh`] and [`Store::take_pending`] are atomic:
 //!   of concurrent callers with the same code, refresh token or handle, exactly one wins;
+//! - each grant step is one transaction: [`Store::take_pending`] stores the code it is given
+//!   together with removing the pending authorization, [`Store::redeem_code`] and
+//!   [`Store::rotate_refresh`] store the new tokens together with spending the old code or
+//!   token. A crash or error never leaves a spent code or handle without what it was spent for,
+//!   nor tokens of a grant that was revoked meanwhile;
 //! - [`Store::hit_rate_limit`] is atomic: of concurrent callers on one key, each sees a
 //!   different count;
 //! - a redeemed code stays (marked used) until it expires, so a replay is recognised and
@@ -203,9 +208,10 @@ pub struct RateLimitWindow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CodeRedemption {
-    /// First use: here is the code, now marked used.
+    /// First use: here is the code, now marked used, and the tokens given are stored.
     Redeemed(CodeRecord),
-    /// The code was used before: a replay. The caller decides whether to revoke the grant.
+    /// The code was used before: a replay; the tokens given are not stored. The caller decides
+    /// whether to revoke the grant.
     Replayed(CodeRecord),
     /// No such code (or it expired).
     Unknown,
@@ -263,16 +269,28 @@ pub trait Store: Send + Sync + 'static {
     async fn pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError>;
     /// Count a wrong password against a pending authorization; returns the new count.
     async fn record_failed_login(&self, id_hash: &TokenHash) -> Result<u32, StoreError>;
-    /// Remove a pending authorization and return it: exactly one caller gets it.
-    async fn take_pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError>;
+    /// Remove a pending authorization and return it: exactly one caller gets it (an expired
+    /// one is removed and not returned). When it is returned and `code` is given, the code is
+    /// stored in the same transaction: if storing it fails, the pending authorization stays.
+    async fn take_pending(
+        &self,
+        id_hash: &TokenHash,
+        now: Millis,
+        code: Option<CodeRecord>,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
 
-    /// Save a new authorization code.
-    async fn insert_code(&self, code: CodeRecord) -> Result<(), StoreError>;
-    /// Mark a code used, atomically. See [`CodeRedemption`].
-    async fn redeem_code(&self, hash: &TokenHash, now: Millis) -> Result<CodeRedemption, StoreError>;
+    /// Look a code up, used or not (expired ones are `None`).
+    async fn code(&self, hash: &TokenHash, now: Millis) -> Result<Option<CodeRecord>, StoreError>;
+    /// Mark a code used, atomically, and store `tokens` in the same transaction when this call
+    /// is the one that redeems it. If storing the tokens fails, the code stays unused and the
+    /// error is returned. See [`CodeRedemption`].
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        now: Millis,
+        tokens: Option<IssuedTokens>,
+    ) -> Result<CodeRedemption, StoreError>;
 
-    /// Save a new token pair.
-    async fn insert_tokens(&self, tokens: IssuedTokens) -> Result<(), StoreError>;
     /// Look an access token up (expired and revoked ones are `None`).
     async fn access_token(&self, hash: &TokenHash, now: Millis) -> Result<Option<AccessTokenRecord>, StoreError>;
     /// The grant of a refresh token that has not expired or been revoked, whether or not it
@@ -340,17 +358,24 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     async fn record_failed_login(&self, id_hash: &TokenHash) -> Result<u32, StoreError> {
         (**self).record_failed_login(id_hash).await
     }
-    async fn take_pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError> {
-        (**self).take_pending(id_hash, now).await
+    async fn take_pending(
+        &self,
+        id_hash: &TokenHash,
+        now: Millis,
+        code: Option<CodeRecord>,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        (**self).take_pending(id_hash, now, code).await
     }
-    async fn insert_code(&self, code: CodeRecord) -> Result<(), StoreError> {
-        (**self).insert_code(code).await
+    async fn code(&self, hash: &TokenHash, now: Millis) -> Result<Option<CodeRecord>, StoreError> {
+        (**self).code(hash, now).await
     }
-    async fn redeem_code(&self, hash: &TokenHash, now: Millis) -> Result<CodeRedemption, StoreError> {
-        (**self).redeem_code(hash, now).await
-    }
-    async fn insert_tokens(&self, tokens: IssuedTokens) -> Result<(), StoreError> {
-        (**self).insert_tokens(tokens).await
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        now: Millis,
+        tokens: Option<IssuedTokens>,
+    ) -> Result<CodeRedemption, StoreError> {
+        (**self).redeem_code(hash, now, tokens).await
     }
     async fn access_token(&self, hash: &TokenHash, now: Millis) -> Result<Option<AccessTokenRecord>, StoreError> {
         (**self).access_token(hash, now).await

@@ -11,33 +11,23 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+mod store_support;
 
 use mcp_oauth_kit::{
-    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore,
-    Millis, PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord,
-    SqlStore, Store, TokenHash, now_millis, open_store,
+    AccessTokenRecord, ClientRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore, Millis,
+    PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, SqlStore,
+    Store, now_millis, open_store,
 };
+use store_support::{HOUR, code, hash, insert_code, insert_tokens, pair, pending_for, unique};
 
-const HOUR: Millis = 3_600_000;
 const MINUTE: Duration = Duration::from_secs(60);
 const MINUTE_MS: Millis = 60_000;
 
 /// A rate-limit key as the kit makes them: a policy prefix and a digest.
 fn limit_key() -> String {
     format!("test:{}", hash("limit").to_hex())
-}
-
-/// A string no other run, test or process uses.
-fn unique(label: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{label}-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-fn hash(label: &str) -> TokenHash {
-    TokenHash::of(&unique(label))
 }
 
 fn grant(scopes: &[&str]) -> Grant {
@@ -49,17 +39,6 @@ fn grant(scopes: &[&str]) -> Grant {
         scopes.iter().map(|s| s.to_string()).collect(),
         "https://mcp.example.com/mcp",
     )
-}
-
-fn pair(grant: &Grant, expires_at: Millis) -> IssuedTokens {
-    IssuedTokens::new(
-        AccessTokenRecord::new(hash("access"), grant.clone(), expires_at),
-        RefreshTokenRecord::new(hash("refresh"), grant.clone(), expires_at),
-    )
-}
-
-fn code(grant: &Grant, expires_at: Millis) -> CodeRecord {
-    CodeRecord::new(hash("code"), grant.clone(), "http://127.0.0.1:9999/cb", "c".repeat(43), expires_at)
 }
 
 /// A directory under the system's temp dir, removed when dropped (also when a test fails).
@@ -155,39 +134,110 @@ async fn pending(store: &dyn Store, now: Millis) {
     p.failed_logins = 2;
     assert_eq!(store.pending(&p.id_hash, now).await.expect("pending"), Some(p.clone()));
 
-    assert_eq!(store.take_pending(&p.id_hash, now).await.expect("take"), Some(p.clone()));
-    assert_eq!(store.take_pending(&p.id_hash, now).await.expect("take"), None, "taken once only");
+    assert_eq!(store.take_pending(&p.id_hash, now, None).await.expect("take"), Some(p.clone()));
+    assert_eq!(store.take_pending(&p.id_hash, now, None).await.expect("take"), None, "taken once only");
     assert_eq!(store.pending(&p.id_hash, now).await.expect("pending"), None);
     assert_eq!(store.record_failed_login(&p.id_hash).await.expect("failed login"), u32::MAX);
+
+    // Approval: the code is stored with the taking, and only by the one taker.
+    let c = code(&grant(&["mcp"]), now + HOUR);
+    let approved = pending_for(&c, now + HOUR);
+    store.insert_pending(approved.clone()).await.expect("insert pending");
+    let taken = store.take_pending(&approved.id_hash, now, Some(c.clone())).await.expect("take");
+    assert_eq!(taken, Some(approved.clone()));
+    assert_eq!(store.code(&c.hash, now).await.expect("code"), Some(c.clone()));
+    let late_code = code(&c.grant, now + HOUR);
+    let taken = store.take_pending(&approved.id_hash, now, Some(late_code.clone())).await.expect("take");
+    assert_eq!(taken, None);
+    assert_eq!(store.code(&late_code.hash, now).await.expect("code"), None, "no code without a pending sign-in");
+    // One transaction: a code that cannot be stored (its hash is taken) leaves the sign-in
+    // pending, to be approved again.
+    let retry = pending_for(&c, now + HOUR);
+    store.insert_pending(retry.clone()).await.expect("insert pending");
+    assert!(store.take_pending(&retry.id_hash, now, Some(c.clone())).await.is_err(), "duplicate code hash");
+    assert_eq!(store.pending(&retry.id_hash, now).await.expect("pending"), Some(retry.clone()), "still pending");
+    let fresh = code(&c.grant, now + HOUR);
+    assert_eq!(store.take_pending(&retry.id_hash, now, Some(fresh.clone())).await.expect("take"), Some(retry));
+    assert_eq!(store.code(&fresh.hash, now).await.expect("code"), Some(fresh));
+    // An expired sign-in stores no code.
+    let expired_code = code(&c.grant, now + HOUR);
+    let expiring = pending_for(&expired_code, now + 10);
+    store.insert_pending(expiring.clone()).await.expect("insert pending");
+    let taken = store.take_pending(&expiring.id_hash, now + 10, Some(expired_code.clone())).await.expect("take");
+    assert_eq!(taken, None);
+    assert_eq!(store.code(&expired_code.hash, now).await.expect("code"), None);
 
     // An expired one is not handed out, and is gone afterwards.
     let mut late = p.clone();
     late.id_hash = hash("pending");
     late.expires_at = now + 10;
     store.insert_pending(late.clone()).await.expect("insert pending");
-    assert_eq!(store.take_pending(&late.id_hash, now + 10).await.expect("take"), None);
+    assert_eq!(store.take_pending(&late.id_hash, now + 10, None).await.expect("take"), None);
     assert_eq!(store.record_failed_login(&late.id_hash).await.expect("failed login"), u32::MAX, "removed");
 }
 
 async fn codes(store: &dyn Store, now: Millis) {
     let c = code(&grant(&["mcp"]), now + HOUR);
-    store.insert_code(c.clone()).await.expect("insert code");
-    assert_eq!(store.redeem_code(&c.hash, now).await.expect("redeem"), CodeRedemption::Redeemed(c.clone()));
-    assert_eq!(store.redeem_code(&c.hash, now + 1).await.expect("redeem"), CodeRedemption::Replayed(c.clone()));
-    assert_eq!(store.redeem_code(&c.hash, now + 2).await.expect("redeem"), CodeRedemption::Replayed(c.clone()));
-    assert_eq!(store.redeem_code(&c.hash, c.expires_at).await.expect("redeem"), CodeRedemption::Unknown, "expired");
-    assert_eq!(store.redeem_code(&hash("code"), now).await.expect("redeem"), CodeRedemption::Unknown);
+    insert_code(store, &c).await;
+    assert_eq!(store.redeem_code(&c.hash, now, None).await.expect("redeem"), CodeRedemption::Redeemed(c.clone()));
+    assert_eq!(store.redeem_code(&c.hash, now + 1, None).await.expect("redeem"), CodeRedemption::Replayed(c.clone()));
+    assert_eq!(store.redeem_code(&c.hash, now + 2, None).await.expect("redeem"), CodeRedemption::Replayed(c.clone()));
+    assert_eq!(
+        store.redeem_code(&c.hash, c.expires_at, None).await.expect("redeem"),
+        CodeRedemption::Unknown,
+        "expired"
+    );
+    assert_eq!(store.redeem_code(&hash("code"), now, None).await.expect("redeem"), CodeRedemption::Unknown);
 
     let expired = code(&grant(&[]), now + 10);
-    store.insert_code(expired.clone()).await.expect("insert code");
-    assert_eq!(store.redeem_code(&expired.hash, now + 10).await.expect("redeem"), CodeRedemption::Unknown);
-    assert_eq!(store.redeem_code(&expired.hash, now + 20).await.expect("redeem"), CodeRedemption::Unknown);
+    insert_code(store, &expired).await;
+    assert_eq!(store.redeem_code(&expired.hash, now + 10, None).await.expect("redeem"), CodeRedemption::Unknown);
+    assert_eq!(store.redeem_code(&expired.hash, now + 20, None).await.expect("redeem"), CodeRedemption::Unknown);
+    assert_eq!(store.code(&expired.hash, now).await.expect("code"), Some(expired.clone()));
+    assert_eq!(store.code(&expired.hash, now + 10).await.expect("code"), None, "expired at expires_at");
+    assert_eq!(store.code(&hash("code"), now).await.expect("code"), None);
+    // Looked up, used or not: the server reads a code before deciding on it.
+    assert_eq!(store.code(&c.hash, now).await.expect("code"), Some(c.clone()), "used");
+
+    // Redeeming stores the tokens it is given, in the same transaction.
+    let g = grant(&["mcp"]);
+    let (with_tokens, tokens) = (code(&g, now + HOUR), pair(&g, now + HOUR));
+    insert_code(store, &with_tokens).await;
+    let outcome = store.redeem_code(&with_tokens.hash, now, Some(tokens.clone())).await.expect("redeem");
+    assert_eq!(outcome, CodeRedemption::Redeemed(with_tokens.clone()));
+    assert_eq!(store.access_token(&tokens.access.hash, now).await.expect("access"), Some(tokens.access.clone()));
+    assert_eq!(store.refresh_grant(&tokens.refresh.hash, now).await.expect("grant"), Some(g.clone()));
+    // A replay's tokens are not stored; an unknown code's neither.
+    let replayed = pair(&g, now + HOUR);
+    let outcome = store.redeem_code(&with_tokens.hash, now, Some(replayed.clone())).await.expect("redeem");
+    assert_eq!(outcome, CodeRedemption::Replayed(with_tokens));
+    assert_eq!(store.access_token(&replayed.access.hash, now).await.expect("access"), None);
+    assert_eq!(store.refresh_grant(&replayed.refresh.hash, now).await.expect("grant"), None);
+    let unknown = pair(&g, now + HOUR);
+    let outcome = store.redeem_code(&hash("code"), now, Some(unknown.clone())).await.expect("redeem");
+    assert_eq!(outcome, CodeRedemption::Unknown);
+    assert_eq!(store.access_token(&unknown.access.hash, now).await.expect("access"), None);
+
+    // One transaction: tokens that cannot be stored (a hash already taken) leave the code
+    // unused, so that nothing is half-written and the exchange can be tried again.
+    let retried = code(&g, now + HOUR);
+    insert_code(store, &retried).await;
+    let clash = IssuedTokens::new(
+        AccessTokenRecord::new(tokens.access.hash, g.clone(), now + HOUR),
+        RefreshTokenRecord::new(hash("refresh"), g.clone(), now + HOUR),
+    );
+    assert!(store.redeem_code(&retried.hash, now, Some(clash.clone())).await.is_err(), "duplicate access hash");
+    assert_eq!(store.refresh_grant(&clash.refresh.hash, now).await.expect("grant"), None, "nothing half-written");
+    let again = pair(&g, now + HOUR);
+    let outcome = store.redeem_code(&retried.hash, now, Some(again.clone())).await.expect("redeem");
+    assert_eq!(outcome, CodeRedemption::Redeemed(retried), "the code was left unused");
+    assert_eq!(store.access_token(&again.access.hash, now).await.expect("access"), Some(again.access));
 }
 
 async fn tokens(store: &dyn Store, now: Millis) {
     let g = grant(&["mcp", "admin"]);
     let t = pair(&g, now + HOUR);
-    store.insert_tokens(t.clone()).await.expect("insert tokens");
+    insert_tokens(store, &t).await;
     assert_eq!(store.access_token(&t.access.hash, now).await.expect("access"), Some(t.access.clone()));
     assert_eq!(store.access_token(&t.access.hash, t.access.expires_at).await.expect("access"), None, "expired");
     assert_eq!(store.access_token(&t.refresh.hash, now).await.expect("access"), None, "a refresh token is no access");
@@ -201,7 +251,7 @@ async fn tokens(store: &dyn Store, now: Millis) {
 async fn rotation(store: &dyn Store, now: Millis) {
     let g = grant(&["mcp", "admin"]);
     let first = pair(&g, now + HOUR);
-    store.insert_tokens(first.clone()).await.expect("insert tokens");
+    insert_tokens(store, &first).await;
 
     // The successor may carry narrower scopes under the same grant id.
     let mut narrower = g.clone();
@@ -245,7 +295,7 @@ async fn rotation(store: &dyn Store, now: Millis) {
     // Nor once the successor has expired.
     let g2 = grant(&["mcp"]);
     let old = pair(&g2, now + HOUR);
-    store.insert_tokens(old.clone()).await.expect("insert tokens");
+    insert_tokens(store, &old).await;
     let short = pair(&g2, now + 100);
     let outcome = store.rotate_refresh(&old.refresh.hash, now, short, vec![1]).await;
     assert!(matches!(outcome.expect("rotate"), RefreshRotation::Rotated(_)));
@@ -260,7 +310,7 @@ async fn rotation(store: &dyn Store, now: Millis) {
     // An expired, unknown or revoked token rotates into nothing, and stores nothing.
     let g3 = grant(&["mcp"]);
     let expiring = pair(&g3, now + 50);
-    store.insert_tokens(expiring.clone()).await.expect("insert tokens");
+    insert_tokens(store, &expiring).await;
     let next = pair(&g3, now + HOUR);
     let outcome = store.rotate_refresh(&expiring.refresh.hash, now + 50, next.clone(), vec![]).await;
     assert_eq!(outcome.expect("rotate"), RefreshRotation::Unknown);
@@ -280,10 +330,10 @@ async fn revocation(store: &dyn Store, now: Millis) {
     let (a1, b1) = (pair(&a, now + HOUR), pair(&b, now + HOUR));
     let (a_code, b_code) = (code(&a, now + HOUR), code(&b, now + HOUR));
     for t in [&a1, &b1] {
-        store.insert_tokens(t.clone()).await.expect("insert tokens");
+        insert_tokens(store, t).await;
     }
     for c in [&a_code, &b_code] {
-        store.insert_code(c.clone()).await.expect("insert code");
+        insert_code(store, c).await;
     }
     let a2 = pair(&a, now + HOUR);
     let outcome = store.rotate_refresh(&a1.refresh.hash, now, a2.clone(), vec![1]).await;
@@ -301,7 +351,7 @@ async fn revocation(store: &dyn Store, now: Millis) {
     assert_eq!(store.access_token(&a1.access.hash, now).await.expect("access"), None);
     assert_eq!(store.refresh_grant(&a1.refresh.hash, now).await.expect("grant"), None);
     assert_eq!(store.refresh_grant(&a2.refresh.hash, now).await.expect("grant"), None);
-    assert_eq!(store.redeem_code(&a_code.hash, now).await.expect("redeem"), CodeRedemption::Unknown);
+    assert_eq!(store.redeem_code(&a_code.hash, now, None).await.expect("redeem"), CodeRedemption::Unknown);
     assert_eq!(store.revoke_token(&a2.refresh.hash).await.expect("revoke"), RevokedToken::Unknown);
 
     // The other grant is untouched.
@@ -309,9 +359,13 @@ async fn revocation(store: &dyn Store, now: Millis) {
     assert_eq!(store.refresh_grant(&b1.refresh.hash, now).await.expect("grant"), Some(b.clone()));
 
     // By grant id: codes (used or not), access and refresh tokens.
-    assert!(matches!(store.redeem_code(&b_code.hash, now).await.expect("redeem"), CodeRedemption::Redeemed(_)));
+    assert!(matches!(store.redeem_code(&b_code.hash, now, None).await.expect("redeem"), CodeRedemption::Redeemed(_)));
     store.revoke_grant(&b.grant_id).await.expect("revoke grant");
-    assert_eq!(store.redeem_code(&b_code.hash, now).await.expect("redeem"), CodeRedemption::Unknown, "no replay left");
+    assert_eq!(
+        store.redeem_code(&b_code.hash, now, None).await.expect("redeem"),
+        CodeRedemption::Unknown,
+        "no replay left"
+    );
     assert_eq!(store.access_token(&b1.access.hash, now).await.expect("access"), None);
     assert_eq!(store.refresh_grant(&b1.refresh.hash, now).await.expect("grant"), None);
     store.revoke_grant(&unique("grant")).await.expect("revoking an unknown grant is no error");
@@ -401,11 +455,11 @@ async fn sweeping(store: &dyn Store, now: Millis, private: bool) {
     let mut p = PendingAuthorization::new(hash("pending"), "c", "http://127.0.0.1/cb", "x", "r", "csrf", then - 1);
     p.scopes = vec!["mcp".into()];
     store.insert_pending(p.clone()).await.expect("insert pending");
-    store.insert_code(code(&g, then)).await.expect("insert code");
+    insert_code(store, &code(&g, then)).await;
     let old = pair(&g, then - 500);
-    store.insert_tokens(old.clone()).await.expect("insert tokens");
+    insert_tokens(store, &old).await;
     let current = pair(&g, now + HOUR);
-    store.insert_tokens(current.clone()).await.expect("insert tokens");
+    insert_tokens(store, &current).await;
     let old_session = SessionRecord::new(hash("session"), unique("subject"), "carol", then - 100, then);
     store.insert_session(old_session.clone()).await.expect("insert session");
     let session = SessionRecord::new(hash("session"), unique("subject"), "carol", now, now + HOUR);
@@ -491,10 +545,10 @@ async fn survives_a_restart(url: &str) {
         store.hit_rate_limit(&key, MINUTE, now).await.expect("hit");
         store.insert_client(client.clone()).await.expect("insert client");
         store.insert_pending(p.clone()).await.expect("insert pending");
-        store.insert_code(used.clone()).await.expect("insert code");
-        store.insert_code(fresh.clone()).await.expect("insert code");
-        assert!(matches!(store.redeem_code(&used.hash, now).await.expect("redeem"), CodeRedemption::Redeemed(_)));
-        store.insert_tokens(first.clone()).await.expect("insert tokens");
+        insert_code(&store, &used).await;
+        insert_code(&store, &fresh).await;
+        assert!(matches!(store.redeem_code(&used.hash, now, None).await.expect("redeem"), CodeRedemption::Redeemed(_)));
+        insert_tokens(&store, &first).await;
         let outcome = store.rotate_refresh(&first.refresh.hash, now, second.clone(), vec![4, 2]).await;
         assert!(matches!(outcome.expect("rotate"), RefreshRotation::Rotated(_)));
         store.close().await;
@@ -506,8 +560,8 @@ async fn survives_a_restart(url: &str) {
     assert_eq!(window, RateLimitWindow::new(3, now + MINUTE_MS), "the count goes on");
     assert_eq!(store.client(&client.client_id).await.expect("client"), Some(client));
     assert_eq!(store.pending(&p.id_hash, now).await.expect("pending"), Some(p));
-    assert_eq!(store.redeem_code(&used.hash, now).await.expect("redeem"), CodeRedemption::Replayed(used));
-    assert_eq!(store.redeem_code(&fresh.hash, now).await.expect("redeem"), CodeRedemption::Redeemed(fresh));
+    assert_eq!(store.redeem_code(&used.hash, now, None).await.expect("redeem"), CodeRedemption::Replayed(used));
+    assert_eq!(store.redeem_code(&fresh.hash, now, None).await.expect("redeem"), CodeRedemption::Redeemed(fresh));
     assert_eq!(store.access_token(&second.access.hash, now).await.expect("access"), Some(second.access));
     let outcome = store.rotate_refresh(&first.refresh.hash, now + 1, pair(&g, now + HOUR), vec![]).await;
     let expected = RefreshRotation::AlreadyRotated { grant: g, rotated_at: now, sealed_successor: Some(vec![4, 2]) };

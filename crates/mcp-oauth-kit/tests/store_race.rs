@@ -1,5 +1,7 @@
 //! The atomic operations of [`Store`] under contention: 50 callers at once redeem one code,
-//! rotate one refresh token, or take one pending sign-in, and exactly one of them wins; or
+//! rotate one refresh token, or take one pending sign-in, and exactly one of them wins (and
+//! only the winner's tokens are stored); a revocation racing a redemption or a rotation
+//! leaves none of the grant's tokens; or
 //! count on one rate-limit key, and each sees its own count. Run
 //! against [`MemoryStore`], a SQLite file (where concurrent writers must queue, not fail with
 //! `database is locked`), and PostgreSQL when `TEST_DATABASE_URL` is set.
@@ -7,38 +9,21 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+mod store_support;
 
 use mcp_oauth_kit::{
-    AccessTokenRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, MemoryStore, Millis, PendingAuthorization,
-    RefreshRotation, RefreshTokenRecord, SqlStore, Store, TokenHash, now_millis,
+    CodeRecord, CodeRedemption, Grant, IssuedTokens, MemoryStore, PendingAuthorization, RefreshRotation, SqlStore,
+    Store, now_millis,
 };
+use store_support::{HOUR, hash, insert_code, insert_tokens, pair, unique};
 use tokio::sync::Barrier;
 
 const CALLERS: usize = 50;
-const HOUR: Millis = 3_600_000;
-
-/// A string no other run, test or process uses.
-fn unique(label: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{label}-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-fn hash(label: &str) -> TokenHash {
-    TokenHash::of(&unique(label))
-}
 
 fn grant() -> Grant {
     Grant::new(unique("grant"), unique("subject"), "carol", unique("client"), vec!["mcp".into()], "https://mcp/mcp")
-}
-
-fn pair(grant: &Grant, expires_at: Millis) -> IssuedTokens {
-    IssuedTokens::new(
-        AccessTokenRecord::new(hash("access"), grant.clone(), expires_at),
-        RefreshTokenRecord::new(hash("refresh"), grant.clone(), expires_at),
-    )
 }
 
 /// Run `op(i)` for `CALLERS` tasks released at the same moment; their results, in order.
@@ -68,36 +53,42 @@ where
 
 async fn one_redemption(store: Arc<dyn Store>) {
     let now = now_millis();
-    let code = CodeRecord::new(hash("code"), grant(), "http://127.0.0.1/cb", "c".repeat(43), now + HOUR);
-    store.insert_code(code.clone()).await.expect("insert code");
-    let outcomes = at_once(|_| {
-        let store = store.clone();
+    let g = grant();
+    let code = CodeRecord::new(hash("code"), g.clone(), "http://127.0.0.1/cb", "c".repeat(43), now + HOUR);
+    insert_code(&*store, &code).await;
+    // Every caller brings its own tokens; only the winner's may be stored.
+    let tokens: Vec<IssuedTokens> = (0..CALLERS).map(|_| pair(&g, now + HOUR)).collect();
+    let outcomes = at_once(|i| {
+        let (store, tokens) = (store.clone(), tokens[i].clone());
         let hash = code.hash;
-        async move { store.redeem_code(&hash, now).await }
+        async move { store.redeem_code(&hash, now, Some(tokens)).await }
     })
     .await;
-    let (mut redeemed, mut replayed) = (0, 0);
-    for outcome in outcomes {
+    let mut winner = None;
+    for (i, outcome) in outcomes.into_iter().enumerate() {
         match outcome.expect("no backend error under contention") {
             CodeRedemption::Redeemed(c) => {
                 assert_eq!(c, code);
-                redeemed += 1;
+                assert_eq!(winner.replace(i), None, "two callers redeemed the same code");
             }
-            CodeRedemption::Replayed(c) => {
-                assert_eq!(c, code);
-                replayed += 1;
-            }
+            CodeRedemption::Replayed(c) => assert_eq!(c, code),
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!((redeemed, replayed), (1, CALLERS - 1));
+    let winner = winner.expect("one caller redeemed the code");
+    for (i, t) in tokens.iter().enumerate() {
+        let stored = store.access_token(&t.access.hash, now).await.expect("access").is_some();
+        assert_eq!(stored, i == winner, "tokens {i} stored: {stored}");
+        let stored = store.refresh_grant(&t.refresh.hash, now).await.expect("grant").is_some();
+        assert_eq!(stored, i == winner, "tokens {i} stored: {stored}");
+    }
 }
 
 async fn one_rotation(store: Arc<dyn Store>) {
     let now = now_millis();
     let g = grant();
     let old = pair(&g, now + HOUR);
-    store.insert_tokens(old.clone()).await.expect("insert tokens");
+    insert_tokens(&*store, &old).await;
     // Every caller brings its own successor; only the winner's may be stored.
     let successors: Vec<IssuedTokens> = (0..CALLERS).map(|_| pair(&g, now + 2 * HOUR)).collect();
     let outcomes = at_once(|i| {
@@ -141,7 +132,7 @@ async fn one_taker(store: Arc<dyn Store>) {
     let outcomes = at_once(|_| {
         let store = store.clone();
         let id = p.id_hash;
-        async move { store.take_pending(&id, now).await }
+        async move { store.take_pending(&id, now, None).await }
     })
     .await;
     let taken: Vec<_> = outcomes.into_iter().filter_map(|o| o.expect("no backend error")).collect();
@@ -155,7 +146,7 @@ async fn revocation_beats_rotation(store: Arc<dyn Store>) {
     for round in 0..100 {
         let g = grant();
         let old = pair(&g, now + HOUR);
-        store.insert_tokens(old.clone()).await.expect("insert tokens");
+        insert_tokens(&*store, &old).await;
         let new = pair(&g, now + HOUR);
         let barrier = Arc::new(Barrier::new(2));
         let rotate = {
@@ -177,6 +168,39 @@ async fn revocation_beats_rotation(store: Arc<dyn Store>) {
         let access = store.access_token(&new.access.hash, now).await.expect("access");
         let refresh = store.refresh_grant(&new.refresh.hash, now).await.expect("grant");
         assert_eq!((access, refresh), (None, None), "round {round}: the successor outlived the revocation");
+    }
+}
+
+/// Revoking a grant (as a replayed code does) while its code is redeemed leaves nothing of the
+/// grant, whichever goes first: not the tokens the redemption stores either.
+async fn revocation_beats_redemption(store: Arc<dyn Store>) {
+    let now = now_millis();
+    for round in 0..100 {
+        let g = grant();
+        let code = CodeRecord::new(hash("code"), g.clone(), "http://127.0.0.1/cb", "c".repeat(43), now + HOUR);
+        insert_code(&*store, &code).await;
+        let tokens = pair(&g, now + HOUR);
+        let barrier = Arc::new(Barrier::new(2));
+        let redeem = {
+            let (store, barrier, hash, tokens) = (store.clone(), barrier.clone(), code.hash, tokens.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.redeem_code(&hash, now, Some(tokens)).await
+            })
+        };
+        let revoke = {
+            let (store, barrier, grant_id) = (store.clone(), barrier.clone(), g.grant_id.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.revoke_grant(&grant_id).await
+            })
+        };
+        let outcome = redeem.await.expect("task").expect("redeem");
+        assert!(matches!(outcome, CodeRedemption::Redeemed(_) | CodeRedemption::Unknown), "round {round}: {outcome:?}");
+        revoke.await.expect("task").expect("revoke");
+        let access = store.access_token(&tokens.access.hash, now).await.expect("access");
+        let refresh = store.refresh_grant(&tokens.refresh.hash, now).await.expect("grant");
+        assert_eq!((access, refresh), (None, None), "round {round}: the tokens outlived the revocation");
     }
 }
 
@@ -210,7 +234,8 @@ async fn races(store: Arc<dyn Store>) {
     one_rotation(store.clone()).await;
     one_taker(store.clone()).await;
     every_hit_counts_once(std::slice::from_ref(&store)).await;
-    revocation_beats_rotation(store).await;
+    revocation_beats_rotation(store.clone()).await;
+    revocation_beats_redemption(store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -266,11 +291,11 @@ async fn two_instances(stores: &[Arc<dyn Store>; 2]) {
     every_hit_counts_once(stores).await;
     let now = now_millis();
     let code = CodeRecord::new(hash("code"), grant(), "http://127.0.0.1/cb", "c".repeat(43), now + HOUR);
-    stores[0].insert_code(code.clone()).await.expect("insert code");
+    insert_code(&*stores[0], &code).await;
     let outcomes = at_once(|i| {
         let store = stores[i % 2].clone();
         let hash = code.hash;
-        async move { store.redeem_code(&hash, now).await }
+        async move { store.redeem_code(&hash, now, None).await }
     })
     .await;
     let redeemed = outcomes

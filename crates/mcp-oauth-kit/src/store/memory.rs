@@ -76,6 +76,18 @@ impl MemoryStore {
     }
 }
 
+impl Inner {
+    /// Store a new token pair, or change nothing if either hash is taken.
+    fn insert_tokens(&mut self, tokens: IssuedTokens) -> Result<(), StoreError> {
+        if self.access.contains_key(&tokens.access.hash) || self.refresh.contains_key(&tokens.refresh.hash) {
+            return Err(duplicate("token"));
+        }
+        self.access.insert(tokens.access.hash, tokens.access);
+        self.refresh.insert(tokens.refresh.hash, RefreshEntry { record: tokens.refresh, rotated: None });
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Store for MemoryStore {
     async fn insert_client(&self, client: ClientRecord) -> Result<(), StoreError> {
@@ -107,33 +119,50 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn take_pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError> {
-        Ok(self.lock().pending.remove(id_hash).filter(|p| p.expires_at > now))
-    }
-
-    async fn insert_code(&self, code: CodeRecord) -> Result<(), StoreError> {
-        self.lock().codes.insert(code.hash, (code, false));
-        Ok(())
-    }
-
-    async fn redeem_code(&self, hash: &TokenHash, now: Millis) -> Result<CodeRedemption, StoreError> {
+    async fn take_pending(
+        &self,
+        id_hash: &TokenHash,
+        now: Millis,
+        code: Option<CodeRecord>,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
         let mut g = self.lock();
-        Ok(match g.codes.get_mut(hash) {
-            Some((code, _)) if code.expires_at <= now => CodeRedemption::Unknown,
-            Some((code, true)) => CodeRedemption::Replayed(code.clone()),
-            Some((code, used)) => {
-                *used = true;
-                CodeRedemption::Redeemed(code.clone())
+        if let Some(code) = &code {
+            // Refuse before changing anything, as a database's unique key would.
+            if g.codes.contains_key(&code.hash) {
+                return Err(duplicate("code"));
             }
-            None => CodeRedemption::Unknown,
-        })
+        }
+        let taken = g.pending.remove(id_hash).filter(|p| p.expires_at > now);
+        if let (Some(_), Some(code)) = (&taken, code) {
+            g.codes.insert(code.hash, (code, false));
+        }
+        Ok(taken)
     }
 
-    async fn insert_tokens(&self, tokens: IssuedTokens) -> Result<(), StoreError> {
+    async fn code(&self, hash: &TokenHash, now: Millis) -> Result<Option<CodeRecord>, StoreError> {
+        Ok(self.lock().codes.get(hash).map(|(code, _)| code).filter(|c| c.expires_at > now).cloned())
+    }
+
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        now: Millis,
+        tokens: Option<IssuedTokens>,
+    ) -> Result<CodeRedemption, StoreError> {
         let mut g = self.lock();
-        g.access.insert(tokens.access.hash, tokens.access);
-        g.refresh.insert(tokens.refresh.hash, RefreshEntry { record: tokens.refresh, rotated: None });
-        Ok(())
+        let record = match g.codes.get(hash) {
+            Some((code, _)) if code.expires_at <= now => return Ok(CodeRedemption::Unknown),
+            Some((code, true)) => return Ok(CodeRedemption::Replayed(code.clone())),
+            Some((code, false)) => code.clone(),
+            None => return Ok(CodeRedemption::Unknown),
+        };
+        if let Some(tokens) = tokens {
+            g.insert_tokens(tokens)?;
+        }
+        if let Some((_, used)) = g.codes.get_mut(hash) {
+            *used = true;
+        }
+        Ok(CodeRedemption::Redeemed(record))
     }
 
     async fn access_token(&self, hash: &TokenHash, now: Millis) -> Result<Option<AccessTokenRecord>, StoreError> {
@@ -170,11 +199,10 @@ impl Store for MemoryStore {
         };
         if matches!(outcome, RefreshRotation::Rotated(_)) {
             let successor = new.refresh.hash;
+            g.insert_tokens(new)?;
             if let Some(e) = g.refresh.get_mut(old) {
                 e.rotated = Some(Rotated { at: now, successor, sealed: sealed_successor });
             }
-            g.access.insert(new.access.hash, new.access);
-            g.refresh.insert(successor, RefreshEntry { record: new.refresh, rotated: None });
         }
         Ok(outcome)
     }
@@ -284,4 +312,10 @@ impl Inner {
             + self.consents.len()
             + self.rate_limits.len()
     }
+}
+
+/// The error a database gives for a second row with the same key: secrets are random 256-bit
+/// values, so in practice only a broken caller or a test gets it.
+fn duplicate(what: &str) -> StoreError {
+    StoreError::Backend(format!("a {what} with this hash is already stored").into())
 }

@@ -7,13 +7,14 @@
 //! transaction are all that differ.
 //!
 //! How the invariants of [`Store`] hold across processes:
-//! - one redemption: [`Store::redeem_code`] is a single conditional
+//! - one redemption: [`Store::redeem_code`] is a conditional
 //!   `UPDATE … WHERE used = FALSE … RETURNING`, which the database lets exactly one of
-//!   concurrent callers match;
+//!   concurrent callers match, followed in the same transaction by the insertion of the tokens;
 //! - one rotation: [`Store::rotate_refresh`] is a conditional
 //!   `UPDATE … WHERE rotated_at IS NULL … RETURNING` followed, in the same transaction, by the
 //!   insertion of the successor pair;
-//! - one taker: [`Store::take_pending`] is a `DELETE … RETURNING`;
+//! - one taker: [`Store::take_pending`] is a `DELETE … RETURNING` followed, in the same
+//!   transaction, by the insertion of the code;
 //! - one count each: [`Store::hit_rate_limit`] is a single
 //!   `INSERT … ON CONFLICT DO UPDATE … RETURNING`, which the database applies to the row one
 //!   caller at a time.
@@ -163,6 +164,9 @@ const SCHEMA_V2: &[&str] = &[
 ];
 
 const GRANT_COLUMNS: &str = "grant_id, subject, username, client_id, scopes, resource";
+/// The columns [`code_from`] reads: the grant's, then the code's own.
+const CODE_COLUMNS: &str =
+    "grant_id, subject, username, client_id, scopes, resource, redirect_uri, code_challenge, used, expires_at";
 
 /// A [`Store`] in a SQLite file or a PostgreSQL database.
 ///
@@ -567,6 +571,24 @@ where
         .bind(grant.resource.clone()))
 }
 
+fn insert_code<'q, DB>(code: &CodeRecord) -> Result<Statement<'q, DB>, StoreError>
+where
+    DB: Database,
+    String: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+{
+    let query = sqlx::query(
+        "INSERT INTO codes (hash, grant_id, subject, username, client_id, scopes, resource, redirect_uri,
+         code_challenge, used, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10)",
+    )
+    .bind(code.hash.to_hex());
+    Ok(bind_grant(query, &code.grant)?
+        .bind(code.redirect_uri.clone())
+        .bind(code.code_challenge.clone())
+        .bind(db_time(code.expires_at)))
+}
+
 fn insert_access<'q, DB>(token: &AccessTokenRecord) -> Result<Statement<'q, DB>, StoreError>
 where
     DB: Database,
@@ -712,77 +734,93 @@ impl Store for SqlStore {
         Ok(count.map_or(u32::MAX, |n| u32::try_from(n).unwrap_or(u32::MAX)))
     }
 
-    async fn take_pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError> {
-        let taken = with_pool!(self, |pool| {
-            sqlx::query(
+    async fn take_pending(
+        &self,
+        id_hash: &TokenHash,
+        now: Millis,
+        code: Option<CodeRecord>,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        with_pool!(self, |pool, begin| {
+            let mut tx = pool.begin_with(begin).await.map_err(backend)?;
+            // The one statement that decides between concurrent takers.
+            let taken = sqlx::query(
                 "DELETE FROM pending_authorizations WHERE id_hash = $1
                  RETURNING client_id, redirect_uri, state, code_challenge, scopes, resource, csrf_token,
                  failed_logins, expires_at",
             )
             .bind(id_hash.to_hex())
-            .fetch_optional(pool)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(backend)?
             .map(|row| pending_from(&row, *id_hash))
             .transpose()?
-        });
-        // An expired one is removed all the same, and not handed out.
-        Ok(taken.filter(|p| p.expires_at > now))
-    }
-
-    async fn insert_code(&self, code: CodeRecord) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
-            let query = sqlx::query(
-                "INSERT INTO codes (hash, grant_id, subject, username, client_id, scopes, resource, redirect_uri,
-                 code_challenge, used, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10)",
-            )
-            .bind(code.hash.to_hex());
-            bind_grant(query, &code.grant)?
-                .bind(code.redirect_uri.as_str())
-                .bind(code.code_challenge.as_str())
-                .bind(db_time(code.expires_at))
-                .execute(pool)
-                .await
-                .map_err(backend)?;
-        });
-        Ok(())
-    }
-
-    async fn redeem_code(&self, hash: &TokenHash, now: Millis) -> Result<CodeRedemption, StoreError> {
-        let columns = format!("{GRANT_COLUMNS}, redirect_uri, code_challenge, used, expires_at");
-        with_pool!(self, |pool| {
-            // The one statement that decides between concurrent redeemers.
-            let redeemed = sqlx::query(&format!(
-                "UPDATE codes SET used = TRUE WHERE hash = $1 AND used = FALSE AND expires_at > $2 RETURNING {columns}"
-            ))
-            .bind(hash.to_hex())
-            .bind(db_time(now))
-            .fetch_optional(pool)
-            .await
-            .map_err(backend)?;
-            if let Some(row) = redeemed {
-                return Ok(CodeRedemption::Redeemed(code_from(&row, *hash)?));
+            // An expired one is removed all the same, and not handed out.
+            .filter(|p| p.expires_at > now);
+            if let (Some(_), Some(code)) = (&taken, &code) {
+                insert_code(code)?.execute(&mut *tx).await.map_err(backend)?;
             }
-            let existing = sqlx::query(&format!("SELECT {columns} FROM codes WHERE hash = $1 AND expires_at > $2"))
+            tx.commit().await.map_err(backend)?;
+            Ok(taken)
+        })
+    }
+
+    async fn code(&self, hash: &TokenHash, now: Millis) -> Result<Option<CodeRecord>, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(&format!("SELECT {CODE_COLUMNS} FROM codes WHERE hash = $1 AND expires_at > $2"))
                 .bind(hash.to_hex())
                 .bind(db_time(now))
                 .fetch_optional(pool)
                 .await
-                .map_err(backend)?;
-            match existing {
-                Some(row) if row.flag("used")? => Ok(CodeRedemption::Replayed(code_from(&row, *hash)?)),
-                _ => Ok(CodeRedemption::Unknown),
-            }
+                .map_err(backend)?
+                .map(|row| code_from(&row, *hash))
+                .transpose()
         })
     }
 
-    async fn insert_tokens(&self, tokens: IssuedTokens) -> Result<(), StoreError> {
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        now: Millis,
+        tokens: Option<IssuedTokens>,
+    ) -> Result<CodeRedemption, StoreError> {
         with_pool!(self, |pool, begin| {
             let mut tx = pool.begin_with(begin).await.map_err(backend)?;
-            insert_access(&tokens.access)?.execute(&mut *tx).await.map_err(backend)?;
-            insert_refresh(&tokens.refresh)?.execute(&mut *tx).await.map_err(backend)?;
-            tx.commit().await.map_err(backend)
+            // The one statement that decides between concurrent redeemers. On PostgreSQL it
+            // holds the row until commit, so a replay that revokes the grant waits for the
+            // tokens below and then deletes them too.
+            let redeemed = sqlx::query(&format!(
+                "UPDATE codes SET used = TRUE WHERE hash = $1 AND used = FALSE AND expires_at > $2
+                 RETURNING {CODE_COLUMNS}"
+            ))
+            .bind(hash.to_hex())
+            .bind(db_time(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            let outcome = match redeemed {
+                Some(row) => {
+                    if let Some(tokens) = &tokens {
+                        insert_access(&tokens.access)?.execute(&mut *tx).await.map_err(backend)?;
+                        insert_refresh(&tokens.refresh)?.execute(&mut *tx).await.map_err(backend)?;
+                    }
+                    CodeRedemption::Redeemed(code_from(&row, *hash)?)
+                }
+                None => {
+                    let existing =
+                        sqlx::query(&format!("SELECT {CODE_COLUMNS} FROM codes WHERE hash = $1 AND expires_at > $2"))
+                            .bind(hash.to_hex())
+                            .bind(db_time(now))
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                    match existing {
+                        Some(row) if row.flag("used")? => CodeRedemption::Replayed(code_from(&row, *hash)?),
+                        _ => CodeRedemption::Unknown,
+                    }
+                }
+            };
+            tx.commit().await.map_err(backend)?;
+            Ok(outcome)
         })
     }
 

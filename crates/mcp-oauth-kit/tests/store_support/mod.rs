@@ -1,0 +1,68 @@
+//! What the storage tests share: unique ids (the PostgreSQL tests share their database with
+//! other runs), record builders, and storing codes and tokens the only way the [`Store`] trait
+//! allows, which is the way the server does it.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use mcp_oauth_kit::{
+    AccessTokenRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, Millis, PendingAuthorization,
+    RefreshTokenRecord, Store, TokenHash,
+};
+
+pub(crate) const HOUR: Millis = 3_600_000;
+
+/// A string no other run, test or process uses.
+pub(crate) fn unique(label: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{label}-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+pub(crate) fn hash(label: &str) -> TokenHash {
+    TokenHash::of(&unique(label))
+}
+
+pub(crate) fn pair(grant: &Grant, expires_at: Millis) -> IssuedTokens {
+    IssuedTokens::new(
+        AccessTokenRecord::new(hash("access"), grant.clone(), expires_at),
+        RefreshTokenRecord::new(hash("refresh"), grant.clone(), expires_at),
+    )
+}
+
+pub(crate) fn code(grant: &Grant, expires_at: Millis) -> CodeRecord {
+    CodeRecord::new(hash("code"), grant.clone(), "http://127.0.0.1:9999/cb", "c".repeat(43), expires_at)
+}
+
+/// A pending sign-in that approving would turn into `code`.
+pub(crate) fn pending_for(code: &CodeRecord, expires_at: Millis) -> PendingAuthorization {
+    PendingAuthorization::new(
+        hash("pending"),
+        code.grant.client_id.as_str(),
+        code.redirect_uri.as_str(),
+        code.code_challenge.as_str(),
+        code.grant.resource.as_str(),
+        unique("csrf"),
+        expires_at,
+    )
+}
+
+/// Store `code` as an approval does: take a pending sign-in and store the code with it.
+pub(crate) async fn insert_code(store: &dyn Store, code: &CodeRecord) {
+    // Taken at time 0, so that codes that are already expired can be stored too.
+    let p = pending_for(code, 1);
+    store.insert_pending(p.clone()).await.expect("insert pending");
+    let taken = store.take_pending(&p.id_hash, 0, Some(code.clone())).await.expect("take pending");
+    assert_eq!(taken, Some(p));
+}
+
+/// Store `tokens` as a code exchange does: redeem a fresh code of their grant. The code
+/// outlives every test, so that it takes no part in what a sweep counts.
+pub(crate) async fn insert_tokens(store: &dyn Store, tokens: &IssuedTokens) {
+    let c = code(&tokens.access.grant, mcp_oauth_kit::now_millis() + 24 * HOUR);
+    insert_code(store, &c).await;
+    let outcome = store.redeem_code(&c.hash, 0, Some(tokens.clone())).await.expect("redeem");
+    assert_eq!(outcome, CodeRedemption::Redeemed(c));
+}
