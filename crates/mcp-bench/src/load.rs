@@ -365,3 +365,37 @@ pub(crate) async fn run(load: &Load) -> Cell {
         if cell.calls > 0 { (after.server - before.server) * 1e6 / (cell.rate * window) } else { f64::NAN };
     cell
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, content_type: &str, body: &str) -> Reply {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_str(content_type).expect("ascii"));
+        Reply { status: StatusCode::from_u16(status).expect("status"), headers, body: Bytes::from(body.to_owned()) }
+    }
+
+    const RESULT: &str = r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"alice rolled a 4 on a 6-sided die."}],"isError":false}}"#;
+
+    #[test]
+    fn json_and_sse_answers_are_checked() {
+        assert_eq!(check_roll(&reply(200, "application/json", RESULT), 7, "alice"), Ok(()));
+        let sse = format!("id: 0\nretry: 3000\ndata: \n\nevent: message\ndata: {RESULT}\n\n");
+        assert_eq!(check_roll(&reply(200, "text/event-stream", &sse), 7, "alice"), Ok(()));
+    }
+
+    #[test]
+    fn wrong_answers_are_errors() {
+        assert!(check_roll(&reply(200, "application/json", RESULT), 8, "alice").is_err(), "other id");
+        assert!(check_roll(&reply(200, "application/json", RESULT), 7, "bob").is_err(), "other user");
+        assert!(check_roll(&reply(401, "text/plain", "no"), 7, "alice").is_err(), "status");
+        let tool_error = RESULT.replace(r#""isError":false"#, r#""isError":true"#);
+        assert!(check_roll(&reply(200, "application/json", &tool_error), 7, "alice").is_err(), "isError");
+        let seven = RESULT.replace("rolled a 4", "rolled a 7");
+        assert!(check_roll(&reply(200, "application/json", &seven), 7, "alice").is_err(), "7 on a d6");
+        let rpc_error = r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32602,"message":"bad"}}"#;
+        assert!(check_roll(&reply(200, "application/json", rpc_error), 7, "alice").is_err(), "JSON-RPC error");
+        assert!(check_roll(&reply(200, "text/event-stream", "data: \n\n"), 7, "alice").is_err(), "no reply");
+    }
+}

@@ -203,17 +203,24 @@ fn command_output(cmd: &str, args: &[&str]) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Build the release example and this crate's binaries (a no-op when they are up to date).
+/// Build the release example and this crate's binaries (no-ops when they are up to date).
+/// Two invocations, not one: built together, cargo would unify their dependencies' features,
+/// so the example would differ from a plain `cargo build --release -p mcp-server-example` and
+/// `cargo run -p mcp-bench` would rebuild this crate every time.
 fn build(bin_dir: &Path) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!("mcp-bench: cargo build --release -p mcp-server-example -p mcp-bench --bins");
-    let status = Command::new(&cargo)
-        .args(["build", "--release", "-p", "mcp-server-example", "-p", "mcp-bench", "--bins"])
-        .current_dir(workspace_root())
-        .status()
-        .map_err(|e| format!("running {cargo}: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo build failed ({status})"));
+    for args in
+        [&["build", "--release", "-p", "mcp-server-example"][..], &["build", "--release", "-p", "mcp-bench", "--bins"]]
+    {
+        eprintln!("mcp-bench: cargo {}", args.join(" "));
+        let status = Command::new(&cargo)
+            .args(args)
+            .current_dir(workspace_root())
+            .status()
+            .map_err(|e| format!("running {cargo}: {e}"))?;
+        if !status.success() {
+            return Err(format!("cargo {} failed ({status})", args.join(" ")));
+        }
     }
     for kind in [Kind::Example, Kind::Ceiling, Kind::Floor] {
         if !bin_dir.join(kind.binary()).exists() {
