@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -96,7 +96,11 @@ struct Document {
 
 /// Fetches and caches metadata documents.
 pub(crate) struct CimdResolver {
-    http: reqwest::Client,
+    /// Built on the first fetch, not at start: building it loads the system's root
+    /// certificates, which most servers (clients that register) never need, and which would
+    /// cost start-up time and resident memory on every start. A build error is kept and
+    /// reported on each fetch.
+    http: OnceLock<Result<reqwest::Client, String>>,
     allow_private: bool,
     cache: Mutex<HashMap<String, (ClientRecord, Instant)>>,
 }
@@ -108,16 +112,28 @@ impl std::fmt::Debug for CimdResolver {
 }
 
 impl CimdResolver {
-    pub(crate) fn new(allow_private: bool) -> Result<Self, reqwest::Error> {
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(FETCH_TIMEOUT)
-            .connect_timeout(FETCH_TIMEOUT)
-            .user_agent(concat!("mcp-oauth-kit/", env!("CARGO_PKG_VERSION")));
-        if !allow_private {
-            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver)).https_only(true);
-        }
-        Ok(Self { http: builder.build()?, allow_private, cache: Mutex::new(HashMap::new()) })
+    pub(crate) fn new(allow_private: bool) -> Self {
+        Self { http: OnceLock::new(), allow_private, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// The HTTP client: no redirects, short timeouts, and unless private hosts are allowed,
+    /// `https` only and a resolver that refuses non-public addresses.
+    fn http(&self) -> Result<&reqwest::Client, String> {
+        let built = self.http.get_or_init(|| {
+            let mut builder = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(FETCH_TIMEOUT)
+                .connect_timeout(FETCH_TIMEOUT)
+                .user_agent(concat!("mcp-oauth-kit/", env!("CARGO_PKG_VERSION")));
+            if !self.allow_private {
+                builder = builder.dns_resolver(Arc::new(PublicOnlyResolver)).https_only(true);
+            }
+            builder.build().map_err(|e| {
+                tracing::error!(error = %e, "cannot build the HTTP client for client metadata documents");
+                e.to_string()
+            })
+        });
+        built.as_ref().map_err(|_| "client metadata documents cannot be fetched by this server".to_owned())
     }
 
     /// Check the URL's shape before any network access.
@@ -158,7 +174,7 @@ impl CimdResolver {
             return Ok((record.clone(), false));
         }
         let url = self.validate_url(client_id)?;
-        let response = self.http.get(url).header("accept", "application/json").send().await.map_err(|e| {
+        let response = self.http()?.get(url).header("accept", "application/json").send().await.map_err(|e| {
             tracing::info!(%client_id, error = %e, "client metadata document fetch failed");
             "the client metadata document could not be fetched".to_owned()
         })?;
@@ -260,7 +276,7 @@ mod tests {
 
     #[test]
     fn url_shape_is_checked_before_fetching() {
-        let r = CimdResolver::new(false).expect("client");
+        let r = CimdResolver::new(false);
         assert!(r.validate_url("https://app.example.com/oauth/client.json").is_ok());
         for bad in [
             "http://app.example.com/client.json",
@@ -279,7 +295,7 @@ mod tests {
 
     #[test]
     fn documents_are_validated() {
-        let r = CimdResolver::new(false).expect("client");
+        let r = CimdResolver::new(false);
         let id = "https://app.example.com/client.json";
         let good = br#"{"client_id":"https://app.example.com/client.json","client_name":"App","redirect_uris":["https://app.example.com/cb"]}"#;
         let rec = r.validate_document(id, good).expect("valid");

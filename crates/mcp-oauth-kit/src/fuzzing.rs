@@ -44,8 +44,7 @@ pub fn client_metadata(data: &[u8]) {
 
 /// Client ID Metadata Documents, as fetched.
 pub fn cimd_document(data: &[u8]) {
-    static RESOLVER: OnceLock<Option<CimdResolver>> = OnceLock::new();
-    if let Some(resolver) = RESOLVER.get_or_init(|| CimdResolver::new(false).ok()) {
-        let _ = resolver.validate_document("https://app.example.com/client.json", data);
-    }
+    static RESOLVER: OnceLock<CimdResolver> = OnceLock::new();
+    let resolver = RESOLVER.get_or_init(|| CimdResolver::new(false));
+    let _ = resolver.validate_document("https://app.example.com/client.json", data);
 }

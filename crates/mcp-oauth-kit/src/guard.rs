@@ -67,6 +67,19 @@ impl SessionBindings {
     }
 }
 
+/// The bytes of RFC 6750's `b64token`: letters, digits and `-._~+/=`. A table, because every MCP
+/// request checks every byte of its token.
+const B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
+        b += 1;
+    }
+    table
+};
+
 /// The `Bearer` token of the `Authorization` header. `Err` for a header that is present but
 /// not a well-formed bearer credential (RFC 6750 §2.1 `b64token`).
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ()> {
@@ -77,9 +90,7 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ()> {
         return Err(());
     }
     let token = token.trim();
-    let ok = !token.is_empty()
-        && token.len() <= 4096
-        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b));
+    let ok = !token.is_empty() && token.len() <= 4096 && token.bytes().all(|b| B64TOKEN[usize::from(b)]);
     if ok { Ok(Some(token)) } else { Err(()) }
 }
 
@@ -164,8 +175,9 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
             return unauthorized(config, Some(("invalid_token", description)));
         }
     };
-    let session = req.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if let Some(id) = &session {
+    // A `HeaderValue` clone shares the request's bytes: no allocation on the hot path.
+    let session = req.headers().get(SESSION_HEADER).cloned();
+    if let Some(id) = session.as_ref().and_then(|v| v.to_str().ok()) {
         match state.sessions.check(id, &access.subject) {
             Binding::Same => {}
             Binding::Foreign => {
@@ -201,16 +213,16 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
     } else {
         body
     };
-    let subject = access.subject.clone();
     let is_delete = parts.method == http::Method::DELETE;
-    parts.extensions.insert(access);
+    parts.extensions.insert(access.clone());
     let mut response = (state.mcp)(Request::from_parts(parts, body)).await;
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         // rmcp stopped reading mid-body; see `BodyError::response`.
         response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
-    match (&session, response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok())) {
-        (None, Some(new_id)) => state.sessions.bind(new_id.to_owned(), subject),
+    let session = session.as_ref().and_then(|v| v.to_str().ok());
+    match (session, response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok())) {
+        (None, Some(new_id)) => state.sessions.bind(new_id.to_owned(), access.subject.clone()),
         (Some(id), _) if is_delete && response.status().is_success() => state.sessions.unbind(id),
         _ => {}
     }
@@ -247,6 +259,14 @@ mod tests {
         assert_eq!(bearer_token(&headers("bearer abc")), Ok(Some("abc")));
         for bad in ["Basic abc", "Bearer", "Bearer ", "Bearer a b", "Bearer a\"b", "Token abc"] {
             assert_eq!(bearer_token(&headers(bad)), Err(()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_b64token_table_is_the_rfc_alphabet() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b);
+            assert_eq!(B64TOKEN[usize::from(b)], expected, "byte {b}");
         }
     }
 

@@ -82,7 +82,7 @@ pub use error::{ConfigError, Error, OAuthError, OAuthErrorCode, StoreError, User
 pub use http_util::{BoxError, HttpResponse, RequestBody, ResponseBody};
 pub use provider::{
     AccessToken, AuthProvider, AuthorizationRequest, AuthorizeError, ClientCredentials, ClientMetadata, LoginContext,
-    RegisteredClient, TokenRejection, TokenResponse,
+    RegisteredClient, TokenClaims, TokenRejection, TokenResponse,
 };
 pub use router::Router;
 pub use secret::{Password, TokenHash};

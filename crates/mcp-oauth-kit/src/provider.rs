@@ -6,6 +6,8 @@
 //! provider, say) implements [`AuthProvider::verify_token`] and
 //! [`AuthProvider::authorization_servers`] and leaves the OAuth operations at their defaults.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use rmcp::RoleServer;
 use rmcp::service::RequestContext;
@@ -17,10 +19,16 @@ use crate::user_store::User;
 /// A verified access token: who is calling, through which client, with which scopes.
 ///
 /// Tools receive it as their first argument; an rmcp `ServerHandler` of your own reads it with
-/// [`AccessToken::from_context`].
+/// [`AccessToken::from_context`]. Its fields are those of [`TokenClaims`], read through `Deref`
+/// (`caller.username`, `caller.scopes`). Cloning it is a reference-count increment: the guard,
+/// the verified-token cache, rmcp's copy of the request and the tool each hold one per call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken(Arc<TokenClaims>);
+
+/// What a verified access token says. Read through [`AccessToken`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct AccessToken {
+pub struct TokenClaims {
     /// The user's stable id (the token's subject).
     pub subject: String,
     /// The user's name, for display.
@@ -35,6 +43,14 @@ pub struct AccessToken {
     pub expires_at: Millis,
 }
 
+impl std::ops::Deref for AccessToken {
+    type Target = TokenClaims;
+
+    fn deref(&self) -> &TokenClaims {
+        &self.0
+    }
+}
+
 impl AccessToken {
     /// A token for `subject`/`username`; for providers that verify tokens themselves.
     pub fn new(
@@ -45,19 +61,19 @@ impl AccessToken {
         audience: impl Into<String>,
         expires_at: Millis,
     ) -> Self {
-        Self {
+        Self(Arc::new(TokenClaims {
             subject: subject.into(),
             username: username.into(),
             client_id: client_id.into(),
             scopes,
             audience: audience.into(),
             expires_at,
-        }
+        }))
     }
 
     /// Whether the token carries `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
+        self.0.scopes.iter().any(|s| s == scope)
     }
 
     /// The caller of the current MCP request, inside an rmcp handler served by the kit.

@@ -72,14 +72,15 @@ impl AppState {
         !self.tool_scopes.is_empty()
     }
 
+    // Both lists are lower case; comparing without lower-casing a copy keeps the MCP hot path
+    // free of allocations.
     fn host_allowed(&self, host: &str) -> bool {
-        let host = host.to_ascii_lowercase();
-        self.allowed_hosts.contains(&host)
+        self.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
     }
 
     fn origin_allowed(&self, origin: &str) -> bool {
-        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-        self.allowed_origins.contains(&origin)
+        let origin = origin.trim_end_matches('/');
+        self.allowed_origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
     }
 }
 
@@ -140,8 +141,10 @@ impl Router {
         B::Error: Into<BoxError>,
     {
         let started = Instant::now();
+        // Cheap copies for the log line: a standard method is a tag, and a `Uri` shares its bytes.
         let method = req.method().clone();
-        let path = req.uri().path().to_owned();
+        let uri = req.uri().clone();
+        let path = uri.path();
         let req = req.map(box_body);
         let response = self.dispatch(req).await;
         let status = response.status().as_u16();
@@ -157,34 +160,34 @@ impl Router {
     async fn dispatch(&self, req: Request<RequestBody>) -> HttpResponse {
         let state = &*self.state;
         let config = &*state.config;
-        let host = req
-            .headers()
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()));
+        let host = match req.headers().get(HOST) {
+            Some(h) => h.to_str().ok(),
+            None => req.uri().authority().map(|a| a.as_str()),
+        };
         // DNS rebinding: a page on an attacker's name that resolves to us sends its own Host.
         // 403, not 421: Node's fetch retries a 421 and reports a network error.
-        if !host.as_deref().is_some_and(|h| state.host_allowed(h)) {
+        if !host.is_some_and(|h| state.host_allowed(h)) {
             return text(StatusCode::FORBIDDEN, "unknown Host\n");
         }
-        let origin = req.headers().get(ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_owned);
+        // A `HeaderValue` clone shares the request's bytes (the request moves on below).
+        let origin_header = req.headers().get(ORIGIN).cloned();
+        let origin = origin_header.as_ref().and_then(|o| o.to_str().ok());
         let path = req.uri().path();
         let mcp = path == config.mcp_path || path.strip_suffix('/') == Some(config.mcp_path.as_str());
         // The login form is protected by its CSRF token and cookie; browsers may send
         // `Origin: null` there because of our Referrer-Policy. The same goes for the sign-out
         // form (bound to the session by its token), but a foreign origin is refused there.
-        let null_origin = origin.as_deref() == Some("null");
+        let null_origin = origin == Some("null");
         let origin_checked =
             path != "/login" && !path.starts_with("/.well-known/") && !(path == "/logout" && null_origin);
         if origin_checked
-            && let Some(o) = origin.as_deref()
+            && let Some(o) = origin
             && !state.origin_allowed(o)
         {
             return text(StatusCode::FORBIDDEN, "Origin not allowed\n");
         }
         if req.method() == Method::OPTIONS {
-            return self.preflight(origin.as_deref());
+            return self.preflight(origin);
         }
         let is_as = state.provider.is_authorization_server();
         let oauth_path = matches!(path, "/register" | "/authorize" | "/login" | "/logout" | "/token" | "/revoke");
@@ -272,7 +275,7 @@ impl Router {
             ) if is_as => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         };
-        if let Some(o) = origin.as_deref().filter(|o| state.origin_allowed(o))
+        if let Some(o) = origin.filter(|o| state.origin_allowed(o))
             && let Ok(v) = HeaderValue::from_str(o)
         {
             let h = response.headers_mut();
