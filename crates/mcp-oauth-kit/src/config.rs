@@ -46,6 +46,13 @@ pub struct Config {
     /// How long a consent the user asked to remember ("Remember this decision") lasts.
     /// Default 90 days; zero turns remembered consent off (the checkbox is not offered).
     pub consent_ttl: Duration,
+    /// How often [`McpServer::serve`](crate::McpServer::serve) sweeps: drops expired codes,
+    /// tokens, pending sign-ins, sign-in sessions and consent, finished rate-limit windows and
+    /// idle MCP session bindings. Default 60 seconds. Expired records are refused when read
+    /// whatever this is; the interval only bounds how long they keep memory or database rows
+    /// (with several instances on one database, each sweeps). Zero is not an interval:
+    /// [`Config::from_env`] rejects it, and the sweeper takes a zero set in code as the default.
+    pub sweep_interval: Duration,
     /// Wrong passwords allowed per pending authorization before it is dropped. Default 5.
     pub max_login_attempts: u32,
     /// Failed sign-ins per username within [`Config::login_failure_window`] before that
@@ -112,6 +119,7 @@ impl Config {
             refresh_grace: Duration::from_secs(10),
             session_ttl: Duration::from_secs(12 * 3600),
             consent_ttl: Duration::from_secs(90 * 24 * 3600),
+            sweep_interval: DEFAULT_SWEEP_INTERVAL,
             max_login_attempts: 5,
             login_failures_per_user: 5,
             login_failures_per_ip: 20,
@@ -142,6 +150,7 @@ impl Config {
     /// | `REFRESH_TOKEN_TTL_SECS` | refresh token lifetime | 2592000 |
     /// | `SESSION_TTL_SECS` | sign-in session lifetime at the authorization server (0 = no sessions, no remembered consent) | 43200 |
     /// | `CONSENT_TTL_SECS` | lifetime of a remembered consent (0 = never remember) | 7776000 |
+    /// | `SWEEP_INTERVAL_SECS` | how often expired state is dropped ([`Config::sweep_interval`]) | 60 |
     /// | `ALLOWED_HOSTS` | extra `Host` values, comma-separated | none |
     /// | `ALLOWED_ORIGINS` | extra browser origins, comma-separated | none |
     /// | `MCP_STATELESS` | `true` to serve MCP without sessions | `false` |
@@ -197,6 +206,9 @@ impl Config {
         }
         if let Some(v) = get("CONSENT_TTL_SECS") {
             config.consent_ttl = parse_secs_or_zero("CONSENT_TTL_SECS", &v)?;
+        }
+        if let Some(v) = get("SWEEP_INTERVAL_SECS") {
+            config.sweep_interval = parse_secs("SWEEP_INTERVAL_SECS", &v)?;
         }
         if let Some(v) = get("ALLOWED_HOSTS") {
             config.extra_allowed_hosts = split_list(&v);
@@ -258,6 +270,9 @@ impl Config {
         !self.session_ttl.is_zero() && !self.consent_ttl.is_zero()
     }
 }
+
+/// [`Config::sweep_interval`] unless configured otherwise.
+pub(crate) const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 fn parse_public_url(setting: &str, raw: &str) -> Result<Url, ConfigError> {
     let url =
@@ -344,6 +359,20 @@ mod tests {
     }
 
     #[test]
+    fn sweep_interval_comes_from_the_environment() {
+        let c = Config::from_lookup(env(&[])).expect("valid");
+        assert_eq!(c.sweep_interval, Duration::from_secs(60));
+        let c = Config::from_lookup(env(&[("SWEEP_INTERVAL_SECS", " 2 ")])).expect("valid");
+        assert_eq!(c.sweep_interval, Duration::from_secs(2));
+        // Zero would make `tokio::time::interval` panic in the sweeper: refused at start.
+        for bad in ["0", "-1", "1.5", "2s", "soon"] {
+            let err = Config::from_lookup(env(&[("SWEEP_INTERVAL_SECS", bad)])).expect_err(bad);
+            assert_eq!(err.setting, "SWEEP_INTERVAL_SECS", "{bad}");
+            assert!(err.to_string().contains("positive number of seconds"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn bad_values_name_their_variable() {
         let cases = [
             ("PUBLIC_URL", "ftp://x"),
@@ -358,6 +387,7 @@ mod tests {
             ("OAUTH_RATE_LIMIT_PER_MINUTE", "-1"),
             ("SESSION_TTL_SECS", "12h"),
             ("CONSENT_TTL_SECS", "-5"),
+            ("SWEEP_INTERVAL_SECS", "0"),
         ];
         for (var, value) in cases {
             let err = Config::from_lookup(env(&[(var, value)])).expect_err(var);

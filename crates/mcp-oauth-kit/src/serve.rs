@@ -11,14 +11,12 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::DEFAULT_SWEEP_INTERVAL;
 use crate::router::{AppState, Router};
 use crate::store::{Store, now_millis};
 
 /// How long a graceful shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often expired codes, tokens, pending sign-ins, sign-in sessions, consent, finished
-/// rate-limit windows and idle MCP session bindings are dropped.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 pub(crate) async fn shutdown_signal() {
@@ -94,14 +92,21 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// Sweep expired state every minute until `cancel` fires.
+/// Every [`Config::sweep_interval`](crate::Config::sweep_interval) (a minute by default) until
+/// `cancel` fires, drop expired codes, tokens, pending sign-ins, sign-in sessions, consent,
+/// finished rate-limit windows and idle MCP session bindings.
 pub(crate) fn spawn_sweeper(
     store: Arc<dyn Store>,
     state: Arc<AppState>,
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
+    // `interval` panics on zero, which `from_env` refuses but a field set in code could hold.
+    let every = match state.config.sweep_interval {
+        d if d.is_zero() => DEFAULT_SWEEP_INTERVAL,
+        d => d,
+    };
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        let mut tick = tokio::time::interval(every);
         tick.tick().await;
         loop {
             tokio::select! {
