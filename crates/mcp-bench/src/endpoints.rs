@@ -135,21 +135,23 @@ pub(crate) async fn registrations(addr: SocketAddr, conns: usize, duration: Dura
     .await
 }
 
-/// `n` sign-ins (register, `/authorize`, login page, `POST /login`) with `concurrency` browsers;
-/// the latencies are those of the whole flow. Returns the codes, to exchange.
+/// `n` sign-ins (`/authorize`, login page, `POST /login`), one browser per client in `clients`
+/// at a time: a platform registered once, whose users sign in again and again. The latencies
+/// are those of the whole flow. Returns the codes, to exchange.
 pub(crate) async fn sign_ins(
     addr: SocketAddr,
     base: &str,
     n: usize,
-    concurrency: usize,
+    clients: &[String],
     pid: u32,
 ) -> (Rate, Vec<PendingCode>, Vec<Duration>) {
     let left = Arc::new(Mutex::new(n));
     let codes = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let login_times = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let base = base.to_owned();
-    let rate = run_workers(addr, concurrency, pid, |i, mut conn| {
+    let rate = run_workers(addr, clients.len(), pid, |i, mut conn| {
         let (left, codes, login_times, base) = (left.clone(), codes.clone(), login_times.clone(), base.clone());
+        let client_id = clients[i].clone();
         async move {
             let mut out = WorkerOut::default();
             let user = oauth::USERS[i % oauth::USERS.len()];
@@ -162,11 +164,7 @@ pub(crate) async fn sign_ins(
                     *left -= 1;
                 }
                 let t = Instant::now();
-                let r = async {
-                    let client_id = oauth::register(&mut conn).await?;
-                    oauth::authorize(&mut conn, &base, &client_id, user).await
-                }
-                .await;
+                let r = oauth::authorize(&mut conn, &base, &client_id, user).await;
                 if let Some((code, login)) = out.record(t, r) {
                     codes.lock().unwrap_or_else(|p| p.into_inner()).push(code);
                     login_times.lock().unwrap_or_else(|p| p.into_inner()).push(login);

@@ -35,10 +35,14 @@ pub(crate) struct Opts {
     pub(crate) warmup: Duration,
     pub(crate) duration: Duration,
     pub(crate) conns: Vec<usize>,
-    /// Full sign-in flows for the memory check (register + authorize + login + token).
+    /// Full sign-in flows for the memory check (authorize + login + token, with clients
+    /// registered once).
     pub(crate) flows: usize,
     pub(crate) flow_batch: usize,
+    /// Browsers signing in at once, each for its own client.
     pub(crate) flow_concurrency: usize,
+    /// Lifetimes of the server the flows run on: short, so that their state expires.
+    pub(crate) flow_lifetimes: FlowLifetimes,
     pub(crate) oauth_duration: Duration,
     pub(crate) oauth_conns: usize,
     pub(crate) cold_runs: usize,
@@ -64,6 +68,46 @@ pub(crate) struct Opts {
 impl Opts {
     fn runs(&self, part: &str) -> bool {
         self.parts.iter().any(|p| p == part)
+    }
+}
+
+/// The kit's `Config::code_ttl`: not settable from the environment, so used codes stay this
+/// long on the flows' server too.
+pub(crate) const CODE_TTL: Duration = Duration::from_secs(60);
+
+/// Lifetimes of the server that runs the many flows, short enough that what each flow leaves
+/// (a used code, an access and a refresh token, a sign-in session) expires and is swept while
+/// the flows go on: memory then follows the flows of the last minute, not the whole history.
+#[derive(Debug, Clone)]
+pub(crate) struct FlowLifetimes {
+    pub(crate) access: Duration,
+    pub(crate) refresh: Duration,
+    /// The sign-in session each password sign-in starts.
+    pub(crate) session: Duration,
+    pub(crate) sweep: Duration,
+    /// The longest the bench waits after the flows for their state to expire and be swept.
+    pub(crate) max_wait: Duration,
+}
+
+impl FlowLifetimes {
+    /// The server's environment for these lifetimes.
+    pub(crate) fn env(&self) -> Vec<(String, String)> {
+        [
+            ("ACCESS_TOKEN_TTL_SECS", self.access),
+            ("REFRESH_TOKEN_TTL_SECS", self.refresh),
+            ("SESSION_TTL_SECS", self.session),
+            ("SWEEP_INTERVAL_SECS", self.sweep),
+        ]
+        .into_iter()
+        .map(|(k, d)| (k.to_owned(), d.as_secs().to_string()))
+        .collect()
+    }
+
+    /// After the last flow: until its longest-lived record (a used code, 60 s) has expired
+    /// and two sweeps have run since, plus a second; at most `max_wait`.
+    pub(crate) fn wait(&self) -> Duration {
+        let longest = self.access.max(self.refresh).max(self.session).max(CODE_TTL);
+        (longest + 2 * self.sweep + Duration::from_secs(1)).min(self.max_wait)
     }
 }
 
@@ -99,9 +143,18 @@ fn parse_args() -> Result<Opts, String> {
             warmup: Duration::from_millis(500),
             duration: Duration::from_secs(3),
             conns: vec![1, 16, 64],
-            flows: 2000,
+            flows: 10_000,
             flow_batch: 500,
             flow_concurrency: 4,
+            // 10,000 flows take ~3 min: tokens and sessions expire 10 s after a flow, codes
+            // after 60 s, so most of the run is in the steady state.
+            flow_lifetimes: FlowLifetimes {
+                access: Duration::from_secs(5),
+                refresh: Duration::from_secs(10),
+                session: Duration::from_secs(10),
+                sweep: Duration::from_secs(2),
+                max_wait: Duration::from_secs(120),
+            },
             oauth_duration: Duration::from_secs(3),
             oauth_conns: 16,
             cold_runs: 5,
@@ -125,6 +178,15 @@ fn parse_args() -> Result<Opts, String> {
             flows: 24,
             flow_batch: 24,
             flow_concurrency: 4,
+            // Enough to see the sweeper remove tokens and sessions within 5 s (not the codes:
+            // their 60 s is fixed); 24 flows are too few to judge boundedness anyway.
+            flow_lifetimes: FlowLifetimes {
+                access: Duration::from_secs(1),
+                refresh: Duration::from_secs(2),
+                session: Duration::from_secs(2),
+                sweep: Duration::from_secs(1),
+                max_wait: Duration::from_secs(5),
+            },
             oauth_duration: Duration::from_millis(300),
             oauth_conns: 16,
             cold_runs: 1,
@@ -499,55 +561,104 @@ pub(crate) fn mode_name(stateless: bool) -> &'static str {
     if stateless { "stateless" } else { "stateful" }
 }
 
-async fn oauth_bench(env: &Env, opts: &Opts) -> Result<OAuthResults, String> {
+/// Register `n` public clients: the platforms that the sign-ins then use again and again.
+async fn register_clients(server: &Server, n: usize) -> Result<Vec<String>, String> {
+    let mut conn = Conn::connect(server.addr).await?;
+    let mut clients = Vec::with_capacity(n);
+    for _ in 0..n {
+        clients.push(oauth::register(&mut conn).await?);
+    }
+    Ok(clients)
+}
+
+/// The example with the in-memory store, stateless, with `extra` environment before the
+/// user's `--server-env`.
+async fn oauth_server(env: &Env, opts: &Opts, extra: Vec<(String, String)>) -> Result<Server, String> {
     let mut spec = Spec::new(Kind::Example, Store::Memory, true);
-    spec.extra_env = opts.server_env.clone();
+    spec.extra_env = extra;
+    spec.extra_env.extend(opts.server_env.iter().cloned());
     let mut server = Server::spawn(env, &spec)?;
     server.wait_ready(Duration::from_secs(20)).await?;
     tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(server)
+}
+
+async fn oauth_bench(env: &Env, opts: &Opts) -> Result<OAuthResults, String> {
+    // First server: single sign-ins, then the many flows, with short lifetimes and the
+    // sweeper's removals in its log.
+    let life = &opts.flow_lifetimes;
+    let mut flow_env = life.env();
+    flow_env.push(("RUST_LOG".into(), "warn,mcp_oauth_kit::serve=debug".into()));
+    let mut server = oauth_server(env, opts, flow_env).await?;
     let mut r = OAuthResults { rss_start: server.memory().0, ..OAuthResults::default() };
+    let clients = register_clients(&server, opts.flow_concurrency.max(1)).await?;
     // Single sign-ins one at a time: the latency of POST /login is argon2's cost on one core.
     wait_quiet(opts.quiet_wait).await;
     let (single, _, login_times) =
-        endpoints::sign_ins(server.addr, &server.base, opts.cold_runs.max(3), 1, server.pid).await;
+        endpoints::sign_ins(server.addr, &server.base, opts.cold_runs.max(3), &clients[..1], server.pid).await;
+    r.single_sign_ins = single.ops;
     r.login_single_ms = median(login_times.iter().map(|d| d.as_secs_f64() * 1000.0).collect());
     r.errors += single.errors;
     r.samples.extend(single.error_samples);
-    // Full flows in batches: sign-ins (argon2-bound) then a burst of code exchanges.
+    // Full flows in batches: sign-ins (argon2-bound) then a burst of code exchanges (codes
+    // live 60 s, so they cannot all wait for the end).
     let mut left = opts.flows;
-    let mut chains = Vec::new();
     r.rss_before_flows = server.memory().0;
     while left > 0 {
         let n = left.min(opts.flow_batch);
         left -= n;
         wait_quiet(opts.quiet_wait).await;
-        let (flows, codes, logins) =
-            endpoints::sign_ins(server.addr, &server.base, n, opts.flow_concurrency, server.pid).await;
-        let (exch, tokens) = endpoints::exchanges(server.addr, &server.base, codes, opts.oauth_conns, server.pid).await;
+        let (flows, codes, logins) = endpoints::sign_ins(server.addr, &server.base, n, &clients, server.pid).await;
+        let (exch, _) = endpoints::exchanges(server.addr, &server.base, codes, opts.oauth_conns, server.pid).await;
         let (rss, hwm) = server.memory();
+        let swept = server.sweeps();
         log(format!(
-            "flows: {} sign-ins at {:.1}/s ({:.1} ms CPU each), {} exchanges at {:.0}/s, RSS {:.1} MiB",
+            "flows: {} sign-ins at {:.1}/s ({:.1} ms CPU each), {} exchanges at {:.0}/s, RSS {:.1} MiB, {} records swept so far",
             flows.ops,
             flows.rate,
             flows.cpu_us_per_op / 1000.0,
             exch.ops,
             exch.rate,
-            rss as f64 / 1024.0
+            rss as f64 / 1024.0,
+            swept.removed
         ));
         r.errors += flows.errors + exch.errors;
         r.samples.extend(flows.error_samples.iter().cloned());
         r.samples.extend(exch.error_samples.iter().cloned());
         r.login_latency_ms.extend(logins.iter().map(|d| d.as_secs_f64() * 1000.0));
-        if chains.len() < opts.oauth_conns {
-            chains.extend(tokens.into_iter().take(opts.oauth_conns - chains.len()));
-        }
-        r.batches.push(FlowBatch { flows, exchanges: exch, rss_kib: rss, hwm_kib: hwm });
+        r.batches.push(FlowBatch { flows, exchanges: exch, rss_kib: rss, hwm_kib: hwm, swept });
     }
     r.rss_after_flows = server.memory().0;
-    // Refreshes: one rotating chain per connection.
+    // Nothing more happens: every record of the flows expires, and the sweeper drops it.
+    r.expiry_wait = life.wait();
+    log(format!("waiting {:?} for the flows' state to expire and be swept", r.expiry_wait));
+    tokio::time::sleep(r.expiry_wait).await;
+    server.check_running().map_err(|e| format!("during the wait after the flows: {e}"))?;
+    (r.rss_after_sweep, r.hwm_flows) = server.memory();
+    r.swept_end = server.sweeps();
+    log(format!(
+        "after the wait: RSS {:.1} MiB; the sweeper removed {} records in {} sweeps",
+        r.rss_after_sweep as f64 / 1024.0,
+        r.swept_end.removed,
+        r.swept_end.count
+    ));
+    server.stop()?;
+
+    // Second server, default lifetimes (a refresh chain must not expire mid-step, and the
+    // memory per refresh is then what a deployment sees): refreshes on one rotating chain per
+    // connection, then registrations.
+    let server = oauth_server(env, opts, Vec::new()).await?;
+    let clients = register_clients(&server, opts.flow_concurrency.max(1)).await?;
+    let (flows, codes, _) =
+        endpoints::sign_ins(server.addr, &server.base, opts.oauth_conns, &clients, server.pid).await;
+    let (exch, chains) = endpoints::exchanges(server.addr, &server.base, codes, opts.oauth_conns, server.pid).await;
+    r.errors += flows.errors + exch.errors;
+    r.samples.extend(flows.error_samples);
+    r.samples.extend(exch.error_samples);
     if chains.is_empty() {
-        return Err("no tokens from the flows to refresh".into());
+        return Err("no tokens to refresh".into());
     }
+    r.rss_before_refresh = server.memory().0;
     wait_quiet(opts.quiet_wait).await;
     r.refresh = endpoints::refreshes(server.addr, chains, opts.oauth_duration, server.pid).await;
     log(format!("refreshes: {:.0}/s", r.refresh.rate));

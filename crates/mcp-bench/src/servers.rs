@@ -121,6 +121,8 @@ impl Server {
         }
         let log = env.tmp.join(format!("{}-{port}.log", spec.kind.binary()));
         let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        // The example logs (tracing) to stdout, and errors to stderr: both go to the log.
+        let log_out = log_file.try_clone().map_err(|e| format!("{}: {e}", log.display()))?;
         let mut argv: Vec<String> = Vec::new();
         if env.pin {
             argv.extend(["taskset".into(), "-c".into(), "0".into()]);
@@ -130,7 +132,7 @@ impl Server {
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::from(log_out))
             .stderr(Stdio::from(log_file))
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
@@ -140,28 +142,48 @@ impl Server {
             .env("MCP_STATELESS", if spec.stateless { "true" } else { "false" })
             .env("DATABASE_URL", spec.store.database_url())
             .env("FLOOR_TOKENS", spec.floor_tokens.join(","));
-        if spec.kind == Kind::Example {
-            cmd.envs(spec.extra_env.iter().map(|(k, v)| (k, v)));
-        }
+        // Settings of the caller's shell that would change what is measured; removed before
+        // the extra environment is added, so that a spec (or `--server-env`) can still set them.
         for var in [
             "ACCESS_TOKEN_TTL_SECS",
             "REFRESH_TOKEN_TTL_SECS",
+            "SESSION_TTL_SECS",
+            "CONSENT_TTL_SECS",
+            "SWEEP_INTERVAL_SECS",
             "ALLOWED_HOSTS",
             "ALLOWED_ORIGINS",
             "TRUST_FORWARDED_FOR",
         ] {
             cmd.env_remove(var);
         }
+        if spec.kind == Kind::Example {
+            cmd.envs(spec.extra_env.iter().map(|(k, v)| (k, v)));
+        }
         let spawned_at = Instant::now();
         let child = cmd.spawn().map_err(|e| format!("spawning {}: {e}", argv.join(" ")))?;
         Ok(Self { pid: child.id(), child: Some(child), addr, base, kind: spec.kind, port, spawned_at, log })
     }
 
-    /// The last lines of the server's stderr.
+    /// What the kit's sweeper logged so far (the server must run with
+    /// `RUST_LOG=…,mcp_oauth_kit::serve=debug`; otherwise nothing is counted).
+    pub(crate) fn sweeps(&self) -> Sweeps {
+        Sweeps::from_log(&std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+
+    /// The last lines of the server's output.
     pub(crate) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+
+    /// `Err` (with the exit status and the log's tail) if the server is no longer running:
+    /// its memory can then not be read, and reads as 0.
+    pub(crate) fn check_running(&mut self) -> Result<(), String> {
+        match self.exited() {
+            Some(why) => Err(format!("{} {why}", self.kind.binary())),
+            None => Ok(()),
+        }
     }
 
     fn exited(&mut self) -> Option<String> {
@@ -226,9 +248,68 @@ impl Drop for Server {
     }
 }
 
+/// The sweeps that removed something, from the server's log: the kit's sweeper logs
+/// `swept expired OAuth state removed=N` at debug level for each (`serve.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Sweeps {
+    /// Sweeps that removed at least one record.
+    pub(crate) count: u64,
+    /// Records they removed, together.
+    pub(crate) removed: u64,
+}
+
+impl Sweeps {
+    pub(crate) fn from_log(log: &str) -> Self {
+        let mut sweeps = Self::default();
+        for line in log.lines().filter(|l| l.contains("swept expired OAuth state")) {
+            // Colours, if any, sit between the field name, `=` and the value.
+            let plain = strip_ansi(line);
+            let Some(at) = plain.find("removed=") else { continue };
+            let digits: String = plain[at + "removed=".len()..].chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(n) = digits.parse::<u64>() {
+                sweeps.count += 1;
+                sweeps.removed += n;
+            }
+        }
+        sweeps
+    }
+}
+
+/// `line` without ANSI escape sequences (`ESC [ … letter`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Remove a SQLite database and its WAL files.
 pub(crate) fn remove_sqlite(path: &Path) {
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweeps_are_counted_from_the_log_with_or_without_colours() {
+        let log = "2026-01-01T00:00:00Z DEBUG mcp_oauth_kit::serve: swept expired OAuth state removed=12\n\
+            2026-01-01T00:00:01Z  WARN mcp_oauth_kit::router: something else removed=99\n\
+            \x1b[2m2026-01-01T00:00:02Z\x1b[0m \x1b[34mDEBUG\x1b[0m \x1b[2mmcp_oauth_kit::serve\x1b[0m\x1b[2m:\x1b[0m swept expired OAuth state \x1b[3mremoved\x1b[0m\x1b[2m=\x1b[0m30\n";
+        assert_eq!(Sweeps::from_log(log), Sweeps { count: 2, removed: 42 });
+        assert_eq!(Sweeps::from_log(""), Sweeps::default());
     }
 }
