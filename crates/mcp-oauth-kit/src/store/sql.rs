@@ -54,6 +54,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a SQLite writer waits for another one to finish.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Between attempts to open a SQLite file that another opener holds (see `connect_sqlite`).
+const OPEN_RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+/// SQLITE_BUSY or SQLITE_LOCKED (primary result codes 5 and 6, extended codes included).
+fn is_sqlite_busy(e: &sqlx::Error) -> bool {
+    let code = e.as_database_error().and_then(|d| d.code()).and_then(|c| c.parse::<i32>().ok());
+    code.is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
 /// SQLite has one writer at a time; a few connections serve the readers beside it.
 const SQLITE_MAX_CONNECTIONS: u32 = 5;
 /// PostgreSQL serves concurrent writers; sqlx's default pool size.
@@ -275,18 +283,31 @@ impl SqlStore {
                 .map_err(|e| setup_error(format!("cannot create the directory {}: {e}", dir.display())))?;
         }
         let what = format!("the SQLite database {}", file.display());
-        let pool = SqlitePoolOptions::new()
-            .max_connections(SQLITE_MAX_CONNECTIONS)
-            // Keep one connection open: an in-memory database lives only as long as one does.
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options);
-        let pool = tokio::time::timeout(CONNECT_TIMEOUT, pool)
-            .await
-            .map_err(|_| setup_error(format!("cannot open {what}: no answer within {CONNECT_TIMEOUT:?}")))?
-            .map_err(|e| setup_error(format!("cannot open {what}: {e}")))?;
+        // Opening runs `PRAGMA journal_mode = WAL`, which needs the file to itself for a moment.
+        // When several processes (or stores) open a new file at once, SQLite answers the losers
+        // "database is locked" at once instead of waiting on the busy timeout (waiting could
+        // deadlock), so opening is retried for as long as the connect timeout allows.
+        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        let pool = loop {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(SQLITE_MAX_CONNECTIONS)
+                // Keep one connection open: an in-memory database lives only as long as one does.
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.clone());
+            let outcome = tokio::time::timeout_at(deadline, pool)
+                .await
+                .map_err(|_| setup_error(format!("cannot open {what}: no answer within {CONNECT_TIMEOUT:?}")))?;
+            match outcome {
+                Ok(pool) => break pool,
+                Err(e) if is_sqlite_busy(&e) && tokio::time::Instant::now() + OPEN_RETRY_PAUSE < deadline => {
+                    tokio::time::sleep(OPEN_RETRY_PAUSE).await;
+                }
+                Err(e) => return Err(setup_error(format!("cannot open {what}: {e}"))),
+            }
+        };
         Ok(Self { pool: Pool::Sqlite(pool) })
     }
 
