@@ -610,32 +610,34 @@ where
         .bind(db_time(code.expires_at)))
 }
 
-fn insert_access<'q, DB>(token: &AccessTokenRecord) -> Result<Statement<'q, DB>, StoreError>
+/// The two statements that store a new token pair, access token first (the tables have the
+/// same columns).
+fn insert_pair<'q, DB>(tokens: &IssuedTokens) -> Result<[Statement<'q, DB>; 2], StoreError>
 where
     DB: Database,
     String: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
 {
-    let query = sqlx::query(
-        "INSERT INTO access_tokens (hash, grant_id, subject, username, client_id, scopes, resource, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(token.hash.to_hex());
-    Ok(bind_grant(query, &token.grant)?.bind(db_time(token.expires_at)))
-}
-
-fn insert_refresh<'q, DB>(token: &RefreshTokenRecord) -> Result<Statement<'q, DB>, StoreError>
-where
-    DB: Database,
-    String: Encode<'q, DB> + Type<DB>,
-    i64: Encode<'q, DB> + Type<DB>,
-{
-    let query = sqlx::query(
-        "INSERT INTO refresh_tokens (hash, grant_id, subject, username, client_id, scopes, resource, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(token.hash.to_hex());
-    Ok(bind_grant(query, &token.grant)?.bind(db_time(token.expires_at)))
+    let insert = |sql: &'static str, hash: &TokenHash, grant: &Grant, expires_at: Millis| {
+        Ok::<_, StoreError>(bind_grant(sqlx::query(sql).bind(hash.to_hex()), grant)?.bind(db_time(expires_at)))
+    };
+    let (access, refresh) = (&tokens.access, &tokens.refresh);
+    Ok([
+        insert(
+            "INSERT INTO access_tokens (hash, grant_id, subject, username, client_id, scopes, resource, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &access.hash,
+            &access.grant,
+            access.expires_at,
+        )?,
+        insert(
+            "INSERT INTO refresh_tokens (hash, grant_id, subject, username, client_id, scopes, resource, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &refresh.hash,
+            &refresh.grant,
+            refresh.expires_at,
+        )?,
+    ])
 }
 
 /// Revoke a grant, in this order. Refresh tokens first: on PostgreSQL, deleting a row that a
@@ -821,8 +823,9 @@ impl Store for SqlStore {
             let outcome = match redeemed {
                 Some(row) => {
                     if let Some(tokens) = &tokens {
-                        insert_access(&tokens.access)?.execute(&mut *tx).await.map_err(backend)?;
-                        insert_refresh(&tokens.refresh)?.execute(&mut *tx).await.map_err(backend)?;
+                        for statement in insert_pair(tokens)? {
+                            statement.execute(&mut *tx).await.map_err(backend)?;
+                        }
                     }
                     CodeRedemption::Redeemed(code_from(&row, *hash)?)
                 }
@@ -905,8 +908,9 @@ impl Store for SqlStore {
             let outcome = match retired {
                 Some(row) => {
                     let record = refresh_from(&row, *old)?;
-                    insert_access(&new.access)?.execute(&mut *tx).await.map_err(backend)?;
-                    insert_refresh(&new.refresh)?.execute(&mut *tx).await.map_err(backend)?;
+                    for statement in insert_pair(&new)? {
+                        statement.execute(&mut *tx).await.map_err(backend)?;
+                    }
                     RefreshRotation::Rotated(record)
                 }
                 None => {
