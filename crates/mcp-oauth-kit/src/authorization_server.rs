@@ -301,6 +301,14 @@ fn with_query(base: &str, params: &[(&str, &str)]) -> String {
 
 #[async_trait]
 impl AuthProvider for OAuthServer {
+    fn verify_token_cached(&self, token: &str) -> Option<AccessToken> {
+        let ttl = self.config.token_cache_ttl;
+        if ttl.is_zero() || !token.starts_with("mcp_at_") || token.len() > 128 {
+            return None;
+        }
+        self.verified.get(&TokenHash::of(token), ttl, now_millis())
+    }
+
     async fn verify_token(&self, token: &str) -> Result<AccessToken, TokenRejection> {
         if !token.starts_with("mcp_at_") || token.len() > 128 {
             return Err(TokenRejection::Invalid);

@@ -161,7 +161,11 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
         Ok(None) => return unauthorized(config, None),
         Err(()) => return unauthorized(config, Some(("invalid_token", "malformed Authorization header"))),
     };
-    let access = match state.provider.verify_token(token).await {
+    let verified = match state.provider.verify_token_cached(token) {
+        Some(hit) => Ok(hit),
+        None => state.provider.verify_token(token).await,
+    };
+    let access = match verified {
         Ok(a) => a,
         Err(TokenRejection::Backend(e)) => {
             tracing::error!(error = %e, "token store failed");

@@ -268,6 +268,15 @@ pub trait AuthProvider: Send + Sync + 'static {
     /// [`TokenRejection`] when the token must not be accepted.
     async fn verify_token(&self, token: &str) -> Result<AccessToken, TokenRejection>;
 
+    /// The answer for a token verified recently, without waiting (from a cache); `None` when
+    /// there is none at hand. The guard asks this first and awaits
+    /// [`AuthProvider::verify_token`] only on `None`, which spares the hot path a boxed future.
+    /// The same rule holds as for `verify_token`: only a token that is still valid may come
+    /// back. The default has no cache.
+    fn verify_token_cached(&self, _token: &str) -> Option<AccessToken> {
+        None
+    }
+
     /// The issuers to list in the protected-resource metadata. `own_issuer` is this server's
     /// public URL, which the built-in authorization server uses.
     fn authorization_servers(&self, own_issuer: &str) -> Vec<String> {

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
@@ -134,8 +135,22 @@ impl Router {
         &self.state
     }
 
-    /// Serve one request.
+    /// Serve one request. The OAuth endpoints' per-address limits take the client's address
+    /// from a `std::net::SocketAddr` in the request's extensions: insert the TCP peer's (or the
+    /// proxy's, with `TRUST_FORWARDED_FOR`).
     pub async fn handle<B>(&self, req: Request<B>) -> HttpResponse
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let peer = req.extensions().get::<SocketAddr>().copied();
+        self.handle_from(req, peer).await
+    }
+
+    /// [`Router::handle`] for a request from `peer`. The kit's own accept loop passes the TCP
+    /// peer here instead of in the extensions: the MCP hot path never reads it, and an
+    /// extension costs allocations on every request.
+    pub(crate) async fn handle_from<B>(&self, req: Request<B>, peer: Option<SocketAddr>) -> HttpResponse
     where
         B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -146,7 +161,7 @@ impl Router {
         let uri = req.uri().clone();
         let path = uri.path();
         let req = req.map(box_body);
-        let response = self.dispatch(req).await;
+        let response = self.dispatch(req, peer).await;
         let status = response.status().as_u16();
         let elapsed_us = started.elapsed().as_micros() as u64;
         if status >= 500 {
@@ -157,7 +172,7 @@ impl Router {
         response
     }
 
-    async fn dispatch(&self, req: Request<RequestBody>) -> HttpResponse {
+    async fn dispatch(&self, req: Request<RequestBody>, peer: Option<SocketAddr>) -> HttpResponse {
         let state = &*self.state;
         let config = &*state.config;
         let host = match req.headers().get(HOST) {
@@ -194,8 +209,7 @@ impl Router {
         // The client address matters only to the OAuth endpoints' limits; the MCP hot path
         // does not pay for working it out.
         let ip = if is_as && oauth_path {
-            let peer = req.extensions().get::<std::net::SocketAddr>().map(|a| a.ip());
-            client_ip(req.headers(), peer, config.trust_forwarded_for)
+            client_ip(req.headers(), peer.map(|a| a.ip()), config.trust_forwarded_for)
         } else {
             String::new()
         };

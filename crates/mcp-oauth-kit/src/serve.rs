@@ -64,12 +64,11 @@ pub(crate) async fn serve(
                 };
                 // Without it, SSE responses stall ~40 ms each (Nagle against delayed ACK).
                 let _ = stream.set_nodelay(true);
-                // The peer address goes into each request's extensions, for rate limiting.
+                // The peer address goes along with each request, for the OAuth endpoints' limits.
                 let router = router.clone();
-                let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(peer);
+                let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     let router = router.clone();
-                    async move { Ok::<_, std::convert::Infallible>(router.handle(req).await) }
+                    async move { Ok::<_, std::convert::Infallible>(router.handle_from(req, Some(peer)).await) }
                 });
                 let conn = builder.serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn.into_owned());
