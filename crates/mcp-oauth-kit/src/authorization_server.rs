@@ -221,7 +221,7 @@ impl OAuthServer {
         if redirect_uri.is_some_and(|r| r != code.redirect_uri) {
             return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
         }
-        if !is_pkce_string(verifier, 43, 128) || !ct_eq_str(&pkce_s256(verifier), &code.code_challenge) {
+        if !verifier_matches(verifier, &code.code_challenge) {
             return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
         }
         self.check_resource(&code.grant, resource)
@@ -252,6 +252,11 @@ impl OAuthServer {
         let Some(client) = self.store.client(&pending.client_id).await? else { return Ok(None) };
         Ok(self.can_remember(&pending.redirect_uri, &client).then_some(pending))
     }
+}
+
+/// Whether `verifier` is a well-formed PKCE verifier whose S256 digest is `challenge`.
+fn verifier_matches(verifier: &str, challenge: &str) -> bool {
+    is_pkce_string(verifier, 43, 128) && ct_eq_str(&pkce_s256(verifier), challenge)
 }
 
 /// Session secrets are `mcp_ss_` and 43 base64url characters; anything else is not looked up.
@@ -310,17 +315,16 @@ impl AuthProvider for OAuthServer {
     }
 
     async fn verify_token(&self, token: &str) -> Result<AccessToken, TokenRejection> {
+        // The guard asked the cache already; other callers get the same shortcut.
+        if let Some(cached) = self.verify_token_cached(token) {
+            return Ok(cached);
+        }
         if !token.starts_with("mcp_at_") || token.len() > 128 {
             return Err(TokenRejection::Invalid);
         }
         let hash = TokenHash::of(token);
         let now = now_millis();
         let ttl = self.config.token_cache_ttl;
-        if !ttl.is_zero()
-            && let Some(cached) = self.verified.get(&hash, ttl, now)
-        {
-            return Ok(cached);
-        }
         let record = self.store.access_token(&hash, now).await?;
         let record = record.ok_or(TokenRejection::Invalid)?;
         if record.grant.resource != self.config.resource() {
@@ -632,9 +636,8 @@ impl AuthProvider for OAuthServer {
                 // retrying (its first response was lost): refuse it, keep its tokens. Anyone
                 // else presenting a spent code has stolen it (OAuth 2.1 §4.1.3, RFC 9700
                 // §4.5): revoke everything the code issued.
-                let holder = record.grant.client_id == client.client_id
-                    && is_pkce_string(verifier, 43, 128)
-                    && ct_eq_str(&pkce_s256(verifier), &record.code_challenge);
+                let holder =
+                    record.grant.client_id == client.client_id && verifier_matches(verifier, &record.code_challenge);
                 if !holder {
                     tracing::warn!(client_id = %record.grant.client_id, "authorization code replayed; revoking its grant");
                     self.store.revoke_grant(&record.grant.grant_id).await?;

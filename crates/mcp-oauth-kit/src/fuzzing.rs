@@ -2,8 +2,6 @@
 //! Each feeds untrusted bytes to one parser of the kit; none may panic, whatever the input.
 //! Not part of the public API.
 
-use std::sync::OnceLock;
-
 use http::{HeaderMap, HeaderValue};
 
 use crate::cimd::CimdResolver;
@@ -44,7 +42,6 @@ pub fn client_metadata(data: &[u8]) {
 
 /// Client ID Metadata Documents, as fetched.
 pub fn cimd_document(data: &[u8]) {
-    static RESOLVER: OnceLock<CimdResolver> = OnceLock::new();
-    let resolver = RESOLVER.get_or_init(|| CimdResolver::new(false));
-    let _ = resolver.validate_document("https://app.example.com/client.json", data);
+    // Building a resolver is free: its HTTP client is made on the first fetch, never here.
+    let _ = CimdResolver::new(false).validate_document("https://app.example.com/client.json", data);
 }

@@ -175,6 +175,9 @@ const GRANT_COLUMNS: &str = "grant_id, subject, username, client_id, scopes, res
 /// The columns [`code_from`] reads: the grant's, then the code's own.
 const CODE_COLUMNS: &str =
     "grant_id, subject, username, client_id, scopes, resource, redirect_uri, code_challenge, used, expires_at";
+/// A code that has not expired, used or not: [`Store::code`], and a failed redemption's look.
+const SELECT_CODE: &str = "SELECT grant_id, subject, username, client_id, scopes, resource, redirect_uri, \
+     code_challenge, used, expires_at FROM codes WHERE hash = $1 AND expires_at > $2";
 
 /// A [`Store`] in a SQLite file or a PostgreSQL database.
 ///
@@ -789,7 +792,7 @@ impl Store for SqlStore {
 
     async fn code(&self, hash: &TokenHash, now: Millis) -> Result<Option<CodeRecord>, StoreError> {
         with_pool!(self, |pool| {
-            sqlx::query(&format!("SELECT {CODE_COLUMNS} FROM codes WHERE hash = $1 AND expires_at > $2"))
+            sqlx::query(SELECT_CODE)
                 .bind(hash.to_hex())
                 .bind(db_time(now))
                 .fetch_optional(pool)
@@ -830,13 +833,12 @@ impl Store for SqlStore {
                     CodeRedemption::Redeemed(code_from(&row, *hash)?)
                 }
                 None => {
-                    let existing =
-                        sqlx::query(&format!("SELECT {CODE_COLUMNS} FROM codes WHERE hash = $1 AND expires_at > $2"))
-                            .bind(hash.to_hex())
-                            .bind(db_time(now))
-                            .fetch_optional(&mut *tx)
-                            .await
-                            .map_err(backend)?;
+                    let existing = sqlx::query(SELECT_CODE)
+                        .bind(hash.to_hex())
+                        .bind(db_time(now))
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(backend)?;
                     match existing {
                         Some(row) if row.flag("used")? => CodeRedemption::Replayed(code_from(&row, *hash)?),
                         _ => CodeRedemption::Unknown,
