@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::WWW_AUTHENTICATE;
-use http::{HeaderMap, HeaderValue, Request, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 
@@ -22,7 +22,9 @@ use crate::metadata::protected_resource_url;
 use crate::provider::{AccessToken, TokenRejection};
 use crate::router::AppState;
 
-const SESSION_HEADER: &str = "mcp-session-id";
+/// A `HeaderName` constant, not a `&str`: looking up a `&str` parses and validates the name
+/// on every request.
+const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 
 /// Which user opened which MCP session. rmcp itself accepts any valid token on any known
 /// session id; this map closes that gap.
@@ -180,7 +182,7 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
         }
     };
     // A `HeaderValue` clone shares the request's bytes: no allocation on the hot path.
-    let session = req.headers().get(SESSION_HEADER).cloned();
+    let session = req.headers().get(&SESSION_HEADER).cloned();
     if let Some(id) = session.as_ref().and_then(|v| v.to_str().ok()) {
         match state.sessions.check(id, &access.subject) {
             Binding::Same => {}
@@ -219,13 +221,13 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
     };
     let is_delete = parts.method == http::Method::DELETE;
     parts.extensions.insert(access.clone());
-    let mut response = (state.mcp)(Request::from_parts(parts, body)).await;
+    let mut response = state.mcp.call(Request::from_parts(parts, body)).await;
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         // rmcp stopped reading mid-body; see `BodyError::response`.
         response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
     let session = session.as_ref().and_then(|v| v.to_str().ok());
-    match (session, response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok())) {
+    match (session, response.headers().get(&SESSION_HEADER).and_then(|v| v.to_str().ok())) {
         (None, Some(new_id)) => state.sessions.bind(new_id.to_owned(), access.subject.clone()),
         (Some(id), _) if is_delete && response.status().is_success() => state.sessions.unbind(id),
         _ => {}

@@ -13,19 +13,41 @@ use std::time::Instant;
 
 use http::header::{HOST, ORIGIN};
 use http::{HeaderValue, Method, Request, StatusCode};
+use rmcp::transport::streamable_http_server::StreamableHttpService;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
 use crate::config::Config;
 use crate::guard::{SessionBindings, box_body, guard};
 use crate::http_util::{BoxError, HttpResponse, RequestBody, public_json, read_body, text};
+use crate::mcp_handler::ToolsHandler;
 use crate::provider::AuthProvider;
 use crate::rate_limit::{Limits, Verdict, client_ip};
 use crate::store::Store;
 use crate::user_store::UserStore;
 use crate::{authorize, login, metadata, registration, token};
 
-/// The MCP endpoint behind the guard: rmcp's Streamable HTTP service, type-erased.
-pub(crate) type McpEndpoint =
+/// A type-erased MCP endpoint, for handlers given with `McpServerBuilder::rmcp_handler`.
+pub(crate) type ErasedEndpoint =
     Arc<dyn Fn(Request<RequestBody>) -> Pin<Box<dyn Future<Output = HttpResponse> + Send>> + Send + Sync>;
+
+/// The MCP endpoint behind the guard: rmcp's Streamable HTTP service.
+pub(crate) enum McpEndpoint {
+    /// The kit's own tool handler, called directly: its future is part of the guard's, so
+    /// the hot path allocates and copies no boxed future per request.
+    Tools(StreamableHttpService<ToolsHandler, LocalSessionManager>),
+    /// Any other rmcp handler, whose type the router cannot name.
+    Erased(ErasedEndpoint),
+}
+
+impl McpEndpoint {
+    /// Pass an authenticated request to rmcp.
+    pub(crate) async fn call(&self, req: Request<RequestBody>) -> HttpResponse {
+        match self {
+            Self::Tools(service) => service.handle(req).await,
+            Self::Erased(endpoint) => endpoint(req).await,
+        }
+    }
+}
 
 /// Everything the endpoints share.
 pub(crate) struct AppState {

@@ -40,13 +40,12 @@ impl std::fmt::Debug for McpServerBuilder {
     }
 }
 
-fn endpoint<S: ServerHandler + Clone + Send + 'static>(handler: S, config: StreamableHttpServerConfig) -> McpEndpoint {
+fn rmcp_service<S: ServerHandler + Clone + Send + 'static>(
+    handler: S,
+    config: StreamableHttpServerConfig,
+) -> StreamableHttpService<S, LocalSessionManager> {
     let factory = move || Ok(handler.clone());
-    let service = StreamableHttpService::new(factory, Arc::new(LocalSessionManager::default()), config);
-    Arc::new(move |req| {
-        let service = service.clone();
-        Box::pin(async move { service.handle(req).await })
-    })
+    StreamableHttpService::new(factory, Arc::new(LocalSessionManager::default()), config)
 }
 
 impl McpServerBuilder {
@@ -77,7 +76,7 @@ impl McpServerBuilder {
         self.tool_scopes = tools.scoped_tools();
         let name = self.config.server_name.clone();
         let handler = ToolsHandler::new(Arc::new(tools), &name);
-        self.handler = Some(Box::new(move |cfg| endpoint(handler, cfg)));
+        self.handler = Some(Box::new(move |cfg| McpEndpoint::Tools(rmcp_service(handler, cfg))));
         self
     }
 
@@ -86,7 +85,13 @@ impl McpServerBuilder {
     /// The handler is cloned for each MCP session, so keep its state behind `Arc`s.
     pub fn rmcp_handler<S: ServerHandler + Clone + Send + 'static>(mut self, handler: S) -> Self {
         self.tool_scopes = HashMap::new();
-        self.handler = Some(Box::new(move |cfg| endpoint(handler, cfg)));
+        self.handler = Some(Box::new(move |cfg| {
+            let service = rmcp_service(handler, cfg);
+            McpEndpoint::Erased(Arc::new(move |req| {
+                let service = service.clone();
+                Box::pin(async move { service.handle(req).await })
+            }))
+        }));
         self
     }
 

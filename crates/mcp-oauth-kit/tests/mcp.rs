@@ -1,12 +1,18 @@
 //! The guarded MCP endpoint: tools that know their caller, per-tool scopes (403
 //! `insufficient_scope`), every kind of bad token (401 `invalid_token`), sessions bound to
-//! their user, token expiry, MCP App templates, `/mcp/`, and the body limit.
+//! their user, token expiry, MCP App templates, `/mcp/`, the body limit, and an rmcp handler of
+//! the user's own behind the same guard.
 
 mod common;
 
 use std::time::Duration;
 
 use common::{APP_HTML, APP_MIME, APP_URI, TestServer, header, initialize_request, rpc_reply, text_of, tool_call};
+use mcp_oauth_kit::AccessToken;
+use mcp_oauth_kit::rmcp::handler::server::router::tool::ToolRouter;
+use mcp_oauth_kit::rmcp::model::{ServerCapabilities, ServerConfig};
+use mcp_oauth_kit::rmcp::service::RequestContext;
+use mcp_oauth_kit::rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use reqwest::StatusCode;
 use reqwest::header::AUTHORIZATION;
 use serde_json::{Value, json};
@@ -339,4 +345,40 @@ async fn stateless_mode_serves_json_without_sessions() {
     }
     let res = server.mcp(Some(&alice.access), &tool_call(3, "admin_only"), None).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "scopes are enforced without sessions too");
+}
+
+/// An rmcp server written without the kit in mind, as `McpServerBuilder::rmcp_handler` takes it.
+#[derive(Clone)]
+struct PlainRmcp {
+    tool_router: ToolRouter<Self>,
+}
+
+#[tool_router]
+impl PlainRmcp {
+    #[tool(description = "Say who is signed in")]
+    fn whoami(&self, ctx: RequestContext<RoleServer>) -> String {
+        AccessToken::from_context(&ctx).map_or_else(|| "nobody".to_owned(), |caller| caller.username.clone())
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for PlainRmcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rmcp_handler_is_guarded_and_knows_its_caller() {
+    let server = TestServer::start_with_rmcp_handler(PlainRmcp { tool_router: PlainRmcp::tool_router() }).await;
+    let res = server.mcp(None, &initialize_request(), None).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    let alice = server.sign_in("alice", "password123", &[]).await;
+    let bob = server.sign_in("bob", "hunter2", &[]).await;
+    let session = server.initialize(&alice.access).await;
+    let reply = server.call_tool(&alice.access, &session, "whoami").await;
+    assert_eq!(text_of(&reply), "alice", "{reply}");
+    let res = server.mcp(Some(&bob.access), &tool_call(3, "whoami"), Some(&session)).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "bob's token on alice's session");
 }

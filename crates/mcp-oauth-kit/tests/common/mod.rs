@@ -11,9 +11,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcp_oauth_kit::rmcp::ServerHandler;
 use mcp_oauth_kit::{
-    AccessToken, AppTemplate, Config, McpServer, Password, StaticUserStore, Store, ToolDef, ToolError, ToolOutput,
-    Tools,
+    AccessToken, AppTemplate, Config, McpServer, McpServerBuilder, Password, StaticUserStore, Store, ToolDef,
+    ToolError, ToolOutput, Tools,
 };
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode, Url};
@@ -181,6 +182,24 @@ impl TestServer {
     }
 
     async fn start_on(store: Option<Arc<dyn Store>>, tweak: impl FnOnce(Config) -> Config) -> Self {
+        Self::launch(|config| {
+            let builder = McpServer::builder(tweak(config)).user_store(users()).tools(tools());
+            match store {
+                Some(store) => builder.store(store),
+                None => builder,
+            }
+        })
+        .await
+    }
+
+    /// The server in front of an rmcp `ServerHandler` of the test's own
+    /// ([`McpServerBuilder::rmcp_handler`]) instead of the kit's tool registry.
+    pub(crate) async fn start_with_rmcp_handler<S: ServerHandler + Clone + Send + 'static>(handler: S) -> Self {
+        Self::launch(|config| McpServer::builder(config).user_store(users()).rmcp_handler(handler)).await
+    }
+
+    /// Bind an ephemeral port and serve what `setup` builds from the default configuration.
+    async fn launch(setup: impl FnOnce(Config) -> McpServerBuilder) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
         let addr = listener.local_addr().expect("local address");
         let base = format!("http://127.0.0.1:{}", addr.port());
@@ -189,12 +208,7 @@ impl TestServer {
             .with_scopes(&["mcp", "admin"], &["mcp"])
             .with_server_name("Test MCP server");
         config.listen_addr = addr;
-        let config = tweak(config);
-        let mut builder = McpServer::builder(config).user_store(users()).tools(tools());
-        if let Some(store) = store {
-            builder = builder.store(store);
-        }
-        let server = builder.build().expect("the server builds");
+        let server = setup(config).build().expect("the server builds");
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let shutdown = async {
