@@ -53,6 +53,12 @@ pub struct Config {
     /// (with several instances on one database, each sweeps). Zero is not an interval:
     /// [`Config::from_env`] rejects it, and the sweeper takes a zero set in code as the default.
     pub sweep_interval: Duration,
+    /// How long a registered client that no user has signed in to yet is kept. Anyone may
+    /// register (RFC 7591), so registrations nothing ever used would otherwise pile up for
+    /// good; the sweeper deletes them once they are this old and no sign-in for them is in
+    /// progress. A client stays for good from the first code issued to it. Default 24 hours;
+    /// zero keeps every registration.
+    pub unused_client_ttl: Duration,
     /// Wrong passwords allowed per pending authorization before it is dropped. Default 5.
     pub max_login_attempts: u32,
     /// Failed sign-ins per username within [`Config::login_failure_window`] before that
@@ -120,6 +126,7 @@ impl Config {
             session_ttl: Duration::from_secs(12 * 3600),
             consent_ttl: Duration::from_secs(90 * 24 * 3600),
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            unused_client_ttl: Duration::from_secs(24 * 3600),
             max_login_attempts: 5,
             login_failures_per_user: 5,
             login_failures_per_ip: 20,
@@ -151,6 +158,7 @@ impl Config {
     /// | `SESSION_TTL_SECS` | sign-in session lifetime at the authorization server (0 = no sessions, no remembered consent) | 43200 |
     /// | `CONSENT_TTL_SECS` | lifetime of a remembered consent (0 = never remember) | 7776000 |
     /// | `SWEEP_INTERVAL_SECS` | how often expired state is dropped ([`Config::sweep_interval`]) | 60 |
+    /// | `UNUSED_CLIENT_TTL_SECS` | how long a registration no user signed in to is kept (0 = for good) | 86400 |
     /// | `ALLOWED_HOSTS` | extra `Host` values, comma-separated | none |
     /// | `ALLOWED_ORIGINS` | extra browser origins, comma-separated | none |
     /// | `MCP_STATELESS` | `true` to serve MCP without sessions | `false` |
@@ -209,6 +217,9 @@ impl Config {
         }
         if let Some(v) = get("SWEEP_INTERVAL_SECS") {
             config.sweep_interval = parse_secs("SWEEP_INTERVAL_SECS", &v)?;
+        }
+        if let Some(v) = get("UNUSED_CLIENT_TTL_SECS") {
+            config.unused_client_ttl = parse_secs_or_zero("UNUSED_CLIENT_TTL_SECS", &v)?;
         }
         if let Some(v) = get("ALLOWED_HOSTS") {
             config.extra_allowed_hosts = split_list(&v);
@@ -370,6 +381,18 @@ mod tests {
             assert_eq!(err.setting, "SWEEP_INTERVAL_SECS", "{bad}");
             assert!(err.to_string().contains("positive number of seconds"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn unused_client_ttl_comes_from_the_environment() {
+        let c = Config::from_lookup(env(&[])).expect("valid");
+        assert_eq!(c.unused_client_ttl, Duration::from_secs(24 * 3600));
+        let c = Config::from_lookup(env(&[("UNUSED_CLIENT_TTL_SECS", "3600")])).expect("valid");
+        assert_eq!(c.unused_client_ttl, Duration::from_secs(3600));
+        let c = Config::from_lookup(env(&[("UNUSED_CLIENT_TTL_SECS", "0")])).expect("valid");
+        assert!(c.unused_client_ttl.is_zero(), "zero keeps every registration");
+        let err = Config::from_lookup(env(&[("UNUSED_CLIENT_TTL_SECS", "a day")])).expect_err("not a number");
+        assert_eq!(err.setting, "UNUSED_CLIENT_TTL_SECS");
     }
 
     #[test]

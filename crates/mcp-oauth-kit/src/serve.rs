@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::DEFAULT_SWEEP_INTERVAL;
 use crate::router::{AppState, Router};
-use crate::store::{Store, now_millis};
+use crate::store::{Store, now_millis, window_millis};
 
 /// How long a graceful shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,7 +93,8 @@ pub(crate) async fn serve(
 
 /// Every [`Config::sweep_interval`](crate::Config::sweep_interval) (a minute by default) until
 /// `cancel` fires, drop expired codes, tokens, pending sign-ins, sign-in sessions, consent,
-/// finished rate-limit windows and idle MCP session bindings.
+/// finished rate-limit windows, idle MCP session bindings, and client registrations that no
+/// user signed in to within [`Config::unused_client_ttl`](crate::Config::unused_client_ttl).
 pub(crate) fn spawn_sweeper(
     store: Arc<dyn Store>,
     state: Arc<AppState>,
@@ -112,10 +113,19 @@ pub(crate) fn spawn_sweeper(
                 _ = tick.tick() => {}
                 () = cancel.cancelled() => return,
             }
-            match store.sweep_expired(now_millis()).await {
+            let now = now_millis();
+            match store.sweep_expired(now).await {
                 Ok(n) if n > 0 => tracing::debug!(removed = n, "swept expired OAuth state"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "sweeping expired OAuth state failed"),
+            }
+            let unused_ttl = state.config.unused_client_ttl;
+            if !unused_ttl.is_zero() {
+                match store.sweep_unused_clients(now.saturating_sub(window_millis(unused_ttl))).await {
+                    Ok(n) if n > 0 => tracing::debug!(removed = n, "swept unused client registrations"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "sweeping unused client registrations failed"),
+                }
             }
             state.sessions.sweep(Duration::from_secs(15 * 60));
         }

@@ -272,6 +272,8 @@ pub trait Store: Send + Sync + 'static {
     /// Remove a pending authorization and return it: exactly one caller gets it (an expired
     /// one is removed and not returned). When it is returned and `code` is given, the code is
     /// stored in the same transaction: if storing it fails, the pending authorization stays.
+    /// Storing a code also marks its client as used, which exempts the client from
+    /// [`Store::sweep_unused_clients`].
     async fn take_pending(
         &self,
         id_hash: &TokenHash,
@@ -339,6 +341,16 @@ pub trait Store: Send + Sync + 'static {
     /// Delete what expired before `now` (pending sign-ins, codes, tokens, sessions, consent,
     /// finished rate-limit windows); returns how many entries went.
     async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError>;
+
+    /// Delete the clients registered before `registered_before` that were never used (no code
+    /// was ever stored for them by [`Store::take_pending`]) and have no pending authorization;
+    /// returns how many went. Anyone may register a client, so registrations that nothing
+    /// used would otherwise be kept for good. The default deletes nothing, for stores that do
+    /// not track use.
+    async fn sweep_unused_clients(&self, registered_before: Millis) -> Result<usize, StoreError> {
+        let _ = registered_before;
+        Ok(0)
+    }
 }
 
 #[async_trait]
@@ -427,6 +439,9 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
         (**self).sweep_expired(now).await
+    }
+    async fn sweep_unused_clients(&self, registered_before: Millis) -> Result<usize, StoreError> {
+        (**self).sweep_unused_clients(registered_before).await
     }
 }
 

@@ -1,9 +1,12 @@
 //! RFC 7591 dynamic client registration at `POST /register`: what is accepted, and each way a
-//! registration is refused (status and exact `error` code).
+//! registration is refused (status and exact `error` code), and registrations nobody used being
+//! swept.
 
 mod common;
 
-use common::{REDIRECT_URI, TestServer, header, oauth_error};
+use std::time::{Duration, Instant};
+
+use common::{REDIRECT_URI, STATE, TestServer, header, oauth_error, pkce};
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
@@ -159,4 +162,39 @@ async fn client_names_are_stored_without_control_characters() {
     let server = TestServer::start().await;
     let reg = server.register(json!({ "redirect_uris": [REDIRECT_URI], "client_name": "Evil\r\nApp\u{0}" })).await;
     assert_eq!(reg["client_name"], "EvilApp");
+}
+
+/// A registration that no user signed in to is swept after `unused_client_ttl`; one that a
+/// user signed in to stays, and its tokens keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_nobody_used_are_swept() {
+    let server = TestServer::start_with(|mut c| {
+        c.unused_client_ttl = Duration::from_secs(2);
+        c.sweep_interval = Duration::from_millis(200);
+        c
+    })
+    .await;
+    let unused = server.register_public().await;
+    let used = server.register_public().await;
+    let (_, error) = oauth_error(server.exchange(&unused, "mcp_code_bogus", &"v".repeat(43)).await).await;
+    assert_eq!(error, "invalid_grant", "a new registration is known");
+    let tokens = server.sign_in_client(&used, "alice", "password123", &[]).await;
+    // Polled at the token endpoint: an `/authorize` would start a sign-in, which keeps the
+    // client. Bounded: the sweep runs every 200 ms once the registration is two seconds old.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, error) = oauth_error(server.exchange(&unused, "mcp_code_bogus", &"v".repeat(43)).await).await;
+        if error == "invalid_client" {
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            break;
+        }
+        assert_eq!(error, "invalid_grant", "the unused client is known until swept");
+        assert!(Instant::now() < deadline, "the unused registration was not swept within 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, challenge) = pkce();
+    let res = server.get(&server.authorize_url(&used, &challenge, STATE, &[])).await;
+    assert_eq!(res.status(), StatusCode::FOUND, "the used client stays");
+    let res = server.refresh(&used, &tokens.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK, "and its refresh token still works");
 }

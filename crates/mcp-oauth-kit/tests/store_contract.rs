@@ -1,6 +1,7 @@
 //! The [`Store`] contract: one generic walk through every method and invariant of the trait
 //! (expiry, single redemption, replay detection, rotation outcomes, revocation, sign-in
-//! sessions, remembered consent, rate-limit windows and their rollover, sweeping), run against
+//! sessions, remembered consent, rate-limit windows and their rollover, sweeping expired state
+//! and unused clients), run against
 //! [`MemoryStore`], a SQLite file, and PostgreSQL when `TEST_DATABASE_URL` is set.
 //! Then what only a database has: a restart, migrations run twice or at once, and
 //! [`open_store`]'s URL handling.
@@ -90,6 +91,7 @@ async fn contract(store: &dyn Store, private: bool) {
     consents(store, now).await;
     rate_limits(store, now).await;
     sweeping(store, now, private).await;
+    unused_clients(store, now, private).await;
 }
 
 async fn clients(store: &dyn Store, now: Millis) {
@@ -497,6 +499,43 @@ async fn sweeping(store: &dyn Store, now: Millis, private: bool) {
     assert_eq!(store.refresh_grant(&current.refresh.hash, now).await.expect("grant"), Some(g.clone()));
 }
 
+/// Registrations that no user signed in to go once they are old enough; used ones, young
+/// ones and ones with a sign-in in progress stay.
+async fn unused_clients(store: &dyn Store, now: Millis, private: bool) {
+    let cutoff = now - HOUR;
+    let client = |at| ClientRecord::new(unique("client"), "none", vec!["http://127.0.0.1/cb".into()], vec![], at);
+    let (unused, used, waiting, young) = (client(cutoff - 1), client(cutoff - 1), client(cutoff - 1), client(cutoff));
+    for c in [&unused, &used, &waiting, &young] {
+        store.insert_client(c.clone()).await.expect("insert client");
+    }
+    let mut g = grant(&["mcp"]);
+    g.client_id = used.client_id.clone();
+    insert_code(store, &code(&g, now + HOUR)).await;
+    let p = PendingAuthorization::new(
+        hash("pending"),
+        waiting.client_id.as_str(),
+        "http://127.0.0.1/cb",
+        "x",
+        "r",
+        "csrf",
+        now + HOUR,
+    );
+    store.insert_pending(p.clone()).await.expect("insert pending");
+
+    let swept = store.sweep_unused_clients(cutoff).await.expect("sweep");
+    assert!(if private { swept == 1 } else { swept >= 1 }, "swept {swept}");
+    assert_eq!(store.client(&unused.client_id).await.expect("client"), None);
+    for kept in [&used, &waiting, &young] {
+        assert_eq!(store.client(&kept.client_id).await.expect("client").as_ref(), Some(kept));
+    }
+    // A sign-in that ends without a code (wrong passwords, denial) does not make a client used.
+    assert_eq!(store.take_pending(&p.id_hash, now, None).await.expect("take"), Some(p));
+    let swept = store.sweep_unused_clients(cutoff).await.expect("sweep");
+    assert!(if private { swept == 1 } else { swept >= 1 }, "swept {swept}");
+    assert_eq!(store.client(&waiting.client_id).await.expect("client"), None);
+    assert_eq!(store.client(&used.client_id).await.expect("client"), Some(used));
+}
+
 #[tokio::test]
 async fn memory_store_keeps_the_contract() {
     contract(&MemoryStore::new(), true).await;
@@ -590,7 +629,8 @@ async fn migrates_twice_and_at_once(url: &str) {
     let first = SqlStore::connect(url).await.expect("first start");
     let second = SqlStore::connect(url).await.expect("second start, schema already there");
     let starts = start_at_once(url).await;
-    let client = ClientRecord::new(unique("client"), "none", vec!["http://127.0.0.1/cb".into()], vec![], 1);
+    // Registered now: the contract's sweep of unused clients may run on the same database.
+    let client = ClientRecord::new(unique("client"), "none", vec!["http://127.0.0.1/cb".into()], vec![], now_millis());
     first.insert_client(client.clone()).await.expect("insert client");
     for store in starts.iter().chain([&second]) {
         assert_eq!(store.client(&client.client_id).await.expect("client"), Some(client.clone()));

@@ -2,7 +2,7 @@
 //! is lost on restart, and nothing is shared with other processes (sessions, consent and
 //! throttles included).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -27,6 +27,8 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct Inner {
     clients: HashMap<String, ClientRecord>,
+    /// Clients a code was ever issued to: [`Store::sweep_unused_clients`] keeps them.
+    used_clients: HashSet<String>,
     pending: HashMap<TokenHash, PendingAuthorization>,
     codes: HashMap<TokenHash, (CodeRecord, bool)>,
     access: HashMap<TokenHash, AccessTokenRecord>,
@@ -134,6 +136,9 @@ impl Store for MemoryStore {
         }
         let taken = g.pending.remove(id_hash).filter(|p| p.expires_at > now);
         if let (Some(_), Some(code)) = (&taken, code) {
+            if !g.used_clients.contains(&code.grant.client_id) {
+                g.used_clients.insert(code.grant.client_id.clone());
+            }
             g.codes.insert(code.hash, (code, false));
         }
         Ok(taken)
@@ -298,6 +303,17 @@ impl Store for MemoryStore {
         g.consents.retain(|_, c| c.expires_at > now);
         g.rate_limits.retain(|_, w| w.ends_at > now);
         Ok(before - g.len())
+    }
+
+    async fn sweep_unused_clients(&self, registered_before: Millis) -> Result<usize, StoreError> {
+        let mut g = self.lock();
+        let Inner { clients, used_clients, pending, .. } = &mut *g;
+        let in_progress: HashSet<&str> = pending.values().map(|p| p.client_id.as_str()).collect();
+        let before = clients.len();
+        clients.retain(|id, c| {
+            c.issued_at >= registered_before || used_clients.contains(id) || in_progress.contains(id.as_str())
+        });
+        Ok(before - clients.len())
     }
 }
 

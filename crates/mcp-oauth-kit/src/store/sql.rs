@@ -72,7 +72,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d63_705f_6f61_7574; // "mcp_oaut"
 /// The schema, one entry per version, each a list of statements. The `{bytes}` placeholder
 /// is the dialect's binary type. Statements are idempotent, and a version runs once: the
 /// `schema_version` table records it. Never edit a released version; add one.
-const MIGRATIONS: &[&[&str]] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&[&str]] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 /// Version 1: clients, pending sign-ins, codes and tokens.
 const SCHEMA_V1: &[&str] = &[
@@ -169,6 +169,15 @@ const SCHEMA_V2: &[&str] = &[
         ends_at BIGINT NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS rate_limits_ends_at ON rate_limits (ends_at)",
+];
+
+/// Version 3: when a client was first used (a code issued to it), so that registrations
+/// nothing used can be swept.
+const SCHEMA_V3: &[&str] = &[
+    "ALTER TABLE clients ADD COLUMN used_at BIGINT",
+    // Clients registered before this version may well be in use: keep them all.
+    "UPDATE clients SET used_at = issued_at",
+    "CREATE INDEX IF NOT EXISTS clients_unused ON clients (issued_at) WHERE used_at IS NULL",
 ];
 
 const GRANT_COLUMNS: &str = "grant_id, subject, username, client_id, scopes, resource";
@@ -784,6 +793,12 @@ impl Store for SqlStore {
             .filter(|p| p.expires_at > now);
             if let (Some(_), Some(code)) = (&taken, &code) {
                 insert_code(code)?.execute(&mut *tx).await.map_err(backend)?;
+                sqlx::query("UPDATE clients SET used_at = $1 WHERE client_id = $2 AND used_at IS NULL")
+                    .bind(db_time(now))
+                    .bind(code.grant.client_id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
             }
             tx.commit().await.map_err(backend)?;
             Ok(taken)
@@ -1142,6 +1157,21 @@ impl Store for SqlStore {
         }
         Ok(usize::try_from(swept).unwrap_or(usize::MAX))
     }
+
+    async fn sweep_unused_clients(&self, registered_before: Millis) -> Result<usize, StoreError> {
+        let swept = with_pool!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM clients WHERE used_at IS NULL AND issued_at < $1
+                 AND NOT EXISTS (SELECT 1 FROM pending_authorizations p WHERE p.client_id = clients.client_id)",
+            )
+            .bind(db_time(registered_before))
+            .execute(pool)
+            .await
+            .map_err(backend)?
+            .rows_affected()
+        });
+        Ok(usize::try_from(swept).unwrap_or(usize::MAX))
+    }
 }
 
 #[cfg(test)]
@@ -1162,8 +1192,8 @@ mod tests {
         assert_eq!(db_time(u64::MAX), i64::MAX);
     }
 
-    /// A database that a build of schema version 1 left behind gets version 2 on the next
-    /// start, and keeps its data.
+    /// A database that a build of schema version 1 left behind gets versions 2 and 3 on the
+    /// next start, and keeps its data.
     #[tokio::test]
     async fn a_version_1_database_is_upgraded_in_place() {
         let dir = std::env::temp_dir().join(format!("mcp-oauth-kit-upgrade-{}-{}", std::process::id(), now_millis()));
@@ -1191,7 +1221,10 @@ mod tests {
             .fetch_all(pool)
             .await
             .expect("versions");
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
+        assert_eq!(store.client("kept").await.expect("client"), Some(client.clone()));
+        // Version 3 cannot know whether an older client was used, so it keeps them all.
+        assert_eq!(store.sweep_unused_clients(Millis::MAX).await.expect("sweep"), 0);
         assert_eq!(store.client("kept").await.expect("client"), Some(client));
         assert_eq!(store.hit_rate_limit("k", Duration::from_secs(60), 1).await.expect("hit").count, 1);
         store.close().await;
