@@ -148,6 +148,13 @@ impl<'a> Browser<'a> {
         self.open(login.as_str()).await
     }
 
+    /// The page a new authorization request of the web client `client_id` for `scope`
+    /// lands on (for tests that do not redeem the code; [`request`] keeps the verifier).
+    async fn authorize_web(&mut self, client_id: &str, scope: &str) -> Page {
+        let url = request(self.server, client_id, WEB_REDIRECT, scope).url;
+        self.authorize(&url).await.page()
+    }
+
     /// `GET` a login URL.
     async fn open(&mut self, login_url: &str) -> Landing {
         let res = self.get(login_url).await;
@@ -206,6 +213,16 @@ fn request(server: &TestServer, client_id: &str, redirect_uri: &str, scope: &str
     Request { url, verifier, client_id: client_id.to_owned(), redirect_uri: redirect_uri.to_owned() }
 }
 
+/// A browser in which alice has signed in once (remembering her consent or not) for a newly
+/// registered web client, whose id comes first.
+async fn alice_signed_in(server: &TestServer, remember: bool) -> (String, Browser<'_>) {
+    let client = register_web(server, "Web app").await;
+    let mut browser = Browser::new(server);
+    let page = browser.authorize_web(&client, "mcp").await;
+    browser.sign_in(&page, "alice", "password123", remember).await;
+    (client, browser)
+}
+
 /// A public web client (`https` redirect URI).
 async fn register_web(server: &TestServer, name: &str) -> String {
     let reg = server
@@ -262,7 +279,7 @@ async fn remembered_consent_skips_the_page_for_the_same_browser_and_client() {
     }
     // Another browser (no session) is asked for a password.
     let mut other = Browser::new(&server);
-    let page = other.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
+    let page = other.authorize_web(&client, "mcp").await;
     assert!(page.asks_password());
 }
 
@@ -271,9 +288,9 @@ async fn remembered_consent_is_per_client() {
     let server = TestServer::start().await;
     let (remembered, other) = (register_web(&server, "Remembered").await, register_web(&server, "Other").await);
     let mut browser = Browser::new(&server);
-    let page = browser.authorize(&request(&server, &remembered, WEB_REDIRECT, "mcp").url).await.page();
+    let page = browser.authorize_web(&remembered, "mcp").await;
     browser.sign_in(&page, "alice", "password123", true).await;
-    let page = browser.authorize(&request(&server, &other, WEB_REDIRECT, "mcp").url).await.page();
+    let page = browser.authorize_web(&other, "mcp").await;
     assert!(page.is_consent_for("alice"), "another client is asked: {}", page.html);
     assert!(page.html.contains("<strong>Other</strong>"));
 }
@@ -281,10 +298,7 @@ async fn remembered_consent_is_per_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_checkbox_nothing_is_remembered() {
     let server = TestServer::start().await;
-    let client = register_web(&server, "Web app").await;
-    let mut browser = Browser::new(&server);
-    let page = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
-    browser.sign_in(&page, "alice", "password123", false).await;
+    let (client, mut browser) = alice_signed_in(&server, false).await;
     // Approving on the consent-only page without it does not remember either.
     for _ in 0..2 {
         let req = request(&server, &client, WEB_REDIRECT, "mcp");
@@ -294,7 +308,7 @@ async fn without_the_checkbox_nothing_is_remembered() {
         redeems_as(&server, &req, &callback, "alice").await;
     }
     // Ticking it there does.
-    let page = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
+    let page = browser.authorize_web(&client, "mcp").await;
     browser.allow(&page, true).await;
     browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.client();
 }
@@ -302,10 +316,7 @@ async fn without_the_checkbox_nothing_is_remembered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remembered_consent_covers_only_the_scopes_approved() {
     let server = TestServer::start().await;
-    let client = register_web(&server, "Web app").await;
-    let mut browser = Browser::new(&server);
-    let page = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
-    browser.sign_in(&page, "alice", "password123", true).await;
+    let (client, mut browser) = alice_signed_in(&server, true).await;
     // More than approved: asked, and the page names the new scope.
     let wider = request(&server, &client, WEB_REDIRECT, "mcp admin");
     let page = browser.authorize(&wider.url).await.page();
@@ -318,12 +329,12 @@ async fn remembered_consent_covers_only_the_scopes_approved() {
     }
     // Denying a wider request with "remember" ticked forgets the consent.
     let mut other = Browser::new(&server);
-    let page = other.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
+    let page = other.authorize_web(&client, "mcp").await;
     other.sign_in(&page, "bob", "hunter2", true).await;
-    let page = other.authorize(&request(&server, &client, WEB_REDIRECT, "mcp admin").url).await.page();
+    let page = other.authorize_web(&client, "mcp admin").await;
     let res = other.submit(&page, &[("remember", "1")], "deny").await;
     assert_eq!(param(&location(&res), "error").as_deref(), Some("access_denied"));
-    let page = other.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
+    let page = other.authorize_web(&client, "mcp").await;
     assert!(page.is_consent_for("bob"), "bob's consent was forgotten: {}", page.html);
     // Alice's is hers alone and stays.
     browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.client();
@@ -396,12 +407,12 @@ async fn signing_out_ends_the_session_and_remembered_consent_with_it() {
     let server = TestServer::start().await;
     let (remembered, other) = (register_web(&server, "Remembered").await, register_web(&server, "Other").await);
     let mut browser = Browser::new(&server);
-    let page = browser.authorize(&request(&server, &remembered, WEB_REDIRECT, "mcp").url).await.page();
+    let page = browser.authorize_web(&remembered, "mcp").await;
     browser.sign_in(&page, "alice", "password123", true).await;
     let stolen = browser.session().expect("a session");
 
     // The sign-out button is on the consent-only page (here: the other client's).
-    let page = browser.authorize(&request(&server, &other, WEB_REDIRECT, "mcp").url).await.page();
+    let page = browser.authorize_web(&other, "mcp").await;
     let logout_token = page.field("logout_token");
     let request_handle = page.field("request");
     let res = browser.post("/logout", &[("request", &request_handle), ("logout_token", &logout_token)], None).await;
@@ -415,21 +426,18 @@ async fn signing_out_ends_the_session_and_remembered_consent_with_it() {
     assert!(page.asks_password(), "back to the sign-in page of the same request");
 
     // Not for the remembered client either, and the old cookie is dead on the server too.
-    let page = browser.authorize(&request(&server, &remembered, WEB_REDIRECT, "mcp").url).await.page();
+    let page = browser.authorize_web(&remembered, "mcp").await;
     assert!(page.asks_password());
     browser.jar.push(("mcp_session".into(), stolen));
-    let page = browser.authorize(&request(&server, &remembered, WEB_REDIRECT, "mcp").url).await.page();
+    let page = browser.authorize_web(&remembered, "mcp").await;
     assert!(page.asks_password(), "a copy of the signed-out cookie is worth nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_needs_the_pages_token_and_no_foreign_origin() {
     let server = TestServer::start().await;
-    let client = register_web(&server, "Web app").await;
-    let mut browser = Browser::new(&server);
-    let page = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
-    browser.sign_in(&page, "alice", "password123", false).await;
-    let page = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
+    let (client, mut browser) = alice_signed_in(&server, false).await;
+    let page = browser.authorize_web(&client, "mcp").await;
     let token = page.field("logout_token");
 
     // A same-site page that knows the cookie is sent, but not the token.
@@ -445,24 +453,21 @@ async fn signing_out_needs_the_pages_token_and_no_foreign_origin() {
     let res = server.client.post(server.url("/logout")).form(&[("logout_token", "x")]).send().await.expect("POST");
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers().get(SET_COOKIE).is_none());
-    let page = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
+    let page = browser.authorize_web(&client, "mcp").await;
     assert!(page.is_consent_for("alice"), "still signed in");
 
     // Our own page sends `Origin: null` (Referrer-Policy: no-referrer): that works.
     let res = browser.post("/logout", &[("logout_token", &page.field("logout_token"))], Some("null")).await;
     assert_eq!(res.status(), StatusCode::OK, "no request named: a signed-out page");
     assert!(res.text().await.expect("page").contains("You are signed out"));
-    let page = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
+    let page = browser.authorize_web(&client, "mcp").await;
     assert!(page.asks_password());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_you_signs_in_someone_else() {
     let server = TestServer::start().await;
-    let client = register_web(&server, "Web app").await;
-    let mut browser = Browser::new(&server);
-    let page = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
-    browser.sign_in(&page, "alice", "password123", true).await;
+    let (client, mut browser) = alice_signed_in(&server, true).await;
     let alices = browser.session().expect("alice's session");
 
     // Alice's consent would approve at once; "Not you?" is on the consent-only page of a
@@ -480,24 +485,21 @@ async fn not_you_signs_in_someone_else() {
 
     let bobs = browser.session().expect("bob's session");
     assert_ne!(bobs, alices);
-    let page = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
+    let page = browser.authorize_web(&client, "mcp").await;
     assert!(page.is_consent_for("bob"), "bob has no consent of his own: {}", page.html);
     // Alice's session ended when bob signed in on this browser.
     browser.jar.retain(|(n, _)| n != "mcp_session");
     browser.jar.push(("mcp_session".into(), alices));
-    let page = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
+    let page = browser.authorize_web(&client, "mcp").await;
     assert!(page.asks_password());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csrf_is_still_enforced_on_the_consent_only_page() {
     let server = TestServer::start().await;
-    let client = register_web(&server, "Web app").await;
-    let mut browser = Browser::new(&server);
-    let page = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
-    browser.sign_in(&page, "alice", "password123", false).await;
-    let victim = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
-    let other = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
+    let (client, mut browser) = alice_signed_in(&server, false).await;
+    let victim = browser.authorize_web(&client, "mcp").await;
+    let other = browser.authorize_web(&client, "mcp").await;
     let session = format!("mcp_session={}", browser.session().expect("a session"));
     let login_cookie = |page: &Page| {
         let tag = browser.jar.iter().find(|(n, v)| n.starts_with("mcp_login_") && *v == page.field("csrf_token"));
@@ -629,13 +631,13 @@ async fn a_session_ttl_of_zero_turns_sessions_and_remembering_off() {
     .await;
     let client = register_web(&server, "Web app").await;
     let mut browser = Browser::new(&server);
-    let page = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
+    let page = browser.authorize_web(&client, "mcp").await;
     assert!(!page.offers_to_remember());
     let res =
         browser.submit(&page, &[("username", "alice"), ("password", "password123"), ("remember", "1")], "allow").await;
     assert_eq!(res.status(), StatusCode::FOUND);
     assert!(!header(&res, "set-cookie").contains("mcp_session"));
-    let page = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
+    let page = browser.authorize_web(&client, "mcp").await;
     assert!(page.asks_password());
 }
 
@@ -646,11 +648,8 @@ async fn an_expired_session_asks_for_the_password_again() {
         c
     })
     .await;
-    let client = register_web(&server, "Web app").await;
-    let mut browser = Browser::new(&server);
-    let page = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
-    browser.sign_in(&page, "alice", "password123", true).await;
-    let page = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp admin").url).await.page();
+    let (client, mut browser) = alice_signed_in(&server, true).await;
+    let page = browser.authorize_web(&client, "mcp admin").await;
     assert!(page.is_consent_for("alice"));
     tokio::time::sleep(Duration::from_millis(1200)).await;
     // The consent-only page was open when the session ended: no code, a sign-in page instead.
@@ -660,7 +659,7 @@ async fn an_expired_session_asks_for_the_password_again() {
     let html = res.text().await.expect("page");
     assert!(html.contains("Your sign-in has ended") && html.contains(r#"type="password""#));
     // And remembered consent needs a session.
-    let page = browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.page();
+    let page = browser.authorize_web(&client, "mcp").await;
     assert!(page.asks_password());
 }
 
@@ -682,7 +681,7 @@ async fn instances_sharing_a_store_share_sessions_and_consent() {
     let (a, b) = (TestServer::start_with_store(a, |c| c).await, TestServer::start_with_store(b, |c| c).await);
     let client = register_web(&a, "Web app").await;
     let mut on_a = Browser::new(&a);
-    let page = on_a.authorize(&request(&a, &client, WEB_REDIRECT, "mcp").url).await.page();
+    let page = on_a.authorize_web(&client, "mcp").await;
     on_a.sign_in(&page, "alice", "password123", true).await;
     // The same browser reaches the other instance (behind one public URL, in production).
     let mut on_b = Browser { server: &b, host: None, jar: on_a.jar.clone() };
@@ -690,9 +689,9 @@ async fn instances_sharing_a_store_share_sessions_and_consent() {
     let callback = on_b.authorize(&req.url).await.client();
     redeems_as(&b, &req, &callback, "alice").await;
     // Signing out on one ends the session on both.
-    let page = on_b.authorize(&request(&b, &client, WEB_REDIRECT, "mcp admin").url).await.page();
+    let page = on_b.authorize_web(&client, "mcp admin").await;
     let res = on_b.post("/logout", &[("logout_token", &page.field("logout_token"))], None).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let page = on_a.authorize(&request(&a, &client, WEB_REDIRECT, "mcp").url).await.page();
+    let page = on_a.authorize_web(&client, "mcp").await;
     assert!(page.asks_password());
 }
