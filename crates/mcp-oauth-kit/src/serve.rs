@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DEFAULT_SWEEP_INTERVAL;
+use crate::error::StoreError;
 use crate::router::{AppState, Router};
 use crate::store::{Store, now_millis, window_millis};
 
@@ -95,6 +96,15 @@ pub(crate) async fn serve(
 /// `cancel` fires, drop expired codes, tokens, pending sign-ins, sign-in sessions, consent,
 /// finished rate-limit windows, idle MCP session bindings, and client registrations that no
 /// user signed in to within [`Config::unused_client_ttl`](crate::Config::unused_client_ttl).
+/// Log one sweep's outcome (`mcp-bench` counts the `swept expired OAuth state` lines).
+fn log_sweep(what: &str, outcome: Result<usize, StoreError>) {
+    match outcome {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(removed = n, "swept {what}"),
+        Err(e) => tracing::warn!(error = %e, "sweeping {what} failed"),
+    }
+}
+
 pub(crate) fn spawn_sweeper(
     store: Arc<dyn Store>,
     state: Arc<AppState>,
@@ -114,18 +124,11 @@ pub(crate) fn spawn_sweeper(
                 () = cancel.cancelled() => return,
             }
             let now = now_millis();
-            match store.sweep_expired(now).await {
-                Ok(n) if n > 0 => tracing::debug!(removed = n, "swept expired OAuth state"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "sweeping expired OAuth state failed"),
-            }
+            log_sweep("expired OAuth state", store.sweep_expired(now).await);
             let unused_ttl = state.config.unused_client_ttl;
             if !unused_ttl.is_zero() {
-                match store.sweep_unused_clients(now.saturating_sub(window_millis(unused_ttl))).await {
-                    Ok(n) if n > 0 => tracing::debug!(removed = n, "swept unused client registrations"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "sweeping unused client registrations failed"),
-                }
+                let registered_before = now.saturating_sub(window_millis(unused_ttl));
+                log_sweep("unused client registrations", store.sweep_unused_clients(registered_before).await);
             }
             state.sessions.sweep(Duration::from_secs(15 * 60));
         }

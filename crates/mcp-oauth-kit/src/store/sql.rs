@@ -70,8 +70,9 @@ const POSTGRES_MAX_CONNECTIONS: u32 = 10;
 const MIGRATION_LOCK_KEY: i64 = 0x6d63_705f_6f61_7574; // "mcp_oaut"
 
 /// The schema, one entry per version, each a list of statements. The `{bytes}` placeholder
-/// is the dialect's binary type. Statements are idempotent, and a version runs once: the
-/// `schema_version` table records it. Never edit a released version; add one.
+/// is the dialect's binary type. A version runs once, in the transaction that records it in
+/// the `schema_version` table (so a statement such as `ALTER TABLE … ADD COLUMN` need not be
+/// idempotent). Never edit a released version; add one.
 const MIGRATIONS: &[&[&str]] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 /// Version 1: clients, pending sign-ins, codes and tokens.
@@ -181,12 +182,16 @@ const SCHEMA_V3: &[&str] = &[
 ];
 
 const GRANT_COLUMNS: &str = "grant_id, subject, username, client_id, scopes, resource";
-/// The columns [`code_from`] reads: the grant's, then the code's own.
-const CODE_COLUMNS: &str =
-    "grant_id, subject, username, client_id, scopes, resource, redirect_uri, code_challenge, used, expires_at";
+/// The columns [`code_from`] reads: the grant's, then the code's own. A macro, so that
+/// [`SELECT_CODE`] is one `concat!` of it rather than a second copy of the list.
+macro_rules! code_columns {
+    () => {
+        "grant_id, subject, username, client_id, scopes, resource, redirect_uri, code_challenge, used, expires_at"
+    };
+}
+const CODE_COLUMNS: &str = code_columns!();
 /// A code that has not expired, used or not: [`Store::code`], and a failed redemption's look.
-const SELECT_CODE: &str = "SELECT grant_id, subject, username, client_id, scopes, resource, redirect_uri, \
-     code_challenge, used, expires_at FROM codes WHERE hash = $1 AND expires_at > $2";
+const SELECT_CODE: &str = concat!("SELECT ", code_columns!(), " FROM codes WHERE hash = $1 AND expires_at > $2");
 
 /// A [`Store`] in a SQLite file or a PostgreSQL database.
 ///
