@@ -315,16 +315,19 @@ impl AuthProvider for OAuthServer {
     }
 
     async fn verify_token(&self, token: &str) -> Result<AccessToken, TokenRejection> {
-        // The guard asked the cache already; other callers get the same shortcut.
-        if let Some(cached) = self.verify_token_cached(token) {
-            return Ok(cached);
-        }
         if !token.starts_with("mcp_at_") || token.len() > 128 {
             return Err(TokenRejection::Invalid);
         }
+        // One digest serves the cache and the store. The guard asked the cache already; other
+        // callers get the same shortcut.
         let hash = TokenHash::of(token);
         let now = now_millis();
         let ttl = self.config.token_cache_ttl;
+        if !ttl.is_zero()
+            && let Some(cached) = self.verified.get(&hash, ttl, now)
+        {
+            return Ok(cached);
+        }
         let record = self.store.access_token(&hash, now).await?;
         let record = record.ok_or(TokenRejection::Invalid)?;
         if record.grant.resource != self.config.resource() {
