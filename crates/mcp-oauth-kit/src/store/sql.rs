@@ -308,8 +308,11 @@ impl SqlStore {
         let pool = loop {
             let pool = SqlitePoolOptions::new()
                 .max_connections(SQLITE_MAX_CONNECTIONS)
-                // Keep one connection open: an in-memory database lives only as long as one does.
-                .min_connections(1)
+                // Connections are never closed for idleness or age: an in-memory database lives
+                // only as long as one of its connections does. No `min_connections` either:
+                // sqlx would open it from a background task that races `connect_with`'s own
+                // first connection, so a server often started with two connections (each with
+                // its own thread and SQLite caches) where the first one stays open anyway.
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
