@@ -63,6 +63,7 @@ mod http_util;
 mod login;
 mod mcp_handler;
 mod metadata;
+mod password;
 mod provider;
 mod rate_limit;
 mod redirect_uri;
@@ -80,6 +81,7 @@ pub use authorization_server::OAuthServer;
 pub use config::Config;
 pub use error::{ConfigError, Error, OAuthError, OAuthErrorCode, StoreError, UserStoreError};
 pub use http_util::{BoxError, HttpResponse, RequestBody, ResponseBody};
+pub use password::{hash_password, verify_password, verify_password_async};
 pub use provider::{
     AccessToken, AuthProvider, AuthorizationRequest, AuthorizeError, ClientCredentials, ClientMetadata, LoginContext,
     RegisteredClient, TokenClaims, TokenRejection, TokenResponse,
@@ -96,7 +98,7 @@ pub use store::{SqlStore, open_store};
 pub use tools::{
     AppTemplate, MCP_APP_MIME_TYPE, MCP_APPS_EXTENSION, RegisteredTool, ToolDef, ToolError, ToolOutput, Tools,
 };
-pub use user_store::{StaticUserStore, User, UserStore, hash_password, verify_password, verify_password_async};
+pub use user_store::{StaticUserStore, User, UserStore};
 
 /// The attribute macro the kit's async traits are written with, for your implementations.
 pub use async_trait::async_trait;

@@ -1,0 +1,288 @@
+//! Password hashing: argon2id PHC strings, and the few threads that verify them.
+//!
+//! Verification is deliberately slow (tens of milliseconds and 19 MiB of memory per run with
+//! the default parameters), so it runs on a small, fixed set of threads of its own, never on the
+//! async workers. Each thread reuses one memory block for every sign-in of a burst and gives it
+//! back to the operating system once sign-ins stop.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+
+use crate::error::UserStoreError;
+use crate::secret::Password;
+
+/// Hash a password with argon2id and a random salt, as a PHC string
+/// (`$argon2id$v=19$m=19456,t=2,p=1$…`) that [`StaticUserStore::with_user_hash`] accepts.
+///
+/// [`StaticUserStore::with_user_hash`]: crate::StaticUserStore::with_user_hash
+///
+/// # Errors
+/// [`UserStoreError::Backend`] if hashing fails (it does not for ordinary input).
+pub fn hash_password(password: &Password) -> Result<String, UserStoreError> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| UserStoreError::Backend(e.to_string().into()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| UserStoreError::Backend(e.to_string().into()))?;
+    Argon2::default()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| UserStoreError::Backend(e.to_string().into()))
+}
+
+/// Check a password against an argon2 PHC hash (as made by [`hash_password`]). It costs one
+/// argon2 run and blocks: from async code use [`verify_password_async`]. For unknown users,
+/// verify against a dummy hash so that both cases take the same time.
+pub fn verify_password(phc_hash: &str, password: &Password) -> bool {
+    match PasswordHash::new(phc_hash) {
+        Ok(parsed) => Argon2::default().verify_password(password.expose().as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// [`verify_password`] on the kit's argon2 threads, for your own [`UserStore`].
+///
+/// [`UserStore`]: crate::UserStore
+///
+/// Why not `spawn_blocking`: each argon2 run needs its memory cost (19 MiB by default) in one
+/// block. On tokio's many blocking threads every thread gets its own malloc arena, and glibc
+/// keeps each arena's freed block: the process grew by hundreds of MiB over a few thousand
+/// sign-ins in the benchmark. A fixed, small set of threads bounds that to one block per
+/// thread, queues sign-in floods instead of running them all at once, and frees the blocks
+/// 30 seconds after the last sign-in.
+///
+/// # Errors
+/// [`UserStoreError::Backend`] only if the argon2 threads are gone.
+pub async fn verify_password_async(phc_hash: String, password: Password) -> Result<bool, UserStoreError> {
+    static WORKERS: OnceLock<Argon2Workers> = OnceLock::new();
+    let workers = WORKERS.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+        Argon2Workers::start(threads, MEMORY_KEPT_IDLE)
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    workers.submit(Box::new(move |memory: &mut Vec<Block>| {
+        let _ = tx.send(verify_with_memory(memory, &phc_hash, &password));
+    }))?;
+    rx.await.map_err(|_| UserStoreError::Backend("the argon2 worker stopped".into()))
+}
+
+/// How long an argon2 thread keeps its memory block after its last run. A burst of sign-ins
+/// reuses the block; a quiet server returns it (19 MiB a thread) instead of holding it for good.
+/// Allocating it again costs a few milliseconds of page faults, next to an argon2 run's tens.
+const MEMORY_KEPT_IDLE: Duration = Duration::from_secs(30);
+
+/// At least this many 1 KiB blocks are reserved (not touched) for a thread's memory: just over
+/// glibc's largest dynamic mmap threshold (`DEFAULT_MMAP_THRESHOLD_MAX`, 32 MiB on 64-bit).
+/// glibc raises its threshold to the size of a freed mapping, so a second 19 MiB allocation would
+/// come from the heap, whose free top it keeps: the block would never be returned. Reserved
+/// above the ceiling, the block is always a mapping of its own, and freeing it unmaps it. Only
+/// the blocks argon2 uses are ever touched, so the reservation costs address space, not memory.
+const OWN_MAPPING_BLOCKS: usize = 32 * 1024 + 1;
+
+/// Verify with a caller-owned memory block, so that a thread allocates argon2's memory cost
+/// once per burst instead of on every run.
+fn verify_with_memory(memory: &mut Vec<Block>, hash: &str, password: &Password) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else { return false };
+    let (Ok(params), Ok(algorithm)) = (Params::try_from(&parsed), Algorithm::try_from(parsed.algorithm)) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+        None => Version::default(),
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else { return false };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else { return false };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.reserve_exact(blocks.max(OWN_MAPPING_BLOCKS) - memory.len());
+        memory.resize(blocks, Block::new());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params);
+    if argon2
+        .hash_password_into_with_memory(password.expose().as_bytes(), salt, &mut out, &mut memory[..blocks])
+        .is_err()
+    {
+        return false;
+    }
+    subtle::ConstantTimeEq::ct_eq(out.as_slice(), expected.as_bytes()).into()
+}
+
+/// A verification to run, given the thread's reusable argon2 memory.
+type Argon2Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// The threads that run argon2, and the queue they take work from.
+struct Argon2Workers {
+    queue: Arc<JobQueue>,
+}
+
+/// Jobs waiting for a thread. A condition variable rather than a channel: every idle thread
+/// waits on it at once, so each one notices on its own when it has been idle long enough.
+#[derive(Default)]
+struct JobQueue {
+    jobs: Mutex<VecDeque<Argon2Job>>,
+    ready: Condvar,
+    /// Memory the threads hold between runs, in bytes (for tests and diagnostics).
+    held_bytes: AtomicUsize,
+}
+
+impl JobQueue {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Argon2Job>> {
+        self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Argon2Workers {
+    /// Start `threads` threads that free their memory after `keep_idle` without a job.
+    fn start(threads: usize, keep_idle: Duration) -> Self {
+        let queue = Arc::new(JobQueue::default());
+        for i in 0..threads {
+            let queue = queue.clone();
+            let spawned =
+                std::thread::Builder::new().name(format!("mcp-argon2-{i}")).spawn(move || work(&queue, keep_idle));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start an argon2 thread");
+            }
+        }
+        Self { queue }
+    }
+
+    fn submit(&self, job: Argon2Job) -> Result<(), UserStoreError> {
+        // Only the threads hold the other references: with none left, nobody would run the job.
+        if Arc::strong_count(&self.queue) == 1 {
+            return Err(UserStoreError::Backend("the argon2 workers are gone".into()));
+        }
+        self.queue.lock().push_back(job);
+        self.queue.ready.notify_one();
+        Ok(())
+    }
+
+    #[cfg(test)]
+    fn held_bytes(&self) -> usize {
+        self.queue.held_bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// One argon2 thread: run jobs with this thread's memory; free it after `keep_idle` without one.
+fn work(queue: &JobQueue, keep_idle: Duration) {
+    let mut memory: Vec<Block> = Vec::new();
+    loop {
+        let next = {
+            let mut jobs = queue.lock();
+            loop {
+                if let Some(job) = jobs.pop_front() {
+                    break Some(job);
+                }
+                if memory.is_empty() {
+                    jobs = queue.ready.wait(jobs).unwrap_or_else(std::sync::PoisonError::into_inner);
+                    continue;
+                }
+                let (guard, waited) =
+                    queue.ready.wait_timeout(jobs, keep_idle).unwrap_or_else(std::sync::PoisonError::into_inner);
+                jobs = guard;
+                if waited.timed_out() && jobs.is_empty() {
+                    break None;
+                }
+            }
+        };
+        let before = std::mem::size_of_val(memory.as_slice());
+        match next {
+            Some(job) => job(&mut memory),
+            None => memory = Vec::new(),
+        }
+        let after = std::mem::size_of_val(memory.as_slice());
+        if after >= before {
+            queue.held_bytes.fetch_add(after - before, Ordering::Relaxed);
+        } else {
+            queue.held_bytes.fetch_sub(before - after, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// argon2's default memory cost, 19,456 blocks of 1 KiB.
+    const DEFAULT_COST_BYTES: usize = 19_456 * 1024;
+
+    #[test]
+    fn reusable_memory_verification_agrees_with_the_reference() {
+        let hash = hash_password(&Password::new("s3cret")).expect("hash");
+        let mut memory = Vec::new();
+        for (password, want) in [("s3cret", true), ("s3cret!", false), ("", false), ("s3cret", true)] {
+            assert_eq!(verify_with_memory(&mut memory, &hash, &Password::new(password)), want, "{password}");
+            assert_eq!(verify_password(&hash, &Password::new(password)), want, "{password}");
+        }
+        assert_eq!(std::mem::size_of_val(memory.as_slice()), DEFAULT_COST_BYTES);
+        assert!(memory.capacity() >= OWN_MAPPING_BLOCKS, "reserved past glibc's mmap threshold ceiling");
+        assert!(!verify_with_memory(&mut memory, "not a hash", &Password::new("")));
+    }
+
+    fn verify_on(workers: &Argon2Workers, hash: &str, password: &str) -> bool {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (hash, password) = (hash.to_owned(), Password::new(password));
+        workers
+            .submit(Box::new(move |memory: &mut Vec<Block>| {
+                let _ = tx.send(verify_with_memory(memory, &hash, &password));
+            }))
+            .expect("workers running");
+        rx.recv_timeout(Duration::from_secs(30)).expect("an answer")
+    }
+
+    /// Wait (at most 10 s) until the workers hold `bytes`.
+    fn wait_for_held(workers: &Argon2Workers, bytes: usize) {
+        for _ in 0..1000 {
+            if workers.held_bytes() == bytes {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the argon2 threads hold {} bytes, expected {bytes}", workers.held_bytes());
+    }
+
+    #[test]
+    fn threads_keep_their_memory_through_a_burst_and_free_it_when_idle() {
+        let hash = hash_password(&Password::new("s3cret")).expect("hash");
+        let workers = Argon2Workers::start(1, Duration::from_millis(400));
+        assert_eq!(workers.held_bytes(), 0, "nothing is allocated before the first sign-in");
+        assert!(verify_on(&workers, &hash, "s3cret"));
+        assert!(!verify_on(&workers, &hash, "wrong"));
+        // Counted right after the job, before the thread next waits.
+        wait_for_held(&workers, DEFAULT_COST_BYTES);
+        wait_for_held(&workers, 0);
+        // A sign-in after the release allocates again and still verifies.
+        assert!(verify_on(&workers, &hash, "s3cret"));
+        wait_for_held(&workers, DEFAULT_COST_BYTES);
+    }
+
+    #[test]
+    fn several_threads_share_one_queue() {
+        let hash = hash_password(&Password::new("s3cret")).expect("hash");
+        let workers = Arc::new(Argon2Workers::start(2, Duration::from_secs(60)));
+        let answers: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|i| {
+                    let (workers, hash) = (&workers, &hash);
+                    s.spawn(move || verify_on(workers, hash, if i % 2 == 0 { "s3cret" } else { "nope" }))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("joined")).collect()
+        });
+        assert_eq!(answers, [true, false, true, false]);
+        // One block per thread that ran a job, however the four were shared out.
+        for _ in 0..1000 {
+            if workers.held_bytes().is_multiple_of(DEFAULT_COST_BYTES) && workers.held_bytes() > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let held = workers.held_bytes();
+        assert!(held == DEFAULT_COST_BYTES || held == 2 * DEFAULT_COST_BYTES, "{held}");
+    }
+}
