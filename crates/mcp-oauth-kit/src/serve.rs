@@ -92,10 +92,6 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// Every [`Config::sweep_interval`](crate::Config::sweep_interval) (a minute by default) until
-/// `cancel` fires, drop expired codes, tokens, pending sign-ins, sign-in sessions, consent,
-/// finished rate-limit windows, idle MCP session bindings, and client registrations that no
-/// user signed in to within [`Config::unused_client_ttl`](crate::Config::unused_client_ttl).
 /// Log one sweep's outcome (`mcp-bench` counts the `swept expired OAuth state` lines).
 fn log_sweep(what: &str, outcome: Result<usize, StoreError>) {
     match outcome {
@@ -105,6 +101,11 @@ fn log_sweep(what: &str, outcome: Result<usize, StoreError>) {
     }
 }
 
+/// Every [`Config::sweep_interval`](crate::Config::sweep_interval) (a minute by default, the
+/// first time one interval after start) until `cancel` fires, drop expired codes, tokens,
+/// pending sign-ins, sign-in sessions, consent, finished rate-limit windows, idle MCP session
+/// bindings, and client registrations that no user signed in to within
+/// [`Config::unused_client_ttl`](crate::Config::unused_client_ttl).
 pub(crate) fn spawn_sweeper(
     store: Arc<dyn Store>,
     state: Arc<AppState>,
