@@ -8,12 +8,11 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{REDIRECT_URI, STATE, TestServer, header, hidden_input, location, param, pkce, text_of, tokens_of};
-use mcp_oauth_kit::{SqlStore, Store};
+use common::{
+    REDIRECT_URI, STATE, TempDir, TestServer, header, hidden_input, location, param, pkce, text_of, tokens_of,
+};
 use reqwest::header::{COOKIE, HOST, ORIGIN, SET_COOKIE};
 use reqwest::{Response, StatusCode, Url};
 use serde_json::json;
@@ -544,6 +543,17 @@ async fn csrf_is_still_enforced_on_the_consent_only_page() {
     assert!(param(&callback, "code").is_some());
 }
 
+/// The `Set-Cookie` line of the sign-in session cookie (`mcp_session` or `__Host-mcp_session`).
+fn session_cookie(res: &Response) -> String {
+    res.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.contains("mcp_session="))
+        .expect("a session cookie")
+        .to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_cookie_is_http_only_lax_and_lives_for_the_session_ttl() {
     let server = TestServer::start().await;
@@ -552,14 +562,8 @@ async fn the_session_cookie_is_http_only_lax_and_lives_for_the_session_ttl() {
     let page = browser.authorize(&request(&server, &client, REDIRECT_URI, "mcp").url).await.page();
     let res = browser.submit(&page, &[("username", "alice"), ("password", "password123")], "allow").await;
     assert_eq!(res.status(), StatusCode::FOUND);
-    let set = res
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("mcp_session="))
-        .expect("a session cookie")
-        .to_owned();
+    let set = session_cookie(&res);
+    assert!(set.starts_with("mcp_session="), "{set}");
     let value = set.split(';').next().and_then(|p| p.split_once('=')).map(|(_, v)| v).unwrap_or_default();
     assert!(value.starts_with("mcp_ss_") && value.len() == "mcp_ss_".len() + 43, "{set}");
     for attribute in ["; Path=/", "; HttpOnly", "; SameSite=Lax", "; Max-Age=43200"] {
@@ -600,14 +604,7 @@ async fn behind_a_tls_proxy_the_session_cookie_is_host_prefixed_and_secure() {
     let res =
         browser.submit(&page, &[("username", "alice"), ("password", "password123"), ("remember", "1")], "allow").await;
     assert_eq!(res.status(), StatusCode::FOUND);
-    let set = res
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.contains("mcp_session"))
-        .expect("a session cookie")
-        .to_owned();
+    let set = session_cookie(&res);
     assert!(set.starts_with("__Host-mcp_session=mcp_ss_"), "{set}");
     for attribute in ["; Path=/", "; HttpOnly", "; SameSite=Lax", "; Secure"] {
         assert!(set.contains(attribute), "{attribute}: {set}");
@@ -663,22 +660,10 @@ async fn an_expired_session_asks_for_the_password_again() {
     assert!(page.asks_password());
 }
 
-/// A directory under the system's temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_sharing_a_store_share_sessions_and_consent() {
-    let dir = TempDir(std::env::temp_dir().join(format!("mcp-oauth-kit-consent-{}", std::process::id())));
-    let url = format!("sqlite://{}", dir.0.join("shared.db").display());
-    let a: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite"));
-    let b: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite again"));
-    let (a, b) = (TestServer::start_with_store(a, |c| c).await, TestServer::start_with_store(b, |c| c).await);
+    let dir = TempDir::new("consent");
+    let (a, b) = TestServer::two_on_one_sqlite_file(&dir, |c| c).await;
     let client = register_web(&a, "Web app").await;
     let mut on_a = Browser::new(&a);
     let page = on_a.authorize_web(&client, "mcp").await;

@@ -3,11 +3,9 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{LoginPage, REDIRECT_URI, STATE, TestServer, header, location, param, pkce};
-use mcp_oauth_kit::{SqlStore, Store};
+use common::{LoginPage, REDIRECT_URI, STATE, TempDir, TestServer, header, location, param, pkce};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -228,23 +226,10 @@ async fn repeated_failures_for_one_username_are_throttled_across_requests() {
     assert!(param(&location(&res), "code").is_some());
 }
 
-/// A directory under the system's temp dir, removed when dropped.
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_sharing_a_store_share_the_sign_in_throttle() {
-    // Two instances, as two processes would be: one SQLite file, a pool each.
-    let dir = TempDir(std::env::temp_dir().join(format!("mcp-oauth-kit-throttle-{}", std::process::id())));
-    let url = format!("sqlite://{}", dir.0.join("shared.db").display());
-    let a: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite"));
-    let b: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite again"));
-    let (a, b) = (TestServer::start_with_store(a, |c| c).await, TestServer::start_with_store(b, |c| c).await);
+    let dir = TempDir::new("throttle");
+    let (a, b) = TestServer::two_on_one_sqlite_file(&dir, |c| c).await;
     // Five wrong passwords for alice: three on one instance, two on the other.
     for (server, failures) in [(&a, 3), (&b, 2)] {
         let page = login_page(server).await;
@@ -270,15 +255,12 @@ async fn servers_sharing_a_store_share_the_sign_in_throttle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_sharing_a_store_share_the_oauth_rate_limit() {
-    let dir = TempDir(std::env::temp_dir().join(format!("mcp-oauth-kit-oauth-limit-{}", std::process::id())));
-    let url = format!("sqlite://{}", dir.0.join("shared.db").display());
-    let a: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite"));
-    let b: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite again"));
+    let dir = TempDir::new("oauth-limit");
     let limit = |mut c: mcp_oauth_kit::Config| {
         c.oauth_requests_per_minute = 4;
         c
     };
-    let (a, b) = (TestServer::start_with_store(a, limit).await, TestServer::start_with_store(b, limit).await);
+    let (a, b) = TestServer::two_on_one_sqlite_file(&dir, limit).await;
     for server in [&a, &b, &a, &b] {
         server.register_public().await;
     }

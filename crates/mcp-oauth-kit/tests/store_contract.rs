@@ -11,7 +11,6 @@
 //! checked only on stores of their own.
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 mod store_support;
@@ -21,7 +20,7 @@ use mcp_oauth_kit::{
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, SqlStore,
     Store, now_millis, open_store,
 };
-use store_support::{HOUR, code, hash, insert_code, insert_tokens, pair, pending_for, unique};
+use store_support::{HOUR, TempDir, code, hash, insert_code, insert_tokens, pair, pending_for, unique};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const MINUTE_MS: Millis = 60_000;
@@ -40,26 +39,6 @@ fn grant(scopes: &[&str]) -> Grant {
         scopes.iter().map(|s| s.to_string()).collect(),
         "https://mcp.example.com/mcp",
     )
-}
-
-/// A directory under the system's temp dir, removed when dropped (also when a test fails).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        Self(std::env::temp_dir().join(unique("mcp-oauth-kit-store")))
-    }
-
-    /// A SQLite URL for `file` in a not-yet-existing subdirectory, which the store creates.
-    fn sqlite_url(&self, file: &str) -> String {
-        format!("sqlite://{}", self.0.join("nested").join(file).display())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The PostgreSQL URL to test against, or `None` (after saying so) when there is none.
@@ -543,7 +522,7 @@ async fn memory_store_keeps_the_contract() {
 
 #[tokio::test]
 async fn sqlite_store_keeps_the_contract() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("mcp-oauth-kit-store");
     let store = SqlStore::connect(&dir.sqlite_url("oauth.db")).await.expect("open SQLite");
     contract(&store, true).await;
     store.close().await;
@@ -610,7 +589,7 @@ async fn survives_a_restart(url: &str) {
 
 #[tokio::test]
 async fn sqlite_store_survives_a_restart() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("mcp-oauth-kit-store");
     survives_a_restart(&dir.sqlite_url("restart.db")).await;
     // `sqlite:PATH` names the same file as `sqlite://PATH`.
     let short = dir.sqlite_url("restart.db").replacen("sqlite://", "sqlite:", 1);
@@ -656,7 +635,7 @@ async fn start_at_once(url: &str) -> Vec<SqlStore> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_migrations_run_twice_and_at_once() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("mcp-oauth-kit-store");
     // A fresh file: the concurrent starts race to create the schema.
     let url = dir.sqlite_url("migrate.db");
     let racers = start_at_once(&url).await;
@@ -679,7 +658,7 @@ async fn open_store_picks_the_backend_from_the_url() {
     memory.insert_client(client.clone()).await.expect("insert client");
     assert_eq!(memory.client(&client.client_id).await.expect("client"), Some(client.clone()));
 
-    let dir = TempDir::new();
+    let dir = TempDir::new("mcp-oauth-kit-store");
     let sqlite = open_store(&dir.sqlite_url("open.db")).await.expect("sqlite");
     sqlite.insert_client(client.clone()).await.expect("insert client");
     assert_eq!(sqlite.client(&client.client_id).await.expect("client"), Some(client));

@@ -7,7 +7,6 @@
 //! `database is locked`), and PostgreSQL when `TEST_DATABASE_URL` is set.
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use mcp_oauth_kit::{
     CodeRecord, CodeRedemption, Grant, IssuedTokens, MemoryStore, PendingAuthorization, RefreshRotation, SqlStore,
     Store, now_millis,
 };
-use store_support::{HOUR, hash, insert_code, insert_tokens, pair, unique};
+use store_support::{HOUR, TempDir, hash, insert_code, insert_tokens, pair, unique};
 use tokio::sync::Barrier;
 
 const CALLERS: usize = 50;
@@ -243,19 +242,10 @@ async fn memory_store_has_one_winner() {
     races(Arc::new(MemoryStore::new())).await;
 }
 
-/// A directory under the system's temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_store_has_one_winner() {
-    let dir = TempDir(std::env::temp_dir().join(unique("mcp-oauth-kit-race")));
-    let url = format!("sqlite://{}", dir.0.join("race.db").display());
+    let dir = TempDir::new("mcp-oauth-kit-race");
+    let url = dir.sqlite_url("race.db");
     let store = SqlStore::connect(&url).await.expect("open SQLite");
     races(Arc::new(store.clone())).await;
     // Two instances on one file, as two processes would be: still one winner.

@@ -5,6 +5,7 @@
 // Every test binary uses a different part of the harness.
 #![allow(dead_code)]
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -13,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_oauth_kit::rmcp::ServerHandler;
 use mcp_oauth_kit::{
-    AccessToken, AppTemplate, Config, McpServer, McpServerBuilder, Password, StaticUserStore, Store, ToolDef,
+    AccessToken, AppTemplate, Config, McpServer, McpServerBuilder, Password, SqlStore, StaticUserStore, Store, ToolDef,
     ToolError, ToolOutput, Tools,
 };
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
@@ -71,6 +72,23 @@ pub(crate) fn users() -> StaticUserStore {
 }
 
 /// A verifier and its S256 challenge, different on every call.
+/// A new directory under the system's temp dir, removed when dropped (also when a test fails).
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(label: &str) -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        Self(std::env::temp_dir().join(format!("mcp-oauth-kit-{label}-{}-{n}", std::process::id())))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 pub(crate) fn pkce() -> (String, String) {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
@@ -179,6 +197,15 @@ impl TestServer {
     /// balancer), with a configuration adjusted by `tweak`.
     pub(crate) async fn start_with_store(store: Arc<dyn Store>, tweak: impl FnOnce(Config) -> Config) -> Self {
         Self::start_on(Some(store), tweak).await
+    }
+
+    /// Two servers over one new SQLite file, a pool each, as two processes of one deployment
+    /// would be. The file lives in `dir`, which the caller keeps until the servers are done.
+    pub(crate) async fn two_on_one_sqlite_file(dir: &TempDir, tweak: impl Fn(Config) -> Config) -> (Self, Self) {
+        let url = format!("sqlite://{}", dir.0.join("shared.db").display());
+        let a: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite"));
+        let b: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite again"));
+        (Self::start_with_store(a, &tweak).await, Self::start_with_store(b, &tweak).await)
     }
 
     async fn start_on(store: Option<Arc<dyn Store>>, tweak: impl FnOnce(Config) -> Config) -> Self {

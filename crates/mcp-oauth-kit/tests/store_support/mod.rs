@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,6 +20,26 @@ pub(crate) fn unique(label: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{label}-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A new directory under the system's temp dir, removed when dropped (also when a test fails).
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(label: &str) -> Self {
+        Self(std::env::temp_dir().join(unique(label)))
+    }
+
+    /// A SQLite URL for `file` in a not-yet-existing subdirectory, which the store creates.
+    pub(crate) fn sqlite_url(&self, file: &str) -> String {
+        format!("sqlite://{}", self.0.join("nested").join(file).display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 pub(crate) fn hash(label: &str) -> TokenHash {
