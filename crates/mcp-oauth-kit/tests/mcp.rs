@@ -85,6 +85,50 @@ async fn a_scoped_tool_needs_its_scope() {
     assert_eq!(text_of(&reply), "admin area, welcome alice", "{reply}");
 }
 
+/// The scope check reads the body before rmcp does, with another JSON parser's view of it. A
+/// key given twice must not let the two disagree on which tool runs: no such body runs the
+/// scoped tool for a token without its scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_keys_cannot_smuggle_a_scoped_call() {
+    let server = TestServer::start().await;
+    let plain = server.sign_in("alice", "password123", &[]).await;
+    let session = server.initialize(&plain.access).await;
+    let bodies = [
+        r#"{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"admin_only","name":"whoami"}}"#,
+        r#"{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"whoami","name":"admin_only"}}"#,
+        r#"{"jsonrpc":"2.0","id":13,"method":"tools/call","method":"tools/list","params":{"name":"admin_only"}}"#,
+        r#"{"jsonrpc":"2.0","id":14,"method":"tools/list","method":"tools/call","params":{"name":"admin_only"}}"#,
+        r#"{"jsonrpc":"2.0","id":15,"method":"tools/call","params":{"name":"whoami"},"params":{"name":"admin_only"}}"#,
+        r#"{"jsonrpc":"2.0","id":16,"method":"tools/call","params":{"name":"admin_only"},"params":{"name":"whoami"}}"#,
+        r#"[{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"whoami","name":"admin_only"}}]"#,
+    ];
+    for body in bodies {
+        let res = server
+            .client
+            .post(server.url("/mcp"))
+            .bearer_auth(&plain.access)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", common::PROTOCOL_VERSION)
+            .body(body)
+            .send()
+            .await
+            .expect("POST /mcp");
+        let status = res.status();
+        let text = res.text().await.expect("a body");
+        assert!(!text.contains("admin area"), "{body} ran the scoped tool: {status} {text}");
+        // Refused by the guard (403 where it reads a call of `admin_only`), by rmcp's parser
+        // (415), or answered with a JSON-RPC error: rmcp rejects duplicate keys.
+        let refused = status.is_client_error() || (text.contains("\"error\"") && !text.contains("\"result\""));
+        assert!(refused, "{body}: {status} {text}");
+    }
+    // The session is still usable, and the scoped tool still refused the plain way.
+    assert_eq!(text_of(&server.call_tool(&plain.access, &session, "whoami").await), "alice");
+    let res = server.mcp(Some(&plain.access), &tool_call(18, "admin_only"), Some(&session)).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_tokens_get_401_invalid_token() {
     let server = TestServer::start().await;
