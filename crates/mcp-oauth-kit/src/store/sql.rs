@@ -181,14 +181,20 @@ const SCHEMA_V3: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS clients_unused ON clients (issued_at) WHERE used_at IS NULL",
 ];
 
-const GRANT_COLUMNS: &str = "grant_id, subject, username, client_id, scopes, resource";
-/// The columns [`code_from`] reads: the grant's, then the code's own. A macro, so that
-/// [`SELECT_CODE`] is one `concat!` of it rather than a second copy of the list.
-macro_rules! code_columns {
+/// The grant's columns, and then the code's: macros, so that the lists below are `concat!`s of
+/// one spelling rather than copies of it.
+macro_rules! grant_columns {
     () => {
-        "grant_id, subject, username, client_id, scopes, resource, redirect_uri, code_challenge, used, expires_at"
+        "grant_id, subject, username, client_id, scopes, resource"
     };
 }
+macro_rules! code_columns {
+    () => {
+        concat!(grant_columns!(), ", redirect_uri, code_challenge, used, expires_at")
+    };
+}
+const GRANT_COLUMNS: &str = grant_columns!();
+/// The columns [`code_from`] reads: the grant's, then the code's own.
 const CODE_COLUMNS: &str = code_columns!();
 /// A code that has not expired, used or not: [`Store::code`], and a failed redemption's look.
 const SELECT_CODE: &str = concat!("SELECT ", code_columns!(), " FROM codes WHERE hash = $1 AND expires_at > $2");
