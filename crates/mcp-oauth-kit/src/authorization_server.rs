@@ -245,6 +245,12 @@ impl OAuthServer {
             && (client.secret_hash.is_some() || Url::parse(redirect_uri).is_ok_and(|u| u.scheme() == "https"))
     }
 
+    /// A verified answer for the token with digest `hash`, if the cache is on and holds one.
+    fn cached(&self, hash: &TokenHash, now: crate::store::Millis) -> Option<AccessToken> {
+        let ttl = self.config.token_cache_ttl;
+        if ttl.is_zero() { None } else { self.verified.get(hash, ttl, now) }
+    }
+
     /// The pending authorization `handle` and its client, if both exist and a consent to it
     /// may be remembered.
     async fn rememberable(&self, handle: &str) -> Result<Option<PendingAuthorization>, OAuthError> {
@@ -252,6 +258,12 @@ impl OAuthServer {
         let Some(client) = self.store.client(&pending.client_id).await? else { return Ok(None) };
         Ok(self.can_remember(&pending.redirect_uri, &client).then_some(pending))
     }
+}
+
+/// Whether `token` can be one of ours (`mcp_at_` and 43 characters; 128 bounds the hashing):
+/// nothing else is hashed or looked up.
+fn looks_like_access_token(token: &str) -> bool {
+    token.starts_with("mcp_at_") && token.len() <= 128
 }
 
 /// Whether `verifier` is a well-formed PKCE verifier whose S256 digest is `challenge`.
@@ -307,15 +319,14 @@ fn with_query(base: &str, params: &[(&str, &str)]) -> String {
 #[async_trait]
 impl AuthProvider for OAuthServer {
     fn verify_token_cached(&self, token: &str) -> Option<AccessToken> {
-        let ttl = self.config.token_cache_ttl;
-        if ttl.is_zero() || !token.starts_with("mcp_at_") || token.len() > 128 {
+        if self.config.token_cache_ttl.is_zero() || !looks_like_access_token(token) {
             return None;
         }
-        self.verified.get(&TokenHash::of(token), ttl, now_millis())
+        self.cached(&TokenHash::of(token), now_millis())
     }
 
     async fn verify_token(&self, token: &str) -> Result<AccessToken, TokenRejection> {
-        if !token.starts_with("mcp_at_") || token.len() > 128 {
+        if !looks_like_access_token(token) {
             return Err(TokenRejection::Invalid);
         }
         // One digest serves the cache and the store. The guard asked the cache already; other
@@ -323,9 +334,7 @@ impl AuthProvider for OAuthServer {
         let hash = TokenHash::of(token);
         let now = now_millis();
         let ttl = self.config.token_cache_ttl;
-        if !ttl.is_zero()
-            && let Some(cached) = self.verified.get(&hash, ttl, now)
-        {
+        if let Some(cached) = self.cached(&hash, now) {
             return Ok(cached);
         }
         let record = self.store.access_token(&hash, now).await?;
