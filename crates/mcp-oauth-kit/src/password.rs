@@ -235,15 +235,19 @@ mod tests {
         rx.recv_timeout(Duration::from_secs(30)).expect("an answer")
     }
 
-    /// Wait (at most 10 s) until the workers hold `bytes`.
-    fn wait_for_held(workers: &Argon2Workers, bytes: usize) {
+    /// Wait (at most 10 s) until what the workers hold satisfies `ok`; returns it.
+    fn wait_until_held(workers: &Argon2Workers, ok: impl Fn(usize) -> bool) -> usize {
         for _ in 0..1000 {
-            if workers.held_bytes() == bytes {
-                return;
+            if ok(workers.held_bytes()) {
+                return workers.held_bytes();
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("the argon2 threads hold {} bytes, expected {bytes}", workers.held_bytes());
+        panic!("the argon2 threads hold {} bytes", workers.held_bytes());
+    }
+
+    fn wait_for_held(workers: &Argon2Workers, bytes: usize) {
+        wait_until_held(workers, |held| held == bytes);
     }
 
     #[test]
@@ -276,13 +280,7 @@ mod tests {
         });
         assert_eq!(answers, [true, false, true, false]);
         // One block per thread that ran a job, however the four were shared out.
-        for _ in 0..1000 {
-            if workers.held_bytes().is_multiple_of(DEFAULT_COST_BYTES) && workers.held_bytes() > 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let held = workers.held_bytes();
+        let held = wait_until_held(&workers, |held| held > 0 && held.is_multiple_of(DEFAULT_COST_BYTES));
         assert!(held == DEFAULT_COST_BYTES || held == 2 * DEFAULT_COST_BYTES, "{held}");
     }
 }

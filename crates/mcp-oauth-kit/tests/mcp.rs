@@ -103,18 +103,8 @@ async fn duplicate_keys_cannot_smuggle_a_scoped_call() {
         r#"[{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"whoami","name":"admin_only"}}]"#,
     ];
     for body in bodies {
-        let res = server
-            .client
-            .post(server.url("/mcp"))
-            .bearer_auth(&plain.access)
-            .header("accept", "application/json, text/event-stream")
-            .header("content-type", "application/json")
-            .header("mcp-session-id", &session)
-            .header("mcp-protocol-version", common::PROTOCOL_VERSION)
-            .body(body)
-            .send()
-            .await
-            .expect("POST /mcp");
+        let res =
+            server.mcp_post("/mcp", Some(&plain.access), Some(&session)).body(body).send().await.expect("POST /mcp");
         let status = res.status();
         let text = res.text().await.expect("a body");
         assert!(!text.contains("admin area"), "{body} ran the scoped tool: {status} {text}");
@@ -328,16 +318,7 @@ async fn an_oversized_body_is_refused_and_the_server_keeps_serving() {
         "method": "tools/call",
         "params": { "name": "whoami", "arguments": { "blob": "x".repeat(5 * 1024 * 1024) } },
     });
-    let res = server
-        .client
-        .post(server.url("/mcp"))
-        .bearer_auth(&t.access)
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .header("mcp-session-id", &session)
-        .body(big.to_string())
-        .send()
-        .await;
+    let res = server.mcp_post("/mcp", Some(&t.access), Some(&session)).body(big.to_string()).send().await;
     match res {
         Ok(res) => assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE),
         // The server may answer and close before the client has finished sending.

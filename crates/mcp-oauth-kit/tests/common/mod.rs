@@ -452,19 +452,24 @@ impl TestServer {
         body: &Value,
         session: Option<&str>,
     ) -> Response {
+        self.mcp_post(path, token, session).body(body.to_string()).send().await.expect("POST /mcp")
+    }
+
+    /// A `POST` to the MCP endpoint at `path` with the headers a client sends, for a body the
+    /// test writes itself (bytes a `Value` cannot hold, or a send that may fail).
+    pub(crate) fn mcp_post(&self, path: &str, token: Option<&str>, session: Option<&str>) -> reqwest::RequestBuilder {
         let mut req = self
             .client
             .post(self.url(path))
             .header(ACCEPT, "application/json, text/event-stream")
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.to_string());
+            .header(CONTENT_TYPE, "application/json");
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         if let Some(s) = session {
             req = req.header("mcp-session-id", s).header("mcp-protocol-version", PROTOCOL_VERSION);
         }
-        req.send().await.expect("POST /mcp")
+        req
     }
 
     /// `initialize` + `notifications/initialized` at `path`; returns the session id.
