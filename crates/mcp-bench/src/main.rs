@@ -4,6 +4,7 @@
 //! cargo run --release -p mcp-bench -- smoke   # a few seconds, one round; exit 1 on any error (CI)
 //! cargo run --release -p mcp-bench -- full    # everything, 3 interleaved rounds, table in target/bench-results.md
 //! cargo run --release -p mcp-bench -- profile # the example under callgrind for a short stateless load
+//! cargo run --release -p mcp-bench -- link-order [--check] # the link order lists of the example and the ceiling
 //! ```
 //!
 //! It builds the release example and the two baselines (`rmcp-ceiling`, `mcp-floor`), pins
@@ -12,6 +13,7 @@
 
 mod client;
 mod endpoints;
+mod link_order;
 mod load;
 mod oauth;
 mod procfs;
@@ -63,6 +65,8 @@ pub(crate) struct Opts {
     pub(crate) profile_stateful: bool,
     /// `profile --ceiling`: profile the rmcp ceiling instead of the example.
     pub(crate) profile_ceiling: bool,
+    /// `link-order --check`: check the lists against the built binaries instead of writing them.
+    pub(crate) link_order_check: bool,
 }
 
 impl Opts {
@@ -124,20 +128,25 @@ impl Candidate {
     }
 }
 
-const USAGE: &str = "usage: mcp-bench <full|smoke|profile> [--rounds N] [--duration SECS] [--warmup SECS] \
+const USAGE: &str = "usage: mcp-bench <full|smoke|profile|link-order> [--rounds N] [--duration SECS] [--warmup SECS] \
 [--conns 1,16,64] [--flows N] [--out PATH] [--no-build] [--server-env KEY=VALUE]… \
-[--candidate-bin PATH] [--candidate-env KEY=VALUE]… [--quiet-wait SECS] [--only mcp,oauth,cold] [--stateful] [--ceiling] (the last two: profile)";
+[--candidate-bin PATH] [--candidate-env KEY=VALUE]… [--quiet-wait SECS] [--only mcp,oauth,cold] [--stateful] [--ceiling] (the last two: profile) [--check] (link-order)";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn parse_args() -> Result<Opts, String> {
-    let mut args = std::env::args().skip(1);
+    parse_args_from(std::env::args())
+}
+
+/// [`parse_args`] over any argument list (the program's name first).
+fn parse_args_from(args: impl Iterator<Item = String>) -> Result<Opts, String> {
+    let mut args = args.skip(1);
     let mode = args.next().ok_or(USAGE)?;
     let root = workspace_root();
     let mut o = match mode.as_str() {
-        "full" | "profile" => Opts {
+        "full" | "profile" | "link-order" => Opts {
             mode: mode.clone(),
             rounds: 3,
             warmup: Duration::from_millis(500),
@@ -168,6 +177,7 @@ fn parse_args() -> Result<Opts, String> {
             parts: vec!["mcp".into(), "oauth".into(), "cold".into()],
             profile_stateful: false,
             profile_ceiling: false,
+            link_order_check: false,
         },
         "smoke" => Opts {
             mode: mode.clone(),
@@ -200,6 +210,7 @@ fn parse_args() -> Result<Opts, String> {
             parts: vec!["mcp".into(), "oauth".into(), "cold".into()],
             profile_stateful: false,
             profile_ceiling: false,
+            link_order_check: false,
         },
         "-h" | "--help" | "help" => return Err(USAGE.into()),
         other => return Err(format!("unknown mode {other:?}\n{USAGE}")),
@@ -243,6 +254,7 @@ fn parse_args() -> Result<Opts, String> {
             }
             "--stateful" => o.profile_stateful = true,
             "--ceiling" => o.profile_ceiling = true,
+            "--check" => o.link_order_check = true,
             "--quiet-wait" => {
                 o.quiet_wait =
                     Duration::from_secs_f64(args.next().and_then(|v| v.parse().ok()).ok_or("--quiet-wait SECS")?)
@@ -354,8 +366,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result =
-        if opts.mode == "profile" { rt.block_on(profile(&env, &opts)) } else { rt.block_on(bench(&env, &opts, cores)) };
+    let result = match opts.mode.as_str() {
+        "profile" => rt.block_on(profile(&env, &opts)),
+        "link-order" if opts.link_order_check => link_order::check(&env),
+        "link-order" => rt.block_on(link_order::write(&env)),
+        _ => rt.block_on(bench(&env, &opts, cores)),
+    };
     let _ = std::fs::remove_dir_all(&tmp);
     match result {
         Ok(0) => ExitCode::SUCCESS,
@@ -542,6 +558,12 @@ async fn bench(env: &Env, opts: &Opts, cores: usize) -> Result<u64, String> {
                 log(format!("FAILED cold start: {e}"));
                 report.failures.push(format!("cold start: {e}"));
             }
+        }
+    }
+    if opts.mode == "smoke" {
+        for over in report.idle_rss_over_limit() {
+            log(format!("FAILED {over}"));
+            report.failures.push(over);
         }
     }
     report.total_secs = started.elapsed().as_secs_f64();

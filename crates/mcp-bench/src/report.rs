@@ -152,6 +152,11 @@ pub(crate) struct Report {
     pub(crate) total_secs: f64,
 }
 
+/// The idle-RSS target (10 MiB). Smoke mode enforces it: unlike rates and latencies it does not
+/// move with the machine's load, and it is the first thing a stale
+/// `examples/mcp-server-example/link-order.txt` breaks.
+pub(crate) const IDLE_RSS_LIMIT_KIB: u64 = 10 * 1024;
+
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
@@ -315,6 +320,32 @@ impl Report {
             failures: Vec::new(),
             total_secs: 0.0,
         }
+    }
+
+    /// Every start of the example that was over [`IDLE_RSS_LIMIT_KIB`] when it first answered.
+    pub(crate) fn idle_rss_over_limit(&self) -> Vec<String> {
+        let boots = self
+            .boots
+            .iter()
+            .filter(|b| matches!(b.variant, Variant::ExampleMemory | Variant::ExampleSqlite))
+            .map(|b| (b.variant.label(), b.rss_ready));
+        let cold = self.cold.iter().flat_map(|c| {
+            [
+                ("cold start, memory store", c.rss_idle_memory_kib),
+                ("cold start, new SQLite file", c.rss_idle_sqlite_kib),
+            ]
+        });
+        boots
+            .chain(cold)
+            .filter(|(_, kib)| *kib > IDLE_RSS_LIMIT_KIB)
+            .map(|(what, kib)| {
+                format!(
+                    "idle RSS {:.1} MiB > {:.0} MiB ({what}); if `mcp-bench link-order --check` fails, regenerate the link order",
+                    mib(kib),
+                    mib(IDLE_RSS_LIMIT_KIB)
+                )
+            })
+            .collect()
     }
 
     pub(crate) fn error_count(&self) -> u64 {
@@ -690,7 +721,7 @@ impl Report {
                 line(
                     format!("idle RSS ≤ 10 MiB, {}", variant.label()),
                     format!("{:.1} MiB (largest start)", mib(w)),
-                    Some(w <= 10 * 1024),
+                    Some(w <= IDLE_RSS_LIMIT_KIB),
                 );
             }
         }
@@ -777,6 +808,33 @@ mod tests {
         assert_eq!(r.flows(), 2000);
         r.rss_after_sweep = 4500;
         assert_eq!(r.max_rss(), 5000);
+    }
+
+    #[test]
+    fn idle_rss_over_the_limit_names_each_example_start() {
+        let boot = |variant, rss_ready| Boot {
+            variant,
+            stateless: true,
+            ready: Duration::ZERO,
+            rss_ready,
+            rss_signed_in: 0,
+            rss_after: 0,
+            hwm: 0,
+        };
+        let mut r = Report::new(parse_smoke_opts(), 2, true);
+        r.boots = vec![boot(Variant::ExampleMemory, 9000), boot(Variant::Ceiling, 20_000)];
+        r.cold = Some(ColdStart { rss_idle_memory_kib: 6000, rss_idle_sqlite_kib: 7000, ..ColdStart::default() });
+        assert!(r.idle_rss_over_limit().is_empty(), "the baselines are not held to the example's target");
+        r.boots.push(boot(Variant::ExampleSqlite, IDLE_RSS_LIMIT_KIB + 1));
+        r.cold = Some(ColdStart { rss_idle_memory_kib: 6000, rss_idle_sqlite_kib: 11 * 1024, ..ColdStart::default() });
+        let over = r.idle_rss_over_limit();
+        assert_eq!(over.len(), 2, "{over:?}");
+        assert!(over[0].contains("example (SQLite)") && over[0].contains("10.0 MiB > 10 MiB"), "{over:?}");
+        assert!(over[1].contains("new SQLite file") && over[1].contains("11.0 MiB"), "{over:?}");
+    }
+
+    fn parse_smoke_opts() -> crate::Opts {
+        crate::parse_args_from(["mcp-bench", "smoke"].into_iter().map(String::from)).expect("smoke options")
     }
 
     #[test]
