@@ -154,7 +154,7 @@ pub(crate) struct Report {
 
 /// The idle-RSS target (10 MiB). Smoke mode enforces it: unlike rates and latencies it does not
 /// move with the machine's load, and it is the first thing a stale
-/// `examples/mcp-server-example/link-order.txt` breaks.
+/// link order list (`mcp-server-example.link-order.txt`) breaks.
 pub(crate) const IDLE_RSS_LIMIT_KIB: u64 = 10 * 1024;
 
 fn mib(kib: u64) -> f64 {
