@@ -84,16 +84,23 @@ const B64TOKEN: [bool; 256] = {
 
 /// The `Bearer` token of the `Authorization` header. `Err` for a header that is present but
 /// not a well-formed bearer credential (RFC 6750 §2.1 `b64token`).
+///
+/// One pass over the bytes: the `b64token` table admits only ASCII, so the token needs no
+/// separate visible-ASCII check (`HeaderValue::to_str`) or Unicode trim on the hot path.
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ()> {
     let Some(value) = headers.get(http::header::AUTHORIZATION) else { return Ok(None) };
-    let value = value.to_str().map_err(|_| ())?;
-    let (scheme, token) = value.split_once(' ').ok_or(())?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let bytes = value.as_bytes();
+    let space = bytes.iter().position(|&b| b == b' ').ok_or(())?;
+    if !bytes[..space].eq_ignore_ascii_case(b"bearer") {
         return Err(());
     }
-    let token = token.trim();
-    let ok = !token.is_empty() && token.len() <= 4096 && token.bytes().all(|b| B64TOKEN[usize::from(b)]);
-    if ok { Ok(Some(token)) } else { Err(()) }
+    let token = bytes[space + 1..].trim_ascii();
+    let ok = !token.is_empty() && token.len() <= 4096 && token.iter().all(|&b| B64TOKEN[usize::from(b)]);
+    if !ok {
+        return Err(());
+    }
+    // Cannot fail: every byte the table admits is ASCII.
+    std::str::from_utf8(token).map(Some).map_err(|_| ())
 }
 
 fn challenge(config: &Config, error: Option<(&str, &str)>, scope: &str) -> String {
@@ -226,6 +233,10 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
         // rmcp stopped reading mid-body; see `BodyError::response`.
         response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
+    // A stateless server issues no sessions: nothing to bind, and no header lookup to pay.
+    if config.stateless {
+        return response;
+    }
     let session = session.as_ref().and_then(|v| v.to_str().ok());
     match (session, response.headers().get(&SESSION_HEADER).and_then(|v| v.to_str().ok())) {
         (None, Some(new_id)) => state.sessions.bind(new_id.to_owned(), access.subject.clone()),
@@ -263,8 +274,17 @@ mod tests {
         assert_eq!(bearer_token(&HeaderMap::new()), Ok(None));
         assert_eq!(bearer_token(&headers("Bearer abc.DEF-_~+/=")), Ok(Some("abc.DEF-_~+/=")));
         assert_eq!(bearer_token(&headers("bearer abc")), Ok(Some("abc")));
-        for bad in ["Basic abc", "Bearer", "Bearer ", "Bearer a b", "Bearer a\"b", "Token abc"] {
+        assert_eq!(bearer_token(&headers("BEARER  abc\t")), Ok(Some("abc")), "surrounding blanks are not the token");
+        for bad in
+            ["Basic abc", "Bearer", "Bearer ", "Bearer a b", "Bearer a\"b", "Token abc", "Bearer\tabc", "Bearerx abc"]
+        {
             assert_eq!(bearer_token(&headers(bad)), Err(()), "{bad}");
+        }
+        // Bytes outside visible ASCII (obs-text) are not a b64token, wherever they are.
+        for bad in [&b"Bearer ab\xffc"[..], b"Bear\xe9r abc"] {
+            let mut h = HeaderMap::new();
+            h.insert(http::header::AUTHORIZATION, HeaderValue::from_bytes(bad).expect("valid header bytes"));
+            assert_eq!(bearer_token(&h), Err(()), "{bad:?}");
         }
     }
 

@@ -97,8 +97,14 @@ impl AppState {
 
     // Both lists are lower case; comparing without lower-casing a copy keeps the MCP hot path
     // free of allocations.
-    fn host_allowed(&self, host: &str) -> bool {
-        self.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+    fn host_allowed(&self, host: &[u8]) -> bool {
+        self.allowed_hosts.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(host))
+    }
+
+    /// `/mcp` (the configured path), with or without a trailing slash.
+    fn is_mcp_path(&self, path: &str) -> bool {
+        let mcp = self.config.mcp_path.as_str();
+        path == mcp || path.strip_suffix('/') == Some(mcp)
     }
 
     fn origin_allowed(&self, origin: &str) -> bool {
@@ -178,10 +184,11 @@ impl Router {
         B::Error: Into<BoxError>,
     {
         let started = Instant::now();
-        // Cheap copies for the log line: a standard method is a tag, and a `Uri` shares its bytes.
+        // For the log line: a standard method is a tag. The MCP path is logged as configured,
+        // so the hot path keeps no copy of the `Uri`; other paths share its bytes.
         let method = req.method().clone();
-        let uri = req.uri().clone();
-        let path = uri.path();
+        let other_uri = (!self.state.is_mcp_path(req.uri().path())).then(|| req.uri().clone());
+        let path = other_uri.as_ref().map_or(self.state.config.mcp_path.as_str(), |u| u.path());
         let req = req.map(box_body);
         let response = self.dispatch(req, peer).await;
         let status = response.status().as_u16();
@@ -197,9 +204,10 @@ impl Router {
     async fn dispatch(&self, req: Request<RequestBody>, peer: Option<SocketAddr>) -> HttpResponse {
         let state = &*self.state;
         let config = &*state.config;
+        // Compared as bytes: every allowed name is ASCII, so no `to_str` pass is needed.
         let host = match req.headers().get(HOST) {
-            Some(h) => h.to_str().ok(),
-            None => req.uri().authority().map(|a| a.as_str()),
+            Some(h) => Some(h.as_bytes()),
+            None => req.uri().authority().map(|a| a.as_str().as_bytes()),
         };
         // DNS rebinding: a page on an attacker's name that resolves to us sends its own Host.
         // 403, not 421: Node's fetch retries a 421 and reports a network error.
@@ -210,7 +218,7 @@ impl Router {
         let origin_header = req.headers().get(ORIGIN).cloned();
         let origin = origin_header.as_ref().and_then(|o| o.to_str().ok());
         let path = req.uri().path();
-        let mcp = path == config.mcp_path || path.strip_suffix('/') == Some(config.mcp_path.as_str());
+        let mcp = state.is_mcp_path(path);
         // The login form is protected by its CSRF token and cookie; browsers may send
         // `Origin: null` there because of our Referrer-Policy. The same goes for the sign-out
         // form (bound to the session by its token), but a foreign origin is refused there.
