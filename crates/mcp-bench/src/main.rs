@@ -5,6 +5,7 @@
 //! cargo run --release -p mcp-bench -- full    # everything, 3 interleaved rounds, table in target/bench-results.md
 //! cargo run --release -p mcp-bench -- profile # the example under callgrind for a short stateless load
 //! cargo run --release -p mcp-bench -- link-order [--check] # the link order lists of the example and the ceiling
+//! cargo run --release -p mcp-bench -- paired  # example / ceiling ratio from short alternating slices
 //! ```
 //!
 //! It builds the release example and the two baselines (`rmcp-ceiling`, `mcp-floor`), pins
@@ -16,6 +17,7 @@ mod endpoints;
 mod link_order;
 mod load;
 mod oauth;
+mod paired;
 mod procfs;
 mod report;
 mod servers;
@@ -123,12 +125,12 @@ pub(crate) struct Candidate {
 }
 
 impl Candidate {
-    fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.bin.is_some() || !self.env.is_empty()
     }
 }
 
-const USAGE: &str = "usage: mcp-bench <full|smoke|profile|link-order> [--rounds N] [--duration SECS] [--warmup SECS] \
+const USAGE: &str = "usage: mcp-bench <full|smoke|profile|link-order|paired> [--rounds N] [--duration SECS] [--warmup SECS] \
 [--conns 1,16,64] [--flows N] [--out PATH] [--no-build] [--server-env KEY=VALUE]… \
 [--candidate-bin PATH] [--candidate-env KEY=VALUE]… [--quiet-wait SECS] [--only mcp,oauth,cold] [--stateful] [--ceiling] (the last two: profile) [--check] (link-order)";
 
@@ -142,11 +144,12 @@ fn parse_args() -> Result<Opts, String> {
 
 /// [`parse_args`] over any argument list (the program's name first).
 fn parse_args_from(args: impl Iterator<Item = String>) -> Result<Opts, String> {
-    let mut args = args.skip(1);
+    let all: Vec<String> = args.skip(1).collect();
+    let mut args = all.iter().cloned();
     let mode = args.next().ok_or(USAGE)?;
     let root = workspace_root();
     let mut o = match mode.as_str() {
-        "full" | "profile" | "link-order" => Opts {
+        "full" | "profile" | "link-order" | "paired" => Opts {
             mode: mode.clone(),
             rounds: 3,
             warmup: Duration::from_millis(500),
@@ -269,7 +272,31 @@ fn parse_args_from(args: impl Iterator<Item = String>) -> Result<Opts, String> {
         }
     }
     o.flow_batch = o.flow_batch.min(o.flows.max(1));
-    Ok(o)
+    Ok(if o.mode == "paired" { paired_defaults(o, &all) } else { o })
+}
+
+/// `paired`'s own defaults, where the command line left `full`'s: many short slices.
+fn paired_defaults(mut o: Opts, args: &[String]) -> Opts {
+    let given = |flag: &str| args.iter().any(|a| a == flag);
+    if !given("--rounds") {
+        o.rounds = 30;
+    }
+    if !given("--warmup") {
+        o.warmup = Duration::from_millis(200);
+    }
+    if !given("--duration") {
+        o.duration = Duration::from_millis(500);
+    }
+    if !given("--conns") {
+        o.conns = vec![16, 64];
+    }
+    if !given("--quiet-wait") {
+        o.quiet_wait = Duration::from_secs(2);
+    }
+    if !given("--out") {
+        o.out = workspace_root().join("target/bench-paired.md");
+    }
+    o
 }
 
 fn command_output(cmd: &str, args: &[&str]) -> Option<String> {
@@ -370,6 +397,7 @@ fn main() -> ExitCode {
         "profile" => rt.block_on(profile(&env, &opts)),
         "link-order" if opts.link_order_check => link_order::check(&env),
         "link-order" => rt.block_on(link_order::write(&env)),
+        "paired" => rt.block_on(paired::run(&env, &opts)),
         _ => rt.block_on(bench(&env, &opts, cores)),
     };
     let _ = std::fs::remove_dir_all(&tmp);
