@@ -67,6 +67,8 @@ pub(crate) struct Opts {
     pub(crate) profile_stateful: bool,
     /// `profile --ceiling`: profile the rmcp ceiling instead of the example.
     pub(crate) profile_ceiling: bool,
+    /// `profile --cache-sim`: callgrind also simulates the caches (I1, D1 and LL misses).
+    pub(crate) profile_cache_sim: bool,
     /// `link-order --check`: check the lists against the built binaries instead of writing them.
     pub(crate) link_order_check: bool,
 }
@@ -132,7 +134,7 @@ impl Candidate {
 
 const USAGE: &str = "usage: mcp-bench <full|smoke|profile|link-order|paired> [--rounds N] [--duration SECS] [--warmup SECS] \
 [--conns 1,16,64] [--flows N] [--out PATH] [--no-build] [--server-env KEY=VALUE]… \
-[--candidate-bin PATH] [--candidate-env KEY=VALUE]… [--quiet-wait SECS] [--only mcp,oauth,cold] [--stateful] [--ceiling] (the last two: profile) [--check] (link-order)";
+[--candidate-bin PATH] [--candidate-env KEY=VALUE]… [--quiet-wait SECS] [--only mcp,oauth,cold] [--stateful] [--ceiling] [--cache-sim] (the last three: profile) [--check] (link-order)";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -180,6 +182,7 @@ fn parse_args_from(args: impl Iterator<Item = String>) -> Result<Opts, String> {
             parts: vec!["mcp".into(), "oauth".into(), "cold".into()],
             profile_stateful: false,
             profile_ceiling: false,
+            profile_cache_sim: false,
             link_order_check: false,
         },
         "smoke" => Opts {
@@ -213,6 +216,7 @@ fn parse_args_from(args: impl Iterator<Item = String>) -> Result<Opts, String> {
             parts: vec!["mcp".into(), "oauth".into(), "cold".into()],
             profile_stateful: false,
             profile_ceiling: false,
+            profile_cache_sim: false,
             link_order_check: false,
         },
         "-h" | "--help" | "help" => return Err(USAGE.into()),
@@ -257,6 +261,7 @@ fn parse_args_from(args: impl Iterator<Item = String>) -> Result<Opts, String> {
             }
             "--stateful" => o.profile_stateful = true,
             "--ceiling" => o.profile_ceiling = true,
+            "--cache-sim" => o.profile_cache_sim = true,
             "--check" => o.link_order_check = true,
             "--quiet-wait" => {
                 o.quiet_wait =
@@ -822,12 +827,29 @@ async fn cold_start(env: &Env, opts: &Opts) -> Result<ColdStart, String> {
     Ok(c)
 }
 
+/// `Ir 131048, I1mr 4496, …`: the `totals:` of a callgrind output file divided by `calls`.
+fn per_call(out: &Path, calls: u64) -> Option<String> {
+    per_call_counts(&std::fs::read_to_string(out).ok()?, calls)
+}
+
+fn per_call_counts(text: &str, calls: u64) -> Option<String> {
+    let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(str::split_whitespace);
+    let (events, totals) = (field("events:")?, field("totals:")?);
+    let calls = calls.max(1) as f64;
+    let counts: Vec<String> = events
+        .zip(totals)
+        .filter_map(|(event, total)| Some(format!("{event} {:.0}", total.parse::<f64>().ok()? / calls)))
+        .collect();
+    (!counts.is_empty()).then(|| counts.join(", "))
+}
+
 /// `callgrind_control`; valgrind names its control pipes after `$HOST`, which the server has.
 fn callgrind_control(args: &[&str]) -> std::io::Result<std::process::Output> {
     Command::new("callgrind_control").args(args).env("HOST", "127.0.0.1").output()
 }
 
-/// The example under callgrind, instrumented only during a stateless load at 4 connections.
+/// The example under callgrind, instrumented only during a stateless load at 4 connections
+/// that follows an uninstrumented warm-up; logs the counts per call at the end.
 async fn profile(env: &Env, opts: &Opts) -> Result<u64, String> {
     let kind = if opts.profile_ceiling { Kind::Ceiling } else { Kind::Example };
     let out = workspace_root().join(format!(
@@ -843,6 +865,11 @@ async fn profile(env: &Env, opts: &Opts) -> Result<u64, String> {
         "--instr-atstart=no".into(),
         format!("--callgrind-out-file={}", out.display()),
     ];
+    if opts.profile_cache_sim {
+        // Simulated caches (the host's sizes): the way to see instruction-cache misses on a
+        // machine whose hardware counters are unavailable, as on virtual machines.
+        spec.wrapper.push("--cache-sim=yes".into());
+    }
     let mut server = Server::spawn(env, &spec)?;
     server.wait_ready(Duration::from_secs(120)).await?;
     let tokens = match kind {
@@ -850,6 +877,21 @@ async fn profile(env: &Env, opts: &Opts) -> Result<u64, String> {
         _ => vec![(random_token(), "bench".to_owned())],
     };
     let pid = server.pid.to_string();
+    let mut load = Load {
+        addr: server.addr,
+        conns: 4,
+        stateful: opts.profile_stateful,
+        tokens,
+        warmup: Duration::ZERO,
+        duration: Duration::from_millis(500),
+        server_pid: server.pid,
+    };
+    // Uninstrumented, so that one-time work (first allocations, lazy statics) stays out of the
+    // counts, which are then almost exactly those of the measured calls.
+    let warm = load::run(&load).await;
+    if warm.errors > 0 {
+        return Err(format!("{} errors in the warm-up load", warm.errors));
+    }
     let on = callgrind_control(&["-i", "on", &pid]);
     if let Ok(o) = &on {
         log(format!(
@@ -862,15 +904,7 @@ async fn profile(env: &Env, opts: &Opts) -> Result<u64, String> {
         Ok(o) if o.status.success() && String::from_utf8_lossy(&o.stdout).contains("OK") => {}
         _ => return Err(format!("callgrind_control -i on {pid} failed: {on:?}")),
     }
-    let load = Load {
-        addr: server.addr,
-        conns: 4,
-        stateful: opts.profile_stateful,
-        tokens,
-        warmup: Duration::from_millis(200),
-        duration: Duration::from_secs_f64(opts.profile_secs),
-        server_pid: server.pid,
-    };
+    load.duration = Duration::from_secs_f64(opts.profile_secs);
     let cell = load::run(&load).await;
     let stat = callgrind_control(&["-s", &pid]);
     if let Ok(o) = &stat {
@@ -881,10 +915,28 @@ async fn profile(env: &Env, opts: &Opts) -> Result<u64, String> {
     let tail = server.log_tail();
     server.stop()?;
     log(tail);
+    match per_call(&out, cell.calls) {
+        Some(line) => log(format!("per call (each connection's opening requests included): {line}")),
+        None => log(format!("no totals in {}", out.display())),
+    }
     log(format!(
         "callgrind output: {} (callgrind_annotate --inclusive=yes {} | head -80)",
         out.display(),
         out.display()
     ));
     Ok(cell.errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::per_call_counts;
+
+    #[test]
+    fn per_call_divides_callgrind_totals_by_the_calls() {
+        let out = "version: 1\ncreator: callgrind-3.19.0\nevents: Ir I1mr D1mr\nsummary: 0\ntotals: 1000 50 7\n";
+        assert_eq!(per_call_counts(out, 10).as_deref(), Some("Ir 100, I1mr 5, D1mr 1"));
+        // Without cache simulation there is one event.
+        assert_eq!(per_call_counts("events: Ir\ntotals: 262000\n", 2).as_deref(), Some("Ir 131000"));
+        assert_eq!(per_call_counts("events: Ir\n", 2), None, "no totals line");
+    }
 }
