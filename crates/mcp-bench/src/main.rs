@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use crate::client::Conn;
 use crate::load::{Cell, Load};
 use crate::report::{Boot, ColdStart, FlowBatch, McpKey, OAuthResults, Report, Variant};
-use crate::servers::{Env, Kind, Server, Spec, Store};
+use crate::servers::{DEFAULT_LOG, Env, Kind, Server, Spec, Store};
 
 /// How much to run.
 #[derive(Debug, Clone)]
@@ -643,7 +643,7 @@ async fn oauth_bench(env: &Env, opts: &Opts) -> Result<OAuthResults, String> {
     // sweeper's removals in its log.
     let life = &opts.flow_lifetimes;
     let mut flow_env = life.env();
-    flow_env.push(("RUST_LOG".into(), "warn,mcp_oauth_kit::serve=debug".into()));
+    flow_env.push(("RUST_LOG".into(), format!("{DEFAULT_LOG},mcp_oauth_kit::serve=debug")));
     let mut server = oauth_server(env, opts, flow_env).await?;
     let mut r = OAuthResults { rss_start: server.memory().0, ..OAuthResults::default() };
     let clients = register_clients(&server, opts.flow_concurrency.max(1)).await?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::endpoints::Rate;
 use crate::load::Cell;
-use crate::servers::Sweeps;
+use crate::servers::{DEFAULT_LOG, Sweeps};
 use crate::{CODE_TTL, Opts, median, mode_name};
 
 /// A server configuration measured in the MCP rounds.
@@ -217,7 +217,7 @@ fn flows_memory(r: &OAuthResults, o: &Opts) -> String {
     );
     let _ = writeln!(
         s,
-        "The server runs with `{}` (and `RUST_LOG=warn,mcp_oauth_kit::serve=debug`, so that each sweep logs what it removed); codes live {} s (`Config::code_ttl`, not settable from the environment). Each flow leaves a used code, an access token, a refresh token and a sign-in session, each dropped by a sweep once it has expired (the pending sign-in is consumed by the login; no consent is remembered). The flows reuse one client per browser, as a platform that registered once: registrations are measured on their own, on the second server below.\n",
+        "The server runs with `{}` (and `RUST_LOG={DEFAULT_LOG},mcp_oauth_kit::serve=debug`, so that each sweep logs what it removed); codes live {} s (`Config::code_ttl`, not settable from the environment). Each flow leaves a used code, an access token, a refresh token and a sign-in session, each dropped by a sweep once it has expired (the pending sign-in is consumed by the login; no consent is remembered). The flows reuse one client per browser, as a platform that registered once: registrations are measured on their own, on the second server below.\n",
         env.join(" "),
         CODE_TTL.as_secs()
     );
@@ -411,7 +411,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "- Server env: `OAUTH_RATE_LIMIT_PER_MINUTE=0 RUST_LOG=warn PUBLIC_URL=http://127.0.0.1:PORT`, `MCP_STATELESS`, `DATABASE_URL=memory|sqlite://…`\n"
+            "- Server env: `OAUTH_RATE_LIMIT_PER_MINUTE=0 PUBLIC_URL=http://127.0.0.1:PORT`, `MCP_STATELESS`, `DATABASE_URL=memory|sqlite://…`; `RUST_LOG={DEFAULT_LOG}` for the example (its default), `warn` for the baselines\n"
         );
 
         let _ = writeln!(s, "## MCP `tools/call roll_dice`\n");

@@ -10,6 +10,10 @@ use crate::client::Conn;
 
 pub(crate) const PRM_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
 
+/// The log filter `examples/mcp-server-example/src/main.rs` uses when `RUST_LOG` is unset: the
+/// example is measured as it ships. (The baselines have no log subscriber.)
+pub(crate) const DEFAULT_LOG: &str = "info,rmcp=warn";
+
 /// Which server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -137,7 +141,7 @@ impl Server {
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             .env("PUBLIC_URL", &base)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", if spec.kind == Kind::Example { DEFAULT_LOG } else { "warn" })
             .env("OAUTH_RATE_LIMIT_PER_MINUTE", "0")
             .env("MCP_STATELESS", if spec.stateless { "true" } else { "false" })
             .env("DATABASE_URL", spec.store.database_url())
@@ -303,6 +307,13 @@ pub(crate) fn remove_sqlite(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_example_runs_at_its_default_log_filter() {
+        let main = std::fs::read_to_string(crate::workspace_root().join("examples/mcp-server-example/src/main.rs"))
+            .unwrap_or_else(|e| panic!("read the example's main.rs: {e}"));
+        assert!(main.contains(&format!("{DEFAULT_LOG:?}")), "main.rs no longer defaults to {DEFAULT_LOG:?}");
+    }
 
     #[test]
     fn sweeps_are_counted_from_the_log_with_or_without_colours() {
