@@ -103,9 +103,10 @@ fn log_sweep(what: &str, outcome: Result<usize, StoreError>) {
 
 /// Every [`Config::sweep_interval`](crate::Config::sweep_interval) (a minute by default, the
 /// first time one interval after start) until `cancel` fires, drop expired codes, tokens,
-/// pending sign-ins, sign-in sessions, consent, finished rate-limit windows, idle MCP session
-/// bindings, and client registrations that no user signed in to within
-/// [`Config::unused_client_ttl`](crate::Config::unused_client_ttl).
+/// pending sign-ins, sign-in sessions, consent, finished rate-limit windows, the sealed
+/// successors of refresh rotations whose [`Config::refresh_grace`](crate::Config::refresh_grace)
+/// is over, idle MCP session bindings, and client registrations that no user signed in to
+/// within [`Config::unused_client_ttl`](crate::Config::unused_client_ttl).
 pub(crate) fn spawn_sweeper(
     store: Arc<dyn Store>,
     state: Arc<AppState>,
@@ -126,6 +127,8 @@ pub(crate) fn spawn_sweeper(
             }
             let now = now_millis();
             log_sweep("expired OAuth state", store.sweep_expired(now).await);
+            let grace_over = now.saturating_sub(window_millis(state.config.refresh_grace));
+            log_sweep("sealed refresh successors", store.forget_sealed_successors(grace_over).await);
             let unused_ttl = state.config.unused_client_ttl;
             if !unused_ttl.is_zero() {
                 let registered_before = now.saturating_sub(window_millis(unused_ttl));

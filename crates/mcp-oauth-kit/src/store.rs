@@ -351,6 +351,18 @@ pub trait Store: Send + Sync + 'static {
         let _ = registered_before;
         Ok(0)
     }
+
+    /// Drop the sealed successor pairs of refresh tokens rotated at or before
+    /// `rotated_before`, which the sweeper sets to one grace window ago; returns how many were
+    /// dropped. A retry after the grace window cannot use them, and a sealed pair opens with
+    /// the old refresh token: kept until the old record expires (30 days by default), it
+    /// would hand a live pair to whoever later held both that old token and a copy of the
+    /// database. A retry then finds no sealed successor, as after its successor was rotated.
+    /// The default drops nothing, for stores written before this method existed.
+    async fn forget_sealed_successors(&self, rotated_before: Millis) -> Result<usize, StoreError> {
+        let _ = rotated_before;
+        Ok(0)
+    }
 }
 
 #[async_trait]
@@ -442,6 +454,9 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     async fn sweep_unused_clients(&self, registered_before: Millis) -> Result<usize, StoreError> {
         (**self).sweep_unused_clients(registered_before).await
+    }
+    async fn forget_sealed_successors(&self, rotated_before: Millis) -> Result<usize, StoreError> {
+        (**self).forget_sealed_successors(rotated_before).await
     }
 }
 

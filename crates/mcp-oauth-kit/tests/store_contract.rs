@@ -65,6 +65,7 @@ async fn contract(store: &dyn Store, private: bool) {
     codes(store, now).await;
     tokens(store, now).await;
     rotation(store, now).await;
+    forgetting_sealed_successors(store, now, private).await;
     revocation(store, now).await;
     sessions(store, now).await;
     consents(store, now).await;
@@ -227,6 +228,35 @@ async fn tokens(store: &dyn Store, now: Millis) {
     assert_eq!(store.refresh_grant(&t.refresh.hash, t.refresh.expires_at).await.expect("grant"), None, "expired");
     assert_eq!(store.refresh_grant(&t.access.hash, now).await.expect("grant"), None);
     assert_eq!(store.refresh_grant(&hash("refresh"), now).await.expect("grant"), None);
+}
+
+/// The sweeper drops a rotation's sealed successor once the grace window is over; a retry
+/// then gets none, and the rest of the record (its grant, when it was rotated) stays.
+async fn forgetting_sealed_successors(store: &dyn Store, now: Millis, private: bool) {
+    let g = grant(&["mcp"]);
+    let old = pair(&g, now + HOUR);
+    insert_tokens(store, &old).await;
+    // Later than any rotation of the other sections, so that the cut-offs below tell them apart.
+    let at = now + HOUR / 2;
+    let outcome = store.rotate_refresh(&old.refresh.hash, at, pair(&g, now + 2 * HOUR), vec![4, 2]).await;
+    assert!(matches!(outcome.expect("rotate"), RefreshRotation::Rotated(_)));
+    let retry = |t: Millis| store.rotate_refresh(&old.refresh.hash, t, pair(&g, now + HOUR), vec![]);
+
+    // Rotated after the cut-off: kept (the other sections' rotations, earlier, may go).
+    store.forget_sealed_successors(at - 1).await.expect("forget");
+    let expected =
+        RefreshRotation::AlreadyRotated { grant: g.clone(), rotated_at: at, sealed_successor: Some(vec![4, 2]) };
+    assert_eq!(retry(at + 1).await.expect("retry"), expected);
+
+    // At the cut-off: dropped, once.
+    let dropped = store.forget_sealed_successors(at).await.expect("forget");
+    assert!(dropped >= 1, "the rotation at the cut-off is dropped");
+    let expected = RefreshRotation::AlreadyRotated { grant: g.clone(), rotated_at: at, sealed_successor: None };
+    assert_eq!(retry(at + 2).await.expect("retry"), expected);
+    assert_eq!(store.refresh_grant(&old.refresh.hash, at + 2).await.expect("grant"), Some(g.clone()));
+    if private {
+        assert_eq!(store.forget_sealed_successors(at).await.expect("forget"), 0, "nothing left to drop");
+    }
 }
 
 async fn rotation(store: &dyn Store, now: Millis) {

@@ -422,6 +422,51 @@ async fn reuse_after_the_grace_window_revokes_the_family() {
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "the successor is revoked").await;
 }
 
+/// The sweeper drops a rotation's sealed successor once the grace window is over: the store
+/// then no longer holds a live pair that the old refresh token opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweeper_drops_sealed_successors_after_the_grace_window() {
+    use mcp_oauth_kit::{
+        AccessTokenRecord, IssuedTokens, MemoryStore, RefreshRotation, RefreshTokenRecord, Store, TokenHash, now_millis,
+    };
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let server = TestServer::start_with_store(store.clone(), |mut c| {
+        c.refresh_grace = Duration::from_secs(2);
+        c.sweep_interval = Duration::from_millis(100);
+        c
+    })
+    .await;
+    let first = server.sign_in("alice", "password123", &[]).await;
+    let second = tokens_of(&first.client_id, server.refresh(&first.client_id, &first.refresh).await).await;
+    let old = TokenHash::of(&first.refresh);
+    // What a retry with the old token finds in the store (the probe pair is not stored).
+    let sealed_successor_kept = || async {
+        let now = now_millis();
+        let grant = store.refresh_grant(&old, now).await.expect("grant").expect("the old token names its grant");
+        let probe = IssuedTokens::new(
+            AccessTokenRecord::new(TokenHash::of("probe access"), grant.clone(), now + 60_000),
+            RefreshTokenRecord::new(TokenHash::of("probe refresh"), grant, now + 60_000),
+        );
+        match store.rotate_refresh(&old, now, probe, Vec::new()).await.expect("rotate") {
+            RefreshRotation::AlreadyRotated { sealed_successor, .. } => sealed_successor.is_some(),
+            other => panic!("the old token is rotated, not {other:?}"),
+        }
+    };
+    assert!(sealed_successor_kept().await, "kept inside the grace window");
+    // Bounded: the sweep runs every 100 ms and the window is 2 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sealed_successor_kept().await {
+        assert!(Instant::now() < deadline, "the sealed successor was not dropped within 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(works(&server, &second.access).await, "dropping it revokes nothing");
+    let res = server.refresh(&first.client_id, &second.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK, "the successor still refreshes");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_refreshes_are_refused() {
     let server = TestServer::start().await;

@@ -54,7 +54,8 @@ struct RefreshEntry {
 struct Rotated {
     at: Millis,
     successor: TokenHash,
-    sealed: Vec<u8>,
+    /// `None` once [`Store::forget_sealed_successors`] dropped it.
+    sealed: Option<Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -196,7 +197,7 @@ impl Store for MemoryStore {
                     RefreshRotation::AlreadyRotated {
                         grant: e.record.grant.clone(),
                         rotated_at: r.at,
-                        sealed_successor: successor_current.then(|| r.sealed.clone()),
+                        sealed_successor: r.sealed.clone().filter(|_| successor_current),
                     }
                 }
                 None => RefreshRotation::Rotated(e.record.clone()),
@@ -206,7 +207,7 @@ impl Store for MemoryStore {
             let successor = new.refresh.hash;
             g.insert_tokens(new)?;
             if let Some(e) = g.refresh.get_mut(old) {
-                e.rotated = Some(Rotated { at: now, successor, sealed: sealed_successor });
+                e.rotated = Some(Rotated { at: now, successor, sealed: Some(sealed_successor) });
             }
         }
         Ok(outcome)
@@ -303,6 +304,17 @@ impl Store for MemoryStore {
         g.consents.retain(|_, c| c.expires_at > now);
         g.rate_limits.retain(|_, w| w.ends_at > now);
         Ok(before - g.len())
+    }
+
+    async fn forget_sealed_successors(&self, rotated_before: Millis) -> Result<usize, StoreError> {
+        let mut g = self.lock();
+        let mut dropped = 0;
+        for rotated in g.refresh.values_mut().filter_map(|e| e.rotated.as_mut()) {
+            if rotated.at <= rotated_before && rotated.sealed.take().is_some() {
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
     }
 
     async fn sweep_unused_clients(&self, registered_before: Millis) -> Result<usize, StoreError> {

@@ -73,7 +73,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d63_705f_6f61_7574; // "mcp_oaut"
 /// is the dialect's binary type. A version runs once, in the transaction that records it in
 /// the `schema_version` table (so a statement such as `ALTER TABLE … ADD COLUMN` need not be
 /// idempotent). Never edit a released version; add one.
-const MIGRATIONS: &[&[&str]] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: &[&[&str]] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 /// Version 1: clients, pending sign-ins, codes and tokens.
 const SCHEMA_V1: &[&str] = &[
@@ -179,6 +179,12 @@ const SCHEMA_V3: &[&str] = &[
     // Clients registered before this version may well be in use: keep them all.
     "UPDATE clients SET used_at = issued_at",
     "CREATE INDEX IF NOT EXISTS clients_unused ON clients (issued_at) WHERE used_at IS NULL",
+];
+
+/// Version 4: the sweeper drops sealed refresh successors once their grace window is over
+/// ([`Store::forget_sealed_successors`]); this index holds only the rows that still have one.
+const SCHEMA_V4: &[&str] = &[
+    "CREATE INDEX IF NOT EXISTS refresh_tokens_sealed ON refresh_tokens (rotated_at) WHERE sealed_successor IS NOT NULL",
 ];
 
 /// The grant's columns, and then the code's: macros, so that the lists below are `concat!`s of
@@ -1172,6 +1178,21 @@ impl Store for SqlStore {
         Ok(usize::try_from(swept).unwrap_or(usize::MAX))
     }
 
+    async fn forget_sealed_successors(&self, rotated_before: Millis) -> Result<usize, StoreError> {
+        let dropped = with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE refresh_tokens SET sealed_successor = NULL
+                 WHERE sealed_successor IS NOT NULL AND rotated_at <= $1",
+            )
+            .bind(db_time(rotated_before))
+            .execute(pool)
+            .await
+            .map_err(backend)?
+            .rows_affected()
+        });
+        Ok(usize::try_from(dropped).unwrap_or(usize::MAX))
+    }
+
     async fn sweep_unused_clients(&self, registered_before: Millis) -> Result<usize, StoreError> {
         let swept = with_pool!(self, |pool| {
             sqlx::query(
@@ -1206,7 +1227,7 @@ mod tests {
         assert_eq!(db_time(u64::MAX), i64::MAX);
     }
 
-    /// A database that a build of schema version 1 left behind gets versions 2 and 3 on the
+    /// A database that a build of schema version 1 left behind gets versions 2 to 4 on the
     /// next start, and keeps its data.
     #[tokio::test]
     async fn a_version_1_database_is_upgraded_in_place() {
@@ -1235,7 +1256,7 @@ mod tests {
             .fetch_all(pool)
             .await
             .expect("versions");
-        assert_eq!(versions, [1, 2, 3]);
+        assert_eq!(versions, [1, 2, 3, 4]);
         assert_eq!(store.client("kept").await.expect("client"), Some(client.clone()));
         // Version 3 cannot know whether an older client was used, so it keeps them all.
         assert_eq!(store.sweep_unused_clients(Millis::MAX).await.expect("sweep"), 0);
