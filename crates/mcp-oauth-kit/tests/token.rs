@@ -4,10 +4,16 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{
     REDIRECT_URI, STATE, TestServer, Tokens, header, initialize_request, oauth_error, param, pkce, tokens_of,
+};
+use mcp_oauth_kit::{
+    AccessTokenRecord, IssuedTokens, MemoryStore, RefreshRotation, RefreshTokenRecord, Store, TokenHash, now_millis,
 };
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Response, StatusCode};
@@ -235,12 +241,12 @@ async fn a_replayed_code_by_another_client_revokes_what_it_issued() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_code_is_refused() {
     let server = TestServer::start_with(|mut c| {
-        c.code_ttl = std::time::Duration::from_secs(1);
+        c.code_ttl = Duration::from_secs(1);
         c
     })
     .await;
     let c = new_code(&server).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let res = server.exchange(&c.client_id, &c.code, &c.verifier).await;
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "expired code").await;
 }
@@ -408,13 +414,13 @@ async fn reuse_after_the_successor_rotated_revokes_the_family() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reuse_after_the_grace_window_revokes_the_family() {
     let server = TestServer::start_with(|mut c| {
-        c.refresh_grace = std::time::Duration::ZERO;
+        c.refresh_grace = Duration::ZERO;
         c
     })
     .await;
     let first = server.sign_in("alice", "password123", &[]).await;
     let second = tokens_of(&first.client_id, server.refresh(&first.client_id, &first.refresh).await).await;
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
     let res = server.refresh(&first.client_id, &first.refresh).await;
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "reuse outside the grace window").await;
     assert!(!works(&server, &second.access).await);
@@ -426,12 +432,6 @@ async fn reuse_after_the_grace_window_revokes_the_family() {
 /// then no longer holds a live pair that the old refresh token opens.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_drops_sealed_successors_after_the_grace_window() {
-    use mcp_oauth_kit::{
-        AccessTokenRecord, IssuedTokens, MemoryStore, RefreshRotation, RefreshTokenRecord, Store, TokenHash, now_millis,
-    };
-    use std::sync::Arc;
-    use std::time::{Duration, Instant};
-
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let server = TestServer::start_with_store(store.clone(), |mut c| {
         c.refresh_grace = Duration::from_secs(2);

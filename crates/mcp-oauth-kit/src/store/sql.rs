@@ -1159,7 +1159,7 @@ impl Store for SqlStore {
     }
 
     async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
-        let mut swept: u64 = 0;
+        let mut swept = 0;
         let tables = [
             ("pending_authorizations", "expires_at"),
             ("codes", "expires_at"),
@@ -1170,42 +1170,38 @@ impl Store for SqlStore {
             ("rate_limits", "ends_at"),
         ];
         for (table, column) in tables {
-            let statement = format!("DELETE FROM {table} WHERE {column} <= $1");
-            swept += with_pool!(self, |pool| {
-                sqlx::query(&statement).bind(db_time(now)).execute(pool).await.map_err(backend)?.rows_affected()
-            });
+            swept += self.sweep(&format!("DELETE FROM {table} WHERE {column} <= $1"), now).await?;
         }
-        Ok(usize::try_from(swept).unwrap_or(usize::MAX))
+        Ok(swept)
     }
 
     async fn forget_sealed_successors(&self, rotated_before: Millis) -> Result<usize, StoreError> {
-        let dropped = with_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE refresh_tokens SET sealed_successor = NULL
-                 WHERE sealed_successor IS NOT NULL AND rotated_at <= $1",
-            )
-            .bind(db_time(rotated_before))
-            .execute(pool)
-            .await
-            .map_err(backend)?
-            .rows_affected()
-        });
-        Ok(usize::try_from(dropped).unwrap_or(usize::MAX))
+        self.sweep(
+            "UPDATE refresh_tokens SET sealed_successor = NULL
+             WHERE sealed_successor IS NOT NULL AND rotated_at <= $1",
+            rotated_before,
+        )
+        .await
     }
 
     async fn sweep_unused_clients(&self, registered_before: Millis) -> Result<usize, StoreError> {
-        let swept = with_pool!(self, |pool| {
-            sqlx::query(
-                "DELETE FROM clients WHERE used_at IS NULL AND issued_at < $1
-                 AND NOT EXISTS (SELECT 1 FROM pending_authorizations p WHERE p.client_id = clients.client_id)",
-            )
-            .bind(db_time(registered_before))
-            .execute(pool)
-            .await
-            .map_err(backend)?
-            .rows_affected()
+        self.sweep(
+            "DELETE FROM clients WHERE used_at IS NULL AND issued_at < $1
+             AND NOT EXISTS (SELECT 1 FROM pending_authorizations p WHERE p.client_id = clients.client_id)",
+            registered_before,
+        )
+        .await
+    }
+}
+
+impl SqlStore {
+    /// Run one of the sweeper's statements, whose only parameter `$1` is a time, and return
+    /// how many rows it deleted or changed.
+    async fn sweep(&self, statement: &str, time: Millis) -> Result<usize, StoreError> {
+        let rows = with_pool!(self, |pool| {
+            sqlx::query(statement).bind(db_time(time)).execute(pool).await.map_err(backend)?.rows_affected()
         });
-        Ok(usize::try_from(swept).unwrap_or(usize::MAX))
+        Ok(usize::try_from(rows).unwrap_or(usize::MAX))
     }
 }
 
