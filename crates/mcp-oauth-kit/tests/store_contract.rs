@@ -580,7 +580,11 @@ async fn survives_a_restart(url: &str) {
     let client = ClientRecord::new(unique("client"), "none", vec!["http://127.0.0.1/cb".into()], vec![], now);
     let p = PendingAuthorization::new(hash("pending"), "c", "http://127.0.0.1/cb", "x", "r", "csrf", now + HOUR);
     let (used, fresh) = (code(&g, now + HOUR), code(&g, now + HOUR));
-    let (first, second) = (pair(&g, now + HOUR), pair(&g, now + HOUR));
+    let (first, second) = (pair(&g, now + 3 * HOUR), pair(&g, now + 3 * HOUR));
+    // Rotated later than the cut-off of `forgetting_sealed_successors` (its `now` + 30 min),
+    // which may run at the same time on the same PostgreSQL database and drops every seal
+    // rotated before it.
+    let rotated_at = now + HOUR;
     let session = SessionRecord::new(hash("session"), g.subject.clone(), "carol", now, now + HOUR);
     let consent =
         ConsentRecord::new(g.subject.as_str(), client.client_id.as_str(), vec!["mcp".into()], now, now + HOUR);
@@ -597,7 +601,7 @@ async fn survives_a_restart(url: &str) {
         insert_code(&store, &fresh).await;
         assert!(matches!(store.redeem_code(&used.hash, now, None).await.expect("redeem"), CodeRedemption::Redeemed(_)));
         insert_tokens(&store, &first).await;
-        let outcome = store.rotate_refresh(&first.refresh.hash, now, second.clone(), vec![4, 2]).await;
+        let outcome = store.rotate_refresh(&first.refresh.hash, rotated_at, second.clone(), vec![4, 2]).await;
         assert!(matches!(outcome.expect("rotate"), RefreshRotation::Rotated(_)));
         store.close().await;
     }
@@ -611,8 +615,8 @@ async fn survives_a_restart(url: &str) {
     assert_eq!(store.redeem_code(&used.hash, now, None).await.expect("redeem"), CodeRedemption::Replayed(used));
     assert_eq!(store.redeem_code(&fresh.hash, now, None).await.expect("redeem"), CodeRedemption::Redeemed(fresh));
     assert_eq!(store.access_token(&second.access.hash, now).await.expect("access"), Some(second.access));
-    let outcome = store.rotate_refresh(&first.refresh.hash, now + 1, pair(&g, now + HOUR), vec![]).await;
-    let expected = RefreshRotation::AlreadyRotated { grant: g, rotated_at: now, sealed_successor: Some(vec![4, 2]) };
+    let outcome = store.rotate_refresh(&first.refresh.hash, rotated_at + 1, pair(&g, now + HOUR), vec![]).await;
+    let expected = RefreshRotation::AlreadyRotated { grant: g, rotated_at, sealed_successor: Some(vec![4, 2]) };
     assert_eq!(outcome.expect("rotate"), expected);
     store.close().await;
 }
