@@ -126,29 +126,50 @@ pub(crate) fn unauthorized(config: &Config, error: Option<(&str, &str)>) -> Http
 }
 
 /// The subset of a JSON-RPC message the scope check reads.
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 struct RpcPeek {
     method: Option<String>,
     params: Option<RpcPeekParams>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 struct RpcPeekParams {
     name: Option<String>,
 }
 
-/// Scopes that `body` (a JSON-RPC message or batch) needs and `token` lacks.
-fn missing_scopes(state: &AppState, token: &AccessToken, body: &[u8]) -> Vec<String> {
-    let messages: Vec<RpcPeek> = match serde_json::from_slice::<serde_json::Value>(body) {
+/// The messages of `body` (a JSON-RPC message or batch), as the scope check sees them.
+fn peek_messages(body: &[u8]) -> Vec<RpcPeek> {
+    // The common case, one message with each key once, parses straight into the peek: the
+    // rest of the message is skipped without building a `Value` tree for it. The derive
+    // refuses a known key given twice (and a field of another type), and those bodies take
+    // the tree path below, whose map keeps the last of duplicate keys: both paths give the
+    // same answer for every body (`the_fast_path_agrees_with_the_tree`). A body that starts
+    // with `[` is a batch; the derive would read an array as a struct's fields in order.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'[')
+        && let Ok(message) = serde_json::from_slice::<RpcPeek>(body)
+    {
+        return vec![message];
+    }
+    peek_messages_from_tree(body)
+}
+
+/// [`peek_messages`] through a whole `serde_json::Value`: batches, and what the derive refuses.
+fn peek_messages_from_tree(body: &[u8]) -> Vec<RpcPeek> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Array(items)) => {
             items.into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect()
         }
         Ok(v) => serde_json::from_value(v).ok().into_iter().collect(),
         // Malformed JSON is rmcp's to answer (with a JSON-RPC parse error).
         Err(_) => Vec::new(),
-    };
+    }
+}
+
+/// Scopes that `body` (a JSON-RPC message or batch) needs and `token` lacks.
+fn missing_scopes(state: &AppState, token: &AccessToken, body: &[u8]) -> Vec<String> {
     let mut missing = Vec::new();
-    for m in messages {
+    for m in peek_messages(body) {
         if m.method.as_deref() != Some("tools/call") {
             continue;
         }
@@ -267,6 +288,47 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(http::header::AUTHORIZATION, HeaderValue::from_static(value));
         h
+    }
+
+    /// Every body gives the same messages on the fast path as through the `Value` tree:
+    /// duplicate keys (the last one wins in both), other types, batches, nesting, escapes,
+    /// trailing bytes and malformed JSON.
+    #[test]
+    fn the_fast_path_agrees_with_the_tree() {
+        let call = |name: &str| RpcPeek {
+            method: Some("tools/call".to_owned()),
+            params: Some(RpcPeekParams { name: Some(name.to_owned()) }),
+        };
+        let cases: &[(&str, Vec<RpcPeek>)] = &[
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":[1,{"y":null}]}}}"#,
+                vec![call("a")],
+            ),
+            (r#" {"method":"tools/call","params":{"name":"\u0061dmin"}} "#, vec![call("admin")]),
+            (r#"{"method":"tools/call","params":{"name":"a","name":"b"}}"#, vec![call("b")]),
+            (r#"{"method":"tools/list","method":"tools/call","params":{"name":"a"}}"#, vec![call("a")]),
+            (r#"{"method":"tools/call","params":{"name":"a"},"params":{"name":"b"}}"#, vec![call("b")]),
+            (r#"{"id":1,"id":2,"method":"tools/call","params":{"name":"a"}}"#, vec![call("a")]),
+            (r#"{"method":"tools/list"}"#, vec![RpcPeek { method: Some("tools/list".to_owned()), params: None }]),
+            (r#"{"method":5,"params":{"name":"a"}}"#, vec![]),
+            (r#"{"method":"tools/call","params":{"name":7}}"#, vec![]),
+            (r#"{"method":"tools/call","params":[1,2]}"#, vec![]),
+            // A batch of a string and an object with no `method`: nothing is called.
+            (r#"["tools/call",{"name":"a"}]"#, vec![RpcPeek { method: None, params: None }]),
+            (
+                r#" [{"method":"tools/call","params":{"name":"a"}},5,{"method":"tools/call","params":{"name":"b","name":"c"}}]"#,
+                vec![call("a"), call("c")],
+            ),
+            (r#"{"method":"tools/call","params":{"name":"a"}} {}"#, vec![]),
+            (r#"{"method":"tools/call","params":{"name":"a""#, vec![]),
+            ("", vec![]),
+            ("null", vec![]),
+        ];
+        for (body, expected) in cases {
+            let tree = peek_messages_from_tree(body.as_bytes());
+            assert_eq!(&tree, expected, "tree path: {body}");
+            assert_eq!(peek_messages(body.as_bytes()), tree, "fast path: {body}");
+        }
     }
 
     #[test]
