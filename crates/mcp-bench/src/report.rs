@@ -291,7 +291,7 @@ fn flows_memory(r: &OAuthResults, o: &Opts) -> String {
     let per = |a: u64, b: u64, n: u64| (b as f64 - a as f64) * 1024.0 / n.max(1) as f64;
     let _ = writeln!(
         s,
-        "\n{:.0} bytes per refresh (a rotated refresh token stays, with its sealed successor, until it expires: 30 days; each refresh also adds an access token, 1 h) and {:.0} bytes per registration (clients never expire).",
+        "\n{:.0} bytes per refresh (a rotated refresh token stays until it expires, 30 days, for reuse detection, and its sealed successor until the first sweep (every 60 s) after the 10 s grace window; each refresh also adds an access token, 1 h) and {:.0} bytes per registration (a client no one signs in to is swept after 24 h).",
         per(r.rss_before_refresh, r.rss_after_refresh, r.refresh.ops),
         per(r.rss_after_refresh, r.rss_end, r.registration.ops)
     );
