@@ -71,8 +71,10 @@ pub struct Config {
     /// Requests per client address per minute at the OAuth endpoints (`/register`,
     /// `/authorize`, `/login`, `/token`, `/revoke`). Default 600; 0 turns it off.
     pub oauth_requests_per_minute: u32,
-    /// Take the client address from the right-most `X-Forwarded-For` entry. Only for a server
-    /// behind a proxy that sets it; otherwise clients could pick their own address.
+    /// Take the client address from the right-most `X-Forwarded-For` entry (a port after it is
+    /// ignored; an entry that is not an address falls back to the TCP peer). Only for a server
+    /// behind a proxy that sets it; otherwise clients could pick their own address. Whatever
+    /// the source, the per-address limits count an IPv6 address by its /64.
     pub trust_forwarded_for: bool,
     /// How long a verified access token is trusted without asking the store again. A token
     /// revoked on another instance keeps working for at most this long (on the revoking
