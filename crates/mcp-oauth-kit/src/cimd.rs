@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use url::{Host, Url};
 
+use crate::escaped::Escaped;
 use crate::redirect_uri::RedirectUri;
 use crate::store::{ClientRecord, now_millis};
 
@@ -195,7 +196,7 @@ impl CimdResolver {
         }
         let url = self.validate_url(client_id)?;
         let response = self.http()?.get(url).header("accept", "application/json").send().await.map_err(|e| {
-            tracing::info!(%client_id, error = %e, "client metadata document fetch failed");
+            tracing::info!(client_id = %Escaped(client_id), error = %e, "client metadata document fetch failed");
             "the client metadata document could not be fetched".to_owned()
         })?;
         if !response.status().is_success() {
