@@ -23,6 +23,7 @@ use url::Url;
 use crate::cimd::{CimdResolver, is_metadata_url};
 use crate::config::Config;
 use crate::error::{OAuthError, OAuthErrorCode};
+use crate::escaped::Escaped;
 use crate::provider::{
     AccessToken, AuthProvider, AuthorizationRequest, AuthorizeError, ClientCredentials, ClientMetadata, LoginContext,
     RegisteredClient, TokenRejection, TokenResponse,
@@ -397,7 +398,7 @@ impl AuthProvider for OAuthServer {
             issued_at: now_millis(),
         };
         self.store.insert_client(record.clone()).await?;
-        tracing::info!(client_id = %record.client_id, "client registered");
+        tracing::info!(client_id = %Escaped(&record.client_id), "client registered");
         Ok(RegisteredClient { record, client_secret: secret.map(NewSecret::into_string) })
     }
 
@@ -592,7 +593,7 @@ impl AuthProvider for OAuthServer {
         self.store
             .put_consent(ConsentRecord::new(subject, pending.client_id.as_str(), scopes, now, expires_at))
             .await?;
-        tracing::info!(subject, client_id = %pending.client_id, "consent remembered");
+        tracing::info!(subject = %Escaped(subject), client_id = %Escaped(&pending.client_id), "consent remembered");
         Ok(())
     }
 
@@ -651,7 +652,7 @@ impl AuthProvider for OAuthServer {
                 let holder =
                     record.grant.client_id == client.client_id && verifier_matches(verifier, &record.code_challenge);
                 if !holder {
-                    tracing::warn!(client_id = %record.grant.client_id, "authorization code replayed; revoking its grant");
+                    tracing::warn!(client_id = %Escaped(&record.grant.client_id), "authorization code replayed; revoking its grant");
                     self.store.revoke_grant(&record.grant.grant_id).await?;
                     self.verified.clear();
                 }
@@ -661,7 +662,11 @@ impl AuthProvider for OAuthServer {
         }
         verdict?;
         let response = response.ok_or_else(invalid)?;
-        tracing::info!(client_id = %client.client_id, subject = %record.grant.subject, "tokens issued");
+        tracing::info!(
+            client_id = %Escaped(&client.client_id),
+            subject = %Escaped(&record.grant.subject),
+            "tokens issued"
+        );
         Ok(response)
     }
 
@@ -703,10 +708,10 @@ impl AuthProvider for OAuthServer {
             RefreshRotation::AlreadyRotated { grant, rotated_at, sealed_successor } => {
                 let in_grace = now.saturating_sub(rotated_at) <= millis(self.config.refresh_grace);
                 if in_grace && let Some(previous) = sealed_successor.and_then(|s| open_successor(refresh_token, &s)) {
-                    tracing::info!(client_id = %grant.client_id, "refresh retried within the grace window");
+                    tracing::info!(client_id = %Escaped(&grant.client_id), "refresh retried within the grace window");
                     return Ok(previous);
                 }
-                tracing::warn!(client_id = %grant.client_id, "rotated refresh token reused; revoking its family");
+                tracing::warn!(client_id = %Escaped(&grant.client_id), "rotated refresh token reused; revoking its family");
                 self.store.revoke_grant(&grant.grant_id).await?;
                 self.verified.clear();
                 Err(invalid())
@@ -729,7 +734,7 @@ impl AuthProvider for OAuthServer {
             RevokedToken::Unknown => {}
             kind => {
                 self.verified.clear();
-                tracing::info!(client_id = %client.client_id, ?kind, "token revoked");
+                tracing::info!(client_id = %Escaped(&client.client_id), ?kind, "token revoked");
             }
         }
         Ok(())

@@ -5,18 +5,21 @@
 //!
 //! SSRF guards: `https` only; no credentials, fragments or IP literals that are not public;
 //! every address the name resolves to must be public (the check runs inside the resolver
-//! reqwest connects with, so a DNS answer cannot change between check and connect); no
-//! redirects; 5 s timeout; 64 KiB cap. `Config::danger_allow_private_cimd_hosts` lifts the
-//! address checks (and allows loopback `http`) for tests and private deployments.
+//! reqwest connects with, so a DNS answer cannot change between check and connect); an IPv6
+//! address that embeds an IPv4 one (mapped, compatible, NAT64, 6to4) is judged by the IPv4
+//! address; no proxy, whatever the environment says; no redirects; 5 s timeout; 64 KiB cap.
+//! `Config::danger_allow_private_cimd_hosts` lifts the address checks (and allows loopback
+//! `http`) for tests and private deployments.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use url::{Host, Url};
 
+use crate::escaped::Escaped;
 use crate::redirect_uri::RedirectUri;
 use crate::store::{ClientRecord, now_millis};
 
@@ -31,7 +34,9 @@ pub(crate) fn is_metadata_url(client_id: &str) -> bool {
     client_id.starts_with("https://") || client_id.starts_with("http://")
 }
 
-/// Whether an address may be contacted: public unicast only.
+/// Whether an address may be contacted: public unicast only. An IPv6 address that carries an
+/// IPv4 address (see [`embedded_ipv4`]) is judged by that IPv4 address: a NAT64 gateway or a
+/// 6to4 relay would deliver to it.
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -50,17 +55,31 @@ fn is_public(ip: IpAddr) -> bool {
                 || o[0] >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 return is_public(IpAddr::V4(v4));
             }
-            let seg0 = v6.segments()[0];
+            let [seg0, seg1, seg2, ..] = v6.segments();
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (seg0 & 0xfe00) == 0xfc00 // unique local
                 || (seg0 & 0xffc0) == 0xfe80 // link local
-                || seg0 == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+                || (seg0 == 0x64 && seg1 == 0xff9b && seg2 == 1) // local-use NAT64 (RFC 8215)
+                || seg0 == 0x2001 && seg1 == 0x0db8) // documentation
         }
+    }
+}
+
+/// The IPv4 address an IPv6 address stands for: IPv4-mapped (`::ffff:a.b.c.d`),
+/// IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`, RFC 6052) and 6to4
+/// (`2002:aabb:ccdd::/48`, RFC 3056).
+fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let ipv4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match v6.segments() {
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(ipv4(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(ipv4(hi, lo)),
+        // Mapped and compatible; `::1` and `::` come out as 0.0.0.1 and 0.0.0.0, refused too.
+        _ => v6.to_ipv4(),
     }
 }
 
@@ -116,11 +135,13 @@ impl CimdResolver {
         Self { http: OnceLock::new(), allow_private, cache: Mutex::new(HashMap::new()) }
     }
 
-    /// The HTTP client: no redirects, short timeouts, and unless private hosts are allowed,
-    /// `https` only and a resolver that refuses non-public addresses.
+    /// The HTTP client: no redirects, short timeouts, no proxy (a proxy would resolve the name
+    /// itself, past the address check, so `HTTPS_PROXY` and the like are ignored), and unless
+    /// private hosts are allowed, `https` only and a resolver that refuses non-public addresses.
     fn http(&self) -> Result<&reqwest::Client, String> {
         let built = self.http.get_or_init(|| {
             let mut builder = reqwest::Client::builder()
+                .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(FETCH_TIMEOUT)
                 .connect_timeout(FETCH_TIMEOUT)
@@ -175,7 +196,7 @@ impl CimdResolver {
         }
         let url = self.validate_url(client_id)?;
         let response = self.http()?.get(url).header("accept", "application/json").send().await.map_err(|e| {
-            tracing::info!(%client_id, error = %e, "client metadata document fetch failed");
+            tracing::info!(client_id = %Escaped(client_id), error = %e, "client metadata document fetch failed");
             "the client metadata document could not be fetched".to_owned()
         })?;
         if !response.status().is_success() {
@@ -272,6 +293,100 @@ mod tests {
         for public in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {
             assert!(is_public(public.parse().expect("ip")), "{public}");
         }
+    }
+
+    #[test]
+    fn ipv6_forms_that_embed_an_ipv4_address_are_judged_by_it() {
+        // (address, public?)
+        let rows = [
+            ("::ffff:127.0.0.1", false),
+            ("::ffff:10.0.0.1", false),
+            ("::ffff:1.1.1.1", true),
+            ("::127.0.0.1", false),
+            ("::169.254.169.254", false),
+            ("::1.1.1.1", true),
+            ("64:ff9b::127.0.0.1", false),
+            ("64:ff9b::10.1.2.3", false),
+            ("64:ff9b::169.254.169.254", false),
+            ("64:ff9b::100.64.0.1", false),
+            ("64:ff9b::1.1.1.1", true),
+            ("64:ff9b:1::1.1.1.1", false),
+            ("2002:7f00:1::1", false),
+            ("2002:a00:1::1", false),
+            ("2002:c0a8:101::1", false),
+            ("2002:101:101::1", true),
+            ("2002:5db8:d822::1", true),
+        ];
+        for (ip, public) in rows {
+            assert_eq!(is_public(ip.parse().expect("ip")), public, "{ip}");
+        }
+    }
+
+    #[test]
+    fn url_literals_that_embed_a_private_ipv4_are_refused() {
+        let r = CimdResolver::new(false);
+        for bad in
+            ["https://[::ffff:7f00:1]/c.json", "https://[64:ff9b::7f00:1]/c.json", "https://[2002:a9fe:a9fe::]/c.json"]
+        {
+            assert!(r.validate_url(bad).is_err(), "{bad}");
+        }
+        assert!(r.validate_url("https://[64:ff9b::101:101]/c.json").is_ok());
+    }
+
+    /// The proxy variables a fetch must not follow, all pointing at `proxy`.
+    fn proxy_variables(proxy: &str) -> [(&'static str, String); 6] {
+        ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+            .map(|k| (k, proxy.to_owned()))
+    }
+
+    /// A fetch in a process whose environment names a proxy goes straight to the document's
+    /// host. The environment is set on a child process (this test binary again, running only
+    /// `fetch_with_proxy_variables_set`), so no other test sees it.
+    #[test]
+    fn proxy_variables_are_ignored() {
+        let proxy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        proxy.set_nonblocking(true).expect("nonblocking");
+        let proxy_url = format!("http://{}", proxy.local_addr().expect("addr"));
+        let exe = std::env::current_exe().expect("the test binary");
+        let out = std::process::Command::new(exe)
+            .args(["--exact", "cimd::tests::fetch_with_proxy_variables_set", "--ignored", "--test-threads=1"])
+            .envs(proxy_variables(&proxy_url))
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .output()
+            .expect("run the child");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let reached = proxy.accept();
+        assert!(
+            matches!(&reached, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "the fetch went to the proxy: {reached:?}"
+        );
+    }
+
+    #[tokio::test]
+    #[ignore = "run by proxy_variables_are_ignored, in a child process with proxy variables set"]
+    async fn fetch_with_proxy_variables_set() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        assert!(std::env::var_os("HTTPS_PROXY").is_some(), "run by proxy_variables_are_ignored");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client_id = format!("http://{}/client.json", listener.local_addr().expect("addr"));
+        let doc =
+            serde_json::json!({ "client_id": client_id, "redirect_uris": ["https://app.example.com/cb"] }).to_string();
+        tokio::spawn(async move {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", doc.len());
+            let _ = socket.write_all(format!("{head}{doc}").as_bytes()).await;
+        });
+        // Private hosts allowed: only the proxy question is left to decide where this goes.
+        let resolved = CimdResolver::new(true).resolve(&client_id).await;
+        assert!(resolved.is_ok(), "{resolved:?}");
     }
 
     #[test]

@@ -9,10 +9,11 @@ use std::time::Duration;
 use url::Url;
 
 use crate::error::ConfigError;
+use crate::secret::Redacted;
 
 /// How the kit serves. Build it with [`Config::new`] or [`Config::from_env`], then adjust
-/// fields or use the `with_*` methods.
-#[derive(Debug, Clone)]
+/// fields or use the `with_*` methods. Its `Debug` redacts [`Config::database_url`].
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Config {
     /// The URL clients reach this server at, without a trailing slash (for example
@@ -71,8 +72,10 @@ pub struct Config {
     /// Requests per client address per minute at the OAuth endpoints (`/register`,
     /// `/authorize`, `/login`, `/token`, `/revoke`). Default 600; 0 turns it off.
     pub oauth_requests_per_minute: u32,
-    /// Take the client address from the right-most `X-Forwarded-For` entry. Only for a server
-    /// behind a proxy that sets it; otherwise clients could pick their own address.
+    /// Take the client address from the right-most `X-Forwarded-For` entry (a port after it is
+    /// ignored; an entry that is not an address falls back to the TCP peer). Only for a server
+    /// behind a proxy that sets it; otherwise clients could pick their own address. Whatever
+    /// the source, the per-address limits count an IPv6 address by its /64.
     pub trust_forwarded_for: bool,
     /// How long a verified access token is trusted without asking the store again. A token
     /// revoked on another instance keeps working for at most this long (on the revoking
@@ -101,8 +104,78 @@ pub struct Config {
     pub server_name: String,
     /// Where OAuth state is kept, from `DATABASE_URL`: `memory`, `sqlite://path` or
     /// `postgres://…` (see [`open_store`](crate::open_store)). `None` leaves the choice to
-    /// the application.
+    /// the application. `Debug` shows it as `[redacted]`: it may hold a password.
     pub database_url: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured, so that a new field has to be placed here (and redacted if secret).
+        let Self {
+            public_url,
+            listen_addr,
+            mcp_path,
+            scopes_supported,
+            default_scopes,
+            access_token_ttl,
+            refresh_token_ttl,
+            code_ttl,
+            login_ttl,
+            refresh_grace,
+            session_ttl,
+            consent_ttl,
+            sweep_interval,
+            unused_client_ttl,
+            max_login_attempts,
+            login_failures_per_user,
+            login_failures_per_ip,
+            login_failure_window,
+            oauth_requests_per_minute,
+            trust_forwarded_for,
+            token_cache_ttl,
+            client_id_metadata_documents,
+            danger_allow_private_cimd_hosts,
+            max_oauth_body_bytes,
+            max_mcp_body_bytes,
+            extra_allowed_hosts,
+            extra_allowed_origins,
+            stateless,
+            server_name,
+            database_url,
+        } = self;
+        f.debug_struct("Config")
+            .field("public_url", public_url)
+            .field("listen_addr", listen_addr)
+            .field("mcp_path", mcp_path)
+            .field("scopes_supported", scopes_supported)
+            .field("default_scopes", default_scopes)
+            .field("access_token_ttl", access_token_ttl)
+            .field("refresh_token_ttl", refresh_token_ttl)
+            .field("code_ttl", code_ttl)
+            .field("login_ttl", login_ttl)
+            .field("refresh_grace", refresh_grace)
+            .field("session_ttl", session_ttl)
+            .field("consent_ttl", consent_ttl)
+            .field("sweep_interval", sweep_interval)
+            .field("unused_client_ttl", unused_client_ttl)
+            .field("max_login_attempts", max_login_attempts)
+            .field("login_failures_per_user", login_failures_per_user)
+            .field("login_failures_per_ip", login_failures_per_ip)
+            .field("login_failure_window", login_failure_window)
+            .field("oauth_requests_per_minute", oauth_requests_per_minute)
+            .field("trust_forwarded_for", trust_forwarded_for)
+            .field("token_cache_ttl", token_cache_ttl)
+            .field("client_id_metadata_documents", client_id_metadata_documents)
+            .field("danger_allow_private_cimd_hosts", danger_allow_private_cimd_hosts)
+            .field("max_oauth_body_bytes", max_oauth_body_bytes)
+            .field("max_mcp_body_bytes", max_mcp_body_bytes)
+            .field("extra_allowed_hosts", extra_allowed_hosts)
+            .field("extra_allowed_origins", extra_allowed_origins)
+            .field("stateless", stateless)
+            .field("server_name", server_name)
+            .field("database_url", &database_url.as_ref().map(|_| Redacted))
+            .finish()
+    }
 }
 
 impl Config {
@@ -334,6 +407,20 @@ fn split_list(raw: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_redacts_the_database_url() {
+        let mut config = Config::new("https://mcp.example.com").expect("config");
+        config.database_url = Some("postgres://app:db-pass-4f2a@db.internal/oauth?password=q-pass-9c1e".into());
+        let shown = format!("{config:?}");
+        for secret in ["db-pass-4f2a", "q-pass-9c1e", "db.internal"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("database_url: Some([redacted])"), "{shown}");
+        assert!(shown.contains("mcp.example.com") && shown.contains("login_failures_per_ip: 20"), "{shown}");
+        config.database_url = None;
+        assert!(format!("{config:?}").contains("database_url: None"));
+    }
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();

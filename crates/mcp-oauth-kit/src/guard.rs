@@ -17,6 +17,7 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 
 use crate::config::Config;
+use crate::escaped::Escaped;
 use crate::http_util::{HttpResponse, RequestBody, read_body, text};
 use crate::metadata::protected_resource_url;
 use crate::provider::{AccessToken, TokenRejection};
@@ -215,7 +216,7 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
         match state.sessions.check(id, &access.subject) {
             Binding::Same => {}
             Binding::Foreign => {
-                tracing::warn!(subject = %access.subject, "token used on another user's MCP session");
+                tracing::warn!(subject = %Escaped(&access.subject), "token used on another user's MCP session");
                 return text(StatusCode::FORBIDDEN, "this MCP session belongs to another user\n");
             }
             // No owner on record (expired, or never ours): the client starts a new session,

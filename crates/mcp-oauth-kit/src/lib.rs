@@ -55,6 +55,7 @@ mod authorize;
 mod cimd;
 mod config;
 mod error;
+mod escaped;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

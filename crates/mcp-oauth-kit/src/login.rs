@@ -20,6 +20,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 
 use crate::config::Config;
 use crate::error::{OAuthError, OAuthErrorCode};
+use crate::escaped::Escaped;
 use crate::http_util::{Form, HttpResponse, escape_html, has_content_type, html, redirect};
 use crate::provider::{AuthProvider, LoginContext};
 use crate::rate_limit::{Limits, Verdict};
@@ -273,7 +274,7 @@ pub(crate) async fn show(
         Ok(true) => {
             return match provider.complete_authorization(handle, &ctx.csrf_token, &user).await {
                 Ok(location) => {
-                    tracing::info!(subject = %user.id, "approved from the user's session and remembered consent");
+                    tracing::info!(subject = %Escaped(&user.id), "approved from the user's session and remembered consent");
                     redirect(&location)
                 }
                 Err(e) => page_error(StatusCode::BAD_REQUEST, e),
@@ -355,7 +356,7 @@ pub(crate) async fn submit(
             Some((user, _)) => {
                 let res = approve(provider, handle, csrf, &user, remember, config).await;
                 if res.status() == StatusCode::FOUND {
-                    tracing::info!(subject = %user.id, "signed-in user approved");
+                    tracing::info!(subject = %Escaped(&user.id), "signed-in user approved");
                 }
                 res
             }
@@ -419,7 +420,7 @@ pub(crate) async fn submit(
     if res.status() != StatusCode::FOUND {
         return res;
     }
-    tracing::info!(subject = %user.id, "user signed in and approved");
+    tracing::info!(subject = %Escaped(&user.id), "user signed in and approved");
     // A new session for whoever signed in; the one this browser had before (perhaps someone
     // else's: "Not you?") ends.
     if let Some(old) = read_cookie(headers, session_cookie_name(config))

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::error::UserStoreError;
@@ -27,10 +27,48 @@ pub fn hash_password(password: &Password) -> Result<String, UserStoreError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| UserStoreError::Backend(e.to_string().into()))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| UserStoreError::Backend(e.to_string().into()))?;
-    Argon2::default()
+    Argon2::new(ALGORITHM, VERSION, PARAMS)
         .hash_password(password.expose().as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| UserStoreError::Backend(e.to_string().into()))
+}
+
+/// The argon2 variant, version and costs of every hash [`hash_password`] makes.
+const ALGORITHM: Algorithm = Algorithm::Argon2id;
+const VERSION: Version = Version::V0x13;
+const PARAMS: Params = Params::DEFAULT;
+const OUTPUT_LEN: usize = Params::DEFAULT_OUTPUT_LEN;
+
+/// A hash of no password anyone knows (random salt and output) that costs one verification
+/// exactly as `template` does: the same algorithm, version, costs, salt and output lengths.
+/// Without a template (or with one that does not parse), it costs what a hash from
+/// [`hash_password`] costs. Verifying an unknown user's password against it takes as long as
+/// verifying a known user's.
+pub(crate) fn dummy_hash(template: Option<&str>) -> String {
+    let parsed = template.and_then(|t| PasswordHash::new(t).ok());
+    let own_params = ParamsString::try_from(&PARAMS).unwrap_or_default();
+    let (algorithm, version, params, salt_len, output_len) = match &parsed {
+        Some(t) => {
+            let mut buf = [0u8; 64];
+            let salt_len = t.salt.and_then(|s| s.decode_b64(&mut buf).ok()).map_or(16, <[u8]>::len);
+            (t.algorithm, t.version, t.params.clone(), salt_len, t.hash.map_or(OUTPUT_LEN, |h| h.len()))
+        }
+        None => (ALGORITHM.ident(), Some(VERSION.into()), own_params, 16, OUTPUT_LEN),
+    };
+    let mut random = [0u8; 128];
+    // Unpredictable bytes are not needed (nobody can sign in against it); a failing RNG
+    // leaves zeros, which cost the same.
+    let _ = getrandom::fill(&mut random);
+    let (salt_bytes, output_bytes) = random.split_at(64);
+    let salt = SaltString::encode_b64(&salt_bytes[..salt_len.clamp(8, 48)]);
+    let output = Output::new(&output_bytes[..output_len.clamp(Output::MIN_LENGTH, 64)]);
+    match (salt, output) {
+        (Ok(salt), Ok(output)) => {
+            PasswordHash { algorithm, version, params, salt: Some(salt.as_salt()), hash: Some(output) }.to_string()
+        }
+        // Lengths are clamped to what both accept; this is not reached.
+        _ => String::new(),
+    }
 }
 
 /// Check a password against an argon2 PHC hash (as made by [`hash_password`]). It costs one

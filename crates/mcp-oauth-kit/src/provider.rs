@@ -13,6 +13,7 @@ use rmcp::RoleServer;
 use rmcp::service::RequestContext;
 
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
+use crate::secret::Redacted;
 use crate::store::Millis;
 use crate::user_store::User;
 
@@ -170,14 +171,24 @@ impl LoginContext {
     }
 }
 
-/// How a client authenticated at the token or revocation endpoint.
-#[derive(Debug, Clone, Default)]
+/// How a client authenticated at the token or revocation endpoint. Its `Debug` redacts the
+/// secret.
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct ClientCredentials {
     /// `client_id` from the form or the Basic header.
     pub client_id: Option<String>,
     /// `client_secret` from the form or the Basic header.
     pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| Redacted))
+            .finish()
+    }
 }
 
 impl ClientCredentials {
@@ -241,14 +252,24 @@ pub struct ClientMetadata {
     pub client_uri: Option<String>,
 }
 
-/// A registered client, as returned to the registrant (RFC 7591 §3.2.1).
-#[derive(Debug, Clone)]
+/// A registered client, as returned to the registrant (RFC 7591 §3.2.1). Its `Debug` redacts
+/// the secret.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct RegisteredClient {
     /// The stored record.
     pub record: crate::store::ClientRecord,
     /// The client secret, shown once (confidential clients only).
     pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for RegisteredClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisteredClient")
+            .field("record", &self.record)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| Redacted))
+            .finish()
+    }
 }
 
 fn unsupported() -> OAuthError {
@@ -454,5 +475,35 @@ pub trait AuthProvider: Send + Sync + 'static {
     async fn revoke(&self, client: ClientCredentials, token: &str) -> Result<(), OAuthError> {
         let _ = (client, token);
         Err(unsupported())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_client_secrets() {
+        let credentials = ClientCredentials::new(Some("client-1".into()), Some("mcp_cs_secret-7d3b".into()));
+        let shown = format!("{credentials:?}");
+        assert!(!shown.contains("secret-7d3b") && shown.contains("client-1"), "{shown}");
+        assert!(shown.contains("client_secret: Some([redacted])"), "{shown}");
+
+        let record = crate::store::ClientRecord {
+            client_id: "client-1".into(),
+            secret_hash: Some(crate::secret::TokenHash::of("mcp_cs_secret-7d3b")),
+            auth_method: "client_secret_basic".into(),
+            client_name: Some("App".into()),
+            redirect_uris: vec!["https://app.example.com/cb".into()],
+            grant_types: vec!["authorization_code".into()],
+            scope: None,
+            issued_at: 0,
+        };
+        let registered = RegisteredClient { record, client_secret: Some("mcp_cs_secret-7d3b".into()) };
+        let shown = format!("{registered:?}");
+        assert!(!shown.contains("secret-7d3b") && shown.contains("client-1"), "{shown}");
+        assert!(shown.contains("client_secret: Some([redacted])"), "{shown}");
+        let public = ClientCredentials::new(Some("client-2".into()), None);
+        assert!(format!("{public:?}").contains("client_secret: None"));
     }
 }

@@ -11,7 +11,7 @@
 //! lowercased username: bounded in length whatever was typed, and the store never holds a typed
 //! username in clear (people type their password into that field too).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,22 +149,43 @@ impl Limits {
     }
 }
 
-/// The address a request came from: the TCP peer, or with `trust_forwarded_for` the
-/// right-most `X-Forwarded-For` entry (the one our own proxy appended; entries left of it are
-/// whatever the client claimed).
+/// The bucket a request's address counts in, for the per-address limits. The address is the TCP
+/// peer's, or with `trust_forwarded_for` the right-most `X-Forwarded-For` entry as the proxy
+/// wrote it (the one our own proxy appended; entries left of it are whatever the client
+/// claimed), with any port stripped (`192.0.2.7:5678`, `[2001:db8::1]:443`). When that entry
+/// is not an address, the TCP peer's is used: never an entry the client wrote.
+///
+/// An IPv4 address is its own bucket; an IPv6 address counts in its /64 (a single host usually
+/// holds a whole /64, so per-address buckets would let it rotate through 2⁶⁴ of them); an
+/// IPv4-mapped IPv6 address counts as its IPv4 address.
 pub(crate) fn client_ip(headers: &http::HeaderMap, peer: Option<IpAddr>, trust_forwarded_for: bool) -> String {
-    if trust_forwarded_for
-        && let Some(ip) = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .next_back()
-    {
-        return ip.to_string();
+    let forwarded = if trust_forwarded_for { forwarded_for(headers) } else { None };
+    forwarded.or(peer).map_or_else(|| "unknown".to_owned(), address_bucket)
+}
+
+/// The right-most `X-Forwarded-For` entry, if it is an address (with or without a port).
+fn forwarded_for(headers: &http::HeaderMap) -> Option<IpAddr> {
+    let line = headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?;
+    let entry = line.rsplit(',').next()?.trim();
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse::<Ipv6Addr>().ok().map(IpAddr::V6))
+}
+
+/// An address's rate-limit bucket (see [`client_ip`]).
+fn address_bucket(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{}/64", Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
     }
-    peer.map(|p| p.to_string()).unwrap_or_else(|| "unknown".to_owned())
 }
 
 #[cfg(test)]
@@ -217,5 +238,47 @@ mod tests {
         let peer = Some("127.0.0.1".parse().expect("ip"));
         assert_eq!(client_ip(&h, peer, false), "127.0.0.1");
         assert_eq!(client_ip(&h, peer, true), "2.2.2.2");
+    }
+
+    #[test]
+    fn forwarded_for_is_the_right_most_entry_with_its_port_stripped() {
+        let peer = Some("127.0.0.1".parse().expect("ip"));
+        // (X-Forwarded-For lines, the address used)
+        let rows: [(&[&str], &str); 11] = [
+            (&["1.1.1.1, 2.2.2.2"], "2.2.2.2"),
+            (&["1.1.1.1,2.2.2.2 "], "2.2.2.2"),
+            (&["1.1.1.1, 2.2.2.2:5678"], "2.2.2.2"),
+            (&["1.1.1.1, [2001:db8::1]:443"], "2001:db8::/64"),
+            (&["1.1.1.1, [2001:db8::1]"], "2001:db8::/64"),
+            (&["1.1.1.1, 2001:db8::1"], "2001:db8::/64"),
+            (&["1.1.1.1", "3.3.3.3"], "3.3.3.3"),
+            // The entry the proxy wrote is not an address: the client's claims left of it
+            // must not stand in for it.
+            (&["1.1.1.1, not-an-address"], "127.0.0.1"),
+            (&["1.1.1.1, 2.2.2.2:port"], "127.0.0.1"),
+            (&["1.1.1.1, [2001:db8::1]x"], "127.0.0.1"),
+            (&["1.1.1.1, "], "127.0.0.1"),
+        ];
+        for (lines, want) in rows {
+            let mut h = http::HeaderMap::new();
+            for line in lines {
+                h.append("x-forwarded-for", http::HeaderValue::from_static(line));
+            }
+            assert_eq!(client_ip(&h, peer, true), want, "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn ipv6_addresses_share_a_bucket_per_64() {
+        let none = http::HeaderMap::new();
+        let bucket = |ip: &str| client_ip(&none, Some(ip.parse().expect("ip")), false);
+        assert_eq!(bucket("2001:db8:1:2::1"), bucket("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        assert_eq!(bucket("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_ne!(bucket("2001:db8:1:2::1"), bucket("2001:db8:1:3::1"));
+        assert_eq!(bucket("::ffff:192.0.2.7"), "192.0.2.7", "an IPv4-mapped address is its IPv4 address");
+        assert_ne!(bucket("192.0.2.7"), bucket("192.0.2.8"));
+        let mut h = http::HeaderMap::new();
+        h.insert("x-forwarded-for", http::HeaderValue::from_static("[2001:db8:1:2::7]:443"));
+        assert_eq!(client_ip(&h, None, true), "2001:db8:1:2::/64");
     }
 }

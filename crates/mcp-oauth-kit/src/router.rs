@@ -18,6 +18,7 @@ use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
 use crate::config::Config;
+use crate::escaped::Escaped;
 use crate::guard::{SessionBindings, box_body, guard};
 use crate::http_util::{BoxError, HttpResponse, RequestBody, public_json, read_body, text};
 use crate::mcp_handler::ToolsHandler;
@@ -195,14 +196,14 @@ impl Router {
         let status = response.status().as_u16();
         let elapsed_us = started.elapsed().as_micros() as u64;
         if status >= 500 {
-            tracing::warn!(%method, %path, status, elapsed_us, "request failed");
+            tracing::warn!(%method, path = %Escaped(path), status, elapsed_us, "request failed");
         } else if other_uri.is_none() {
             // An MCP request: a platform sends thousands a second, and a line for each at the
             // default `info` cost 27-45 % of the calls/s (formatting and a write per call, on
             // the server's core). `RUST_LOG=mcp_oauth_kit::router=debug` shows them.
-            tracing::debug!(%method, %path, status, elapsed_us, "request");
+            tracing::debug!(%method, path = %Escaped(path), status, elapsed_us, "request");
         } else {
-            tracing::info!(%method, %path, status, elapsed_us, "request");
+            tracing::info!(%method, path = %Escaped(path), status, elapsed_us, "request");
         }
         response
     }

@@ -102,6 +102,15 @@ impl fmt::Debug for NewSecret {
     }
 }
 
+/// Stands in for a secret in a hand-written `Debug`: prints `[redacted]`.
+pub(crate) struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// Constant-time comparison of two strings (CSRF tokens, PKCE challenges).
 pub(crate) fn ct_eq_str(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()

@@ -4,13 +4,13 @@
 //! Implement [`UserStore`] over your own user database to use the kit with real accounts.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::PasswordHash;
 use async_trait::async_trait;
 
 use crate::error::UserStoreError;
-use crate::password::{hash_password, verify_password_async};
+use crate::password::{dummy_hash, hash_password, verify_password_async};
 use crate::secret::Password;
 
 /// A user who can sign in.
@@ -73,8 +73,9 @@ impl<T: UserStore + ?Sized> UserStore for Arc<T> {
 #[derive(Clone)]
 pub struct StaticUserStore {
     by_name: HashMap<String, (User, String)>,
-    /// Verified against when the username is unknown, so that both cases cost one argon2 run.
-    dummy_hash: String,
+    /// Verified against when the username is unknown, so that both cases cost one argon2 run
+    /// with the same parameters. Made at the first unknown username, after the users are in.
+    dummy_hash: OnceLock<String>,
 }
 
 impl std::fmt::Debug for StaticUserStore {
@@ -82,10 +83,6 @@ impl std::fmt::Debug for StaticUserStore {
         f.debug_struct("StaticUserStore").field("users", &self.by_name.len()).finish_non_exhaustive()
     }
 }
-
-/// A valid argon2id hash (default parameters) of a random password nobody knows.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2oT3bFQXqNBu0tCW6l5PZMxEuFA0FQdJq8wK2m8N5zw";
 
 impl Default for StaticUserStore {
     fn default() -> Self {
@@ -96,7 +93,26 @@ impl Default for StaticUserStore {
 impl StaticUserStore {
     /// An empty store.
     pub fn new() -> Self {
-        Self { by_name: HashMap::new(), dummy_hash: DUMMY_HASH.to_owned() }
+        Self { by_name: HashMap::new(), dummy_hash: OnceLock::new() }
+    }
+
+    /// The hash an unknown username is verified against: of no known password, and shaped
+    /// like the hash most users have (their algorithm and costs; with no users, those of
+    /// [`hash_password`]), so that a wrong username costs what a wrong password costs.
+    fn dummy(&self) -> &str {
+        self.dummy_hash.get_or_init(|| {
+            // Per shape (`$alg$v=…$m=…,t=…,p=…`, salt length, output length): how many users
+            // have it, and one of their hashes.
+            let mut shapes: HashMap<(&str, usize, usize), (usize, &str)> = HashMap::new();
+            for (_, hash) in self.by_name.values() {
+                let mut parts = hash.rsplitn(3, '$');
+                if let (Some(output), Some(salt), Some(head)) = (parts.next(), parts.next(), parts.next()) {
+                    shapes.entry((head, salt.len(), output.len())).or_insert((0, hash)).0 += 1;
+                }
+            }
+            let template = shapes.into_iter().max_by_key(|&(shape, (n, _))| (n, shape)).map(|(_, (_, hash))| hash);
+            dummy_hash(template)
+        })
     }
 
     /// Add a user by id, username and argon2 PHC hash (see [`hash_password`]).
@@ -106,6 +122,7 @@ impl StaticUserStore {
     pub fn with_user_hash(mut self, id: &str, username: &str, phc_hash: &str) -> Result<Self, UserStoreError> {
         PasswordHash::new(phc_hash).map_err(|_| UserStoreError::InvalidHash(username.to_owned()))?;
         self.by_name.insert(username.to_owned(), (User::new(id, username), phc_hash.to_owned()));
+        self.dummy_hash = OnceLock::new();
         Ok(self)
     }
 
@@ -124,7 +141,7 @@ impl UserStore for StaticUserStore {
     async fn authenticate(&self, username: &str, password: &Password) -> Result<Option<User>, UserStoreError> {
         let (hash, user) = match self.by_name.get(username) {
             Some((user, hash)) => (hash.clone(), Some(user.clone())),
-            None => (self.dummy_hash.clone(), None),
+            None => (self.dummy().to_owned(), None),
         };
         // argon2 is deliberately slow (tens of milliseconds): keep it off the async workers.
         let ok = verify_password_async(hash, password.clone()).await?;
@@ -150,10 +167,44 @@ mod tests {
         assert_eq!(store.find_by_id("u1").await.expect("ok").map(|u| u.username), Some("alice".into()));
     }
 
+    /// Algorithm, m, t, p and output length of a PHC string.
+    fn costs(phc: &str) -> (String, u32, u32, u32, usize) {
+        let parsed = PasswordHash::new(phc).expect("a PHC string");
+        let params = argon2::Params::try_from(&parsed).expect("argon2 parameters");
+        let out = parsed.hash.expect("an output").len();
+        (parsed.algorithm.to_string(), params.m_cost(), params.t_cost(), params.p_cost(), out)
+    }
+
+    #[test]
+    fn unknown_users_cost_what_the_stores_own_hashes_cost() {
+        let own = hash_password(&Password::new("x")).expect("hash");
+        assert_eq!(costs(StaticUserStore::new().dummy()), costs(&own), "an empty store: hash_password's costs");
+        let users = StaticUserStore::new().with_user("u1", "alice", &Password::new("password123")).expect("hash");
+        assert_eq!(costs(users.dummy()), costs(&own));
+
+        // Users imported with other costs: the dummy follows the costs most users have.
+        let params = argon2::Params::new(8 * 1024, 3, 1, Some(32)).expect("params");
+        let argon2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let imported = |pw: &str| {
+            let salt = argon2::password_hash::SaltString::encode_b64(b"0123456789abcdef").expect("salt");
+            argon2::PasswordHasher::hash_password(&argon2, pw.as_bytes(), &salt).expect("hash").to_string()
+        };
+        let users = StaticUserStore::new()
+            .with_user_hash("u1", "carol", &imported("a"))
+            .and_then(|s| s.with_user_hash("u2", "dave", &imported("b")))
+            .and_then(|s| s.with_user_hash("u3", "erin", &own))
+            .expect("users");
+        let dummy = users.dummy();
+        assert_eq!(costs(dummy), ("argon2id".into(), 8 * 1024, 3, 1, 32));
+        assert!(!crate::password::verify_password(dummy, &Password::new("a")), "nobody's password");
+        assert!(!dummy.ends_with(imported("a").rsplit('$').next().expect("output")), "its own output");
+    }
+
     #[test]
     fn the_dummy_hash_parses_so_unknown_users_cost_a_full_verification() {
-        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
-        assert!(!crate::password::verify_password(DUMMY_HASH, &Password::new("")));
+        let store = StaticUserStore::new();
+        assert!(PasswordHash::new(store.dummy()).is_ok());
+        assert!(!crate::password::verify_password(store.dummy(), &Password::new("")));
     }
 
     #[test]

@@ -6,30 +6,8 @@
 
 mod common;
 
-use common::{REDIRECT_URI, TestServer, location, param, pkce};
+use common::{REDIRECT_URI, TestServer, location, param, pkce, serve_document};
 use reqwest::StatusCode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-/// Serve `body` as JSON to every request on a loopback port; returns the document's URL.
-async fn serve_document(path: &str, body: impl Fn(&str) -> String + Send + Sync + 'static) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://127.0.0.1:{}{path}", listener.local_addr().expect("addr").port());
-    let doc = body(&url);
-    tokio::spawn(async move {
-        for _ in 0..20 {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
-            let mut buf = [0u8; 4096];
-            let _ = socket.read(&mut buf).await;
-            let response = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: max-age=60\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{doc}",
-                doc.len()
-            );
-            let _ = socket.write_all(response.as_bytes()).await;
-        }
-    });
-    url
-}
 
 fn document(client_id: &str) -> String {
     serde_json::json!({

@@ -1,16 +1,19 @@
 //! The request log at the default level (`info`): OAuth and metadata requests get a line each,
 //! MCP requests do not (they are `debug`: a line per tool call cost 30-45 % of the calls/s),
-//! and no line carries a token or a password. One test in its own binary, because the log
-//! subscriber it installs is process-wide.
+//! no line carries a token or a password, and text a client chose (a metadata-document
+//! `client_id`, a path) reaches a line escaped, never as a raw line break or terminal escape.
+//! A binary of its own, because the log subscriber it installs is process-wide: its tests
+//! share one subscriber, and each checks only what holds whatever else was logged.
 
 mod common;
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use common::TestServer;
+use common::{REDIRECT_URI, TestServer, param, pkce, serve_document};
 use reqwest::StatusCode;
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Everything the subscriber writes, shared with the test.
 #[derive(Clone, Default)]
@@ -34,15 +37,26 @@ impl Captured {
     }
 }
 
+/// The process-wide subscriber at `info`, installed by the first test that asks.
+fn captured() -> Captured {
+    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+    CAPTURED
+        .get_or_init(|| {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::INFO)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .init();
+            captured
+        })
+        .clone()
+}
+
 #[tokio::test]
 async fn info_logs_oauth_requests_but_not_each_mcp_call() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let captured = captured();
 
     let server = TestServer::start().await;
     let res = server.get(&server.url("/.well-known/oauth-protected-resource/mcp")).await;
@@ -65,5 +79,62 @@ async fn info_logs_oauth_requests_but_not_each_mcp_call() {
     assert!(!requests.iter().any(|l| l.contains("path=/mcp ")), "no info line per MCP request: {requests:#?}");
     for secret in [tokens.access.as_str(), tokens.refresh.as_str(), "password123"] {
         assert!(!lines.iter().any(|l| l.contains(secret)), "a log line carries a secret: {lines:#?}");
+    }
+}
+
+/// A line break and a terminal escape, then text that would pass for a log line of its own.
+const INJECTED: &str = "\n\u{1b}[31mFORGED";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_chosen_text_reaches_log_lines_escaped() {
+    let captured = captured();
+    let server = TestServer::start_with(|mut c| {
+        c.danger_allow_private_cimd_hosts = true;
+        c
+    })
+    .await;
+    let (verifier, challenge) = pkce();
+
+    // A metadata-document client_id whose fetch fails (nothing listens on port 1).
+    let unreachable = format!("http://127.0.0.1:1/c{INJECTED}-FETCH.json");
+    let res = server.get(&server.authorize_url(&unreachable, &challenge, "st", &[])).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+
+    // One that signs in and gets tokens: its document repeats the client_id exactly.
+    let client_id = serve_document(&format!("/c{INJECTED}-TOKENS.json"), |id| {
+        json!({ "client_id": id, "client_name": format!("Doc{INJECTED}-NAME"), "redirect_uris": [REDIRECT_URI] })
+            .to_string()
+    })
+    .await;
+    let auth = server.authorize_url(&client_id, &challenge, "st", &[]);
+    let callback = server.login(&auth, "alice", "password123").await.expect("a code");
+    let code = param(&callback, "code").expect("a code");
+    assert_eq!(server.exchange(&client_id, &code, &verifier).await.status(), StatusCode::OK);
+
+    // A registered client's name, and a username typed at the login page.
+    server.register(json!({ "redirect_uris": [REDIRECT_URI], "client_name": format!("App{INJECTED}-DCR") })).await;
+    let auth = server.authorize_url(&server.register_public().await, &challenge, "st", &[]);
+    assert!(server.login(&auth, &format!("mallory{INJECTED}-USER"), "nope").await.is_err());
+
+    // A path with Unicode line separators (not percent-encoded: written on the socket as is).
+    let mut socket = tokio::net::TcpStream::connect(server.base.trim_start_matches("http://")).await.expect("connect");
+    let raw =
+        format!("GET /x\u{2028}\u{85}FORGED-PATH HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n", &server.base[7..]);
+    socket.write_all(raw.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = socket.read_to_end(&mut answer).await;
+    assert!(answer.starts_with(b"HTTP/1.1 404"), "{}", String::from_utf8_lossy(&answer));
+
+    let lines = captured.lines();
+    let escaped = |marker: &str| lines.iter().any(|l| l.contains(&format!("\\n\\u{{1b}}[31mFORGED-{marker}")));
+    assert!(escaped("FETCH"), "the failed fetch is logged with its client_id escaped: {lines:#?}");
+    assert!(escaped("TOKENS"), "the token line names the client_id escaped: {lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("/x\\u{2028}\\u{85}FORGED-PATH")),
+        "the path is logged escaped: {lines:#?}"
+    );
+    for line in &lines {
+        assert!(!line.starts_with("FORGED") && !line.contains('\u{1b}'), "a forged or raw line: {line:?}");
+        assert!(!line.contains(['\u{85}', '\u{2028}', '\u{2029}']), "a raw line separator: {line:?}");
     }
 }

@@ -1,6 +1,7 @@
 //! `GET /authorize` with a registered client: redirect URIs bent towards another host (must
 //! end on an error page, never in a redirect), PKCE downgrades and a foreign audience (errors
-//! go back to the validated redirect URI, without a code).
+//! go back to the validated redirect URI, without a code). And metadata-document client ids
+//! whose host is loopback written as an IPv6 address (refused before any fetch).
 
 use crate::client::{App, CLIENT_REDIRECT, FOREIGN_RESOURCE, Pkce, Target, unique};
 use crate::report::{Outcome, Report};
@@ -14,7 +15,18 @@ const REDIRECT_TRICKS: &[(&str, &str)] = &[
     ("authorize/redirect-foreign-host", "https://evil.example/cb"),
 ];
 
+/// Metadata-document client ids whose host stands for 127.0.0.1, by probe id: a NAT64 gateway
+/// or a 6to4 relay would deliver to it, and a mapped address is it.
+const CIMD_DISGUISED_LOOPBACK: &[(&str, &str)] = &[
+    ("cimd/ipv4-mapped-loopback-host", "https://[::ffff:127.0.0.1]/client.json"),
+    ("cimd/nat64-loopback-host", "https://[64:ff9b::127.0.0.1]/client.json"),
+    ("cimd/6to4-loopback-host", "https://[2002:7f00:1::1]/client.json"),
+];
+
 pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
+    for (id, client_id) in CIMD_DISGUISED_LOOPBACK {
+        report.record(id, cimd_disguised_loopback(t, client_id).await);
+    }
     for (id, uri) in REDIRECT_TRICKS {
         report.record(id, redirect_trick(t, app, Some(uri)).await);
     }
@@ -42,6 +54,19 @@ async fn redirect_trick(t: &Target, app: &App, uri: Option<&str>) -> anyhow::Res
     params.extend(uri.map(|u| ("redirect_uri".to_owned(), u.to_owned())));
     let reply = t.authorize(&params).await?;
     o.error_page(&reply);
+    Ok(o)
+}
+
+/// An error page that says the host is private: refused from the URL, not after a fetch.
+async fn cimd_disguised_loopback(t: &Target, client_id: &str) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let app = App { client_id: client_id.into(), redirect_uris: vec![CLIENT_REDIRECT.into()] };
+    let reply = t.authorize(&t.authorization_params(&app, &Pkce::new(), &unique("state"))).await?;
+    o.error_page(&reply);
+    o.expect(
+        reply.body.contains("must not point at a private or loopback address"),
+        "the page does not say the host is private (was it fetched?)",
+    );
     Ok(o)
 }
 

@@ -1,5 +1,6 @@
 //! Registration abuse (RFC 7591): redirect URIs that would run script, leak codes to another
-//! host or read local files; oversized and malformed bodies; markup in the client name.
+//! host or read local files; oversized and malformed bodies; markup, line breaks and terminal
+//! escapes in the client name.
 
 use reqwest::StatusCode;
 use reqwest::header::{CONNECTION, CONTENT_TYPE};
@@ -25,6 +26,7 @@ pub(crate) async fn run(t: &Target, report: &mut Report) {
     report.record("register/malformed-json", malformed_json(t).await);
     report.record("register/wrong-content-type", wrong_content_type(t).await);
     report.record("register/script-in-client-name", script_in_client_name(t).await);
+    report.record("register/control-characters-in-client-name", control_characters_in_client_name(t).await);
 }
 
 async fn bad_redirect_uri(t: &Target, uri: &str) -> anyhow::Result<Outcome> {
@@ -100,5 +102,20 @@ async fn script_in_client_name(t: &Target) -> anyhow::Result<Outcome> {
     });
     o.expect(!html.contains(name), "the client name reached the page as live markup");
     o.expect(escaped, "the escaped client name is not on the page");
+    Ok(o)
+}
+
+/// A client named with a line break and a terminal escape (to forge a log line or restyle an
+/// operator's terminal): registered, with the control characters dropped from the name.
+async fn control_characters_in_client_name(t: &Target) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let reply = t.register(&App::metadata("Legit\n\u{1b}[31mFORGED", &["https://client.example/cb"])).await?;
+    let name = reply.json()["client_name"].as_str().map(str::to_owned);
+    o.saw(format!("{} with client_name {name:?}", reply.status.as_u16()));
+    o.expect(reply.status == StatusCode::CREATED, format!("expected 201, got {}", reply.status));
+    o.expect(
+        name.as_deref() == Some("Legit[31mFORGED"),
+        "the stored name is not the name without its control characters",
+    );
     Ok(o)
 }

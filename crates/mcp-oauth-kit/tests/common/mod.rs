@@ -21,6 +21,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode, Url};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -559,4 +560,25 @@ pub(crate) async fn tokens_of(client_id: &str, res: Response) -> Tokens {
         refresh: body["refresh_token"].as_str().expect("a refresh_token").to_owned(),
         body,
     }
+}
+
+/// Serve `body` (made from the document's URL) as a client metadata document, as JSON, to
+/// every request on a loopback port; returns the document's URL.
+pub(crate) async fn serve_document(path: &str, body: impl Fn(&str) -> String + Send + Sync + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://127.0.0.1:{}{path}", listener.local_addr().expect("addr").port());
+    let doc = body(&url);
+    tokio::spawn(async move {
+        for _ in 0..20 {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: max-age=60\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{doc}",
+                doc.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        }
+    });
+    url
 }
