@@ -10,7 +10,6 @@
 //! is unique to the run, nothing is truncated, and counts that another run could change are
 //! checked only on stores of their own.
 
-use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 mod store_support;
@@ -41,19 +40,10 @@ fn grant(scopes: &[&str]) -> Grant {
     )
 }
 
-/// The PostgreSQL URL to test against, or `None` (after saying so) when there is none.
+/// The PostgreSQL URL to test against, or `None` (after saying so) when there is none; a set
+/// `TEST_DATABASE_URL` that is not PostgreSQL fails the test.
 fn postgres_url(test: &str) -> Option<String> {
-    match std::env::var("TEST_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            // Straight to stderr: the test harness captures `println!` of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "{test}: skipped: set TEST_DATABASE_URL=postgres://… to run it against PostgreSQL"
-            );
-            None
-        }
-    }
+    store_support::postgres::postgres_url(test)
 }
 
 /// Every method of the trait, and its invariants. `private` says the store is this test's

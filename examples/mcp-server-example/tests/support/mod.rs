@@ -19,6 +19,10 @@ use reqwest::{Response, StatusCode, Url};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+/// `TEST_DATABASE_URL`, checked to be PostgreSQL (shared with the kit's store tests).
+#[path = "../../../../crates/mcp-oauth-kit/tests/store_support/postgres.rs"]
+pub(crate) mod postgres;
+
 /// The redirect URI every test client registers (a native app's loopback listener; nothing
 /// listens there: the tests read the code from the `Location` header).
 pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1:9999/callback";
@@ -190,10 +194,20 @@ impl Server {
 
     /// `kill -TERM` and wait (bounded) for the process to exit; returns its exit status.
     pub(crate) async fn sigterm(mut self) -> ExitStatus {
+        self.send_sigterm();
+        self.wait_for_exit(STOP_TIMEOUT).await
+    }
+
+    /// `kill -TERM` only: the server starts its graceful shutdown while the test goes on.
+    pub(crate) fn send_sigterm(&mut self) {
         let pid = self.pid();
         let sent = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().expect("run kill -TERM");
         assert!(sent.success(), "kill -TERM {pid} failed");
-        self.wait_for_exit(STOP_TIMEOUT).await
+    }
+
+    /// Wait for the process to exit, failing the test after `limit`; returns its exit status.
+    pub(crate) async fn exit_within(mut self, limit: Duration) -> ExitStatus {
+        self.wait_for_exit(limit).await
     }
 
     /// `kill -9`: the process dies at once, with whatever it was doing half done.
@@ -250,7 +264,7 @@ pub(crate) async fn oauth_error(res: Response) -> (StatusCode, String) {
 }
 
 /// A token pair from `/token`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Tokens {
     pub(crate) access: String,
     pub(crate) refresh: String,
