@@ -17,7 +17,7 @@ mod store_support;
 use mcp_oauth_kit::{
     AccessTokenRecord, ClientRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore, Millis,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, SqlStore,
-    Store, now_millis, open_store,
+    Store, StoreError, now_millis, open_store,
 };
 use store_support::{HOUR, TempDir, code, hash, insert_code, insert_tokens, pair, pending_for, unique};
 
@@ -126,7 +126,8 @@ async fn pending(store: &dyn Store, now: Millis) {
     // pending, to be approved again.
     let retry = pending_for(&c, now + HOUR);
     store.insert_pending(retry.clone()).await.expect("insert pending");
-    assert!(store.take_pending(&retry.id_hash, now, Some(c.clone())).await.is_err(), "duplicate code hash");
+    let clash = store.take_pending(&retry.id_hash, now, Some(c.clone())).await;
+    assert!(matches!(clash, Err(StoreError::Backend(_))), "duplicate code hash: {clash:?}");
     assert_eq!(store.pending(&retry.id_hash, now).await.expect("pending"), Some(retry.clone()), "still pending");
     let fresh = code(&c.grant, now + HOUR);
     assert_eq!(store.take_pending(&retry.id_hash, now, Some(fresh.clone())).await.expect("take"), Some(retry));
@@ -198,7 +199,8 @@ async fn codes(store: &dyn Store, now: Millis) {
         AccessTokenRecord::new(tokens.access.hash, g.clone(), now + HOUR),
         RefreshTokenRecord::new(hash("refresh"), g.clone(), now + HOUR),
     );
-    assert!(store.redeem_code(&retried.hash, now, Some(clash.clone())).await.is_err(), "duplicate access hash");
+    let refused = store.redeem_code(&retried.hash, now, Some(clash.clone())).await;
+    assert!(matches!(refused, Err(StoreError::Backend(_))), "duplicate access hash: {refused:?}");
     assert_eq!(store.refresh_grant(&clash.refresh.hash, now).await.expect("grant"), None, "nothing half-written");
     let again = pair(&g, now + HOUR);
     let outcome = store.redeem_code(&retried.hash, now, Some(again.clone())).await.expect("redeem");
