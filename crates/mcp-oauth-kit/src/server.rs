@@ -218,7 +218,10 @@ impl McpServer {
 }
 
 impl Tools {
+    /// The scopes of each scoped tool by name, and of each scoped tool's App template by its
+    /// `ui://` URI (MCP tool names are letters, digits, `_`, `-` and `.`: the keys never collide).
     pub(crate) fn scoped_tools(&self) -> HashMap<String, Vec<String>> {
+        let templates = self.scoped_templates().map(|(uri, scopes)| (uri.to_owned(), scopes.to_vec()));
         self.list()
             .into_iter()
             .map(|t| t.name.to_string())
@@ -226,6 +229,7 @@ impl Tools {
                 let scopes = self.required_scopes(&name).to_vec();
                 (!scopes.is_empty()).then_some((name, scopes))
             })
+            .chain(templates)
             .collect()
     }
 }

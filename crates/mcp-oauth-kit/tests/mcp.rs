@@ -8,11 +8,11 @@ mod common;
 use std::time::Duration;
 
 use common::{APP_HTML, APP_MIME, APP_URI, TestServer, header, initialize_request, rpc_reply, text_of, tool_call};
-use mcp_oauth_kit::AccessToken;
 use mcp_oauth_kit::rmcp::handler::server::router::tool::ToolRouter;
 use mcp_oauth_kit::rmcp::model::{ServerCapabilities, ServerConfig};
 use mcp_oauth_kit::rmcp::service::RequestContext;
 use mcp_oauth_kit::rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use mcp_oauth_kit::{AccessToken, AppTemplate, ToolDef, ToolError, ToolOutput};
 use reqwest::StatusCode;
 use reqwest::header::AUTHORIZATION;
 use serde_json::{Value, json};
@@ -290,6 +290,49 @@ async fn an_expired_token_gets_401() {
     let fresh = common::tokens_of(&t.client_id, server.refresh(&t.client_id, &t.refresh).await).await;
     let reply = server.call_tool(&fresh.access, &session, "whoami").await;
     assert_eq!(text_of(&reply), "alice");
+}
+
+/// The template of an MCP App whose tool needs the `admin` scope.
+const ADMIN_APP_URI: &str = "ui://test/admin-card";
+
+async fn admin_card(caller: AccessToken, _args: serde_json::Map<String, Value>) -> Result<ToolOutput, ToolError> {
+    Ok(ToolOutput::text(format!("admin card of {}", caller.username)))
+}
+
+/// An MCP App's template is part of its tool: `resources/read` of a scoped tool's template
+/// takes the tool's scope (403 `insufficient_scope`, as calling the tool does), alone or in a
+/// batch; with the scope it is read. An unscoped App's template needs no scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_apps_template_needs_the_tools_scope() {
+    let tools = common::tools().tool(
+        ToolDef::new("admin_card", "The admin's card")
+            .scope("admin")
+            .app(AppTemplate::new(ADMIN_APP_URI, "Admin card", "<p>admin</p>"))
+            .handler(admin_card),
+    );
+    let server = TestServer::start_with_tools(tools).await;
+    let read = |id: u64, uri: &str| json!({ "jsonrpc": "2.0", "id": id, "method": "resources/read", "params": { "uri": uri } });
+
+    let plain = server.sign_in("alice", "password123", &[]).await;
+    let session = server.initialize(&plain.access).await;
+    for body in [read(2, ADMIN_APP_URI), json!([read(3, ADMIN_APP_URI)])] {
+        let res = server.mcp(Some(&plain.access), &body, Some(&session)).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{body}");
+        let challenge = header(&res, "www-authenticate");
+        assert!(challenge.contains("error=\"insufficient_scope\""), "{challenge}");
+        let scope = challenge.split("scope=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_default();
+        assert!(scope.split(' ').any(|s| s == "admin"), "the missing scope is named: {challenge}");
+    }
+    // The unscoped App's template stays readable with the same token.
+    let reply = server.rpc(&plain.access, &session, 4, "resources/read", json!({ "uri": APP_URI })).await;
+    assert_eq!(reply["result"]["contents"][0]["text"], APP_HTML, "{reply}");
+
+    let admin = server.sign_in("alice", "password123", &[("scope", "mcp admin")]).await;
+    let session = server.initialize(&admin.access).await;
+    let reply = server.rpc(&admin.access, &session, 5, "resources/read", json!({ "uri": ADMIN_APP_URI })).await;
+    let contents = &reply["result"]["contents"][0];
+    assert_eq!((contents["uri"].as_str(), contents["text"].as_str()), (Some(ADMIN_APP_URI), Some("<p>admin</p>")));
+    assert_eq!(contents["mimeType"], APP_MIME, "{reply}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
