@@ -151,7 +151,7 @@ impl Config {
     /// | variable | meaning | default |
     /// |---|---|---|
     /// | `HOST` | address to listen on | `127.0.0.1` |
-    /// | `PORT` | port to listen on | `8000` |
+    /// | `PORT` | port to listen on (`0`: one the system picks; needs `PUBLIC_URL`) | `8000` |
     /// | `PUBLIC_URL` | URL clients use (the issuer) | `http://127.0.0.1:$PORT` (or `http://$HOST:$PORT` for a specific `HOST`) |
     /// | `ACCESS_TOKEN_TTL_SECS` | access token lifetime | 3600 |
     /// | `REFRESH_TOKEN_TTL_SECS` | refresh token lifetime | 2592000 |
@@ -192,6 +192,12 @@ impl Config {
         };
         let public_url = match get("PUBLIC_URL") {
             Some(u) => u,
+            None if port == 0 => {
+                return Err(ConfigError::new(
+                    "PORT",
+                    "0 (a port the system picks at start) needs PUBLIC_URL, the address clients use".to_owned(),
+                ));
+            }
             None => {
                 // The default is what a newcomer types into a client on this machine.
                 let shown = if host.is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { host };
@@ -451,6 +457,7 @@ mod tests {
             ("PUBLIC_URL", "https://x/?q=1"),
             ("PUBLIC_URL", "https://x/prefix"),
             ("PORT", "eighty"),
+            ("PORT", "0"),
             ("HOST", "example.com"),
             ("ACCESS_TOKEN_TTL_SECS", "0"),
             ("MCP_STATELESS", "maybe"),

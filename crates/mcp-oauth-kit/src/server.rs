@@ -188,14 +188,17 @@ impl McpServer {
         self.router.clone()
     }
 
-    /// Listen on [`Config::listen_addr`] and serve until SIGINT or SIGTERM.
+    /// Listen on [`Config::listen_addr`] (port 0: one the system picks, logged in the
+    /// `serving` line) and serve until SIGINT or SIGTERM.
     ///
     /// # Errors
     /// [`Error::Io`] if the address cannot be bound.
     pub async fn run(self) -> Result<(), Error> {
         let listener = TcpListener::bind(self.config.listen_addr).await?;
+        // The bound address: with `PORT=0` the system picked the port, and this line says which.
+        let listen = listener.local_addr().unwrap_or(self.config.listen_addr);
         tracing::info!(
-            listen = %self.config.listen_addr,
+            %listen,
             public_url = %self.config.issuer(),
             mcp = %self.config.resource(),
             "serving"

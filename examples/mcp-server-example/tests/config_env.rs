@@ -14,6 +14,8 @@ const BAD_VALUES: &[(&str, &str)] = &[
     ("HOST", "example.com"),
     ("PORT", "eighty"),
     ("PORT", "65536"),
+    // A port the system picks, and no PUBLIC_URL to tell clients where that is.
+    ("PORT", "0"),
     ("PUBLIC_URL", "ftp://mcp.example.com"),
     ("PUBLIC_URL", "https://mcp.example.com/prefix"),
     ("ACCESS_TOKEN_TTL_SECS", "0"),
@@ -38,9 +40,13 @@ const EXIT_BOUND: Duration = Duration::from_secs(15);
 #[test]
 fn a_bad_value_of_every_variable_stops_the_start_and_names_it() {
     for (name, value) in BAD_VALUES {
-        // Everything else valid: a free port, a database in memory.
+        // Everything else valid: a port the system picks, a database in memory.
         let mut command = Command::new(support::server_bin());
-        command.env("PORT", support::free_port().to_string()).env("DATABASE_URL", "memory").env_remove("RUST_LOG");
+        command.env("PORT", "0").env("PUBLIC_URL", support::PUBLIC_URL).env("DATABASE_URL", "memory");
+        command.env_remove("RUST_LOG");
+        if *name == "PORT" {
+            command.env_remove("PUBLIC_URL");
+        }
         command.env(name, value).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("start the server");
         let deadline = Instant::now() + EXIT_BOUND;

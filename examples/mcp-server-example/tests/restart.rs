@@ -1,7 +1,8 @@
 //! Restarts over SQLite: the real `mcp-server-example` binary on a database file in a fresh
 //! temp dir, stopped with SIGTERM or killed with `kill -9` in the middle of sign-ins and
-//! refreshes, then started again on the same file and port. Registrations, codes, pending
-//! sign-ins and tokens survive; MCP sessions (in memory) do not, and say so with 404.
+//! refreshes, then started again on the same file and public URL (on a new port).
+//! Registrations, codes, pending sign-ins and tokens survive; MCP sessions (in memory) do not,
+//! and say so with 404.
 
 mod support;
 
@@ -21,7 +22,7 @@ fn sqlite_url(dir: &TempDir) -> String {
 async fn clients_and_tokens_survive_a_graceful_restart() {
     let dir = TempDir::new("mcp-restart-graceful");
     // The default MCP mode: sessions for `initialize` clients.
-    let launch = Launch::on_free_port().env("DATABASE_URL", sqlite_url(&dir));
+    let launch = Launch::local().env("DATABASE_URL", sqlite_url(&dir));
     let server = launch.start().await;
     assert!(dir.path().join("db.sqlite3").is_file(), "the database file is created at start");
 
@@ -125,7 +126,7 @@ async fn refresh_chain(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_in_the_middle_of_flows_leaves_nothing_half_written() {
     let dir = TempDir::new("mcp-restart-kill9");
-    let launch = Launch::on_free_port().env("DATABASE_URL", sqlite_url(&dir)).env("MCP_STATELESS", "true");
+    let launch = Launch::local().env("DATABASE_URL", sqlite_url(&dir)).env("MCP_STATELESS", "true");
     let server = launch.start().await;
     let client_id = server.register_public().await;
 

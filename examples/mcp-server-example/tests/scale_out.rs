@@ -1,8 +1,7 @@
 //! Two instances of the real `mcp-server-example` binary over one PostgreSQL database, as
-//! behind a load balancer: one `PUBLIC_URL` for both (A's address here; the load balancer's in
-//! production), `ALLOWED_HOSTS` so that each also answers on its own port, and
-//! `MCP_STATELESS=true` so that any instance serves any MCP request. Every step of the flow
-//! may land on either instance.
+//! behind a load balancer: one `PUBLIC_URL` for both (the load balancer's), whose `Host` the
+//! tests send to each instance's own port as a proxy would, and `MCP_STATELESS=true` so that
+//! any instance serves any MCP request. Every step of the flow may land on either instance.
 //!
 //! Runs only with `TEST_DATABASE_URL=postgres://…`; otherwise each test says it was skipped.
 
@@ -24,18 +23,10 @@ const REVOCATION_POLL: Duration = Duration::from_millis(2500);
 /// `None` (and a note) without `TEST_DATABASE_URL`; a set one that is not PostgreSQL fails.
 async fn start_pair(test: &str) -> Option<(Server, Server)> {
     let database_url = support::postgres::postgres_url(test)?;
-    let a = Launch::on_free_port();
-    let b_port = loop {
-        let port = support::free_port();
-        if port != a.port {
-            break port;
-        }
-    };
-    // Each instance also accepts requests addressed to its own port.
-    let allowed_hosts = format!("127.0.0.1:{},127.0.0.1:{b_port}", a.port);
-    let a = a.env("DATABASE_URL", database_url).env("MCP_STATELESS", "true").env("ALLOWED_HOSTS", allowed_hosts);
-    // B: the same environment and the same public URL (A's, standing for the load balancer's).
-    let b = Launch { port: b_port, ..a.clone() };
+    // Both on ports of the system's choosing, with one public URL (the load balancer's): each
+    // answers requests carrying that URL's Host, as behind a proxy that keeps it.
+    let a = Launch::local().env("DATABASE_URL", database_url).env("MCP_STATELESS", "true");
+    let b = a.clone();
     let (a, b) = tokio::join!(a.start(), b.start());
     Some((a, b))
 }

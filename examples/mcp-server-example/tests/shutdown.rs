@@ -45,7 +45,7 @@ fn read_response(conn: &mut TcpStream) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_a_request_in_flight_and_ends_event_streams() {
-    let mut server = Launch::on_free_port().env("DATABASE_URL", "memory").start().await;
+    let mut server = Launch::local().env("DATABASE_URL", "memory").start().await;
     let client_id = server.register_public().await;
     let tokens = server.sign_in(&client_id, "alice", "password123").await;
     let session = server.initialize(&tokens.access).await;
@@ -78,17 +78,17 @@ async fn sigterm_drains_a_request_in_flight_and_ends_event_streams() {
 
     // A refresh on a connection the server has accepted and served once already: its head and
     // half its body are sent before SIGTERM, the rest after.
-    let addr = format!("127.0.0.1:{}", server.port);
+    let (addr, host) = (format!("127.0.0.1:{}", server.port), server.host.clone());
     let form = format!("grant_type=refresh_token&refresh_token={}&client_id={client_id}", tokens.refresh);
     let (half, rest) = form.split_at(form.len() / 2);
     let mut conn = TcpStream::connect(&addr).expect("connect");
     conn.set_read_timeout(Some(READ_TIMEOUT)).expect("a read timeout");
-    write!(conn, "GET /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("send");
+    write!(conn, "GET /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nHost: {host}\r\n\r\n").expect("send");
     let (status, _) = read_response(&mut conn);
     assert!(status.starts_with("HTTP/1.1 200"), "the first request on the connection: {status}");
     write!(
         conn,
-        "POST /token HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+        "POST /token HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{half}",
         form.len()
     )
