@@ -138,6 +138,9 @@ async fn kill_9_in_the_middle_of_flows_leaves_nothing_half_written() {
     // A sign-in page open in a browser, not submitted yet.
     let (pending_verifier, pending_challenge) = support::pkce();
     let pending = server.open_login(&client_id, &pending_challenge).await;
+    // A rotation answered just before the stream starts, with nothing after it.
+    let quiet = server.sign_in(&client_id, "alice", "password123").await;
+    let quiet_rotated = tokens_of(server.refresh(&client_id, &quiet.refresh).await, "quiet rotation").await;
     // Grants whose refresh tokens are rotating, one request after another, when the process dies.
     let mut grants = Vec::with_capacity(CHAINS);
     for _ in 0..CHAINS {
@@ -174,12 +177,19 @@ async fn kill_9_in_the_middle_of_flows_leaves_nothing_half_written() {
 
     let server = launch.start().await;
 
-    // Every rotation is all or nothing. Answered before the kill: committed, so a retry of the
-    // token it used, within the grace window, returns the very same pair. Cut: either committed
-    // (a retry gets the sealed pair) or not (the token is still current); both give 200. A
-    // rotation half written (old token retired, successor missing) would fail here.
+    // Every rotation is all or nothing. Answered before the kill: committed, so its access
+    // token works, and where nothing followed it, a retry of the token it used (within the
+    // grace window) returns the very same pair. Where a cut request followed, that retry is not
+    // made: once the successor was used, a retry of its predecessor is a replay and revokes the
+    // grant. Cut: either committed (a retry gets the sealed pair) or not (the token is still
+    // current); both give 200. A rotation half written (old token retired, successor missing)
+    // would fail here.
+    let retried = tokens_of(server.refresh(&client_id, &quiet.refresh).await, "quiet retry after kill -9").await;
+    assert_eq!(retried, quiet_rotated, "a rotation answered before the kill was committed");
     for (i, chain) in chains.iter().enumerate() {
-        if let Some((sent, last)) = chain.answered.last() {
+        let Some((sent, last)) = chain.answered.last() else { continue };
+        server.assert_rolls_as(&last.access, None, "alice").await;
+        if chain.cut.is_none() {
             let retried = tokens_of(server.refresh(&client_id, sent).await, &format!("chain #{i}: retry")).await;
             assert_eq!(&retried, last, "chain #{i}: its last answered rotation was committed");
         }
