@@ -224,7 +224,7 @@ impl Config {
     /// | variable | meaning | default |
     /// |---|---|---|
     /// | `HOST` | address to listen on | `127.0.0.1` |
-    /// | `PORT` | port to listen on | `8000` |
+    /// | `PORT` | port to listen on (`0`: one the system picks; needs `PUBLIC_URL`) | `8000` |
     /// | `PUBLIC_URL` | URL clients use (the issuer) | `http://127.0.0.1:$PORT` (or `http://$HOST:$PORT` for a specific `HOST`) |
     /// | `ACCESS_TOKEN_TTL_SECS` | access token lifetime | 3600 |
     /// | `REFRESH_TOKEN_TTL_SECS` | refresh token lifetime | 2592000 |
@@ -265,6 +265,12 @@ impl Config {
         };
         let public_url = match get("PUBLIC_URL") {
             Some(u) => u,
+            None if port == 0 => {
+                return Err(ConfigError::new(
+                    "PORT",
+                    "0 (a port the system picks at start) needs PUBLIC_URL, the address clients use".to_owned(),
+                ));
+            }
             None => {
                 // The default is what a newcomer types into a client on this machine.
                 let shown = if host.is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { host };
@@ -295,10 +301,10 @@ impl Config {
             config.unused_client_ttl = parse_secs_or_zero("UNUSED_CLIENT_TTL_SECS", &v)?;
         }
         if let Some(v) = get("ALLOWED_HOSTS") {
-            config.extra_allowed_hosts = split_list(&v);
+            config.extra_allowed_hosts = parse_hosts("ALLOWED_HOSTS", &v)?;
         }
         if let Some(v) = get("ALLOWED_ORIGINS") {
-            config.extra_allowed_origins = split_list(&v);
+            config.extra_allowed_origins = parse_origins("ALLOWED_ORIGINS", &v)?;
         }
         if let Some(v) = get("MCP_STATELESS") {
             config.stateless = parse_bool("MCP_STATELESS", &v)?;
@@ -404,6 +410,43 @@ fn split_list(raw: &str) -> Vec<String> {
     raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
+/// `Host` values, `name` or `name:port`: a URL or a path here would never match a request and
+/// silently leave the server refusing the host it was meant to accept.
+fn parse_hosts(setting: &str, raw: &str) -> Result<Vec<String>, ConfigError> {
+    let hosts = split_list(raw);
+    for host in &hosts {
+        let bare = !host.contains(|c: char| c.is_whitespace() || "/?#@\\".contains(c));
+        let parsed = Url::parse(&format!("http://{host}")).ok();
+        if !bare || parsed.as_ref().and_then(Url::host_str).is_none_or(str::is_empty) {
+            return Err(ConfigError::new(
+                setting,
+                format!("{host:?} is not a host name with an optional port (for example mcp.example.com:8443)"),
+            ));
+        }
+    }
+    Ok(hosts)
+}
+
+/// Browser origins, `scheme://host[:port]` as browsers send them in `Origin`.
+fn parse_origins(setting: &str, raw: &str) -> Result<Vec<String>, ConfigError> {
+    let origins = split_list(raw);
+    for origin in &origins {
+        let serialized = Url::parse(origin)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .map(|u| u.origin().ascii_serialization());
+        if !serialized.is_some_and(|s| s.eq_ignore_ascii_case(origin.trim_end_matches('/'))) {
+            return Err(ConfigError::new(
+                setting,
+                format!(
+                    "{origin:?} is not an origin as browsers send it: scheme://host[:port], no path, no default port"
+                ),
+            ));
+        }
+    }
+    Ok(origins)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,6 +526,17 @@ mod tests {
     }
 
     #[test]
+    fn allowed_hosts_and_origins_take_what_browsers_send() {
+        let c = Config::from_lookup(env(&[
+            ("ALLOWED_HOSTS", "mcp.example.com, 127.0.0.1:8443,[::1]:9000"),
+            ("ALLOWED_ORIGINS", "https://app.example.com,http://127.0.0.1:3000/"),
+        ]))
+        .expect("valid");
+        assert_eq!(c.extra_allowed_hosts, ["mcp.example.com", "127.0.0.1:8443", "[::1]:9000"]);
+        assert_eq!(c.extra_allowed_origins, ["https://app.example.com", "http://127.0.0.1:3000/"]);
+    }
+
+    #[test]
     fn bad_values_name_their_variable() {
         let cases = [
             ("PUBLIC_URL", "ftp://x"),
@@ -490,6 +544,7 @@ mod tests {
             ("PUBLIC_URL", "https://x/?q=1"),
             ("PUBLIC_URL", "https://x/prefix"),
             ("PORT", "eighty"),
+            ("PORT", "0"),
             ("HOST", "example.com"),
             ("ACCESS_TOKEN_TTL_SECS", "0"),
             ("MCP_STATELESS", "maybe"),
@@ -498,6 +553,15 @@ mod tests {
             ("SESSION_TTL_SECS", "12h"),
             ("CONSENT_TTL_SECS", "-5"),
             ("SWEEP_INTERVAL_SECS", "0"),
+            ("REFRESH_TOKEN_TTL_SECS", "soon"),
+            ("UNUSED_CLIENT_TTL_SECS", "1d"),
+            ("ALLOWED_HOSTS", "https://mcp.example.com"),
+            ("ALLOWED_HOSTS", "mcp.example.com/mcp"),
+            ("ALLOWED_HOSTS", "a.example, b example"),
+            ("ALLOWED_ORIGINS", "app.example.com"),
+            ("ALLOWED_ORIGINS", "https://app.example.com/path"),
+            ("ALLOWED_ORIGINS", "https://app.example.com:443"),
+            ("ALLOWED_ORIGINS", "ftp://app.example.com"),
         ];
         for (var, value) in cases {
             let err = Config::from_lookup(env(&[(var, value)])).expect_err(var);

@@ -135,7 +135,10 @@ struct RpcPeek {
 
 #[derive(Debug, PartialEq, Deserialize)]
 struct RpcPeekParams {
+    /// The tool of a `tools/call`.
     name: Option<String>,
+    /// The resource of a `resources/read`.
+    uri: Option<String>,
 }
 
 /// The messages of `body` (a JSON-RPC message or batch), as the scope check sees them.
@@ -171,11 +174,14 @@ fn peek_messages_from_tree(body: &[u8]) -> Vec<RpcPeek> {
 fn missing_scopes(state: &AppState, token: &AccessToken, body: &[u8]) -> Vec<String> {
     let mut missing = Vec::new();
     for m in peek_messages(body) {
-        if m.method.as_deref() != Some("tools/call") {
-            continue;
-        }
-        let Some(name) = m.params.and_then(|p| p.name) else { continue };
-        for scope in state.tools_scopes(&name) {
+        let target = match (m.method.as_deref(), m.params) {
+            (Some("tools/call"), Some(p)) => p.name,
+            // An MCP App's template is part of its tool: reading it takes the tool's scopes.
+            (Some("resources/read"), Some(p)) => p.uri,
+            _ => None,
+        };
+        let Some(target) = target else { continue };
+        for scope in state.tools_scopes(&target) {
             if !token.has_scope(scope) && !missing.contains(scope) {
                 missing.push(scope.clone());
             }
@@ -298,7 +304,11 @@ mod tests {
     fn the_fast_path_agrees_with_the_tree() {
         let call = |name: &str| RpcPeek {
             method: Some("tools/call".to_owned()),
-            params: Some(RpcPeekParams { name: Some(name.to_owned()) }),
+            params: Some(RpcPeekParams { name: Some(name.to_owned()), uri: None }),
+        };
+        let read = |uri: &str| RpcPeek {
+            method: Some("resources/read".to_owned()),
+            params: Some(RpcPeekParams { name: None, uri: Some(uri.to_owned()) }),
         };
         let cases: &[(&str, Vec<RpcPeek>)] = &[
             (
@@ -324,6 +334,9 @@ mod tests {
             (r#"{"method":"tools/call","params":{"name":"a""#, vec![]),
             ("", vec![]),
             ("null", vec![]),
+            (r#"{"method":"resources/read","params":{"uri":"ui://a/x"}}"#, vec![read("ui://a/x")]),
+            (r#"{"method":"resources/read","params":{"uri":"ui://a/x","uri":"ui://b/y"}}"#, vec![read("ui://b/y")]),
+            (r#"[{"method":"resources/read","params":{"uri":"ui://a/x"}}]"#, vec![read("ui://a/x")]),
         ];
         for (body, expected) in cases {
             let tree = peek_messages_from_tree(body.as_bytes());

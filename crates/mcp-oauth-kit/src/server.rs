@@ -188,14 +188,17 @@ impl McpServer {
         self.router.clone()
     }
 
-    /// Listen on [`Config::listen_addr`] and serve until SIGINT or SIGTERM.
+    /// Listen on [`Config::listen_addr`] (port 0: one the system picks, logged in the
+    /// `serving` line) and serve until SIGINT or SIGTERM.
     ///
     /// # Errors
     /// [`Error::Io`] if the address cannot be bound.
     pub async fn run(self) -> Result<(), Error> {
         let listener = TcpListener::bind(self.config.listen_addr).await?;
+        // The bound address: with `PORT=0` the system picked the port, and this line says which.
+        let listen = listener.local_addr().unwrap_or(self.config.listen_addr);
         tracing::info!(
-            listen = %self.config.listen_addr,
+            %listen,
             public_url = %self.config.issuer(),
             mcp = %self.config.resource(),
             "serving"
@@ -218,7 +221,10 @@ impl McpServer {
 }
 
 impl Tools {
+    /// The scopes of each scoped tool by name, and of each scoped tool's App template by its
+    /// `ui://` URI (MCP tool names are letters, digits, `_`, `-` and `.`: the keys never collide).
     pub(crate) fn scoped_tools(&self) -> HashMap<String, Vec<String>> {
+        let templates = self.scoped_templates().map(|(uri, scopes)| (uri.to_owned(), scopes.to_vec()));
         self.list()
             .into_iter()
             .map(|t| t.name.to_string())
@@ -226,6 +232,7 @@ impl Tools {
                 let scopes = self.required_scopes(&name).to_vec();
                 (!scopes.is_empty()).then_some((name, scopes))
             })
+            .chain(templates)
             .collect()
     }
 }

@@ -194,7 +194,8 @@ impl ToolDef {
 
     /// Require an OAuth scope to call the tool (besides the token being valid). A caller
     /// without it gets HTTP 403 `insufficient_scope` naming the scope, so the client can ask
-    /// the user for more.
+    /// the user for more. An MCP App's template is part of its tool: `resources/read` of it
+    /// takes the same scopes.
     pub fn scope(mut self, scope: impl Into<String>) -> Self {
         self.scopes.push(scope.into());
         self
@@ -300,6 +301,14 @@ impl Tools {
 
     pub(crate) fn has_apps(&self) -> bool {
         self.templates().next().is_some()
+    }
+
+    /// Each MCP App template whose tool requires scopes: its URI and those scopes.
+    pub(crate) fn scoped_templates(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.tools
+            .values()
+            .filter(|t| !t.scopes.is_empty())
+            .filter_map(|t| Some((t.app.as_ref()?.uri(), &t.scopes[..])))
     }
 
     /// The scopes a tool requires beyond a valid token (empty for unknown tools).

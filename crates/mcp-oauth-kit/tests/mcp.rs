@@ -8,11 +8,11 @@ mod common;
 use std::time::Duration;
 
 use common::{APP_HTML, APP_MIME, APP_URI, TestServer, header, initialize_request, rpc_reply, text_of, tool_call};
-use mcp_oauth_kit::AccessToken;
 use mcp_oauth_kit::rmcp::handler::server::router::tool::ToolRouter;
 use mcp_oauth_kit::rmcp::model::{ServerCapabilities, ServerConfig};
 use mcp_oauth_kit::rmcp::service::RequestContext;
 use mcp_oauth_kit::rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use mcp_oauth_kit::{AccessToken, AppTemplate, ToolDef, ToolError, ToolOutput};
 use reqwest::StatusCode;
 use reqwest::header::AUTHORIZATION;
 use serde_json::{Value, json};
@@ -85,6 +85,15 @@ async fn a_scoped_tool_needs_its_scope() {
     assert_eq!(text_of(&reply), "admin area, welcome alice", "{reply}");
 }
 
+/// What a message with duplicate keys must get.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    /// Refused over HTTP with this status.
+    Status(StatusCode),
+    /// Answered 200 with a JSON-RPC error of this code.
+    RpcError(i64),
+}
+
 /// The scope check reads the body before rmcp does, with another JSON parser's view of it. A
 /// key given twice must not let the two disagree on which tool runs: no such body runs the
 /// scoped tool for a token without its scope.
@@ -93,25 +102,69 @@ async fn duplicate_keys_cannot_smuggle_a_scoped_call() {
     let server = TestServer::start().await;
     let plain = server.sign_in("alice", "password123", &[]).await;
     let session = server.initialize(&plain.access).await;
-    let bodies = [
-        r#"{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"admin_only","name":"whoami"}}"#,
-        r#"{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"whoami","name":"admin_only"}}"#,
-        r#"{"jsonrpc":"2.0","id":13,"method":"tools/call","method":"tools/list","params":{"name":"admin_only"}}"#,
-        r#"{"jsonrpc":"2.0","id":14,"method":"tools/list","method":"tools/call","params":{"name":"admin_only"}}"#,
-        r#"{"jsonrpc":"2.0","id":15,"method":"tools/call","params":{"name":"whoami"},"params":{"name":"admin_only"}}"#,
-        r#"{"jsonrpc":"2.0","id":16,"method":"tools/call","params":{"name":"admin_only"},"params":{"name":"whoami"}}"#,
-        r#"[{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"whoami","name":"admin_only"}}]"#,
+    // The guard reads the last of duplicate keys, as a JSON map does: where that makes the
+    // message a call of `admin_only`, the guard refuses it (403 insufficient_scope). Where it does
+    // not, rmcp's strict parser refuses the duplicates itself: 415 for a message it cannot
+    // read, or JSON-RPC -32601 where it reads the call but not its parameters.
+    const FORBIDDEN: Outcome = Outcome::Status(StatusCode::FORBIDDEN);
+    const UNREADABLE: Outcome = Outcome::Status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let cases = [
+        (
+            r#"{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"admin_only","name":"whoami"}}"#,
+            Outcome::RpcError(-32601),
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"whoami","name":"admin_only"}}"#,
+            FORBIDDEN,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":13,"method":"tools/call","method":"tools/list","params":{"name":"admin_only"}}"#,
+            UNREADABLE,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":14,"method":"tools/list","method":"tools/call","params":{"name":"admin_only"}}"#,
+            FORBIDDEN,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":15,"method":"tools/call","params":{"name":"whoami"},"params":{"name":"admin_only"}}"#,
+            FORBIDDEN,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":16,"method":"tools/call","params":{"name":"admin_only"},"params":{"name":"whoami"}}"#,
+            UNREADABLE,
+        ),
+        (
+            r#"[{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"whoami","name":"admin_only"}}]"#,
+            FORBIDDEN,
+        ),
     ];
-    for body in bodies {
+    for (body, expected) in cases {
         let res =
             server.mcp_post("/mcp", Some(&plain.access), Some(&session)).body(body).send().await.expect("POST /mcp");
         let status = res.status();
+        let challenge = res.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = res.text().await.expect("a body");
         assert!(!text.contains("admin area"), "{body} ran the scoped tool: {status} {text}");
-        // Refused by the guard (403 where it reads a call of `admin_only`), by rmcp's parser
-        // (415), or answered with a JSON-RPC error: rmcp rejects duplicate keys.
-        let refused = status.is_client_error() || (text.contains("\"error\"") && !text.contains("\"result\""));
-        assert!(refused, "{body}: {status} {text}");
+        match expected {
+            Outcome::Status(expected) => {
+                assert_eq!(status, expected, "{body}: {text}");
+                if expected == StatusCode::FORBIDDEN {
+                    let challenge = challenge.unwrap_or_default();
+                    assert!(challenge.contains("error=\"insufficient_scope\""), "{body}: {challenge}");
+                }
+            }
+            Outcome::RpcError(code) => {
+                assert_eq!(status, StatusCode::OK, "{body}: {text}");
+                let reply = text
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+                    .find(|m| m.get("id").is_some())
+                    .unwrap_or_else(|| panic!("{body}: no JSON-RPC reply in {text:?}"));
+                assert_eq!(reply["error"]["code"], json!(code), "{body}: {reply}");
+                assert!(reply.get("result").is_none(), "{body}: {reply}");
+            }
+        }
     }
     // The session is still usable, and the scoped tool still refused the plain way.
     assert_eq!(text_of(&server.call_tool(&plain.access, &session, "whoami").await), "alice");
@@ -239,6 +292,49 @@ async fn an_expired_token_gets_401() {
     assert_eq!(text_of(&reply), "alice");
 }
 
+/// The template of an MCP App whose tool needs the `admin` scope.
+const ADMIN_APP_URI: &str = "ui://test/admin-card";
+
+async fn admin_card(caller: AccessToken, _args: serde_json::Map<String, Value>) -> Result<ToolOutput, ToolError> {
+    Ok(ToolOutput::text(format!("admin card of {}", caller.username)))
+}
+
+/// An MCP App's template is part of its tool: `resources/read` of a scoped tool's template
+/// takes the tool's scope (403 `insufficient_scope`, as calling the tool does), alone or in a
+/// batch; with the scope it is read. An unscoped App's template needs no scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_apps_template_needs_the_tools_scope() {
+    let tools = common::tools().tool(
+        ToolDef::new("admin_card", "The admin's card")
+            .scope("admin")
+            .app(AppTemplate::new(ADMIN_APP_URI, "Admin card", "<p>admin</p>"))
+            .handler(admin_card),
+    );
+    let server = TestServer::start_with_tools(tools).await;
+    let read = |id: u64, uri: &str| json!({ "jsonrpc": "2.0", "id": id, "method": "resources/read", "params": { "uri": uri } });
+
+    let plain = server.sign_in("alice", "password123", &[]).await;
+    let session = server.initialize(&plain.access).await;
+    for body in [read(2, ADMIN_APP_URI), json!([read(3, ADMIN_APP_URI)])] {
+        let res = server.mcp(Some(&plain.access), &body, Some(&session)).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{body}");
+        let challenge = header(&res, "www-authenticate");
+        assert!(challenge.contains("error=\"insufficient_scope\""), "{challenge}");
+        let scope = challenge.split("scope=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_default();
+        assert!(scope.split(' ').any(|s| s == "admin"), "the missing scope is named: {challenge}");
+    }
+    // The unscoped App's template stays readable with the same token.
+    let reply = server.rpc(&plain.access, &session, 4, "resources/read", json!({ "uri": APP_URI })).await;
+    assert_eq!(reply["result"]["contents"][0]["text"], APP_HTML, "{reply}");
+
+    let admin = server.sign_in("alice", "password123", &[("scope", "mcp admin")]).await;
+    let session = server.initialize(&admin.access).await;
+    let reply = server.rpc(&admin.access, &session, 5, "resources/read", json!({ "uri": ADMIN_APP_URI })).await;
+    let contents = &reply["result"]["contents"][0];
+    assert_eq!((contents["uri"].as_str(), contents["text"].as_str()), (Some(ADMIN_APP_URI), Some("<p>admin</p>")));
+    assert_eq!(contents["mimeType"], APP_MIME, "{reply}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_template_is_listed_read_and_embedded() {
     let server = TestServer::start().await;
@@ -302,7 +398,9 @@ async fn unknown_tools_and_sessions() {
     let t = server.sign_in("alice", "password123", &[]).await;
     let session = server.initialize(&t.access).await;
     let reply = server.call_tool(&t.access, &session, "no_such_tool").await;
-    assert!(reply["error"].is_object() || reply["result"]["isError"] == json!(true), "{reply}");
+    // JSON-RPC's invalid params, the code MCP gives an unknown tool.
+    assert_eq!(reply["error"]["code"], json!(-32602), "{reply}");
+    assert!(reply.get("result").is_none(), "{reply}");
     let res = server.mcp(Some(&t.access), &tool_call(3, "whoami"), Some("no-such-session")).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND, "an unknown session");
 }

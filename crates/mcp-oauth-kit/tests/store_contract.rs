@@ -10,7 +10,6 @@
 //! is unique to the run, nothing is truncated, and counts that another run could change are
 //! checked only on stores of their own.
 
-use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 mod store_support;
@@ -18,7 +17,7 @@ mod store_support;
 use mcp_oauth_kit::{
     AccessTokenRecord, ClientRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore, Millis,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, SqlStore,
-    Store, now_millis, open_store,
+    Store, StoreError, now_millis, open_store,
 };
 use store_support::{HOUR, TempDir, code, hash, insert_code, insert_tokens, pair, pending_for, unique};
 
@@ -41,19 +40,10 @@ fn grant(scopes: &[&str]) -> Grant {
     )
 }
 
-/// The PostgreSQL URL to test against, or `None` (after saying so) when there is none.
+/// The PostgreSQL URL to test against, or `None` (after saying so) when there is none; a set
+/// `TEST_DATABASE_URL` that is not PostgreSQL fails the test.
 fn postgres_url(test: &str) -> Option<String> {
-    match std::env::var("TEST_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            // Straight to stderr: the test harness captures `println!` of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "{test}: skipped: set TEST_DATABASE_URL=postgres://… to run it against PostgreSQL"
-            );
-            None
-        }
-    }
+    store_support::postgres::postgres_url(test)
 }
 
 /// Every method of the trait, and its invariants. `private` says the store is this test's
@@ -136,7 +126,8 @@ async fn pending(store: &dyn Store, now: Millis) {
     // pending, to be approved again.
     let retry = pending_for(&c, now + HOUR);
     store.insert_pending(retry.clone()).await.expect("insert pending");
-    assert!(store.take_pending(&retry.id_hash, now, Some(c.clone())).await.is_err(), "duplicate code hash");
+    let clash = store.take_pending(&retry.id_hash, now, Some(c.clone())).await;
+    assert!(matches!(clash, Err(StoreError::Backend(_))), "duplicate code hash: {clash:?}");
     assert_eq!(store.pending(&retry.id_hash, now).await.expect("pending"), Some(retry.clone()), "still pending");
     let fresh = code(&c.grant, now + HOUR);
     assert_eq!(store.take_pending(&retry.id_hash, now, Some(fresh.clone())).await.expect("take"), Some(retry));
@@ -208,7 +199,8 @@ async fn codes(store: &dyn Store, now: Millis) {
         AccessTokenRecord::new(tokens.access.hash, g.clone(), now + HOUR),
         RefreshTokenRecord::new(hash("refresh"), g.clone(), now + HOUR),
     );
-    assert!(store.redeem_code(&retried.hash, now, Some(clash.clone())).await.is_err(), "duplicate access hash");
+    let refused = store.redeem_code(&retried.hash, now, Some(clash.clone())).await;
+    assert!(matches!(refused, Err(StoreError::Backend(_))), "duplicate access hash: {refused:?}");
     assert_eq!(store.refresh_grant(&clash.refresh.hash, now).await.expect("grant"), None, "nothing half-written");
     let again = pair(&g, now + HOUR);
     let outcome = store.redeem_code(&retried.hash, now, Some(again.clone())).await.expect("redeem");

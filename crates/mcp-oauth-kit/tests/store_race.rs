@@ -6,7 +6,6 @@
 //! against [`MemoryStore`], a SQLite file (where concurrent writers must queue, not fail with
 //! `database is locked`), and PostgreSQL when `TEST_DATABASE_URL` is set.
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -258,14 +257,7 @@ async fn sqlite_store_has_one_winner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_store_has_one_winner() {
-    let Some(url) = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.trim().is_empty()) else {
-        // Straight to stderr: the test harness captures `println!` of passing tests.
-        let _ = writeln!(
-            std::io::stderr(),
-            "postgres_store_has_one_winner: skipped: set TEST_DATABASE_URL=postgres://… to run it against PostgreSQL"
-        );
-        return;
-    };
+    let Some(url) = store_support::postgres::postgres_url("postgres_store_has_one_winner") else { return };
     let store = SqlStore::connect(&url).await.expect("open PostgreSQL");
     races(Arc::new(store.clone())).await;
     let other = SqlStore::connect(&url).await.expect("open PostgreSQL again");

@@ -14,30 +14,39 @@ mod greeting_card;
 mod users;
 
 use mcp_oauth_kit::{Config, McpServer, Tools, open_store};
+use tracing_subscriber::EnvFilter;
 
 /// Where registrations and tokens live unless `DATABASE_URL` says otherwise.
 const DEFAULT_DATABASE_URL: &str = "sqlite://data/mcp-server-example.sqlite3";
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rmcp=warn".into()),
-        )
-        .init();
     if let Err(e) = run().await {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
+/// `RUST_LOG`, or the default filter when it is unset; a malformed one stops the start rather
+/// than silently logging something else.
+fn log_filter() -> Result<EnvFilter, String> {
+    match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(&v)
+            .map_err(|e| format!("invalid configuration: RUST_LOG: {v:?} is not a log filter ({e})")),
+        _ => Ok(EnvFilter::new("info,rmcp=warn")),
+    }
+}
+
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt().with_env_filter(log_filter()?).init();
     let config = Config::from_env()?.with_server_name("Acme demo MCP server");
     let tools = Tools::new()
         .instructions("Roll dice with roll_dice; show a personal greeting card with greeting_card.")
         .tool(dice::tool())
         .tool(greeting_card::tool());
-    let store = open_store(config.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL)).await?;
+    let store = open_store(config.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
+        .await
+        .map_err(|e| format!("DATABASE_URL: {e}"))?;
     McpServer::builder(config).store(store).user_store(users::demo_users()?).tools(tools).build()?.run().await?;
     Ok(())
 }

@@ -1,15 +1,17 @@
 //! Restarts over SQLite: the real `mcp-server-example` binary on a database file in a fresh
 //! temp dir, stopped with SIGTERM or killed with `kill -9` in the middle of sign-ins and
-//! refreshes, then started again on the same file and port. Registrations, codes, pending
-//! sign-ins and tokens survive; MCP sessions (in memory) do not, and say so with 404.
+//! refreshes, then started again on the same file and public URL (on a new port).
+//! Registrations, codes, pending sign-ins and tokens survive; MCP sessions (in memory) do not,
+//! and say so with 404.
 
 mod support;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use support::{Endpoint, Launch, TempDir, Tokens, oauth_error, tokens_of};
-use tokio::sync::mpsc;
 
 /// `sqlite:///tmp/…/db.sqlite3`: the form `open_store` takes for an absolute path.
 fn sqlite_url(dir: &TempDir) -> String {
@@ -20,7 +22,7 @@ fn sqlite_url(dir: &TempDir) -> String {
 async fn clients_and_tokens_survive_a_graceful_restart() {
     let dir = TempDir::new("mcp-restart-graceful");
     // The default MCP mode: sessions for `initialize` clients.
-    let launch = Launch::on_free_port().env("DATABASE_URL", sqlite_url(&dir));
+    let launch = Launch::local().env("DATABASE_URL", sqlite_url(&dir));
     let server = launch.start().await;
     assert!(dir.path().join("db.sqlite3").is_file(), "the database file is created at start");
 
@@ -58,40 +60,73 @@ async fn clients_and_tokens_survive_a_graceful_restart() {
     assert!(status.success(), "the second shutdown is clean too; got {status}");
 }
 
-/// What became of a refresh sent just before the server was killed.
+/// How many refresh chains rotate at once when the process dies.
+const CHAINS: usize = 6;
+/// Refreshes answered (over all chains) before the kill is sent: the stream is steady by then.
+const ANSWERED_BEFORE_KILL: usize = 12;
+/// Each chain stops after this many rounds even if no kill came (every loop is bounded).
+const MAX_ROUNDS: usize = 500;
+
+/// One refresh chain's history up to the kill: each refresh uses the refresh token of the
+/// previous answer.
 #[derive(Debug)]
-enum InFlight {
-    /// The server answered 200 with this pair before it died.
-    Answered(Tokens),
-    /// The connection broke: the rotation may or may not have been committed.
-    Lost(String),
+struct Chain {
+    /// The refresh token sent last, and the pair it was answered with (if it was).
+    answered: Vec<(String, Tokens)>,
+    /// The refresh token of a request sent before the kill whose connection broke: the
+    /// rotation may or may not have been committed.
+    cut: Option<(String, String)>,
 }
 
-/// Refresh `refresh_token` without panicking on a broken connection; report on `done`.
-async fn refresh_in_flight(at: Endpoint, client_id: String, refresh_token: String, done: mpsc::Sender<()>) -> InFlight {
-    let form = [("grant_type", "refresh_token"), ("refresh_token", &refresh_token), ("client_id", &client_id)];
-    let outcome = match at.http.post(at.url("/token")).form(&form).send().await {
-        Ok(res) => match res.status() {
-            StatusCode::OK => match res.json::<serde_json::Value>().await {
-                Ok(body) => InFlight::Answered(Tokens {
+/// Rotate `grant` again and again until the server dies. A request whose connection breaks is
+/// `cut`; one that finds no server to connect to never reached it and does not count.
+async fn refresh_chain(
+    at: Endpoint,
+    client_id: String,
+    grant: Tokens,
+    killed: Arc<AtomicBool>,
+    answered: Arc<AtomicUsize>,
+) -> Chain {
+    let mut chain = Chain { answered: Vec::new(), cut: None };
+    let mut current = grant.refresh;
+    for _ in 0..MAX_ROUNDS {
+        if killed.load(Ordering::SeqCst) {
+            break;
+        }
+        let form = [("grant_type", "refresh_token"), ("refresh_token", current.as_str()), ("client_id", &client_id)];
+        let outcome = match at.http.post(at.url("/token")).form(&form).send().await {
+            Ok(res) if res.status() == StatusCode::OK => {
+                res.json::<serde_json::Value>().await.map_err(|e| e.to_string())
+            }
+            Ok(res) => panic!("a refresh before the kill was refused with {}", res.status()),
+            // No connection: sent after the process was gone, so it never reached the server.
+            Err(e) if e.is_connect() => break,
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(body) => {
+                let pair = Tokens {
                     access: body["access_token"].as_str().expect("an access_token").to_owned(),
                     refresh: body["refresh_token"].as_str().expect("a refresh_token").to_owned(),
-                }),
-                Err(e) => InFlight::Lost(format!("body cut off: {e}")),
-            },
-            status => panic!("a refresh before the kill was refused with {status}"),
-        },
-        Err(e) => InFlight::Lost(e.to_string()),
-    };
-    let _ = done.send(()).await;
-    outcome
+                };
+                answered.fetch_add(1, Ordering::SeqCst);
+                chain.answered.push((current, pair.clone()));
+                current = pair.refresh;
+            }
+            // On the wire when the process died: the kill cut it.
+            Err(why) => {
+                chain.cut = Some((current, why));
+                break;
+            }
+        }
+    }
+    chain
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_in_the_middle_of_flows_leaves_nothing_half_written() {
-    const IN_FLIGHT: usize = 6;
     let dir = TempDir::new("mcp-restart-kill9");
-    let launch = Launch::on_free_port().env("DATABASE_URL", sqlite_url(&dir)).env("MCP_STATELESS", "true");
+    let launch = Launch::local().env("DATABASE_URL", sqlite_url(&dir)).env("MCP_STATELESS", "true");
     let server = launch.start().await;
     let client_id = server.register_public().await;
 
@@ -103,46 +138,74 @@ async fn kill_9_in_the_middle_of_flows_leaves_nothing_half_written() {
     // A sign-in page open in a browser, not submitted yet.
     let (pending_verifier, pending_challenge) = support::pkce();
     let pending = server.open_login(&client_id, &pending_challenge).await;
-    // Grants whose refresh tokens are rotating when the process dies.
-    let mut grants = Vec::with_capacity(IN_FLIGHT);
-    for _ in 0..IN_FLIGHT {
+    // A rotation answered just before the stream starts, with nothing after it.
+    let quiet = server.sign_in(&client_id, "alice", "password123").await;
+    let quiet_rotated = tokens_of(server.refresh(&client_id, &quiet.refresh).await, "quiet rotation").await;
+    // Grants whose refresh tokens are rotating, one request after another, when the process dies.
+    let mut grants = Vec::with_capacity(CHAINS);
+    for _ in 0..CHAINS {
         grants.push(server.sign_in(&client_id, "alice", "password123").await);
     }
 
-    // Fire the refreshes at once and kill -9 the server as soon as the first one is answered,
-    // while the others are queued on SQLite's writer lock or in the middle of their transaction.
-    let (done_tx, mut done_rx) = mpsc::channel(IN_FLIGHT);
+    // A steady stream of rotations: the kill is sent once ANSWERED_BEFORE_KILL of them were
+    // answered, while every chain has its next request on the wire (queued on SQLite's writer
+    // lock or inside its transaction).
+    let killed = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = grants
         .iter()
         .map(|g| {
-            let at = server.at.clone();
-            tokio::spawn(refresh_in_flight(at, client_id.clone(), g.refresh.clone(), done_tx.clone()))
+            let (at, killed, answered) = (server.at.clone(), killed.clone(), answered.clone());
+            tokio::spawn(refresh_chain(at, client_id.clone(), g.clone(), killed, answered))
         })
         .collect();
-    let _ = tokio::time::timeout(Duration::from_secs(10), done_rx.recv()).await;
-    server.kill9().await;
-    let mut outcomes = Vec::with_capacity(IN_FLIGHT);
-    for task in tasks {
-        outcomes.push(task.await.expect("the refresh task ends"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while answered.load(Ordering::SeqCst) < ANSWERED_BEFORE_KILL {
+        assert!(Instant::now() < deadline, "only {} refreshes answered in 30 s", answered.load(Ordering::SeqCst));
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let answered = outcomes.iter().filter(|o| matches!(o, InFlight::Answered(_))).count();
-    eprintln!("kill -9 with {answered} of {IN_FLIGHT} refreshes answered");
+    killed.store(true, Ordering::SeqCst);
+    server.kill9().await;
+    let mut chains = Vec::with_capacity(CHAINS);
+    for task in tasks {
+        chains.push(task.await.expect("the refresh chain ends"));
+    }
+    let cut = chains.iter().filter(|c| c.cut.is_some()).count();
+    let total: usize = chains.iter().map(|c| c.answered.len()).sum();
+    eprintln!("kill -9 after {total} answered refreshes cut {cut} of {CHAINS} chains");
+    assert!(cut >= 1, "the kill cut no refresh in flight ({total} answered first): the half-written case did not run");
 
     let server = launch.start().await;
 
-    // Every rotation is all or nothing. Answered before the kill: committed, so a retry of the
-    // old token within the grace window returns the very same pair. Lost: either committed
-    // (the retry gets the sealed pair) or not (the old token is still current); both give 200.
-    // A rotation half written (old token retired, successor missing) would fail here.
-    for (i, (grant, outcome)) in grants.iter().zip(&outcomes).enumerate() {
-        let after =
-            tokens_of(server.refresh(&client_id, &grant.refresh).await, &format!("refresh #{i} after kill -9")).await;
-        match outcome {
-            InFlight::Answered(pair) => assert_eq!(&after, pair, "refresh #{i} was answered before the kill"),
-            InFlight::Lost(why) => eprintln!("refresh #{i} was cut off by the kill ({why})"),
+    // Every rotation is all or nothing. Answered before the kill: committed, so its access
+    // token works, and where nothing followed it, a retry of the token it used (within the
+    // grace window) returns the very same pair. Where a cut request followed, that retry is not
+    // made: once the successor was used, a retry of its predecessor is a replay and revokes the
+    // grant. Cut: either committed (a retry gets the sealed pair) or not (the token is still
+    // current); both give 200. A rotation half written (old token retired, successor missing)
+    // would fail here.
+    let retried = tokens_of(server.refresh(&client_id, &quiet.refresh).await, "quiet retry after kill -9").await;
+    assert_eq!(retried, quiet_rotated, "a rotation answered before the kill was committed");
+    for (i, chain) in chains.iter().enumerate() {
+        let Some((sent, last)) = chain.answered.last() else { continue };
+        server.assert_rolls_as(&last.access, None, "alice").await;
+        if chain.cut.is_none() {
+            let retried = tokens_of(server.refresh(&client_id, sent).await, &format!("chain #{i}: retry")).await;
+            assert_eq!(&retried, last, "chain #{i}: its last answered rotation was committed");
         }
+    }
+    for (i, chain) in chains.iter().enumerate() {
+        let current = match (&chain.cut, chain.answered.last()) {
+            (Some((sent, why)), _) => {
+                eprintln!("chain #{i}: the kill cut a refresh ({why})");
+                sent.clone()
+            }
+            (None, Some((_, last))) => last.refresh.clone(),
+            (None, None) => grants[i].refresh.clone(),
+        };
+        let after = tokens_of(server.refresh(&client_id, &current).await, &format!("chain #{i} after kill -9")).await;
         server.assert_rolls_as(&after.access, None, "alice").await;
-        let next = tokens_of(server.refresh(&client_id, &after.refresh).await, &format!("refresh #{i} again")).await;
+        let next = tokens_of(server.refresh(&client_id, &after.refresh).await, &format!("chain #{i} again")).await;
         server.assert_rolls_as(&next.access, None, "alice").await;
     }
 

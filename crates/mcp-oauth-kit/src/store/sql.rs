@@ -1262,6 +1262,88 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A PostgreSQL database that a build of any earlier schema version left behind is brought
+    /// up to the latest version on the next start, and keeps its data. Each earlier version
+    /// gets a fresh schema (namespace) of its own. The test walks [`MIGRATIONS`]: a new
+    /// version is covered by adding it there, and nothing here changes.
+    #[tokio::test]
+    async fn postgres_databases_of_every_earlier_version_are_upgraded() {
+        let Some(url) = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.trim().is_empty()) else {
+            eprintln!("postgres upgrade test: skipped: set TEST_DATABASE_URL=postgres://… to run it");
+            return;
+        };
+        // A set variable is a demand: it must lead to PostgreSQL, or the test fails.
+        let base = PgConnectOptions::from_str(&url).expect("TEST_DATABASE_URL is a PostgreSQL URL");
+        let mut admin = PgConnection::connect_with(&base).await.expect("TEST_DATABASE_URL is reachable");
+        let server: String = sqlx::query_scalar("SELECT version()").fetch_one(&mut admin).await.expect("version()");
+        assert!(server.contains("PostgreSQL"), "TEST_DATABASE_URL is not PostgreSQL: {server}");
+
+        let latest = MIGRATIONS.len();
+        let now = now_millis();
+        for from in 1..latest {
+            let schema = format!("mcp_upgrade_v{from}_{}_{now}", std::process::id());
+            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin).await.expect("create schema");
+            let options = base.clone().options([("search_path", schema.as_str())]);
+            let store =
+                SqlStore { pool: Pool::Postgres(PgPoolOptions::new().max_connections(2).connect_lazy_with(options)) };
+            let Pool::Postgres(pool) = &store.pool else { unreachable!("built as PostgreSQL") };
+
+            // The database as version `from` left it, with rows in the tables of version 1.
+            sqlx::query("CREATE TABLE schema_version (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+                .execute(pool)
+                .await
+                .expect("schema_version");
+            for (version, statements) in (1_i64..).zip(&MIGRATIONS[..from]) {
+                for statement in statements.iter() {
+                    sqlx::query(&statement.replace("{bytes}", "BYTEA")).execute(pool).await.expect("an old version");
+                }
+                sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES ($1, 0)")
+                    .bind(version)
+                    .execute(pool)
+                    .await
+                    .expect("record the version");
+            }
+            let client_id = format!("kept-from-v{from}");
+            sqlx::query(
+                "INSERT INTO clients (client_id, auth_method, redirect_uris, grant_types, issued_at)
+                 VALUES ($1, 'none', '[\"http://127.0.0.1/cb\"]', '[]', 1)",
+            )
+            .bind(&client_id)
+            .execute(pool)
+            .await
+            .expect("a client of the old version");
+            let access = TokenHash::of(&format!("mcp_at_kept_{schema}"));
+            sqlx::query(
+                "INSERT INTO access_tokens (hash, grant_id, subject, username, client_id, scopes, resource, expires_at)
+                 VALUES ($1, 'g', 'sub-kept', 'kept', $2, '[\"mcp\"]', 'https://mcp.example.com/mcp', $3)",
+            )
+            .bind(access.to_hex())
+            .bind(&client_id)
+            .bind(db_time(now + 3_600_000))
+            .execute(pool)
+            .await
+            .expect("an access token of the old version");
+
+            store.migrate().await.unwrap_or_else(|e| panic!("upgrade from version {from}: {e}"));
+            store.migrate().await.expect("a second start changes nothing");
+            let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_version ORDER BY version")
+                .fetch_all(pool)
+                .await
+                .expect("versions");
+            assert_eq!(versions, (1..=latest as i64).collect::<Vec<_>>(), "upgraded from version {from}");
+            let client = store.client(&client_id).await.expect("client").unwrap_or_else(|| panic!("v{from} client"));
+            assert_eq!(client.redirect_uris, ["http://127.0.0.1/cb"], "from version {from}");
+            let token = store.access_token(&access, now).await.expect("access token");
+            assert_eq!(token.map(|t| t.grant.subject), Some("sub-kept".to_owned()), "from version {from}");
+            // Every table of the latest version is there: sweeping touches them all.
+            store.sweep_expired(now).await.unwrap_or_else(|e| panic!("sweep after upgrading from {from}: {e}"));
+            assert_eq!(store.hit_rate_limit("k", Duration::from_secs(60), 1).await.expect("hit").count, 1);
+            store.close().await;
+            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut admin).await.expect("drop schema");
+        }
+        let _ = admin.close().await;
+    }
+
     #[tokio::test]
     async fn debug_names_the_backend_only() {
         let store = SqlStore { pool: Pool::Postgres(PgPoolOptions::new().connect_lazy_with(PgConnectOptions::new())) };

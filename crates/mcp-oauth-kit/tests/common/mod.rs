@@ -220,6 +220,11 @@ impl TestServer {
         .await
     }
 
+    /// The server with a tool registry of the test's own.
+    pub(crate) async fn start_with_tools(tools: Tools) -> Self {
+        Self::launch(|config| McpServer::builder(config).user_store(users()).tools(tools)).await
+    }
+
     /// The server in front of an rmcp `ServerHandler` of the test's own
     /// ([`McpServerBuilder::rmcp_handler`]) instead of the kit's tool registry.
     pub(crate) async fn start_with_rmcp_handler<S: ServerHandler + Clone + Send + 'static>(handler: S) -> Self {

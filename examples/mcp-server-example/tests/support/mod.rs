@@ -7,6 +7,7 @@
 // Each test binary uses a different part of these helpers.
 #![allow(dead_code)]
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,10 +15,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode, Url};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+/// `TEST_DATABASE_URL`, checked to be PostgreSQL (shared with the kit's store tests).
+#[path = "../../../../crates/mcp-oauth-kit/tests/store_support/postgres.rs"]
+pub(crate) mod postgres;
 
 /// The redirect URI every test client registers (a native app's loopback listener; nothing
 /// listens there: the tests read the code from the `Location` header).
@@ -55,12 +60,6 @@ pub(crate) fn server_bin() -> PathBuf {
     from_root
 }
 
-/// A port that was free a moment ago (bind port 0, read it, let it go).
-pub(crate) fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("the ephemeral port").port()
-}
-
 /// Something different on every call, for names and PKCE verifiers.
 fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -90,21 +89,25 @@ impl Drop for TempDir {
     }
 }
 
-/// How to start one server process: its port and its environment (besides `PORT`,
-/// `RUST_LOG=warn` and `PUBLIC_URL`, which default to `http://127.0.0.1:PORT`). Starting the
-/// same `Launch` again restarts the server on the same port and database.
+/// The public URL of every test server: the load balancer's address in a deployment. The
+/// server binds a port of the system's choosing (`PORT=0`, so no port is handed out before it
+/// is bound) and the tests reach it there with this URL's `Host`, as a proxy that keeps the
+/// `Host` does; a restarted server keeps its issuer on any port.
+pub(crate) const PUBLIC_URL: &str = "http://127.0.0.1";
+
+/// How to start one server process: its environment (besides `PORT=0`, `RUST_LOG`, `NO_COLOR`
+/// and `PUBLIC_URL`). Starting the same `Launch` again restarts the server on the same
+/// database, with the same issuer.
 #[derive(Debug, Clone)]
 pub(crate) struct Launch {
-    pub(crate) port: u16,
     pub(crate) public_url: String,
     pub(crate) env: Vec<(String, String)>,
 }
 
 impl Launch {
-    /// A server on a free port whose public URL is its own address.
-    pub(crate) fn on_free_port() -> Self {
-        let port = free_port();
-        Self { port, public_url: format!("http://127.0.0.1:{port}"), env: Vec::new() }
+    /// A server on a port the system picks, with [`PUBLIC_URL`].
+    pub(crate) fn local() -> Self {
+        Self { public_url: PUBLIC_URL.to_owned(), env: Vec::new() }
     }
 
     /// Set an environment variable of the server.
@@ -113,29 +116,59 @@ impl Launch {
         self
     }
 
-    /// Give the server another public URL (the load balancer's, for several instances).
-    pub(crate) fn public_url(mut self, url: impl Into<String>) -> Self {
-        self.public_url = url.into();
-        self
-    }
-
-    /// Start the server and wait (bounded) until it answers its health check.
+    /// Start the server, learn its port from its `serving` log line, and wait (bounded) until it
+    /// answers its health check.
     pub(crate) async fn start(&self) -> Server {
         let mut command = Command::new(server_bin());
         command
-            .env("PORT", self.port.to_string())
+            .env("PORT", "0")
             .env("PUBLIC_URL", &self.public_url)
-            .env("RUST_LOG", "warn")
+            // Warnings, and the one line that says where the server listens, without colours.
+            .env("RUST_LOG", "warn,mcp_oauth_kit::server=info")
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
-            .stdout(Stdio::null());
+            .stdout(Stdio::piped());
         for (name, value) in &self.env {
             command.env(name, value);
         }
-        let child = command.spawn().unwrap_or_else(|e| panic!("start {}: {e}", server_bin().display()));
-        let mut server = Server { child: Some(child), at: Endpoint::new(self.port, &self.public_url) };
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("start {}: {e}", server_bin().display()));
+        let stdout = child.stdout.take().expect("the server's stdout");
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        // Reads the log to its end, so that the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut port_tx = Some(port_tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(port) = bound_port(&line)
+                    && let Some(tx) = port_tx.take()
+                {
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        let port = loop {
+            if let Ok(port) = port_rx.try_recv() {
+                break port;
+            }
+            if let Some(status) = child.try_wait().expect("poll the server process") {
+                panic!("the server exited at start with {status}");
+            }
+            assert!(Instant::now() < deadline, "the server did not log where it listens within {START_TIMEOUT:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let mut server = Server { child: Some(child), at: Endpoint::new(port, &self.public_url) };
         server.wait_until_ready().await;
         server
     }
+}
+
+/// The port in the kit's `serving listen=ADDR …` log line, if `line` is that line.
+fn bound_port(line: &str) -> Option<u16> {
+    if !line.contains(" serving ") {
+        return None;
+    }
+    let addr = line.split_whitespace().find_map(|field| field.strip_prefix("listen="))?;
+    addr.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
 }
 
 /// A running server process. Dropping it kills the process (SIGKILL) and reaps it.
@@ -190,10 +223,20 @@ impl Server {
 
     /// `kill -TERM` and wait (bounded) for the process to exit; returns its exit status.
     pub(crate) async fn sigterm(mut self) -> ExitStatus {
+        self.send_sigterm();
+        self.wait_for_exit(STOP_TIMEOUT).await
+    }
+
+    /// `kill -TERM` only: the server starts its graceful shutdown while the test goes on.
+    pub(crate) fn send_sigterm(&mut self) {
         let pid = self.pid();
         let sent = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().expect("run kill -TERM");
         assert!(sent.success(), "kill -TERM {pid} failed");
-        self.wait_for_exit(STOP_TIMEOUT).await
+    }
+
+    /// Wait for the process to exit, failing the test after `limit`; returns its exit status.
+    pub(crate) async fn exit_within(mut self, limit: Duration) -> ExitStatus {
+        self.wait_for_exit(limit).await
     }
 
     /// `kill -9`: the process dies at once, with whatever it was doing half done.
@@ -250,7 +293,7 @@ pub(crate) async fn oauth_error(res: Response) -> (StatusCode, String) {
 }
 
 /// A token pair from `/token`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Tokens {
     pub(crate) access: String,
     pub(crate) refresh: String,
@@ -289,18 +332,29 @@ pub(crate) struct Endpoint {
     pub(crate) base: String,
     /// The server's `PUBLIC_URL`: its issuer; the tokens' audience is `{public_url}/mcp`.
     pub(crate) public_url: String,
+    /// The public URL's `Host`, which every request of [`Endpoint::http`] carries.
+    pub(crate) host: String,
     /// Follows no redirects: the tests read every `Location` themselves.
     pub(crate) http: reqwest::Client,
 }
 
 impl Endpoint {
     fn new(port: u16, public_url: &str) -> Self {
+        let url = Url::parse(public_url).expect("a public URL");
+        let host = match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => panic!("a public URL with a host: {public_url}"),
+        };
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(HOST, host.parse().expect("a Host header"));
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(REQUEST_TIMEOUT)
+            .default_headers(headers)
             .build()
             .expect("an HTTP client");
-        Self { port, base: format!("http://127.0.0.1:{port}"), public_url: public_url.to_owned(), http }
+        Self { port, base: format!("http://127.0.0.1:{port}"), host, public_url: public_url.to_owned(), http }
     }
 
     /// An absolute URL on this server.
