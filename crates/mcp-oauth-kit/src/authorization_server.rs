@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::cimd::{CimdResolver, is_metadata_url};
+use crate::client_display::{display_name, redirect_target};
 use crate::config::Config;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::escaped::Escaped;
@@ -467,23 +468,8 @@ impl AuthProvider for OAuthServer {
         let pending = self.store.pending(&TokenHash::of(handle), now_millis()).await?.ok_or_else(expired)?;
         let client = self.store.client(&pending.client_id).await?.ok_or_else(expired)?;
         let can_remember = self.can_remember(&pending.redirect_uri, &client);
-        let redirect_host = Url::parse(&pending.redirect_uri)
-            .ok()
-            .map(|u| match u.host_str() {
-                Some(h) => h.to_owned(),
-                None => format!("{}:", u.scheme()),
-            })
-            .unwrap_or_default();
-        // A metadata-document client names itself; show where that name comes from, so that
-        // "Claude" served from evil.example does not pass for the real one.
-        let client_name = match (client.client_name, is_metadata_url(&client.client_id)) {
-            (Some(name), true) => {
-                let host = Url::parse(&client.client_id).ok().and_then(|u| u.host_str().map(str::to_owned));
-                format!("{name} ({})", host.unwrap_or_default())
-            }
-            (Some(name), false) => name,
-            (None, _) => client.client_id,
-        };
+        let redirect_host = redirect_target(&pending.redirect_uri);
+        let client_name = display_name(&client);
         Ok(LoginContext {
             client_name,
             redirect_host,

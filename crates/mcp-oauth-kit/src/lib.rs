@@ -53,6 +53,7 @@
 mod authorization_server;
 mod authorize;
 mod cimd;
+mod client_display;
 mod config;
 mod error;
 mod escaped;

@@ -485,3 +485,28 @@ async fn an_unusual_state_comes_back_unchanged() {
     let res = server.post_login(&page.form("", "", "deny"), page.cookie.as_deref()).await;
     assert_eq!(param(&location(&res), "state").as_deref(), Some(state), "on deny");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_a_private_schemes_name_and_no_format_characters_in_the_client_name() {
+    let server = TestServer::start().await;
+    let uri = "com.evil://claude.ai/cb";
+    let reg = server
+        .register(json!({
+            "client_name": "Claude\u{202e}lanigirO\u{200b} \u{2066}app\u{2069}",
+            "redirect_uris": [uri],
+            "token_endpoint_auth_method": "none",
+        }))
+        .await;
+    let client_id = reg["client_id"].as_str().expect("client_id");
+    let (_, challenge) = pkce();
+    let page = server.open_login(&server.authorize_url(client_id, &challenge, STATE, &[("redirect_uri", uri)])).await;
+    assert!(
+        page.html.contains("You will be sent back to <strong>com.evil://claude.ai</strong>"),
+        "not to \"claude.ai\": {}",
+        page.html
+    );
+    assert!(page.html.contains("<strong>ClaudelanigirO app</strong>"), "{}", page.html);
+    for c in ['\u{202e}', '\u{200b}', '\u{2066}', '\u{2069}'] {
+        assert!(!page.html.contains(c), "{c:?} is shown");
+    }
+}
