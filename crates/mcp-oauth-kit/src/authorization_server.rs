@@ -417,15 +417,21 @@ impl AuthProvider for OAuthServer {
             None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
             None => return Err(page("redirect_uri is required")),
         };
-        // From here on the redirect URI is trusted: errors go back to the client.
+        // From here on the redirect URI is the client's own; errors may go back to it, but only
+        // once a user has signed in here (the endpoint decides, RFC 9700 §4.11.2).
         let state = req.state.clone();
         let iss = self.config.issuer();
+        let client_name = display_name(&client);
         let redirect_error = |code: OAuthErrorCode, description: &str| {
             let mut params = vec![("error", code.as_str()), ("error_description", description), ("iss", iss.as_str())];
             if let Some(s) = state.as_deref() {
                 params.push(("state", s));
             }
-            AuthorizeError::Redirect(with_query(&redirect_uri, &params))
+            AuthorizeError::Redirect {
+                client_name: client_name.clone(),
+                error: OAuthError::new(code, description.to_owned()),
+                location: with_query(&redirect_uri, &params),
+            }
         };
         if req.response_type.as_deref() != Some("code") {
             return Err(redirect_error(OAuthErrorCode::UnsupportedResponseType, "response_type must be code"));

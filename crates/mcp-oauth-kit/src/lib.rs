@@ -52,6 +52,7 @@
 
 mod authorization_server;
 mod authorize;
+mod browser;
 mod cimd;
 mod client_display;
 mod config;
