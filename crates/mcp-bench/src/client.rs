@@ -76,17 +76,22 @@ impl Conn {
         self.send(req).await
     }
 
+    /// `POST` a form; a browser's form also sends its cookie and its page's `Origin`.
     pub(crate) async fn post_form(
         &mut self,
         path: &str,
         pairs: &[(&str, &str)],
         cookie: Option<&str>,
+        origin: Option<&str>,
     ) -> Result<Reply, String> {
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
         let mut b =
             self.request(Method::POST, path).header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         if let Some(c) = cookie {
             b = b.header(http::header::COOKIE, c);
+        }
+        if let Some(o) = origin {
+            b = b.header(http::header::ORIGIN, o);
         }
         let req = b.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
         self.send(req).await

@@ -125,9 +125,9 @@ pub(crate) async fn authorize(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .filter_map(|v| v.split(';').next())
-        .find(|pair| pair.trim_start().starts_with("mcp_login_"))
+        .find(|pair| pair.trim_start().starts_with("mcp_browser="))
         .map(|pair| pair.trim().to_owned())
-        .ok_or("the login page set no mcp_login_ cookie")?;
+        .ok_or("the login page set no mcp_browser cookie")?;
     let html = reply.text();
     let request = hidden_input(&html, "request").ok_or("no request field on the login page")?;
     let csrf = hidden_input(&html, "csrf_token").ok_or("no csrf_token field on the login page")?;
@@ -139,7 +139,8 @@ pub(crate) async fn authorize(
         ("decision", "allow"),
     ];
     let started = Instant::now();
-    let reply = conn.post_form("/login", &form, Some(&cookie)).await?;
+    let origin = url::Url::parse(base).map_err(|e| e.to_string())?.origin().ascii_serialization();
+    let reply = conn.post_form("/login", &form, Some(&cookie), Some(&origin)).await?;
     let login_time = started.elapsed();
     expect(&reply, StatusCode::FOUND, "POST /login")?;
     let callback = location(&reply, base)?;
@@ -180,7 +181,7 @@ pub(crate) async fn exchange(conn: &mut Conn, base: &str, code: &PendingCode) ->
         ("code_verifier", code.verifier.as_str()),
         ("resource", resource.as_str()),
     ];
-    let reply = conn.post_form("/token", &form, None).await?;
+    let reply = conn.post_form("/token", &form, None, None).await?;
     tokens_of(&reply, &code.client_id, &code.username, "code exchange")
 }
 
@@ -191,7 +192,7 @@ pub(crate) async fn refresh(conn: &mut Conn, tokens: &Tokens) -> Result<Tokens, 
         ("refresh_token", tokens.refresh.as_str()),
         ("client_id", tokens.client_id.as_str()),
     ];
-    let reply = conn.post_form("/token", &form, None).await?;
+    let reply = conn.post_form("/token", &form, None, None).await?;
     let next = tokens_of(&reply, &tokens.client_id, &tokens.username, "refresh")?;
     if next.refresh == tokens.refresh {
         return Err("refresh did not rotate the refresh token".into());

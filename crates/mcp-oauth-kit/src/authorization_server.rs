@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::cimd::{CimdResolver, is_metadata_url};
+use crate::client_display::{display_name, redirect_target};
 use crate::config::Config;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::escaped::Escaped;
@@ -416,15 +417,21 @@ impl AuthProvider for OAuthServer {
             None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
             None => return Err(page("redirect_uri is required")),
         };
-        // From here on the redirect URI is trusted: errors go back to the client.
+        // From here on the redirect URI is the client's own; errors may go back to it, but only
+        // once a user has signed in here (the endpoint decides, RFC 9700 §4.11.2).
         let state = req.state.clone();
         let iss = self.config.issuer();
+        let client_name = display_name(&client);
         let redirect_error = |code: OAuthErrorCode, description: &str| {
             let mut params = vec![("error", code.as_str()), ("error_description", description), ("iss", iss.as_str())];
             if let Some(s) = state.as_deref() {
                 params.push(("state", s));
             }
-            AuthorizeError::Redirect(with_query(&redirect_uri, &params))
+            AuthorizeError::Redirect {
+                client_name: client_name.clone(),
+                error: OAuthError::new(code, description.to_owned()),
+                location: with_query(&redirect_uri, &params),
+            }
         };
         if req.response_type.as_deref() != Some("code") {
             return Err(redirect_error(OAuthErrorCode::UnsupportedResponseType, "response_type must be code"));
@@ -467,23 +474,8 @@ impl AuthProvider for OAuthServer {
         let pending = self.store.pending(&TokenHash::of(handle), now_millis()).await?.ok_or_else(expired)?;
         let client = self.store.client(&pending.client_id).await?.ok_or_else(expired)?;
         let can_remember = self.can_remember(&pending.redirect_uri, &client);
-        let redirect_host = Url::parse(&pending.redirect_uri)
-            .ok()
-            .map(|u| match u.host_str() {
-                Some(h) => h.to_owned(),
-                None => format!("{}:", u.scheme()),
-            })
-            .unwrap_or_default();
-        // A metadata-document client names itself; show where that name comes from, so that
-        // "Claude" served from evil.example does not pass for the real one.
-        let client_name = match (client.client_name, is_metadata_url(&client.client_id)) {
-            (Some(name), true) => {
-                let host = Url::parse(&client.client_id).ok().and_then(|u| u.host_str().map(str::to_owned));
-                format!("{name} ({})", host.unwrap_or_default())
-            }
-            (Some(name), false) => name,
-            (None, _) => client.client_id,
-        };
+        let redirect_host = redirect_target(&pending.redirect_uri);
+        let client_name = display_name(&client);
         Ok(LoginContext {
             client_name,
             redirect_host,

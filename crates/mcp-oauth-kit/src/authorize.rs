@@ -1,17 +1,27 @@
 //! `GET /authorize`: the authorization endpoint (RFC 6749 §4.1.1 with PKCE and RFC 8707).
-//! A valid request is remembered and the browser goes to the login page; errors go back to
-//! the client only once its redirect URI has been validated (§4.1.2.1).
+//! A valid request is remembered and the browser goes to the login page. Errors are shown on
+//! this server's own page, naming the client; none is redirected, since no user has
+//! authenticated here yet and anyone can register a client with any redirect URI (RFC 9700
+//! §4.11.2: no open redirector). A browser with a live sign-in session is offered a link
+//! back to the client with the error (§4.1.2.1).
 
-use http::StatusCode;
+use http::{HeaderMap, StatusCode};
 
 use crate::config::Config;
 use crate::error::OAuthError;
 use crate::http_util::{Form, HttpResponse, redirect};
-use crate::login::error_page;
+use crate::login::{client_error_page, error_page, has_live_session};
 use crate::provider::{AuthProvider, AuthorizationRequest, AuthorizeError};
+use crate::user_store::UserStore;
 
 /// Handle the query string of `GET /authorize`.
-pub(crate) async fn authorize(provider: &dyn AuthProvider, config: &Config, query: &str) -> HttpResponse {
+pub(crate) async fn authorize(
+    provider: &dyn AuthProvider,
+    users: Option<&dyn UserStore>,
+    config: &Config,
+    headers: &HeaderMap,
+    query: &str,
+) -> HttpResponse {
     let server_name = config.server_name.as_str();
     let form = match Form::parse(query.as_bytes()) {
         Ok(f) => f,
@@ -32,7 +42,10 @@ pub(crate) async fn authorize(provider: &dyn AuthProvider, config: &Config, quer
     match provider.start_authorization(request).await {
         // Absolute, from the public URL: behind a proxy the request's Host is not ours to trust.
         Ok(handle) => redirect(&config.url(&format!("/login?request={handle}"))),
-        Err(AuthorizeError::Redirect(location)) => redirect(&location),
+        Err(AuthorizeError::Redirect { client_name, error, location }) => {
+            let signed_in = has_live_session(provider, users, config, headers).await;
+            client_error_page(server_name, &client_name, &error, signed_in.then_some(location.as_str()))
+        }
         Err(AuthorizeError::Page(e)) => error_page(StatusCode::BAD_REQUEST, server_name, &e),
         #[allow(unreachable_patterns)]
         Err(_) => error_page(StatusCode::BAD_REQUEST, server_name, &OAuthError::invalid_request("invalid request")),

@@ -78,7 +78,9 @@ pub(crate) fn html(status: StatusCode, body: String) -> HttpResponse {
     );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: under it Chromium sends `Origin: null` on the page's own form POST,
+    // which the sign-in form must refuse as foreign.
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     no_store(h);
     res
 }

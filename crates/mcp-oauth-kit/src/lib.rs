@@ -52,7 +52,9 @@
 
 mod authorization_server;
 mod authorize;
+mod browser;
 mod cimd;
+mod client_display;
 mod config;
 mod error;
 mod escaped;

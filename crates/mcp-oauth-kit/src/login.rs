@@ -1,10 +1,14 @@
 //! `GET/POST /login`: the sign-in and consent page between `/authorize` and the client's
 //! redirect URI; and `POST /logout`, which ends the browser's sign-in session.
 //!
-//! The form carries the pending authorization's handle and its CSRF token; the same token is
-//! set as a cookie, so the POST must come from the browser that loaded the page (login CSRF).
-//! Wrong passwords and unknown users get the same answer; each pending authorization allows
-//! a few attempts before it is dropped.
+//! The form carries the pending authorization's handle and a token bound to this browser
+//! (see [`crate::browser`]); a post from another site or origin is refused before anything is
+//! read or spent (login CSRF). Wrong passwords and unknown users get the same answer; each
+//! pending authorization allows a few attempts before it is dropped.
+//!
+//! Nothing here sends the browser to the client before a user has authenticated on this
+//! server (RFC 9700 §4.11.2): Deny on the sign-in page shows this server's own page. Only the
+//! consent-only page of a live session, submitted from this origin, sends `access_denied` back.
 //!
 //! A password sign-in also starts a sign-in session: the `mcp_session` cookie (`HttpOnly`,
 //! `SameSite=Lax`, `Path=/`; `__Host-` and `Secure` over https) holds a random secret whose
@@ -15,16 +19,17 @@
 //! `prompt=login` (the "Not you?" link) ignores the session. The decision rules are the
 //! provider's; this file only reads cookies and forms and renders pages.
 
-use http::header::{COOKIE, SET_COOKIE};
+use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
+use crate::browser::{Browser, Submission, read_cookie, submission};
 use crate::config::Config;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::escaped::Escaped;
 use crate::http_util::{Form, HttpResponse, escape_html, has_content_type, html, redirect};
 use crate::provider::{AuthProvider, LoginContext};
 use crate::rate_limit::{Limits, Verdict};
-use crate::secret::{Password, TokenHash, ct_eq_str, derived_token};
+use crate::secret::{Password, ct_eq_str, derived_token};
 use crate::user_store::{User, UserStore};
 
 const TEMPLATE: &str = include_str!("../assets/login.html");
@@ -79,21 +84,6 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
-/// One cookie per pending sign-in (named after a digest of its handle), so that two sign-in
-/// pages open in one browser do not overwrite each other's token.
-fn cookie_name(config: &Config, handle: &str) -> String {
-    let tag: String = TokenHash::of(handle).to_hex().chars().take(12).collect();
-    // `__Host-` cookies must be Secure, so the prefix is only usable over https.
-    if config.secure_cookies() { format!("__Host-mcp_login_{tag}") } else { format!("mcp_login_{tag}") }
-}
-
-fn set_cookie(config: &Config, handle: &str, csrf: &str) -> Option<HeaderValue> {
-    let secure = if config.secure_cookies() { "; Secure" } else { "" };
-    let name = cookie_name(config, handle);
-    let value = format!("{name}={csrf}; Path=/; HttpOnly; SameSite=Lax; Max-Age=900{secure}");
-    HeaderValue::from_str(&value).ok()
-}
-
 /// The sign-in session's cookie: `__Host-` (and so `Secure`, host-only, `Path=/`) over https.
 fn session_cookie_name(config: &Config) -> &'static str {
     if config.secure_cookies() { "__Host-mcp_session" } else { "mcp_session" }
@@ -110,18 +100,6 @@ fn session_cookie(config: &Config, secret: Option<&str>) -> Option<HeaderValue> 
     HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")).ok()
 }
 
-fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
-}
-
 /// Which page to render for a pending authorization.
 enum Page<'a> {
     /// Username and password, with what was typed and what went wrong.
@@ -130,7 +108,7 @@ enum Page<'a> {
     Consent { user: &'a User, logout_token: &'a str },
 }
 
-fn render(config: &Config, ctx: &LoginContext, handle: &str, page: &Page<'_>) -> String {
+fn render(config: &Config, ctx: &LoginContext, handle: &str, form_token: &str, page: &Page<'_>) -> String {
     let scopes: String = ctx.scopes.iter().map(|s| format!("<li>{}</li>", escape_html(s))).collect();
     let server_name = escape_html(&config.server_name);
     let client_name = escape_html(&ctx.client_name);
@@ -175,7 +153,7 @@ fn render(config: &Config, ctx: &LoginContext, handle: &str, page: &Page<'_>) ->
             ("redirect_host", &escape_html(&ctx.redirect_host)),
             ("scopes", &scopes),
             ("request", &request),
-            ("csrf_token", &escape_html(&ctx.csrf_token)),
+            ("csrf_token", &escape_html(form_token)),
             ("fields", &fields),
             ("remember", &remember),
             ("error", &error),
@@ -185,19 +163,31 @@ fn render(config: &Config, ctx: &LoginContext, handle: &str, page: &Page<'_>) ->
     )
 }
 
-/// A page of the form, with the CSRF cookie that the POST must bring back.
+/// A page of the form, with this browser's form token (and its cookie, when it is new).
 fn page_response(
     config: &Config,
     ctx: &LoginContext,
     handle: &str,
+    browser: &Browser,
     page: &Page<'_>,
     status: StatusCode,
 ) -> HttpResponse {
-    let mut res = html(status, render(config, ctx, handle, page));
-    if let Some(cookie) = set_cookie(config, handle, &ctx.csrf_token) {
+    let mut res = html(status, render(config, ctx, handle, &browser.form_token(handle), page));
+    if let Some(cookie) = browser.set_cookie.clone() {
         res.headers_mut().insert(SET_COOKIE, cookie);
     }
     res
+}
+
+/// One of the kit's short pages: `title` and `main` are HTML, escaped by the caller.
+fn notice_page(status: StatusCode, server_name: &str, title: &str, main: &str) -> HttpResponse {
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"color-scheme\" content=\"light dark\">\
+         <title>{title} · {name}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:10vh auto;padding:0 1.5rem}}\
+         code{{font-size:.9em}}</style></head><body>{main}</body></html>",
+        name = escape_html(server_name),
+    );
+    html(status, body)
 }
 
 /// A page for errors that must not go back to the client (unknown client, bad redirect URI,
@@ -208,16 +198,59 @@ pub(crate) fn error_page(status: StatusCode, server_name: &str, e: &OAuthError) 
         OAuthErrorCode::ServerError | OAuthErrorCode::TemporarilyUnavailable => e.code.status(),
         _ => status,
     };
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"color-scheme\" content=\"light dark\">\
-         <title>Cannot continue · {name}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:10vh auto;padding:0 1.5rem}}\
-         code{{font-size:.9em}}</style></head><body><h1>This sign-in cannot continue</h1><p>{desc}</p>\
-         <p>Error: <code>{code}</code>. Go back to the application and connect again.</p></body></html>",
-        name = escape_html(server_name),
+    let main = format!(
+        "<h1>This sign-in cannot continue</h1><p>{desc}</p>\
+         <p>Error: <code>{code}</code>. Go back to the application and connect again.</p>",
         desc = escape_html(&e.description),
         code = e.code.as_str(),
     );
-    html(status, body)
+    notice_page(status, server_name, "Cannot continue", &main)
+}
+
+/// The error of a valid client's authorization request, shown on this server's page rather
+/// than redirected (RFC 9700 §4.11.2): it names the client and what went wrong. `back` is the
+/// error redirect to the client, offered as a link only to a browser with a live sign-in.
+pub(crate) fn client_error_page(
+    server_name: &str,
+    client_name: &str,
+    e: &OAuthError,
+    back: Option<&str>,
+) -> HttpResponse {
+    let client = escape_html(client_name);
+    let link =
+        back.map(|url| format!(r#"<p><a href="{}">Return to {client}</a></p>"#, escape_html(url))).unwrap_or_default();
+    let main = format!(
+        "<h1>This sign-in cannot continue</h1><p><strong>{client}</strong> sent a request that {server} cannot accept: \
+         {desc}</p><p>Error: <code>{code}</code>. Go back to the application and connect again.</p>{link}",
+        server = escape_html(server_name),
+        desc = escape_html(&e.description),
+        code = e.code.as_str(),
+    );
+    notice_page(StatusCode::BAD_REQUEST, server_name, "Cannot continue", &main)
+}
+
+/// What Deny leads to when no user has authenticated here: this server's own page, never the
+/// client's redirect URI.
+fn declined_page(server_name: &str, client_name: &str) -> HttpResponse {
+    let main = format!(
+        "<h1>Request declined</h1><p>You declined the request of <strong>{client}</strong>. \
+         Nothing was shared with it. You can close this window.</p>",
+        client = escape_html(client_name),
+    );
+    notice_page(StatusCode::OK, server_name, "Declined", &main)
+}
+
+/// Whether this browser has a live sign-in session of a user the store still knows.
+pub(crate) async fn has_live_session(
+    provider: &dyn AuthProvider,
+    users: Option<&dyn UserStore>,
+    config: &Config,
+    headers: &HeaderMap,
+) -> bool {
+    match users {
+        Some(users) => matches!(signed_in_user(provider, users, config, headers).await, Ok(Some(_))),
+        None => false,
+    }
 }
 
 /// The user signed in on this browser, with their session secret: the session cookie names a
@@ -263,10 +296,12 @@ pub(crate) async fn show(
         Some(users) if form.get("prompt") != Some("login") => signed_in_user(provider, users, config, headers).await,
         _ => Ok(None),
     };
+    let browser = Browser::known_or_new(config, headers);
     let (user, secret) = match signed_in {
         Ok(Some(found)) => found,
         Ok(None) => {
-            return page_response(config, &ctx, handle, &Page::SignIn { username: "", error: None }, StatusCode::OK);
+            let page = Page::SignIn { username: "", error: None };
+            return page_response(config, &ctx, handle, &browser, &page, StatusCode::OK);
         }
         Err(e) => return page_error(StatusCode::SERVICE_UNAVAILABLE, e),
     };
@@ -284,10 +319,10 @@ pub(crate) async fn show(
         Err(e) => return page_error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
     let logout_token = derived_token(LOGOUT_PURPOSE, secret);
-    page_response(config, &ctx, handle, &Page::Consent { user: &user, logout_token: &logout_token }, StatusCode::OK)
+    let page = Page::Consent { user: &user, logout_token: &logout_token };
+    page_response(config, &ctx, handle, &browser, &page, StatusCode::OK)
 }
 
-/// `POST /login` with the form body already read within the size limit.
 /// The form a sign-in page posted; `Err` is the error page to answer with (boxed: a
 /// response is large).
 fn page_form(config: &Config, headers: &HeaderMap, body: &[u8]) -> Result<Form, Box<HttpResponse>> {
@@ -298,6 +333,14 @@ fn page_form(config: &Config, headers: &HeaderMap, body: &[u8]) -> Result<Form, 
     Form::parse(body).map_err(|e| Box::new(error_page(StatusCode::BAD_REQUEST, &config.server_name, &e)))
 }
 
+/// The answer to a form post that the browser marks as coming from another site or origin:
+/// refused before anything is read or spent.
+fn foreign_post(config: &Config) -> HttpResponse {
+    let e = OAuthError::invalid_request("the form was not submitted from this server's own page");
+    error_page(StatusCode::FORBIDDEN, &config.server_name, &e)
+}
+
+/// `POST /login` with the form body already read within the size limit.
 pub(crate) async fn submit(
     provider: &dyn AuthProvider,
     users: &dyn UserStore,
@@ -308,42 +351,55 @@ pub(crate) async fn submit(
     body: &[u8],
 ) -> HttpResponse {
     let page_error = |status, e: OAuthError| error_page(status, &config.server_name, &e);
+    let origin = submission(config, headers);
+    if origin == Submission::Foreign {
+        return foreign_post(config);
+    }
     let form = match page_form(config, headers, body) {
         Ok(f) => f,
         Err(response) => return *response,
     };
-    let (Some(handle), Some(csrf)) = (form.get("request"), form.get("csrf_token")) else {
+    let (Some(handle), Some(form_token)) = (form.get("request"), form.get("csrf_token")) else {
         return page_error(StatusCode::BAD_REQUEST, OAuthError::invalid_request("the form is incomplete"));
     };
     let ctx = match provider.login_context(handle).await {
         Ok(ctx) => ctx,
         Err(e) => return page_error(StatusCode::BAD_REQUEST, e),
     };
-    let cookie_ok = read_cookie(headers, &cookie_name(config, handle)).is_some_and(|c| ct_eq_str(c, &ctx.csrf_token));
-    if !ct_eq_str(csrf, &ctx.csrf_token) || !cookie_ok {
+    let Some(browser) = Browser::known(config, headers).filter(|b| b.form_token_matches(handle, form_token)) else {
         let e = OAuthError::invalid_request(
-            "the form did not come from this browser's sign-in page (missing cookie or CSRF token); start again from the application",
+            "the form did not come from this browser's sign-in page (missing cookie or form token); start again from the application",
         );
         return page_error(StatusCode::FORBIDDEN, e);
-    }
+    };
+    // The pending request's own token, which the provider checks again.
+    let csrf = ctx.csrf_token.as_str();
     let remember = ctx.can_remember && form.get("remember").is_some();
     // The sign-in page posts credentials (possibly empty); the consent-only page posts none
-    // and stands on the browser's session.
+    // and stands on the browser's session, which takes a real submission of our own page.
     let with_credentials = form.get_raw("username").is_some() || form.get_raw("password").is_some();
     let has_session_cookie = read_cookie(headers, session_cookie_name(config)).is_some();
-    let session = if with_credentials || !has_session_cookie {
-        None
-    } else {
+    let session_post = !with_credentials && has_session_cookie;
+    if session_post && origin != Submission::SameOrigin {
+        return foreign_post(config);
+    }
+    let session = if session_post {
         match signed_in_user(provider, users, config, headers).await {
             Ok(found) => found,
             Err(e) => return page_error(StatusCode::SERVICE_UNAVAILABLE, e),
         }
+    } else {
+        None
     };
     if form.get("decision") == Some("deny") {
-        if remember
-            && let Some((user, _)) = &session
-            && let Err(e) = provider.forget_consent(handle, &user.id).await
-        {
+        let Some((user, _)) = &session else {
+            // Nobody has authenticated here: the answer is our page, not a redirect.
+            return match provider.deny_authorization(handle, csrf).await {
+                Ok(_) => declined_page(&config.server_name, &ctx.client_name),
+                Err(e) => page_error(StatusCode::BAD_REQUEST, e),
+            };
+        };
+        if remember && let Err(e) = provider.forget_consent(handle, &user.id).await {
             return page_error(StatusCode::SERVICE_UNAVAILABLE, e);
         }
         return match provider.deny_authorization(handle, csrf).await {
@@ -351,7 +407,7 @@ pub(crate) async fn submit(
             Err(e) => page_error(StatusCode::BAD_REQUEST, e),
         };
     }
-    if !with_credentials && has_session_cookie {
+    if session_post {
         return match session {
             Some((user, _)) => {
                 let res = approve(provider, handle, csrf, &user, remember, config).await;
@@ -363,7 +419,7 @@ pub(crate) async fn submit(
             // The session ended while the page was open: ask for the password, count nothing.
             None => {
                 let page = Page::SignIn { username: "", error: Some("Your sign-in has ended. Sign in again.") };
-                let mut res = page_response(config, &ctx, handle, &page, StatusCode::UNAUTHORIZED);
+                let mut res = page_response(config, &ctx, handle, &browser, &page, StatusCode::UNAUTHORIZED);
                 if let Some(clear) = session_cookie(config, None) {
                     res.headers_mut().append(SET_COOKIE, clear);
                 }
@@ -404,7 +460,7 @@ pub(crate) async fn submit(
         return match provider.record_failed_login(handle).await {
             Ok(true) => {
                 let page = Page::SignIn { username, error: Some("Wrong username or password.") };
-                page_response(config, &ctx, handle, &page, StatusCode::UNAUTHORIZED)
+                page_response(config, &ctx, handle, &browser, &page, StatusCode::UNAUTHORIZED)
             }
             Ok(false) => page_error(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -467,8 +523,9 @@ async fn approve(
 ///
 /// The form's token is derived from the session secret, which only this browser's cookie
 /// holds, so another site cannot sign the user out: a cross-site POST carries no `SameSite=Lax`
-/// cookie, and a same-site one cannot know the token. Nor does a request without the session
-/// cookie get the cookie removed.
+/// cookie, and a same-site one cannot know the token; a post the browser marks as cross-site
+/// or from another origin is refused first. Nor does a request without the session cookie get
+/// the cookie removed.
 pub(crate) async fn logout(
     provider: &dyn AuthProvider,
     config: &Config,
@@ -476,6 +533,9 @@ pub(crate) async fn logout(
     body: &[u8],
 ) -> HttpResponse {
     let page_error = |status, e: OAuthError| error_page(status, &config.server_name, &e);
+    if submission(config, headers) == Submission::Foreign {
+        return foreign_post(config);
+    }
     let form = match page_form(config, headers, body) {
         Ok(f) => f,
         Err(response) => return *response,
@@ -510,27 +570,16 @@ pub(crate) async fn logout(
 }
 
 fn signed_out_page(config: &Config) -> HttpResponse {
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"color-scheme\" content=\"light dark\">\
-         <title>Signed out · {name}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:10vh auto;padding:0 1.5rem}}\
-         </style></head><body><h1>You are signed out</h1><p>Connecting an application to {name} will ask for your password again.</p></body></html>",
+    let main = format!(
+        "<h1>You are signed out</h1><p>Connecting an application to {name} will ask for your password again.</p>",
         name = escape_html(&config.server_name),
     );
-    html(StatusCode::OK, body)
+    notice_page(StatusCode::OK, &config.server_name, "Signed out", &main)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cookies_are_found_among_others() {
-        let mut h = HeaderMap::new();
-        h.insert(COOKIE, HeaderValue::from_static("a=1; mcp_login=abc; b=2; empty="));
-        assert_eq!(read_cookie(&h, "mcp_login"), Some("abc"));
-        assert_eq!(read_cookie(&h, "missing"), None);
-        assert_eq!(read_cookie(&h, "empty"), None, "an emptied cookie is no cookie");
-    }
 
     fn context(client_name: &str, can_remember: bool) -> LoginContext {
         let mut ctx = LoginContext::new(client_name, "evil\"host", vec!["mcp".into()], "tok");
@@ -542,13 +591,13 @@ mod tests {
     fn the_page_escapes_client_supplied_text() {
         let config = Config::new("http://127.0.0.1:1").expect("valid");
         let ctx = context("<script>alert(1)</script>", true);
-        let page = render(&config, &ctx, "h", &Page::SignIn { username: "\"><img>", error: None });
+        let page = render(&config, &ctx, "h", "tok", &Page::SignIn { username: "\"><img>", error: None });
         assert!(!page.contains("<script>alert"));
         assert!(page.contains("&lt;script&gt;"));
         assert!(!page.contains("\"><img>"));
         assert!(!page.contains("{{"), "every placeholder is filled");
         let user = User::new("u", "<i>eve</i>");
-        let page = render(&config, &ctx, "h", &Page::Consent { user: &user, logout_token: "t" });
+        let page = render(&config, &ctx, "h", "tok", &Page::Consent { user: &user, logout_token: "t" });
         assert!(page.contains("&lt;i&gt;eve&lt;/i&gt;") && !page.contains("<i>eve"));
         assert!(!page.contains("{{"), "every placeholder is filled");
     }
@@ -557,7 +606,7 @@ mod tests {
     fn text_put_into_the_page_is_not_filled_again() {
         let config = Config::new("http://127.0.0.1:1").expect("valid");
         let ctx = context("{{csrf_token}} {{request}}", false);
-        let page = render(&config, &ctx, "the-handle", &Page::SignIn { username: "{{username}}", error: None });
+        let page = render(&config, &ctx, "the-handle", "tok", &Page::SignIn { username: "{{username}}", error: None });
         assert!(page.contains("{{csrf_token}} {{request}}"), "the client's name, as it is");
         assert_eq!(page.matches("value=\"tok\"").count(), 1, "the token only where it belongs");
         assert_eq!(fill("a {{x}} {{y}} {{", &[("x", "{{y}}")]), "a {{y}} {{y}} {{");
@@ -567,12 +616,12 @@ mod tests {
     fn the_remember_checkbox_is_offered_only_when_allowed_and_never_checked() {
         let config = Config::new("http://127.0.0.1:1").expect("valid");
         let sign_in = Page::SignIn { username: "", error: None };
-        let page = render(&config, &context("App", true), "h", &sign_in);
+        let page = render(&config, &context("App", true), "h", "tok", &sign_in);
         assert!(
             page.contains(r#"name="remember""#) && page.contains("Remember this decision for <strong>App</strong>")
         );
         assert!(!page.contains("checked"));
-        let page = render(&config, &context("App", false), "h", &sign_in);
+        let page = render(&config, &context("App", false), "h", "tok", &sign_in);
         assert!(!page.contains(r#"name="remember""#));
     }
 
@@ -580,7 +629,8 @@ mod tests {
     fn the_consent_page_has_no_password_and_offers_another_account() {
         let config = Config::new("http://127.0.0.1:1").expect("valid");
         let user = User::new("u", "alice");
-        let page = render(&config, &context("App", false), "a+b", &Page::Consent { user: &user, logout_token: "lt" });
+        let page =
+            render(&config, &context("App", false), "a+b", "tok", &Page::Consent { user: &user, logout_token: "lt" });
         assert!(!page.contains("type=\"password\""));
         assert!(page.contains("Signed in as <strong>alice</strong>"));
         assert!(page.contains("/login?request=a%2Bb&amp;prompt=login"));

@@ -130,8 +130,18 @@ pub struct AuthorizationRequest {
 pub enum AuthorizeError {
     /// The client or redirect URI could not be validated: show an error page, never redirect.
     Page(OAuthError),
-    /// The client and redirect URI are valid: send the error back to the client.
-    Redirect(String),
+    /// The client and redirect URI are valid, so the error may go back to the client; the
+    /// endpoint does that only for a browser with a live sign-in session, and shows a page
+    /// otherwise, so that an unauthenticated request cannot use this server as an open
+    /// redirector (RFC 9700 §4.11.2).
+    Redirect {
+        /// The client's name as the pages show it.
+        client_name: String,
+        /// What went wrong.
+        error: OAuthError,
+        /// The client's redirect URI carrying the error (`error`, `state`, `iss`).
+        location: String,
+    },
 }
 
 /// What the login page shows and checks for a pending authorization.
@@ -144,7 +154,10 @@ pub struct LoginContext {
     pub redirect_host: String,
     /// The scopes being requested.
     pub scopes: Vec<String>,
-    /// The CSRF token the form must carry.
+    /// The pending request's own token, which the login page hands back to
+    /// [`AuthProvider::complete_authorization`] and [`AuthProvider::deny_authorization`]. The
+    /// form itself carries a token derived from a per-browser cookie instead, so that a page
+    /// read in one browser is worthless in another.
     pub csrf_token: String,
     /// Whether the page may offer to remember the user's decision ("Remember this decision
     /// for …"): the provider remembers consent, and the client's identity is assured for this

@@ -226,12 +226,8 @@ impl Router {
         let origin = origin_header.as_ref().and_then(|o| o.to_str().ok());
         let path = req.uri().path();
         let mcp = state.is_mcp_path(path);
-        // The login form is protected by its CSRF token and cookie; browsers may send
-        // `Origin: null` there because of our Referrer-Policy. The same goes for the sign-out
-        // form (bound to the session by its token), but a foreign origin is refused there.
-        let null_origin = origin == Some("null");
-        let origin_checked =
-            path != "/login" && !path.starts_with("/.well-known/") && !(path == "/logout" && null_origin);
+        // The sign-in and sign-out forms check their origin themselves, and answer with a page.
+        let origin_checked = !matches!(path, "/login" | "/logout") && !path.starts_with("/.well-known/");
         if origin_checked
             && let Some(o) = origin
             && !state.origin_allowed(o)
@@ -282,7 +278,8 @@ impl Router {
             },
             (Method::GET, "/authorize") if is_as => {
                 let query = req.uri().query().unwrap_or("").to_owned();
-                authorize::authorize(&*state.provider, config, &query).await
+                let users = state.users.as_deref();
+                authorize::authorize(&*state.provider, users, config, req.headers(), &query).await
             }
             (Method::GET, "/login") if is_as => {
                 let query = req.uri().query().unwrap_or("").to_owned();

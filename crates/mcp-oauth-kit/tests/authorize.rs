@@ -1,10 +1,12 @@
-//! `GET /authorize` (RFC 6749 §4.1.1 with PKCE and RFC 8707): requests whose client or
-//! redirect URI cannot be trusted get an error page and never a redirect (§4.1.2.1); once the
-//! redirect URI is validated, errors go back to it with `error`, `state` and `iss` (RFC 9207).
+//! `GET /authorize` (RFC 6749 §4.1.1 with PKCE and RFC 8707): every error is shown on the
+//! server's own page and never redirected, since no user has authenticated yet and anyone may
+//! register a redirect URI (RFC 9700 §4.11.2); the page names the client and the error. A
+//! browser with a live sign-in session is offered a link back to the client with `error`,
+//! `state` and `iss` (RFC 9207).
 
 mod common;
 
-use common::{REDIRECT_URI, STATE, TestServer, header, location, param, pkce};
+use common::{REDIRECT_URI, STATE, TestServer, header, location, param, pkce, return_link};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -93,16 +95,15 @@ async fn a_loopback_redirect_uri_may_use_another_port() {
         assert_eq!(res.status(), StatusCode::FOUND, "{uri}");
         assert!(location(&res).as_str().starts_with(&format!("{}/login?", server.base)), "{uri}");
     }
-    // Errors go back to the port the client asked for.
+    // The way back from an error leads to the port the client asked for.
     let url = server.authorize_url(
         &client_id,
         &challenge,
         STATE,
         &[("redirect_uri", "http://127.0.0.1:51234/callback"), ("code_challenge_method", "plain")],
     );
-    let res = server.get(&url).await;
-    assert_eq!(res.status(), StatusCode::FOUND);
-    let to = location(&res);
+    let session = server.sign_in_session("alice", "password123").await;
+    let to = return_link(server.client.get(&url).header("cookie", &session).send().await.expect("GET")).await;
     assert_eq!(to.port(), Some(51234));
     assert_eq!(param(&to, "error").as_deref(), Some("invalid_request"));
 }
@@ -124,7 +125,7 @@ async fn a_single_registered_redirect_uri_may_be_omitted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn errors_after_the_redirect_uri_is_validated_go_back_to_the_client() {
+async fn errors_of_a_valid_client_are_shown_on_our_page_and_never_redirected() {
     let server = TestServer::start().await;
     let client_id = server.register_public().await;
     let (_, challenge) = pkce();
@@ -163,21 +164,38 @@ async fn errors_after_the_redirect_uri_is_validated_go_back_to_the_client() {
         ("resource of another server", vec![("resource", Some("https://other.example.com/mcp"))], "invalid_target"),
         ("resource of another path", vec![("resource", Some(&other_path))], "invalid_target"),
     ];
-    for (name, params, want) in cases {
-        let res = server.get(&url_with(&params)).await;
-        assert_eq!(res.status(), StatusCode::FOUND, "{name}");
-        let to = location(&res);
+    let session = server.sign_in_session("alice", "password123").await;
+    for (name, params, want) in &cases {
+        // No user has authenticated in this browser: our page, naming the client and the error.
+        let res = server.get(&url_with(params)).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{name}");
+        assert!(res.headers().get("location").is_none(), "{name}: no redirect");
+        assert_eq!(header(&res, "x-frame-options"), "DENY", "{name}");
+        let html = res.text().await.expect("page");
+        assert!(html.contains("<strong>Test client</strong>"), "{name}: names the client: {html}");
+        assert!(html.contains(&format!("<code>{want}</code>")), "{name}: says what went wrong: {html}");
+        assert!(!html.contains(REDIRECT_URI), "{name}: no way to the client: {html}");
+        // A signed-in browser gets the same page, with a link back to the client.
+        let res = server.client.get(url_with(params)).header("cookie", &session).send().await.expect("GET");
+        let to = return_link(res).await;
         assert!(to.as_str().starts_with(&format!("{REDIRECT_URI}?")), "{name}: {to}");
-        assert_eq!(param(&to, "error").as_deref(), Some(want), "{name}: {to}");
+        assert_eq!(param(&to, "error").as_deref(), Some(*want), "{name}: {to}");
         assert_eq!(param(&to, "state").as_deref(), Some(STATE), "{name}: {to}");
         assert_eq!(param(&to, "iss").as_deref(), Some(server.base.as_str()), "{name}: {to}");
         assert_eq!(param(&to, "code"), None, "{name}");
     }
     // Without a state, none comes back.
-    let res = server.get(&url_with(&[("state", None), ("code_challenge_method", Some("plain"))])).await;
-    let to = location(&res);
+    let url = url_with(&[("state", None), ("code_challenge_method", Some("plain"))]);
+    let to = return_link(server.client.get(url).header("cookie", &session).send().await.expect("GET")).await;
     assert_eq!(param(&to, "error").as_deref(), Some("invalid_request"));
     assert_eq!(param(&to, "state"), None);
+    // A session cookie that names no live session is no session.
+    let res = server.client.get(url_with(&[])).header("cookie", "mcp_session=mcp_ss_forged").send().await;
+    let res = res.expect("GET");
+    assert_eq!(res.status(), StatusCode::FOUND, "a valid request still goes to the login page");
+    let res = server.client.get(url_with(&cases[0].1)).header("cookie", "mcp_session=mcp_ss_forged").send().await;
+    let html = res.expect("GET").text().await.expect("page");
+    assert!(!html.contains("Return to"), "{html}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

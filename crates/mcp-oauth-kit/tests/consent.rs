@@ -4,7 +4,8 @@
 //! Never for another client, without the checkbox, after signing out, for more scopes, or for a
 //! public client whose redirect URI any app on the device could claim. Also: the session
 //! cookie's attributes, "Not you?", sign-out and its CSRF defences, CSRF on the consent-only
-//! page, expiry, and instances that share one store.
+//! page (which takes a real same-origin submission), Deny there (back to the client: the user
+//! has authenticated), expiry, and instances that share one store.
 
 mod common;
 
@@ -163,13 +164,33 @@ impl<'a> Browser<'a> {
         Landing::Page(Page { status: res.status(), html: res.text().await.expect("a page") })
     }
 
+    /// The origin of this server's pages, as the browser sends it on their forms.
+    fn own_origin(&self) -> String {
+        match self.host {
+            Some(host) => format!("https://{host}"),
+            None => self.server.base.clone(),
+        }
+    }
+
     /// Submit a page's main form: its hidden fields, `fields`, and the button `decision`.
     async fn submit(&mut self, page: &Page, fields: &[(&str, &str)], decision: &str) -> Response {
+        let origin = self.own_origin();
+        self.submit_from(page, fields, decision, Some(&origin)).await
+    }
+
+    /// [`Browser::submit`] with the `Origin` header `origin` (none for `None`).
+    async fn submit_from(
+        &mut self,
+        page: &Page,
+        fields: &[(&str, &str)],
+        decision: &str,
+        origin: Option<&str>,
+    ) -> Response {
         let (request, csrf) = (page.field("request"), page.field("csrf_token"));
         let mut form = vec![("request", request.as_str()), ("csrf_token", csrf.as_str())];
         form.extend_from_slice(fields);
         form.push(("decision", decision));
-        self.post("/login", &form, None).await
+        self.post("/login", &form, origin).await
     }
 
     /// Sign in on a sign-in page and press Allow, ticking "remember" if asked; the callback.
@@ -354,16 +375,38 @@ async fn a_session_alone_shows_the_consent_only_page() {
     assert!(page.html.contains(r#"value="allow""#) && page.html.contains(r#"value="deny""#));
     assert!(page.html.contains("Test client") && page.html.contains("127.0.0.1"), "client and redirect host");
     assert!(!page.field("csrf_token").is_empty());
-    assert!(browser.jar.iter().any(|(n, _)| n.starts_with("mcp_login_")), "the CSRF cookie is set as before");
+    assert!(browser.cookie("mcp_browser").is_some(), "the browser cookie is kept");
     let callback = browser.allow(&page, false).await;
     redeems_as(&server, &req, &callback, "alice").await;
 
-    // Deny works there too.
+    // Deny works there too, and goes back to the client: this user has authenticated here.
     let page = browser.authorize(&request(&server, &client, REDIRECT_URI, "mcp").url).await.page();
     let res = browser.submit(&page, &[], "deny").await;
     let to = location(&res);
+    assert!(to.as_str().starts_with(&format!("{REDIRECT_URI}?")), "{to}");
     assert_eq!(param(&to, "error").as_deref(), Some("access_denied"));
+    assert_eq!(param(&to, "state").as_deref(), Some(STATE));
     assert_eq!(param(&to, "code"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_in_decision_takes_a_real_submission_of_our_page() {
+    let server = TestServer::start().await;
+    let (client, mut browser) = alice_signed_in(&server, false).await;
+    let page = browser.authorize_web(&client, "mcp").await;
+    assert!(page.is_consent_for("alice"), "{}", page.html);
+    // With the right cookie and token, but without any sign that our page was submitted, or
+    // with one of another origin: refused, and nothing is spent.
+    for origin in [None, Some("null"), Some("https://evil.example")] {
+        for decision in ["allow", "deny"] {
+            let res = browser.submit_from(&page, &[], decision, origin).await;
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{decision} from {origin:?}");
+            assert!(res.headers().get("location").is_none(), "{decision} from {origin:?}: no redirect");
+        }
+    }
+    let res = browser.submit(&page, &[], "allow").await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert!(param(&location(&res), "code").is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -455,8 +498,12 @@ async fn signing_out_needs_the_pages_token_and_no_foreign_origin() {
     let page = browser.authorize_web(&client, "mcp").await;
     assert!(page.is_consent_for("alice"), "still signed in");
 
-    // Our own page sends `Origin: null` (Referrer-Policy: no-referrer): that works.
-    let res = browser.post("/logout", &[("logout_token", &page.field("logout_token"))], Some("null")).await;
+    // `Origin: null` counts as foreign even with the right token; our own origin works.
+    let token = page.field("logout_token");
+    let res = browser.post("/logout", &[("logout_token", &token)], Some("null")).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res.headers().get(SET_COOKIE).is_none());
+    let res = browser.post("/logout", &[("logout_token", &token)], Some(&server.base)).await;
     assert_eq!(res.status(), StatusCode::OK, "no request named: a signed-out page");
     assert!(res.text().await.expect("page").contains("You are signed out"));
     let page = browser.authorize_web(&client, "mcp").await;
@@ -500,24 +547,21 @@ async fn csrf_is_still_enforced_on_the_consent_only_page() {
     let victim = browser.authorize_web(&client, "mcp").await;
     let other = browser.authorize_web(&client, "mcp").await;
     let session = format!("mcp_session={}", browser.session().expect("a session"));
-    let login_cookie = |page: &Page| {
-        let tag = browser.jar.iter().find(|(n, v)| n.starts_with("mcp_login_") && *v == page.field("csrf_token"));
-        tag.map(|(n, v)| format!("{n}={v}")).expect("the page's CSRF cookie")
-    };
+    let browser_cookie = format!("mcp_browser={}", browser.cookie("mcp_browser").expect("a browser cookie"));
     let request_handle = victim.field("request");
     let (victim_csrf, other_csrf) = (victim.field("csrf_token"), other.field("csrf_token"));
     let cases = [
-        // A cross-site form: the session cookie is sent (top-level POSTs with SameSite=Lax are
-        // not, but assume the worst), the CSRF cookie and token are not known.
+        // A same-origin-looking form (the origin checks are tested elsewhere): the session
+        // cookie is sent, the browser cookie perhaps, the form token is not known.
         (vec![("request", request_handle.as_str()), ("decision", "allow")], session.clone()),
         (
             vec![("request", request_handle.as_str()), ("csrf_token", "guess"), ("decision", "allow")],
-            format!("{session}; {}", login_cookie(&victim)),
+            format!("{session}; {browser_cookie}"),
         ),
-        // The token and cookie of another request.
+        // The token of another request in the same browser.
         (
             vec![("request", request_handle.as_str()), ("csrf_token", other_csrf.as_str()), ("decision", "allow")],
-            format!("{session}; {}", login_cookie(&other)),
+            format!("{session}; {browser_cookie}"),
         ),
         // The right token without its cookie.
         (
@@ -530,6 +574,7 @@ async fn csrf_is_still_enforced_on_the_consent_only_page() {
             .client
             .post(server.url("/login"))
             .header(COOKIE, cookie)
+            .header(ORIGIN, &server.base)
             .form(form)
             .send()
             .await

@@ -1,5 +1,6 @@
 //! The sign-in and consent page (`GET/POST /login`): what it shows, its security headers, the
-//! CSRF cookie + token pair, wrong passwords and their limit, deny, expiry, single use.
+//! browser cookie and the form token bound to it, cross-site posts, wrong passwords and their
+//! limit, deny (never a redirect before sign-in), expiry, single use.
 
 mod common;
 
@@ -44,7 +45,7 @@ async fn the_page_names_the_client_escaped_and_the_redirect_host() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_page_has_its_security_headers_and_sets_the_csrf_cookie() {
+async fn the_page_has_its_security_headers_and_sets_the_browser_cookie() {
     let server = TestServer::start().await;
     let page = login_page(&server).await;
     let h = |name: &str| page.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
@@ -55,14 +56,24 @@ async fn the_page_has_its_security_headers_and_sets_the_csrf_cookie() {
     assert_eq!(h("cache-control"), "no-store");
     assert_eq!(h("x-content-type-options"), "nosniff");
     assert!(h("content-type").starts_with("text/html"));
+    // Under `no-referrer` Chromium sends `Origin: null` on the page's own POST.
+    assert_eq!(h("referrer-policy"), "same-origin");
     let set_cookie = h("set-cookie");
-    // One cookie per pending sign-in: `mcp_login_<tag>=<csrf>`.
-    assert!(set_cookie.starts_with("mcp_login_"), "{set_cookie}");
-    assert!(set_cookie.contains(&format!("={};", page.csrf_token)), "{set_cookie}");
-    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+    // One secret per browser, long-lived; the form token is derived from it, never equal to it.
+    assert!(set_cookie.starts_with("mcp_browser=mcp_br_"), "{set_cookie}");
+    assert!(!set_cookie.contains(&page.csrf_token), "{set_cookie}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=34560000"] {
         assert!(set_cookie.contains(attribute), "{attribute}: {set_cookie}");
     }
     assert!(!set_cookie.contains("Secure"), "plain http: a Secure cookie would never come back");
+    // A browser that has the cookie keeps it: the next page sets none and uses the same secret.
+    let client_id = server.register_public().await;
+    let (_, challenge) = pkce();
+    let auth = server.authorize_url(&client_id, &challenge, STATE, &[]);
+    let login_url = location(&server.get(&auth).await);
+    let again = server.login_page_in(login_url.as_str(), page.cookie.as_deref()).await;
+    assert!(again.headers.get("set-cookie").is_none(), "the browser keeps its cookie");
+    assert_ne!(again.csrf_token, page.csrf_token, "each request has its own token");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,14 +129,15 @@ async fn a_post_without_the_cookie_or_with_a_wrong_token_is_refused() {
     let good = page.form("alice", "password123", "allow");
     let mut wrong_csrf = good.clone();
     wrong_csrf[1].1 = "A".repeat(page.csrf_token.len());
-    let cookie_name = page.cookie.as_deref().and_then(|c| c.split('=').next()).expect("a cookie").to_owned();
-    let wrong_cookie = format!("{cookie_name}={}", "B".repeat(page.csrf_token.len()));
+    let wrong_cookie = format!("mcp_browser={}", "B".repeat(page.csrf_token.len()));
+    let forged_secret = "mcp_browser=mcp_br_forged".to_owned();
     // (case, form, Cookie header)
     type Case<'a> = (&'a str, Vec<(String, String)>, Option<&'a str>);
     let cases: Vec<Case> = vec![
         ("no cookie", good.clone(), None),
         ("another cookie only", good.clone(), Some("other=1")),
         ("wrong cookie", good.clone(), Some(&wrong_cookie)),
+        ("another browser's secret", good.clone(), Some(&forged_secret)),
         ("wrong csrf_token", wrong_csrf, page.cookie.as_deref()),
     ];
     for (name, form, cookie) in cases {
@@ -160,17 +172,16 @@ async fn incomplete_or_non_form_posts_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deny_sends_access_denied_back_to_the_client() {
+async fn deny_before_signing_in_shows_our_page_and_never_redirects() {
     let server = TestServer::start().await;
     let page = login_page(&server).await;
     let res = server.post_login(&page.form("", "", "deny"), page.cookie.as_deref()).await;
-    assert_eq!(res.status(), StatusCode::FOUND);
-    let to = location(&res);
-    assert!(to.as_str().starts_with(&format!("{REDIRECT_URI}?")), "{to}");
-    assert_eq!(param(&to, "error").as_deref(), Some("access_denied"));
-    assert_eq!(param(&to, "state").as_deref(), Some(STATE));
-    assert_eq!(param(&to, "iss").as_deref(), Some(server.base.as_str()));
-    assert_eq!(param(&to, "code"), None);
+    // Nobody authenticated here: the client's redirect URI (anyone's choice) is not followed.
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("location").is_none(), "no redirect to the client");
+    let html = res.text().await.expect("page");
+    assert!(html.contains("declined") && html.contains("Test client"), "{html}");
+    assert!(!html.contains(REDIRECT_URI), "not even a link to the client: {html}");
     // The request is over: allowing it afterwards gives nothing.
     let res = server.post_login(&page.form("alice", "password123", "allow"), page.cookie.as_deref()).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
@@ -408,7 +419,7 @@ async fn behind_a_tls_proxy_the_cookie_is_host_prefixed_and_secure() {
     let res = via_proxy(&login_url).send().await.expect("GET /login");
     assert_eq!(res.status(), StatusCode::OK);
     let set_cookie = header(&res, "set-cookie");
-    assert!(set_cookie.starts_with("__Host-mcp_login_"), "{set_cookie}");
+    assert!(set_cookie.starts_with("__Host-mcp_browser="), "{set_cookie}");
     assert!(set_cookie.contains("; Secure"), "{set_cookie}");
     assert!(set_cookie.contains("Path=/") && !set_cookie.contains("Domain="), "__Host- rules: {set_cookie}");
     let cookie = set_cookie.split(';').next().expect("name=value").to_owned();
@@ -458,7 +469,10 @@ async fn two_sign_ins_in_one_browser_both_complete() {
     let server = TestServer::start().await;
     // A client that opened the browser twice, or two clients connecting at once.
     let first = login_page(&server).await;
-    let second = login_page(&server).await;
+    let client_id = server.register_public().await;
+    let (_, challenge) = pkce();
+    let login_url = location(&server.get(&server.authorize_url(&client_id, &challenge, STATE, &[])).await);
+    let second = server.login_page_in(login_url.as_str(), first.cookie.as_deref()).await;
     let jar = cookie_jar(&[&first, &second]);
     let res = server.post_login(&first.form("alice", "password123", "allow"), Some(&jar)).await;
     assert_eq!(res.status(), StatusCode::FOUND, "the first tab still signs in");
@@ -479,9 +493,97 @@ async fn an_unusual_state_comes_back_unchanged() {
         .await
         .expect("a code");
     assert_eq!(param(&callback, "state").as_deref(), Some(state), "on success");
-    let res = server.get(&server.authorize_url(&client_id, &challenge, state, &[("scope", "nope")])).await;
-    assert_eq!(param(&location(&res), "state").as_deref(), Some(state), "on error");
-    let page = server.open_login(&server.authorize_url(&client_id, &challenge, state, &[])).await;
-    let res = server.post_login(&page.form("", "", "deny"), page.cookie.as_deref()).await;
+    // Errors and Deny go back to the client only for a signed-in browser.
+    let session = server.sign_in_session("alice", "password123").await;
+    let url = server.authorize_url(&client_id, &challenge, state, &[("scope", "nope")]);
+    let res = server.client.get(url).header("cookie", &session).send().await.expect("GET /authorize");
+    assert_eq!(param(&common::return_link(res).await, "state").as_deref(), Some(state), "on error");
+    let auth = server.authorize_url(&client_id, &challenge, state, &[]);
+    let login_url = location(&server.client.get(auth).header("cookie", &session).send().await.expect("GET"));
+    let page = server.login_page_in(login_url.as_str(), Some(&session)).await;
+    let form: Vec<_> =
+        page.form("", "", "deny").into_iter().filter(|(k, _)| k != "username" && k != "password").collect();
+    let res = server.post_login(&form, Some(&format!("{}; {session}", page.cookie.expect("a browser cookie")))).await;
     assert_eq!(param(&location(&res), "state").as_deref(), Some(state), "on deny");
+}
+
+/// A second browser: a fresh `mcp_browser` cookie from a sign-in page of its own.
+async fn another_browser(server: &TestServer) -> String {
+    login_page(server).await.cookie.expect("a browser cookie")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_token_read_in_one_browser_is_worthless_in_another() {
+    let server = TestServer::start().await;
+    // Browser X (the attacker's) opens the request and reads its form token.
+    let x = login_page(&server).await;
+    // Browser Y (the victim's) has a cookie of its own, and even a sign-in session.
+    let y = another_browser(&server).await;
+    let victim = server.sign_in_session("alice", "password123").await;
+    let y_jar = format!("{y}; {victim}");
+    for fields in [x.form("", "", "allow"), x.form("alice", "password123", "allow"), x.form("", "", "deny")] {
+        let consent_only: Vec<_> = fields.iter().filter(|(k, _)| k != "username" && k != "password").cloned().collect();
+        for form in [fields, consent_only] {
+            let res = server.post_login(&form, Some(&y_jar)).await;
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{form:?}");
+            assert!(res.headers().get("location").is_none(), "no code, no redirect");
+            assert!(res.headers().get("set-cookie").is_none(), "no session started");
+        }
+    }
+    // Nothing was spent: browser X itself still completes.
+    let res = server.post_login(&x.form("alice", "password123", "allow"), x.cookie.as_deref()).await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert!(param(&location(&res), "code").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_site_posts_are_refused_before_anything_is_spent() {
+    let server = TestServer::start().await;
+    let page = login_page(&server).await;
+    let form = page.form("alice", "password123", "allow");
+    let cases: [(&str, &[(&str, &str)]); 6] = [
+        ("a sibling subdomain", &[("sec-fetch-site", "same-site")]),
+        ("another site", &[("sec-fetch-site", "cross-site")]),
+        ("Origin: null", &[("origin", "null")]),
+        ("a foreign origin", &[("origin", "https://evil.example")]),
+        ("a sibling origin", &[("origin", "http://sub.127.0.0.1.nip.io")]),
+        ("same-origin with Origin: null", &[("sec-fetch-site", "same-origin"), ("origin", "null")]),
+    ];
+    for (name, headers) in cases {
+        let res = server.post_login_with(&form, page.cookie.as_deref(), headers).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{name}");
+        assert!(res.headers().get("location").is_none(), "{name}: no code");
+        assert!(res.headers().get("set-cookie").is_none(), "{name}: no session");
+        assert!(header(&res, "content-type").starts_with("text/html"), "{name}: our error page");
+    }
+    // Our own page's post, as Chromium sends it, still signs in (nothing was consumed).
+    let own = [("sec-fetch-site", "same-origin"), ("origin", server.base.as_str())];
+    let res = server.post_login_with(&form, page.cookie.as_deref(), &own).await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert!(param(&location(&res), "code").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_a_private_schemes_name_and_no_format_characters_in_the_client_name() {
+    let server = TestServer::start().await;
+    let uri = "com.evil://claude.ai/cb";
+    let reg = server
+        .register(json!({
+            "client_name": "Claude\u{202e}lanigirO\u{200b} \u{2066}app\u{2069}",
+            "redirect_uris": [uri],
+            "token_endpoint_auth_method": "none",
+        }))
+        .await;
+    let client_id = reg["client_id"].as_str().expect("client_id");
+    let (_, challenge) = pkce();
+    let page = server.open_login(&server.authorize_url(client_id, &challenge, STATE, &[("redirect_uri", uri)])).await;
+    assert!(
+        page.html.contains("You will be sent back to <strong>com.evil://claude.ai</strong>"),
+        "not to \"claude.ai\": {}",
+        page.html
+    );
+    assert!(page.html.contains("<strong>ClaudelanigirO app</strong>"), "{}", page.html);
+    for c in ['\u{202e}', '\u{200b}', '\u{2066}', '\u{2069}'] {
+        assert!(!page.html.contains(c), "{c:?} is shown");
+    }
 }

@@ -1,7 +1,10 @@
-//! `GET /authorize` with a registered client: redirect URIs bent towards another host (must
-//! end on an error page, never in a redirect), PKCE downgrades and a foreign audience (errors
-//! go back to the validated redirect URI, without a code). And metadata-document client ids
+//! `GET /authorize` with a registered client: redirect URIs bent towards another host, PKCE
+//! downgrades and a foreign audience. Every error ends on the server's own page, never in a
+//! redirect: before a user signs in, an error redirect to a URI that anyone may register would
+//! make the server an open redirector (RFC 9700 §4.11.2). And metadata-document client ids
 //! whose host is loopback written as an IPv6 address (refused before any fetch).
+
+use reqwest::StatusCode;
 
 use crate::client::{App, CLIENT_REDIRECT, FOREIGN_RESOURCE, Pkce, Target, unique};
 use crate::report::{Outcome, Report};
@@ -44,6 +47,26 @@ pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
     report.record("pkce/verifier-as-challenge", pkce_downgrade(t, app, Some("S256"), Downgrade::PlainChallenge).await);
 
     report.record("audience/authorize-foreign-resource", foreign_resource(t, app).await);
+    report.record("authorize/open-redirect-via-error", open_redirect_via_error(t).await);
+}
+
+/// An attacker registers a client whose redirect URI is their landing page and links to a
+/// request that fails (`response_type=token`): the browser must stay on our page, which names
+/// the client and the error, rather than be sent on with our `iss`.
+async fn open_redirect_via_error(t: &Target) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let evil = t.register_app("Evil redirector", &["https://evil.example/landing"]).await?;
+    let mut params = t.authorization_params(&evil, &Pkce::new(), &unique("state"));
+    for (k, v) in &mut params {
+        if k == "response_type" {
+            *v = "token".to_owned();
+        }
+    }
+    let reply = t.authorize(&params).await?;
+    o.refusal_page(&reply, StatusCode::BAD_REQUEST, "unsupported_response_type");
+    o.expect(reply.body.contains("Evil redirector"), "the page does not name the client");
+    o.expect(!reply.body.contains("evil.example/landing"), "the page links to the client's redirect URI");
+    Ok(o)
 }
 
 /// An otherwise valid request whose `redirect_uri` is `uri` (or absent).
@@ -104,7 +127,7 @@ async fn pkce_downgrade(t: &Target, app: &App, method: Option<&str>, how: Downgr
     }
     params.extend(method.map(|m| ("code_challenge_method".to_owned(), m.to_owned())));
     let reply = t.authorize(&params).await?;
-    o.error_redirect(&reply, app.redirect_uri(), "invalid_request", &state);
+    o.refusal_page(&reply, StatusCode::BAD_REQUEST, "invalid_request");
     Ok(o)
 }
 
@@ -119,6 +142,6 @@ async fn foreign_resource(t: &Target, app: &App) -> anyhow::Result<Outcome> {
         }
     }
     let reply = t.authorize(&params).await?;
-    o.error_redirect(&reply, app.redirect_uri(), "invalid_target", &state);
+    o.refusal_page(&reply, StatusCode::BAD_REQUEST, "invalid_target");
     Ok(o)
 }

@@ -1,7 +1,7 @@
 //! The attacker's HTTP toolkit: raw requests against the target, PKCE, client registration,
 //! and a scripted browser that drives the login form (`GET /authorize` → `/login` page with its
-//! CSRF cookie (`mcp_login…`) → `POST /login` → `302` to the client with `code`, `state` and
-//! `iss`).
+//! browser cookie (`mcp_browser`) → `POST /login` from the page's origin → `302` to the client
+//! with `code`, `state` and `iss`).
 //!
 //! Nothing here follows redirects or keeps cookies on its own: every probe sees exactly what
 //! the server sent and chooses what to send back.
@@ -176,9 +176,12 @@ impl Target {
 
     async fn execute(&self, client: &reqwest::Client, req: RequestBuilder) -> anyhow::Result<Reply> {
         let req = req.build()?;
-        // A foreign Host or Origin is refused before the rate limiter counts the request.
-        let spoofed = req.headers().contains_key(HOST) || req.headers().contains_key(ORIGIN);
-        if !spoofed && matches!(req.url().path(), "/register" | "/authorize" | "/login" | "/token" | "/revoke") {
+        // A foreign Host or Origin is refused before the rate limiter counts the request; the
+        // sign-in form checks its origin itself, after counting.
+        let path = req.url().path();
+        let form_page = matches!(path, "/login" | "/logout");
+        let spoofed = req.headers().contains_key(HOST) || (req.headers().contains_key(ORIGIN) && !form_page);
+        if !spoofed && matches!(path, "/register" | "/authorize" | "/login" | "/token" | "/revoke") {
             self.oauth_requests.fetch_add(1, Ordering::Relaxed);
         }
         let what = format!("{} {}", req.method(), req.url().path());
@@ -231,8 +234,8 @@ impl Target {
         .collect()
     }
 
-    /// Sends an authorization request and opens the login page it redirects to, keeping the
-    /// page's CSRF cookie.
+    /// Sends an authorization request and opens the login page it redirects to in a new
+    /// browser, keeping the browser cookie the page sets.
     pub(crate) async fn open_login(&self, params: &[(String, String)]) -> anyhow::Result<LoginPage> {
         let reply = self.authorize(params).await?;
         let location = reply.location_url(&self.base).with_context(|| format!("/authorize: {}", reply.summary()))?;
@@ -252,16 +255,32 @@ impl Target {
         Ok(LoginPage { page, form, cookie, action })
     }
 
-    /// Posts `fields` to the login form's action, with `cookie` (a `name=value` pair) if any.
+    /// Posts `fields` to the login form's action, with `cookie` (a `name=value` pair) if any,
+    /// from the page's origin as a browser does.
     pub(crate) async fn post_login(
         &self,
         page: &LoginPage,
         fields: &[(String, String)],
         cookie: Option<&str>,
     ) -> anyhow::Result<Reply> {
+        let origin = page.action.origin().ascii_serialization();
+        self.post_login_with(page, fields, cookie, &[(ORIGIN.as_str(), &origin)]).await
+    }
+
+    /// [`Target::post_login`] with exactly these extra `headers` (no `Origin` unless named).
+    pub(crate) async fn post_login_with(
+        &self,
+        page: &LoginPage,
+        fields: &[(String, String)],
+        cookie: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Reply> {
         let mut req = self.http.post(page.action.clone()).form(fields);
         if let Some(c) = cookie {
             req = req.header(COOKIE, c);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         self.send(req).await
     }
@@ -362,7 +381,7 @@ pub(crate) struct LoginPage {
     /// The page itself (status, headers, HTML).
     pub(crate) page: Reply,
     pub(crate) form: HtmlForm,
-    /// The CSRF cookie the page set, as `name=value`.
+    /// The browser cookie the page set, as `name=value`.
     cookie: Option<String>,
     action: Url,
 }

@@ -1,6 +1,7 @@
-//! The login form: cross-site submissions (the CSRF token and its `mcp_login` cookie must
-//! both match the sign-in request), clickjacking headers, username enumeration by answer or
-//! by timing, and password guessing.
+//! The login form: forged submissions (the form token is bound to the browser's `mcp_browser`
+//! cookie and the sign-in request; posts marked cross-site or from another origin are
+//! refused), Deny before signing in (never a redirect to the client), clickjacking headers,
+//! username enumeration by answer or by timing, and password guessing.
 //!
 //! The server allows 5 failed sign-ins per username and 20 per client address in 15 minutes
 //! (not configurable from the environment). This module spends 14 + 5 = 19 of the address's
@@ -26,7 +27,12 @@ pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
     report.record("login-csrf/no-cookie", csrf(t, app, Forgery::NoCookie).await);
     report.record("login-csrf/other-requests-token", csrf(t, app, Forgery::OtherRequestsToken).await);
     report.record("login-csrf/other-requests-cookie", csrf(t, app, Forgery::OtherRequestsCookie).await);
+    report.record("login-csrf/token-from-another-browser", csrf(t, app, Forgery::OtherBrowser).await);
+    report.record("login-csrf/sec-fetch-site-same-site", csrf(t, app, Forgery::SameSite).await);
+    report.record("login-csrf/origin-null", csrf(t, app, Forgery::NullOrigin).await);
+    report.record("login-csrf/foreign-origin", csrf(t, app, Forgery::ForeignOrigin).await);
     report.record("login-csrf/genuine-submission-works", csrf(t, app, Forgery::None).await);
+    report.record("login/deny-without-sign-in", deny_without_sign_in(t, app).await);
 }
 
 /// Run last among the sign-in probes: they lock bob out for 15 minutes.
@@ -76,6 +82,15 @@ enum Forgery {
     OtherRequestsToken,
     /// The attacker's own request and token, the victim's cookie.
     OtherRequestsCookie,
+    /// The form token read in the attacker's browser, posted from the victim's (whose own
+    /// cookie is sent): a sibling subdomain that opened `/authorize` for itself.
+    OtherBrowser,
+    /// A sibling subdomain's page: `Sec-Fetch-Site: same-site`.
+    SameSite,
+    /// A sandboxed or privacy-stripped page: `Origin: null`.
+    NullOrigin,
+    /// Another site's page: `Origin: https://evil.example`.
+    ForeignOrigin,
 }
 
 /// Posts correct credentials through a forged form: 403 and no code, or for
@@ -86,6 +101,8 @@ async fn csrf(t: &Target, app: &App, forgery: Forgery) -> anyhow::Result<Outcome
     let other = open(t, app).await?;
     let mut fields = victim.submission(ALICE.name, ALICE.password);
     let mut cookie = victim.cookie().map(str::to_owned);
+    let own_origin = t.origin();
+    let mut headers = vec![("origin", own_origin.as_str())];
     let take = |page: &LoginPage, name: &str| page.field(name).unwrap_or_default().to_owned();
     match forgery {
         Forgery::None => {}
@@ -95,14 +112,36 @@ async fn csrf(t: &Target, app: &App, forgery: Forgery) -> anyhow::Result<Outcome
             set(&mut fields, "request", take(&other, "request"));
             set(&mut fields, "csrf_token", take(&other, "csrf_token"));
         }
+        // `other` was opened in a browser of its own: its cookie is the victim's browser here.
+        Forgery::OtherBrowser => cookie = other.cookie().map(str::to_owned),
+        Forgery::SameSite => headers = vec![("sec-fetch-site", "same-site")],
+        Forgery::NullOrigin => headers = vec![("origin", "null")],
+        Forgery::ForeignOrigin => headers = vec![("origin", "https://evil.example")],
     }
-    let reply = t.post_login(&victim, &fields, cookie.as_deref()).await?;
+    let reply = t.post_login_with(&victim, &fields, cookie.as_deref(), &headers).await?;
     if forgery == Forgery::None {
         o.saw(reply.summary());
         o.expect(reply.issued() == Some("an authorization code"), "the genuine form did not get a code");
     } else {
         o.refusal_page(&reply, StatusCode::FORBIDDEN, "invalid_request");
     }
+    Ok(o)
+}
+
+/// Deny on the sign-in page, with no password typed: nobody authenticated, so the answer is
+/// the server's own page and never a redirect to the client's (anyone's) redirect URI.
+async fn deny_without_sign_in(t: &Target, app: &App) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let page = open(t, app).await?;
+    let mut form = page.form.clone();
+    form.set("username", "");
+    form.set("password", "");
+    let reply = t.post_login(&page, &form.submission(Some(("decision", "deny"))), page.cookie()).await?;
+    o.saw(reply.summary());
+    o.expect(reply.status == StatusCode::OK, format!("expected our 200 page, got {}", reply.summary()));
+    o.expect(reply.location().is_none(), "Deny redirected before anyone signed in (Location header present)");
+    o.expect(reply.body.contains("declined"), "the page does not say the request was declined");
+    o.nothing_issued(&reply);
     Ok(o)
 }
 

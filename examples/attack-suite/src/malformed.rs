@@ -28,7 +28,7 @@ pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
         token_body(t, b"grant_type=refresh_token&grant_type=authorization_code&code=x&client_id=x").await,
     );
     report.record("malformed/authorize-repeated-parameter", authorize_repeated(t, app).await);
-    report.record("malformed/state-crlf-error-redirect", crlf_state_error(t, app).await);
+    report.record("malformed/state-crlf-error-page", crlf_state_error(t, app).await);
     report.record("malformed/state-crlf-code-redirect", crlf_state_code(t, app).await);
     report.record("malformed/register-nested-json", register_nested(t).await);
     report.record("malformed/mcp-nested-json-and-5mib-body", mcp_bodies(t, app).await);
@@ -57,19 +57,24 @@ async fn authorize_repeated(t: &Target, app: &App) -> anyhow::Result<Outcome> {
     Ok(o)
 }
 
-/// The redirect carries `state` encoded, unchanged, and no injected header.
-fn crlf_checks(o: &mut Outcome, reply: &Reply) {
+/// No injected header.
+fn no_injected_headers(o: &mut Outcome, reply: &Reply) {
     o.no_server_error(reply);
     o.expect(reply.header("x-injected").is_none(), "an injected X-Injected header appeared");
     let cookies: Vec<_> = reply.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect();
     o.expect(!cookies.iter().any(|c| c.contains("injected")), "an injected Set-Cookie appeared");
+}
+
+/// The redirect carries `state` encoded, unchanged, and no injected header.
+fn crlf_checks(o: &mut Outcome, reply: &Reply) {
+    no_injected_headers(o, reply);
     let location = reply.location().unwrap_or_default();
     o.expect(!location.contains('\r') && !location.contains('\n'), "raw CR/LF in Location");
     let state = Url::parse(location).ok().and_then(|u| query_param(&u, "state"));
     o.expect(state.as_deref() == Some(CRLF_STATE), "state did not come back unchanged (percent-encoded)");
 }
 
-/// The error redirect of a refused request (`plain` PKCE) echoes `state`.
+/// A refused request (`plain` PKCE) gets the error page, with no header injected.
 async fn crlf_state_error(t: &Target, app: &App) -> anyhow::Result<Outcome> {
     let mut o = Outcome::new();
     let mut params = t.authorization_params(app, &Pkce::new(), CRLF_STATE);
@@ -79,8 +84,8 @@ async fn crlf_state_error(t: &Target, app: &App) -> anyhow::Result<Outcome> {
         }
     }
     let reply = t.authorize(&params).await?;
-    o.error_redirect(&reply, app.redirect_uri(), "invalid_request", CRLF_STATE);
-    crlf_checks(&mut o, &reply);
+    o.refusal_page(&reply, StatusCode::BAD_REQUEST, "invalid_request");
+    no_injected_headers(&mut o, &reply);
     Ok(o)
 }
 

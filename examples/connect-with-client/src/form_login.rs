@@ -2,7 +2,11 @@
 //! form instead of a human.
 
 use anyhow::{Context as _, bail};
-use reqwest::{Url, header::LOCATION, redirect};
+use reqwest::{
+    Url,
+    header::{LOCATION, ORIGIN},
+    redirect,
+};
 
 use crate::{AuthorizationResponse, LoginDriver};
 
@@ -47,11 +51,13 @@ impl FormLogin {
         let http = reqwest::Client::builder().cookie_store(true).redirect(redirect::Policy::none()).build()?;
 
         let mut url = Url::parse(authorization_url).context("invalid authorization URL")?;
-        let mut post: Option<Vec<(String, String)>> = None;
+        // A form to post, and the origin of the page it came from (sent as `Origin`, as a
+        // browser does; the server refuses sign-in forms from other origins).
+        let mut post: Option<(Vec<(String, String)>, String)> = None;
         let mut credentials_sent = false;
         for _ in 0..MAX_STEPS {
             let response = match post.take() {
-                Some(form) => http.post(url.clone()).form(&form).send().await,
+                Some((form, origin)) => http.post(url.clone()).header(ORIGIN, origin).form(&form).send().await,
                 None => http.get(url.clone()).send().await,
             }
             .with_context(|| format!("request to {url}"))?;
@@ -88,11 +94,12 @@ impl FormLogin {
                 credentials_sent = true;
             }
             let fields = form.submission(Some(("decision", "allow")));
+            let origin = url.origin().ascii_serialization();
             url = match form.action.as_deref() {
                 Some(action) if !action.is_empty() => url.join(action)?,
                 _ => url,
             };
-            post = Some(fields);
+            post = Some((fields, origin));
         }
         bail!("gave up after {MAX_STEPS} requests without reaching the redirect URI")
     }

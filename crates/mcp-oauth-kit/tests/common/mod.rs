@@ -131,12 +131,24 @@ pub(crate) fn hidden_input(html: &str, name: &str) -> Option<String> {
     Some(html[start..start + len].to_owned())
 }
 
+/// The "Return to …" link of an error page shown to a signed-in browser (it must be a page,
+/// not a redirect).
+pub(crate) async fn return_link(res: Response) -> Url {
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.headers().get("location").is_none(), "a page, not a redirect");
+    let html = res.text().await.expect("page");
+    let start = html.find("<a href=\"").expect("a link back") + "<a href=\"".len();
+    let len = html[start..].find('"').expect("the end of the link");
+    assert!(html[start + len..].starts_with("\">Return to Test client</a>"), "{html}");
+    Url::parse(&html[start..start + len].replace("&amp;", "&")).expect("a URL")
+}
+
 /// The login page as a browser holds it: the form's hidden fields and the cookie it was given.
 #[derive(Debug, Clone)]
 pub(crate) struct LoginPage {
     pub(crate) request: String,
     pub(crate) csrf_token: String,
-    /// `mcp_login_<tag>=…`, as it goes back in a `Cookie` header.
+    /// The browser's `mcp_browser=…` cookie, as it goes back in a `Cookie` header.
     pub(crate) cookie: Option<String>,
     pub(crate) html: String,
     pub(crate) headers: reqwest::header::HeaderMap,
@@ -338,18 +350,29 @@ impl TestServer {
         self.login_page(login_url.as_str()).await
     }
 
-    /// `GET /login?request=…`; panics unless it is the sign-in form.
+    /// `GET /login?request=…` in a new browser; panics unless it is the sign-in form.
     pub(crate) async fn login_page(&self, login_url: &str) -> LoginPage {
-        let res = self.get(login_url).await;
+        self.login_page_in(login_url, None).await
+    }
+
+    /// `GET /login?request=…` in the browser that holds the `mcp_browser` cookie `browser`
+    /// (a new one for `None`); panics unless it is the sign-in form.
+    pub(crate) async fn login_page_in(&self, login_url: &str, browser: Option<&str>) -> LoginPage {
+        let mut req = self.client.get(login_url);
+        if let Some(c) = browser {
+            req = req.header(COOKIE, c);
+        }
+        let res = req.send().await.expect("GET /login");
         assert_eq!(res.status(), StatusCode::OK, "GET {login_url}");
         let headers = res.headers().clone();
-        let cookie = headers
+        let set = headers
             .get_all(SET_COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .filter_map(|v| v.split(';').next())
-            .find(|pair| pair.trim_start().starts_with("mcp_login_"))
+            .find(|pair| pair.trim_start().split('=').next().is_some_and(|n| n.ends_with("mcp_browser")))
             .map(|pair| pair.trim().to_owned());
+        let cookie = set.or_else(|| browser.map(str::to_owned));
         let html = res.text().await.expect("the login page");
         LoginPage {
             request: hidden_input(&html, "request").expect("a request field"),
@@ -360,16 +383,31 @@ impl TestServer {
         }
     }
 
-    /// `POST /login` with a form and, if given, a `Cookie` header.
+    /// `POST /login` with a form and, if given, a `Cookie` header, from the page's own origin
+    /// as a browser sends it.
     pub(crate) async fn post_login<K: AsRef<str>, V: AsRef<str>>(
         &self,
         form: &[(K, V)],
         cookie: Option<&str>,
     ) -> Response {
+        self.post_login_with(form, cookie, &[("origin", self.base.as_str())]).await
+    }
+
+    /// `POST /login` with a form, a `Cookie` header if given, and exactly the extra `headers`
+    /// (no `Origin` unless among them).
+    pub(crate) async fn post_login_with<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        form: &[(K, V)],
+        cookie: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Response {
         let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
         let mut req = self.client.post(self.url("/login")).form(&pairs);
         if let Some(c) = cookie {
             req = req.header(COOKIE, c);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         req.send().await.expect("POST /login")
     }
@@ -387,6 +425,24 @@ impl TestServer {
             return Err(res);
         }
         Ok(callback)
+    }
+
+    /// Sign `username` in with their password in a new browser, for a new public client;
+    /// returns the browser's sign-in session cookie (`mcp_session=…`).
+    pub(crate) async fn sign_in_session(&self, username: &str, password: &str) -> String {
+        let client_id = self.register_public().await;
+        let (_, challenge) = pkce();
+        let page = self.open_login(&self.authorize_url(&client_id, &challenge, STATE, &[])).await;
+        let res = self.post_login(&page.form(username, password, "allow"), page.cookie.as_deref()).await;
+        assert_eq!(res.status(), StatusCode::FOUND, "sign-in");
+        res.headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .find(|pair| pair.starts_with("mcp_session="))
+            .expect("a session cookie")
+            .to_owned()
     }
 
     // ---- token endpoint --------------------------------------------------------------------

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::{Response, StatusCode, Url};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -319,7 +319,7 @@ pub(crate) struct LoginPage {
     pub(crate) path: String,
     pub(crate) request: String,
     pub(crate) csrf_token: String,
-    /// `mcp_login_<tag>=…`, as it goes back in a `Cookie` header.
+    /// The browser's `mcp_browser=…` cookie, as it goes back in a `Cookie` header.
     pub(crate) cookie: String,
 }
 
@@ -422,7 +422,7 @@ impl Endpoint {
             .filter_map(|v| v.to_str().ok())
             .filter_map(|v| v.split(';').next())
             .map(str::trim)
-            .find(|pair| pair.starts_with("mcp_login_"))
+            .find(|pair| pair.starts_with("mcp_browser="))
             .expect("the login page sets its cookie")
             .to_owned();
         let html = res.text().await.expect("the login page");
@@ -434,7 +434,7 @@ impl Endpoint {
         }
     }
 
-    /// Submit a login page's form (with its cookie) here, pressing Allow.
+    /// Submit a login page's form (with its cookie, from the page's origin) here, pressing Allow.
     pub(crate) async fn submit_login(&self, page: &LoginPage, username: &str, password: &str) -> Response {
         let form = [
             ("request", page.request.as_str()),
@@ -443,7 +443,9 @@ impl Endpoint {
             ("password", password),
             ("decision", "allow"),
         ];
-        self.http.post(self.url("/login")).header(COOKIE, &page.cookie).form(&form).send().await.expect("POST /login")
+        let origin = Url::parse(&self.public_url).expect("a public URL").origin().ascii_serialization();
+        let req = self.http.post(self.url("/login")).header(COOKIE, &page.cookie).header(ORIGIN, origin);
+        req.form(&form).send().await.expect("POST /login")
     }
 
     /// The code in a successful login response (the redirect to the client), with `state` and
