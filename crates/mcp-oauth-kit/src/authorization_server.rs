@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,10 @@ pub struct OAuthServer {
 #[derive(Debug, Default)]
 struct VerifiedCache {
     map: Mutex<HashMap<TokenHash, (AccessToken, Instant), BuildHasherDefault<DigestHasher>>>,
+    /// Counts the clears. A verification reads it before asking the store and caches its
+    /// answer only if no clear came in between: an answer read before a revocation must not
+    /// outlive it in the cache.
+    generation: AtomicU64,
 }
 
 /// The cache's keys are SHA-256 digests already: their first bytes are as good a hash as any,
@@ -82,17 +87,30 @@ impl VerifiedCache {
         map.get(hash).filter(|(t, at)| at.elapsed() < ttl && t.expires_at > now).map(|(t, _)| t.clone())
     }
 
-    fn put(&self, hash: TokenHash, token: AccessToken) {
+    /// The generation to hand to [`VerifiedCache::put`], read before the store is asked.
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Cache `token`, unless the cache was cleared since `generation` was read.
+    fn put(&self, hash: TokenHash, token: AccessToken, generation: u64) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        // Under the lock, which `clear` takes too: no clear can slip between check and insert.
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
         if map.len() >= MAX_CACHED_TOKENS {
             map.clear();
         }
         map.insert(hash, (token, Instant::now()));
     }
 
-    /// Forget everything: after a revocation on this instance, no cached answer may outlive it.
+    /// Forget everything: after a revocation on this instance, no cached answer may outlive
+    /// it, including one that a verification in flight is about to put.
     fn clear(&self) {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        map.clear();
     }
 }
 
@@ -338,6 +356,7 @@ impl AuthProvider for OAuthServer {
         if let Some(cached) = self.cached(&hash, now) {
             return Ok(cached);
         }
+        let generation = self.verified.generation();
         let record = self.store.access_token(&hash, now).await?;
         let record = record.ok_or(TokenRejection::Invalid)?;
         if record.grant.resource != self.config.resource() {
@@ -346,7 +365,7 @@ impl AuthProvider for OAuthServer {
         let g = record.grant;
         let verified = AccessToken::new(g.subject, g.username, g.client_id, g.scopes, g.resource, record.expires_at);
         if !ttl.is_zero() {
-            self.verified.put(hash, verified.clone());
+            self.verified.put(hash, verified.clone(), generation);
         }
         Ok(verified)
     }
@@ -753,12 +772,16 @@ impl OAuthServer {
         Ok(self.store.refresh_grant(hash, now).await?)
     }
 
+    /// The client whose token `hash` is, expired or not: `revoke_token` acts on an expired
+    /// token the sweeper has not removed yet (and a refresh token takes its live grant with it),
+    /// so its ownership counts too.
     async fn owner_of(&self, hash: &TokenHash) -> Result<Option<String>, OAuthError> {
-        let now = now_millis();
-        if let Some(t) = self.store.access_token(hash, now).await? {
+        // Time 0: before every expiry, so expired records are found.
+        const ANY_TIME: crate::store::Millis = 0;
+        if let Some(t) = self.store.access_token(hash, ANY_TIME).await? {
             return Ok(Some(t.grant.client_id));
         }
-        Ok(self.store.refresh_grant(hash, now).await?.map(|g| g.client_id))
+        Ok(self.store.refresh_grant(hash, ANY_TIME).await?.map(|g| g.client_id))
     }
 }
 
@@ -779,6 +802,27 @@ mod tests {
         assert_eq!(open_successor("mcp_rt_old", &sealed), Some(r));
         assert_eq!(open_successor("mcp_rt_other", &sealed), None);
         assert_eq!(open_successor("mcp_rt_old", &sealed[..5]), None);
+    }
+
+    /// A verification that read the store before a revocation cleared the cache finishes after
+    /// it: its answer is returned to its caller, but not cached.
+    #[test]
+    fn a_verification_in_flight_does_not_refill_a_cleared_cache() {
+        let cache = VerifiedCache::default();
+        let hash = TokenHash::of("mcp_at_in-flight");
+        let token =
+            AccessToken::new("u1", "alice", "c1", vec!["mcp".into()], "https://mcp/mcp", crate::store::Millis::MAX);
+        let ttl = Duration::from_secs(60);
+
+        let before_lookup = cache.generation(); // verification: about to ask the store
+        cache.clear(); // revocation on this instance
+        cache.put(hash, token.clone(), before_lookup); // verification: store answered
+        assert_eq!(cache.get(&hash, ttl, 0), None, "the revoked token came back into the cache");
+
+        // A verification that starts after the clear caches as before.
+        let after = cache.generation();
+        cache.put(hash, token.clone(), after);
+        assert_eq!(cache.get(&hash, ttl, 0), Some(token));
     }
 
     #[test]

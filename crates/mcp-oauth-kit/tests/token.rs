@@ -13,7 +13,8 @@ use common::{
     REDIRECT_URI, STATE, TestServer, Tokens, header, initialize_request, oauth_error, param, pkce, tokens_of,
 };
 use mcp_oauth_kit::{
-    AccessTokenRecord, IssuedTokens, MemoryStore, RefreshRotation, RefreshTokenRecord, Store, TokenHash, now_millis,
+    AccessTokenRecord, CodeRecord, IssuedTokens, MemoryStore, PendingAuthorization, RefreshRotation,
+    RefreshTokenRecord, Store, TokenHash, now_millis,
 };
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Response, StatusCode};
@@ -693,4 +694,52 @@ async fn a_client_registered_without_the_refresh_grant_cannot_refresh() {
         )
         .await;
     }
+}
+
+// ---- revocation of expired tokens ------------------------------------------------------------
+
+/// RFC 7009 §2.1: a client revokes only its own tokens, expired ones too. A token that expired
+/// and was not swept yet still names its grant, and revoking a refresh token takes the grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_unswept_token_of_another_clients_grant_is_not_revoked() {
+    let store = Arc::new(MemoryStore::new());
+    let server = TestServer::start_with_store(store.clone(), |c| c).await;
+    let alice = server.sign_in("alice", "password123", &[]).await;
+    // An earlier pair of alice's grant that expired a moment ago (the sweeper runs each minute),
+    // stored the only way the trait allows: redeemed from a code of that grant.
+    let now = now_millis();
+    let grant = store.refresh_grant(&TokenHash::of(&alice.refresh), now).await.expect("grant").expect("live");
+    let (expired_access, expired_refresh) = ("mcp_at_expired-unswept", "mcp_rt_expired-unswept");
+    let pair = IssuedTokens::new(
+        AccessTokenRecord::new(TokenHash::of(expired_access), grant.clone(), now - 1),
+        RefreshTokenRecord::new(TokenHash::of(expired_refresh), grant.clone(), now - 1),
+    );
+    let code =
+        CodeRecord::new(TokenHash::of("mcp_code_old"), grant.clone(), REDIRECT_URI, "c".repeat(43), now + 60_000);
+    let pending = PendingAuthorization::new(
+        TokenHash::of("old-handle"),
+        grant.client_id.as_str(),
+        REDIRECT_URI,
+        "c".repeat(43),
+        grant.resource.as_str(),
+        "csrf",
+        now + 60_000,
+    );
+    store.insert_pending(pending.clone()).await.expect("pending");
+    store.take_pending(&pending.id_hash, now, Some(code.clone())).await.expect("take").expect("taken");
+    store.redeem_code(&code.hash, now, Some(pair)).await.expect("redeem");
+
+    let mallory = server.register_public().await;
+    for token in [expired_refresh, expired_access] {
+        let res = server.revoke(&mallory, token).await;
+        assert_eq!(res.status(), StatusCode::OK, "RFC 7009: no error for another client's token");
+    }
+    assert!(works(&server, &alice.access).await, "alice's live grant survives another client's revocation");
+    let res = server.refresh(&alice.client_id, &alice.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK, "and so does her refresh token");
+    let alice = tokens_of(&alice.client_id, res).await;
+
+    // Its own client may still revoke it, and takes the grant with it.
+    revoke_ok(&server, &alice, expired_refresh).await;
+    assert!(!works(&server, &alice.access).await, "the owner's revocation of the expired token revoked the grant");
 }
