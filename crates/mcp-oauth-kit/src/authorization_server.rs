@@ -237,8 +237,14 @@ impl OAuthServer {
         if code.grant.client_id != client.client_id {
             return Err(OAuthError::invalid_grant("the authorization code is invalid, expired or already used"));
         }
-        if redirect_uri.is_some_and(|r| r != code.redirect_uri) {
-            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        match redirect_uri {
+            Some(r) if r != code.redirect_uri => {
+                return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+            }
+            None if code.redirect_uri_given => {
+                return Err(OAuthError::invalid_request("redirect_uri is required: the authorization request had one"));
+            }
+            _ => {}
         }
         if !verifier_matches(verifier, &code.code_challenge) {
             return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
@@ -469,6 +475,7 @@ impl AuthProvider for OAuthServer {
             id_hash: handle.hash(),
             client_id: client.client_id,
             redirect_uri,
+            redirect_uri_given: req.redirect_uri.is_some(),
             state,
             code_challenge: challenge.to_owned(),
             scopes,
@@ -543,6 +550,7 @@ impl AuthProvider for OAuthServer {
             hash: code.hash(),
             grant,
             redirect_uri: pending.redirect_uri.clone(),
+            redirect_uri_given: pending.redirect_uri_given,
             code_challenge: pending.code_challenge.clone(),
             expires_at: now + millis(self.config.code_ttl),
         };
@@ -664,17 +672,12 @@ impl AuthProvider for OAuthServer {
         match self.store.redeem_code(&hash, now, tokens).await? {
             CodeRedemption::Redeemed(_) => {}
             CodeRedemption::Replayed(record) => {
-                // A second redemption by the client that holds the PKCE verifier is that client
-                // retrying (its first response was lost): refuse it, keep its tokens. Anyone
-                // else presenting a spent code has stolen it (OAuth 2.1 §4.1.3, RFC 9700
-                // §4.5): revoke everything the code issued.
-                let holder =
-                    record.grant.client_id == client.client_id && verifier_matches(verifier, &record.code_challenge);
-                if !holder {
-                    tracing::warn!(client_id = %Escaped(&record.grant.client_id), "authorization code replayed; revoking its grant");
-                    self.store.revoke_grant(&record.grant.grant_id).await?;
-                    self.verified.clear();
-                }
+                // A spent code presented again may have been stolen, and the thief may hold the
+                // verifier too: whoever presents it, revoke everything it issued (OAuth 2.1
+                // §4.1.3, RFC 9700 §4.5). A client whose first response was lost signs in again.
+                tracing::warn!(client_id = %Escaped(&record.grant.client_id), "authorization code replayed; revoking its grant");
+                self.store.revoke_grant(&record.grant.grant_id).await?;
+                self.verified.clear();
                 return Err(invalid());
             }
             CodeRedemption::Unknown => return Err(invalid()),

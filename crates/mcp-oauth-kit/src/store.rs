@@ -92,6 +92,9 @@ pub struct PendingAuthorization {
     pub client_id: String,
     /// The validated redirect URI to send the code to.
     pub redirect_uri: String,
+    /// Whether the request named `redirect_uri` (rather than relying on the client's only
+    /// registered one): the token request must then repeat it (RFC 6749 §4.1.3).
+    pub redirect_uri_given: bool,
     /// The client's `state`, returned unchanged.
     pub state: Option<String>,
     /// The PKCE S256 code challenge.
@@ -116,8 +119,11 @@ pub struct CodeRecord {
     pub hash: TokenHash,
     /// What the code grants.
     pub grant: Grant,
-    /// The redirect URI the code was sent to; the token request must repeat it.
+    /// The redirect URI the code was sent to; a token request that names one must name this.
     pub redirect_uri: String,
+    /// Whether the authorization request named `redirect_uri`: the token request must then
+    /// repeat it (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3).
+    pub redirect_uri_given: bool,
     /// The PKCE S256 challenge the verifier must match.
     pub code_challenge: String,
     /// When the code expires.
@@ -510,7 +516,8 @@ impl ClientRecord {
 }
 
 impl PendingAuthorization {
-    /// A pending sign-in with no `state`, no `scopes` and no failed logins yet.
+    /// A pending sign-in with no `state`, no `scopes` and no failed logins yet, whose request
+    /// named its `redirect_uri` (`redirect_uri_given` is `true`).
     pub fn new(
         id_hash: TokenHash,
         client_id: impl Into<String>,
@@ -524,6 +531,7 @@ impl PendingAuthorization {
             id_hash,
             client_id: client_id.into(),
             redirect_uri: redirect_uri.into(),
+            redirect_uri_given: true,
             state: None,
             code_challenge: code_challenge.into(),
             scopes: Vec::new(),
@@ -536,7 +544,8 @@ impl PendingAuthorization {
 }
 
 impl CodeRecord {
-    /// A code for `grant`, sent to `redirect_uri`, bound to the PKCE `code_challenge`.
+    /// A code for `grant`, sent to `redirect_uri`, bound to the PKCE `code_challenge`, whose
+    /// authorization request named its `redirect_uri` (`redirect_uri_given` is `true`).
     pub fn new(
         hash: TokenHash,
         grant: Grant,
@@ -544,7 +553,14 @@ impl CodeRecord {
         code_challenge: impl Into<String>,
         expires_at: Millis,
     ) -> Self {
-        Self { hash, grant, redirect_uri: redirect_uri.into(), code_challenge: code_challenge.into(), expires_at }
+        Self {
+            hash,
+            grant,
+            redirect_uri: redirect_uri.into(),
+            redirect_uri_given: true,
+            code_challenge: code_challenge.into(),
+            expires_at,
+        }
     }
 }
 

@@ -95,6 +95,7 @@ async fn pending(store: &dyn Store, now: Millis) {
     );
     p.state = Some("st-1".into());
     p.scopes = vec!["mcp".into(), "admin".into()];
+    p.redirect_uri_given = false;
     store.insert_pending(p.clone()).await.expect("insert pending");
     assert_eq!(store.pending(&p.id_hash, now).await.expect("pending"), Some(p.clone()));
     assert_eq!(store.pending(&p.id_hash, p.expires_at).await.expect("pending"), None, "expired at expires_at");
@@ -171,6 +172,12 @@ async fn codes(store: &dyn Store, now: Millis) {
     assert_eq!(store.code(&hash("code"), now).await.expect("code"), None);
     // Looked up, used or not: the server reads a code before deciding on it.
     assert_eq!(store.code(&c.hash, now).await.expect("code"), Some(c.clone()), "used");
+
+    // Whether the token request must repeat the redirect URI comes back as stored.
+    let mut unnamed = code(&grant(&["mcp"]), now + HOUR);
+    unnamed.redirect_uri_given = false;
+    insert_code(store, &unnamed).await;
+    assert_eq!(store.code(&unnamed.hash, now).await.expect("code"), Some(unnamed.clone()));
 
     // Redeeming stores the tokens it is given, in the same transaction.
     let g = grant(&["mcp"]);

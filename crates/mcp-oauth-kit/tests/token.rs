@@ -98,12 +98,13 @@ async fn the_resource_parameter_must_name_this_server() {
         .token(&[
             ("grant_type", "authorization_code"),
             ("code", &c.code),
+            ("redirect_uri", REDIRECT_URI),
             ("client_id", &c.client_id),
             ("code_verifier", &c.verifier),
             ("resource", &resource),
         ])
         .await;
-    assert_eq!(res.status(), StatusCode::OK, "own resource, redirect_uri omitted");
+    assert_eq!(res.status(), StatusCode::OK, "own resource");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,16 +203,76 @@ async fn a_failed_exchange_spends_the_code() {
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "the code is spent").await;
 }
 
+/// The token request must repeat the authorization request's `redirect_uri`, exactly (RFC 6749
+/// §4.1.3); a request that named none (one registered URI) needs none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retried_exchange_by_the_same_client_is_refused_but_keeps_its_tokens() {
+async fn the_redirect_uri_of_the_authorization_request_must_be_repeated() {
     let server = TestServer::start().await;
     let c = new_code(&server).await;
+    let without = [
+        ("grant_type", "authorization_code"),
+        ("code", c.code.as_str()),
+        ("client_id", c.client_id.as_str()),
+        ("code_verifier", c.verifier.as_str()),
+    ];
+    expect_error(server.token(&without).await, StatusCode::BAD_REQUEST, "invalid_request", "left out").await;
+    let res = server.exchange(&c.client_id, &c.code, &c.verifier).await;
+    expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "the refusal spent the code").await;
+
+    // Named at /authorize: /token must name the same string, not an equivalent one.
+    let loopback_port = "http://127.0.0.1:51234/callback";
+    for (asked, repeated) in
+        [(loopback_port, "http://127.0.0.1:9999/callback"), (REDIRECT_URI, "http://127.0.0.1:9999/callback/")]
+    {
+        let (verifier, challenge) = pkce();
+        let auth = server.authorize_url(&c.client_id, &challenge, STATE, &[("redirect_uri", asked)]);
+        let code = param(&server.login(&auth, "alice", "password123").await.expect("a code"), "code").expect("code");
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", repeated),
+            ("client_id", c.client_id.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ];
+        expect_error(server.token(&form).await, StatusCode::BAD_REQUEST, "invalid_grant", repeated).await;
+    }
+
+    // Not named at /authorize (the client's only URI): none to repeat.
+    let (verifier, challenge) = pkce();
+    let auth = server.authorize_url_from(&[
+        ("response_type", "code"),
+        ("client_id", &c.client_id),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let code = param(&server.login(&auth, "alice", "password123").await.expect("a code"), "code").expect("code");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("client_id", c.client_id.as_str()),
+        ("code_verifier", verifier.as_str()),
+    ];
+    assert_eq!(server.token(&form).await.status(), StatusCode::OK, "no redirect_uri at either end");
+}
+
+/// OAuth 2.1 §4.1.3: a code presented twice revokes what it issued, whoever presents it; its
+/// holder with the right verifier too (a thief may hold the verifier as well).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_replayed_by_its_holder_revokes_what_it_issued() {
+    let server = TestServer::start_with(|mut c| {
+        // Long enough that only the revocation can close /mcp to the token.
+        c.token_cache_ttl = Duration::from_secs(600);
+        c
+    })
+    .await;
+    let c = new_code(&server).await;
     let first = tokens_of(&c.client_id, server.exchange(&c.client_id, &c.code, &c.verifier).await).await;
+    assert!(works(&server, &first.access).await);
     let res = server.exchange(&c.client_id, &c.code, &c.verifier).await;
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "replay with the right verifier").await;
-    assert!(works(&server, &first.access).await, "the first access token keeps working");
+    assert!(!works(&server, &first.access).await, "the access token of the replayed code is revoked");
     let res = server.refresh(&c.client_id, &first.refresh).await;
-    assert_eq!(res.status(), StatusCode::OK, "the first refresh token keeps working");
+    expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "its refresh token too").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -613,7 +674,7 @@ async fn revocation_edge_cases() {
 // ---- races and bounds ------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn simultaneous_redemptions_of_one_code_issue_one_pair() {
+async fn simultaneous_redemptions_of_one_code_issue_one_pair_and_revoke_it() {
     let server = TestServer::start().await;
     let c = new_code(&server).await;
     let (a, b) = tokio::join!(
@@ -625,7 +686,7 @@ async fn simultaneous_redemptions_of_one_code_issue_one_pair() {
     let refused = refused.into_iter().next().expect("one refusal");
     expect_error(refused, StatusCode::BAD_REQUEST, "invalid_grant", "the loser").await;
     let winner = tokens_of(&c.client_id, ok.into_iter().next().expect("one winner")).await;
-    assert!(works(&server, &winner.access).await, "the holder's retry does not revoke the winner's tokens");
+    assert!(!works(&server, &winner.access).await, "the second redemption is a replay: it revoked the pair");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,7 +73,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d63_705f_6f61_7574; // "mcp_oaut"
 /// is the dialect's binary type. A version runs once, in the transaction that records it in
 /// the `schema_version` table (so a statement such as `ALTER TABLE … ADD COLUMN` need not be
 /// idempotent). Never edit a released version; add one.
-const MIGRATIONS: &[&[&str]] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+const MIGRATIONS: &[&[&str]] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 
 /// Version 1: clients, pending sign-ins, codes and tokens.
 const SCHEMA_V1: &[&str] = &[
@@ -187,6 +187,14 @@ const SCHEMA_V4: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS refresh_tokens_sealed ON refresh_tokens (rotated_at) WHERE sealed_successor IS NOT NULL",
 ];
 
+/// Version 5: whether the authorization request named its redirect URI (the token request must
+/// then repeat it).
+const SCHEMA_V5: &[&str] = &[
+    // Rows of earlier versions: the stricter reading, a redirect URI to repeat.
+    "ALTER TABLE pending_authorizations ADD COLUMN redirect_uri_given BOOLEAN NOT NULL DEFAULT TRUE",
+    "ALTER TABLE codes ADD COLUMN redirect_uri_given BOOLEAN NOT NULL DEFAULT TRUE",
+];
+
 /// The grant's columns, and then the code's: macros, so that the lists below are `concat!`s of
 /// one spelling rather than copies of it.
 macro_rules! grant_columns {
@@ -196,7 +204,7 @@ macro_rules! grant_columns {
 }
 macro_rules! code_columns {
     () => {
-        concat!(grant_columns!(), ", redirect_uri, code_challenge, used, expires_at")
+        concat!(grant_columns!(), ", redirect_uri, redirect_uri_given, code_challenge, used, expires_at")
     };
 }
 const GRANT_COLUMNS: &str = grant_columns!();
@@ -553,6 +561,7 @@ fn pending_from(row: &impl Columns, id_hash: TokenHash) -> Result<PendingAuthori
         id_hash,
         client_id: row.text("client_id")?,
         redirect_uri: row.text("redirect_uri")?,
+        redirect_uri_given: row.flag("redirect_uri_given")?,
         state: row.opt_text("state")?,
         code_challenge: row.text("code_challenge")?,
         scopes: list_from_db(&row.text("scopes")?)?,
@@ -568,6 +577,7 @@ fn code_from(row: &impl Columns, hash: TokenHash) -> Result<CodeRecord, StoreErr
         hash,
         grant: grant_from(row)?,
         redirect_uri: row.text("redirect_uri")?,
+        redirect_uri_given: row.flag("redirect_uri_given")?,
         code_challenge: row.text("code_challenge")?,
         expires_at: row.time("expires_at")?,
     })
@@ -629,15 +639,17 @@ where
     DB: Database,
     String: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
+    bool: Encode<'q, DB> + Type<DB>,
 {
-    let query = sqlx::query(
-        "INSERT INTO codes (hash, grant_id, subject, username, client_id, scopes, resource, redirect_uri,
-         code_challenge, used, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10)",
-    )
+    let query = sqlx::query(concat!(
+        "INSERT INTO codes (hash, ",
+        code_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, FALSE, $11)"
+    ))
     .bind(code.hash.to_hex());
     Ok(bind_grant(query, &code.grant)?
         .bind(code.redirect_uri.clone())
+        .bind(code.redirect_uri_given)
         .bind(code.code_challenge.clone())
         .bind(db_time(code.expires_at)))
 }
@@ -733,13 +745,14 @@ impl Store for SqlStore {
         let scopes = list_to_db(&pending.scopes)?;
         with_pool!(self, |pool| {
             sqlx::query(
-                "INSERT INTO pending_authorizations (id_hash, client_id, redirect_uri, state, code_challenge,
-                 scopes, resource, csrf_token, failed_logins, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO pending_authorizations (id_hash, client_id, redirect_uri, redirect_uri_given, state,
+                 code_challenge, scopes, resource, csrf_token, failed_logins, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(pending.id_hash.to_hex())
             .bind(pending.client_id.as_str())
             .bind(pending.redirect_uri.as_str())
+            .bind(pending.redirect_uri_given)
             .bind(pending.state.as_deref())
             .bind(pending.code_challenge.as_str())
             .bind(scopes.as_str())
@@ -757,8 +770,9 @@ impl Store for SqlStore {
     async fn pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError> {
         with_pool!(self, |pool| {
             sqlx::query(
-                "SELECT client_id, redirect_uri, state, code_challenge, scopes, resource, csrf_token, failed_logins,
-                 expires_at FROM pending_authorizations WHERE id_hash = $1 AND expires_at > $2",
+                "SELECT client_id, redirect_uri, redirect_uri_given, state, code_challenge, scopes, resource,
+                 csrf_token, failed_logins, expires_at FROM pending_authorizations
+                 WHERE id_hash = $1 AND expires_at > $2",
             )
             .bind(id_hash.to_hex())
             .bind(db_time(now))
@@ -800,8 +814,8 @@ impl Store for SqlStore {
             // The one statement that decides between concurrent takers.
             let taken = sqlx::query(
                 "DELETE FROM pending_authorizations WHERE id_hash = $1
-                 RETURNING client_id, redirect_uri, state, code_challenge, scopes, resource, csrf_token,
-                 failed_logins, expires_at",
+                 RETURNING client_id, redirect_uri, redirect_uri_given, state, code_challenge, scopes, resource,
+                 csrf_token, failed_logins, expires_at",
             )
             .bind(id_hash.to_hex())
             .fetch_optional(&mut *tx)
@@ -1223,7 +1237,7 @@ mod tests {
         assert_eq!(db_time(u64::MAX), i64::MAX);
     }
 
-    /// A database that a build of schema version 1 left behind gets versions 2 to 4 on the
+    /// A database that a build of schema version 1 left behind gets every later version on the
     /// next start, and keeps its data.
     #[tokio::test]
     async fn a_version_1_database_is_upgraded_in_place() {
@@ -1252,7 +1266,7 @@ mod tests {
             .fetch_all(pool)
             .await
             .expect("versions");
-        assert_eq!(versions, [1, 2, 3, 4]);
+        assert_eq!(versions, (1..=MIGRATIONS.len() as i64).collect::<Vec<_>>());
         assert_eq!(store.client("kept").await.expect("client"), Some(client.clone()));
         // Version 3 cannot know whether an older client was used, so it keeps them all.
         assert_eq!(store.sweep_unused_clients(Millis::MAX).await.expect("sweep"), 0);
