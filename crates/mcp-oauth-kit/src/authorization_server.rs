@@ -4,7 +4,8 @@
 //! Rules enforced here: exact redirect-URI matching (loopback `http` on any port, RFC 8252
 //! §7.3); PKCE S256 only (OAuth 2.1 §4.1.1); single-use codes whose replay revokes the grant;
 //! `resource` bound to the grant and checked as audience (RFC 8707); refresh tokens that rotate,
-//! with reuse revoking the family except for a retry inside the grace window; sign-in sessions
+//! with reuse revoking the family except for a retry inside the grace window, and only while
+//! the user may still sign in; sign-in sessions
 //! kept as digests; and remembered consent, which approves a request without asking only for
 //! a signed-in user, a client whose identity is assured, and scopes the user approved before
 //! (RFC 6749 §10.2, RFC 8252 §8.6).
@@ -35,7 +36,7 @@ use crate::store::{
     AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens,
     PendingAuthorization, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store, now_millis,
 };
-use crate::user_store::User;
+use crate::user_store::{User, UserStore};
 
 /// The built-in authorization server.
 #[derive(Clone)]
@@ -44,6 +45,8 @@ pub struct OAuthServer {
     store: Arc<dyn Store>,
     cimd: Option<Arc<CimdResolver>>,
     verified: Arc<VerifiedCache>,
+    /// Asked at each refresh whether the grant's user may still sign in; `None` skips that.
+    users: Option<Arc<dyn UserStore>>,
 }
 
 /// Recently verified access tokens, so that the MCP hot path does not wait on the database
@@ -138,7 +141,14 @@ impl OAuthServer {
         } else {
             None
         };
-        Self { config, store, cimd, verified: Arc::default() }
+        Self { config, store, cimd, verified: Arc::default(), users: None }
+    }
+
+    /// Ask `users` at each refresh whether the grant's user may still sign in
+    /// ([`UserStore::may_sign_in`]).
+    pub(crate) fn with_users(mut self, users: Option<Arc<dyn UserStore>>) -> Self {
+        self.users = users;
+        self
     }
 
     /// The client record for `client_id`: registered, or (for an `https` URL) from its
@@ -715,6 +725,13 @@ impl AuthProvider for OAuthServer {
             return Err(invalid());
         }
         self.check_resource(&current, resource)?;
+        if let Some(users) = &self.users {
+            let may = users.may_sign_in(&current.subject).await.map_err(|e| OAuthError::server_error(&e))?;
+            if !may {
+                tracing::info!(subject = %Escaped(&current.subject), "refresh refused: the user may no longer sign in");
+                return Err(invalid());
+            }
+        }
         let mut grant = current.clone();
         if scope.is_some_and(|s| !s.trim().is_empty()) {
             let asked = self.parse_scopes(scope)?;

@@ -103,7 +103,7 @@ impl McpServerBuilder {
     pub fn build(self) -> Result<McpServer, Error> {
         let config = Arc::new(self.config);
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
-        let builtin = OAuthServer::new(config.clone(), store.clone());
+        let builtin = OAuthServer::new(config.clone(), store.clone()).with_users(self.users.clone());
         let provider: Arc<dyn AuthProvider> = match self.provider {
             Some(p) => p,
             None => Arc::new(builtin),

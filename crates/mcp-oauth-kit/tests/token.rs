@@ -5,16 +5,17 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{
-    REDIRECT_URI, STATE, TestServer, Tokens, header, initialize_request, oauth_error, param, pkce, tokens_of,
+    REDIRECT_URI, STATE, TestServer, Tokens, header, initialize_request, oauth_error, param, pkce, tokens_of, users,
 };
 use mcp_oauth_kit::{
-    AccessTokenRecord, CodeRecord, IssuedTokens, MemoryStore, PendingAuthorization, RefreshRotation,
-    RefreshTokenRecord, Store, TokenHash, now_millis,
+    AccessTokenRecord, CodeRecord, IssuedTokens, MemoryStore, Password, PendingAuthorization, RefreshRotation,
+    RefreshTokenRecord, StaticUserStore, Store, TokenHash, User, UserStore, UserStoreError, async_trait, now_millis,
 };
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Response, StatusCode};
@@ -803,4 +804,71 @@ async fn an_expired_unswept_token_of_another_clients_grant_is_not_revoked() {
     // Its own client may still revoke it, and takes the grant with it.
     revoke_ok(&server, &alice, expired_refresh).await;
     assert!(!works(&server, &alice.access).await, "the owner's revocation of the expired token revoked the grant");
+}
+
+// ---- the user behind the grant ---------------------------------------------------------------
+
+/// The harness's users, whom an administrator deletes or disables while they hold tokens.
+/// `find_by_id` loses a deleted user; the default `may_sign_in` follows it.
+#[derive(Clone)]
+struct Directory {
+    users: StaticUserStore,
+    deleted: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl UserStore for Directory {
+    async fn authenticate(&self, username: &str, password: &Password) -> Result<Option<User>, UserStoreError> {
+        self.users.authenticate(username, password).await
+    }
+    async fn find_by_id(&self, id: &str) -> Result<Option<User>, UserStoreError> {
+        Ok(if self.deleted.load(Ordering::SeqCst) { None } else { self.users.find_by_id(id).await? })
+    }
+}
+
+/// A directory that keeps disabled users (they are still found) but refuses them sign-in.
+#[derive(Clone)]
+struct Disabling {
+    directory: Directory,
+    disabled: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl UserStore for Disabling {
+    async fn authenticate(&self, username: &str, password: &Password) -> Result<Option<User>, UserStoreError> {
+        self.directory.authenticate(username, password).await
+    }
+    async fn find_by_id(&self, id: &str) -> Result<Option<User>, UserStoreError> {
+        self.directory.find_by_id(id).await
+    }
+    async fn may_sign_in(&self, _id: &str) -> Result<bool, UserStoreError> {
+        Ok(!self.disabled.load(Ordering::SeqCst))
+    }
+}
+
+/// While `switch` is on, refresh fails with `invalid_grant` and issues nothing: turned off
+/// again, the same refresh token still works (it was not spent).
+async fn refresh_follows_the_switch(server: &TestServer, switch: &AtomicBool) {
+    let t = server.sign_in("alice", "password123", &[]).await;
+    switch.store(true, Ordering::SeqCst);
+    let res = server.refresh(&t.client_id, &t.refresh).await;
+    expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "the user may no longer sign in").await;
+    switch.store(false, Ordering::SeqCst);
+    let res = server.refresh(&t.client_id, &t.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK, "nothing was issued or spent by the refusal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_user_cannot_refresh() {
+    let directory = Directory { users: users(), deleted: Arc::default() };
+    let server = TestServer::start_with_users(directory.clone(), |c| c).await;
+    refresh_follows_the_switch(&server, &directory.deleted).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_user_cannot_refresh() {
+    let disabling =
+        Disabling { directory: Directory { users: users(), deleted: Arc::default() }, disabled: Arc::default() };
+    let server = TestServer::start_with_users(disabling.clone(), |c| c).await;
+    refresh_follows_the_switch(&server, &disabling.disabled).await;
 }
