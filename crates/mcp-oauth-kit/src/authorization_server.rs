@@ -4,8 +4,8 @@
 //! Rules enforced here: exact redirect-URI matching (loopback `http` on any port, RFC 8252
 //! §7.3); PKCE S256 only (OAuth 2.1 §4.1.1); single-use codes whose replay revokes the grant;
 //! `resource` bound to the grant and checked as audience (RFC 8707); refresh tokens that rotate,
-//! with reuse revoking the family except for a retry inside the grace window, and only while
-//! the user may still sign in; sign-in sessions
+//! with reuse revoking the family except for a retry inside the grace window, within a grant
+//! lifetime that rotation does not extend, and only while the user may still sign in; sign-in sessions
 //! kept as digests; and remembered consent, which approves a request without asking only for
 //! a signed-in user, a client whose identity is assured, and scopes the user approved before
 //! (RFC 6749 §10.2, RFC 8252 §8.6).
@@ -212,22 +212,20 @@ impl OAuthServer {
         let now = now_millis();
         let access = NewSecret::generate("mcp_at_");
         let refresh = NewSecret::generate("mcp_rt_");
+        // No token outlives its grant.
+        let access_expires_at = (now + millis(self.config.access_token_ttl)).min(grant.expires_at);
         let records = IssuedTokens {
-            access: AccessTokenRecord {
-                hash: access.hash(),
-                grant: grant.clone(),
-                expires_at: now + millis(self.config.access_token_ttl),
-            },
+            access: AccessTokenRecord { hash: access.hash(), grant: grant.clone(), expires_at: access_expires_at },
             refresh: RefreshTokenRecord {
                 hash: refresh.hash(),
                 grant: grant.clone(),
-                expires_at: now + millis(self.config.refresh_token_ttl),
+                expires_at: (now + millis(self.config.refresh_token_ttl)).min(grant.expires_at),
             },
         };
         let response = TokenResponse {
             access_token: access.into_string(),
             token_type: "Bearer".into(),
-            expires_in: self.config.access_token_ttl.as_secs(),
+            expires_in: access_expires_at.saturating_sub(now) / 1000,
             refresh_token: refresh.into_string(),
             scope: grant.scopes.join(" "),
         };
@@ -555,6 +553,7 @@ impl AuthProvider for OAuthServer {
             client_id: pending.client_id.clone(),
             scopes: pending.scopes.clone(),
             resource: pending.resource.clone(),
+            expires_at: now + millis(self.config.grant_lifetime),
         };
         let record = CodeRecord {
             hash: code.hash(),
@@ -725,6 +724,9 @@ impl AuthProvider for OAuthServer {
             return Err(invalid());
         }
         self.check_resource(&current, resource)?;
+        if current.expires_at <= now {
+            return Err(OAuthError::invalid_grant("the grant has reached its lifetime: sign in again"));
+        }
         if let Some(users) = &self.users {
             let may = users.may_sign_in(&current.subject).await.map_err(|e| OAuthError::server_error(&e))?;
             if !may {

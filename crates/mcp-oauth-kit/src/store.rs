@@ -80,6 +80,9 @@ pub struct Grant {
     pub scopes: Vec<String>,
     /// The resource (RFC 8707) the tokens are for: their audience.
     pub resource: String,
+    /// When the grant ends, however often its refresh token rotates: the user's sign-in plus
+    /// [`Config::grant_lifetime`](crate::Config::grant_lifetime). No token of it outlives this.
+    pub expires_at: Millis,
 }
 
 /// An authorization request waiting for the user to sign in.
@@ -472,7 +475,7 @@ impl<T: Store + ?Sized> Store for Arc<T> {
 /// doc; the fields are public, so set them after construction.
 impl Grant {
     /// A grant of `scopes` on `resource`, made by the user `subject` (`username`) to
-    /// `client_id`.
+    /// `client_id`, with no absolute end (`expires_at` is `Millis::MAX`).
     pub fn new(
         grant_id: impl Into<String>,
         subject: impl Into<String>,
@@ -488,6 +491,7 @@ impl Grant {
             client_id: client_id.into(),
             scopes,
             resource: resource.into(),
+            expires_at: Millis::MAX,
         }
     }
 }

@@ -29,15 +29,18 @@ fn limit_key() -> String {
     format!("test:{}", hash("limit").to_hex())
 }
 
+/// A grant of a user of its own, ending in 90 days (a value every store must keep).
 fn grant(scopes: &[&str]) -> Grant {
-    Grant::new(
+    let mut g = Grant::new(
         unique("grant"),
         unique("subject"),
         "carol",
         unique("client"),
         scopes.iter().map(|s| s.to_string()).collect(),
         "https://mcp.example.com/mcp",
-    )
+    );
+    g.expires_at = now_millis() + 90 * 24 * HOUR;
+    g
 }
 
 /// The PostgreSQL URL to test against, or `None` (after saying so) when there is none; a set
@@ -173,11 +176,15 @@ async fn codes(store: &dyn Store, now: Millis) {
     // Looked up, used or not: the server reads a code before deciding on it.
     assert_eq!(store.code(&c.hash, now).await.expect("code"), Some(c.clone()), "used");
 
-    // Whether the token request must repeat the redirect URI comes back as stored.
+    // What the token request must repeat, and a grant without an end, come back as stored.
     let mut unnamed = code(&grant(&["mcp"]), now + HOUR);
     unnamed.redirect_uri_given = false;
+    unnamed.grant.expires_at = Millis::MAX;
     insert_code(store, &unnamed).await;
     assert_eq!(store.code(&unnamed.hash, now).await.expect("code"), Some(unnamed.clone()));
+    let endless = pair(&unnamed.grant, now + HOUR);
+    insert_tokens(store, &endless).await;
+    assert_eq!(store.refresh_grant(&endless.refresh.hash, now).await.expect("grant"), Some(unnamed.grant));
 
     // Redeeming stores the tokens it is given, in the same transaction.
     let g = grant(&["mcp"]);

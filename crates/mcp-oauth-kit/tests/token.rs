@@ -872,3 +872,33 @@ async fn a_disabled_user_cannot_refresh() {
     let server = TestServer::start_with_users(disabling.clone(), |c| c).await;
     refresh_follows_the_switch(&server, &disabling.disabled).await;
 }
+
+/// A grant ends `grant_lifetime` after sign-in; rotation hands on that end, never a later one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_does_not_extend_the_grant_lifetime() {
+    let store = Arc::new(MemoryStore::new());
+    let lifetime = Duration::from_secs(2);
+    let server = TestServer::start_with_store(store.clone(), |mut c| {
+        c.grant_lifetime = lifetime;
+        c
+    })
+    .await;
+    let first = server.sign_in("alice", "password123", &[]).await;
+    let end_of = |refresh: String| {
+        let store = store.clone();
+        async move {
+            let grant = store.refresh_grant(&TokenHash::of(&refresh), 0).await.expect("grant").expect("stored");
+            grant.expires_at
+        }
+    };
+    let end = end_of(first.refresh.clone()).await;
+    assert!(end <= now_millis() + 2_000, "the grant ends within its lifetime of sign-in");
+    assert!(first.body["expires_in"].as_u64().is_some_and(|s| s <= 2), "the access token ends with it: {}", first.body);
+    let second = tokens_of(&first.client_id, server.refresh(&first.client_id, &first.refresh).await).await;
+    assert_eq!(end_of(second.refresh.clone()).await, end, "the rotated grant keeps its end");
+
+    let wait = end.saturating_sub(now_millis()) + 50;
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    let res = server.refresh(&first.client_id, &second.refresh).await;
+    expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "past the grant's lifetime").await;
+}

@@ -73,7 +73,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d63_705f_6f61_7574; // "mcp_oaut"
 /// is the dialect's binary type. A version runs once, in the transaction that records it in
 /// the `schema_version` table (so a statement such as `ALTER TABLE … ADD COLUMN` need not be
 /// idempotent). Never edit a released version; add one.
-const MIGRATIONS: &[&[&str]] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
+const MIGRATIONS: &[&[&str]] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6];
 
 /// Version 1: clients, pending sign-ins, codes and tokens.
 const SCHEMA_V1: &[&str] = &[
@@ -195,11 +195,23 @@ const SCHEMA_V5: &[&str] = &[
     "ALTER TABLE codes ADD COLUMN redirect_uri_given BOOLEAN NOT NULL DEFAULT TRUE",
 ];
 
+/// Version 6: each grant's absolute end ([`Grant::expires_at`]).
+const SCHEMA_V6: &[&str] = &[
+    // The default (no end) serves rows that an older build writes during a rolling upgrade.
+    "ALTER TABLE codes ADD COLUMN grant_expires_at BIGINT NOT NULL DEFAULT 9223372036854775807",
+    "ALTER TABLE access_tokens ADD COLUMN grant_expires_at BIGINT NOT NULL DEFAULT 9223372036854775807",
+    "ALTER TABLE refresh_tokens ADD COLUMN grant_expires_at BIGINT NOT NULL DEFAULT 9223372036854775807",
+    // An existing grant ends with its current refresh token: rotation no longer extends it.
+    "UPDATE refresh_tokens SET grant_expires_at = expires_at",
+    // A code in flight gets the default lifetime (90 days) from now, as a new sign-in would.
+    "UPDATE codes SET grant_expires_at = expires_at + 7776000000",
+];
+
 /// The grant's columns, and then the code's: macros, so that the lists below are `concat!`s of
 /// one spelling rather than copies of it.
 macro_rules! grant_columns {
     () => {
-        "grant_id, subject, username, client_id, scopes, resource"
+        "grant_id, subject, username, client_id, scopes, resource, grant_expires_at"
     };
 }
 macro_rules! code_columns {
@@ -501,7 +513,11 @@ trait Columns {
     fn flag(&self, column: &str) -> Result<bool, StoreError>;
 
     fn time(&self, column: &str) -> Result<Millis, StoreError> {
-        Millis::try_from(self.int(column)?).map_err(|_| corrupt("a time column is negative"))
+        match self.int(column)? {
+            // The saturated "never" of `db_time` reads back as the `Millis` it came from.
+            i64::MAX => Ok(Millis::MAX),
+            t => Millis::try_from(t).map_err(|_| corrupt("a time column is negative")),
+        }
     }
 }
 
@@ -540,6 +556,7 @@ fn grant_from(row: &impl Columns) -> Result<Grant, StoreError> {
         client_id: row.text("client_id")?,
         scopes: list_from_db(&row.text("scopes")?)?,
         resource: row.text("resource")?,
+        expires_at: row.time("grant_expires_at")?,
     })
 }
 
@@ -619,11 +636,12 @@ fn window_from(row: &impl Columns) -> Result<RateLimitWindow, StoreError> {
 /// A statement of either backend, ready for more binds.
 type Statement<'q, DB> = Query<'q, DB, <DB as Database>::Arguments<'q>>;
 
-/// Bind the six grant columns, in the order of [`GRANT_COLUMNS`].
+/// Bind the seven grant columns, in the order of [`GRANT_COLUMNS`].
 fn bind_grant<'q, DB>(query: Statement<'q, DB>, grant: &Grant) -> Result<Statement<'q, DB>, StoreError>
 where
     DB: Database,
     String: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
 {
     Ok(query
         .bind(grant.grant_id.clone())
@@ -631,7 +649,8 @@ where
         .bind(grant.username.clone())
         .bind(grant.client_id.clone())
         .bind(list_to_db(&grant.scopes)?)
-        .bind(grant.resource.clone()))
+        .bind(grant.resource.clone())
+        .bind(db_time(grant.expires_at)))
 }
 
 fn insert_code<'q, DB>(code: &CodeRecord) -> Result<Statement<'q, DB>, StoreError>
@@ -644,7 +663,7 @@ where
     let query = sqlx::query(concat!(
         "INSERT INTO codes (hash, ",
         code_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, FALSE, $11)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, FALSE, $12)"
     ))
     .bind(code.hash.to_hex());
     Ok(bind_grant(query, &code.grant)?
@@ -668,15 +687,21 @@ where
     let (access, refresh) = (&tokens.access, &tokens.refresh);
     Ok([
         insert(
-            "INSERT INTO access_tokens (hash, grant_id, subject, username, client_id, scopes, resource, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            concat!(
+                "INSERT INTO access_tokens (hash, ",
+                grant_columns!(),
+                ", expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
             &access.hash,
             &access.grant,
             access.expires_at,
         )?,
         insert(
-            "INSERT INTO refresh_tokens (hash, grant_id, subject, username, client_id, scopes, resource, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            concat!(
+                "INSERT INTO refresh_tokens (hash, ",
+                grant_columns!(),
+                ", expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
             &refresh.hash,
             &refresh.grant,
             refresh.expires_at,
@@ -940,7 +965,8 @@ impl Store for SqlStore {
              RETURNING {GRANT_COLUMNS}, expires_at"
         );
         // The successor counts only while it is itself current: not rotated, expired or revoked.
-        let state = "SELECT o.grant_id, o.subject, o.username, o.client_id, o.scopes, o.resource, o.rotated_at,
+        let state = "SELECT o.grant_id, o.subject, o.username, o.client_id, o.scopes, o.resource,
+                 o.grant_expires_at, o.rotated_at,
                  o.sealed_successor,
                  (s.hash IS NOT NULL AND s.rotated_at IS NULL AND s.expires_at > $2) AS successor_current
              FROM refresh_tokens o LEFT JOIN refresh_tokens s ON s.hash = o.successor_hash
