@@ -24,7 +24,7 @@ use url::Url;
 
 use crate::cimd::{CimdResolver, is_metadata_url};
 use crate::config::Config;
-use crate::error::{OAuthError, OAuthErrorCode};
+use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::escaped::Escaped;
 use crate::provider::{
     AccessToken, AuthProvider, AuthorizationRequest, AuthorizeError, ClientCredentials, ClientMetadata, LoginContext,
@@ -149,6 +149,21 @@ impl OAuthServer {
     pub(crate) fn with_users(mut self, users: Option<Arc<dyn UserStore>>) -> Self {
         self.users = users;
         self
+    }
+
+    /// Revoke everything of the user `user_id` (the token subject, [`User::id`]): every grant
+    /// and the codes and tokens issued from it, every sign-in session and every remembered
+    /// consent. Their access tokens stop at the MCP endpoint at once on this instance, and
+    /// within [`Config::token_cache_ttl`] on other instances sharing the store. For "delete
+    /// my account" and "sign out everywhere"; a client the user connects again starts over.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails; then nothing may have been revoked, so retry.
+    pub async fn revoke_user(&self, user_id: &str) -> Result<(), StoreError> {
+        self.store.revoke_subject(user_id).await?;
+        self.verified.clear();
+        tracing::info!(subject = %Escaped(user_id), "every grant, session and consent of the user revoked");
+        Ok(())
     }
 
     /// The client record for `client_id`: registered, or (for an `https` URL) from its

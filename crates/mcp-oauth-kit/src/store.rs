@@ -321,6 +321,10 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError>;
     /// Revoke one token (RFC 7009): an access token alone, a refresh token with its grant.
     async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError>;
+    /// Revoke everything of the user `subject`: every grant (its codes and tokens), sign-in
+    /// session and remembered consent, in one transaction. Revoking an unknown subject is no
+    /// error. A rotation racing it must not leave a live token pair behind.
+    async fn revoke_subject(&self, subject: &str) -> Result<(), StoreError>;
 
     /// Save a new sign-in session.
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError>;
@@ -430,6 +434,9 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError> {
         (**self).revoke_token(hash).await
+    }
+    async fn revoke_subject(&self, subject: &str) -> Result<(), StoreError> {
+        (**self).revoke_subject(subject).await
     }
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
         (**self).insert_session(session).await

@@ -902,3 +902,28 @@ async fn rotation_does_not_extend_the_grant_lifetime() {
     let res = server.refresh(&first.client_id, &second.refresh).await;
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "past the grant's lifetime").await;
 }
+
+/// "Sign out everywhere": one call revokes all of a user's grants, and their access tokens stop
+/// at /mcp at once, although the verified-token cache would have trusted them for minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_user_closes_the_mcp_endpoint_to_all_their_tokens_at_once() {
+    let server = TestServer::start_with(|mut c| {
+        c.token_cache_ttl = Duration::from_secs(600);
+        c
+    })
+    .await;
+    let alice_here = server.sign_in("alice", "password123", &[]).await;
+    let alice_there = server.sign_in("alice", "password123", &[]).await;
+    let bob = server.sign_in("bob", "hunter2", &[]).await;
+    for t in [&alice_here, &alice_there, &bob] {
+        assert!(works(&server, &t.access).await, "cached now");
+    }
+    server.oauth.revoke_user("user-alice").await.expect("revoke alice");
+    for t in [&alice_here, &alice_there] {
+        assert!(!works(&server, &t.access).await, "alice's token still opens /mcp");
+        let res = server.refresh(&t.client_id, &t.refresh).await;
+        expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "alice's refresh token").await;
+    }
+    assert!(works(&server, &bob.access).await, "bob is untouched");
+    assert_eq!(server.refresh(&bob.client_id, &bob.refresh).await.status(), StatusCode::OK);
+}

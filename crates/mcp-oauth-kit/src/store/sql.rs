@@ -73,7 +73,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d63_705f_6f61_7574; // "mcp_oaut"
 /// is the dialect's binary type. A version runs once, in the transaction that records it in
 /// the `schema_version` table (so a statement such as `ALTER TABLE … ADD COLUMN` need not be
 /// idempotent). Never edit a released version; add one.
-const MIGRATIONS: &[&[&str]] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6];
+const MIGRATIONS: &[&[&str]] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7];
 
 /// Version 1: clients, pending sign-ins, codes and tokens.
 const SCHEMA_V1: &[&str] = &[
@@ -205,6 +205,14 @@ const SCHEMA_V6: &[&str] = &[
     "UPDATE refresh_tokens SET grant_expires_at = expires_at",
     // A code in flight gets the default lifetime (90 days) from now, as a new sign-in would.
     "UPDATE codes SET grant_expires_at = expires_at + 7776000000",
+];
+
+/// Version 7: the indexes that revoking everything of one user ([`Store::revoke_subject`]) reads.
+const SCHEMA_V7: &[&str] = &[
+    "CREATE INDEX IF NOT EXISTS codes_subject ON codes (subject)",
+    "CREATE INDEX IF NOT EXISTS access_tokens_subject ON access_tokens (subject)",
+    "CREATE INDEX IF NOT EXISTS refresh_tokens_subject ON refresh_tokens (subject)",
+    "CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (subject)",
 ];
 
 /// The grant's columns, and then the code's: macros, so that the lists below are `concat!`s of
@@ -721,6 +729,17 @@ const DELETE_GRANT: [&str; 4] = [
     "DELETE FROM refresh_tokens WHERE grant_id = $1",
 ];
 
+/// Revoke everything of one user, in the order of [`DELETE_GRANT`] and for the same reason, then
+/// their sign-in sessions and remembered consent.
+const DELETE_SUBJECT: [&str; 6] = [
+    "DELETE FROM refresh_tokens WHERE subject = $1",
+    "DELETE FROM codes WHERE subject = $1",
+    "DELETE FROM access_tokens WHERE subject = $1",
+    "DELETE FROM refresh_tokens WHERE subject = $1",
+    "DELETE FROM sessions WHERE subject = $1",
+    "DELETE FROM consents WHERE subject = $1",
+];
+
 #[async_trait]
 impl Store for SqlStore {
     async fn insert_client(&self, client: ClientRecord) -> Result<(), StoreError> {
@@ -1017,13 +1036,7 @@ impl Store for SqlStore {
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
-        with_pool!(self, |pool, begin| {
-            let mut tx = pool.begin_with(begin).await.map_err(backend)?;
-            for statement in DELETE_GRANT {
-                sqlx::query(statement).bind(grant_id).execute(&mut *tx).await.map_err(backend)?;
-            }
-            tx.commit().await.map_err(backend)
-        })
+        self.delete_all(&DELETE_GRANT, grant_id).await
     }
 
     async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError> {
@@ -1056,6 +1069,10 @@ impl Store for SqlStore {
             tx.commit().await.map_err(backend)?;
             Ok(outcome)
         })
+    }
+
+    async fn revoke_subject(&self, subject: &str) -> Result<(), StoreError> {
+        self.delete_all(&DELETE_SUBJECT, subject).await
     }
 
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
@@ -1235,6 +1252,17 @@ impl Store for SqlStore {
 }
 
 impl SqlStore {
+    /// Run `statements`, whose only parameter `$1` is `key`, in order and in one transaction.
+    async fn delete_all(&self, statements: &[&str], key: &str) -> Result<(), StoreError> {
+        with_pool!(self, |pool, begin| {
+            let mut tx = pool.begin_with(begin).await.map_err(backend)?;
+            for statement in statements {
+                sqlx::query(statement).bind(key).execute(&mut *tx).await.map_err(backend)?;
+            }
+            tx.commit().await.map_err(backend)
+        })
+    }
+
     /// Run one of the sweeper's statements, whose only parameter `$1` is a time, and return
     /// how many rows it deleted or changed.
     async fn sweep(&self, statement: &str, time: Millis) -> Result<usize, StoreError> {
