@@ -1313,6 +1313,24 @@ mod tests {
         let client = ClientRecord::new("kept", "none", vec!["http://127.0.0.1/cb".into()], vec![], 1);
         store.insert_client(client.clone()).await.expect("a client of version 1");
         assert!(store.hit_rate_limit("k", Duration::from_secs(60), 1).await.is_err(), "no rate_limits table yet");
+        // A refresh token and a code in flight, as version 1 wrote them.
+        let (refresh, code, refresh_ends, code_ends) =
+            (TokenHash::of("mcp_rt_v1"), TokenHash::of("mcp_code_v1"), 5_000_i64, 60_i64);
+        let grant = "'g', 's', 'carol', 'kept', '[\"mcp\"]', 'https://mcp.example.com/mcp'";
+        for (table, hash, ends, extra_columns, extra_values) in [
+            ("refresh_tokens", refresh, refresh_ends, "", ""),
+            ("codes", code, code_ends, ", redirect_uri, code_challenge, used", ", 'http://127.0.0.1/cb', 'c', FALSE"),
+        ] {
+            sqlx::query(&format!(
+                "INSERT INTO {table} (hash, grant_id, subject, username, client_id, scopes, resource, expires_at{extra_columns})
+                 VALUES ($1, {grant}, $2{extra_values})"
+            ))
+            .bind(hash.to_hex())
+            .bind(ends)
+            .execute(pool)
+            .await
+            .expect("a row of version 1");
+        }
 
         store.migrate().await.expect("upgrade");
         store.migrate().await.expect("a second start changes nothing");
@@ -1326,6 +1344,14 @@ mod tests {
         assert_eq!(store.sweep_unused_clients(Millis::MAX).await.expect("sweep"), 0);
         assert_eq!(store.client("kept").await.expect("client"), Some(client));
         assert_eq!(store.hit_rate_limit("k", Duration::from_secs(60), 1).await.expect("hit").count, 1);
+        // Version 6: an existing grant ends with its current refresh token (rotation no longer
+        // extends it); a code in flight gets the default lifetime, 90 days.
+        let grant = store.refresh_grant(&refresh, 0).await.expect("grant").expect("kept");
+        assert_eq!(grant.expires_at, refresh_ends as Millis);
+        let code = store.code(&code, 0).await.expect("code").expect("kept");
+        assert_eq!(code.grant.expires_at, code_ends as Millis + 90 * 24 * 3_600_000);
+        // Version 5: a code of an earlier version must have its redirect URI repeated.
+        assert!(code.redirect_uri_given);
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }
