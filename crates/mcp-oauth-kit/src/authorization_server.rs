@@ -4,13 +4,15 @@
 //! Rules enforced here: exact redirect-URI matching (loopback `http` on any port, RFC 8252
 //! §7.3); PKCE S256 only (OAuth 2.1 §4.1.1); single-use codes whose replay revokes the grant;
 //! `resource` bound to the grant and checked as audience (RFC 8707); refresh tokens that rotate,
-//! with reuse revoking the family except for a retry inside the grace window; sign-in sessions
+//! with reuse revoking the family except for a retry inside the grace window, within a grant
+//! lifetime that rotation does not extend, and only while the user may still sign in; sign-in sessions
 //! kept as digests; and remembered consent, which approves a request without asking only for
 //! a signed-in user, a client whose identity is assured, and scopes the user approved before
 //! (RFC 6749 §10.2, RFC 8252 §8.6).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,7 +25,7 @@ use url::Url;
 use crate::cimd::{CimdResolver, is_metadata_url};
 use crate::client_display::{display_name, redirect_target};
 use crate::config::Config;
-use crate::error::{OAuthError, OAuthErrorCode};
+use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::escaped::Escaped;
 use crate::provider::{
     AccessToken, AuthProvider, AuthorizationRequest, AuthorizeError, ClientCredentials, ClientMetadata, LoginContext,
@@ -35,7 +37,7 @@ use crate::store::{
     AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens,
     PendingAuthorization, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store, now_millis,
 };
-use crate::user_store::User;
+use crate::user_store::{User, UserStore};
 
 /// The built-in authorization server.
 #[derive(Clone)]
@@ -44,6 +46,8 @@ pub struct OAuthServer {
     store: Arc<dyn Store>,
     cimd: Option<Arc<CimdResolver>>,
     verified: Arc<VerifiedCache>,
+    /// Asked at each refresh whether the grant's user may still sign in; `None` skips that.
+    users: Option<Arc<dyn UserStore>>,
 }
 
 /// Recently verified access tokens, so that the MCP hot path does not wait on the database
@@ -52,6 +56,10 @@ pub struct OAuthServer {
 #[derive(Debug, Default)]
 struct VerifiedCache {
     map: Mutex<HashMap<TokenHash, (AccessToken, Instant), BuildHasherDefault<DigestHasher>>>,
+    /// Counts the clears. A verification reads it before asking the store and caches its
+    /// answer only if no clear came in between: an answer read before a revocation must not
+    /// outlive it in the cache.
+    generation: AtomicU64,
 }
 
 /// The cache's keys are SHA-256 digests already: their first bytes are as good a hash as any,
@@ -83,17 +91,30 @@ impl VerifiedCache {
         map.get(hash).filter(|(t, at)| at.elapsed() < ttl && t.expires_at > now).map(|(t, _)| t.clone())
     }
 
-    fn put(&self, hash: TokenHash, token: AccessToken) {
+    /// The generation to hand to [`VerifiedCache::put`], read before the store is asked.
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Cache `token`, unless the cache was cleared since `generation` was read.
+    fn put(&self, hash: TokenHash, token: AccessToken, generation: u64) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        // Under the lock, which `clear` takes too: no clear can slip between check and insert.
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
         if map.len() >= MAX_CACHED_TOKENS {
             map.clear();
         }
         map.insert(hash, (token, Instant::now()));
     }
 
-    /// Forget everything: after a revocation on this instance, no cached answer may outlive it.
+    /// Forget everything: after a revocation on this instance, no cached answer may outlive
+    /// it, including one that a verification in flight is about to put.
     fn clear(&self) {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        map.clear();
     }
 }
 
@@ -121,7 +142,29 @@ impl OAuthServer {
         } else {
             None
         };
-        Self { config, store, cimd, verified: Arc::default() }
+        Self { config, store, cimd, verified: Arc::default(), users: None }
+    }
+
+    /// Ask `users` at each refresh whether the grant's user may still sign in
+    /// ([`UserStore::may_sign_in`]).
+    pub(crate) fn with_users(mut self, users: Option<Arc<dyn UserStore>>) -> Self {
+        self.users = users;
+        self
+    }
+
+    /// Revoke everything of the user `user_id` (the token subject, [`User::id`]): every grant
+    /// and the codes and tokens issued from it, every sign-in session and every remembered
+    /// consent. Their access tokens stop at the MCP endpoint at once on this instance, and
+    /// within [`Config::token_cache_ttl`] on other instances sharing the store. For "delete
+    /// my account" and "sign out everywhere"; a client the user connects again starts over.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails; then nothing may have been revoked, so retry.
+    pub async fn revoke_user(&self, user_id: &str) -> Result<(), StoreError> {
+        self.store.revoke_subject(user_id).await?;
+        self.verified.clear();
+        tracing::info!(subject = %Escaped(user_id), "every grant, session and consent of the user revoked");
+        Ok(())
     }
 
     /// The client record for `client_id`: registered, or (for an `https` URL) from its
@@ -185,22 +228,20 @@ impl OAuthServer {
         let now = now_millis();
         let access = NewSecret::generate("mcp_at_");
         let refresh = NewSecret::generate("mcp_rt_");
+        // No token outlives its grant.
+        let access_expires_at = (now + millis(self.config.access_token_ttl)).min(grant.expires_at);
         let records = IssuedTokens {
-            access: AccessTokenRecord {
-                hash: access.hash(),
-                grant: grant.clone(),
-                expires_at: now + millis(self.config.access_token_ttl),
-            },
+            access: AccessTokenRecord { hash: access.hash(), grant: grant.clone(), expires_at: access_expires_at },
             refresh: RefreshTokenRecord {
                 hash: refresh.hash(),
                 grant: grant.clone(),
-                expires_at: now + millis(self.config.refresh_token_ttl),
+                expires_at: (now + millis(self.config.refresh_token_ttl)).min(grant.expires_at),
             },
         };
         let response = TokenResponse {
             access_token: access.into_string(),
             token_type: "Bearer".into(),
-            expires_in: self.config.access_token_ttl.as_secs(),
+            expires_in: access_expires_at.saturating_sub(now) / 1000,
             refresh_token: refresh.into_string(),
             scope: grant.scopes.join(" "),
         };
@@ -220,8 +261,14 @@ impl OAuthServer {
         if code.grant.client_id != client.client_id {
             return Err(OAuthError::invalid_grant("the authorization code is invalid, expired or already used"));
         }
-        if redirect_uri.is_some_and(|r| r != code.redirect_uri) {
-            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        match redirect_uri {
+            Some(r) if r != code.redirect_uri => {
+                return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+            }
+            None if code.redirect_uri_given => {
+                return Err(OAuthError::invalid_request("redirect_uri is required: the authorization request had one"));
+            }
+            _ => {}
         }
         if !verifier_matches(verifier, &code.code_challenge) {
             return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
@@ -339,6 +386,7 @@ impl AuthProvider for OAuthServer {
         if let Some(cached) = self.cached(&hash, now) {
             return Ok(cached);
         }
+        let generation = self.verified.generation();
         let record = self.store.access_token(&hash, now).await?;
         let record = record.ok_or(TokenRejection::Invalid)?;
         if record.grant.resource != self.config.resource() {
@@ -347,7 +395,7 @@ impl AuthProvider for OAuthServer {
         let g = record.grant;
         let verified = AccessToken::new(g.subject, g.username, g.client_id, g.scopes, g.resource, record.expires_at);
         if !ttl.is_zero() {
-            self.verified.put(hash, verified.clone());
+            self.verified.put(hash, verified.clone(), generation);
         }
         Ok(verified)
     }
@@ -457,6 +505,7 @@ impl AuthProvider for OAuthServer {
             id_hash: handle.hash(),
             client_id: client.client_id,
             redirect_uri,
+            redirect_uri_given: req.redirect_uri.is_some(),
             state,
             code_challenge: challenge.to_owned(),
             scopes,
@@ -511,11 +560,13 @@ impl AuthProvider for OAuthServer {
             client_id: pending.client_id.clone(),
             scopes: pending.scopes.clone(),
             resource: pending.resource.clone(),
+            expires_at: now + millis(self.config.grant_lifetime),
         };
         let record = CodeRecord {
             hash: code.hash(),
             grant,
             redirect_uri: pending.redirect_uri.clone(),
+            redirect_uri_given: pending.redirect_uri_given,
             code_challenge: pending.code_challenge.clone(),
             expires_at: now + millis(self.config.code_ttl),
         };
@@ -637,17 +688,12 @@ impl AuthProvider for OAuthServer {
         match self.store.redeem_code(&hash, now, tokens).await? {
             CodeRedemption::Redeemed(_) => {}
             CodeRedemption::Replayed(record) => {
-                // A second redemption by the client that holds the PKCE verifier is that client
-                // retrying (its first response was lost): refuse it, keep its tokens. Anyone
-                // else presenting a spent code has stolen it (OAuth 2.1 §4.1.3, RFC 9700
-                // §4.5): revoke everything the code issued.
-                let holder =
-                    record.grant.client_id == client.client_id && verifier_matches(verifier, &record.code_challenge);
-                if !holder {
-                    tracing::warn!(client_id = %Escaped(&record.grant.client_id), "authorization code replayed; revoking its grant");
-                    self.store.revoke_grant(&record.grant.grant_id).await?;
-                    self.verified.clear();
-                }
+                // A spent code presented again may have been stolen, and the thief may hold the
+                // verifier too: whoever presents it, revoke everything it issued (OAuth 2.1
+                // §4.1.3, RFC 9700 §4.5). A client whose first response was lost signs in again.
+                tracing::warn!(client_id = %Escaped(&record.grant.client_id), "authorization code replayed; revoking its grant");
+                self.store.revoke_grant(&record.grant.grant_id).await?;
+                self.verified.clear();
                 return Err(invalid());
             }
             CodeRedemption::Unknown => return Err(invalid()),
@@ -685,6 +731,16 @@ impl AuthProvider for OAuthServer {
             return Err(invalid());
         }
         self.check_resource(&current, resource)?;
+        if current.expires_at <= now {
+            return Err(OAuthError::invalid_grant("the grant has reached its lifetime: sign in again"));
+        }
+        if let Some(users) = &self.users {
+            let may = users.may_sign_in(&current.subject).await.map_err(|e| OAuthError::server_error(&e))?;
+            if !may {
+                tracing::info!(subject = %Escaped(&current.subject), "refresh refused: the user may no longer sign in");
+                return Err(invalid());
+            }
+        }
         let mut grant = current.clone();
         if scope.is_some_and(|s| !s.trim().is_empty()) {
             let asked = self.parse_scopes(scope)?;
@@ -745,12 +801,16 @@ impl OAuthServer {
         Ok(self.store.refresh_grant(hash, now).await?)
     }
 
+    /// The client whose token `hash` is, expired or not: `revoke_token` acts on an expired
+    /// token the sweeper has not removed yet (and a refresh token takes its live grant with it),
+    /// so its ownership counts too.
     async fn owner_of(&self, hash: &TokenHash) -> Result<Option<String>, OAuthError> {
-        let now = now_millis();
-        if let Some(t) = self.store.access_token(hash, now).await? {
+        // Time 0: before every expiry, so expired records are found.
+        const ANY_TIME: crate::store::Millis = 0;
+        if let Some(t) = self.store.access_token(hash, ANY_TIME).await? {
             return Ok(Some(t.grant.client_id));
         }
-        Ok(self.store.refresh_grant(hash, now).await?.map(|g| g.client_id))
+        Ok(self.store.refresh_grant(hash, ANY_TIME).await?.map(|g| g.client_id))
     }
 }
 
@@ -771,6 +831,27 @@ mod tests {
         assert_eq!(open_successor("mcp_rt_old", &sealed), Some(r));
         assert_eq!(open_successor("mcp_rt_other", &sealed), None);
         assert_eq!(open_successor("mcp_rt_old", &sealed[..5]), None);
+    }
+
+    /// A verification that read the store before a revocation cleared the cache finishes after
+    /// it: its answer is returned to its caller, but not cached.
+    #[test]
+    fn a_verification_in_flight_does_not_refill_a_cleared_cache() {
+        let cache = VerifiedCache::default();
+        let hash = TokenHash::of("mcp_at_in-flight");
+        let token =
+            AccessToken::new("u1", "alice", "c1", vec!["mcp".into()], "https://mcp/mcp", crate::store::Millis::MAX);
+        let ttl = Duration::from_secs(60);
+
+        let before_lookup = cache.generation(); // verification: about to ask the store
+        cache.clear(); // revocation on this instance
+        cache.put(hash, token.clone(), before_lookup); // verification: store answered
+        assert_eq!(cache.get(&hash, ttl, 0), None, "the revoked token came back into the cache");
+
+        // A verification that starts after the clear caches as before.
+        let after = cache.generation();
+        cache.put(hash, token.clone(), after);
+        assert_eq!(cache.get(&hash, ttl, 0), Some(token));
     }
 
     #[test]

@@ -30,8 +30,12 @@ pub struct Config {
     pub default_scopes: Vec<String>,
     /// Lifetime of access tokens. Default one hour.
     pub access_token_ttl: Duration,
-    /// Lifetime of refresh tokens. Default 30 days; each rotation starts a new lifetime.
+    /// Lifetime of refresh tokens. Default 30 days; each rotation starts a new lifetime, within
+    /// [`Config::grant_lifetime`].
     pub refresh_token_ttl: Duration,
+    /// How long a user's sign-in to a client lasts, however often its refresh token rotates:
+    /// after it, refresh fails with `invalid_grant` and the user signs in again. Default 90 days.
+    pub grant_lifetime: Duration,
     /// Lifetime of authorization codes. Default 60 seconds.
     pub code_ttl: Duration,
     /// How long a user has to sign in after `/authorize`. Default 10 minutes.
@@ -119,6 +123,7 @@ impl std::fmt::Debug for Config {
             default_scopes,
             access_token_ttl,
             refresh_token_ttl,
+            grant_lifetime,
             code_ttl,
             login_ttl,
             refresh_grace,
@@ -151,6 +156,7 @@ impl std::fmt::Debug for Config {
             .field("default_scopes", default_scopes)
             .field("access_token_ttl", access_token_ttl)
             .field("refresh_token_ttl", refresh_token_ttl)
+            .field("grant_lifetime", grant_lifetime)
             .field("code_ttl", code_ttl)
             .field("login_ttl", login_ttl)
             .field("refresh_grace", refresh_grace)
@@ -193,6 +199,7 @@ impl Config {
             default_scopes: vec!["mcp".into()],
             access_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            grant_lifetime: Duration::from_secs(90 * 24 * 3600),
             code_ttl: Duration::from_secs(60),
             login_ttl: Duration::from_secs(600),
             refresh_grace: Duration::from_secs(10),
@@ -228,6 +235,7 @@ impl Config {
     /// | `PUBLIC_URL` | URL clients use (the issuer) | `http://127.0.0.1:$PORT` (or `http://$HOST:$PORT` for a specific `HOST`) |
     /// | `ACCESS_TOKEN_TTL_SECS` | access token lifetime | 3600 |
     /// | `REFRESH_TOKEN_TTL_SECS` | refresh token lifetime | 2592000 |
+    /// | `GRANT_LIFETIME_SECS` | how long a sign-in lasts, rotation included ([`Config::grant_lifetime`]) | 7776000 |
     /// | `SESSION_TTL_SECS` | sign-in session lifetime at the authorization server (0 = no sessions, no remembered consent) | 43200 |
     /// | `CONSENT_TTL_SECS` | lifetime of a remembered consent (0 = never remember) | 7776000 |
     /// | `SWEEP_INTERVAL_SECS` | how often expired state is dropped ([`Config::sweep_interval`]) | 60 |
@@ -287,6 +295,9 @@ impl Config {
         }
         if let Some(v) = get("REFRESH_TOKEN_TTL_SECS") {
             config.refresh_token_ttl = parse_secs("REFRESH_TOKEN_TTL_SECS", &v)?;
+        }
+        if let Some(v) = get("GRANT_LIFETIME_SECS") {
+            config.grant_lifetime = parse_secs("GRANT_LIFETIME_SECS", &v)?;
         }
         if let Some(v) = get("SESSION_TTL_SECS") {
             config.session_ttl = parse_secs_or_zero("SESSION_TTL_SECS", &v)?;
@@ -500,6 +511,14 @@ mod tests {
     }
 
     #[test]
+    fn grant_lifetime_comes_from_the_environment() {
+        let c = Config::from_lookup(env(&[])).expect("valid");
+        assert_eq!(c.grant_lifetime, Duration::from_secs(90 * 24 * 3600));
+        let c = Config::from_lookup(env(&[("GRANT_LIFETIME_SECS", "3600")])).expect("valid");
+        assert_eq!(c.grant_lifetime, Duration::from_secs(3600));
+    }
+
+    #[test]
     fn sweep_interval_comes_from_the_environment() {
         let c = Config::from_lookup(env(&[])).expect("valid");
         assert_eq!(c.sweep_interval, Duration::from_secs(60));
@@ -554,6 +573,8 @@ mod tests {
             ("CONSENT_TTL_SECS", "-5"),
             ("SWEEP_INTERVAL_SECS", "0"),
             ("REFRESH_TOKEN_TTL_SECS", "soon"),
+            ("GRANT_LIFETIME_SECS", "0"),
+            ("GRANT_LIFETIME_SECS", "90d"),
             ("UNUSED_CLIENT_TTL_SECS", "1d"),
             ("ALLOWED_HOSTS", "https://mcp.example.com"),
             ("ALLOWED_HOSTS", "mcp.example.com/mcp"),

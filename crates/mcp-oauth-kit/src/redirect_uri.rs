@@ -48,20 +48,40 @@ impl RedirectUri {
 
 /// Whether `requested` matches the `registered` redirect URI: character for character, except
 /// that a loopback `http` URI may use any port (RFC 8252 §7.3: native apps get an ephemeral one).
+/// The comparison is on the text, never on parsed URLs, which would forgive what a browser
+/// reads differently: userinfo (`http://evil.example@127.0.0.1/cb`), case, percent-encoding,
+/// default ports, trailing dots.
 pub(crate) fn redirect_matches(registered: &str, requested: &str) -> bool {
     if registered == requested {
         return true;
     }
-    let (Ok(reg), Ok(req)) = (Url::parse(registered), Url::parse(requested)) else {
-        return false;
+    match (without_loopback_port(registered), without_loopback_port(requested)) {
+        (Some(reg), Some(req)) => reg == req,
+        _ => false,
+    }
+}
+
+/// `uri` with the port taken out of its text, when it is a loopback `http` URI without
+/// userinfo or fragment; `None` for anything else.
+fn without_loopback_port(uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("http://")?;
+    let end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    if authority.contains('@') || uri.contains('#') {
+        return None;
+    }
+    // The last `:` starts the port unless it is inside an IPv6 literal (`[::1]`).
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => {
+            if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            host
+        }
+        _ => authority,
     };
-    if reg.scheme() != "http" || req.scheme() != "http" || !is_loopback(&reg) || !is_loopback(&req) {
-        return false;
-    }
-    if requested.contains('#') {
-        return false;
-    }
-    reg.host() == req.host() && reg.path() == req.path() && reg.query() == req.query()
+    let url = Url::parse(uri).ok()?;
+    is_loopback(&url).then(|| format!("http://{host}{tail}"))
 }
 
 #[cfg(test)]
@@ -112,6 +132,22 @@ mod tests {
             ("http://127.0.0.1:1000/cb", "http://localhost:1000/cb", false),
             ("http://127.0.0.1:1000/cb", "http://127.0.0.1:2000/cb#x", false),
             ("cursor://anysphere.cursor-mcp/oauth/callback", "cursor://anysphere.cursor-mcp/oauth/callback", true),
+            ("http://[::1]:1000/cb", "http://[::1]:2000/cb", true),
+            ("http://[::1]/cb", "http://[::1]:2000/cb", true),
+            // Whatever a parser would forgive, the text does not.
+            ("http://127.0.0.1:1000/cb", "http://evil.example.com@127.0.0.1:2000/cb", false),
+            ("http://127.0.0.1:1000/cb", "http://u:p@127.0.0.1:1000/cb", false),
+            ("http://127.0.0.1:1000/cb", "http://127.0.0.1:2000/cb/", false),
+            ("http://127.0.0.1:1000/cb", "http://127.0.0.1:2000/CB", false),
+            ("http://127.0.0.1:1000/cb", "http://127.0.0.1:2000/%63b", false),
+            ("http://127.0.0.1:1000/cb", "HTTP://127.0.0.1:2000/cb", false),
+            ("http://localhost:1000/cb", "http://LOCALHOST:2000/cb", false),
+            ("http://127.0.0.1:1000/cb", "http://127.1:2000/cb", false),
+            ("http://127.0.0.1:1000/cb", "http://127.0.0.1:/cb", false),
+            ("http://127.0.0.1:1000/cb", "http://127.0.0.1:2000\\cb", false),
+            ("https://a.example/cb", "https://a.example:443/cb", false),
+            ("https://a.example/cb", "https://u@a.example/cb", false),
+            ("https://a.example/cb", "https://a.example/cb#x", false),
         ];
         for (registered, requested, want) in cases {
             assert_eq!(redirect_matches(registered, requested), want, "{registered} vs {requested}");

@@ -103,10 +103,10 @@ impl McpServerBuilder {
     pub fn build(self) -> Result<McpServer, Error> {
         let config = Arc::new(self.config);
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
-        let builtin = OAuthServer::new(config.clone(), store.clone());
+        let builtin = OAuthServer::new(config.clone(), store.clone()).with_users(self.users.clone());
         let provider: Arc<dyn AuthProvider> = match self.provider {
             Some(p) => p,
-            None => Arc::new(builtin),
+            None => Arc::new(builtin.clone()),
         };
         if provider.is_authorization_server() && self.users.is_none() {
             return Err(crate::error::ConfigError::new("user_store", "the login page needs a UserStore").into());
@@ -136,7 +136,7 @@ impl McpServerBuilder {
         rmcp_config.sse_keep_alive = Some(std::time::Duration::from_secs(15));
         let mcp = handler(rmcp_config);
         let state = AppState::new(config.clone(), provider, self.users, store.clone(), mcp, self.tool_scopes);
-        Ok(McpServer { config, router: Router::new(state), store, cancel })
+        Ok(McpServer { config, router: Router::new(state), store, cancel, oauth: builtin })
     }
 }
 
@@ -157,6 +157,9 @@ pub struct McpServer {
     router: Router,
     store: Arc<dyn Store>,
     cancel: CancellationToken,
+    /// The built-in authorization server, whose verified-token cache the router's provider
+    /// shares (it is a clone); kept for [`McpServer::revoke_user`].
+    oauth: OAuthServer,
 }
 
 impl std::fmt::Debug for McpServer {
@@ -181,6 +184,36 @@ impl McpServer {
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Revoke everything of the user `user_id` ([`User::id`](crate::User::id), the token
+    /// subject): every grant with its codes and tokens, every sign-in session and every
+    /// remembered consent, for "delete my account" and "sign out everywhere". Their access
+    /// tokens stop at the MCP endpoint at once. [`McpServer::serve`] takes the server: keep
+    /// [`McpServer::authorization_server`] to call [`OAuthServer::revoke_user`] while it runs.
+    ///
+    /// ```no_run
+    /// # async fn run(server: mcp_oauth_kit::McpServer) -> Result<(), mcp_oauth_kit::Error> {
+    /// server.revoke_user("u-1").await?;
+    /// // While it serves, through a handle (here when user u-2 deletes their account):
+    /// let accounts = server.authorization_server();
+    /// tokio::spawn(server.run());
+    /// accounts.revoke_user("u-2").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store fails; then nothing may have been revoked, so retry.
+    pub async fn revoke_user(&self, user_id: &str) -> Result<(), Error> {
+        Ok(self.oauth.revoke_user(user_id).await?)
+    }
+
+    /// A handle on the built-in authorization server that stays valid while the server runs
+    /// (it shares the store and the verified-token cache), for [`OAuthServer::revoke_user`].
+    /// With a provider of your own ([`McpServerBuilder::auth_provider`]) the tokens are that
+    /// provider's: the handle revokes only what the kit's store holds.
+    pub fn authorization_server(&self) -> OAuthServer {
+        self.oauth.clone()
     }
 
     /// The HTTP service, to mount in a server of your own.

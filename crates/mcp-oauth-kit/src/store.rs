@@ -80,6 +80,9 @@ pub struct Grant {
     pub scopes: Vec<String>,
     /// The resource (RFC 8707) the tokens are for: their audience.
     pub resource: String,
+    /// When the grant ends, however often its refresh token rotates: the user's sign-in plus
+    /// [`Config::grant_lifetime`](crate::Config::grant_lifetime). No token of it outlives this.
+    pub expires_at: Millis,
 }
 
 /// An authorization request waiting for the user to sign in.
@@ -92,6 +95,9 @@ pub struct PendingAuthorization {
     pub client_id: String,
     /// The validated redirect URI to send the code to.
     pub redirect_uri: String,
+    /// Whether the request named `redirect_uri` (rather than relying on the client's only
+    /// registered one): the token request must then repeat it (RFC 6749 §4.1.3).
+    pub redirect_uri_given: bool,
     /// The client's `state`, returned unchanged.
     pub state: Option<String>,
     /// The PKCE S256 code challenge.
@@ -116,8 +122,11 @@ pub struct CodeRecord {
     pub hash: TokenHash,
     /// What the code grants.
     pub grant: Grant,
-    /// The redirect URI the code was sent to; the token request must repeat it.
+    /// The redirect URI the code was sent to; a token request that names one must name this.
     pub redirect_uri: String,
+    /// Whether the authorization request named `redirect_uri`: the token request must then
+    /// repeat it (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3).
+    pub redirect_uri_given: bool,
     /// The PKCE S256 challenge the verifier must match.
     pub code_challenge: String,
     /// When the code expires.
@@ -312,6 +321,10 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError>;
     /// Revoke one token (RFC 7009): an access token alone, a refresh token with its grant.
     async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError>;
+    /// Revoke everything of the user `subject`: every grant (its codes and tokens), sign-in
+    /// session and remembered consent, in one transaction. Revoking an unknown subject is no
+    /// error. A rotation racing it must not leave a live token pair behind.
+    async fn revoke_subject(&self, subject: &str) -> Result<(), StoreError>;
 
     /// Save a new sign-in session.
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError>;
@@ -422,6 +435,9 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError> {
         (**self).revoke_token(hash).await
     }
+    async fn revoke_subject(&self, subject: &str) -> Result<(), StoreError> {
+        (**self).revoke_subject(subject).await
+    }
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
         (**self).insert_session(session).await
     }
@@ -466,7 +482,7 @@ impl<T: Store + ?Sized> Store for Arc<T> {
 /// doc; the fields are public, so set them after construction.
 impl Grant {
     /// A grant of `scopes` on `resource`, made by the user `subject` (`username`) to
-    /// `client_id`.
+    /// `client_id`, with no absolute end (`expires_at` is `Millis::MAX`).
     pub fn new(
         grant_id: impl Into<String>,
         subject: impl Into<String>,
@@ -482,6 +498,7 @@ impl Grant {
             client_id: client_id.into(),
             scopes,
             resource: resource.into(),
+            expires_at: Millis::MAX,
         }
     }
 }
@@ -510,7 +527,8 @@ impl ClientRecord {
 }
 
 impl PendingAuthorization {
-    /// A pending sign-in with no `state`, no `scopes` and no failed logins yet.
+    /// A pending sign-in with no `state`, no `scopes` and no failed logins yet, whose request
+    /// named its `redirect_uri` (`redirect_uri_given` is `true`).
     pub fn new(
         id_hash: TokenHash,
         client_id: impl Into<String>,
@@ -524,6 +542,7 @@ impl PendingAuthorization {
             id_hash,
             client_id: client_id.into(),
             redirect_uri: redirect_uri.into(),
+            redirect_uri_given: true,
             state: None,
             code_challenge: code_challenge.into(),
             scopes: Vec::new(),
@@ -536,7 +555,8 @@ impl PendingAuthorization {
 }
 
 impl CodeRecord {
-    /// A code for `grant`, sent to `redirect_uri`, bound to the PKCE `code_challenge`.
+    /// A code for `grant`, sent to `redirect_uri`, bound to the PKCE `code_challenge`, whose
+    /// authorization request named its `redirect_uri` (`redirect_uri_given` is `true`).
     pub fn new(
         hash: TokenHash,
         grant: Grant,
@@ -544,7 +564,14 @@ impl CodeRecord {
         code_challenge: impl Into<String>,
         expires_at: Millis,
     ) -> Self {
-        Self { hash, grant, redirect_uri: redirect_uri.into(), code_challenge: code_challenge.into(), expires_at }
+        Self {
+            hash,
+            grant,
+            redirect_uri: redirect_uri.into(),
+            redirect_uri_given: true,
+            code_challenge: code_challenge.into(),
+            expires_at,
+        }
     }
 }
 

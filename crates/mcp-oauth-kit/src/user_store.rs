@@ -51,6 +51,20 @@ pub trait UserStore: Send + Sync + 'static {
     /// # Errors
     /// [`UserStoreError`] only when the backend fails.
     async fn find_by_id(&self, id: &str) -> Result<Option<User>, UserStoreError>;
+
+    /// Whether the user `id` (the token subject) still exists and may sign in. Asked at every
+    /// refresh: on `false` the refresh fails with `invalid_grant` and nothing is issued, so a
+    /// deleted or disabled account loses access when its access token expires (revoke it at
+    /// once with [`OAuthServer::revoke_user`](crate::OAuthServer::revoke_user)). The default
+    /// says whether [`UserStore::find_by_id`] still finds the user; override it to refuse
+    /// disabled or locked accounts too.
+    ///
+    /// # Errors
+    /// [`UserStoreError`] only when the backend fails (the refresh then fails with
+    /// `server_error`).
+    async fn may_sign_in(&self, id: &str) -> Result<bool, UserStoreError> {
+        Ok(self.find_by_id(id).await?.is_some())
+    }
 }
 
 #[async_trait]
@@ -60,6 +74,9 @@ impl<T: UserStore + ?Sized> UserStore for Arc<T> {
     }
     async fn find_by_id(&self, id: &str) -> Result<Option<User>, UserStoreError> {
         (**self).find_by_id(id).await
+    }
+    async fn may_sign_in(&self, id: &str) -> Result<bool, UserStoreError> {
+        (**self).may_sign_in(id).await
     }
 }
 

@@ -67,6 +67,35 @@ async fn untrusted_client_or_redirect_uri_gets_an_error_page_and_no_redirect() {
             set(valid(&client_id), "redirect_uri", Some("http://localhost:9999/callback")),
         ),
         ("missing redirect_uri with two registered", set(valid(&two_uris), "redirect_uri", None)),
+        // RFC 9700 §4.1.3: exact string matching; only a loopback port may differ.
+        (
+            "redirect_uri with userinfo",
+            set(valid(&client_id), "redirect_uri", Some("http://evil.example.com@127.0.0.1:9999/callback")),
+        ),
+        (
+            "redirect_uri with userinfo and another port",
+            set(valid(&client_id), "redirect_uri", Some("http://evil.example.com@127.0.0.1:8000/callback")),
+        ),
+        (
+            "redirect_uri with a fragment",
+            set(valid(&client_id), "redirect_uri", Some("http://127.0.0.1:9999/callback#x")),
+        ),
+        (
+            "redirect_uri with a trailing slash",
+            set(valid(&client_id), "redirect_uri", Some("http://127.0.0.1:9999/callback/")),
+        ),
+        (
+            "redirect_uri percent-encoded",
+            set(valid(&client_id), "redirect_uri", Some("http://127.0.0.1:9999/%63allback")),
+        ),
+        (
+            "redirect_uri in another case",
+            set(valid(&client_id), "redirect_uri", Some("http://127.0.0.1:9999/Callback")),
+        ),
+        (
+            "https redirect_uri with its default port",
+            set(valid(&two_uris), "redirect_uri", Some("https://app.example.com:443/cb")),
+        ),
         ("repeated parameter", {
             let mut p = valid(&client_id);
             p.push(("client_id".to_owned(), client_id.clone()));

@@ -29,15 +29,18 @@ fn limit_key() -> String {
     format!("test:{}", hash("limit").to_hex())
 }
 
+/// A grant of a user of its own, ending in 90 days (a value every store must keep).
 fn grant(scopes: &[&str]) -> Grant {
-    Grant::new(
+    let mut g = Grant::new(
         unique("grant"),
         unique("subject"),
         "carol",
         unique("client"),
         scopes.iter().map(|s| s.to_string()).collect(),
         "https://mcp.example.com/mcp",
-    )
+    );
+    g.expires_at = now_millis() + 90 * 24 * HOUR;
+    g
 }
 
 /// The PostgreSQL URL to test against, or `None` (after saying so) when there is none; a set
@@ -57,6 +60,7 @@ async fn contract(store: &dyn Store, private: bool) {
     rotation(store, now).await;
     forgetting_sealed_successors(store, now, private).await;
     revocation(store, now).await;
+    subject_revocation(store, now).await;
     sessions(store, now).await;
     consents(store, now).await;
     rate_limits(store, now).await;
@@ -95,6 +99,7 @@ async fn pending(store: &dyn Store, now: Millis) {
     );
     p.state = Some("st-1".into());
     p.scopes = vec!["mcp".into(), "admin".into()];
+    p.redirect_uri_given = false;
     store.insert_pending(p.clone()).await.expect("insert pending");
     assert_eq!(store.pending(&p.id_hash, now).await.expect("pending"), Some(p.clone()));
     assert_eq!(store.pending(&p.id_hash, p.expires_at).await.expect("pending"), None, "expired at expires_at");
@@ -171,6 +176,16 @@ async fn codes(store: &dyn Store, now: Millis) {
     assert_eq!(store.code(&hash("code"), now).await.expect("code"), None);
     // Looked up, used or not: the server reads a code before deciding on it.
     assert_eq!(store.code(&c.hash, now).await.expect("code"), Some(c.clone()), "used");
+
+    // What the token request must repeat, and a grant without an end, come back as stored.
+    let mut unnamed = code(&grant(&["mcp"]), now + HOUR);
+    unnamed.redirect_uri_given = false;
+    unnamed.grant.expires_at = Millis::MAX;
+    insert_code(store, &unnamed).await;
+    assert_eq!(store.code(&unnamed.hash, now).await.expect("code"), Some(unnamed.clone()));
+    let endless = pair(&unnamed.grant, now + HOUR);
+    insert_tokens(store, &endless).await;
+    assert_eq!(store.refresh_grant(&endless.refresh.hash, now).await.expect("grant"), Some(unnamed.grant));
 
     // Redeeming stores the tokens it is given, in the same transaction.
     let g = grant(&["mcp"]);
@@ -374,6 +389,46 @@ async fn revocation(store: &dyn Store, now: Millis) {
     store.revoke_grant(&unique("grant")).await.expect("revoking an unknown grant is no error");
 
     assert_eq!(store.revoke_token(&hash("token")).await.expect("revoke"), RevokedToken::Unknown);
+}
+
+/// Everything of one user goes at once (grants of every client, used codes, rotated tokens,
+/// sign-in sessions, remembered consent); another user's stays.
+async fn subject_revocation(store: &dyn Store, now: Millis) {
+    let (gone, kept) = (grant(&["mcp"]), grant(&["mcp"]));
+    let mut second = grant(&["admin"]);
+    second.subject = gone.subject.clone();
+    let mut everything = Vec::new();
+    for g in [&gone, &second, &kept] {
+        let (c, used, old) = (code(g, now + HOUR), code(g, now + HOUR), pair(g, now + HOUR));
+        insert_code(store, &c).await;
+        insert_code(store, &used).await;
+        assert!(matches!(store.redeem_code(&used.hash, now, None).await.expect("redeem"), CodeRedemption::Redeemed(_)));
+        insert_tokens(store, &old).await;
+        let new = pair(g, now + HOUR);
+        let rotated = store.rotate_refresh(&old.refresh.hash, now, new.clone(), vec![1]).await.expect("rotate");
+        assert!(matches!(rotated, RefreshRotation::Rotated(_)));
+        let session = SessionRecord::new(hash("session"), g.subject.as_str(), "carol", now, now + HOUR);
+        store.insert_session(session.clone()).await.expect("insert session");
+        let consent = ConsentRecord::new(g.subject.as_str(), g.client_id.as_str(), g.scopes.clone(), now, now + HOUR);
+        store.put_consent(consent.clone()).await.expect("put consent");
+        everything.push((g.clone(), c, used, old, new, session, consent));
+    }
+
+    store.revoke_subject(&gone.subject).await.expect("revoke subject");
+    for (g, c, used, old, new, session, consent) in everything {
+        let alive = g.subject == kept.subject;
+        let what = if alive { "another user's" } else { "the user's" };
+        assert_eq!(store.code(&c.hash, now).await.expect("code").is_some(), alive, "{what} code");
+        assert_eq!(store.code(&used.hash, now).await.expect("code").is_some(), alive, "{what} used code");
+        for t in [&old, &new] {
+            assert_eq!(store.access_token(&t.access.hash, now).await.expect("access").is_some(), alive, "{what}");
+            assert_eq!(store.refresh_grant(&t.refresh.hash, now).await.expect("grant").is_some(), alive, "{what}");
+        }
+        assert_eq!(store.session(&session.hash, now).await.expect("session").is_some(), alive, "{what} session");
+        let remembered = store.consent(&consent.subject, &consent.client_id, now).await.expect("consent");
+        assert_eq!(remembered.is_some(), alive, "{what} consent");
+    }
+    store.revoke_subject(&unique("subject")).await.expect("revoking an unknown user is no error");
 }
 
 async fn sessions(store: &dyn Store, now: Millis) {

@@ -1,7 +1,7 @@
 //! The atomic operations of [`Store`] under contention: 50 callers at once redeem one code,
 //! rotate one refresh token, or take one pending sign-in, and exactly one of them wins (and
-//! only the winner's tokens are stored); a revocation racing a redemption or a rotation
-//! leaves none of the grant's tokens; or
+//! only the winner's tokens are stored); a revocation of the grant or of its whole user racing
+//! a redemption or a rotation leaves none of the grant's tokens; or
 //! count on one rate-limit key, and each sees its own count. Run
 //! against [`MemoryStore`], a SQLite file (where concurrent writers must queue, not fail with
 //! `database is locked`), and PostgreSQL when `TEST_DATABASE_URL` is set.
@@ -13,7 +13,7 @@ mod store_support;
 
 use mcp_oauth_kit::{
     CodeRecord, CodeRedemption, Grant, IssuedTokens, MemoryStore, PendingAuthorization, RefreshRotation, SqlStore,
-    Store, now_millis,
+    Store, StoreError, now_millis,
 };
 use store_support::{HOUR, TempDir, hash, insert_code, insert_tokens, pair, unique};
 use tokio::sync::Barrier;
@@ -137,9 +137,26 @@ async fn one_taker(store: Arc<dyn Store>) {
     assert_eq!(taken, vec![p]);
 }
 
+/// What a racing revocation revokes: the grant (a replay, a reused refresh token), or
+/// everything of its user (`revoke_subject`).
+#[derive(Clone, Copy, Debug)]
+enum Revocation {
+    Grant,
+    Subject,
+}
+
+impl Revocation {
+    async fn revoke(self, store: &dyn Store, grant: &Grant) -> Result<(), StoreError> {
+        match self {
+            Self::Grant => store.revoke_grant(&grant.grant_id).await,
+            Self::Subject => store.revoke_subject(&grant.subject).await,
+        }
+    }
+}
+
 /// Revoking a grant while one of its refresh tokens rotates leaves nothing of the grant,
 /// whichever goes first: not the successor pair either.
-async fn revocation_beats_rotation(store: Arc<dyn Store>) {
+async fn revocation_beats_rotation(store: Arc<dyn Store>, how: Revocation) {
     let now = now_millis();
     for round in 0..100 {
         let g = grant();
@@ -155,23 +172,23 @@ async fn revocation_beats_rotation(store: Arc<dyn Store>) {
             })
         };
         let revoke = {
-            let (store, barrier, grant_id) = (store.clone(), barrier.clone(), g.grant_id.clone());
+            let (store, barrier, g) = (store.clone(), barrier.clone(), g.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.revoke_grant(&grant_id).await
+                how.revoke(&*store, &g).await
             })
         };
         rotate.await.expect("task").expect("rotate");
         revoke.await.expect("task").expect("revoke");
         let access = store.access_token(&new.access.hash, now).await.expect("access");
         let refresh = store.refresh_grant(&new.refresh.hash, now).await.expect("grant");
-        assert_eq!((access, refresh), (None, None), "round {round}: the successor outlived the revocation");
+        assert_eq!((access, refresh), (None, None), "round {round}: the successor outlived the {how:?} revocation");
     }
 }
 
 /// Revoking a grant (as a replayed code does) while its code is redeemed leaves nothing of the
 /// grant, whichever goes first: not the tokens the redemption stores either.
-async fn revocation_beats_redemption(store: Arc<dyn Store>) {
+async fn revocation_beats_redemption(store: Arc<dyn Store>, how: Revocation) {
     let now = now_millis();
     for round in 0..100 {
         let g = grant();
@@ -187,10 +204,10 @@ async fn revocation_beats_redemption(store: Arc<dyn Store>) {
             })
         };
         let revoke = {
-            let (store, barrier, grant_id) = (store.clone(), barrier.clone(), g.grant_id.clone());
+            let (store, barrier, g) = (store.clone(), barrier.clone(), g.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.revoke_grant(&grant_id).await
+                how.revoke(&*store, &g).await
             })
         };
         let outcome = redeem.await.expect("task").expect("redeem");
@@ -198,7 +215,7 @@ async fn revocation_beats_redemption(store: Arc<dyn Store>) {
         revoke.await.expect("task").expect("revoke");
         let access = store.access_token(&tokens.access.hash, now).await.expect("access");
         let refresh = store.refresh_grant(&tokens.refresh.hash, now).await.expect("grant");
-        assert_eq!((access, refresh), (None, None), "round {round}: the tokens outlived the revocation");
+        assert_eq!((access, refresh), (None, None), "round {round}: the tokens outlived the {how:?} revocation");
     }
 }
 
@@ -232,8 +249,10 @@ async fn races(store: Arc<dyn Store>) {
     one_rotation(store.clone()).await;
     one_taker(store.clone()).await;
     every_hit_counts_once(std::slice::from_ref(&store)).await;
-    revocation_beats_rotation(store.clone()).await;
-    revocation_beats_redemption(store).await;
+    for how in [Revocation::Grant, Revocation::Subject] {
+        revocation_beats_rotation(store.clone(), how).await;
+        revocation_beats_redemption(store.clone(), how).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

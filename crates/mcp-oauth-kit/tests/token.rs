@@ -5,15 +5,17 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{
-    REDIRECT_URI, STATE, TestServer, Tokens, header, initialize_request, oauth_error, param, pkce, tokens_of,
+    REDIRECT_URI, STATE, TestServer, Tokens, header, initialize_request, oauth_error, param, pkce, tokens_of, users,
 };
 use mcp_oauth_kit::{
-    AccessTokenRecord, IssuedTokens, MemoryStore, RefreshRotation, RefreshTokenRecord, Store, TokenHash, now_millis,
+    AccessTokenRecord, CodeRecord, IssuedTokens, MemoryStore, Password, PendingAuthorization, RefreshRotation,
+    RefreshTokenRecord, StaticUserStore, Store, TokenHash, User, UserStore, UserStoreError, async_trait, now_millis,
 };
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Response, StatusCode};
@@ -97,12 +99,13 @@ async fn the_resource_parameter_must_name_this_server() {
         .token(&[
             ("grant_type", "authorization_code"),
             ("code", &c.code),
+            ("redirect_uri", REDIRECT_URI),
             ("client_id", &c.client_id),
             ("code_verifier", &c.verifier),
             ("resource", &resource),
         ])
         .await;
-    assert_eq!(res.status(), StatusCode::OK, "own resource, redirect_uri omitted");
+    assert_eq!(res.status(), StatusCode::OK, "own resource");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,16 +204,76 @@ async fn a_failed_exchange_spends_the_code() {
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "the code is spent").await;
 }
 
+/// The token request must repeat the authorization request's `redirect_uri`, exactly (RFC 6749
+/// §4.1.3); a request that named none (one registered URI) needs none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retried_exchange_by_the_same_client_is_refused_but_keeps_its_tokens() {
+async fn the_redirect_uri_of_the_authorization_request_must_be_repeated() {
     let server = TestServer::start().await;
     let c = new_code(&server).await;
+    let without = [
+        ("grant_type", "authorization_code"),
+        ("code", c.code.as_str()),
+        ("client_id", c.client_id.as_str()),
+        ("code_verifier", c.verifier.as_str()),
+    ];
+    expect_error(server.token(&without).await, StatusCode::BAD_REQUEST, "invalid_request", "left out").await;
+    let res = server.exchange(&c.client_id, &c.code, &c.verifier).await;
+    expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "the refusal spent the code").await;
+
+    // Named at /authorize: /token must name the same string, not an equivalent one.
+    let loopback_port = "http://127.0.0.1:51234/callback";
+    for (asked, repeated) in
+        [(loopback_port, "http://127.0.0.1:9999/callback"), (REDIRECT_URI, "http://127.0.0.1:9999/callback/")]
+    {
+        let (verifier, challenge) = pkce();
+        let auth = server.authorize_url(&c.client_id, &challenge, STATE, &[("redirect_uri", asked)]);
+        let code = param(&server.login(&auth, "alice", "password123").await.expect("a code"), "code").expect("code");
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", repeated),
+            ("client_id", c.client_id.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ];
+        expect_error(server.token(&form).await, StatusCode::BAD_REQUEST, "invalid_grant", repeated).await;
+    }
+
+    // Not named at /authorize (the client's only URI): none to repeat.
+    let (verifier, challenge) = pkce();
+    let auth = server.authorize_url_from(&[
+        ("response_type", "code"),
+        ("client_id", &c.client_id),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let code = param(&server.login(&auth, "alice", "password123").await.expect("a code"), "code").expect("code");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("client_id", c.client_id.as_str()),
+        ("code_verifier", verifier.as_str()),
+    ];
+    assert_eq!(server.token(&form).await.status(), StatusCode::OK, "no redirect_uri at either end");
+}
+
+/// OAuth 2.1 §4.1.3: a code presented twice revokes what it issued, whoever presents it; its
+/// holder with the right verifier too (a thief may hold the verifier as well).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_replayed_by_its_holder_revokes_what_it_issued() {
+    let server = TestServer::start_with(|mut c| {
+        // Long enough that only the revocation can close /mcp to the token.
+        c.token_cache_ttl = Duration::from_secs(600);
+        c
+    })
+    .await;
+    let c = new_code(&server).await;
     let first = tokens_of(&c.client_id, server.exchange(&c.client_id, &c.code, &c.verifier).await).await;
+    assert!(works(&server, &first.access).await);
     let res = server.exchange(&c.client_id, &c.code, &c.verifier).await;
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "replay with the right verifier").await;
-    assert!(works(&server, &first.access).await, "the first access token keeps working");
+    assert!(!works(&server, &first.access).await, "the access token of the replayed code is revoked");
     let res = server.refresh(&c.client_id, &first.refresh).await;
-    assert_eq!(res.status(), StatusCode::OK, "the first refresh token keeps working");
+    expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "its refresh token too").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -612,7 +675,7 @@ async fn revocation_edge_cases() {
 // ---- races and bounds ------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn simultaneous_redemptions_of_one_code_issue_one_pair() {
+async fn simultaneous_redemptions_of_one_code_issue_one_pair_and_revoke_it() {
     let server = TestServer::start().await;
     let c = new_code(&server).await;
     let (a, b) = tokio::join!(
@@ -624,7 +687,7 @@ async fn simultaneous_redemptions_of_one_code_issue_one_pair() {
     let refused = refused.into_iter().next().expect("one refusal");
     expect_error(refused, StatusCode::BAD_REQUEST, "invalid_grant", "the loser").await;
     let winner = tokens_of(&c.client_id, ok.into_iter().next().expect("one winner")).await;
-    assert!(works(&server, &winner.access).await, "the holder's retry does not revoke the winner's tokens");
+    assert!(!works(&server, &winner.access).await, "the second redemption is a replay: it revoked the pair");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -693,4 +756,174 @@ async fn a_client_registered_without_the_refresh_grant_cannot_refresh() {
         )
         .await;
     }
+}
+
+// ---- revocation of expired tokens ------------------------------------------------------------
+
+/// RFC 7009 §2.1: a client revokes only its own tokens, expired ones too. A token that expired
+/// and was not swept yet still names its grant, and revoking a refresh token takes the grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_unswept_token_of_another_clients_grant_is_not_revoked() {
+    let store = Arc::new(MemoryStore::new());
+    let server = TestServer::start_with_store(store.clone(), |c| c).await;
+    let alice = server.sign_in("alice", "password123", &[]).await;
+    // An earlier pair of alice's grant that expired a moment ago (the sweeper runs each minute),
+    // stored the only way the trait allows: redeemed from a code of that grant.
+    let now = now_millis();
+    let grant = store.refresh_grant(&TokenHash::of(&alice.refresh), now).await.expect("grant").expect("live");
+    let (expired_access, expired_refresh) = ("mcp_at_expired-unswept", "mcp_rt_expired-unswept");
+    let pair = IssuedTokens::new(
+        AccessTokenRecord::new(TokenHash::of(expired_access), grant.clone(), now - 1),
+        RefreshTokenRecord::new(TokenHash::of(expired_refresh), grant.clone(), now - 1),
+    );
+    let code =
+        CodeRecord::new(TokenHash::of("mcp_code_old"), grant.clone(), REDIRECT_URI, "c".repeat(43), now + 60_000);
+    let pending = PendingAuthorization::new(
+        TokenHash::of("old-handle"),
+        grant.client_id.as_str(),
+        REDIRECT_URI,
+        "c".repeat(43),
+        grant.resource.as_str(),
+        "csrf",
+        now + 60_000,
+    );
+    store.insert_pending(pending.clone()).await.expect("pending");
+    store.take_pending(&pending.id_hash, now, Some(code.clone())).await.expect("take").expect("taken");
+    store.redeem_code(&code.hash, now, Some(pair)).await.expect("redeem");
+
+    let mallory = server.register_public().await;
+    for token in [expired_refresh, expired_access] {
+        let res = server.revoke(&mallory, token).await;
+        assert_eq!(res.status(), StatusCode::OK, "RFC 7009: no error for another client's token");
+    }
+    assert!(works(&server, &alice.access).await, "alice's live grant survives another client's revocation");
+    let res = server.refresh(&alice.client_id, &alice.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK, "and so does her refresh token");
+    let alice = tokens_of(&alice.client_id, res).await;
+
+    // Its own client may still revoke it, and takes the grant with it.
+    revoke_ok(&server, &alice, expired_refresh).await;
+    assert!(!works(&server, &alice.access).await, "the owner's revocation of the expired token revoked the grant");
+}
+
+// ---- the user behind the grant ---------------------------------------------------------------
+
+/// The harness's users, whom an administrator deletes or disables while they hold tokens.
+/// `find_by_id` loses a deleted user; the default `may_sign_in` follows it.
+#[derive(Clone)]
+struct Directory {
+    users: StaticUserStore,
+    deleted: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl UserStore for Directory {
+    async fn authenticate(&self, username: &str, password: &Password) -> Result<Option<User>, UserStoreError> {
+        self.users.authenticate(username, password).await
+    }
+    async fn find_by_id(&self, id: &str) -> Result<Option<User>, UserStoreError> {
+        Ok(if self.deleted.load(Ordering::SeqCst) { None } else { self.users.find_by_id(id).await? })
+    }
+}
+
+/// A directory that keeps disabled users (they are still found) but refuses them sign-in.
+#[derive(Clone)]
+struct Disabling {
+    directory: Directory,
+    disabled: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl UserStore for Disabling {
+    async fn authenticate(&self, username: &str, password: &Password) -> Result<Option<User>, UserStoreError> {
+        self.directory.authenticate(username, password).await
+    }
+    async fn find_by_id(&self, id: &str) -> Result<Option<User>, UserStoreError> {
+        self.directory.find_by_id(id).await
+    }
+    async fn may_sign_in(&self, _id: &str) -> Result<bool, UserStoreError> {
+        Ok(!self.disabled.load(Ordering::SeqCst))
+    }
+}
+
+/// While `switch` is on, refresh fails with `invalid_grant` and issues nothing: turned off
+/// again, the same refresh token still works (it was not spent).
+async fn refresh_follows_the_switch(server: &TestServer, switch: &AtomicBool) {
+    let t = server.sign_in("alice", "password123", &[]).await;
+    switch.store(true, Ordering::SeqCst);
+    let res = server.refresh(&t.client_id, &t.refresh).await;
+    expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "the user may no longer sign in").await;
+    switch.store(false, Ordering::SeqCst);
+    let res = server.refresh(&t.client_id, &t.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK, "nothing was issued or spent by the refusal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_user_cannot_refresh() {
+    let directory = Directory { users: users(), deleted: Arc::default() };
+    let server = TestServer::start_with_users(directory.clone(), |c| c).await;
+    refresh_follows_the_switch(&server, &directory.deleted).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_user_cannot_refresh() {
+    let disabling =
+        Disabling { directory: Directory { users: users(), deleted: Arc::default() }, disabled: Arc::default() };
+    let server = TestServer::start_with_users(disabling.clone(), |c| c).await;
+    refresh_follows_the_switch(&server, &disabling.disabled).await;
+}
+
+/// A grant ends `grant_lifetime` after sign-in; rotation hands on that end, never a later one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_does_not_extend_the_grant_lifetime() {
+    let store = Arc::new(MemoryStore::new());
+    let lifetime = Duration::from_secs(2);
+    let server = TestServer::start_with_store(store.clone(), |mut c| {
+        c.grant_lifetime = lifetime;
+        c
+    })
+    .await;
+    let first = server.sign_in("alice", "password123", &[]).await;
+    let end_of = |refresh: String| {
+        let store = store.clone();
+        async move {
+            let grant = store.refresh_grant(&TokenHash::of(&refresh), 0).await.expect("grant").expect("stored");
+            grant.expires_at
+        }
+    };
+    let end = end_of(first.refresh.clone()).await;
+    assert!(end <= now_millis() + 2_000, "the grant ends within its lifetime of sign-in");
+    assert!(first.body["expires_in"].as_u64().is_some_and(|s| s <= 2), "the access token ends with it: {}", first.body);
+    let second = tokens_of(&first.client_id, server.refresh(&first.client_id, &first.refresh).await).await;
+    assert_eq!(end_of(second.refresh.clone()).await, end, "the rotated grant keeps its end");
+
+    let wait = end.saturating_sub(now_millis()) + 50;
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    let res = server.refresh(&first.client_id, &second.refresh).await;
+    expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "past the grant's lifetime").await;
+}
+
+/// "Sign out everywhere": one call revokes all of a user's grants, and their access tokens stop
+/// at /mcp at once, although the verified-token cache would have trusted them for minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_user_closes_the_mcp_endpoint_to_all_their_tokens_at_once() {
+    let server = TestServer::start_with(|mut c| {
+        c.token_cache_ttl = Duration::from_secs(600);
+        c
+    })
+    .await;
+    let alice_here = server.sign_in("alice", "password123", &[]).await;
+    let alice_there = server.sign_in("alice", "password123", &[]).await;
+    let bob = server.sign_in("bob", "hunter2", &[]).await;
+    for t in [&alice_here, &alice_there, &bob] {
+        assert!(works(&server, &t.access).await, "cached now");
+    }
+    server.oauth.revoke_user("user-alice").await.expect("revoke alice");
+    for t in [&alice_here, &alice_there] {
+        assert!(!works(&server, &t.access).await, "alice's token still opens /mcp");
+        let res = server.refresh(&t.client_id, &t.refresh).await;
+        expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "alice's refresh token").await;
+    }
+    assert!(works(&server, &bob.access).await, "bob is untouched");
+    assert_eq!(server.refresh(&bob.client_id, &bob.refresh).await.status(), StatusCode::OK);
 }

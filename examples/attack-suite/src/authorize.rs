@@ -1,7 +1,8 @@
-//! `GET /authorize` with a registered client: redirect URIs bent towards another host, PKCE
-//! downgrades and a foreign audience. Every error ends on the server's own page, never in a
-//! redirect: before a user signs in, an error redirect to a URI that anyone may register would
-//! make the server an open redirector (RFC 9700 §4.11.2). And metadata-document client ids
+//! `GET /authorize` with a registered client: redirect URIs bent towards another host (a
+//! loopback one may change only its port), PKCE downgrades and a foreign audience. Every error
+//! ends on the server's own page, never in a redirect: before a user signs in, an error redirect
+//! to a URI that anyone may register would make the server an open redirector (RFC 9700
+//! §4.11.2). And metadata-document client ids
 //! whose host is loopback written as an IPv6 address (refused before any fetch).
 
 use reqwest::StatusCode;
@@ -18,6 +19,16 @@ const REDIRECT_TRICKS: &[(&str, &str)] = &[
     ("authorize/redirect-foreign-host", "https://evil.example/cb"),
 ];
 
+/// A native app's loopback redirect URI (RFC 8252 §7.3: any port is accepted, nothing else may differ).
+const LOOPBACK_REDIRECT: &str = "http://127.0.0.1:8123/cb";
+
+/// Variants of [`LOOPBACK_REDIRECT`] that a URL parser would forgive but a browser does not
+/// read the same, by probe id.
+const LOOPBACK_TRICKS: &[(&str, &str)] = &[
+    ("authorize/redirect-userinfo-loopback", "http://evil.example.com@127.0.0.1:8123/cb"),
+    ("authorize/redirect-userinfo-loopback-other-port", "http://evil.example.com@127.0.0.1:9/cb"),
+];
+
 /// Metadata-document client ids whose host stands for 127.0.0.1, by probe id: a NAT64 gateway
 /// or a 6to4 relay would deliver to it, and a mapped address is it.
 const CIMD_DISGUISED_LOOPBACK: &[(&str, &str)] = &[
@@ -32,6 +43,14 @@ pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
     }
     for (id, uri) in REDIRECT_TRICKS {
         report.record(id, redirect_trick(t, app, Some(uri)).await);
+    }
+    match t.register_app("Native app", &[LOOPBACK_REDIRECT]).await {
+        Ok(native) => {
+            for (id, uri) in LOOPBACK_TRICKS {
+                report.record(id, redirect_trick(t, &native, Some(uri)).await);
+            }
+        }
+        Err(e) => report.record("authorize/register-loopback-client", Err(e)),
     }
     let two = t.register_app("two redirects", &[CLIENT_REDIRECT, "https://client.example/cb2"]).await;
     let result = match two {

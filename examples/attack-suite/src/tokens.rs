@@ -2,10 +2,10 @@
 //! refresh tokens reused, tokens asked for a foreign audience.
 //!
 //! The documented rules (DESIGN.md §5, OAuth 2.1 §4.1.3, RFC 9700 §4.14): a code replayed by
-//! someone without its PKCE verifier revokes everything the code issued, while the client that
-//! holds the verifier and merely retried is refused without losing its tokens; reuse of a
-//! rotated refresh token revokes its whole family, except for a retry within the grace window,
-//! which gets the same pair again.
+//! anyone, the client that holds its verifier included, revokes everything the code issued; the
+//! token request repeats the authorization request's `redirect_uri`; reuse of a rotated refresh
+//! token revokes its whole family, except for a retry within the grace window, which gets the
+//! same pair again.
 
 use reqwest::StatusCode;
 
@@ -15,8 +15,9 @@ use crate::report::{Outcome, Report};
 pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
     report.record("pkce/token-without-verifier-then-wrong-verifier", missing_and_wrong_verifier(t, app).await);
     report.record("audience/token-foreign-resource", foreign_resource(t, app).await);
-    report.record("code-replay/attacker-revokes-grant", replay_by_attacker(t, app).await);
-    report.record("code-replay/holder-retry-keeps-tokens", replay_by_holder(t, app).await);
+    report.record("code-replay/attacker-revokes-grant", replay(t, app, Replayer::Attacker).await);
+    report.record("code-replay/holder-replay-revokes-grant", replay(t, app, Replayer::Holder).await);
+    report.record("code/token-without-redirect-uri", without_redirect_uri(t, app).await);
     report.record("refresh/reuse-revokes-family", refresh_reuse(t, app).await);
     report.record("refresh/retry-within-grace", refresh_retry(t, app).await);
 }
@@ -55,14 +56,26 @@ async fn foreign_resource(t: &Target, app: &App) -> anyhow::Result<Outcome> {
     Ok(o)
 }
 
-/// Alice signs in, her client redeems the code; an attacker who intercepted the code (but
-/// not the verifier) replays it: refused, and alice's tokens die with the grant.
-async fn replay_by_attacker(t: &Target, app: &App) -> anyhow::Result<Outcome> {
+/// Who presents a code again after alice's client redeemed it.
+enum Replayer {
+    /// An attacker who intercepted the code but not the verifier.
+    Attacker,
+    /// The client that holds the verifier (or a thief who stole both).
+    Holder,
+}
+
+/// Alice signs in, her client redeems the code, and `who` presents it again: refused, and
+/// alice's tokens die with the grant (OAuth 2.1 §4.1.3: whoever replays it).
+async fn replay(t: &Target, app: &App, who: Replayer) -> anyhow::Result<Outcome> {
     let mut o = Outcome::new();
     let authorized = t.sign_in(app, ALICE).await?;
     let tokens = Tokens::from_reply(&t.redeem(app, &authorized.code, Some(&authorized.pkce.verifier)).await?)?;
     o.token_accepted(&t.mcp_initialize(&tokens.access).await?, "alice's new access token");
-    let replay = t.redeem(app, &authorized.code, Some(&Pkce::new().verifier)).await?;
+    let verifier = match who {
+        Replayer::Attacker => Pkce::new().verifier,
+        Replayer::Holder => authorized.pkce.verifier.clone(),
+    };
+    let replay = t.redeem(app, &authorized.code, Some(&verifier)).await?;
     o.saw("replay:");
     o.oauth_error(&replay, StatusCode::BAD_REQUEST, &["invalid_grant"]);
     let after = t.mcp_initialize(&tokens.access).await?;
@@ -74,17 +87,24 @@ async fn replay_by_attacker(t: &Target, app: &App) -> anyhow::Result<Outcome> {
     Ok(o)
 }
 
-/// The legitimate client retries a redemption (its first response was lost): refused, but
-/// the tokens it already holds keep working.
-async fn replay_by_holder(t: &Target, app: &App) -> anyhow::Result<Outcome> {
+/// The authorization request named `redirect_uri`: a token request without it is refused
+/// (RFC 6749 §4.1.3), and the code is spent.
+async fn without_redirect_uri(t: &Target, app: &App) -> anyhow::Result<Outcome> {
     let mut o = Outcome::new();
     let authorized = t.sign_in(app, ALICE).await?;
-    let tokens = Tokens::from_reply(&t.redeem(app, &authorized.code, Some(&authorized.pkce.verifier)).await?)?;
-    let retry = t.redeem(app, &authorized.code, Some(&authorized.pkce.verifier)).await?;
-    o.oauth_error(&retry, StatusCode::BAD_REQUEST, &["invalid_grant"]);
-    let after = t.mcp_initialize(&tokens.access).await?;
-    o.saw(format!("the access token still answers {}", after.status.as_u16()));
-    o.expect(after.status == StatusCode::OK, "the holder's retry revoked its own tokens");
+    let reply = t
+        .token_request(&[
+            ("grant_type", "authorization_code"),
+            ("code", &authorized.code),
+            ("client_id", &app.client_id),
+            ("code_verifier", &authorized.pkce.verifier),
+        ])
+        .await?;
+    o.saw("without redirect_uri:");
+    o.oauth_error(&reply, StatusCode::BAD_REQUEST, &["invalid_request", "invalid_grant"]);
+    let again = t.redeem(app, &authorized.code, Some(&authorized.pkce.verifier)).await?;
+    o.saw("then with it:");
+    o.oauth_error(&again, StatusCode::BAD_REQUEST, &["invalid_grant"]);
     Ok(o)
 }
 

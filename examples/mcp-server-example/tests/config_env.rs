@@ -20,6 +20,7 @@ const BAD_VALUES: &[(&str, &str)] = &[
     ("PUBLIC_URL", "https://mcp.example.com/prefix"),
     ("ACCESS_TOKEN_TTL_SECS", "0"),
     ("REFRESH_TOKEN_TTL_SECS", "a month"),
+    ("GRANT_LIFETIME_SECS", "0"),
     ("SESSION_TTL_SECS", "12h"),
     ("CONSENT_TTL_SECS", "-5"),
     ("SWEEP_INTERVAL_SECS", "0"),

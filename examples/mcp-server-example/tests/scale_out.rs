@@ -156,8 +156,9 @@ async fn concurrent_code_redemption_on_two_instances_has_one_winner() {
         }
     }
     assert_eq!(winners.len(), 1, "{} of {RACERS} concurrent redemptions of one code succeeded", winners.len());
-    // The losers were the same client with the right verifier (a retry): the winner's tokens stay.
+    // Every loser presented a spent code: a replay, which revokes what the code issued
+    // (OAuth 2.1 §4.1.3), on both instances (neither had verified the token before).
     let winner = &winners[0];
-    a.assert_rolls_as(&winner.access, None, "bob").await;
-    b.assert_rolls_as(&winner.access, None, "bob").await;
+    assert_eq!(a.roll_dice_status(&winner.access).await, StatusCode::UNAUTHORIZED, "on A");
+    assert_eq!(b.roll_dice_status(&winner.access).await, StatusCode::UNAUTHORIZED, "on B");
 }

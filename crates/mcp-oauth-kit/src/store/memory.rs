@@ -236,6 +236,16 @@ impl Store for MemoryStore {
         Ok(RevokedToken::Refresh)
     }
 
+    async fn revoke_subject(&self, subject: &str) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        g.codes.retain(|_, (c, _)| c.grant.subject != subject);
+        g.access.retain(|_, t| t.grant.subject != subject);
+        g.refresh.retain(|_, t| t.record.grant.subject != subject);
+        g.sessions.retain(|_, s| s.subject != subject);
+        g.consents.retain(|(s, _), _| s != subject);
+        Ok(())
+    }
+
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
         self.lock().sessions.insert(session.hash, session);
         Ok(())

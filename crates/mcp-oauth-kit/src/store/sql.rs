@@ -73,7 +73,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d63_705f_6f61_7574; // "mcp_oaut"
 /// is the dialect's binary type. A version runs once, in the transaction that records it in
 /// the `schema_version` table (so a statement such as `ALTER TABLE … ADD COLUMN` need not be
 /// idempotent). Never edit a released version; add one.
-const MIGRATIONS: &[&[&str]] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+const MIGRATIONS: &[&[&str]] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7];
 
 /// Version 1: clients, pending sign-ins, codes and tokens.
 const SCHEMA_V1: &[&str] = &[
@@ -187,16 +187,44 @@ const SCHEMA_V4: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS refresh_tokens_sealed ON refresh_tokens (rotated_at) WHERE sealed_successor IS NOT NULL",
 ];
 
+/// Version 5: whether the authorization request named its redirect URI (the token request must
+/// then repeat it).
+const SCHEMA_V5: &[&str] = &[
+    // Rows of earlier versions: the stricter reading, a redirect URI to repeat.
+    "ALTER TABLE pending_authorizations ADD COLUMN redirect_uri_given BOOLEAN NOT NULL DEFAULT TRUE",
+    "ALTER TABLE codes ADD COLUMN redirect_uri_given BOOLEAN NOT NULL DEFAULT TRUE",
+];
+
+/// Version 6: each grant's absolute end ([`Grant::expires_at`]).
+const SCHEMA_V6: &[&str] = &[
+    // The default (no end) serves rows that an older build writes during a rolling upgrade.
+    "ALTER TABLE codes ADD COLUMN grant_expires_at BIGINT NOT NULL DEFAULT 9223372036854775807",
+    "ALTER TABLE access_tokens ADD COLUMN grant_expires_at BIGINT NOT NULL DEFAULT 9223372036854775807",
+    "ALTER TABLE refresh_tokens ADD COLUMN grant_expires_at BIGINT NOT NULL DEFAULT 9223372036854775807",
+    // An existing grant ends with its current refresh token: rotation no longer extends it.
+    "UPDATE refresh_tokens SET grant_expires_at = expires_at",
+    // A code in flight gets the default lifetime (90 days) from now, as a new sign-in would.
+    "UPDATE codes SET grant_expires_at = expires_at + 7776000000",
+];
+
+/// Version 7: the indexes that revoking everything of one user ([`Store::revoke_subject`]) reads.
+const SCHEMA_V7: &[&str] = &[
+    "CREATE INDEX IF NOT EXISTS codes_subject ON codes (subject)",
+    "CREATE INDEX IF NOT EXISTS access_tokens_subject ON access_tokens (subject)",
+    "CREATE INDEX IF NOT EXISTS refresh_tokens_subject ON refresh_tokens (subject)",
+    "CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (subject)",
+];
+
 /// The grant's columns, and then the code's: macros, so that the lists below are `concat!`s of
 /// one spelling rather than copies of it.
 macro_rules! grant_columns {
     () => {
-        "grant_id, subject, username, client_id, scopes, resource"
+        "grant_id, subject, username, client_id, scopes, resource, grant_expires_at"
     };
 }
 macro_rules! code_columns {
     () => {
-        concat!(grant_columns!(), ", redirect_uri, code_challenge, used, expires_at")
+        concat!(grant_columns!(), ", redirect_uri, redirect_uri_given, code_challenge, used, expires_at")
     };
 }
 const GRANT_COLUMNS: &str = grant_columns!();
@@ -493,7 +521,11 @@ trait Columns {
     fn flag(&self, column: &str) -> Result<bool, StoreError>;
 
     fn time(&self, column: &str) -> Result<Millis, StoreError> {
-        Millis::try_from(self.int(column)?).map_err(|_| corrupt("a time column is negative"))
+        match self.int(column)? {
+            // The saturated "never" of `db_time` reads back as the `Millis` it came from.
+            i64::MAX => Ok(Millis::MAX),
+            t => Millis::try_from(t).map_err(|_| corrupt("a time column is negative")),
+        }
     }
 }
 
@@ -532,6 +564,7 @@ fn grant_from(row: &impl Columns) -> Result<Grant, StoreError> {
         client_id: row.text("client_id")?,
         scopes: list_from_db(&row.text("scopes")?)?,
         resource: row.text("resource")?,
+        expires_at: row.time("grant_expires_at")?,
     })
 }
 
@@ -553,6 +586,7 @@ fn pending_from(row: &impl Columns, id_hash: TokenHash) -> Result<PendingAuthori
         id_hash,
         client_id: row.text("client_id")?,
         redirect_uri: row.text("redirect_uri")?,
+        redirect_uri_given: row.flag("redirect_uri_given")?,
         state: row.opt_text("state")?,
         code_challenge: row.text("code_challenge")?,
         scopes: list_from_db(&row.text("scopes")?)?,
@@ -568,6 +602,7 @@ fn code_from(row: &impl Columns, hash: TokenHash) -> Result<CodeRecord, StoreErr
         hash,
         grant: grant_from(row)?,
         redirect_uri: row.text("redirect_uri")?,
+        redirect_uri_given: row.flag("redirect_uri_given")?,
         code_challenge: row.text("code_challenge")?,
         expires_at: row.time("expires_at")?,
     })
@@ -609,11 +644,12 @@ fn window_from(row: &impl Columns) -> Result<RateLimitWindow, StoreError> {
 /// A statement of either backend, ready for more binds.
 type Statement<'q, DB> = Query<'q, DB, <DB as Database>::Arguments<'q>>;
 
-/// Bind the six grant columns, in the order of [`GRANT_COLUMNS`].
+/// Bind the seven grant columns, in the order of [`GRANT_COLUMNS`].
 fn bind_grant<'q, DB>(query: Statement<'q, DB>, grant: &Grant) -> Result<Statement<'q, DB>, StoreError>
 where
     DB: Database,
     String: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
 {
     Ok(query
         .bind(grant.grant_id.clone())
@@ -621,7 +657,8 @@ where
         .bind(grant.username.clone())
         .bind(grant.client_id.clone())
         .bind(list_to_db(&grant.scopes)?)
-        .bind(grant.resource.clone()))
+        .bind(grant.resource.clone())
+        .bind(db_time(grant.expires_at)))
 }
 
 fn insert_code<'q, DB>(code: &CodeRecord) -> Result<Statement<'q, DB>, StoreError>
@@ -629,15 +666,17 @@ where
     DB: Database,
     String: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
+    bool: Encode<'q, DB> + Type<DB>,
 {
-    let query = sqlx::query(
-        "INSERT INTO codes (hash, grant_id, subject, username, client_id, scopes, resource, redirect_uri,
-         code_challenge, used, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10)",
-    )
+    let query = sqlx::query(concat!(
+        "INSERT INTO codes (hash, ",
+        code_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, FALSE, $12)"
+    ))
     .bind(code.hash.to_hex());
     Ok(bind_grant(query, &code.grant)?
         .bind(code.redirect_uri.clone())
+        .bind(code.redirect_uri_given)
         .bind(code.code_challenge.clone())
         .bind(db_time(code.expires_at)))
 }
@@ -656,15 +695,21 @@ where
     let (access, refresh) = (&tokens.access, &tokens.refresh);
     Ok([
         insert(
-            "INSERT INTO access_tokens (hash, grant_id, subject, username, client_id, scopes, resource, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            concat!(
+                "INSERT INTO access_tokens (hash, ",
+                grant_columns!(),
+                ", expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
             &access.hash,
             &access.grant,
             access.expires_at,
         )?,
         insert(
-            "INSERT INTO refresh_tokens (hash, grant_id, subject, username, client_id, scopes, resource, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            concat!(
+                "INSERT INTO refresh_tokens (hash, ",
+                grant_columns!(),
+                ", expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
             &refresh.hash,
             &refresh.grant,
             refresh.expires_at,
@@ -682,6 +727,17 @@ const DELETE_GRANT: [&str; 4] = [
     "DELETE FROM codes WHERE grant_id = $1",
     "DELETE FROM access_tokens WHERE grant_id = $1",
     "DELETE FROM refresh_tokens WHERE grant_id = $1",
+];
+
+/// Revoke everything of one user, in the order of [`DELETE_GRANT`] and for the same reason, then
+/// their sign-in sessions and remembered consent.
+const DELETE_SUBJECT: [&str; 6] = [
+    "DELETE FROM refresh_tokens WHERE subject = $1",
+    "DELETE FROM codes WHERE subject = $1",
+    "DELETE FROM access_tokens WHERE subject = $1",
+    "DELETE FROM refresh_tokens WHERE subject = $1",
+    "DELETE FROM sessions WHERE subject = $1",
+    "DELETE FROM consents WHERE subject = $1",
 ];
 
 #[async_trait]
@@ -733,13 +789,14 @@ impl Store for SqlStore {
         let scopes = list_to_db(&pending.scopes)?;
         with_pool!(self, |pool| {
             sqlx::query(
-                "INSERT INTO pending_authorizations (id_hash, client_id, redirect_uri, state, code_challenge,
-                 scopes, resource, csrf_token, failed_logins, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO pending_authorizations (id_hash, client_id, redirect_uri, redirect_uri_given, state,
+                 code_challenge, scopes, resource, csrf_token, failed_logins, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(pending.id_hash.to_hex())
             .bind(pending.client_id.as_str())
             .bind(pending.redirect_uri.as_str())
+            .bind(pending.redirect_uri_given)
             .bind(pending.state.as_deref())
             .bind(pending.code_challenge.as_str())
             .bind(scopes.as_str())
@@ -757,8 +814,9 @@ impl Store for SqlStore {
     async fn pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError> {
         with_pool!(self, |pool| {
             sqlx::query(
-                "SELECT client_id, redirect_uri, state, code_challenge, scopes, resource, csrf_token, failed_logins,
-                 expires_at FROM pending_authorizations WHERE id_hash = $1 AND expires_at > $2",
+                "SELECT client_id, redirect_uri, redirect_uri_given, state, code_challenge, scopes, resource,
+                 csrf_token, failed_logins, expires_at FROM pending_authorizations
+                 WHERE id_hash = $1 AND expires_at > $2",
             )
             .bind(id_hash.to_hex())
             .bind(db_time(now))
@@ -800,8 +858,8 @@ impl Store for SqlStore {
             // The one statement that decides between concurrent takers.
             let taken = sqlx::query(
                 "DELETE FROM pending_authorizations WHERE id_hash = $1
-                 RETURNING client_id, redirect_uri, state, code_challenge, scopes, resource, csrf_token,
-                 failed_logins, expires_at",
+                 RETURNING client_id, redirect_uri, redirect_uri_given, state, code_challenge, scopes, resource,
+                 csrf_token, failed_logins, expires_at",
             )
             .bind(id_hash.to_hex())
             .fetch_optional(&mut *tx)
@@ -926,7 +984,8 @@ impl Store for SqlStore {
              RETURNING {GRANT_COLUMNS}, expires_at"
         );
         // The successor counts only while it is itself current: not rotated, expired or revoked.
-        let state = "SELECT o.grant_id, o.subject, o.username, o.client_id, o.scopes, o.resource, o.rotated_at,
+        let state = "SELECT o.grant_id, o.subject, o.username, o.client_id, o.scopes, o.resource,
+                 o.grant_expires_at, o.rotated_at,
                  o.sealed_successor,
                  (s.hash IS NOT NULL AND s.rotated_at IS NULL AND s.expires_at > $2) AS successor_current
              FROM refresh_tokens o LEFT JOIN refresh_tokens s ON s.hash = o.successor_hash
@@ -977,13 +1036,7 @@ impl Store for SqlStore {
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
-        with_pool!(self, |pool, begin| {
-            let mut tx = pool.begin_with(begin).await.map_err(backend)?;
-            for statement in DELETE_GRANT {
-                sqlx::query(statement).bind(grant_id).execute(&mut *tx).await.map_err(backend)?;
-            }
-            tx.commit().await.map_err(backend)
-        })
+        self.delete_all(&DELETE_GRANT, grant_id).await
     }
 
     async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError> {
@@ -1016,6 +1069,10 @@ impl Store for SqlStore {
             tx.commit().await.map_err(backend)?;
             Ok(outcome)
         })
+    }
+
+    async fn revoke_subject(&self, subject: &str) -> Result<(), StoreError> {
+        self.delete_all(&DELETE_SUBJECT, subject).await
     }
 
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
@@ -1195,6 +1252,17 @@ impl Store for SqlStore {
 }
 
 impl SqlStore {
+    /// Run `statements`, whose only parameter `$1` is `key`, in order and in one transaction.
+    async fn delete_all(&self, statements: &[&str], key: &str) -> Result<(), StoreError> {
+        with_pool!(self, |pool, begin| {
+            let mut tx = pool.begin_with(begin).await.map_err(backend)?;
+            for statement in statements {
+                sqlx::query(statement).bind(key).execute(&mut *tx).await.map_err(backend)?;
+            }
+            tx.commit().await.map_err(backend)
+        })
+    }
+
     /// Run one of the sweeper's statements, whose only parameter `$1` is a time, and return
     /// how many rows it deleted or changed.
     async fn sweep(&self, statement: &str, time: Millis) -> Result<usize, StoreError> {
@@ -1223,7 +1291,7 @@ mod tests {
         assert_eq!(db_time(u64::MAX), i64::MAX);
     }
 
-    /// A database that a build of schema version 1 left behind gets versions 2 to 4 on the
+    /// A database that a build of schema version 1 left behind gets every later version on the
     /// next start, and keeps its data.
     #[tokio::test]
     async fn a_version_1_database_is_upgraded_in_place() {
@@ -1245,6 +1313,24 @@ mod tests {
         let client = ClientRecord::new("kept", "none", vec!["http://127.0.0.1/cb".into()], vec![], 1);
         store.insert_client(client.clone()).await.expect("a client of version 1");
         assert!(store.hit_rate_limit("k", Duration::from_secs(60), 1).await.is_err(), "no rate_limits table yet");
+        // A refresh token and a code in flight, as version 1 wrote them.
+        let (refresh, code, refresh_ends, code_ends) =
+            (TokenHash::of("mcp_rt_v1"), TokenHash::of("mcp_code_v1"), 5_000_i64, 60_i64);
+        let grant = "'g', 's', 'carol', 'kept', '[\"mcp\"]', 'https://mcp.example.com/mcp'";
+        for (table, hash, ends, extra_columns, extra_values) in [
+            ("refresh_tokens", refresh, refresh_ends, "", ""),
+            ("codes", code, code_ends, ", redirect_uri, code_challenge, used", ", 'http://127.0.0.1/cb', 'c', FALSE"),
+        ] {
+            sqlx::query(&format!(
+                "INSERT INTO {table} (hash, grant_id, subject, username, client_id, scopes, resource, expires_at{extra_columns})
+                 VALUES ($1, {grant}, $2{extra_values})"
+            ))
+            .bind(hash.to_hex())
+            .bind(ends)
+            .execute(pool)
+            .await
+            .expect("a row of version 1");
+        }
 
         store.migrate().await.expect("upgrade");
         store.migrate().await.expect("a second start changes nothing");
@@ -1252,12 +1338,20 @@ mod tests {
             .fetch_all(pool)
             .await
             .expect("versions");
-        assert_eq!(versions, [1, 2, 3, 4]);
+        assert_eq!(versions, (1..=MIGRATIONS.len() as i64).collect::<Vec<_>>());
         assert_eq!(store.client("kept").await.expect("client"), Some(client.clone()));
         // Version 3 cannot know whether an older client was used, so it keeps them all.
         assert_eq!(store.sweep_unused_clients(Millis::MAX).await.expect("sweep"), 0);
         assert_eq!(store.client("kept").await.expect("client"), Some(client));
         assert_eq!(store.hit_rate_limit("k", Duration::from_secs(60), 1).await.expect("hit").count, 1);
+        // Version 6: an existing grant ends with its current refresh token (rotation no longer
+        // extends it); a code in flight gets the default lifetime, 90 days.
+        let grant = store.refresh_grant(&refresh, 0).await.expect("grant").expect("kept");
+        assert_eq!(grant.expires_at, refresh_ends as Millis);
+        let code = store.code(&code, 0).await.expect("code").expect("kept");
+        assert_eq!(code.grant.expires_at, code_ends as Millis + 90 * 24 * 3_600_000);
+        // Version 5: a code of an earlier version must have its redirect URI repeated.
+        assert!(code.redirect_uri_given);
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -14,8 +14,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_oauth_kit::rmcp::ServerHandler;
 use mcp_oauth_kit::{
-    AccessToken, AppTemplate, Config, McpServer, McpServerBuilder, Password, SqlStore, StaticUserStore, Store, ToolDef,
-    ToolError, ToolOutput, Tools,
+    AccessToken, AppTemplate, Config, McpServer, McpServerBuilder, OAuthServer, Password, SqlStore, StaticUserStore,
+    Store, ToolDef, ToolError, ToolOutput, Tools, UserStore,
 };
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode, Url};
@@ -184,6 +184,9 @@ pub(crate) struct TestServer {
     /// `http://127.0.0.1:PORT`: the public URL and issuer.
     pub(crate) base: String,
     pub(crate) client: reqwest::Client,
+    /// The running server's authorization server, for what the application calls directly
+    /// ([`OAuthServer::revoke_user`]).
+    pub(crate) oauth: OAuthServer,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -232,6 +235,11 @@ impl TestServer {
         .await
     }
 
+    /// The server over a user store of the test's own, with a configuration adjusted by `tweak`.
+    pub(crate) async fn start_with_users(users: impl UserStore, tweak: impl FnOnce(Config) -> Config) -> Self {
+        Self::launch(|config| McpServer::builder(tweak(config)).user_store(users).tools(tools())).await
+    }
+
     /// The server with a tool registry of the test's own.
     pub(crate) async fn start_with_tools(tools: Tools) -> Self {
         Self::launch(|config| McpServer::builder(config).user_store(users()).tools(tools)).await
@@ -254,6 +262,7 @@ impl TestServer {
             .with_server_name("Test MCP server");
         config.listen_addr = addr;
         let server = setup(config).build().expect("the server builds");
+        let oauth = server.authorization_server();
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let shutdown = async {
@@ -263,7 +272,7 @@ impl TestServer {
         });
         let client =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("an HTTP client");
-        Self { base, client, shutdown: Some(tx) }
+        Self { base, client, oauth, shutdown: Some(tx) }
     }
 
     /// An absolute URL on the server.
