@@ -21,7 +21,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use crate::config::Config;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::escaped::Escaped;
-use crate::http_util::{Form, HttpResponse, escape_html, has_content_type, html, redirect};
+use crate::http_util::{Form, HttpResponse, escape_html, has_content_type, html, redirect, retry_after_unavailable};
 use crate::provider::{AuthProvider, LoginContext};
 use crate::rate_limit::{Limits, Verdict};
 use crate::secret::{Password, TokenHash, ct_eq_str, derived_token};
@@ -217,7 +217,9 @@ pub(crate) fn error_page(status: StatusCode, server_name: &str, e: &OAuthError) 
         desc = escape_html(&e.description),
         code = e.code.as_str(),
     );
-    html(status, body)
+    let mut res = html(status, body);
+    retry_after_unavailable(&mut res, e);
+    res
 }
 
 /// The user signed in on this browser, with their session secret: the session cookie names a
