@@ -356,6 +356,17 @@ mod tests {
         }
     }
 
+    /// The resolver itself, on a name every host resolves to loopback: the check that
+    /// `validate_url` spares it for literals and `localhost` still holds for any other name.
+    #[tokio::test]
+    async fn the_resolver_refuses_names_of_non_public_addresses() {
+        use reqwest::dns::Resolve as _;
+        let name: reqwest::dns::Name = "localhost".parse().expect("a name");
+        let refused = PublicOnlyResolver.resolve(name).await.err().expect("localhost is refused");
+        let refusal = refused.downcast_ref::<NonPublicHost>().expect("refused by the address check");
+        assert_eq!(refusal.0, "localhost");
+    }
+
     #[test]
     fn url_literals_that_embed_a_private_ipv4_are_refused() {
         let r = CimdResolver::new(false);
