@@ -138,7 +138,9 @@ impl OAuthServer {
     /// An authorization server for `config` over `store`.
     pub fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Self {
         let cimd = if config.client_id_metadata_documents {
-            Some(Arc::new(CimdResolver::new(config.danger_allow_private_cimd_hosts)))
+            let resolver = CimdResolver::new(config.danger_allow_private_cimd_hosts)
+                .with_extra_roots(config.danger_cimd_root_certificates.clone());
+            Some(Arc::new(resolver))
         } else {
             None
         };

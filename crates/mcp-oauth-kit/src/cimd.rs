@@ -86,17 +86,38 @@ fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
 /// A DNS resolver that refuses names resolving to non-public addresses.
 struct PublicOnlyResolver;
 
+/// The resolver's refusal, typed so that the fetch can tell it from other failures and say so.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} resolves to a non-public address")]
+struct NonPublicHost(String);
+
 impl reqwest::dns::Resolve for PublicOnlyResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 443)).await?.collect();
             if addrs.is_empty() || addrs.iter().any(|a| !is_public(a.ip())) {
-                return Err(format!("{host} resolves to a non-public address").into());
+                return Err(Box::new(NonPublicHost(host)) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }
+}
+
+/// What to tell the client about a failed fetch: the address check's refusal and a timeout by
+/// name, anything else in general terms (the details go to the log).
+fn fetch_failure(e: &reqwest::Error) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(cause) = source {
+        if let Some(NonPublicHost(host)) = cause.downcast_ref::<NonPublicHost>() {
+            return format!("the client metadata document's host {host} resolves to a non-public address");
+        }
+        source = cause.source();
+    }
+    if e.is_timeout() {
+        return format!("the client metadata document did not arrive within {} s", FETCH_TIMEOUT.as_secs());
+    }
+    "the client metadata document could not be fetched".to_owned()
 }
 
 #[derive(Deserialize)]
@@ -121,18 +142,29 @@ pub(crate) struct CimdResolver {
     /// reported on each fetch.
     http: OnceLock<Result<reqwest::Client, String>>,
     allow_private: bool,
+    /// Roots (DER) trusted besides the platform's (`Config::danger_cimd_root_certificates`).
+    extra_roots: Vec<Vec<u8>>,
     cache: Mutex<HashMap<String, (ClientRecord, Instant)>>,
 }
 
 impl std::fmt::Debug for CimdResolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CimdResolver").field("allow_private", &self.allow_private).finish_non_exhaustive()
+        f.debug_struct("CimdResolver")
+            .field("allow_private", &self.allow_private)
+            .field("extra_roots", &self.extra_roots.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl CimdResolver {
     pub(crate) fn new(allow_private: bool) -> Self {
-        Self { http: OnceLock::new(), allow_private, cache: Mutex::new(HashMap::new()) }
+        Self { http: OnceLock::new(), allow_private, extra_roots: Vec::new(), cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Also trust these root certificates (DER) for the document hosts' TLS.
+    pub(crate) fn with_extra_roots(mut self, roots: Vec<Vec<u8>>) -> Self {
+        self.extra_roots = roots;
+        self
     }
 
     /// The HTTP client: no redirects, short timeouts, no proxy (a proxy would resolve the name
@@ -149,7 +181,9 @@ impl CimdResolver {
             if !self.allow_private {
                 builder = builder.dns_resolver(Arc::new(PublicOnlyResolver)).https_only(true);
             }
-            builder.build().map_err(|e| {
+            let roots: Result<Vec<_>, _> =
+                self.extra_roots.iter().map(|der| reqwest::Certificate::from_der(der)).collect();
+            builder.tls_certs_merge(roots.map_err(|e| e.to_string())?).build().map_err(|e| {
                 tracing::error!(error = %e, "cannot build the HTTP client for client metadata documents");
                 e.to_string()
             })
@@ -197,7 +231,7 @@ impl CimdResolver {
         let url = self.validate_url(client_id)?;
         let response = self.http()?.get(url).header("accept", "application/json").send().await.map_err(|e| {
             tracing::info!(client_id = %Escaped(client_id), error = %e, "client metadata document fetch failed");
-            "the client metadata document could not be fetched".to_owned()
+            fetch_failure(&e)
         })?;
         if !response.status().is_success() {
             return Err(format!("the client metadata document answered HTTP {}", response.status().as_u16()));
@@ -320,6 +354,17 @@ mod tests {
         for (ip, public) in rows {
             assert_eq!(is_public(ip.parse().expect("ip")), public, "{ip}");
         }
+    }
+
+    /// The resolver itself, on a name every host resolves to loopback: the check that
+    /// `validate_url` spares it for literals and `localhost` still holds for any other name.
+    #[tokio::test]
+    async fn the_resolver_refuses_names_of_non_public_addresses() {
+        use reqwest::dns::Resolve as _;
+        let name: reqwest::dns::Name = "localhost".parse().expect("a name");
+        let refused = PublicOnlyResolver.resolve(name).await.err().expect("localhost is refused");
+        let refusal = refused.downcast_ref::<NonPublicHost>().expect("refused by the address check");
+        assert_eq!(refusal.0, "localhost");
     }
 
     #[test]

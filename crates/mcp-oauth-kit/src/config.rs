@@ -91,6 +91,10 @@ pub struct Config {
     /// This opens server-side request forgery into your network: for tests and closed
     /// deployments only. Default `false`.
     pub danger_allow_private_cimd_hosts: bool,
+    /// Root certificates (DER) trusted for metadata document fetches besides the platform's.
+    /// Whoever holds the key of such a root can pose as any client's document host: for tests
+    /// with a private CA only. Default empty.
+    pub danger_cimd_root_certificates: Vec<Vec<u8>>,
     /// Largest accepted body at the OAuth endpoints. Default 64 KiB.
     pub max_oauth_body_bytes: usize,
     /// Largest accepted body at the MCP endpoint. Default 4 MiB.
@@ -140,6 +144,7 @@ impl std::fmt::Debug for Config {
             token_cache_ttl,
             client_id_metadata_documents,
             danger_allow_private_cimd_hosts,
+            danger_cimd_root_certificates,
             max_oauth_body_bytes,
             max_mcp_body_bytes,
             extra_allowed_hosts,
@@ -173,6 +178,8 @@ impl std::fmt::Debug for Config {
             .field("token_cache_ttl", token_cache_ttl)
             .field("client_id_metadata_documents", client_id_metadata_documents)
             .field("danger_allow_private_cimd_hosts", danger_allow_private_cimd_hosts)
+            // How many: a certificate's bytes say nothing a reader of this output needs.
+            .field("danger_cimd_root_certificates", &danger_cimd_root_certificates.len())
             .field("max_oauth_body_bytes", max_oauth_body_bytes)
             .field("max_mcp_body_bytes", max_mcp_body_bytes)
             .field("extra_allowed_hosts", extra_allowed_hosts)
@@ -216,6 +223,7 @@ impl Config {
             token_cache_ttl: Duration::from_secs(1),
             client_id_metadata_documents: true,
             danger_allow_private_cimd_hosts: false,
+            danger_cimd_root_certificates: Vec::new(),
             max_oauth_body_bytes: 64 * 1024,
             max_mcp_body_bytes: 4 * 1024 * 1024,
             extra_allowed_hosts: Vec::new(),

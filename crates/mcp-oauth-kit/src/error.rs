@@ -1,8 +1,8 @@
 //! Errors, one enum per layer. [`OAuthError`] carries the RFC 6749 §5.2 / RFC 7591 §3.2.2 /
 //! RFC 8707 error codes and renders as their JSON body; [`Error`] is what start-up returns.
 //!
-//! Invariant: an internal cause (a database error, say) is logged where it happens and turned
-//! into `server_error`; its text never reaches the wire.
+//! Invariant: an internal cause is logged where it happens and turned into `server_error`, or
+//! for a store failure into `temporarily_unavailable`; its text never reaches the wire.
 
 use std::borrow::Cow;
 
@@ -125,8 +125,12 @@ impl OAuthError {
 }
 
 impl From<StoreError> for OAuthError {
+    /// `temporarily_unavailable` (503 with `Retry-After`), after logging the cause (which is
+    /// not sent). A store fails when its database is down, restarting or out of connections,
+    /// which passes: the client should retry, not give up on its client id or tokens.
     fn from(e: StoreError) -> Self {
-        Self::server_error(&e)
+        tracing::error!(cause = %e, "the store failed while serving an OAuth request");
+        Self::new(OAuthErrorCode::TemporarilyUnavailable, "the server's storage is unavailable; try again shortly")
     }
 }
 

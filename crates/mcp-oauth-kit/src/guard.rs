@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::config::Config;
 use crate::escaped::Escaped;
-use crate::http_util::{HttpResponse, RequestBody, read_body, text};
+use crate::http_util::{HttpResponse, RequestBody, STORE_RETRY_AFTER, read_body, set_retry_after, text};
 use crate::metadata::protected_resource_url;
 use crate::provider::{AccessToken, TokenRejection};
 use crate::router::AppState;
@@ -206,7 +206,10 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
         Ok(a) => a,
         Err(TokenRejection::Backend(e)) => {
             tracing::error!(error = %e, "token store failed");
-            return text(StatusCode::SERVICE_UNAVAILABLE, "token verification is unavailable\n");
+            // Not 401: that would tell the client to drop a token that may be fine.
+            let mut res = text(StatusCode::SERVICE_UNAVAILABLE, "token verification is unavailable\n");
+            set_retry_after(&mut res, STORE_RETRY_AFTER);
+            return res;
         }
         Err(e) => {
             let description = match e {

@@ -2,14 +2,15 @@
 //! and the response builders (JSON, OAuth errors, HTML with its security headers, redirects).
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::combinators::{BoxBody, UnsyncBoxBody};
 use http_body_util::{BodyExt, Full};
 
-use crate::error::OAuthError;
+use crate::error::{OAuthError, OAuthErrorCode};
 
 /// The error type of request bodies once boxed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -52,9 +53,28 @@ pub(crate) fn no_store(h: &mut HeaderMap) {
     h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-/// An RFC 6749 §5.2 error body with the code's status.
+/// How long a client is asked to wait when the store failed: enough for a database that is
+/// restarting or failing over, short enough for a user who retries by hand.
+pub(crate) const STORE_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// `Retry-After` in whole seconds (at least 1).
+pub(crate) fn set_retry_after(res: &mut HttpResponse, after: Duration) {
+    res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(after.as_secs().max(1)));
+}
+
+/// Add `Retry-After` to the answer for `e` if it is `temporarily_unavailable` (a store failure).
+pub(crate) fn retry_after_unavailable(res: &mut HttpResponse, e: &OAuthError) {
+    if e.code == OAuthErrorCode::TemporarilyUnavailable {
+        set_retry_after(res, STORE_RETRY_AFTER);
+    }
+}
+
+/// An RFC 6749 §5.2 error body with the code's status (and `Retry-After` for
+/// `temporarily_unavailable`).
 pub(crate) fn oauth_error(e: &OAuthError) -> HttpResponse {
-    json(e.code.status(), &e.to_json())
+    let mut res = json(e.code.status(), &e.to_json());
+    retry_after_unavailable(&mut res, e);
+    res
 }
 
 /// A plain-text response, for errors outside OAuth (404, 405, 403 on a foreign host).

@@ -26,7 +26,7 @@ use crate::browser::{Browser, Submission, read_cookie, submission};
 use crate::config::Config;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::escaped::Escaped;
-use crate::http_util::{Form, HttpResponse, escape_html, has_content_type, html, redirect};
+use crate::http_util::{Form, HttpResponse, escape_html, has_content_type, html, redirect, retry_after_unavailable};
 use crate::provider::{AuthProvider, LoginContext};
 use crate::rate_limit::{Limits, Verdict};
 use crate::secret::{Password, ct_eq_str, derived_token};
@@ -204,7 +204,9 @@ pub(crate) fn error_page(status: StatusCode, server_name: &str, e: &OAuthError) 
         desc = escape_html(&e.description),
         code = e.code.as_str(),
     );
-    notice_page(status, server_name, "Cannot continue", &main)
+    let mut res = notice_page(status, server_name, "Cannot continue", &main);
+    retry_after_unavailable(&mut res, e);
+    res
 }
 
 /// The error of a valid client's authorization request, shown on this server's page rather

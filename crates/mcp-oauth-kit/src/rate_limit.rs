@@ -1,6 +1,7 @@
 //! Rate limiting: failed sign-ins per username and per client address, and requests per client
 //! address at the OAuth endpoints. Over the limit, the caller gets 429 with `Retry-After`; when
-//! the window ends, everyone (the real user too) may try again.
+//! the window ends, everyone (the real user too) may try again. When the store cannot count,
+//! the request is refused (503), never let through uncounted.
 //!
 //! This file is the policy (which limits, which keys, when to count, how long to wait); the
 //! counters live in the [`Store`], so instances that share a store share their limits (see

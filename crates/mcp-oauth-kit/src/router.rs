@@ -20,7 +20,9 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use crate::config::Config;
 use crate::escaped::Escaped;
 use crate::guard::{SessionBindings, box_body, guard};
-use crate::http_util::{BoxError, HttpResponse, RequestBody, public_json, read_body, text};
+use crate::http_util::{
+    BoxError, HttpResponse, RequestBody, oauth_error, public_json, read_body, set_retry_after, text,
+};
 use crate::mcp_handler::ToolsHandler;
 use crate::provider::AuthProvider;
 use crate::rate_limit::{Limits, Verdict, client_ip};
@@ -254,9 +256,18 @@ impl Router {
                     tracing::warn!(%ip, "OAuth endpoint rate limit reached");
                     return too_many_requests(retry);
                 }
-                // The endpoint needs the store too and will report the failure; a limiter
-                // that cannot count lets the request through rather than fail it twice.
-                Err(e) => tracing::warn!(error = %e, "cannot count the request against the rate limit"),
+                // Fails closed: the limit is what stands between a flood and the argon2 runs
+                // and registrations behind these endpoints, and a store that fails under load
+                // (perhaps the flood's doing) must not switch it off. The endpoints need the
+                // same store anyway.
+                Err(e) => {
+                    let e = crate::error::OAuthError::from(e);
+                    return if matches!(path, "/authorize" | "/login" | "/logout") {
+                        login::error_page(StatusCode::SERVICE_UNAVAILABLE, &config.server_name, &e)
+                    } else {
+                        oauth_error(&e)
+                    };
+                }
             }
         }
         let mut response = match (req.method().clone(), path) {
@@ -368,10 +379,8 @@ pub(crate) fn too_many_requests(retry_after: std::time::Duration) -> HttpRespons
         crate::error::OAuthErrorCode::SlowDown,
         format!("too many requests; retry after {secs} s"),
     );
-    let mut res = crate::http_util::oauth_error(&e);
-    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-        res.headers_mut().insert(http::header::RETRY_AFTER, v);
-    }
+    let mut res = oauth_error(&e);
+    set_retry_after(&mut res, retry_after);
     res
 }
 

@@ -2,8 +2,9 @@
 //! loopback one may change only its port), PKCE downgrades and a foreign audience. Every error
 //! ends on the server's own page, never in a redirect: before a user signs in, an error redirect
 //! to a URI that anyone may register would make the server an open redirector (RFC 9700
-//! §4.11.2). And metadata-document client ids
-//! whose host is loopback written as an IPv6 address (refused before any fetch).
+//! §4.11.2). And metadata-document client ids whose host is loopback written as an IPv6 address
+//! (refused before any fetch), or a name that resolves to a private address (refused by the
+//! resolver's address check).
 
 use reqwest::StatusCode;
 
@@ -41,6 +42,7 @@ pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
     for (id, client_id) in CIMD_DISGUISED_LOOPBACK {
         report.record(id, cimd_disguised_loopback(t, client_id).await);
     }
+    report.record("cimd/name-resolving-to-private-address", cimd_private_name(t).await);
     for (id, uri) in REDIRECT_TRICKS {
         report.record(id, redirect_trick(t, app, Some(uri)).await);
     }
@@ -101,14 +103,26 @@ async fn redirect_trick(t: &Target, app: &App, uri: Option<&str>) -> anyhow::Res
 
 /// An error page that says the host is private: refused from the URL, not after a fetch.
 async fn cimd_disguised_loopback(t: &Target, client_id: &str) -> anyhow::Result<Outcome> {
+    cimd_refused(t, client_id, "must not point at a private or loopback address").await
+}
+
+/// A client id on this machine's host name, which its hosts file maps to a loopback or private
+/// address (the suite runs beside the server): a name passes the URL check, so the page must
+/// be the resolver's refusal, not a failed connection.
+async fn cimd_private_name(t: &Target) -> anyhow::Result<Outcome> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")?.trim().to_owned();
+    let why = format!("host {name} resolves to a non-public address");
+    cimd_refused(t, &format!("https://{name}/client.json"), &why).await
+}
+
+/// The error page for a metadata-document client id, saying `why` (a fetch would have failed
+/// with another reason).
+async fn cimd_refused(t: &Target, client_id: &str, why: &str) -> anyhow::Result<Outcome> {
     let mut o = Outcome::new();
     let app = App { client_id: client_id.into(), redirect_uris: vec![CLIENT_REDIRECT.into()] };
     let reply = t.authorize(&t.authorization_params(&app, &Pkce::new(), &unique("state"))).await?;
     o.error_page(&reply);
-    o.expect(
-        reply.body.contains("must not point at a private or loopback address"),
-        "the page does not say the host is private (was it fetched?)",
-    );
+    o.expect(reply.body.contains(why), format!("the page does not say {why:?} (was it fetched?)"));
     Ok(o)
 }
 

@@ -5,6 +5,8 @@
 // Every test binary uses a different part of the harness.
 #![allow(dead_code)]
 
+pub(crate) mod failing_store;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,0 +1,178 @@
+//! A [`Store`] that delegates to a [`MemoryStore`] and can be switched to fail every call, as a
+//! database that went away would, or only the rate-limit counters' calls (to see the limiter's
+//! own answer): for the tests of what each endpoint answers then, and that everything works
+//! again once it is back.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use mcp_oauth_kit::{
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore,
+    Millis, PendingAuthorization, RateLimitWindow, RefreshRotation, RevokedToken, SessionRecord, Store, StoreError,
+    TokenHash, async_trait,
+};
+
+/// Which calls fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failing {
+    /// None: the store works.
+    Nothing,
+    /// Every call.
+    Everything,
+    /// The rate-limit counters' calls only.
+    RateLimits,
+}
+
+/// A memory store with an off switch.
+#[derive(Debug, Default)]
+pub(crate) struct FailingStore {
+    inner: MemoryStore,
+    everything: AtomicBool,
+    rate_limits: AtomicBool,
+}
+
+impl FailingStore {
+    /// From now on, fail the calls `failing` names and serve the others.
+    pub(crate) fn set_failing(&self, failing: Failing) {
+        self.everything.store(failing == Failing::Everything, Ordering::SeqCst);
+        self.rate_limits.store(failing == Failing::RateLimits, Ordering::SeqCst);
+    }
+
+    fn up(&self) -> Result<(), StoreError> {
+        if self.everything.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("injected failure: the store is down".into()));
+        }
+        Ok(())
+    }
+
+    fn counters_up(&self) -> Result<(), StoreError> {
+        if self.rate_limits.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("injected failure: the rate-limit counters are down".into()));
+        }
+        self.up()
+    }
+}
+
+#[async_trait]
+impl Store for FailingStore {
+    async fn insert_client(&self, client: ClientRecord) -> Result<(), StoreError> {
+        self.up()?;
+        self.inner.insert_client(client).await
+    }
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.up()?;
+        self.inner.client(client_id).await
+    }
+    async fn insert_pending(&self, pending: PendingAuthorization) -> Result<(), StoreError> {
+        self.up()?;
+        self.inner.insert_pending(pending).await
+    }
+    async fn pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError> {
+        self.up()?;
+        self.inner.pending(id_hash, now).await
+    }
+    async fn record_failed_login(&self, id_hash: &TokenHash) -> Result<u32, StoreError> {
+        self.up()?;
+        self.inner.record_failed_login(id_hash).await
+    }
+    async fn take_pending(
+        &self,
+        id_hash: &TokenHash,
+        now: Millis,
+        code: Option<CodeRecord>,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        self.up()?;
+        self.inner.take_pending(id_hash, now, code).await
+    }
+    async fn code(&self, hash: &TokenHash, now: Millis) -> Result<Option<CodeRecord>, StoreError> {
+        self.up()?;
+        self.inner.code(hash, now).await
+    }
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        now: Millis,
+        tokens: Option<IssuedTokens>,
+    ) -> Result<CodeRedemption, StoreError> {
+        self.up()?;
+        self.inner.redeem_code(hash, now, tokens).await
+    }
+    async fn access_token(&self, hash: &TokenHash, now: Millis) -> Result<Option<AccessTokenRecord>, StoreError> {
+        self.up()?;
+        self.inner.access_token(hash, now).await
+    }
+    async fn refresh_grant(&self, hash: &TokenHash, now: Millis) -> Result<Option<Grant>, StoreError> {
+        self.up()?;
+        self.inner.refresh_grant(hash, now).await
+    }
+    async fn rotate_refresh(
+        &self,
+        old: &TokenHash,
+        now: Millis,
+        new: IssuedTokens,
+        sealed_successor: Vec<u8>,
+    ) -> Result<RefreshRotation, StoreError> {
+        self.up()?;
+        self.inner.rotate_refresh(old, now, new, sealed_successor).await
+    }
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        self.up()?;
+        self.inner.revoke_grant(grant_id).await
+    }
+    async fn revoke_subject(&self, subject: &str) -> Result<(), StoreError> {
+        self.up()?;
+        self.inner.revoke_subject(subject).await
+    }
+    async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError> {
+        self.up()?;
+        self.inner.revoke_token(hash).await
+    }
+    async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
+        self.up()?;
+        self.inner.insert_session(session).await
+    }
+    async fn session(&self, hash: &TokenHash, now: Millis) -> Result<Option<SessionRecord>, StoreError> {
+        self.up()?;
+        self.inner.session(hash, now).await
+    }
+    async fn delete_session(&self, hash: &TokenHash) -> Result<(), StoreError> {
+        self.up()?;
+        self.inner.delete_session(hash).await
+    }
+    async fn put_consent(&self, consent: ConsentRecord) -> Result<(), StoreError> {
+        self.up()?;
+        self.inner.put_consent(consent).await
+    }
+    async fn consent(&self, subject: &str, client_id: &str, now: Millis) -> Result<Option<ConsentRecord>, StoreError> {
+        self.up()?;
+        self.inner.consent(subject, client_id, now).await
+    }
+    async fn revoke_consent(&self, subject: &str, client_id: &str) -> Result<(), StoreError> {
+        self.up()?;
+        self.inner.revoke_consent(subject, client_id).await
+    }
+    async fn hit_rate_limit(&self, key: &str, window: Duration, now: Millis) -> Result<RateLimitWindow, StoreError> {
+        self.counters_up()?;
+        self.inner.hit_rate_limit(key, window, now).await
+    }
+    async fn rate_limit_count(&self, key: &str, now: Millis) -> Result<RateLimitWindow, StoreError> {
+        self.counters_up()?;
+        self.inner.rate_limit_count(key, now).await
+    }
+    async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError> {
+        self.counters_up()?;
+        self.inner.reset_rate_limit(key).await
+    }
+    async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
+        self.up()?;
+        self.inner.sweep_expired(now).await
+    }
+    async fn sweep_unused_clients(&self, registered_before: Millis) -> Result<usize, StoreError> {
+        self.up()?;
+        self.inner.sweep_unused_clients(registered_before).await
+    }
+    async fn forget_sealed_successors(&self, rotated_before: Millis) -> Result<usize, StoreError> {
+        self.up()?;
+        self.inner.forget_sealed_successors(rotated_before).await
+    }
+}
