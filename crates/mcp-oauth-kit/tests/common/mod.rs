@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_oauth_kit::rmcp::ServerHandler;
 use mcp_oauth_kit::{
     AccessToken, AppTemplate, Config, McpServer, McpServerBuilder, Password, SqlStore, StaticUserStore, Store, ToolDef,
-    ToolError, ToolOutput, Tools,
+    ToolError, ToolOutput, Tools, UserStore,
 };
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode, Url};
@@ -218,6 +218,15 @@ impl TestServer {
             }
         })
         .await
+    }
+
+    /// The server with a user store of the test's own, over `store`.
+    pub(crate) async fn start_with_users(
+        users: impl UserStore,
+        store: Arc<dyn Store>,
+        tweak: impl FnOnce(Config) -> Config,
+    ) -> Self {
+        Self::launch(|config| McpServer::builder(tweak(config)).user_store(users).tools(tools()).store(store)).await
     }
 
     /// The server with a tool registry of the test's own.
