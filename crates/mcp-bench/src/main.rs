@@ -6,6 +6,7 @@
 //! cargo run --release -p mcp-bench -- profile # the example under callgrind for a short stateless load
 //! cargo run --release -p mcp-bench -- link-order [--check] # the link order lists of the example and the ceiling
 //! cargo run --release -p mcp-bench -- paired  # example / ceiling ratio from short alternating slices
+//! cargo run --release -p mcp-bench -- form-flood # /token: a 64 KiB parameter flood against a bad request
 //! ```
 //!
 //! It builds the release example and the two baselines (`rmcp-ceiling`, `mcp-floor`), pins
@@ -14,6 +15,7 @@
 
 mod client;
 mod endpoints;
+mod form_flood;
 mod link_order;
 mod load;
 mod oauth;
@@ -132,7 +134,7 @@ impl Candidate {
     }
 }
 
-const USAGE: &str = "usage: mcp-bench <full|smoke|profile|link-order|paired> [--rounds N] [--duration SECS] [--warmup SECS] \
+const USAGE: &str = "usage: mcp-bench <full|smoke|profile|link-order|paired|form-flood> [--rounds N] [--duration SECS] [--warmup SECS] \
 [--conns 1,16,64] [--flows N] [--out PATH] [--no-build] [--server-env KEY=VALUE]… \
 [--candidate-bin PATH] [--candidate-env KEY=VALUE]… [--quiet-wait SECS] [--only mcp,oauth,cold] [--stateful] [--ceiling] [--cache-sim] (the last three: profile) [--check] (link-order)";
 
@@ -151,7 +153,7 @@ fn parse_args_from(args: impl Iterator<Item = String>) -> Result<Opts, String> {
     let mode = args.next().ok_or(USAGE)?;
     let root = workspace_root();
     let mut o = match mode.as_str() {
-        "full" | "profile" | "link-order" | "paired" => Opts {
+        "full" | "profile" | "link-order" | "paired" | "form-flood" => Opts {
             mode: mode.clone(),
             rounds: 3,
             warmup: Duration::from_millis(500),
@@ -403,6 +405,7 @@ fn main() -> ExitCode {
         "link-order" if opts.link_order_check => link_order::check(&env),
         "link-order" => rt.block_on(link_order::write(&env)),
         "paired" => rt.block_on(paired::run(&env, &opts)),
+        "form-flood" => rt.block_on(form_flood::run(&env, &opts)),
         _ => rt.block_on(bench(&env, &opts, cores)),
     };
     let _ = std::fs::remove_dir_all(&tmp);

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use url::{Host, Url};
 
 use crate::escaped::Escaped;
+use crate::json_depth::{MAX_JSON_DEPTH, within_depth};
 use crate::redirect_uri::RedirectUri;
 use crate::store::{ClientRecord, now_millis};
 
@@ -263,6 +264,9 @@ impl CimdResolver {
     }
 
     pub(crate) fn validate_document(&self, client_id: &str, body: &[u8]) -> Result<ClientRecord, String> {
+        if !within_depth(body, MAX_JSON_DEPTH) {
+            return Err(format!("the client metadata document nests deeper than {MAX_JSON_DEPTH} levels"));
+        }
         let doc: Document =
             serde_json::from_slice(body).map_err(|e| format!("the client metadata document is invalid: {e}"))?;
         if doc.client_id != client_id {
@@ -471,6 +475,24 @@ mod tests {
         for body in cases {
             assert!(r.validate_document(id, body).is_err(), "{}", String::from_utf8_lossy(body));
         }
+    }
+
+    #[test]
+    fn deeply_nested_documents_are_refused() {
+        let r = CimdResolver::new(false);
+        let id = "https://app.example.com/client.json";
+        let doc = |levels: usize| {
+            format!(
+                r#"{{"client_id":"{id}","redirect_uris":["https://app.example.com/cb"],"x":{}{}}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            )
+        };
+        // The document object is one level: an unknown field may nest 15 more.
+        assert!(r.validate_document(id, doc(MAX_JSON_DEPTH - 1).as_bytes()).is_ok());
+        let err = r.validate_document(id, doc(MAX_JSON_DEPTH).as_bytes()).expect_err("too deep");
+        assert!(err.contains("nests deeper"), "{err}");
+        assert!(r.validate_document(id, doc(10_000).as_bytes()).is_err());
     }
 
     #[test]

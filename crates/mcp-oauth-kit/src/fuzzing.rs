@@ -6,7 +6,6 @@ use http::{HeaderMap, HeaderValue};
 
 use crate::cimd::CimdResolver;
 use crate::http_util::Form;
-use crate::provider::ClientMetadata;
 use crate::redirect_uri::{RedirectUri, redirect_matches};
 
 /// Form bodies and query strings (`/token`, `/revoke`, `/login`, `/authorize`).
@@ -37,7 +36,7 @@ pub fn redirect_uri(data: &[u8]) {
 
 /// JSON bodies of `/register`.
 pub fn client_metadata(data: &[u8]) {
-    let _ = serde_json::from_slice::<ClientMetadata>(data);
+    let _ = crate::registration::parse_metadata(data);
 }
 
 /// Client ID Metadata Documents, as fetched.

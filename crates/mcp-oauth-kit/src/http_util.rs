@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by the endpoints: body types, bounded body reading, form parsing,
 //! and the response builders (JSON, OAuth errors, HTML with its security headers, redirects).
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -173,22 +174,35 @@ pub(crate) fn has_content_type(headers: &HeaderMap, expected: &str) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(expected))
 }
 
+/// The most parameters a form or query string may have. The largest OAuth request has about a
+/// dozen; the cap keeps a 64 KiB body of one-byte keys from costing thousands of allocations.
+pub(crate) const MAX_FORM_PARAMETERS: usize = 64;
+
 /// A parsed `application/x-www-form-urlencoded` body or query string.
 #[derive(Debug, Default)]
 pub(crate) struct Form(Vec<(String, String)>);
 
 impl Form {
-    /// Parse, refusing invalid UTF-8 and repeated parameters (RFC 6749 §3.1: "Request and
-    /// response parameters MUST NOT be included more than once").
+    /// Parse, refusing invalid UTF-8, more than [`MAX_FORM_PARAMETERS`] parameters, and
+    /// repeated parameters (RFC 6749 §3.1: "Request and response parameters MUST NOT be
+    /// included more than once"). Linear in the input: parsing stops at the first parameter
+    /// over the cap, and repeats are found with a hash set.
     pub(crate) fn parse(bytes: &[u8]) -> Result<Self, OAuthError> {
         if std::str::from_utf8(bytes).is_err() {
             return Err(OAuthError::invalid_request("the parameters are not valid UTF-8"));
         }
-        let pairs: Vec<(String, String)> = form_urlencoded_parse(bytes);
-        for (i, (k, _)) in pairs.iter().enumerate() {
-            if pairs[..i].iter().any(|(k2, _)| k2 == k) {
-                return Err(OAuthError::invalid_request(format!("parameter {k:?} is repeated")));
+        let mut pairs = Vec::new();
+        for (k, v) in url::form_urlencoded::parse(bytes) {
+            if pairs.len() == MAX_FORM_PARAMETERS {
+                return Err(OAuthError::invalid_request(format!(
+                    "too many parameters: at most {MAX_FORM_PARAMETERS} are accepted"
+                )));
             }
+            pairs.push((k.into_owned(), v.into_owned()));
+        }
+        let mut seen = HashSet::with_capacity(pairs.len());
+        if let Some((k, _)) = pairs.iter().find(|(k, _)| !seen.insert(k.as_str())) {
+            return Err(OAuthError::invalid_request(format!("parameter {k:?} is repeated")));
         }
         Ok(Self(pairs))
     }
@@ -202,10 +216,6 @@ impl Form {
     pub(crate) fn get_raw(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
-}
-
-fn form_urlencoded_parse(bytes: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
 /// Escape text for HTML element content and double-quoted attributes.
@@ -238,6 +248,22 @@ mod tests {
         assert!(Form::parse(b"a=1&a=2").is_err());
         assert!(Form::parse(b"a=\xff").is_err());
         assert!(Form::parse(b"a=%ff").is_ok(), "percent-decoded garbage becomes U+FFFD, not a panic");
+    }
+
+    #[test]
+    fn forms_are_capped_at_max_form_parameters() {
+        let form = |n: usize| (0..n).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join("&");
+        let at_cap = Form::parse(form(MAX_FORM_PARAMETERS).as_bytes()).expect("at the cap");
+        assert_eq!(at_cap.get("k63"), Some("v"));
+        for n in [MAX_FORM_PARAMETERS + 1, 16_000] {
+            let e = Form::parse(form(n).as_bytes()).expect_err("over the cap");
+            assert_eq!(e.code, crate::error::OAuthErrorCode::InvalidRequest);
+            assert_eq!(e.description, "too many parameters: at most 64 are accepted", "{n}");
+        }
+        // Empty pairs (`&&`) are no parameters; a repeat is found wherever it is.
+        assert!(Form::parse("&".repeat(1000).as_bytes()).is_ok());
+        let e = Form::parse(format!("{}&k0=again", form(MAX_FORM_PARAMETERS - 1)).as_bytes()).expect_err("repeat");
+        assert_eq!(e.description, "parameter \"k0\" is repeated");
     }
 
     #[test]

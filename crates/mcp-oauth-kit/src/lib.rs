@@ -63,6 +63,7 @@ mod escaped;
 pub mod fuzzing;
 mod guard;
 mod http_util;
+mod json_depth;
 mod login;
 mod mcp_handler;
 mod metadata;

@@ -28,7 +28,7 @@ use crate::error::{OAuthError, OAuthErrorCode};
 use crate::escaped::Escaped;
 use crate::http_util::{Form, HttpResponse, escape_html, has_content_type, html, redirect, retry_after_unavailable};
 use crate::provider::{AuthProvider, LoginContext};
-use crate::rate_limit::{Limits, Verdict};
+use crate::rate_limit::{Limits, SignInAttempt};
 use crate::secret::{Password, ct_eq_str, derived_token};
 use crate::user_store::{User, UserStore};
 
@@ -430,10 +430,11 @@ pub(crate) async fn submit(
         };
     }
     let username = form.get("username").unwrap_or("");
-    // Throttle guessing before spending an argon2 run on it.
-    match limits.sign_in_allowed(username, ip).await {
-        Ok(Verdict::Allowed) => {}
-        Ok(Verdict::Limited(retry)) => {
+    // Count the attempt before spending an argon2 run on it, so that concurrent guesses
+    // cannot all pass a check that only later failures would close.
+    let attempt = match limits.sign_in_attempt(username, ip).await {
+        Ok(SignInAttempt::Allowed(attempt)) => attempt,
+        Ok(SignInAttempt::Limited(retry)) => {
             tracing::warn!(%ip, "sign-in throttled after repeated failures");
             let secs = retry.as_secs().max(1);
             let e =
@@ -445,7 +446,7 @@ pub(crate) async fn submit(
             return res;
         }
         Err(e) => return page_error(StatusCode::SERVICE_UNAVAILABLE, e.into()),
-    }
+    };
     let password = Password::new(form.get("password").unwrap_or(""));
     let user = match users.authenticate(username, &password).await {
         Ok(user) => user,
@@ -456,9 +457,6 @@ pub(crate) async fn submit(
     };
     let Some(user) = user else {
         tracing::info!(%ip, "sign-in failed: wrong username or password");
-        if let Err(e) = limits.sign_in_failed(username, ip).await {
-            return page_error(StatusCode::SERVICE_UNAVAILABLE, e.into());
-        }
         return match provider.record_failed_login(handle).await {
             Ok(true) => {
                 let page = Page::SignIn { username, error: Some("Wrong username or password.") };
@@ -471,7 +469,7 @@ pub(crate) async fn submit(
             Err(e) => page_error(StatusCode::SERVICE_UNAVAILABLE, e),
         };
     };
-    if let Err(e) = limits.sign_in_succeeded(username).await {
+    if let Err(e) = limits.sign_in_succeeded(username, &attempt).await {
         return page_error(StatusCode::SERVICE_UNAVAILABLE, e.into());
     }
     let mut res = approve(provider, handle, csrf, &user, remember, config).await;

@@ -7,6 +7,8 @@
 //! counters live in the [`Store`], so instances that share a store share their limits (see
 //! [`Store::hit_rate_limit`]). A key's window is fixed: it starts with the key's first event and
 //! lasts the policy's length, so that a burst cannot straddle two windows aligned to the clock.
+//! A sign-in attempt is counted before its password is checked, and given back when the password
+//! was right: a failure counted only afterwards would let concurrent guesses all pass the check.
 //!
 //! Keys are `<policy>:<SHA-256 hex of the identifier>`, for example `login:user:…` for a
 //! lowercased username: bounded in length whatever was typed, and the store never holds a typed
@@ -46,32 +48,42 @@ impl RateLimit {
         format!("{}:{}", self.policy, TokenHash::of(id).to_hex())
     }
 
-    fn verdict(&self, window: RateLimitWindow, counted: bool, now: Millis) -> Verdict {
-        // `check` asks whether one more may happen; `hit` whether the one just counted may.
-        let over = if counted { window.count > self.limit } else { window.count >= self.limit };
-        if over {
+    /// Whether the event just counted into `window` is within the limit.
+    fn verdict(&self, window: RateLimitWindow, now: Millis) -> Verdict {
+        if window.count > self.limit {
             Verdict::Limited(Duration::from_millis(window.ends_at.saturating_sub(now)))
         } else {
             Verdict::Allowed
         }
     }
 
-    /// Whether one more event for `id` is within the limit, without counting it.
-    pub(crate) async fn check(&self, store: &dyn Store, id: &str, now: Millis) -> Result<Verdict, StoreError> {
-        if self.limit == 0 {
-            return Ok(Verdict::Allowed);
-        }
-        let window = store.rate_limit_count(&self.key(id), now).await?;
-        Ok(self.verdict(window, false, now))
-    }
-
     /// Count one event for `id`; whether it was within the limit.
     pub(crate) async fn hit(&self, store: &dyn Store, id: &str, now: Millis) -> Result<Verdict, StoreError> {
+        Ok(self.counted_hit(store, id, now).await?.0)
+    }
+
+    /// [`RateLimit::hit`], with what [`RateLimit::undo`] needs to take the event back (`None`
+    /// when the limit is off and nothing was counted).
+    async fn counted_hit(
+        &self,
+        store: &dyn Store,
+        id: &str,
+        now: Millis,
+    ) -> Result<(Verdict, Option<Hit>), StoreError> {
         if self.limit == 0 {
-            return Ok(Verdict::Allowed);
+            return Ok((Verdict::Allowed, None));
         }
-        let window = store.hit_rate_limit(&self.key(id), self.window, now).await?;
-        Ok(self.verdict(window, true, now))
+        let key = self.key(id);
+        let window = store.hit_rate_limit(&key, self.window, now).await?;
+        Ok((self.verdict(window, now), Some(Hit { key, window_ends_at: window.ends_at })))
+    }
+
+    /// Take back an event counted by [`RateLimit::counted_hit`].
+    async fn undo(store: &dyn Store, hit: Option<&Hit>) -> Result<(), StoreError> {
+        match hit {
+            Some(hit) => store.undo_rate_limit_hit(&hit.key, hit.window_ends_at).await,
+            None => Ok(()),
+        }
     }
 
     /// Forget `id`'s window.
@@ -81,6 +93,29 @@ impl RateLimit {
         }
         store.reset_rate_limit(&self.key(id)).await
     }
+}
+
+/// One event counted on a key, to be taken back if it turns out not to count.
+#[derive(Debug)]
+struct Hit {
+    key: String,
+    /// Names the window the event went into: a later window is never touched.
+    window_ends_at: Millis,
+}
+
+/// Whether a sign-in attempt, counted before its password is checked, may go on.
+#[derive(Debug)]
+pub(crate) enum SignInAttempt {
+    /// Within both limits: check the password.
+    Allowed(CountedSignIn),
+    /// Over a limit: try again after this long.
+    Limited(Duration),
+}
+
+/// An allowed sign-in attempt, as counted (see [`Limits::sign_in_succeeded`]).
+#[derive(Debug)]
+pub(crate) struct CountedSignIn {
+    ip_hit: Option<Hit>,
 }
 
 /// The limits of one server, over its store.
@@ -117,31 +152,35 @@ impl Limits {
         }
     }
 
-    /// Before a password is checked (and an argon2 run spent on it): may `username`, from
-    /// `ip`, try one? Limited once either has used up its failures.
-    pub(crate) async fn sign_in_allowed(&self, username: &str, ip: &str) -> Result<Verdict, StoreError> {
+    /// Before a password is checked (and an argon2 run spent on it): count the attempt against
+    /// `username` and `ip`, each with one atomic store call, so that of any number of
+    /// concurrent guesses only as many go on as the limits have room for. Until
+    /// [`Limits::sign_in_succeeded`] takes it back, an attempt counts as a failure.
+    ///
+    /// Limited once either key is over its limit. A refused attempt checks no password, so it
+    /// does not use up the other key's budget: a locked-out username is refused before its
+    /// address is counted, and a throttled address's attempt is taken back from the username.
+    pub(crate) async fn sign_in_attempt(&self, username: &str, ip: &str) -> Result<SignInAttempt, StoreError> {
         let now = now_millis();
-        let by_user = self.login_failures_by_user.check(&*self.store, &user_id(username), now).await?;
-        let by_ip = self.login_failures_by_ip.check(&*self.store, ip, now).await?;
-        Ok(match (by_user, by_ip) {
-            (Verdict::Limited(a), Verdict::Limited(b)) => Verdict::Limited(a.max(b)),
-            (Verdict::Limited(a), _) | (_, Verdict::Limited(a)) => Verdict::Limited(a),
-            _ => Verdict::Allowed,
-        })
+        let (by_user, user_hit) =
+            self.login_failures_by_user.counted_hit(&*self.store, &user_id(username), now).await?;
+        if let Verdict::Limited(retry) = by_user {
+            return Ok(SignInAttempt::Limited(retry));
+        }
+        let (by_ip, ip_hit) = self.login_failures_by_ip.counted_hit(&*self.store, ip, now).await?;
+        if let Verdict::Limited(retry) = by_ip {
+            RateLimit::undo(&*self.store, user_hit.as_ref()).await?;
+            return Ok(SignInAttempt::Limited(retry));
+        }
+        Ok(SignInAttempt::Allowed(CountedSignIn { ip_hit }))
     }
 
-    /// Count a wrong password against `username` and `ip`.
-    pub(crate) async fn sign_in_failed(&self, username: &str, ip: &str) -> Result<(), StoreError> {
-        let now = now_millis();
-        self.login_failures_by_user.hit(&*self.store, &user_id(username), now).await?;
-        self.login_failures_by_ip.hit(&*self.store, ip, now).await?;
-        Ok(())
-    }
-
-    /// A successful sign-in clears its username's failures (not its address's: one right
-    /// password must not buy an address another round of guesses at other accounts).
-    pub(crate) async fn sign_in_succeeded(&self, username: &str) -> Result<(), StoreError> {
-        self.login_failures_by_user.reset(&*self.store, &user_id(username)).await
+    /// The password of an allowed attempt was right: clear its username's failures, and take
+    /// the attempt back from its address (whose failures stay: one right password must not buy
+    /// an address another round of guesses at other accounts).
+    pub(crate) async fn sign_in_succeeded(&self, username: &str, attempt: &CountedSignIn) -> Result<(), StoreError> {
+        self.login_failures_by_user.reset(&*self.store, &user_id(username)).await?;
+        RateLimit::undo(&*self.store, attempt.ip_hit.as_ref()).await
     }
 
     /// Count one request from `ip` at an OAuth endpoint.
@@ -201,15 +240,73 @@ mod tests {
         let t = 1_000;
         assert_eq!(l.hit(&store, "k", t).await.ok(), Some(Verdict::Allowed));
         assert_eq!(l.hit(&store, "k", t + 10).await.ok(), Some(Verdict::Allowed));
-        assert_eq!(l.check(&store, "k", t + 20).await.ok(), Some(Verdict::Limited(Duration::from_millis(30))));
         assert_eq!(l.hit(&store, "k", t + 20).await.ok(), Some(Verdict::Limited(Duration::from_millis(30))));
-        assert_eq!(l.check(&store, "other", t + 20).await.ok(), Some(Verdict::Allowed));
-        assert_eq!(l.check(&store, "k", t + 50).await.ok(), Some(Verdict::Allowed), "the window ended");
-        assert_eq!(l.hit(&store, "k", t + 50).await.ok(), Some(Verdict::Allowed));
+        assert_eq!(l.hit(&store, "other", t + 20).await.ok(), Some(Verdict::Allowed));
+        assert_eq!(l.hit(&store, "k", t + 50).await.ok(), Some(Verdict::Allowed), "the window ended");
         assert_eq!(l.hit(&store, "k", t + 60).await.ok(), Some(Verdict::Allowed));
-        assert!(matches!(l.check(&store, "k", t + 60).await, Ok(Verdict::Limited(_))));
+        assert!(matches!(l.hit(&store, "k", t + 60).await, Ok(Verdict::Limited(_))));
         l.reset(&store, "k").await.expect("reset");
-        assert_eq!(l.check(&store, "k", t + 60).await.ok(), Some(Verdict::Allowed));
+        assert_eq!(l.hit(&store, "k", t + 60).await.ok(), Some(Verdict::Allowed));
+    }
+
+    #[tokio::test]
+    async fn an_undone_hit_frees_its_place_in_its_own_window_only() {
+        let store = MemoryStore::new();
+        let l = RateLimit::new("t", 1, Duration::from_millis(50));
+        let (verdict, hit) = l.counted_hit(&store, "k", 1_000).await.expect("hit");
+        assert_eq!(verdict, Verdict::Allowed);
+        RateLimit::undo(&store, hit.as_ref()).await.expect("undo");
+        let (verdict, hit) = l.counted_hit(&store, "k", 1_010).await.expect("hit");
+        assert_eq!(verdict, Verdict::Allowed, "the undone hit no longer counts");
+        assert!(matches!(l.hit(&store, "k", 1_020).await, Ok(Verdict::Limited(_))));
+        assert_eq!(l.hit(&store, "k", 1_050).await.ok(), Some(Verdict::Allowed), "a new window");
+        RateLimit::undo(&store, hit.as_ref()).await.expect("undo of the old window");
+        assert!(matches!(l.hit(&store, "k", 1_060).await, Ok(Verdict::Limited(_))), "the new window keeps its hit");
+    }
+
+    fn limits(per_user: u32, per_ip: u32) -> Limits {
+        let mut config = crate::config::Config::new("http://127.0.0.1:1").expect("valid");
+        config.login_failures_per_user = per_user;
+        config.login_failures_per_ip = per_ip;
+        Limits::new(&config, Arc::new(MemoryStore::new()))
+    }
+
+    #[tokio::test]
+    async fn sign_in_attempts_count_before_the_password_is_checked() {
+        let l = limits(2, 10);
+        for _ in 0..2 {
+            assert!(matches!(l.sign_in_attempt("Alice", "ip").await, Ok(SignInAttempt::Allowed(_))));
+        }
+        // Two attempts still in flight (no outcome yet) use up alice's budget.
+        assert!(matches!(l.sign_in_attempt("alice", "ip").await, Ok(SignInAttempt::Limited(_))));
+        assert!(matches!(l.sign_in_attempt("bob", "ip").await, Ok(SignInAttempt::Allowed(_))));
+    }
+
+    #[tokio::test]
+    async fn a_right_password_gives_its_attempt_back() {
+        let l = limits(2, 2);
+        let Ok(SignInAttempt::Allowed(first)) = l.sign_in_attempt("alice", "ip").await else { panic!("allowed") };
+        l.sign_in_succeeded("alice", &first).await.expect("succeeded");
+        let Ok(SignInAttempt::Allowed(_)) = l.sign_in_attempt("bob", "ip").await else { panic!("allowed") };
+        // The address has one failure (bob's) and one place left; alice's was given back.
+        assert!(matches!(l.sign_in_attempt("carol", "ip").await, Ok(SignInAttempt::Allowed(_))));
+        assert!(matches!(l.sign_in_attempt("dave", "ip").await, Ok(SignInAttempt::Limited(_))));
+    }
+
+    #[tokio::test]
+    async fn a_refused_attempt_does_not_use_up_the_other_budget() {
+        let l = limits(1, 3);
+        assert!(matches!(l.sign_in_attempt("alice", "ip").await, Ok(SignInAttempt::Allowed(_))));
+        for _ in 0..5 {
+            assert!(matches!(l.sign_in_attempt("alice", "ip").await, Ok(SignInAttempt::Limited(_))));
+        }
+        // alice's refused attempts did not count against the address: two places are left.
+        for user in ["bob", "carol"] {
+            assert!(matches!(l.sign_in_attempt(user, "ip").await, Ok(SignInAttempt::Allowed(_))), "{user}");
+        }
+        assert!(matches!(l.sign_in_attempt("dave", "ip").await, Ok(SignInAttempt::Limited(_))));
+        // The address's refused attempt did not count against dave.
+        assert!(matches!(l.sign_in_attempt("dave", "other-ip").await, Ok(SignInAttempt::Allowed(_))));
     }
 
     #[tokio::test]
@@ -221,6 +318,7 @@ mod tests {
         }
         let window = store.rate_limit_count(&l.key("k"), 1).await.expect("count");
         assert_eq!(window.count, 0, "nothing was counted");
+        assert!(l.counted_hit(&store, "k", 1).await.expect("hit").1.is_none(), "nothing to undo");
     }
 
     #[test]

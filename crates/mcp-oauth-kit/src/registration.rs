@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::http_util::{HttpResponse, has_content_type, json, oauth_error};
+use crate::json_depth::{MAX_JSON_DEPTH, within_depth};
 use crate::provider::{AuthProvider, ClientMetadata};
 
 /// Register a client from a JSON body already read within the size limit.
@@ -12,13 +13,9 @@ pub(crate) async fn register(provider: &dyn AuthProvider, headers: &HeaderMap, b
     if !has_content_type(headers, "application/json") {
         return oauth_error(&OAuthError::invalid_request("the body must be application/json"));
     }
-    let metadata: ClientMetadata = match serde_json::from_slice(body) {
+    let metadata = match parse_metadata(body) {
         Ok(m) => m,
-        Err(e) => {
-            // serde_json's message names the field and position, never our internals.
-            let description = format!("the client metadata is not valid JSON of the expected shape: {e}");
-            return oauth_error(&OAuthError::new(OAuthErrorCode::InvalidClientMetadata, description));
-        }
+        Err(e) => return oauth_error(&e),
     };
     match provider.register_client(metadata).await {
         Ok(client) => {
@@ -45,4 +42,18 @@ pub(crate) async fn register(provider: &dyn AuthProvider, headers: &HeaderMap, b
         }
         Err(e) => oauth_error(&e),
     }
+}
+
+/// The registration metadata in a JSON body: nesting bounded first (see [`crate::json_depth`]),
+/// then the fields the kit knows.
+pub(crate) fn parse_metadata(body: &[u8]) -> Result<ClientMetadata, OAuthError> {
+    if !within_depth(body, MAX_JSON_DEPTH) {
+        let description = format!("the client metadata nests arrays or objects deeper than {MAX_JSON_DEPTH} levels");
+        return Err(OAuthError::new(OAuthErrorCode::InvalidClientMetadata, description));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        // serde_json's message names the field and position, never our internals.
+        let description = format!("the client metadata is not valid JSON of the expected shape: {e}");
+        OAuthError::new(OAuthErrorCode::InvalidClientMetadata, description)
+    })
 }

@@ -350,6 +350,14 @@ pub trait Store: Send + Sync + 'static {
     async fn rate_limit_count(&self, key: &str, now: Millis) -> Result<RateLimitWindow, StoreError>;
     /// Forget the key's window (a successful sign-in clears its username's failures).
     async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError>;
+    /// Take back one event that [`Store::hit_rate_limit`] counted in the key's window ending at
+    /// `window_ends_at` (a sign-in attempt, counted before its password was checked, that
+    /// turned out right). Nothing happens when that window is over or holds no events. The
+    /// default does nothing: the event stays counted, which only makes the limit stricter.
+    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: Millis) -> Result<(), StoreError> {
+        let _ = (key, window_ends_at);
+        Ok(())
+    }
 
     /// Delete what expired before `now` (pending sign-ins, codes, tokens, sessions, consent,
     /// finished rate-limit windows); returns how many entries went.
@@ -464,6 +472,9 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError> {
         (**self).reset_rate_limit(key).await
+    }
+    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: Millis) -> Result<(), StoreError> {
+        (**self).undo_rate_limit_hit(key, window_ends_at).await
     }
     async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
         (**self).sweep_expired(now).await

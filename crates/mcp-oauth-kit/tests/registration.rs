@@ -147,6 +147,29 @@ async fn malformed_bodies_are_refused() {
     assert_eq!(oauth_error(res).await, (StatusCode::BAD_REQUEST, "invalid_request".to_owned()), "no content type");
 }
 
+/// serde skips an unknown field's value without its recursion limit: the nesting bound must
+/// refuse it before serde runs, while a deep string and ordinary nesting pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_json_is_refused() {
+    let server = TestServer::start().await;
+    let post = |body: String| {
+        server.client.post(server.url("/register")).header(CONTENT_TYPE, "application/json").body(body).send()
+    };
+    let with_extra = |extra: &str| format!(r#"{{"redirect_uris":["{REDIRECT_URI}"],"extension":{extra}}}"#);
+    let deep = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+    let res = post(with_extra(&deep(10_000))).await.expect("POST /register");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(body["error"], "invalid_client_metadata", "{body}");
+    assert!(body["error_description"].as_str().is_some_and(|d| d.contains("deeper than 16")), "{body}");
+    let res = post(with_extra(&deep(16))).await.expect("POST /register");
+    assert_eq!(oauth_error(res).await.1, "invalid_client_metadata", "17 levels with the metadata object");
+    let res = post(with_extra(&deep(15))).await.expect("POST /register");
+    assert_eq!(res.status(), StatusCode::CREATED, "16 levels are fine");
+    let brackets = json!({ "redirect_uris": [REDIRECT_URI], "client_name": "[{".repeat(1000) });
+    assert_eq!(server.register_raw(&brackets).await.status(), StatusCode::CREATED, "brackets in a string");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_body_is_refused_with_413() {
     let server = TestServer::start().await;

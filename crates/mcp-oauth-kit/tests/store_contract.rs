@@ -498,11 +498,39 @@ async fn rate_limits(store: &dyn Store, now: Millis) {
     assert_eq!(store.rate_limit_count(&other, now + 3).await.expect("count").count, 1, "other keys stay");
     assert_eq!(store.hit_rate_limit(&key, MINUTE, next).await.expect("hit"), RateLimitWindow::new(1, next + MINUTE_MS));
     store.reset_rate_limit(&limit_key()).await.expect("resetting an unknown key is no error");
+    undoing_a_hit(store, now).await;
     // Keys of the longest documented length, and windows of another length.
     let long = format!("{}:{}", "p".repeat(135), hash("limit").to_hex());
     assert_eq!(long.len(), 200);
     let day = Duration::from_secs(86_400);
     assert_eq!(store.hit_rate_limit(&long, day, now).await.expect("hit"), RateLimitWindow::new(1, now + 86_400_000));
+}
+
+/// An undo takes back one event of the window it names, never of a later one, never below 0.
+async fn undoing_a_hit(store: &dyn Store, now: Millis) {
+    let key = limit_key();
+    let end = now + MINUTE_MS;
+    store.hit_rate_limit(&key, MINUTE, now).await.expect("hit");
+    store.hit_rate_limit(&key, MINUTE, now + 1).await.expect("hit");
+    store.undo_rate_limit_hit(&key, end).await.expect("undo");
+    assert_eq!(store.rate_limit_count(&key, now + 2).await.expect("count"), RateLimitWindow::new(1, end));
+    assert_eq!(store.hit_rate_limit(&key, MINUTE, now + 2).await.expect("hit"), RateLimitWindow::new(2, end));
+    for _ in 0..3 {
+        store.undo_rate_limit_hit(&key, end).await.expect("undo");
+    }
+    assert_eq!(
+        store.rate_limit_count(&key, now + 3).await.expect("count"),
+        RateLimitWindow::new(0, end),
+        "not below 0"
+    );
+    store.hit_rate_limit(&key, MINUTE, now + 3).await.expect("hit");
+    store.undo_rate_limit_hit(&key, end + 1).await.expect("another window's undo is no error");
+    assert_eq!(store.rate_limit_count(&key, now + 3).await.expect("count").count, 1, "another window's undo");
+    let next = end + 5;
+    store.hit_rate_limit(&key, MINUTE, next).await.expect("hit");
+    store.undo_rate_limit_hit(&key, end).await.expect("undo of the ended window");
+    assert_eq!(store.rate_limit_count(&key, next).await.expect("count").count, 1, "the new window keeps its event");
+    store.undo_rate_limit_hit(&limit_key(), end).await.expect("undoing on an unknown key is no error");
 }
 
 async fn sweeping(store: &dyn Store, now: Millis, private: bool) {

@@ -5,7 +5,8 @@
 //!
 //! The server allows 5 failed sign-ins per username and 20 per client address in 15 minutes
 //! (not configurable from the environment). This module spends 14 + 5 = 19 of the address's
-//! 20, so the suite needs a freshly started server, and no other probe may fail a sign-in.
+//! 20, then the concurrent burst may take the last one, so the suite needs a freshly started
+//! server, and no other probe may fail a sign-in.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,10 @@ const TIMING_SAMPLES: usize = 7;
 const TIMING_FACTOR: f64 = 2.0;
 /// Wrong passwords tried for bob before giving up on seeing a 429.
 const MAX_GUESSES: usize = 6;
+/// Wrong passwords sent at once for one username.
+const BURST: usize = 12;
+/// Failed sign-ins the server allows per username.
+const PER_USER_LIMIT: usize = 5;
 
 pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
     report.record("login/page-hardening", page_hardening(t, app).await);
@@ -45,6 +50,7 @@ pub(crate) async fn run_guessing(t: &Target, app: &App, report: &mut Report) {
         Err(e) => report.record("login/enumeration", Err(e)),
     }
     report.record("login/brute-force-throttled", brute_force(t, app).await);
+    report.record("login/concurrent-guesses-throttled", concurrent_guesses(t, app).await);
 }
 
 async fn open(t: &Target, app: &App) -> anyhow::Result<LoginPage> {
@@ -251,5 +257,40 @@ async fn brute_force(t: &Target, app: &App) -> anyhow::Result<Outcome> {
     o.saw(format!("then the right password: {}", right.summary()));
     o.expect(right.status == StatusCode::TOO_MANY_REQUESTS, "the right password got through the lockout");
     o.nothing_issued(&right);
+    Ok(o)
+}
+
+/// Guesses sent all at once, each from its own sign-in request, so that none waits for
+/// another's failure to be counted: at most the per-username limit may be answered "wrong
+/// password" (fewer once the address's budget runs out), the rest 429 with `Retry-After`.
+async fn concurrent_guesses(t: &Target, app: &App) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let username = unique("mallory-burst");
+    let mut pages = Vec::with_capacity(BURST);
+    for _ in 0..BURST {
+        pages.push(open(t, app).await?);
+    }
+    let guesses = pages.iter().enumerate().map(|(i, page)| {
+        let fields = page.submission(&username, &format!("guess-{i}"));
+        async move { t.post_login(page, &fields, page.cookie()).await }
+    });
+    let (mut wrong, mut throttled) = (0, 0);
+    for reply in futures::future::join_all(guesses).await {
+        let reply = reply?;
+        o.nothing_issued(&reply);
+        o.no_server_error(&reply);
+        match reply.status {
+            StatusCode::UNAUTHORIZED => wrong += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                throttled += 1;
+                let retry_after = reply.header(RETRY_AFTER.as_str()).and_then(|v| v.parse::<u64>().ok());
+                o.expect(retry_after.is_some_and(|s| s >= 1), "a 429 has no valid Retry-After");
+            }
+            other => o.expect(false, format!("expected 401 or 429, got {other}")),
+        }
+    }
+    o.saw(format!("{BURST} guesses at once: {wrong} answered 'wrong password', {throttled} × 429"));
+    o.expect(wrong <= PER_USER_LIMIT, format!("{wrong} guesses were checked, over the limit of {PER_USER_LIMIT}"));
+    o.expect(throttled >= BURST - PER_USER_LIMIT, "too few guesses were throttled");
     Ok(o)
 }

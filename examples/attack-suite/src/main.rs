@@ -23,7 +23,7 @@
 //! - the demo users alice/password123 and bob/hunter2.
 //!
 //! Fresh, because the probes leave marks that last as long as the process: bob is locked out
-//! for 15 minutes, the client address has used 19 of its 20 failed sign-ins, and the OAuth
+//! for 15 minutes, the client address has used up its 20 failed sign-ins, and the OAuth
 //! endpoints are throttled for the rest of the minute. The argument is the server's
 //! `PUBLIC_URL`. A run takes 5 to 10 s; every loop is bounded and every request times out.
 

@@ -1,6 +1,9 @@
-//! Input meant to break parsers and headers: invalid UTF-8, repeated parameters, CRLF in
-//! `state` (header injection through the redirect), deeply nested and oversized JSON. All must
-//! get a 4xx, never a 5xx or a hang. Then the OAuth rate limit, and a final health check.
+//! Input meant to break parsers and headers: invalid UTF-8, repeated parameters, a flood of
+//! parameters, CRLF in `state` (header injection through the redirect), deeply nested and
+//! oversized JSON. All must get a 4xx, never a 5xx or a hang. Then the OAuth rate limit, and a
+//! final health check.
+
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
@@ -17,6 +20,10 @@ const NESTING: usize = 10_000;
 const HUGE_BODY: usize = 5 * 1024 * 1024;
 /// Requests the rate-limit probe sends at most (the default limit is 600 a minute).
 const MAX_BURST: usize = 1_000;
+/// Distinct keys in the parameter flood: 64,000 bytes, within the 64 KiB body limit.
+const FLOOD_KEYS: usize = 16_000;
+/// Timed requests of each kind in the flood probe.
+const FLOOD_SAMPLES: usize = 3;
 
 pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
     report.record(
@@ -28,9 +35,11 @@ pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
         token_body(t, b"grant_type=refresh_token&grant_type=authorization_code&code=x&client_id=x").await,
     );
     report.record("malformed/authorize-repeated-parameter", authorize_repeated(t, app).await);
+    report.record("malformed/token-parameter-flood", parameter_flood(t).await);
     report.record("malformed/state-crlf-error-page", crlf_state_error(t, app).await);
     report.record("malformed/state-crlf-code-redirect", crlf_state_code(t, app).await);
     report.record("malformed/register-nested-json", register_nested(t).await);
+    report.record("malformed/register-nested-json-in-unknown-field", register_nested_unknown_field(t).await);
     report.record("malformed/mcp-nested-json-and-5mib-body", mcp_bodies(t, app).await);
 }
 
@@ -44,6 +53,43 @@ async fn token_body(t: &Target, body: &'static [u8]) -> anyhow::Result<Outcome> 
     let mut o = Outcome::new();
     let req = t.post("/token").header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(body);
     o.oauth_error(&t.send(req).await?, StatusCode::BAD_REQUEST, &["invalid_request"]);
+    Ok(o)
+}
+
+/// `FLOOD_KEYS` distinct three-character keys without values.
+fn flood() -> String {
+    let alphabet: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
+    let n = alphabet.len();
+    (0..FLOOD_KEYS).map(|i| format!("{}{}{}&", alphabet[i / (n * n)], alphabet[(i / n) % n], alphabet[i % n])).collect()
+}
+
+/// A 64 KiB body of distinct parameters: a parser that compares every key with every earlier
+/// one spends about 10⁸ comparisons on it. It must be refused with 400 about as fast as an
+/// ordinary bad request (medians; a generous factor for a noisy machine).
+async fn parameter_flood(t: &Target) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let flood = flood();
+    let (mut flood_times, mut plain_times) = (Vec::new(), Vec::new());
+    for _ in 0..FLOOD_SAMPLES {
+        for (body, times) in [(flood.clone(), &mut flood_times), ("grant_type=unknown".to_owned(), &mut plain_times)] {
+            let req = t.post("/token").header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(body);
+            let started = Instant::now();
+            let reply = t.send(req).await?;
+            times.push(started.elapsed());
+            o.nothing_issued(&reply);
+            o.expect(reply.status == StatusCode::BAD_REQUEST, format!("expected 400, got {}", reply.summary()));
+        }
+    }
+    flood_times.sort();
+    plain_times.sort();
+    let (f, p) = (flood_times[FLOOD_SAMPLES / 2], plain_times[FLOOD_SAMPLES / 2]);
+    o.saw(format!(
+        "{FLOOD_KEYS} keys ({} bytes): 400 in {} ms; an ordinary bad request {} ms",
+        flood.len(),
+        f.as_millis(),
+        p.as_millis()
+    ));
+    o.expect(f <= p * 10 + Duration::from_millis(50), "the flood costs far more than an ordinary bad request");
     Ok(o)
 }
 
@@ -104,6 +150,20 @@ async fn register_nested(t: &Target) -> anyhow::Result<Outcome> {
     let mut o = Outcome::new();
     let req = t.post("/register").header(CONTENT_TYPE, "application/json").body("[".repeat(NESTING));
     o.oauth_error(&t.send(req).await?, StatusCode::BAD_REQUEST, &["invalid_client_metadata", "invalid_request"]);
+    Ok(o)
+}
+
+/// Valid metadata with 10,000 nested arrays in a field the server does not know, which a
+/// parser skips without its recursion limit.
+async fn register_nested_unknown_field(t: &Target) -> anyhow::Result<Outcome> {
+    let mut o = Outcome::new();
+    let body = format!(
+        r#"{{"redirect_uris":["https://client.example/cb"],"x":{}{}}}"#,
+        "[".repeat(NESTING),
+        "]".repeat(NESTING)
+    );
+    let req = t.post("/register").header(CONTENT_TYPE, "application/json").body(body);
+    o.oauth_error(&t.send(req).await?, StatusCode::BAD_REQUEST, &["invalid_client_metadata"]);
     Ok(o)
 }
 

@@ -303,6 +303,13 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: Millis) -> Result<(), StoreError> {
+        if let Some(w) = self.lock().rate_limits.get_mut(key).filter(|w| w.ends_at == window_ends_at) {
+            w.count = w.count.saturating_sub(1);
+        }
+        Ok(())
+    }
+
     async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
         let mut g = self.lock();
         let before = g.len();

@@ -1215,6 +1215,19 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: Millis) -> Result<(), StoreError> {
+        // Matched on the window's end: a window that started over since is not touched.
+        with_pool!(self, |pool| {
+            sqlx::query("UPDATE rate_limits SET hits = hits - 1 WHERE limit_key = $1 AND ends_at = $2 AND hits > 0")
+                .bind(key)
+                .bind(db_time(window_ends_at))
+                .execute(pool)
+                .await
+                .map_err(backend)?;
+        });
+        Ok(())
+    }
+
     async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
         let mut swept = 0;
         let tables = [

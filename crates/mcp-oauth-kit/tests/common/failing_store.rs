@@ -163,6 +163,10 @@ impl Store for FailingStore {
         self.counters_up()?;
         self.inner.reset_rate_limit(key).await
     }
+    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: Millis) -> Result<(), StoreError> {
+        self.counters_up()?;
+        self.inner.undo_rate_limit_hit(key, window_ends_at).await
+    }
     async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
         self.up()?;
         self.inner.sweep_expired(now).await
