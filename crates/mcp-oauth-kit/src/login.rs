@@ -256,8 +256,9 @@ pub(crate) async fn has_live_session(
 }
 
 /// The user signed in on this browser, with their session secret: the session cookie names a
-/// current session, and the user store still knows its user. `Ok(None)` without a cookie or
-/// for an ended session; a user who no longer exists ends the session.
+/// current session, and the user store still knows its user and lets them sign in. `Ok(None)`
+/// without a cookie or for an ended session; a user who no longer exists or may no longer sign
+/// in ends the session.
 async fn signed_in_user<'h>(
     provider: &dyn AuthProvider,
     users: &dyn UserStore,
@@ -266,14 +267,14 @@ async fn signed_in_user<'h>(
 ) -> Result<Option<(User, &'h str)>, OAuthError> {
     let Some(secret) = read_cookie(headers, session_cookie_name(config)) else { return Ok(None) };
     let Some(user) = provider.session_user(secret).await? else { return Ok(None) };
-    match users.find_by_id(&user.id).await {
-        Ok(Some(current)) => Ok(Some((current, secret))),
-        Ok(None) => {
+    let current = match users.find_by_id(&user.id).await.map_err(|e| OAuthError::server_error(&e))? {
+        Some(current) if users.may_sign_in(&current.id).await.map_err(|e| OAuthError::server_error(&e))? => current,
+        _ => {
             provider.end_session(secret).await?;
-            Ok(None)
+            return Ok(None);
         }
-        Err(e) => Err(OAuthError::server_error(&e)),
-    }
+    };
+    Ok(Some((current, secret)))
 }
 
 /// `GET /login?request=…[&prompt=login]`
@@ -471,6 +472,19 @@ pub(crate) async fn submit(
     };
     if let Err(e) = limits.sign_in_succeeded(username, &attempt).await {
         return page_error(StatusCode::SERVICE_UNAVAILABLE, e.into());
+    }
+    // The password is right, but the account may be disabled: no code, no session.
+    match users.may_sign_in(&user.id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(subject = %Escaped(&user.id), "sign-in refused: the user may not sign in");
+            let e = OAuthError::new(OAuthErrorCode::AccessDenied, "this account may not sign in");
+            return page_error(StatusCode::FORBIDDEN, e);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "user store failed");
+            return page_error(StatusCode::SERVICE_UNAVAILABLE, OAuthError::server_error(&e));
+        }
     }
     let mut res = approve(provider, handle, csrf, &user, remember, config).await;
     if res.status() != StatusCode::FOUND {

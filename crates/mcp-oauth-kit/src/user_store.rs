@@ -55,7 +55,9 @@ pub trait UserStore: Send + Sync + 'static {
     /// Whether the user `id` (the token subject) still exists and may sign in. Asked at every
     /// refresh: on `false` the refresh fails with `invalid_grant` and nothing is issued, so a
     /// deleted or disabled account loses access when its access token expires (revoke it at
-    /// once with [`OAuthServer::revoke_user`](crate::OAuthServer::revoke_user)). The default
+    /// once with [`OAuthServer::revoke_user`](crate::OAuthServer::revoke_user)). Asked too
+    /// after a right password (on `false`: no code, no session) and whenever a sign-in session
+    /// is used (on `false` the session ends and the password is asked). The default
     /// says whether [`UserStore::find_by_id`] still finds the user; override it to refuse
     /// disabled or locked accounts too.
     ///

@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{
-    REDIRECT_URI, STATE, TestServer, Tokens, header, initialize_request, oauth_error, param, pkce, tokens_of, users,
+    REDIRECT_URI, STATE, TestServer, Tokens, header, initialize_request, location, oauth_error, param, pkce, tokens_of,
+    users,
 };
 use mcp_oauth_kit::{
     AccessTokenRecord, CodeRecord, IssuedTokens, MemoryStore, Password, PendingAuthorization, RefreshRotation,
     RefreshTokenRecord, StaticUserStore, Store, TokenHash, User, UserStore, UserStoreError, async_trait, now_millis,
 };
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -871,6 +872,39 @@ async fn a_disabled_user_cannot_refresh() {
         Disabling { directory: Directory { users: users(), deleted: Arc::default() }, disabled: Arc::default() };
     let server = TestServer::start_with_users(disabling.clone(), |c| c).await;
     refresh_follows_the_switch(&server, &disabling.disabled).await;
+}
+
+/// A disabled user's sign-in session no longer counts (the sign-in page asks for the password
+/// again), and the right password gets neither a code nor a session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_user_cannot_sign_in_or_approve_from_a_session() {
+    let disabling =
+        Disabling { directory: Directory { users: users(), deleted: Arc::default() }, disabled: Arc::default() };
+    let server = TestServer::start_with_users(disabling.clone(), |c| c).await;
+    let session = server.sign_in_session("alice", "password123").await;
+    let client_id = server.register_public().await;
+    let (_, challenge) = pkce();
+    let auth = server.authorize_url(&client_id, &challenge, STATE, &[]);
+    let page_with_session = |auth: String| {
+        let (server, session) = (&server, &session);
+        async move {
+            let res = server.client.get(&auth).header(COOKIE, session).send().await.expect("GET /authorize");
+            assert_eq!(res.status(), StatusCode::FOUND);
+            let login = location(&res);
+            let res = server.client.get(login.as_str()).header(COOKIE, session).send().await.expect("GET /login");
+            assert_eq!(res.status(), StatusCode::OK);
+            res.text().await.expect("the page")
+        }
+    };
+    assert!(!page_with_session(auth.clone()).await.contains("name=\"password\""), "enabled: the consent-only page");
+
+    disabling.disabled.store(true, Ordering::SeqCst);
+    assert!(page_with_session(auth.clone()).await.contains("name=\"password\""), "disabled: the password is asked");
+    let refused = server.login(&auth, "alice", "password123").await.expect_err("no code for a disabled user");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let mut cookies = refused.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok());
+    assert!(!cookies.any(|c| c.starts_with("mcp_session=mcp_ss_")), "no session");
+    assert!(refused.text().await.expect("the page").contains("may not sign in"));
 }
 
 /// A grant ends `grant_lifetime` after sign-in; rotation hands on that end, never a later one.
