@@ -125,7 +125,9 @@ pub(crate) async fn authorize(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .filter_map(|v| v.split(';').next())
-        .find(|pair| pair.trim_start().starts_with("mcp_browser="))
+        // `mcp_login_…`: the per-request cookie of builds before the browser cookie, so that
+        // `--candidate-bin` can compare against them.
+        .find(|pair| pair.trim_start().starts_with("mcp_browser=") || pair.trim_start().starts_with("mcp_login_"))
         .map(|pair| pair.trim().to_owned())
         .ok_or("the login page set no mcp_browser cookie")?;
     let html = reply.text();
