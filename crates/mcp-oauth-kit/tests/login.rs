@@ -81,13 +81,8 @@ async fn the_right_password_and_allow_gives_a_code_with_state_and_iss() {
     let server = TestServer::start().await;
     let page = login_page(&server).await;
     let res = server.post_login(&page.form("alice", "password123", "allow"), page.cookie.as_deref()).await;
-    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_code_redirect(&server, &res);
     assert_eq!(header(&res, "cache-control"), "no-store");
-    let to = location(&res);
-    assert!(to.as_str().starts_with(&format!("{REDIRECT_URI}?")), "{to}");
-    assert!(param(&to, "code").is_some_and(|c| c.len() >= 32), "{to}");
-    assert_eq!(param(&to, "state").as_deref(), Some(STATE));
-    assert_eq!(param(&to, "iss").as_deref(), Some(server.base.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -360,11 +355,9 @@ async fn an_approval_is_single_use() {
     let page = login_page(&server).await;
     let form = page.form("alice", "password123", "allow");
     let first = server.post_login(&form, page.cookie.as_deref()).await;
-    assert_eq!(first.status(), StatusCode::FOUND);
-    assert!(param(&location(&first), "code").is_some());
+    assert_code_redirect(&server, &first);
     let second = server.post_login(&form, page.cookie.as_deref()).await;
-    assert_eq!(second.status(), StatusCode::BAD_REQUEST);
-    assert!(second.headers().get("location").is_none(), "no second code");
+    assert_spent_request_page(second).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -376,8 +369,33 @@ async fn concurrent_double_submits_give_one_code() {
         server.post_login(&form, page.cookie.as_deref()),
         server.post_login(&form, page.cookie.as_deref())
     );
-    let codes = [a, b].iter().filter(|r| r.status() == StatusCode::FOUND).count();
-    assert_eq!(codes, 1, "exactly one of two simultaneous approvals gets a code");
+    // Exactly one wins; the loser gets the page of a spent request, not a 500 or a second code.
+    let (winner, loser) = if a.status() == StatusCode::FOUND { (a, b) } else { (b, a) };
+    assert_code_redirect(&server, &winner);
+    assert_spent_request_page(loser).await;
+}
+
+/// A 302 to the client with a code, our `state` and `iss`, and no `error`.
+fn assert_code_redirect(server: &TestServer, res: &reqwest::Response) {
+    assert_eq!(res.status(), StatusCode::FOUND, "a redirect with a code");
+    let to = location(res);
+    let mut target = to.clone();
+    target.set_query(None);
+    assert_eq!(target.as_str(), REDIRECT_URI, "the registered redirect URI exactly");
+    assert!(param(&to, "code").is_some_and(|c| c.len() >= 32), "{to}");
+    assert_eq!(param(&to, "state").as_deref(), Some(STATE), "{to}");
+    assert_eq!(param(&to, "iss").as_deref(), Some(server.base.as_str()), "{to}");
+    assert_eq!(param(&to, "error"), None, "{to}");
+}
+
+/// The answer to a sign-in request already approved: our 400 page naming `invalid_request`,
+/// no redirect (so no second code).
+async fn assert_spent_request_page(res: reqwest::Response) {
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.headers().get("location").is_none(), "no second code");
+    let html = res.text().await.expect("page");
+    assert!(html.contains("<code>invalid_request</code>"), "{html}");
+    assert!(html.contains("this sign-in request is unknown or has expired"), "{html}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
