@@ -102,8 +102,7 @@ async fn wrong_password_and_unknown_user_look_alike() {
     assert!(!wrong.contains("not-her-password"), "the password is never echoed");
     // The form is still usable after a wrong password.
     let ok = server.post_login(&page.form("alice", "password123", "allow"), cookie).await;
-    assert_eq!(ok.status(), StatusCode::FOUND);
-    assert!(param(&location(&ok), "code").is_some());
+    assert_code_redirect(&server, &ok);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,8 +141,7 @@ async fn a_post_without_the_cookie_or_with_a_wrong_token_is_refused() {
     }
     // None of that spent the request: the real browser still signs in.
     let res = server.post_login(&good, page.cookie.as_deref()).await;
-    assert_eq!(res.status(), StatusCode::FOUND);
-    assert!(param(&location(&res), "code").is_some());
+    assert_code_redirect(&server, &res);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,7 +202,7 @@ async fn five_wrong_passwords_drop_the_request() {
     // A new request works: the limit was the request's, not alice's.
     let page = login_page(&server).await;
     let res = server.post_login(&page.form("alice", "password123", "allow"), page.cookie.as_deref()).await;
-    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_code_redirect(&server, &res);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,8 +226,7 @@ async fn repeated_failures_for_one_username_are_throttled_across_requests() {
     }
     // Another user is not locked out by alice's failures.
     let res = server.post_login(&page.form("bob", "hunter2", "allow"), cookie).await;
-    assert_eq!(res.status(), StatusCode::FOUND);
-    assert!(param(&location(&res), "code").is_some());
+    assert_code_redirect(&server, &res);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,7 +252,7 @@ async fn servers_sharing_a_store_share_the_sign_in_throttle() {
     for server in [&a, &b] {
         let page = login_page(server).await;
         let res = server.post_login(&page.form("bob", "hunter2", "allow"), page.cookie.as_deref()).await;
-        assert_eq!(res.status(), StatusCode::FOUND, "{}", server.base);
+        assert_code_redirect(server, &res);
     }
 }
 
@@ -493,11 +490,9 @@ async fn two_sign_ins_in_one_browser_both_complete() {
     let second = server.login_page_in(login_url.as_str(), first.cookie.as_deref()).await;
     let jar = cookie_jar(&[&first, &second]);
     let res = server.post_login(&first.form("alice", "password123", "allow"), Some(&jar)).await;
-    assert_eq!(res.status(), StatusCode::FOUND, "the first tab still signs in");
-    assert!(param(&location(&res), "code").is_some());
+    assert_code_redirect(&server, &res);
     let res = server.post_login(&second.form("alice", "password123", "allow"), Some(&jar)).await;
-    assert_eq!(res.status(), StatusCode::FOUND, "and so does the second");
-    assert!(param(&location(&res), "code").is_some());
+    assert_code_redirect(&server, &res);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -550,8 +545,7 @@ async fn a_form_token_read_in_one_browser_is_worthless_in_another() {
     }
     // Nothing was spent: browser X itself still completes.
     let res = server.post_login(&x.form("alice", "password123", "allow"), x.cookie.as_deref()).await;
-    assert_eq!(res.status(), StatusCode::FOUND);
-    assert!(param(&location(&res), "code").is_some());
+    assert_code_redirect(&server, &res);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -577,8 +571,7 @@ async fn cross_site_posts_are_refused_before_anything_is_spent() {
     // Our own page's post, as Chromium sends it, still signs in (nothing was consumed).
     let own = [("sec-fetch-site", "same-origin"), ("origin", server.base.as_str())];
     let res = server.post_login_with(&form, page.cookie.as_deref(), &own).await;
-    assert_eq!(res.status(), StatusCode::FOUND);
-    assert!(param(&location(&res), "code").is_some());
+    assert_code_redirect(&server, &res);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
