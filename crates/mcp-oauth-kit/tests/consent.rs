@@ -202,7 +202,7 @@ impl<'a> Browser<'a> {
         }
         let res = self.submit(page, &fields, "allow").await;
         assert_eq!(res.status(), StatusCode::FOUND, "sign-in as {username}");
-        location(&res)
+        self.approved(&res)
     }
 
     /// Press Allow on the consent-only page, ticking "remember" if asked; the callback.
@@ -210,7 +210,36 @@ impl<'a> Browser<'a> {
         let fields: &[(&str, &str)] = if remember { &[("remember", "1")] } else { &[] };
         let res = self.submit(page, fields, "allow").await;
         assert_eq!(res.status(), StatusCode::FOUND, "allow");
-        location(&res)
+        self.approved(&res)
+    }
+
+    /// Follow an authorization URL that must go straight back to the client with a code (a
+    /// remembered consent): no page on the way.
+    async fn straight_back(&mut self, auth_url: &str) -> Url {
+        let callback = self.authorize(auth_url).await.client();
+        assert_code(&callback, &self.own_origin());
+        callback
+    }
+
+    /// The callback of an approval `res`: a redirect carrying a code, our `state` and `iss`, and
+    /// no `error`.
+    fn approved(&self, res: &Response) -> Url {
+        assert_eq!(res.status(), StatusCode::FOUND, "an approval redirects");
+        let callback = location(res);
+        assert_code(&callback, &self.own_origin());
+        callback
+    }
+
+    /// `res` answers a Deny by a signed-in user: back to `redirect_uri` exactly, with
+    /// `error=access_denied`, our `state` and `iss`, and no code.
+    fn denied(&self, res: &Response, redirect_uri: &str) {
+        assert_eq!(res.status(), StatusCode::FOUND, "a denial goes back to the client");
+        let callback = location(res);
+        assert_eq!(without_query(&callback), redirect_uri, "{callback}");
+        assert_eq!(param(&callback, "error").as_deref(), Some("access_denied"), "{callback}");
+        assert_eq!(param(&callback, "code"), None, "{callback}");
+        assert_eq!(param(&callback, "state").as_deref(), Some(STATE), "{callback}");
+        assert_eq!(param(&callback, "iss").as_deref(), Some(self.own_origin().as_str()), "{callback}");
     }
 
     /// The sign-in session's cookie value.
@@ -231,6 +260,21 @@ fn request(server: &TestServer, client_id: &str, redirect_uri: &str, scope: &str
     let (verifier, challenge) = pkce();
     let url = server.authorize_url(client_id, &challenge, STATE, &[("redirect_uri", redirect_uri), ("scope", scope)]);
     Request { url, verifier, client_id: client_id.to_owned(), redirect_uri: redirect_uri.to_owned() }
+}
+
+/// `callback` carries a code, our `state` and `issuer` as `iss`, and no `error`.
+fn assert_code(callback: &Url, issuer: &str) {
+    assert_eq!(param(callback, "error"), None, "an approval carries no error: {callback}");
+    assert!(param(callback, "code").is_some_and(|c| c.len() >= 32), "a code: {callback}");
+    assert_eq!(param(callback, "state").as_deref(), Some(STATE), "{callback}");
+    assert_eq!(param(callback, "iss").as_deref(), Some(issuer), "{callback}");
+}
+
+/// `url` without its query: where a redirect sends the browser.
+fn without_query(url: &Url) -> String {
+    let mut bare = url.clone();
+    bare.set_query(None);
+    bare.into()
 }
 
 /// A browser in which alice has signed in once (remembering her consent or not) for a newly
@@ -258,9 +302,8 @@ async fn register_web(server: &TestServer, name: &str) -> String {
 /// The callback of `req` carries a code, our `state` and `iss`; it redeems into tokens that
 /// act as `username`.
 async fn redeems_as(server: &TestServer, req: &Request, callback: &Url, username: &str) {
-    assert!(callback.as_str().starts_with(&format!("{}?", req.redirect_uri)), "{callback}");
-    assert_eq!(param(callback, "state").as_deref(), Some(STATE));
-    assert_eq!(param(callback, "iss").as_deref(), Some(server.base.as_str()));
+    assert_eq!(without_query(callback), req.redirect_uri, "{callback}");
+    assert_code(callback, &server.base);
     let code = param(callback, "code").expect("a code");
     let res = server
         .token(&[
@@ -294,7 +337,7 @@ async fn remembered_consent_skips_the_page_for_the_same_browser_and_client() {
     // The same browser and client: no page at all.
     for _ in 0..2 {
         let again = request(&server, &client, WEB_REDIRECT, "mcp");
-        let callback = browser.authorize(&again.url).await.client();
+        let callback = browser.straight_back(&again.url).await;
         redeems_as(&server, &again, &callback, "alice").await;
     }
     // Another browser (no session) is asked for a password.
@@ -330,7 +373,7 @@ async fn without_the_checkbox_nothing_is_remembered() {
     // Ticking it there does.
     let page = browser.authorize_web(&client, "mcp").await;
     browser.allow(&page, true).await;
-    browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.client();
+    browser.straight_back(&request(&server, &client, WEB_REDIRECT, "mcp").url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,7 +388,7 @@ async fn remembered_consent_covers_only_the_scopes_approved() {
     redeems_as(&server, &wider, &callback, "alice").await;
     // Now both, and either alone, go through.
     for scope in ["mcp admin", "admin", "mcp"] {
-        browser.authorize(&request(&server, &client, WEB_REDIRECT, scope).url).await.client();
+        browser.straight_back(&request(&server, &client, WEB_REDIRECT, scope).url).await;
     }
     // Denying a wider request with "remember" ticked forgets the consent.
     let mut other = Browser::new(&server);
@@ -353,11 +396,11 @@ async fn remembered_consent_covers_only_the_scopes_approved() {
     other.sign_in(&page, "bob", "hunter2", true).await;
     let page = other.authorize_web(&client, "mcp admin").await;
     let res = other.submit(&page, &[("remember", "1")], "deny").await;
-    assert_eq!(param(&location(&res), "error").as_deref(), Some("access_denied"));
+    other.denied(&res, WEB_REDIRECT);
     let page = other.authorize_web(&client, "mcp").await;
     assert!(page.is_consent_for("bob"), "bob's consent was forgotten: {}", page.html);
     // Alice's is hers alone and stays.
-    browser.authorize(&request(&server, &client, WEB_REDIRECT, "mcp").url).await.client();
+    browser.straight_back(&request(&server, &client, WEB_REDIRECT, "mcp").url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -382,11 +425,7 @@ async fn a_session_alone_shows_the_consent_only_page() {
     // Deny works there too, and goes back to the client: this user has authenticated here.
     let page = browser.authorize(&request(&server, &client, REDIRECT_URI, "mcp").url).await.page();
     let res = browser.submit(&page, &[], "deny").await;
-    let to = location(&res);
-    assert!(to.as_str().starts_with(&format!("{REDIRECT_URI}?")), "{to}");
-    assert_eq!(param(&to, "error").as_deref(), Some("access_denied"));
-    assert_eq!(param(&to, "state").as_deref(), Some(STATE));
-    assert_eq!(param(&to, "code"), None);
+    browser.denied(&res, REDIRECT_URI);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,8 +444,7 @@ async fn a_signed_in_decision_takes_a_real_submission_of_our_page() {
         }
     }
     let res = browser.submit(&page, &[], "allow").await;
-    assert_eq!(res.status(), StatusCode::FOUND);
-    assert!(param(&location(&res), "code").is_some());
+    browser.approved(&res);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,8 +478,7 @@ async fn a_confidential_client_may_be_remembered_even_with_a_loopback_redirect()
     let page = browser.authorize(&request(&server, client, REDIRECT_URI, "mcp").url).await.page();
     assert!(page.offers_to_remember(), "an impersonator could not redeem the code without the secret");
     browser.sign_in(&page, "alice", "password123", true).await;
-    let callback = browser.authorize(&request(&server, client, REDIRECT_URI, "mcp").url).await.client();
-    assert!(param(&callback, "code").is_some());
+    browser.straight_back(&request(&server, client, REDIRECT_URI, "mcp").url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -550,26 +587,31 @@ async fn csrf_is_still_enforced_on_the_consent_only_page() {
     let browser_cookie = format!("mcp_browser={}", browser.cookie("mcp_browser").expect("a browser cookie"));
     let request_handle = victim.field("request");
     let (victim_csrf, other_csrf) = (victim.field("csrf_token"), other.field("csrf_token"));
+    // Each case with the status it gets: 400 for a form without its token, 403 for a token
+    // that is not this browser's page's.
     let cases = [
         // A same-origin-looking form (the origin checks are tested elsewhere): the session
         // cookie is sent, the browser cookie perhaps, the form token is not known.
-        (vec![("request", request_handle.as_str()), ("decision", "allow")], session.clone()),
+        (vec![("request", request_handle.as_str()), ("decision", "allow")], session.clone(), StatusCode::BAD_REQUEST),
         (
             vec![("request", request_handle.as_str()), ("csrf_token", "guess"), ("decision", "allow")],
             format!("{session}; {browser_cookie}"),
+            StatusCode::FORBIDDEN,
         ),
         // The token of another request in the same browser.
         (
             vec![("request", request_handle.as_str()), ("csrf_token", other_csrf.as_str()), ("decision", "allow")],
             format!("{session}; {browser_cookie}"),
+            StatusCode::FORBIDDEN,
         ),
         // The right token without its cookie.
         (
             vec![("request", request_handle.as_str()), ("csrf_token", victim_csrf.as_str()), ("decision", "allow")],
             session.clone(),
+            StatusCode::FORBIDDEN,
         ),
     ];
-    for (i, (form, cookie)) in cases.iter().enumerate() {
+    for (i, (form, cookie, expected)) in cases.iter().enumerate() {
         let res = server
             .client
             .post(server.url("/login"))
@@ -579,13 +621,13 @@ async fn csrf_is_still_enforced_on_the_consent_only_page() {
             .send()
             .await
             .expect("POST /login");
-        let status = res.status();
-        assert!(status == StatusCode::FORBIDDEN || status == StatusCode::BAD_REQUEST, "case {i}: {status}");
+        assert_eq!(res.status(), *expected, "case {i}");
         assert!(res.headers().get("location").is_none(), "case {i}: no code");
+        let html = res.text().await.expect("page");
+        assert!(html.contains("<code>invalid_request</code>"), "case {i}: {html}");
     }
     // The real page still works afterwards.
-    let callback = browser.allow(&victim, false).await;
-    assert!(param(&callback, "code").is_some());
+    browser.allow(&victim, false).await;
 }
 
 /// The `Set-Cookie` line of the sign-in session cookie (`mcp_session` or `__Host-mcp_session`).
@@ -606,7 +648,7 @@ async fn the_session_cookie_is_http_only_lax_and_lives_for_the_session_ttl() {
     let mut browser = Browser::new(&server);
     let page = browser.authorize(&request(&server, &client, REDIRECT_URI, "mcp").url).await.page();
     let res = browser.submit(&page, &[("username", "alice"), ("password", "password123")], "allow").await;
-    assert_eq!(res.status(), StatusCode::FOUND);
+    browser.approved(&res);
     let set = session_cookie(&res);
     assert!(set.starts_with("mcp_session="), "{set}");
     let value = set.split(';').next().and_then(|p| p.split_once('=')).map(|(_, v)| v).unwrap_or_default();
@@ -648,14 +690,14 @@ async fn behind_a_tls_proxy_the_session_cookie_is_host_prefixed_and_secure() {
     let page = browser.authorize(&request(&server, client, WEB_REDIRECT, "mcp").url).await.page();
     let res =
         browser.submit(&page, &[("username", "alice"), ("password", "password123"), ("remember", "1")], "allow").await;
-    assert_eq!(res.status(), StatusCode::FOUND);
+    browser.approved(&res);
     let set = session_cookie(&res);
     assert!(set.starts_with("__Host-mcp_session=mcp_ss_"), "{set}");
     for attribute in ["; Path=/", "; HttpOnly", "; SameSite=Lax", "; Secure"] {
         assert!(set.contains(attribute), "{attribute}: {set}");
     }
     assert!(!set.contains("Domain="), "__Host- rules: {set}");
-    let callback = browser.authorize(&request(&server, client, WEB_REDIRECT, "mcp").url).await.client();
+    let callback = browser.straight_back(&request(&server, client, WEB_REDIRECT, "mcp").url).await;
     assert_eq!(param(&callback, "iss").as_deref(), Some(PUBLIC));
     // Over https, only the prefixed cookie counts.
     let value = browser.cookie("__Host-mcp_session").expect("kept").to_owned();
@@ -677,7 +719,7 @@ async fn a_session_ttl_of_zero_turns_sessions_and_remembering_off() {
     assert!(!page.offers_to_remember());
     let res =
         browser.submit(&page, &[("username", "alice"), ("password", "password123"), ("remember", "1")], "allow").await;
-    assert_eq!(res.status(), StatusCode::FOUND);
+    browser.approved(&res);
     assert!(!header(&res, "set-cookie").contains("mcp_session"));
     let page = browser.authorize_web(&client, "mcp").await;
     assert!(page.asks_password());
@@ -716,7 +758,7 @@ async fn instances_sharing_a_store_share_sessions_and_consent() {
     // The same browser reaches the other instance (behind one public URL, in production).
     let mut on_b = Browser { server: &b, host: None, jar: on_a.jar.clone() };
     let req = request(&b, &client, WEB_REDIRECT, "mcp");
-    let callback = on_b.authorize(&req.url).await.client();
+    let callback = on_b.straight_back(&req.url).await;
     redeems_as(&b, &req, &callback, "alice").await;
     // Signing out on one ends the session on both.
     let page = on_b.authorize_web(&client, "mcp admin").await;

@@ -81,13 +81,8 @@ async fn the_right_password_and_allow_gives_a_code_with_state_and_iss() {
     let server = TestServer::start().await;
     let page = login_page(&server).await;
     let res = server.post_login(&page.form("alice", "password123", "allow"), page.cookie.as_deref()).await;
-    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_code_redirect(&server, &res);
     assert_eq!(header(&res, "cache-control"), "no-store");
-    let to = location(&res);
-    assert!(to.as_str().starts_with(&format!("{REDIRECT_URI}?")), "{to}");
-    assert!(param(&to, "code").is_some_and(|c| c.len() >= 32), "{to}");
-    assert_eq!(param(&to, "state").as_deref(), Some(STATE));
-    assert_eq!(param(&to, "iss").as_deref(), Some(server.base.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,8 +102,7 @@ async fn wrong_password_and_unknown_user_look_alike() {
     assert!(!wrong.contains("not-her-password"), "the password is never echoed");
     // The form is still usable after a wrong password.
     let ok = server.post_login(&page.form("alice", "password123", "allow"), cookie).await;
-    assert_eq!(ok.status(), StatusCode::FOUND);
-    assert!(param(&location(&ok), "code").is_some());
+    assert_code_redirect(&server, &ok);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,8 +141,7 @@ async fn a_post_without_the_cookie_or_with_a_wrong_token_is_refused() {
     }
     // None of that spent the request: the real browser still signs in.
     let res = server.post_login(&good, page.cookie.as_deref()).await;
-    assert_eq!(res.status(), StatusCode::FOUND);
-    assert!(param(&location(&res), "code").is_some());
+    assert_code_redirect(&server, &res);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,7 +202,7 @@ async fn five_wrong_passwords_drop_the_request() {
     // A new request works: the limit was the request's, not alice's.
     let page = login_page(&server).await;
     let res = server.post_login(&page.form("alice", "password123", "allow"), page.cookie.as_deref()).await;
-    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_code_redirect(&server, &res);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,8 +226,7 @@ async fn repeated_failures_for_one_username_are_throttled_across_requests() {
     }
     // Another user is not locked out by alice's failures.
     let res = server.post_login(&page.form("bob", "hunter2", "allow"), cookie).await;
-    assert_eq!(res.status(), StatusCode::FOUND);
-    assert!(param(&location(&res), "code").is_some());
+    assert_code_redirect(&server, &res);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,7 +252,7 @@ async fn servers_sharing_a_store_share_the_sign_in_throttle() {
     for server in [&a, &b] {
         let page = login_page(server).await;
         let res = server.post_login(&page.form("bob", "hunter2", "allow"), page.cookie.as_deref()).await;
-        assert_eq!(res.status(), StatusCode::FOUND, "{}", server.base);
+        assert_code_redirect(server, &res);
     }
 }
 
@@ -360,11 +352,9 @@ async fn an_approval_is_single_use() {
     let page = login_page(&server).await;
     let form = page.form("alice", "password123", "allow");
     let first = server.post_login(&form, page.cookie.as_deref()).await;
-    assert_eq!(first.status(), StatusCode::FOUND);
-    assert!(param(&location(&first), "code").is_some());
+    assert_code_redirect(&server, &first);
     let second = server.post_login(&form, page.cookie.as_deref()).await;
-    assert_eq!(second.status(), StatusCode::BAD_REQUEST);
-    assert!(second.headers().get("location").is_none(), "no second code");
+    assert_spent_request_page(second).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -376,8 +366,33 @@ async fn concurrent_double_submits_give_one_code() {
         server.post_login(&form, page.cookie.as_deref()),
         server.post_login(&form, page.cookie.as_deref())
     );
-    let codes = [a, b].iter().filter(|r| r.status() == StatusCode::FOUND).count();
-    assert_eq!(codes, 1, "exactly one of two simultaneous approvals gets a code");
+    // Exactly one wins; the loser gets the page of a spent request, not a 500 or a second code.
+    let (winner, loser) = if a.status() == StatusCode::FOUND { (a, b) } else { (b, a) };
+    assert_code_redirect(&server, &winner);
+    assert_spent_request_page(loser).await;
+}
+
+/// A 302 to the client with a code, our `state` and `iss`, and no `error`.
+fn assert_code_redirect(server: &TestServer, res: &reqwest::Response) {
+    assert_eq!(res.status(), StatusCode::FOUND, "a redirect with a code");
+    let to = location(res);
+    let mut target = to.clone();
+    target.set_query(None);
+    assert_eq!(target.as_str(), REDIRECT_URI, "the registered redirect URI exactly");
+    assert!(param(&to, "code").is_some_and(|c| c.len() >= 32), "{to}");
+    assert_eq!(param(&to, "state").as_deref(), Some(STATE), "{to}");
+    assert_eq!(param(&to, "iss").as_deref(), Some(server.base.as_str()), "{to}");
+    assert_eq!(param(&to, "error"), None, "{to}");
+}
+
+/// The answer to a sign-in request already approved: our 400 page naming `invalid_request`,
+/// no redirect (so no second code).
+async fn assert_spent_request_page(res: reqwest::Response) {
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.headers().get("location").is_none(), "no second code");
+    let html = res.text().await.expect("page");
+    assert!(html.contains("<code>invalid_request</code>"), "{html}");
+    assert!(html.contains("this sign-in request is unknown or has expired"), "{html}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -475,11 +490,9 @@ async fn two_sign_ins_in_one_browser_both_complete() {
     let second = server.login_page_in(login_url.as_str(), first.cookie.as_deref()).await;
     let jar = cookie_jar(&[&first, &second]);
     let res = server.post_login(&first.form("alice", "password123", "allow"), Some(&jar)).await;
-    assert_eq!(res.status(), StatusCode::FOUND, "the first tab still signs in");
-    assert!(param(&location(&res), "code").is_some());
+    assert_code_redirect(&server, &res);
     let res = server.post_login(&second.form("alice", "password123", "allow"), Some(&jar)).await;
-    assert_eq!(res.status(), StatusCode::FOUND, "and so does the second");
-    assert!(param(&location(&res), "code").is_some());
+    assert_code_redirect(&server, &res);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -532,8 +545,7 @@ async fn a_form_token_read_in_one_browser_is_worthless_in_another() {
     }
     // Nothing was spent: browser X itself still completes.
     let res = server.post_login(&x.form("alice", "password123", "allow"), x.cookie.as_deref()).await;
-    assert_eq!(res.status(), StatusCode::FOUND);
-    assert!(param(&location(&res), "code").is_some());
+    assert_code_redirect(&server, &res);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -559,8 +571,7 @@ async fn cross_site_posts_are_refused_before_anything_is_spent() {
     // Our own page's post, as Chromium sends it, still signs in (nothing was consumed).
     let own = [("sec-fetch-site", "same-origin"), ("origin", server.base.as_str())];
     let res = server.post_login_with(&form, page.cookie.as_deref(), &own).await;
-    assert_eq!(res.status(), StatusCode::FOUND);
-    assert!(param(&location(&res), "code").is_some());
+    assert_code_redirect(&server, &res);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

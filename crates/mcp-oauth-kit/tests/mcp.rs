@@ -354,7 +354,9 @@ async fn the_app_template_is_listed_read_and_embedded() {
     assert_eq!(contents["text"], APP_HTML);
 
     let missing = server.rpc(&t.access, &session, 4, "resources/read", json!({ "uri": "ui://test/none" })).await;
-    assert!(missing["error"].is_object(), "{missing}");
+    // MCP's "resource not found".
+    assert_eq!(missing["error"]["code"], json!(-32002), "{missing}");
+    assert!(missing.get("result").is_none(), "{missing}");
 
     let tools = server.rpc(&t.access, &session, 5, "tools/list", json!({})).await;
     let tool = tools["result"]["tools"].as_array().expect("tools").iter().find(|t| t["name"] == "profile_card");
@@ -439,7 +441,7 @@ async fn the_owner_can_close_a_session() {
         .send()
         .await
         .expect("DELETE /mcp");
-    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(res.status(), StatusCode::ACCEPTED, "the Streamable HTTP answer to a DELETE");
     let res = server.mcp(Some(&t.access), &tool_call(3, "whoami"), Some(&session)).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND, "a closed session is gone");
     let res =

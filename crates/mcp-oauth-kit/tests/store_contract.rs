@@ -246,7 +246,7 @@ async fn forgetting_sealed_successors(store: &dyn Store, now: Millis, private: b
     // Later than any rotation of the other sections, so that the cut-offs below tell them apart.
     let at = now + HOUR / 2;
     let outcome = store.rotate_refresh(&old.refresh.hash, at, pair(&g, now + 2 * HOUR), vec![4, 2]).await;
-    assert!(matches!(outcome.expect("rotate"), RefreshRotation::Rotated(_)));
+    assert_eq!(outcome.expect("rotate"), RefreshRotation::Rotated(old.refresh.clone()));
     let retry = |t: Millis| store.rotate_refresh(&old.refresh.hash, t, pair(&g, now + HOUR), vec![]);
 
     // Rotated after the cut-off: kept (the other sections' rotations, earlier, may go).
@@ -316,7 +316,7 @@ async fn rotation(store: &dyn Store, now: Millis) {
     insert_tokens(store, &old).await;
     let short = pair(&g2, now + 100);
     let outcome = store.rotate_refresh(&old.refresh.hash, now, short, vec![1]).await;
-    assert!(matches!(outcome.expect("rotate"), RefreshRotation::Rotated(_)));
+    assert_eq!(outcome.expect("rotate"), RefreshRotation::Rotated(old.refresh.clone()));
     let outcome = store.rotate_refresh(&old.refresh.hash, now + 99, pair(&g2, now + HOUR), vec![]).await;
     let expected =
         RefreshRotation::AlreadyRotated { grant: g2.clone(), rotated_at: now, sealed_successor: Some(vec![1]) };
@@ -355,7 +355,7 @@ async fn revocation(store: &dyn Store, now: Millis) {
     }
     let a2 = pair(&a, now + HOUR);
     let outcome = store.rotate_refresh(&a1.refresh.hash, now, a2.clone(), vec![1]).await;
-    assert!(matches!(outcome.expect("rotate"), RefreshRotation::Rotated(_)));
+    assert_eq!(outcome.expect("rotate"), RefreshRotation::Rotated(a1.refresh.clone()));
 
     // An access token alone.
     assert_eq!(store.revoke_token(&a2.access.hash).await.expect("revoke"), RevokedToken::Access);
@@ -377,7 +377,10 @@ async fn revocation(store: &dyn Store, now: Millis) {
     assert_eq!(store.refresh_grant(&b1.refresh.hash, now).await.expect("grant"), Some(b.clone()));
 
     // By grant id: codes (used or not), access and refresh tokens.
-    assert!(matches!(store.redeem_code(&b_code.hash, now, None).await.expect("redeem"), CodeRedemption::Redeemed(_)));
+    assert_eq!(
+        store.redeem_code(&b_code.hash, now, None).await.expect("redeem"),
+        CodeRedemption::Redeemed(b_code.clone())
+    );
     store.revoke_grant(&b.grant_id).await.expect("revoke grant");
     assert_eq!(
         store.redeem_code(&b_code.hash, now, None).await.expect("redeem"),
@@ -402,11 +405,14 @@ async fn subject_revocation(store: &dyn Store, now: Millis) {
         let (c, used, old) = (code(g, now + HOUR), code(g, now + HOUR), pair(g, now + HOUR));
         insert_code(store, &c).await;
         insert_code(store, &used).await;
-        assert!(matches!(store.redeem_code(&used.hash, now, None).await.expect("redeem"), CodeRedemption::Redeemed(_)));
+        assert_eq!(
+            store.redeem_code(&used.hash, now, None).await.expect("redeem"),
+            CodeRedemption::Redeemed(used.clone())
+        );
         insert_tokens(store, &old).await;
         let new = pair(g, now + HOUR);
         let rotated = store.rotate_refresh(&old.refresh.hash, now, new.clone(), vec![1]).await.expect("rotate");
-        assert!(matches!(rotated, RefreshRotation::Rotated(_)));
+        assert_eq!(rotated, RefreshRotation::Rotated(old.refresh.clone()));
         let session = SessionRecord::new(hash("session"), g.subject.as_str(), "carol", now, now + HOUR);
         store.insert_session(session.clone()).await.expect("insert session");
         let consent = ConsentRecord::new(g.subject.as_str(), g.client_id.as_str(), g.scopes.clone(), now, now + HOUR);
@@ -674,10 +680,13 @@ async fn survives_a_restart(url: &str) {
         store.insert_pending(p.clone()).await.expect("insert pending");
         insert_code(&store, &used).await;
         insert_code(&store, &fresh).await;
-        assert!(matches!(store.redeem_code(&used.hash, now, None).await.expect("redeem"), CodeRedemption::Redeemed(_)));
+        assert_eq!(
+            store.redeem_code(&used.hash, now, None).await.expect("redeem"),
+            CodeRedemption::Redeemed(used.clone())
+        );
         insert_tokens(&store, &first).await;
         let outcome = store.rotate_refresh(&first.refresh.hash, rotated_at, second.clone(), vec![4, 2]).await;
-        assert!(matches!(outcome.expect("rotate"), RefreshRotation::Rotated(_)));
+        assert_eq!(outcome.expect("rotate"), RefreshRotation::Rotated(first.refresh.clone()));
         store.close().await;
     }
     let store = SqlStore::connect(url).await.expect("reopen");

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use reqwest::header::WWW_AUTHENTICATE;
 
-use crate::client::Reply;
+use crate::client::{Reply, Tokens, query_param};
 use crate::report::Outcome;
 
 impl Outcome {
@@ -20,16 +20,31 @@ impl Outcome {
         }
     }
 
-    /// An RFC 6749 §5.2 / RFC 7591 §3.2.2 JSON error: `status`, one of `codes`, nothing issued.
-    pub(crate) fn oauth_error(&mut self, reply: &Reply, status: StatusCode, codes: &[&str]) {
+    /// An RFC 6749 §5.2 / RFC 7591 §3.2.2 JSON error: exactly `status` and `code`, nothing
+    /// issued.
+    pub(crate) fn oauth_error(&mut self, reply: &Reply, status: StatusCode, code: &str) {
         self.saw(reply.summary());
         self.expect(reply.status == status, format!("expected {status}, got {}", reply.summary()));
-        let code = reply.error_code();
-        self.expect(
-            code.as_deref().is_some_and(|c| codes.contains(&c)),
-            format!("expected error {}, got {code:?}", codes.join(" or ")),
-        );
+        let got = reply.error_code();
+        self.expect(got.as_deref() == Some(code), format!("expected error {code}, got {got:?}"));
         self.nothing_issued(reply);
+    }
+
+    /// RFC 6749 §4.1.2 with RFC 9207: a 302 to exactly `redirect_uri`, carrying a code, `state`
+    /// unchanged and `iss`, and no `error`.
+    pub(crate) fn code_redirect(&mut self, reply: &Reply, redirect_uri: &str, state: &str, issuer: &str) {
+        self.saw(reply.summary());
+        self.expect(reply.status == StatusCode::FOUND, format!("expected 302, got {}", reply.status));
+        let Some(mut to) = reply.location().and_then(|l| url::Url::parse(l).ok()) else {
+            return self.expect(false, "no absolute Location");
+        };
+        let param = |name| query_param(&to, name);
+        self.expect(param("code").is_some(), "the redirect carries no code");
+        self.expect(param("error").is_none(), "the redirect carries an error");
+        self.expect(param("state").as_deref() == Some(state), "state did not come back unchanged");
+        self.expect(param("iss").as_deref() == Some(issuer), "iss is not the issuer");
+        to.set_query(None);
+        self.expect(to.as_str() == redirect_uri, format!("redirected to {to}, not to {redirect_uri}"));
     }
 
     /// The authorization server's error page (RFC 6749 §4.1.2.1, RFC 9700 §4.11.2: never
@@ -61,6 +76,23 @@ impl Outcome {
         if token_presented {
             self.expect(challenge.contains("error=\"invalid_token\""), "the challenge lacks error=\"invalid_token\"");
         }
+    }
+
+    /// [`Outcome::bearer_refused`] for `tokens`' access token after its revocation, and
+    /// conclusive: the 401 came while less than half the token's lifetime had passed, so it
+    /// cannot be plain expiry (the suite runs with a 3 s lifetime for its expiry probe).
+    pub(crate) fn revoked_token_refused(&mut self, reply: &Reply, tokens: &Tokens) {
+        self.bearer_refused(reply, true);
+        let age = tokens.requested.elapsed();
+        self.saw(format!("{} ms after the token was requested", age.as_millis()));
+        self.expect(
+            age.as_millis() * 2 < u128::from(tokens.expires_in) * 1000,
+            format!(
+                "inconclusive: the token may have expired ({} ms of its {} s lifetime had passed)",
+                age.as_millis(),
+                tokens.expires_in
+            ),
+        );
     }
 
     /// The guard let `token` in: `initialize` answered 200 (a control step: without it a

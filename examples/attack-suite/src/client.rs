@@ -95,6 +95,11 @@ impl Target {
         &self.resource
     }
 
+    /// The issuer the server names in `iss` (its public URL without a trailing slash).
+    pub(crate) fn issuer(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
+    }
+
     /// The server's own browser origin (`http://127.0.0.1:PORT`).
     pub(crate) fn origin(&self) -> String {
         self.base.origin().ascii_serialization()
@@ -185,8 +190,9 @@ impl Target {
             self.oauth_requests.fetch_add(1, Ordering::Relaxed);
         }
         let what = format!("{} {}", req.method(), req.url().path());
+        let sent = Instant::now();
         let response = client.execute(req).await.with_context(|| what.clone())?;
-        Ok(Reply::read(response).await)
+        Ok(Reply::read(response, sent).await)
     }
 
     /// How many requests went to the OAuth endpoints so far.
@@ -293,6 +299,9 @@ impl Target {
         let reply = self.post_login(&page, &page.submission(user.name, user.password), page.cookie()).await?;
         let location = reply.location_url(&self.base).with_context(|| format!("sign-in: {}", reply.summary()))?;
         let code = query_param(&location, "code").with_context(|| format!("no code in {location}"))?;
+        if query_param(&location, "error").is_some() || query_param(&location, "state") != Some(state) {
+            bail!("the sign-in's redirect carries an error or a changed state: {location}");
+        }
         Ok(Authorized { code, pkce })
     }
 
@@ -420,6 +429,8 @@ pub(crate) struct Tokens {
     pub(crate) expires_in: u64,
     /// When the response arrived (the access token expires `expires_in` later).
     pub(crate) received: Instant,
+    /// When the token request was sent: the tokens are at most `requested.elapsed()` old.
+    pub(crate) requested: Instant,
 }
 
 impl Tokens {
@@ -434,6 +445,7 @@ impl Tokens {
             refresh: text("refresh_token")?,
             expires_in: body["expires_in"].as_u64().context("token response without expires_in")?,
             received: Instant::now(),
+            requested: reply.sent,
         })
     }
 }
@@ -478,10 +490,12 @@ pub(crate) struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) body: String,
+    /// When the request was sent.
+    pub(crate) sent: Instant,
 }
 
 impl Reply {
-    async fn read(response: reqwest::Response) -> Self {
+    async fn read(response: reqwest::Response, sent: Instant) -> Self {
         let status = response.status();
         let headers = response.headers().clone();
         let body = match tokio::time::timeout(BODY_TIMEOUT, response.bytes()).await {
@@ -489,7 +503,7 @@ impl Reply {
             Ok(Err(e)) => format!("<body unreadable: {e}>"),
             Err(_) => "<body still streaming>".to_owned(),
         };
-        Self { status, headers, body }
+        Self { status, headers, body, sent }
     }
 
     /// A header as text (the first one of that name).

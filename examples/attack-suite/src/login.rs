@@ -103,7 +103,8 @@ enum Forgery {
 /// [`Forgery::None`] the code.
 async fn csrf(t: &Target, app: &App, forgery: Forgery) -> anyhow::Result<Outcome> {
     let mut o = Outcome::new();
-    let victim = open(t, app).await?;
+    let state = unique("state");
+    let victim = t.open_login(&t.authorization_params(app, &Pkce::new(), &state)).await?;
     let other = open(t, app).await?;
     let mut fields = victim.submission(ALICE.name, ALICE.password);
     let mut cookie = victim.cookie().map(str::to_owned);
@@ -126,8 +127,7 @@ async fn csrf(t: &Target, app: &App, forgery: Forgery) -> anyhow::Result<Outcome
     }
     let reply = t.post_login_with(&victim, &fields, cookie.as_deref(), &headers).await?;
     if forgery == Forgery::None {
-        o.saw(reply.summary());
-        o.expect(reply.issued() == Some("an authorization code"), "the genuine form did not get a code");
+        o.code_redirect(&reply, app.redirect_uri(), &state, t.issuer());
     } else {
         o.refusal_page(&reply, StatusCode::FORBIDDEN, "invalid_request");
     }

@@ -15,7 +15,8 @@
 //!
 //! The server must be **freshly started** with exactly this environment:
 //! - `ACCESS_TOKEN_TTL_SECS=3`: the expiry probe waits the lifetime out (it refuses to wait
-//!   for more than 5 s);
+//!   for more than 5 s); a revocation probe whose 401 comes after half the lifetime fails as
+//!   inconclusive, since plain expiry could have caused it;
 //! - `OAUTH_RATE_LIMIT_PER_MINUTE` **unset** (the default, 600): the suite stays well under it,
 //!   and its last OAuth probe checks that code guessing at `/token` runs into it;
 //! - `DATABASE_URL=memory`, so that nothing is left on disk (the suite passes on the example's

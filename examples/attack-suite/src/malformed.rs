@@ -52,7 +52,7 @@ pub(crate) async fn run_last(t: &Target, app: &App, report: &mut Report) {
 async fn token_body(t: &Target, body: &'static [u8]) -> anyhow::Result<Outcome> {
     let mut o = Outcome::new();
     let req = t.post("/token").header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(body);
-    o.oauth_error(&t.send(req).await?, StatusCode::BAD_REQUEST, &["invalid_request"]);
+    o.oauth_error(&t.send(req).await?, StatusCode::BAD_REQUEST, "invalid_request");
     Ok(o)
 }
 
@@ -149,7 +149,7 @@ async fn crlf_state_code(t: &Target, app: &App) -> anyhow::Result<Outcome> {
 async fn register_nested(t: &Target) -> anyhow::Result<Outcome> {
     let mut o = Outcome::new();
     let req = t.post("/register").header(CONTENT_TYPE, "application/json").body("[".repeat(NESTING));
-    o.oauth_error(&t.send(req).await?, StatusCode::BAD_REQUEST, &["invalid_client_metadata", "invalid_request"]);
+    o.oauth_error(&t.send(req).await?, StatusCode::BAD_REQUEST, "invalid_client_metadata");
     Ok(o)
 }
 
@@ -163,7 +163,7 @@ async fn register_nested_unknown_field(t: &Target) -> anyhow::Result<Outcome> {
         "]".repeat(NESTING)
     );
     let req = t.post("/register").header(CONTENT_TYPE, "application/json").body(body);
-    o.oauth_error(&t.send(req).await?, StatusCode::BAD_REQUEST, &["invalid_client_metadata"]);
+    o.oauth_error(&t.send(req).await?, StatusCode::BAD_REQUEST, "invalid_client_metadata");
     Ok(o)
 }
 
@@ -173,7 +173,8 @@ async fn mcp_bodies(t: &Target, app: &App) -> anyhow::Result<Outcome> {
     let tokens = t.tokens(app, ALICE).await?;
     let nested = t.send(t.mcp(Some(&tokens.access)).body("[".repeat(NESTING))).await?;
     o.saw(format!("{NESTING} × '[': {}", nested.summary()));
-    o.expect(nested.status.is_client_error(), format!("expected a 4xx, got {}", nested.status));
+    // rmcp refuses a body it cannot deserialize with 415, the kit's tests pin the same.
+    o.expect(nested.status == StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("expected 415, got {}", nested.summary()));
 
     let padding = "a".repeat(HUGE_BODY);
     let huge = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"pad":"{padding}"}}}}"#);
@@ -212,7 +213,7 @@ async fn rate_limit(t: &Target, app: &App) -> anyhow::Result<Outcome> {
             o.expect(retry_after.is_some_and(|s| (1..=60).contains(&s)), "no Retry-After of 1 to 60 s");
             return Ok(o);
         }
-        if reply.status != StatusCode::BAD_REQUEST {
+        if reply.status != StatusCode::BAD_REQUEST || reply.error_code().as_deref() != Some("invalid_grant") {
             o.expect(false, format!("guess {n}: expected 400 invalid_grant, got {}", reply.summary()));
             return Ok(o);
         }

@@ -32,7 +32,7 @@ pub(crate) async fn run(t: &Target, report: &mut Report) {
 async fn bad_redirect_uri(t: &Target, uri: &str) -> anyhow::Result<Outcome> {
     let mut o = Outcome::new();
     let reply = t.register(&App::metadata("attack", &[uri])).await?;
-    o.oauth_error(&reply, StatusCode::BAD_REQUEST, &["invalid_redirect_uri"]);
+    o.oauth_error(&reply, StatusCode::BAD_REQUEST, "invalid_redirect_uri");
     Ok(o)
 }
 
@@ -74,7 +74,7 @@ async fn malformed_json(t: &Target) -> anyhow::Result<Outcome> {
     let mut o = Outcome::new();
     let body = r#"{"redirect_uris": ["https://client.example/cb"], "client_name": "#;
     let reply = t.send(t.post("/register").header(CONTENT_TYPE, "application/json").body(body)).await?;
-    o.oauth_error(&reply, StatusCode::BAD_REQUEST, &["invalid_client_metadata", "invalid_request"]);
+    o.oauth_error(&reply, StatusCode::BAD_REQUEST, "invalid_client_metadata");
     Ok(o)
 }
 
@@ -83,7 +83,7 @@ async fn wrong_content_type(t: &Target) -> anyhow::Result<Outcome> {
     let mut o = Outcome::new();
     let body = App::metadata("attack", &["https://client.example/cb"]).to_string();
     let reply = t.send(t.post("/register").header(CONTENT_TYPE, "text/plain").body(body)).await?;
-    o.oauth_error(&reply, StatusCode::BAD_REQUEST, &["invalid_request", "invalid_client_metadata"]);
+    o.oauth_error(&reply, StatusCode::BAD_REQUEST, "invalid_request");
     Ok(o)
 }
 

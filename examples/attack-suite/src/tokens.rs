@@ -29,13 +29,13 @@ async fn missing_and_wrong_verifier(t: &Target, app: &App) -> anyhow::Result<Out
     let authorized = t.sign_in(app, ALICE).await?;
     let reply = t.redeem(app, &authorized.code, None).await?;
     o.saw("without code_verifier:");
-    o.oauth_error(&reply, StatusCode::BAD_REQUEST, &["invalid_request", "invalid_grant"]);
+    o.oauth_error(&reply, StatusCode::BAD_REQUEST, "invalid_request");
     let reply = t.redeem(app, &authorized.code, Some(&Pkce::new().verifier)).await?;
     o.saw("wrong code_verifier:");
-    o.oauth_error(&reply, StatusCode::BAD_REQUEST, &["invalid_grant"]);
+    o.oauth_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     let reply = t.redeem(app, &authorized.code, Some(&authorized.pkce.verifier)).await?;
     o.saw("then the right one:");
-    o.oauth_error(&reply, StatusCode::BAD_REQUEST, &["invalid_grant"]);
+    o.oauth_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     Ok(o)
 }
 
@@ -52,7 +52,7 @@ async fn foreign_resource(t: &Target, app: &App) -> anyhow::Result<Outcome> {
             ("resource", FOREIGN_RESOURCE),
         ])
         .await?;
-    o.oauth_error(&reply, StatusCode::BAD_REQUEST, &["invalid_target"]);
+    o.oauth_error(&reply, StatusCode::BAD_REQUEST, "invalid_target");
     Ok(o)
 }
 
@@ -77,13 +77,13 @@ async fn replay(t: &Target, app: &App, who: Replayer) -> anyhow::Result<Outcome>
     };
     let replay = t.redeem(app, &authorized.code, Some(&verifier)).await?;
     o.saw("replay:");
-    o.oauth_error(&replay, StatusCode::BAD_REQUEST, &["invalid_grant"]);
+    o.oauth_error(&replay, StatusCode::BAD_REQUEST, "invalid_grant");
     let after = t.mcp_initialize(&tokens.access).await?;
     o.saw("alice's access token afterwards:");
-    o.bearer_refused(&after, true);
+    o.revoked_token_refused(&after, &tokens);
     let refresh = t.refresh(app, &tokens.refresh).await?;
     o.saw("her refresh token:");
-    o.oauth_error(&refresh, StatusCode::BAD_REQUEST, &["invalid_grant"]);
+    o.oauth_error(&refresh, StatusCode::BAD_REQUEST, "invalid_grant");
     Ok(o)
 }
 
@@ -101,10 +101,10 @@ async fn without_redirect_uri(t: &Target, app: &App) -> anyhow::Result<Outcome> 
         ])
         .await?;
     o.saw("without redirect_uri:");
-    o.oauth_error(&reply, StatusCode::BAD_REQUEST, &["invalid_request", "invalid_grant"]);
+    o.oauth_error(&reply, StatusCode::BAD_REQUEST, "invalid_request");
     let again = t.redeem(app, &authorized.code, Some(&authorized.pkce.verifier)).await?;
     o.saw("then with it:");
-    o.oauth_error(&again, StatusCode::BAD_REQUEST, &["invalid_grant"]);
+    o.oauth_error(&again, StatusCode::BAD_REQUEST, "invalid_grant");
     Ok(o)
 }
 
@@ -117,13 +117,13 @@ async fn refresh_reuse(t: &Target, app: &App) -> anyhow::Result<Outcome> {
     o.token_accepted(&t.mcp_initialize(&third.access).await?, "the newest access token");
     let reuse = t.refresh(app, &first.refresh).await?;
     o.saw("rt0 reused:");
-    o.oauth_error(&reuse, StatusCode::BAD_REQUEST, &["invalid_grant"]);
+    o.oauth_error(&reuse, StatusCode::BAD_REQUEST, "invalid_grant");
     let after = t.mcp_initialize(&third.access).await?;
     o.saw("newest access token:");
-    o.bearer_refused(&after, true);
+    o.revoked_token_refused(&after, &third);
     let newest = t.refresh(app, &third.refresh).await?;
     o.saw("newest refresh token:");
-    o.oauth_error(&newest, StatusCode::BAD_REQUEST, &["invalid_grant"]);
+    o.oauth_error(&newest, StatusCode::BAD_REQUEST, "invalid_grant");
     Ok(o)
 }
 

@@ -444,6 +444,8 @@ impl TestServer {
         if param(&callback, "code").is_none() {
             return Err(res);
         }
+        assert_eq!(param(&callback, "error"), None, "a code never comes with an error: {callback}");
+        assert_eq!(param(&callback, "iss").as_deref(), Some(self.base.as_str()), "{callback}");
         Ok(callback)
     }
 
