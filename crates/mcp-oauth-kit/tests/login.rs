@@ -374,6 +374,11 @@ async fn concurrent_double_submits_give_one_code() {
 
 /// A 302 to the client with a code, our `state` and `iss`, and no `error`.
 fn assert_code_redirect(server: &TestServer, res: &reqwest::Response) {
+    assert_code_redirect_from(&server.base, res);
+}
+
+/// [`assert_code_redirect`] for a server whose issuer (its public URL) is `issuer`.
+fn assert_code_redirect_from(issuer: &str, res: &reqwest::Response) {
     assert_eq!(res.status(), StatusCode::FOUND, "a redirect with a code");
     let to = location(res);
     let mut target = to.clone();
@@ -381,7 +386,7 @@ fn assert_code_redirect(server: &TestServer, res: &reqwest::Response) {
     assert_eq!(target.as_str(), REDIRECT_URI, "the registered redirect URI exactly");
     assert!(param(&to, "code").is_some_and(|c| c.len() >= 32), "{to}");
     assert_eq!(param(&to, "state").as_deref(), Some(STATE), "{to}");
-    assert_eq!(param(&to, "iss").as_deref(), Some(server.base.as_str()), "{to}");
+    assert_eq!(param(&to, "iss").as_deref(), Some(issuer), "{to}");
     assert_eq!(param(&to, "error"), None, "{to}");
 }
 
@@ -460,10 +465,7 @@ async fn behind_a_tls_proxy_the_cookie_is_host_prefixed_and_secure() {
     let res = post(unprefixed).await.expect("POST /login");
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "over https only the __Host- cookie counts");
     let res = post(cookie).await.expect("POST /login");
-    assert_eq!(res.status(), StatusCode::FOUND);
-    let callback = location(&res);
-    assert!(param(&callback, "code").is_some());
-    assert_eq!(param(&callback, "iss").as_deref(), Some(PUBLIC));
+    assert_code_redirect_from(PUBLIC, &res);
 }
 
 /// Every `name=value` a browser would hold after these responses (later ones win).
