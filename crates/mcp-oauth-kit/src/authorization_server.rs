@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::cimd::{CimdResolver, is_metadata_url};
-use crate::client_display::{display_name, redirect_target};
+use crate::client_display::{clean as clean_client_name, display_name, redirect_target};
 use crate::config::Config;
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::escaped::Escaped;
@@ -436,7 +436,7 @@ impl AuthProvider for OAuthServer {
         if let Some(scope) = metadata.scope.as_deref() {
             self.parse_scopes(Some(scope)).map_err(|e| bad_meta(e.description.into_owned()))?;
         }
-        let name = metadata.client_name.map(|n| n.chars().filter(|c| !c.is_control()).take(100).collect());
+        let name = metadata.client_name.as_deref().map(clean_client_name);
         let secret = (auth_method != "none").then(|| NewSecret::generate("mcp_cs_"));
         let record = ClientRecord {
             client_id: NewSecret::generate("mcp_client_").into_string(),

@@ -26,7 +26,9 @@ use crate::browser::{Browser, Submission, read_cookie, submission};
 use crate::config::Config;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::escaped::Escaped;
-use crate::http_util::{Form, HttpResponse, escape_html, has_content_type, html, redirect, retry_after_unavailable};
+use crate::http_util::{
+    Form, HttpResponse, escape_html, has_content_type, html, redirect, retry_after_unavailable, set_retry_after,
+};
 use crate::provider::{AuthProvider, LoginContext};
 use crate::rate_limit::{Limits, SignInAttempt};
 use crate::secret::{Password, ct_eq_str, derived_token};
@@ -441,9 +443,7 @@ pub(crate) async fn submit(
             let e =
                 OAuthError::new(OAuthErrorCode::SlowDown, format!("too many failed sign-ins; try again in {secs} s"));
             let mut res = page_error(StatusCode::TOO_MANY_REQUESTS, e);
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                res.headers_mut().insert(http::header::RETRY_AFTER, v);
-            }
+            set_retry_after(&mut res, retry);
             return res;
         }
         Err(e) => return page_error(StatusCode::SERVICE_UNAVAILABLE, e.into()),

@@ -183,7 +183,8 @@ async fn an_oversized_body_is_refused_with_413() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_names_are_stored_without_control_characters() {
     let server = TestServer::start().await;
-    let reg = server.register(json!({ "redirect_uris": [REDIRECT_URI], "client_name": "Evil\r\nApp\u{0}" })).await;
+    let reg =
+        server.register(json!({ "redirect_uris": [REDIRECT_URI], "client_name": "Evil\r\nApp\u{0}\u{202e}" })).await;
     assert_eq!(reg["client_name"], "EvilApp");
 }
 
