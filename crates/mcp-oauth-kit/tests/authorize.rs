@@ -223,7 +223,10 @@ async fn errors_of_a_valid_client_are_shown_on_our_page_and_never_redirected() {
     let res = res.expect("GET");
     assert_eq!(res.status(), StatusCode::FOUND, "a valid request still goes to the login page");
     let res = server.client.get(url_with(&cases[0].1)).header("cookie", "mcp_session=mcp_ss_forged").send().await;
-    let html = res.expect("GET").text().await.expect("page");
+    let res = res.expect("GET");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let html = res.text().await.expect("page");
+    assert!(html.contains(&format!("<code>{}</code>", cases[0].2)), "the error page: {html}");
     assert!(!html.contains("Return to"), "{html}");
 }
 

@@ -20,7 +20,10 @@ fn parameters(n: usize) -> String {
 fn flood() -> String {
     let letters: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
     let n = letters.len();
-    (0..16_000).map(|i| format!("{}{}{}&", letters[i / (n * n)], letters[(i / n) % n], letters[i % n])).collect()
+    let flood: String =
+        (0..16_000).map(|i| format!("{}{}{}&", letters[i / (n * n)], letters[(i / n) % n], letters[i % n])).collect();
+    assert!(flood.len() <= 64 * 1024, "the flood fits the body limit: {}", flood.len());
+    flood
 }
 
 async fn post_form(server: &TestServer, path: &str, body: String) -> reqwest::Response {
@@ -50,18 +53,4 @@ async fn more_parameters_than_the_cap_are_refused_everywhere() {
     // At the cap, the parameters are read, and judged for what they say.
     let res = post_form(&server, "/token", format!("{}&grant_type=unknown", parameters(63))).await;
     assert_eq!(oauth_error(res).await, (StatusCode::BAD_REQUEST, "unsupported_grant_type".to_owned()));
-}
-
-/// A 64 KiB body of 16,000 distinct keys is refused for its parameter count, before any of
-/// them is compared with another. What it costs is measured by `mcp-bench form-flood`, not here.
-#[tokio::test]
-async fn a_full_size_flood_is_refused_for_its_parameter_count() {
-    let server = TestServer::start().await;
-    let flood = flood();
-    assert!(flood.len() <= 64 * 1024, "{}", flood.len());
-    let res = post_form(&server, "/token", flood).await;
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let json: serde_json::Value = res.json().await.expect("a JSON error");
-    assert_eq!(json["error"], "invalid_request");
-    assert_eq!(json["error_description"], TOO_MANY);
 }
