@@ -1,10 +1,10 @@
 //! `mcp-bench paired`: the example / rmcp ceiling ratio from many short back-to-back slices.
 //!
 //! `full` starts each server afresh per round, so the two runs a ratio compares are seconds
-//! apart; on a VM whose speed drifts over seconds (session 5's moved ±25 % between rounds) the
-//! ratios scatter by ±0.15. Here both servers run side by side on core 0 for the whole cell,
-//! and the generator drives them in turn, A B B A …, each for a short slice (default 0.2 s of
-//! warm-up and 0.5 s measured): the two halves of a pair are under a second apart, so a drift
+//! apart; on a VM whose speed drifts over seconds the ratios scatter by ±0.15. Here both
+//! servers run side by side on core 0 for the whole cell, and the generator drives them in
+//! turn, A B B A …, each for a short slice (default 0.2 s of warm-up and 0.5 s measured): the
+//! two halves of a pair are under a second apart, so a drift
 //! slower than that cancels out of their ratio. The idle server takes no CPU meanwhile. Every
 //! answer is checked exactly as in `full` (`load.rs`).
 //!
