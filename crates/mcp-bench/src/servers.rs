@@ -125,7 +125,8 @@ impl Server {
         }
         let log = env.tmp.join(format!("{}-{port}.log", spec.kind.binary()));
         let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-        // The example logs (tracing) to stdout, and errors to stderr: both go to the log.
+        // The example prints where to connect on stdout, and logs (tracing) and errors on
+        // stderr: both go to the log.
         let log_out = log_file.try_clone().map_err(|e| format!("{}: {e}", log.display()))?;
         let mut argv: Vec<String> = Vec::new();
         if env.pin {

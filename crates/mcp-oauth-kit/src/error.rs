@@ -145,6 +145,22 @@ pub enum StoreError {
 }
 
 /// A [`UserStore`](crate::UserStore) backend failed (not: the password was wrong).
+///
+/// `?` converts the errors a user database returns: [`sqlx::Error`], [`std::io::Error`], and
+/// any boxed error; [`UserStoreError::backend`] wraps any other error or message.
+///
+/// ```
+/// use mcp_oauth_kit::UserStoreError;
+/// fn read_users_file(path: &str) -> Result<String, UserStoreError> {
+///     Ok(std::fs::read_to_string(path)?)
+/// }
+/// let err = read_users_file("/nonexistent/users.toml").unwrap_err();
+/// assert!(err.to_string().starts_with("user store backend error: "));
+/// ```
+///
+/// # Security
+/// The message is the backend's. The kit logs it and never sends it; the login page shows a
+/// generic error. Passwords never reach it: the kit passes them only to argon2.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UserStoreError {
@@ -154,6 +170,37 @@ pub enum UserStoreError {
     /// A stored password hash could not be parsed.
     #[error("invalid password hash for user {0:?}")]
     InvalidHash(String),
+}
+
+impl UserStoreError {
+    /// A backend failure from any error or message.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::UserStoreError;
+    /// let err = UserStoreError::backend("the directory server timed out");
+    /// assert_eq!(err.to_string(), "user store backend error: the directory server timed out");
+    /// ```
+    pub fn backend(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Backend(cause.into())
+    }
+}
+
+impl From<std::io::Error> for UserStoreError {
+    fn from(e: std::io::Error) -> Self {
+        Self::backend(e)
+    }
+}
+
+impl From<sqlx::Error> for UserStoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::backend(e)
+    }
+}
+
+impl From<Box<dyn std::error::Error + Send + Sync>> for UserStoreError {
+    fn from(e: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        Self::Backend(e)
+    }
 }
 
 /// A configuration value is missing or malformed. The message names the setting.
@@ -215,5 +262,33 @@ mod tests {
         let body = OAuthError::invalid_grant("code already used").to_json();
         assert_eq!(body["error"], "invalid_grant");
         assert_eq!(body["error_description"], "code already used");
+    }
+
+    #[test]
+    fn user_store_errors_convert_with_the_question_mark() {
+        fn io() -> Result<(), UserStoreError> {
+            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "users.db: timed out"))?
+        }
+        fn sql() -> Result<(), UserStoreError> {
+            Err(sqlx::Error::PoolTimedOut)?
+        }
+        fn boxed() -> Result<(), UserStoreError> {
+            Err(Box::<dyn std::error::Error + Send + Sync>::from("directory down"))?
+        }
+        let cases = [
+            (io().expect_err("an error"), "user store backend error: users.db: timed out"),
+            (
+                sql().expect_err("an error"),
+                "user store backend error: pool timed out while waiting for an open connection",
+            ),
+            (boxed().expect_err("an error"), "user store backend error: directory down"),
+            (UserStoreError::backend("a message"), "user store backend error: a message"),
+        ];
+        for (err, shown) in cases {
+            assert!(matches!(err, UserStoreError::Backend(_)), "{err:?}");
+            assert_eq!(err.to_string(), shown);
+        }
+        let source = std::error::Error::source(&io().expect_err("an error")).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("users.db: timed out"), "the cause stays reachable");
     }
 }

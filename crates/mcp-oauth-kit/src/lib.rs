@@ -85,7 +85,7 @@ pub use authorization_server::OAuthServer;
 pub use config::Config;
 pub use error::{ConfigError, Error, OAuthError, OAuthErrorCode, StoreError, UserStoreError};
 pub use http_util::{BoxError, HttpResponse, RequestBody, ResponseBody};
-pub use password::{hash_password, verify_password, verify_password_async};
+pub use password::{hash_password, verify_password, verify_password_async, verify_password_or_dummy};
 pub use provider::{
     AccessToken, AuthProvider, AuthorizationRequest, AuthorizeError, ClientCredentials, ClientMetadata, LoginContext,
     RegisteredClient, TokenClaims, TokenRejection, TokenResponse,
@@ -109,3 +109,9 @@ pub use async_trait::async_trait;
 
 /// The rmcp version the kit is built on, re-exported so that your handler and the kit agree.
 pub use rmcp;
+
+/// The README's code blocks, compiled (and the runnable ones run) as doc-tests, so that what a
+/// new user copies first builds.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

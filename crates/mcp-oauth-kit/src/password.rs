@@ -107,6 +107,62 @@ pub async fn verify_password_async(phc_hash: String, password: Password) -> Resu
     rx.await.map_err(|_| UserStoreError::Backend("the argon2 worker stopped".into()))
 }
 
+/// Check a password for your own [`UserStore`]: against the user's stored argon2 PHC hash,
+/// or, when there is no such user (`None`), against a dummy hash that costs exactly as much as
+/// one from [`hash_password`], so that an unknown username takes as long as a wrong password
+/// and the two cannot be told apart by timing. Runs on the kit's argon2 threads, like
+/// [`verify_password_async`], never on the async workers.
+///
+/// Returns `Ok(true)` only for a known user and the right password; the unknown-user case is
+/// always `Ok(false)`.
+///
+/// [`UserStore`]: crate::UserStore
+///
+/// ```
+/// use mcp_oauth_kit::{Password, hash_password, verify_password_or_dummy};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), mcp_oauth_kit::UserStoreError> {
+/// let stored = hash_password(&Password::new("correct horse"))?;
+/// // A row found by username: its hash. No row: `None`, at the same cost.
+/// assert!(verify_password_or_dummy(Some(stored.clone()), &Password::new("correct horse")).await?);
+/// assert!(!verify_password_or_dummy(Some(stored), &Password::new("wrong")).await?);
+/// assert!(!verify_password_or_dummy(None, &Password::new("correct horse")).await?);
+/// # Ok(()) }
+/// ```
+///
+/// # Security
+/// The dummy has the costs of [`hash_password`] (argon2id, m=19456, t=2, p=1). If your users'
+/// hashes were made with other costs, rehash them at their next sign-in, or an unknown
+/// username answers measurably faster or slower than a known one.
+///
+/// # Errors
+/// [`UserStoreError::Backend`] if the stored hash is not an argon2 PHC string (a corrupt row:
+/// signing in cannot succeed, and the operator should hear of it), or if the argon2 threads
+/// are gone.
+pub async fn verify_password_or_dummy(
+    stored_hash: Option<String>,
+    password: &Password,
+) -> Result<bool, UserStoreError> {
+    match stored_hash {
+        Some(hash) => {
+            if PasswordHash::new(&hash).is_err() {
+                // The hash is not repeated in the error: it is a secret of its own.
+                return Err(UserStoreError::backend("a stored password hash is not an argon2 PHC string"));
+            }
+            verify_password_async(hash, password.clone()).await
+        }
+        // Nobody knows the dummy's password; should one ever match, it still signs nobody in.
+        None => verify_password_async(default_dummy_hash().to_owned(), password.clone()).await.map(|_| false),
+    }
+}
+
+/// The dummy hash of [`verify_password_or_dummy`], made once: of no known password, with the
+/// costs of [`hash_password`].
+fn default_dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| dummy_hash(None))
+}
+
 /// How long an argon2 thread keeps its memory block after its last run. A burst of sign-ins
 /// reuses the block; a quiet server returns it (19 MiB a thread) instead of holding it for good.
 /// Allocating it again costs a few milliseconds of page faults, next to an argon2 run's tens.
@@ -260,6 +316,54 @@ mod tests {
         assert_eq!(std::mem::size_of_val(memory.as_slice()), DEFAULT_COST_BYTES);
         assert!(memory.capacity() >= OWN_MAPPING_BLOCKS, "reserved past glibc's mmap threshold ceiling");
         assert!(!verify_with_memory(&mut memory, "not a hash", &Password::new("")));
+    }
+
+    /// Algorithm, version, m, t, p, salt and output lengths of a PHC string.
+    fn shape(phc: &str) -> (String, Option<u32>, u32, u32, u32, usize, usize) {
+        let parsed = PasswordHash::new(phc).expect("a PHC string");
+        let params = Params::try_from(&parsed).expect("argon2 parameters");
+        let salt = parsed.salt.expect("a salt").as_str().len();
+        let out = parsed.hash.expect("an output").len();
+        (parsed.algorithm.to_string(), parsed.version, params.m_cost(), params.t_cost(), params.p_cost(), salt, out)
+    }
+
+    #[test]
+    fn the_unknown_user_dummy_costs_a_full_verification_like_a_real_hash() {
+        let real = hash_password(&Password::new("password123")).expect("hash");
+        let dummy = default_dummy_hash();
+        assert_eq!(shape(dummy), shape(&real));
+        assert_eq!(shape(dummy), ("argon2id".into(), Some(0x13), 19_456, 2, 1, 22, 32));
+        // The whole argon2 run happens: its full memory cost is filled, and the output compared.
+        let mut memory = Vec::new();
+        assert!(!verify_with_memory(&mut memory, dummy, &Password::new("password123")));
+        assert_eq!(std::mem::size_of_val(memory.as_slice()), DEFAULT_COST_BYTES);
+        assert_eq!(default_dummy_hash(), dummy, "made once");
+    }
+
+    #[tokio::test]
+    async fn verify_or_dummy_signs_in_only_a_known_user_with_the_right_password() {
+        let stored = hash_password(&Password::new("password123")).expect("hash");
+        let cases = [
+            (Some(stored.clone()), "password123", true),
+            (Some(stored.clone()), "password124", false),
+            (Some(stored), "", false),
+            (None, "password123", false),
+            (None, "", false),
+        ];
+        for (hash, password, want) in cases {
+            let known = hash.is_some();
+            let got = verify_password_or_dummy(hash, &Password::new(password)).await.expect("verified");
+            assert_eq!(got, want, "known user: {known}, password {password:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn verify_or_dummy_refuses_a_corrupt_stored_hash_with_an_error_that_hides_it() {
+        let err = verify_password_or_dummy(Some("plaintext-password".into()), &Password::new("plaintext-password"))
+            .await
+            .expect_err("a corrupt hash is an error");
+        assert!(matches!(err, UserStoreError::Backend(_)), "{err:?}");
+        assert_eq!(err.to_string(), "user store backend error: a stored password hash is not an argon2 PHC string");
     }
 
     fn verify_on(workers: &Argon2Workers, hash: &str, password: &str) -> bool {

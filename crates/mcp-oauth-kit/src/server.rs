@@ -228,7 +228,17 @@ impl McpServer {
     /// [`Error::Io`] if the address cannot be bound.
     pub async fn run(self) -> Result<(), Error> {
         let listener = TcpListener::bind(self.config.listen_addr).await?;
-        // The bound address: with `PORT=0` the system picked the port, and this line says which.
+        self.serve(listener, crate::serve::shutdown_signal()).await
+    }
+
+    /// Serve on a bound listener until `shutdown` completes, then stop accepting, end MCP
+    /// streams and wait (at most 10 s) for requests in flight. Logs one INFO line as it starts:
+    /// `serving listen=ADDR public_url=… mcp=…/mcp`, the URL to give MCP clients.
+    ///
+    /// # Errors
+    /// [`Error::Io`] only for unrecoverable listener failures.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+        // The bound address: with port 0 the system picked the port, and this line says which.
         let listen = listener.local_addr().unwrap_or(self.config.listen_addr);
         tracing::info!(
             %listen,
@@ -236,15 +246,6 @@ impl McpServer {
             mcp = %self.config.resource(),
             "serving"
         );
-        self.serve(listener, crate::serve::shutdown_signal()).await
-    }
-
-    /// Serve on a bound listener until `shutdown` completes, then stop accepting, end MCP
-    /// streams and wait (at most 10 s) for requests in flight.
-    ///
-    /// # Errors
-    /// [`Error::Io`] only for unrecoverable listener failures.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
         let sweeper = crate::serve::spawn_sweeper(self.store.clone(), self.router.state().clone(), self.cancel.clone());
         let result = crate::serve::serve(self.router.clone(), listener, shutdown, self.cancel.clone()).await;
         self.cancel.cancel();

@@ -36,7 +36,10 @@ impl User {
 /// # Security
 /// `authenticate` must take about the same time whether the username exists or not, or an
 /// attacker can enumerate accounts by timing: verify against a dummy hash for unknown users
-/// (as [`StaticUserStore`] does).
+/// (as [`StaticUserStore`] does). [`verify_password_or_dummy`] does both, given the stored hash
+/// or `None`; the README's `DbUsers` shows a store over a SQL table with it.
+///
+/// [`verify_password_or_dummy`]: crate::verify_password_or_dummy
 #[async_trait]
 pub trait UserStore: Send + Sync + 'static {
     /// Check a username and password. `Ok(None)` for an unknown user or a wrong password

@@ -82,6 +82,24 @@ async fn info_logs_oauth_requests_but_not_each_mcp_call() {
     }
 }
 
+#[tokio::test]
+async fn serve_logs_one_line_with_the_public_url_and_the_mcp_endpoint() {
+    let captured = captured();
+    let server = TestServer::start().await;
+    // The line is written as `serve` starts; the first answer shows it has.
+    let res = server.get(&server.url("/.well-known/oauth-protected-resource/mcp")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let port = server.base.rsplit(':').next().expect("a port");
+    let wanted = format!("public_url={} mcp={}/mcp", server.base, server.base);
+    let lines = captured.lines();
+    // Other tests of this binary start servers too: only this server's line counts.
+    let serving: Vec<&String> = lines.iter().filter(|l| l.contains(" serving ") && l.contains(&wanted)).collect();
+    assert_eq!(serving.len(), 1, "one serving line for {wanted}: {lines:#?}");
+    assert!(serving[0].contains(" INFO "), "at INFO: {}", serving[0]);
+    assert!(serving[0].contains(&format!("listen=127.0.0.1:{port} ")), "the bound address: {}", serving[0]);
+}
+
 /// A line break and a terminal escape, then text that would pass for a log line of its own.
 const INJECTED: &str = "\n\u{1b}[31mFORGED";
 

@@ -18,9 +18,10 @@
 //!    which puts the bearer token on every request and refreshes it when it is
 //!    about to expire or when the server rejects it.
 //!
-//! Two login drivers exist: the `connect-with-client` binary prints the URL and
-//! waits on a loopback listener for the browser's redirect, while [`FormLogin`]
-//! (for integration tests) fills in the server's login form itself.
+//! Two login drivers exist: the `connect-with-client` binary opens the system
+//! browser on the URL (and prints it) and waits on a loopback listener for the
+//! browser's redirect, while [`FormLogin`] (for integration tests) fills in the
+//! server's login form itself, so no test opens a browser.
 //!
 //! ```no_run
 //! use connect_with_client::{FormLogin, connect};

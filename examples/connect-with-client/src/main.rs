@@ -6,6 +6,7 @@
 //! cargo run -p mcp-server-example
 //! # terminal 2: this client (the URL defaults to http://127.0.0.1:8000/mcp)
 //! cargo run -p connect-with-client -- http://127.0.0.1:8000/mcp
+//! cargo run -p connect-with-client -- --no-browser http://127.0.0.1:8000/mcp   # only print the URL
 //! ```
 //!
 //! Use the same host name the server advertises (its `PUBLIC_URL`): rmcp
@@ -15,7 +16,10 @@
 //! 1. a loopback listener is bound on `127.0.0.1:<random port>`;
 //! 2. OAuth discovery, dynamic client registration and PKCE run inside rmcp
 //!    (see the `connect_with_client` library);
-//! 3. the authorization URL is printed: open it, sign in and click "Allow";
+//! 3. the system browser opens the authorization URL (`xdg-open` with a desktop session,
+//!    `open` on macOS, the URL handler on Windows), and the URL is printed too, for when
+//!    there is no browser or it did not open (`--no-browser`: only print it). Sign in and
+//!    click "Allow";
 //! 4. the browser is redirected to `http://127.0.0.1:<port>/callback?code=…&state=…`,
 //!    which this program answers with a "you can close this tab" page;
 //! 5. the code is exchanged for tokens and the client talks MCP over Streamable
@@ -45,11 +49,19 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .init();
-    let mcp_url = std::env::args().nth(1).unwrap_or_else(|| DEFAULT_MCP_URL.to_owned());
+    let mut open_browser = true;
+    let mut mcp_url = DEFAULT_MCP_URL.to_owned();
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--no-browser" => open_browser = false,
+            flag if flag.starts_with('-') => anyhow::bail!("unknown option {flag}; usage: [--no-browser] [MCP_URL]"),
+            url => url.clone_into(&mut mcp_url),
+        }
+    }
     println!("Connecting to {mcp_url}");
 
     // Discovery, registration, login and token exchange, then `initialize`.
-    let (client, session) = connect(&mcp_url, LoopbackLogin::default()).await?;
+    let (client, session) = connect(&mcp_url, LoopbackLogin { listener: None, open_browser }).await?;
     let credentials = session.credentials().await?;
     println!(
         "Signed in. client_id={}, scope={}, token expires in {}s, refresh token: {}",
@@ -114,11 +126,12 @@ fn base64_decoded_len(blob: &str) -> usize {
     (blob.len() / 4 * 3).saturating_sub(padding)
 }
 
-/// The desktop-app login: print the URL, wait for the browser's redirect on a
-/// loopback port (RFC 8252 §7.3).
-#[derive(Default)]
+/// The desktop-app login: open the system browser on the URL (and print it), wait
+/// for the browser's redirect on a loopback port (RFC 8252 §7.3).
 struct LoopbackLogin {
     listener: Option<TcpListener>,
+    /// Whether to try the system browser; the URL is printed either way.
+    open_browser: bool,
 }
 
 impl LoginDriver for LoopbackLogin {
@@ -136,7 +149,28 @@ impl LoginDriver for LoopbackLogin {
         redirect_uri: &str,
     ) -> anyhow::Result<AuthorizationResponse> {
         let listener = self.listener.take().context("redirect_uri() was not called")?;
-        println!("\nOpen this URL in your browser to sign in and approve access:\n\n  {authorization_url}\n");
+        let command = if self.open_browser {
+            browser_command(std::env::consts::OS, &|name| std::env::var_os(name))
+        } else {
+            None
+        };
+        let opened = match command {
+            Some((program, args)) => match launch(program, &args, authorization_url).await {
+                Ok(()) => true,
+                Err(error) => {
+                    println!("\nCould not open a browser ({program}: {error}).");
+                    false
+                }
+            },
+            None => false,
+        };
+        if opened {
+            println!(
+                "\nYour browser opened the sign-in page. If it did not, open this URL to sign in and approve access:\n\n  {authorization_url}\n"
+            );
+        } else {
+            println!("\nOpen this URL in your browser to sign in and approve access:\n\n  {authorization_url}\n");
+        }
         println!("Waiting for the browser to come back to {redirect_uri} …");
         let base = Url::parse(redirect_uri)?;
         // Serve each connection on its own task: browsers also open idle
@@ -214,4 +248,98 @@ async fn respond(stream: &mut TcpStream, status: &str, message: &str) -> std::io
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await?;
     Ok(())
+}
+
+/// A program and the arguments that go before the URL.
+type Opener = (&'static str, Vec<&'static str>);
+
+/// The program (and its leading arguments) that opens a URL in the system browser on `os`, or
+/// `None` where there is none to use: on Linux and the BSDs only inside a desktop session
+/// (`DISPLAY` or `WAYLAND_DISPLAY`), since `xdg-open` over SSH would start a text browser in
+/// this very terminal.
+fn browser_command(os: &str, env: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> Option<Opener> {
+    let desktop = ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|name| env(name).is_some_and(|v| !v.is_empty()));
+    match os {
+        "macos" => Some(("open", Vec::new())),
+        // Not `cmd /C start`: cmd would split the URL at each `&` of its query.
+        "windows" => Some(("rundll32", vec!["url.dll,FileProtocolHandler"])),
+        "linux" | "freebsd" | "openbsd" | "netbsd" | "dragonfly" if desktop => Some(("xdg-open", Vec::new())),
+        _ => None,
+    }
+}
+
+/// How long the opener may take to say it failed; one still running after that is taken to
+/// have handed the URL to a browser (and is left to finish on its own).
+const OPENER_GRACE: Duration = Duration::from_secs(3);
+
+/// Run the opener on `url`: `Ok` once it succeeded or is still running after
+/// [`OPENER_GRACE`], the reason otherwise.
+async fn launch(program: &str, args: &[&str], url: &str) -> anyhow::Result<()> {
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let deadline = tokio::time::Instant::now() + OPENER_GRACE;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            anyhow::ensure!(status.success(), "exited with {status}");
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            // Reaped when it exits, so that it does not linger as a zombie.
+            std::thread::spawn(move || child.wait());
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    use super::*;
+
+    #[test]
+    fn the_browser_opener_fits_the_platform_and_needs_a_desktop_on_linux() {
+        let desktop = |name: &str| (name == "DISPLAY").then(|| OsString::from(":0"));
+        let wayland = |name: &str| (name == "WAYLAND_DISPLAY").then(|| OsString::from("wayland-0"));
+        let ssh = |_: &str| None;
+        let empty = |_: &str| Some(OsString::new());
+        type Env<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+        let cases: [(&str, Env<'_>, Option<Opener>); 8] = [
+            ("linux", &desktop, Some(("xdg-open", vec![]))),
+            ("linux", &wayland, Some(("xdg-open", vec![]))),
+            ("linux", &ssh, None),
+            ("linux", &empty, None),
+            ("freebsd", &desktop, Some(("xdg-open", vec![]))),
+            ("macos", &ssh, Some(("open", vec![]))),
+            ("windows", &ssh, Some(("rundll32", vec!["url.dll,FileProtocolHandler"]))),
+            ("android", &desktop, None),
+        ];
+        for (os, env, want) in cases {
+            assert_eq!(browser_command(os, env), want, "{os}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_or_missing_opener_is_reported_and_a_working_one_is_not() {
+        let missing = launch("/nonexistent/xdg-open", &[], "http://127.0.0.1/").await.expect_err("no such program");
+        assert_eq!(
+            missing.downcast_ref::<std::io::Error>().map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound)
+        );
+        let failed = launch("false", &[], "http://127.0.0.1/").await.expect_err("exit status 1");
+        assert_eq!(failed.to_string(), "exited with exit status: 1");
+        launch("true", &[], "http://127.0.0.1/").await.expect("exit status 0");
+        // Still running after the grace period: taken as opened, without waiting for it
+        // (`sleep 5 0` ends on its own two seconds later).
+        let started = std::time::Instant::now();
+        launch("sleep", &["5"], "0").await.expect("still running");
+        let waited = started.elapsed();
+        assert!(waited >= OPENER_GRACE && waited < Duration::from_secs(5), "{waited:?}");
+    }
 }

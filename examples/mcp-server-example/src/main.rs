@@ -13,6 +13,8 @@ mod dice;
 mod greeting_card;
 mod users;
 
+use std::io::IsTerminal as _;
+
 use mcp_oauth_kit::{Config, McpServer, Tools, open_store};
 use tracing_subscriber::EnvFilter;
 
@@ -37,8 +39,19 @@ fn log_filter() -> Result<EnvFilter, String> {
     }
 }
 
+/// Colours only for a person at a terminal: a log redirected to a file or a pipe stays plain
+/// text. `NO_COLOR` (<https://no-color.org>) turns them off at a terminal too.
+fn log_in_colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt().with_env_filter(log_filter()?).init();
+    // The log goes to stderr, so that stdout holds only what a person needs to start.
+    tracing_subscriber::fmt()
+        .with_env_filter(log_filter()?)
+        .with_writer(std::io::stderr)
+        .with_ansi(log_in_colour())
+        .init();
     let config = Config::from_env()?.with_server_name("Acme demo MCP server");
     let tools = Tools::new()
         .instructions("Roll dice with roll_dice; show a personal greeting card with greeting_card.")
@@ -47,6 +60,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let store = open_store(config.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
         .await
         .map_err(|e| format!("DATABASE_URL: {e}"))?;
-    McpServer::builder(config).store(store).user_store(users::demo_users()?).tools(tools).build()?.run().await?;
+    let server = McpServer::builder(config).store(store).user_store(users::demo_users()?).tools(tools).build()?;
+    // Printed whatever RUST_LOG says: the two things a first run needs.
+    println!("Connect an MCP client to {}", server.config().resource());
+    println!("Sign in as alice / password123 or bob / hunter2 (demo users, demo only)");
+    server.run().await?;
     Ok(())
 }

@@ -7,10 +7,14 @@
 //! which the sign-in form refuses as foreign), `Sec-Fetch-Site`, the cookies it keeps, and CSP
 //! rules applied to the redirect after the POST.
 //!
+//! The greeting card's MCP App runs here too, inside a small host page that this test serves:
+//! the host answers `ui/initialize` with theme variables, and forwards the View's `tools/call`
+//! to the real server with alice's access token.
+//!
 //! Needs `/usr/bin/chromedriver` and Chromium (`apt-get install chromium chromium-driver`;
-//! `CHROMEDRIVER` names another driver). Without them the test prints a notice and passes,
+//! `CHROMEDRIVER` names another driver). Without them the tests print a notice and pass,
 //! unless `REQUIRE_BROWSER=1` (CI sets it). `BROWSER_SCREENSHOT=file.png` saves a screenshot
-//! of the sign-in page.
+//! of the sign-in page, `CARD_SCREENSHOT=file.png` one of the card in its host.
 
 mod support;
 
@@ -24,7 +28,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::Url;
 use serde_json::{Value, json};
-use support::{Launch, STATE, param, pkce};
+use support::{Launch, STATE, param, pkce, rpc_reply};
 
 /// How long chromedriver may take to answer, and the browser to reach the redirect URI.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,6 +40,20 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 fn chromedriver() -> Option<PathBuf> {
     let path = std::env::var_os("CHROMEDRIVER").map_or_else(|| PathBuf::from("/usr/bin/chromedriver"), PathBuf::from);
     path.exists().then_some(path)
+}
+
+/// chromedriver, or `None` after a notice when there is none; fails instead under
+/// `REQUIRE_BROWSER=1`.
+fn chromedriver_or_skip() -> Option<PathBuf> {
+    let found = chromedriver();
+    if found.is_none() {
+        assert!(
+            std::env::var("REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "REQUIRE_BROWSER=1 but there is no chromedriver (apt-get install chromium chromium-driver)"
+        );
+        eprintln!("skipped: no chromedriver (apt-get install chromium chromium-driver, or set CHROMEDRIVER)");
+    }
+    found
 }
 
 /// A port nobody listens on right now (the server and chromedriver take theirs by number).
@@ -149,6 +167,51 @@ impl Session<'_> {
         self.post(&format!("/element/{id}/click"), json!({})).await;
     }
 
+    async fn text(&self, css: &str) -> String {
+        let id = self.element(css).await;
+        self.get(&format!("/element/{id}/text")).await.as_str().expect("an element's text").to_owned()
+    }
+
+    async fn enabled(&self, css: &str) -> bool {
+        let id = self.element(css).await;
+        self.get(&format!("/element/{id}/enabled")).await.as_bool().expect("whether it is enabled")
+    }
+
+    /// Run `script` (a function body) in the current frame; returns what it returns.
+    async fn script(&self, script: &str) -> Value {
+        self.post("/execute/sync", json!({ "script": script, "args": [] })).await
+    }
+
+    /// A CSS property of an element as the browser computed it, e.g. `rgb(0, 122, 94)`.
+    async fn computed(&self, css: &str, property: &str) -> String {
+        let script =
+            format!("return getComputedStyle(document.querySelector({css:?})).getPropertyValue({property:?});");
+        self.script(&script).await.as_str().expect("a computed value").to_owned()
+    }
+
+    /// Look into the `<iframe>` that `css` selects; [`Session::leave_frame`] comes back.
+    async fn enter_frame(&self, css: &str) {
+        let id = self.element(css).await;
+        self.post("/frame", json!({ "id": { ELEMENT: id } })).await;
+    }
+
+    async fn leave_frame(&self) {
+        self.post("/frame/parent", json!({})).await;
+    }
+
+    /// Poll the text of `css` until `done` holds for it (at most [`BROWSER_TIMEOUT`]).
+    async fn wait_for_text(&self, css: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + BROWSER_TIMEOUT;
+        loop {
+            let text = self.text(css).await;
+            if done(&text) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "{css} still shows {text:?} after {BROWSER_TIMEOUT:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn screenshot(&self) -> Vec<u8> {
         let png = self.get("/screenshot").await;
         STANDARD.decode(png.as_str().expect("base64")).expect("a PNG")
@@ -190,14 +253,7 @@ fn callback_listener() -> (u16, std::sync::mpsc::Receiver<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_browser_signs_in_and_reaches_the_client_with_a_code() {
-    let Some(driver_path) = chromedriver() else {
-        assert!(
-            std::env::var("REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "REQUIRE_BROWSER=1 but there is no chromedriver (apt-get install chromium chromium-driver)"
-        );
-        eprintln!("skipped: no chromedriver (apt-get install chromium chromium-driver, or set CHROMEDRIVER)");
-        return;
-    };
+    let Some(driver_path) = chromedriver_or_skip() else { return };
     // The browser follows the public URL, so it must be where the server listens.
     let port = free_port();
     let server = Launch { public_url: format!("http://127.0.0.1:{port}"), env: Vec::new() }
@@ -250,4 +306,196 @@ async fn a_real_browser_signs_in_and_reaches_the_client_with_a_code() {
     let at = browser.current_url().await;
     assert!(at.starts_with(&redirect_uri), "the browser ended at the client, not {at}");
     browser.close().await;
+}
+
+/// The greeting card, as the server embeds it in its results.
+const CARD: &str = include_str!("../assets/greeting_card.html");
+
+/// The accent the test host sets (`--color-text-info`), and the card's own light-theme accent
+/// (`--gc-accent`, `#6d28d9`) that shows when no host sets one.
+const HOST_ACCENT: &str = "rgb(0, 122, 94)";
+const OWN_ACCENT: &str = "rgb(109, 40, 217)";
+
+/// A minimal MCP Apps host: it embeds the card in an iframe, answers `ui/initialize` with a
+/// light theme, its variables and the `serverTools` capability, sends the tool result once the
+/// View is initialized, and forwards the View's `tools/call` to `POST /tools-call`.
+fn host_page(tool_result: &Value) -> String {
+    let context = json!({
+        "theme": "light",
+        "styles": { "variables": {
+            "--color-text-info": HOST_ACCENT,
+            "--color-ring-primary": "rgb(0, 90, 160)",
+            "--color-text-inverse": "rgb(255, 255, 255)",
+        }},
+    });
+    // The result embeds the card's HTML: `</script>` in it must not end the host's script.
+    let tool_result = tool_result.to_string().replace("</", "<\\/");
+    format!(
+        r#"<!doctype html><meta charset="utf-8"><title>Test host</title>
+<iframe id="view" src="/card.html" style="width:640px;height:420px;border:1px solid #ccc"></iframe>
+<script>
+const CONTEXT = {context};
+const RESULT = {tool_result};
+const view = document.getElementById("view");
+window.addEventListener("message", async (event) => {{
+  if (event.source !== view.contentWindow) return;
+  const m = event.data;
+  const answer = (body) => view.contentWindow.postMessage(Object.assign({{ jsonrpc: "2.0", id: m.id }}, body), "*");
+  if (m.method === "ui/initialize") {{
+    answer({{ result: {{ protocolVersion: "2026-01-26", hostInfo: {{ name: "test-host", version: "0" }},
+      hostCapabilities: {{ serverTools: {{}} }}, hostContext: CONTEXT }} }});
+  }} else if (m.method === "ui/notifications/initialized") {{
+    view.contentWindow.postMessage({{ jsonrpc: "2.0", method: "ui/notifications/tool-result", params: RESULT }}, "*");
+  }} else if (m.method === "tools/call") {{
+    const res = await fetch("/tools-call", {{ method: "POST", headers: {{ "content-type": "application/json" }}, body: JSON.stringify(m) }});
+    const reply = await res.json();
+    answer(reply.error ? {{ error: reply.error }} : {{ result: reply.result }});
+  }}
+}});
+</script>"#
+    )
+}
+
+/// A `tools/call` the View sent, and where its JSON-RPC reply goes.
+type Forwarded = (Value, std::sync::mpsc::Sender<Value>);
+
+/// Serves the host page and the card, and hands each `POST /tools-call` body to the test,
+/// which forwards it to the MCP server; answers with what the test sends back.
+fn host_server(page: String) -> (u16, tokio::sync::mpsc::UnboundedReceiver<Forwarded>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the host page's listener");
+    let port = listener.local_addr().expect("its address").port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        // The page, the card, a favicon and a few calls: a bound on what one test asks.
+        for socket in listener.incoming().take(32) {
+            let Ok(mut socket) = socket else { continue };
+            let _ = socket.set_read_timeout(Some(BROWSER_TIMEOUT));
+            let Some((target, body)) = read_request(&mut socket) else { continue };
+            let (content_type, reply) = match target.as_str() {
+                "GET /host.html" => ("text/html; charset=utf-8", page.clone()),
+                "GET /card.html" => ("text/html; charset=utf-8", CARD.to_owned()),
+                "POST /tools-call" => {
+                    let (reply_tx, reply_rx) = std::sync::mpsc::channel();
+                    let call = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let _ = tx.send((call, reply_tx));
+                    let reply = reply_rx.recv_timeout(BROWSER_TIMEOUT).unwrap_or_else(|_| {
+                        json!({ "error": {
+                        "code": -32603, "message": "the test did not forward the call" } })
+                    });
+                    ("application/json", reply.to_string())
+                }
+                _ => ("text/plain", String::new()),
+            };
+            let status = if reply.is_empty() { "404 Not Found" } else { "200 OK" };
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                reply.len()
+            );
+            let _ = socket.write_all(head.as_bytes()).and_then(|()| socket.write_all(reply.as_bytes()));
+        }
+    });
+    (port, rx)
+}
+
+/// `METHOD /path` and the body of one HTTP/1.1 request (bounded to 64 KiB).
+fn read_request(socket: &mut std::net::TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let n = socket.read(&mut chunk).ok().filter(|&n| n > 0)?;
+        data.extend_from_slice(&chunk[..n]);
+        if data.len() > 64 * 1024 {
+            return None;
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let mut words = head.lines().next()?.split_whitespace();
+    let target = format!("{} {}", words.next()?, words.next()?);
+    let length = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(64 * 1024);
+    while data.len() < head_end + length {
+        let n = socket.read(&mut chunk).ok().filter(|&n| n > 0)?;
+        data.extend_from_slice(&chunk[..n]);
+    }
+    Some((target, data[head_end..head_end + length].to_vec()))
+}
+
+/// Whether `text` is exactly what `roll_dice` says for alice and a six-sided die.
+fn is_alices_roll(text: &str) -> bool {
+    text.strip_prefix("alice rolled a ")
+        .and_then(|rest| rest.strip_suffix(" on a 6-sided die."))
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| (1..=6).contains(&n))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_greeting_card_rolls_a_die_through_its_host_and_wears_the_hosts_accent() {
+    let Some(driver_path) = chromedriver_or_skip() else { return };
+    let server = Launch::local().env("DATABASE_URL", "memory").start().await;
+    let client_id = server.register_public().await;
+    let tokens = server.sign_in(&client_id, "alice", "password123").await;
+    let session = server.initialize(&tokens.access).await;
+    let card_call = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": { "name": "greeting_card", "arguments": { "message": "Roll for it!" } } });
+    let card = rpc_reply(server.mcp(&tokens.access, &card_call, Some(&session)).await).await;
+    assert_eq!(card["result"]["structuredContent"], json!({ "username": "alice", "message": "Roll for it!" }));
+
+    let (host_port, mut calls) = host_server(host_page(&card["result"]));
+    // The host's part: each tools/call of the View goes to the server as alice, unchanged.
+    let endpoint = server.at.clone();
+    let (access, mcp_session) = (tokens.access.clone(), session.clone());
+    let forwarded = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let seen = forwarded.clone();
+    let forwarder = tokio::spawn(async move {
+        while let Some((call, reply)) = calls.recv().await {
+            seen.lock().expect("the list of calls").push(call.clone());
+            let _ = reply.send(rpc_reply(endpoint.mcp(&access, &call, Some(&mcp_session)).await).await);
+        }
+    });
+
+    let driver = Driver::start(&driver_path).await;
+    let browser = driver.new_session().await;
+    browser.navigate(&format!("http://127.0.0.1:{host_port}/host.html")).await;
+    browser.enter_frame("#view").await;
+    // The tool result arrived: the card greets alice, and the host lets it call tools.
+    browser.wait_for_text("#name", |t| t == "alice").await;
+    assert_eq!(browser.text("#message").await, "Roll for it!");
+    assert!(browser.enabled("#roll").await, "the button works under a host with serverTools");
+    browser.click("#roll").await;
+    let rolled = browser.wait_for_text("#roll-result", |t| t != "Rolling…" && !t.is_empty()).await;
+    assert!(is_alices_roll(&rolled), "the card shows alice's roll, not {rolled:?}");
+    // The accent follows the host's --color-text-info.
+    assert_eq!(browser.computed("#roll", "background-color").await, HOST_ACCENT);
+    assert_eq!(browser.computed("#name", "color").await, HOST_ACCENT);
+    assert_eq!(browser.computed("#roll", "color").await, "rgb(255, 255, 255)");
+    if let Some(file) = std::env::var_os("CARD_SCREENSHOT") {
+        browser.leave_frame().await;
+        std::fs::write(&file, browser.screenshot().await).expect("write the screenshot");
+        browser.enter_frame("#view").await;
+    }
+    browser.leave_frame().await;
+
+    // Without a host: the card shows, the button stays off, the colours are the card's own.
+    browser.navigate(&format!("http://127.0.0.1:{host_port}/card.html")).await;
+    assert_eq!(browser.text("#message").await, "Waiting for a greeting… (no MCP host connected)");
+    assert_eq!(browser.text("#roll-result").await, "Rolling needs an MCP host.");
+    assert!(!browser.enabled("#roll").await, "no host, no roll");
+    assert_eq!(browser.computed("#roll", "background-color").await, OWN_ACCENT);
+    browser.close().await;
+    drop(driver);
+
+    // Exactly one call went through the host: the View's own, as the View sent it.
+    forwarder.abort();
+    let forwarded = forwarded.lock().expect("the list of calls").clone();
+    assert_eq!(forwarded.len(), 1, "{forwarded:?}");
+    assert_eq!(forwarded[0]["method"], "tools/call");
+    assert_eq!(forwarded[0]["params"], json!({ "name": "roll_dice", "arguments": { "sides": 6 } }));
 }

@@ -95,8 +95,8 @@ impl Drop for TempDir {
 /// `Host` does; a restarted server keeps its issuer on any port.
 pub(crate) const PUBLIC_URL: &str = "http://127.0.0.1";
 
-/// How to start one server process: its environment (besides `PORT=0`, `RUST_LOG`, `NO_COLOR`
-/// and `PUBLIC_URL`). Starting the same `Launch` again restarts the server on the same
+/// How to start one server process: its environment (besides `PORT=0`, `RUST_LOG` and
+/// `PUBLIC_URL`). Starting the same `Launch` again restarts the server on the same
 /// database, with the same issuer.
 #[derive(Debug, Clone)]
 pub(crate) struct Launch {
@@ -117,32 +117,46 @@ impl Launch {
     }
 
     /// Start the server, learn its port from its `serving` log line, and wait (bounded) until it
-    /// answers its health check.
+    /// answers its health check. Checks what a first run shows: stdout names the MCP URL to
+    /// connect to, and the log (stderr, a pipe here) carries no terminal colour codes.
     pub(crate) async fn start(&self) -> Server {
         let mut command = Command::new(server_bin());
         command
             .env("PORT", "0")
             .env("PUBLIC_URL", &self.public_url)
-            // Warnings, and the one line that says where the server listens, without colours.
+            // Warnings, and the one line that says where the server listens.
             .env("RUST_LOG", "warn,mcp_oauth_kit::server=info")
-            .env("NO_COLOR", "1")
+            // The server decides about colours from its own streams: no NO_COLOR to help it.
+            .env_remove("NO_COLOR")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped());
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (name, value) in &self.env {
             command.env(name, value);
         }
         let mut child = command.spawn().unwrap_or_else(|e| panic!("start {}: {e}", server_bin().display()));
         let stdout = child.stdout.take().expect("the server's stdout");
+        let stderr = child.stderr.take().expect("the server's stderr");
+        let printed = Captured::default();
+        let logged = Captured::default();
         let (port_tx, port_rx) = std::sync::mpsc::channel();
-        // Reads the log to its end, so that the server never blocks on a full pipe.
+        // Each stream is read to its end, so that the server never blocks on a full pipe.
+        let keep = printed.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                keep.push(line);
+            }
+        });
+        let keep = logged.clone();
         std::thread::spawn(move || {
             let mut port_tx = Some(port_tx);
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(port) = bound_port(&line)
                     && let Some(tx) = port_tx.take()
                 {
                     let _ = tx.send(port);
                 }
+                keep.push(line);
             }
         });
         let deadline = Instant::now() + START_TIMEOUT;
@@ -158,7 +172,40 @@ impl Launch {
         };
         let mut server = Server { child: Some(child), at: Endpoint::new(port, &self.public_url) };
         server.wait_until_ready().await;
+        let connect = format!("Connect an MCP client to {}/mcp", self.public_url);
+        // Printed before the server listens; its reader thread may still be on the way.
+        let stdout = printed.wait_for(START_TIMEOUT, |lines| !lines.is_empty()).await;
+        assert_eq!(stdout.first(), Some(&connect), "stdout: {stdout:?}");
+        let log = logged.lines();
+        assert!(log.iter().any(|l| l.contains(" serving ")), "the serving line: {log:?}");
+        assert!(!log.iter().any(|l| l.contains("\x1b[")), "a log into a pipe has no colour codes: {log:?}");
         server
+    }
+}
+
+/// The lines a server process wrote to one stream, shared with the thread that reads them.
+#[derive(Debug, Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Captured {
+    fn push(&self, line: String) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(line);
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The lines, once `ready` holds for them or `limit` has passed.
+    async fn wait_for(&self, limit: Duration, ready: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let lines = self.lines();
+            if ready(&lines) || Instant::now() >= deadline {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
