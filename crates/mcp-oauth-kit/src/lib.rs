@@ -100,7 +100,8 @@ pub use store::{
 };
 pub use store::{SqlStore, open_store};
 pub use tools::{
-    AppTemplate, MCP_APP_MIME_TYPE, MCP_APPS_EXTENSION, RegisteredTool, ToolDef, ToolError, ToolOutput, Tools,
+    AppTemplate, IntoToolOutput, Json, MCP_APP_MIME_TYPE, MCP_APPS_EXTENSION, RegisteredTool, State, ToolDef,
+    ToolError, ToolHandler, ToolOutput, Tools,
 };
 pub use user_store::{StaticUserStore, User, UserStore};
 
