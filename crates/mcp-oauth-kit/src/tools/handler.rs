@@ -77,6 +77,17 @@ pub struct State<S>(pub S);
 ///         .handler(|caller: AccessToken| async move { Ok(format!("You are {}", caller.username)) }),
 /// );
 /// ```
+///
+/// Without the types, Rust stops with "type annotations needed" (E0282); write them as above:
+///
+/// ```compile_fail,E0282
+/// use mcp_oauth_kit::{ToolDef, Tools};
+///
+/// let tools = Tools::new().tool(
+///     ToolDef::new("whoami", "Say who is signed in")
+///         .handler(|caller| async move { Ok(format!("You are {}", caller.username)) }),
+/// );
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a tool handler",
     label = "not an async fn of (State<S>?, AccessToken, Args?) returning Result<impl IntoToolOutput, ToolError>",
