@@ -428,8 +428,24 @@ fn name_problem(name: &str) -> Option<String> {
     }
 }
 
-/// A tool with its handler, ready to add to [`Tools`]. `S` is the state its handler takes
-/// (`()` for none); a handler that takes no state fits a registry of any state.
+/// A tool with its handler, ready to add to [`Tools`]. `S` is the state of the registry it
+/// goes into; a handler that takes no [`State`] fits a registry of any state, so a module
+/// that defines such a tool can leave `S` open:
+///
+/// ```
+/// use mcp_oauth_kit::{AccessToken, RegisteredTool, ToolDef, ToolError, Tools};
+///
+/// async fn ping(_caller: AccessToken) -> Result<&'static str, ToolError> {
+///     Ok("pong")
+/// }
+///
+/// pub fn ping_tool<S: Clone + Send + Sync + 'static>() -> RegisteredTool<S> {
+///     ToolDef::new("ping", "Answer pong").handler(ping)
+/// }
+///
+/// let stateless = Tools::new().tool(ping_tool());
+/// let with_state = Tools::with_state(std::sync::Arc::new(42_u32)).tool(ping_tool());
+/// ```
 pub struct RegisteredTool<S = ()> {
     tool: Tool,
     scopes: Vec<String>,
