@@ -73,8 +73,25 @@ impl McpServerBuilder {
         self
     }
 
-    /// Serve these tools (and MCP Apps). A mistake in the registry is reported by
-    /// [`McpServerBuilder::build`].
+    /// Serve these tools (and MCP Apps), with their state. A mistake in the registry is
+    /// reported by [`McpServerBuilder::build`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use mcp_oauth_kit::{AccessToken, Config, McpServer, State, StaticUserStore, ToolDef, ToolError, Tools};
+    ///
+    /// async fn visits(State(count): State<Arc<AtomicU64>>, caller: AccessToken) -> Result<String, ToolError> {
+    ///     let n = count.fetch_add(1, Ordering::Relaxed) + 1;
+    ///     Ok(format!("{} is visitor number {n}", caller.username))
+    /// }
+    ///
+    /// # async fn doc() -> Result<(), mcp_oauth_kit::Error> {
+    /// let tools = Tools::with_state(Arc::new(AtomicU64::new(0)))
+    ///     .tool(ToolDef::new("visits", "Count the visitors").handler(visits));
+    /// let server = McpServer::builder(Config::from_env()?).user_store(StaticUserStore::new()).tools(tools).build()?;
+    /// # Ok(()) }
+    /// ```
     pub fn tools<S: Clone + Send + Sync + 'static>(mut self, tools: Tools<S>) -> Self {
         let tools = match tools.into_stateless() {
             Ok(tools) => tools,
