@@ -67,15 +67,23 @@ pub struct State<S>(pub S);
 ///
 /// `T` is a marker that tells the argument lists apart; you never name it. Closures work
 /// too, with their parameter types written out, because Rust does not infer a closure's
-/// parameters from a trait it implements:
+/// parameters from a trait it implements; the result and error types are inferred, `?`
+/// included:
 ///
 /// ```
-/// use mcp_oauth_kit::{AccessToken, ToolDef, Tools};
+/// use std::sync::Arc;
+/// use mcp_oauth_kit::{AccessToken, State, ToolDef, Tools};
 ///
-/// let tools = Tools::new().tool(
-///     ToolDef::new("whoami", "Say who is signed in")
-///         .handler(|caller: AccessToken| async move { Ok(format!("You are {}", caller.username)) }),
-/// );
+/// let tools = Tools::with_state(Arc::new(std::env::temp_dir()))
+///     .tool(
+///         ToolDef::new("whoami", "Say who is signed in")
+///             .handler(|caller: AccessToken| async move { Ok(format!("You are {}", caller.username)) }),
+///     )
+///     .tool(ToolDef::new("motd", "The message of the day").handler(
+///         |State(dir): State<Arc<std::path::PathBuf>>, _caller: AccessToken| async move {
+///             Ok(std::fs::read_to_string(dir.join("motd"))?)
+///         },
+///     ));
 /// ```
 ///
 /// Without the types, Rust stops with "type annotations needed" (E0282); write them as above:
