@@ -67,6 +67,18 @@ pub const MCP_APP_MIME_TYPE: &str = "text/html;profile=mcp-app";
 pub const MCP_APPS_EXTENSION: &str = "io.modelcontextprotocol/ui";
 
 /// What a tool returns: content blocks for the model and, optionally, structured content.
+/// For text alone return a `String`, for structured content alone [`Json`]; `ToolOutput` is
+/// for both, or for other content blocks.
+///
+/// ```
+/// use mcp_oauth_kit::{AccessToken, ToolError, ToolOutput};
+/// use serde_json::json;
+///
+/// async fn card(caller: AccessToken) -> Result<ToolOutput, ToolError> {
+///     Ok(ToolOutput::text(format!("A card for {}", caller.username))
+///         .with_structured(json!({ "username": caller.username })))
+/// }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct ToolOutput {
     content: Vec<ContentBlock>,

@@ -116,6 +116,28 @@ pub trait ToolHandler<T, S>: Send + Sync + Sized + 'static {
 /// | `String`, `&'static str` | one text block |
 /// | [`ToolOutput`] | its content blocks and structured content |
 /// | [`Json<T>`] | `structuredContent` and the same JSON as text |
+///
+/// Implement it for a type of your own to return that type from handlers:
+///
+/// ```
+/// use mcp_oauth_kit::{AccessToken, IntoToolOutput, ToolError, ToolOutput};
+///
+/// struct Weather {
+///     city: String,
+///     celsius: f64,
+/// }
+///
+/// impl IntoToolOutput for Weather {
+///     fn into_tool_output(self) -> Result<ToolOutput, ToolError> {
+///         let text = format!("{}: {} °C", self.city, self.celsius);
+///         Ok(ToolOutput::text(text).with_structured(serde_json::json!({ "city": self.city, "celsius": self.celsius })))
+///     }
+/// }
+///
+/// async fn weather(_caller: AccessToken) -> Result<Weather, ToolError> {
+///     Ok(Weather { city: "Oslo".into(), celsius: -3.5 })
+/// }
+/// ```
 pub trait IntoToolOutput {
     /// The result for the model (and for an MCP App's view).
     ///
