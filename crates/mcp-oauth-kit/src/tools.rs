@@ -358,7 +358,10 @@ impl ToolDef {
         self
     }
 
-    /// Make the tool an MCP App: hosts render `template` with the tool's result.
+    /// Make the tool an MCP App: hosts render `template` with the tool's result. Tools may
+    /// share a template (an App and the [`app_only`](ToolDef::app_only) tools its view
+    /// calls): it is listed once, and they must have the same template and the same scopes,
+    /// since reading it takes them.
     pub fn app(mut self, template: AppTemplate) -> Self {
         self.app = Some(template);
         self
@@ -504,7 +507,8 @@ impl<S: Clone + Send + Sync + 'static> RegisteredTool<S> {
 /// [`McpServerBuilder::tools`](crate::McpServerBuilder::tools).
 ///
 /// Mistakes in the registry (an invalid or repeated tool name, an arguments type without an
-/// object schema, a template URI that is not `ui://`) are reported by
+/// object schema, a template URI that is not `ui://`, one URI with two templates or two sets
+/// of scopes) are reported by
 /// [`McpServerBuilder::build`](crate::McpServerBuilder::build) as
 /// [`Error::Config`](crate::Error::Config) naming the tool; nothing here panics.
 ///
@@ -594,12 +598,23 @@ impl<S: Clone + Send + Sync + 'static> Tools<S> {
         self
     }
 
-    /// Another tool's template at the same URI with other content, if there is one: the URI
-    /// names one resource.
+    /// Why `tool`'s template cannot be served beside another tool's of the same URI: the URI
+    /// names one resource, with one content and one set of scopes to read it.
     fn template_conflict(&self, tool: &RegisteredTool<S>) -> Option<String> {
         let app = tool.app.as_ref()?;
-        let other = self.tools.values().filter_map(|t| t.app.as_ref()).find(|t| t.uri == app.uri && *t != app)?;
-        Some(format!("its App template {:?} differs from the one of the same URI another tool has", other.uri))
+        let scopes = |t: &RegisteredTool<S>| std::collections::BTreeSet::from_iter(t.scopes.clone());
+        self.tools.iter().filter(|(_, t)| t.app.as_ref().is_some_and(|a| a.uri == app.uri)).find_map(|(name, t)| {
+            if t.app.as_ref() != Some(app) {
+                Some(format!("its App template {:?} differs from the one tool {name:?} has at that URI", app.uri))
+            } else if scopes(t) != scopes(tool) {
+                Some(format!(
+                    "it shares its App template {:?} with tool {name:?}, which requires other scopes",
+                    app.uri
+                ))
+            } else {
+                None
+            }
+        })
     }
 
     /// The registry with the state bound into each handler, and the first mistake, if any.

@@ -305,7 +305,11 @@ async fn app_only_tools_are_listed_with_their_visibility() {
 
 /// The `Error::Config` that building a server with `tools` gives.
 fn build_error<S: Clone + Send + Sync + 'static>(tools: Tools<S>) -> (String, String) {
-    let config = Config::new("http://127.0.0.1:18430").expect("a valid public URL");
+    build_error_with(Config::new("http://127.0.0.1:18430").expect("a valid public URL"), tools)
+}
+
+/// The `Error::Config` that building a server of `config` with `tools` gives.
+fn build_error_with<S: Clone + Send + Sync + 'static>(config: Config, tools: Tools<S>) -> (String, String) {
     match McpServer::builder(config).user_store(StaticUserStore::new()).tools(tools).build() {
         Err(Error::Config(e)) => (e.setting, e.reason),
         Err(other) => panic!("expected Error::Config, got {other:?}"),
@@ -403,7 +407,30 @@ async fn one_uri_with_two_templates_fails_the_build() {
     let tools = Tools::new()
         .tool(ToolDef::new("a", "").app(AppTemplate::new(CARD_URI, "Card", CARD_HTML)).handler(ping))
         .tool(ToolDef::new("b", "").app(AppTemplate::new(CARD_URI, "Card", "<p>other</p>")).handler(ping));
-    let reason =
-        format!("tool \"b\": its App template {CARD_URI:?} differs from the one of the same URI another tool has");
+    let reason = format!("tool \"b\": its App template {CARD_URI:?} differs from the one tool \"a\" has at that URI");
     assert_eq!(build_error(tools), ("tools".to_owned(), reason));
+}
+
+/// A template's scopes are its tool's: tools that share one must require the same scopes, or
+/// reading it would depend on which tool the guard looked at.
+#[tokio::test]
+async fn tools_sharing_a_template_need_the_same_scopes() {
+    let card = || AppTemplate::new(CARD_URI, "Card", CARD_HTML);
+    let config =
+        || Config::new("http://127.0.0.1:18430").expect("a valid public URL").with_scopes(&["mcp", "admin"], &["mcp"]);
+    let with = |def: ToolDef, scopes: &[&str]| scopes.iter().fold(def, |def, s| def.scope(*s));
+    let cases: [(&[&str], &[&str]); 3] = [(&["admin"], &[]), (&["admin"], &["mcp"]), (&[], &["admin"])];
+    for (a, b) in cases {
+        let tools = Tools::new()
+            .tool(with(ToolDef::new("a", "").app(card()), a).handler(ping))
+            .tool(with(ToolDef::new("b", "").app(card()).app_only(), b).handler(ping));
+        let reason =
+            format!("tool \"b\": it shares its App template {CARD_URI:?} with tool \"a\", which requires other scopes");
+        assert_eq!(build_error_with(config(), tools), ("tools".to_owned(), reason), "{a:?} {b:?}");
+    }
+    // The same scopes, in any order, are fine.
+    let tools = Tools::new()
+        .tool(ToolDef::new("a", "").app(card()).scope("admin").scope("mcp").handler(ping))
+        .tool(ToolDef::new("b", "").app(card()).app_only().scope("mcp").scope("admin").handler(ping));
+    assert!(McpServer::builder(config()).user_store(StaticUserStore::new()).tools(tools).build().is_ok());
 }
