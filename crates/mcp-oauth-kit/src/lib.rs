@@ -20,8 +20,10 @@
 //!    (`PUBLIC_URL`), lifetimes and limits. [`Config::from_env`] reads the environment.
 //! 2. **Users** ([`UserStore`]): who may sign in. [`StaticUserStore`] holds a fixed list with
 //!    argon2id hashes; implement the trait over your own user database.
-//! 3. **Tools** ([`Tools`], [`ToolDef`], [`AppTemplate`]): typed handlers that receive the
-//!    caller's [`AccessToken`] and their parsed arguments; MCP Apps add a `ui://` template.
+//! 3. **Tools** ([`Tools`], [`ToolDef`], [`AppTemplate`]): plain `async fn` handlers that
+//!    receive the application [`State`], the caller's [`AccessToken`] and their parsed
+//!    arguments, use `?` on any error ([`ToolError`]) and return text, [`Json`] or a
+//!    [`ToolOutput`]; MCP Apps add a `ui://` template, and App-only tools serve their views.
 //!    Already have an rmcp `ServerHandler`? Pass it to [`McpServerBuilder::rmcp_handler`] and
 //!    read the caller with [`AccessToken::from_context`].
 //! 4. **Serve** ([`McpServer`]): [`McpServer::run`] listens and stops on SIGINT/SIGTERM;
@@ -35,10 +37,10 @@
 //!    a provider that only verifies tokens issued elsewhere implements `verify_token`.
 //!
 //! ```no_run
-//! use mcp_oauth_kit::{AccessToken, Config, McpServer, StaticUserStore, ToolDef, ToolError, ToolOutput, Tools};
+//! use mcp_oauth_kit::{AccessToken, Config, McpServer, StaticUserStore, ToolDef, ToolError, Tools};
 //!
-//! async fn whoami(caller: AccessToken, _args: serde_json::Map<String, serde_json::Value>) -> Result<ToolOutput, ToolError> {
-//!     Ok(ToolOutput::text(format!("You are {}", caller.username)))
+//! async fn whoami(caller: AccessToken) -> Result<String, ToolError> {
+//!     Ok(format!("You are {}", caller.username))
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -100,7 +102,8 @@ pub use store::{
 };
 pub use store::{SqlStore, open_store};
 pub use tools::{
-    AppTemplate, MCP_APP_MIME_TYPE, MCP_APPS_EXTENSION, RegisteredTool, ToolDef, ToolError, ToolOutput, Tools,
+    AppTemplate, IntoToolOutput, Json, MCP_APP_MIME_TYPE, MCP_APPS_EXTENSION, RegisteredTool, State, ToolDef,
+    ToolError, ToolHandler, ToolOutput, Tools,
 };
 pub use user_store::{StaticUserStore, User, UserStore};
 

@@ -78,9 +78,6 @@ impl ServerHandler for ToolsHandler {
             Some(Err(ToolCallError::InvalidArguments(why))) => {
                 Err(ErrorData::invalid_params(format!("invalid arguments for {name}: {why}"), None))
             }
-            Some(Err(ToolCallError::Tool(e))) => {
-                Ok(rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(e.0)]).into())
-            }
             None => Err(ErrorData::invalid_params(format!("unknown tool {name:?}"), None)),
         }
     }

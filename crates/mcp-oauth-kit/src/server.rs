@@ -32,6 +32,8 @@ pub struct McpServerBuilder {
     provider: Option<Arc<dyn AuthProvider>>,
     handler: Option<HandlerFactory>,
     tool_scopes: HashMap<String, Vec<String>>,
+    /// A mistake in the tool registry, reported by `build`.
+    tools_problem: Option<crate::error::ConfigError>,
 }
 
 impl std::fmt::Debug for McpServerBuilder {
@@ -71,8 +73,34 @@ impl McpServerBuilder {
         self
     }
 
-    /// Serve these tools (and MCP Apps).
-    pub fn tools(mut self, tools: Tools) -> Self {
+    /// Serve these tools (and MCP Apps), with their state. A mistake in the registry is
+    /// reported by [`McpServerBuilder::build`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use mcp_oauth_kit::{AccessToken, Config, McpServer, State, StaticUserStore, ToolDef, ToolError, Tools};
+    ///
+    /// async fn visits(State(count): State<Arc<AtomicU64>>, caller: AccessToken) -> Result<String, ToolError> {
+    ///     let n = count.fetch_add(1, Ordering::Relaxed) + 1;
+    ///     Ok(format!("{} is visitor number {n}", caller.username))
+    /// }
+    ///
+    /// # async fn doc() -> Result<(), mcp_oauth_kit::Error> {
+    /// let tools = Tools::with_state(Arc::new(AtomicU64::new(0)))
+    ///     .tool(ToolDef::new("visits", "Count the visitors").handler(visits));
+    /// let server = McpServer::builder(Config::from_env()?).user_store(StaticUserStore::new()).tools(tools).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn tools<S: Clone + Send + Sync + 'static>(mut self, tools: Tools<S>) -> Self {
+        let tools = match tools.into_stateless() {
+            Ok(tools) => tools,
+            Err(problem) => {
+                self.tools_problem = Some(problem);
+                return self;
+            }
+        };
+        self.tools_problem = None;
         self.tool_scopes = tools.scoped_tools();
         let name = self.config.server_name.clone();
         let handler = ToolsHandler::new(Arc::new(tools), &name);
@@ -85,6 +113,7 @@ impl McpServerBuilder {
     /// The handler is cloned for each MCP session, so keep its state behind `Arc`s.
     pub fn rmcp_handler<S: ServerHandler + Clone + Send + 'static>(mut self, handler: S) -> Self {
         self.tool_scopes = HashMap::new();
+        self.tools_problem = None;
         self.handler = Some(Box::new(move |cfg| {
             let service = rmcp_service(handler, cfg);
             McpEndpoint::Erased(Arc::new(move |req| {
@@ -98,9 +127,14 @@ impl McpServerBuilder {
     /// Assemble the server.
     ///
     /// # Errors
-    /// [`Error::Config`] when the built-in authorization server has no user store, or no
-    /// tools or handler were given.
+    /// [`Error::Config`] when the built-in authorization server has no user store, no tools
+    /// or handler were given, or the tools have a mistake (setting `tools`, naming the tool:
+    /// an invalid or repeated name, an arguments type without a JSON object schema, an App
+    /// template URI that is not `ui://`).
     pub fn build(self) -> Result<McpServer, Error> {
+        if let Some(problem) = self.tools_problem {
+            return Err(problem.into());
+        }
         let config = Arc::new(self.config);
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let builtin = OAuthServer::new(config.clone(), store.clone()).with_users(self.users.clone());
@@ -178,6 +212,7 @@ impl McpServer {
             provider: None,
             handler: None,
             tool_scopes: HashMap::new(),
+            tools_problem: None,
         }
     }
 

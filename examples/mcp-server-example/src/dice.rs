@@ -1,7 +1,7 @@
 //! `roll_dice`: an ordinary tool that answers with text naming the caller.
 
 use mcp_oauth_kit::rmcp::schemars::{self, JsonSchema};
-use mcp_oauth_kit::{AccessToken, RegisteredTool, ToolDef, ToolError, ToolOutput};
+use mcp_oauth_kit::{AccessToken, RegisteredTool, ToolDef, ToolError};
 use rand::Rng;
 use serde::Deserialize;
 
@@ -17,12 +17,13 @@ fn six() -> u32 {
     6
 }
 
-async fn roll(caller: AccessToken, args: RollArgs) -> Result<ToolOutput, ToolError> {
+async fn roll(caller: AccessToken, args: RollArgs) -> Result<String, ToolError> {
     if !(2..=1000).contains(&args.sides) {
-        return Err(ToolError::new(format!("a die needs 2 to 1000 sides, not {}", args.sides)));
+        // For the model, verbatim, so that it can call again with a valid die.
+        return Err(ToolError::message(format!("a die needs 2 to 1000 sides, not {}", args.sides)));
     }
     let value = rand::rng().random_range(1..=args.sides);
-    Ok(ToolOutput::text(format!("{} rolled a {value} on a {}-sided die.", caller.username, args.sides)))
+    Ok(format!("{} rolled a {value} on a {}-sided die.", caller.username, args.sides))
 }
 
 pub(crate) fn tool() -> RegisteredTool {

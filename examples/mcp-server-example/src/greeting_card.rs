@@ -19,7 +19,7 @@ struct CardArgs {
 async fn greet(caller: AccessToken, args: CardArgs) -> Result<ToolOutput, ToolError> {
     let message = args.message.unwrap_or_else(|| "Have a wonderful day!".to_owned());
     if message.chars().count() > 280 {
-        return Err(ToolError::new("the message is longer than 280 characters"));
+        return Err(ToolError::message("the message is longer than 280 characters"));
     }
     let text = format!("A greeting card for {}: {message}", caller.username);
     Ok(ToolOutput::text(text).with_structured(json!({ "username": caller.username, "message": message })))

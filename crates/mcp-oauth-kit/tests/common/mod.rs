@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod failing_store;
+pub(crate) mod log_capture;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -251,8 +252,8 @@ impl TestServer {
         Self::launch(|config| McpServer::builder(tweak(config)).user_store(users).tools(tools()).store(store)).await
     }
 
-    /// The server with a tool registry of the test's own.
-    pub(crate) async fn start_with_tools(tools: Tools) -> Self {
+    /// The server with a tool registry (and its state) of the test's own.
+    pub(crate) async fn start_with_tools<S: Clone + Send + Sync + 'static>(tools: Tools<S>) -> Self {
         Self::launch(|config| McpServer::builder(config).user_store(users()).tools(tools)).await
     }
 
