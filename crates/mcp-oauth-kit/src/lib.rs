@@ -55,6 +55,7 @@ mod authorize;
 mod browser;
 mod cimd;
 mod client_display;
+pub mod clock;
 mod config;
 mod error;
 mod escaped;
@@ -95,8 +96,7 @@ pub use secret::{Password, TokenHash};
 pub use server::{McpServer, McpServerBuilder};
 pub use store::{
     AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore,
-    Millis, PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord,
-    Store, now_millis,
+    PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store,
 };
 pub use store::{SqlStore, open_store};
 pub use tools::{

@@ -7,6 +7,7 @@
 //! [`AuthProvider::authorization_servers`] and leaves the OAuth operations at their defaults.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use rmcp::RoleServer;
@@ -14,7 +15,6 @@ use rmcp::service::RequestContext;
 
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::secret::Redacted;
-use crate::store::Millis;
 use crate::user_store::User;
 
 /// A verified access token: who is calling, through which client, with which scopes.
@@ -40,8 +40,8 @@ pub struct TokenClaims {
     pub scopes: Vec<String>,
     /// The resource the token was issued for (RFC 8707).
     pub audience: String,
-    /// When it expires, in milliseconds since the Unix epoch.
-    pub expires_at: Millis,
+    /// When it expires.
+    pub expires_at: SystemTime,
 }
 
 impl std::ops::Deref for AccessToken {
@@ -60,7 +60,7 @@ impl AccessToken {
         client_id: impl Into<String>,
         scopes: Vec<String>,
         audience: impl Into<String>,
-        expires_at: Millis,
+        expires_at: SystemTime,
     ) -> Self {
         Self(Arc::new(TokenClaims {
             subject: subject.into(),
@@ -510,7 +510,7 @@ mod tests {
             redirect_uris: vec!["https://app.example.com/cb".into()],
             grant_types: vec!["authorization_code".into()],
             scope: None,
-            issued_at: 0,
+            issued_at: std::time::UNIX_EPOCH,
         };
         let registered = RegisteredClient { record, client_secret: Some("mcp_cs_secret-7d3b".into()) };
         let shown = format!("{registered:?}");

@@ -4,9 +4,11 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{LoginPage, REDIRECT_URI, STATE, TempDir, TestServer, header, location, param, pkce};
+use mcp_oauth_kit::clock::ManualClock;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -332,13 +334,18 @@ async fn unknown_or_missing_requests_get_an_error_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_request_gets_an_error_page() {
+    let clock = ManualClock::starting_now();
     let server = TestServer::start_with(|mut c| {
-        c.login_ttl = Duration::from_secs(1);
+        c.clock = Arc::new(clock.clone());
         c
     })
     .await;
     let page = login_page(&server).await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // The last millisecond of the 10 minutes a user has to sign in: the page still shows.
+    clock.advance(Duration::from_secs(600) - Duration::from_millis(1));
+    let res = server.get(&server.url(&format!("/login?request={}", page.request))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    clock.advance(Duration::from_millis(1));
     let res = server.get(&server.url(&format!("/login?request={}", page.request))).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let res = server.post_login(&page.form("alice", "password123", "allow"), page.cookie.as_deref()).await;
