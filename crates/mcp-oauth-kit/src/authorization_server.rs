@@ -401,7 +401,13 @@ impl AuthProvider for OAuthServer {
             return Err(TokenRejection::WrongAudience);
         }
         let g = record.grant;
-        let verified = AccessToken::new(g.subject, g.username, g.client_id, g.scopes, g.resource, record.expires_at);
+        let verified = AccessToken::builder(g.subject, record.expires_at)
+            .username(g.username)
+            .client_id(g.client_id)
+            .scopes(g.scopes)
+            .audience(g.resource)
+            .claims(g.claims)
+            .build();
         if !ttl.is_zero() {
             self.verified.put(hash, verified.clone(), generation, now);
         }
@@ -560,6 +566,7 @@ impl AuthProvider for OAuthServer {
         if !ct_eq_str(&pending.csrf_token, csrf_token) {
             return Err(OAuthError::invalid_request("the form's CSRF token does not match"));
         }
+        crate::claims::checked_size(&user.claims).map_err(|e| OAuthError::server_error(&e))?;
         let code = NewSecret::generate("mcp_code_");
         let grant = Grant {
             grant_id: NewSecret::generate("").into_string(),
@@ -569,6 +576,7 @@ impl AuthProvider for OAuthServer {
             scopes: pending.scopes.clone(),
             resource: pending.resource.clone(),
             expires_at: later(now, self.config.grant_lifetime),
+            claims: user.claims.clone(),
         };
         let record = CodeRecord {
             hash: code.hash(),
@@ -742,14 +750,21 @@ impl AuthProvider for OAuthServer {
         if current.expires_at <= now {
             return Err(OAuthError::invalid_grant("the grant has reached its lifetime: sign in again"));
         }
+        let mut grant = current.clone();
         if let Some(users) = &self.users {
             let may = users.may_sign_in(&current.subject).await.map_err(|e| OAuthError::server_error(&e))?;
-            if !may {
+            // The user's claims as they are now: a changed email or role reaches the next token.
+            let user = match may {
+                true => users.find_by_id(&current.subject).await.map_err(|e| OAuthError::server_error(&e))?,
+                false => None,
+            };
+            let Some(user) = user else {
                 tracing::info!(subject = %Escaped(&current.subject), "refresh refused: the user may no longer sign in");
                 return Err(invalid());
-            }
+            };
+            crate::claims::checked_size(&user.claims).map_err(|e| OAuthError::server_error(&e))?;
+            grant.claims = user.claims;
         }
-        let mut grant = current.clone();
         if scope.is_some_and(|s| !s.trim().is_empty()) {
             let asked = self.parse_scopes(scope)?;
             if asked.iter().any(|s| !current.scopes.contains(s)) {
@@ -843,8 +858,7 @@ mod tests {
     fn a_verification_in_flight_does_not_refill_a_cleared_cache() {
         let cache = VerifiedCache::default();
         let hash = TokenHash::of("mcp_at_in-flight");
-        let token =
-            AccessToken::new("u1", "alice", "c1", vec!["mcp".into()], "https://mcp/mcp", crate::clock::far_future());
+        let token = AccessToken::builder("u1", crate::clock::far_future()).username("alice").build();
         let (ttl, now) = (Duration::from_secs(60), UNIX_EPOCH);
 
         let before_lookup = cache.generation(); // verification: about to ask the store

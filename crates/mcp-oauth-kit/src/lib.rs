@@ -54,6 +54,7 @@ mod authorization_server;
 mod authorize;
 mod browser;
 mod cimd;
+pub mod claims;
 mod client_display;
 pub mod clock;
 mod config;
@@ -88,8 +89,8 @@ pub use error::{ConfigError, Error, OAuthError, OAuthErrorCode, StoreError, User
 pub use http_util::{BoxError, HttpResponse, RequestBody, ResponseBody};
 pub use password::{hash_password, verify_password, verify_password_async};
 pub use provider::{
-    AccessToken, AuthProvider, AuthorizationRequest, AuthorizeError, ClientCredentials, ClientMetadata, LoginContext,
-    RegisteredClient, TokenClaims, TokenRejection, TokenResponse,
+    AccessToken, AccessTokenBuilder, AuthProvider, AuthorizationRequest, AuthorizeError, ClientCredentials,
+    ClientMetadata, LoginContext, RegisteredClient, TokenClaims, TokenRejection, TokenResponse,
 };
 pub use router::Router;
 pub use secret::{Password, TokenHash};

@@ -33,6 +33,7 @@ use async_trait::async_trait;
 pub use memory::MemoryStore;
 pub use sql::{SqlStore, open_store};
 
+use crate::claims::Claims;
 use crate::error::StoreError;
 use crate::secret::TokenHash;
 
@@ -78,6 +79,9 @@ pub struct Grant {
     /// When the grant ends, however often its refresh token rotates: the user's sign-in plus
     /// [`Config::grant_lifetime`](crate::Config::grant_lifetime). No token of it outlives this.
     pub expires_at: SystemTime,
+    /// The user's extra claims ([`User::claims`](crate::User::claims)) at sign-in, renewed at
+    /// each refresh; every access token of the grant carries them.
+    pub claims: Claims,
 }
 
 /// An authorization request waiting for the user to sign in.
@@ -504,7 +508,7 @@ impl<T: Store + ?Sized> Store for Arc<T> {
 /// doc; the fields are public, so set them after construction.
 impl Grant {
     /// A grant of `scopes` on `resource`, made by the user `subject` (`username`) to
-    /// `client_id`, with no absolute end (`expires_at` is the year 9999).
+    /// `client_id`, with no absolute end (`expires_at` is the year 9999) and no `claims`.
     pub fn new(
         grant_id: impl Into<String>,
         subject: impl Into<String>,
@@ -521,6 +525,7 @@ impl Grant {
             scopes,
             resource: resource.into(),
             expires_at: crate::clock::far_future(),
+            claims: Claims::new(),
         }
     }
 }

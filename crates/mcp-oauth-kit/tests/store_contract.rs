@@ -28,7 +28,8 @@ fn limit_key() -> String {
     format!("test:{}", hash("limit").to_hex())
 }
 
-/// A grant of a user of its own, ending in 90 days (a value every store must keep).
+/// A grant of a user of its own, ending in 90 days, with claims of several JSON types (values
+/// every store must keep as they were).
 fn grant(scopes: &[&str]) -> Grant {
     let mut g = Grant::new(
         unique("grant"),
@@ -39,6 +40,13 @@ fn grant(scopes: &[&str]) -> Grant {
         "https://mcp.example.com/mcp",
     );
     g.expires_at = now() + 90 * 24 * HOUR;
+    let claims = serde_json::json!({
+        "email": "carol@example.com",
+        "roles": ["admin", "dev"],
+        "org": { "id": 7, "name": "Ünïcode & \"quotes\"" },
+        "verified": true,
+    });
+    g.claims = claims.as_object().cloned().expect("an object");
     g
 }
 

@@ -73,7 +73,8 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d63_705f_6f61_7574; // "mcp_oaut"
 /// is the dialect's binary type. A version runs once, in the transaction that records it in
 /// the `schema_version` table (so a statement such as `ALTER TABLE … ADD COLUMN` need not be
 /// idempotent). Never edit a released version; add one.
-const MIGRATIONS: &[&[&str]] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7];
+const MIGRATIONS: &[&[&str]] =
+    &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8];
 
 /// Version 1: clients, pending sign-ins, codes and tokens.
 const SCHEMA_V1: &[&str] = &[
@@ -215,11 +216,19 @@ const SCHEMA_V7: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (subject)",
 ];
 
+/// Version 8: the user's extra claims ([`Grant::claims`]), a JSON object, with each grant.
+const SCHEMA_V8: &[&str] = &[
+    // Grants of earlier versions had none.
+    "ALTER TABLE codes ADD COLUMN claims TEXT NOT NULL DEFAULT '{}'",
+    "ALTER TABLE access_tokens ADD COLUMN claims TEXT NOT NULL DEFAULT '{}'",
+    "ALTER TABLE refresh_tokens ADD COLUMN claims TEXT NOT NULL DEFAULT '{}'",
+];
+
 /// The grant's columns, and then the code's: macros, so that the lists below are `concat!`s of
 /// one spelling rather than copies of it.
 macro_rules! grant_columns {
     () => {
-        "grant_id, subject, username, client_id, scopes, resource, grant_expires_at"
+        "grant_id, subject, username, client_id, scopes, resource, grant_expires_at, claims"
     };
 }
 macro_rules! code_columns {
@@ -571,6 +580,7 @@ fn grant_from(row: &impl Columns) -> Result<Grant, StoreError> {
         scopes: list_from_db(&row.text("scopes")?)?,
         resource: row.text("resource")?,
         expires_at: row.time("grant_expires_at")?,
+        claims: serde_json::from_str(&row.text("claims")?).map_err(|_| corrupt("claims is not a JSON object"))?,
     })
 }
 
@@ -650,7 +660,7 @@ fn window_from(row: &impl Columns) -> Result<RateLimitWindow, StoreError> {
 /// A statement of either backend, ready for more binds.
 type Statement<'q, DB> = Query<'q, DB, <DB as Database>::Arguments<'q>>;
 
-/// Bind the seven grant columns, in the order of [`GRANT_COLUMNS`].
+/// Bind the eight grant columns, in the order of [`GRANT_COLUMNS`].
 fn bind_grant<'q, DB>(query: Statement<'q, DB>, grant: &Grant) -> Result<Statement<'q, DB>, StoreError>
 where
     DB: Database,
@@ -664,7 +674,8 @@ where
         .bind(grant.client_id.clone())
         .bind(list_to_db(&grant.scopes)?)
         .bind(grant.resource.clone())
-        .bind(db_time(grant.expires_at)))
+        .bind(db_time(grant.expires_at))
+        .bind(serde_json::to_string(&grant.claims).map_err(|e| StoreError::Backend(Box::new(e)))?))
 }
 
 fn insert_code<'q, DB>(code: &CodeRecord) -> Result<Statement<'q, DB>, StoreError>
@@ -677,7 +688,7 @@ where
     let query = sqlx::query(concat!(
         "INSERT INTO codes (hash, ",
         code_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, FALSE, $12)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, FALSE, $13)"
     ))
     .bind(code.hash.to_hex());
     Ok(bind_grant(query, &code.grant)?
@@ -704,7 +715,7 @@ where
             concat!(
                 "INSERT INTO access_tokens (hash, ",
                 grant_columns!(),
-                ", expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ", expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ),
             &access.hash,
             &access.grant,
@@ -714,7 +725,7 @@ where
             concat!(
                 "INSERT INTO refresh_tokens (hash, ",
                 grant_columns!(),
-                ", expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ", expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ),
             &refresh.hash,
             &refresh.grant,
@@ -991,7 +1002,7 @@ impl Store for SqlStore {
         );
         // The successor counts only while it is itself current: not rotated, expired or revoked.
         let state = "SELECT o.grant_id, o.subject, o.username, o.client_id, o.scopes, o.resource,
-                 o.grant_expires_at, o.rotated_at,
+                 o.grant_expires_at, o.claims, o.rotated_at,
                  o.sealed_successor,
                  (s.hash IS NOT NULL AND s.rotated_at IS NULL AND s.expires_at > $2) AS successor_current
              FROM refresh_tokens o LEFT JOIN refresh_tokens s ON s.hash = o.successor_hash
@@ -1390,6 +1401,7 @@ mod tests {
         // extends it); a code in flight gets the default lifetime, 90 days.
         let grant = store.refresh_grant(&refresh, UNIX_EPOCH).await.expect("grant").expect("kept");
         assert_eq!(grant.expires_at, at(refresh_ends as u64));
+        assert!(grant.claims.is_empty(), "version 8: grants of earlier versions have no claims");
         let code = store.code(&code, UNIX_EPOCH).await.expect("code").expect("kept");
         assert_eq!(code.grant.expires_at, at(code_ends as u64 + 90 * 24 * 3_600_000));
         // Version 5: a code of an earlier version must have its redirect URI repeated.

@@ -251,6 +251,11 @@ impl TestServer {
         Self::launch(|config| McpServer::builder(tweak(config)).user_store(users).tools(tools()).store(store)).await
     }
 
+    /// The server with a user store and a tool registry of the test's own.
+    pub(crate) async fn start_with_users_and_tools(users: impl UserStore, tools: Tools) -> Self {
+        Self::launch(|config| McpServer::builder(config).user_store(users).tools(tools)).await
+    }
+
     /// The server with a tool registry of the test's own.
     pub(crate) async fn start_with_tools(tools: Tools) -> Self {
         Self::launch(|config| McpServer::builder(config).user_store(users()).tools(tools)).await
