@@ -5,12 +5,13 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use common::{STATE, TestServer, pkce, text_of, tokens_of};
 use mcp_oauth_kit::claims::MAX_CLAIMS_BYTES;
 use mcp_oauth_kit::{
-    AccessToken, Password, StaticUserStore, ToolDef, ToolError, ToolOutput, Tools, User, UserStore, UserStoreError,
-    async_trait,
+    AccessToken, AuthProvider, Password, StaticUserStore, TokenRejection, ToolDef, ToolError, ToolOutput, Tools, User,
+    UserStore, UserStoreError, async_trait,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -114,4 +115,37 @@ async fn oversized_claims_fail_the_sign_in_and_the_refresh() {
     let res = server.refresh(&t.client_id, &t.refresh).await;
     let (status, error) = common::oauth_error(res).await;
     assert_eq!((status, error.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "server_error"));
+}
+
+/// A verifier of tokens minted elsewhere, as an external JWT verifier would build its callers.
+#[derive(Debug)]
+struct ExternalVerifier;
+
+#[async_trait]
+impl AuthProvider for ExternalVerifier {
+    async fn verify_token(&self, token: &str) -> Result<AccessToken, TokenRejection> {
+        if token != "ext-token-of-dora" {
+            return Err(TokenRejection::Invalid);
+        }
+        Ok(AccessToken::builder("idp|7", SystemTime::now() + Duration::from_secs(3600))
+            .username("dora")
+            .client_id("ext-client")
+            .scopes(["mcp"])
+            .claim("email", "dora@idp.example")
+            .claim("roles", vec!["viewer"])
+            .claim("org", "idp-org")
+            .build())
+    }
+
+    fn authorization_servers(&self, _own_issuer: &str) -> Vec<String> {
+        vec!["https://idp.example".to_owned()]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_of_a_token_verifier_reach_the_tool() {
+    let server = TestServer::start_with_provider(ExternalVerifier, tools()).await;
+    let session = server.initialize("ext-token-of-dora").await;
+    let reply = server.call_tool("ext-token-of-dora", &session, "profile").await;
+    assert_eq!(text_of(&reply), r#"dora@idp.example ["viewer"] Some("idp-org")"#);
 }
