@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -24,6 +24,7 @@ use url::Url;
 
 use crate::cimd::{CimdResolver, is_metadata_url};
 use crate::client_display::{clean as clean_client_name, display_name, redirect_target};
+use crate::clock::later;
 use crate::config::Config;
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::escaped::Escaped;
@@ -35,7 +36,7 @@ use crate::redirect_uri::{RedirectUri, redirect_matches};
 use crate::secret::{NewSecret, TokenHash, ct_eq_str, pkce_s256};
 use crate::store::{
     AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens,
-    PendingAuthorization, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store, now_millis,
+    PendingAuthorization, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store,
 };
 use crate::user_store::{User, UserStore};
 
@@ -55,7 +56,8 @@ pub struct OAuthServer {
 /// revoked on another instance stops working within that delay; on this instance at once.
 #[derive(Debug, Default)]
 struct VerifiedCache {
-    map: Mutex<HashMap<TokenHash, (AccessToken, Instant), BuildHasherDefault<DigestHasher>>>,
+    /// Each token with when it was verified ([`Config::clock`] time).
+    map: Mutex<HashMap<TokenHash, (AccessToken, SystemTime), BuildHasherDefault<DigestHasher>>>,
     /// Counts the clears. A verification reads it before asking the store and caches its
     /// answer only if no clear came in between: an answer read before a revocation must not
     /// outlive it in the cache.
@@ -86,9 +88,11 @@ impl Hasher for DigestHasher {
 const MAX_CACHED_TOKENS: usize = 100_000;
 
 impl VerifiedCache {
-    fn get(&self, hash: &TokenHash, ttl: Duration, now: crate::store::Millis) -> Option<AccessToken> {
+    fn get(&self, hash: &TokenHash, ttl: Duration, now: SystemTime) -> Option<AccessToken> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(hash).filter(|(t, at)| at.elapsed() < ttl && t.expires_at > now).map(|(t, _)| t.clone())
+        // A clock set back before the verification is not trusted: ask the store again.
+        let fresh = |at: &SystemTime| now.duration_since(*at).is_ok_and(|age| age < ttl);
+        map.get(hash).filter(|(t, at)| fresh(at) && t.expires_at > now).map(|(t, _)| t.clone())
     }
 
     /// The generation to hand to [`VerifiedCache::put`], read before the store is asked.
@@ -96,8 +100,8 @@ impl VerifiedCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Cache `token`, unless the cache was cleared since `generation` was read.
-    fn put(&self, hash: TokenHash, token: AccessToken, generation: u64) {
+    /// Cache `token`, verified at `now`, unless the cache was cleared since `generation` was read.
+    fn put(&self, hash: TokenHash, token: AccessToken, generation: u64, now: SystemTime) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         // Under the lock, which `clear` takes too: no clear can slip between check and insert.
         if self.generation.load(Ordering::Acquire) != generation {
@@ -106,7 +110,7 @@ impl VerifiedCache {
         if map.len() >= MAX_CACHED_TOKENS {
             map.clear();
         }
-        map.insert(hash, (token, Instant::now()));
+        map.insert(hash, (token, now));
     }
 
     /// Forget everything: after a revocation on this instance, no cached answer may outlive
@@ -124,10 +128,6 @@ impl std::fmt::Debug for OAuthServer {
     }
 }
 
-fn millis(d: Duration) -> u64 {
-    d.as_millis() as u64
-}
-
 /// PKCE verifiers are 43 to 128 characters of `[A-Za-z0-9-._~]` (RFC 7636 §4.1); challenges
 /// of S256 are exactly 43 base64url characters.
 fn is_pkce_string(s: &str, min: usize, max: usize) -> bool {
@@ -139,12 +139,18 @@ impl OAuthServer {
     pub fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Self {
         let cimd = if config.client_id_metadata_documents {
             let resolver = CimdResolver::new(config.danger_allow_private_cimd_hosts)
-                .with_extra_roots(config.danger_cimd_root_certificates.clone());
+                .with_extra_roots(config.danger_cimd_root_certificates.clone())
+                .with_clock(config.clock.clone());
             Some(Arc::new(resolver))
         } else {
             None
         };
         Self { config, store, cimd, verified: Arc::default(), users: None }
+    }
+
+    /// The current time, from [`Config::clock`].
+    fn now(&self) -> SystemTime {
+        self.config.clock.now()
     }
 
     /// Ask `users` at each refresh whether the grant's user may still sign in
@@ -227,23 +233,23 @@ impl OAuthServer {
     }
 
     fn issue(&self, grant: &Grant) -> (TokenResponse, IssuedTokens) {
-        let now = now_millis();
+        let now = self.now();
         let access = NewSecret::generate("mcp_at_");
         let refresh = NewSecret::generate("mcp_rt_");
         // No token outlives its grant.
-        let access_expires_at = (now + millis(self.config.access_token_ttl)).min(grant.expires_at);
+        let access_expires_at = later(now, self.config.access_token_ttl).min(grant.expires_at);
         let records = IssuedTokens {
             access: AccessTokenRecord { hash: access.hash(), grant: grant.clone(), expires_at: access_expires_at },
             refresh: RefreshTokenRecord {
                 hash: refresh.hash(),
                 grant: grant.clone(),
-                expires_at: (now + millis(self.config.refresh_token_ttl)).min(grant.expires_at),
+                expires_at: later(now, self.config.refresh_token_ttl).min(grant.expires_at),
             },
         };
         let response = TokenResponse {
             access_token: access.into_string(),
             token_type: "Bearer".into(),
-            expires_in: access_expires_at.saturating_sub(now) / 1000,
+            expires_in: access_expires_at.duration_since(now).unwrap_or_default().as_secs(),
             refresh_token: refresh.into_string(),
             scope: grant.scopes.join(" "),
         };
@@ -297,7 +303,7 @@ impl OAuthServer {
     }
 
     /// A verified answer for the token with digest `hash`, if the cache is on and holds one.
-    fn cached(&self, hash: &TokenHash, now: crate::store::Millis) -> Option<AccessToken> {
+    fn cached(&self, hash: &TokenHash, now: SystemTime) -> Option<AccessToken> {
         let ttl = self.config.token_cache_ttl;
         if ttl.is_zero() { None } else { self.verified.get(hash, ttl, now) }
     }
@@ -305,7 +311,7 @@ impl OAuthServer {
     /// The pending authorization `handle` and its client, if both exist and a consent to it
     /// may be remembered.
     async fn rememberable(&self, handle: &str) -> Result<Option<PendingAuthorization>, OAuthError> {
-        let Some(pending) = self.store.pending(&TokenHash::of(handle), now_millis()).await? else { return Ok(None) };
+        let Some(pending) = self.store.pending(&TokenHash::of(handle), self.now()).await? else { return Ok(None) };
         let Some(client) = self.store.client(&pending.client_id).await? else { return Ok(None) };
         Ok(self.can_remember(&pending.redirect_uri, &client).then_some(pending))
     }
@@ -373,7 +379,7 @@ impl AuthProvider for OAuthServer {
         if self.config.token_cache_ttl.is_zero() || !looks_like_access_token(token) {
             return None;
         }
-        self.cached(&TokenHash::of(token), now_millis())
+        self.cached(&TokenHash::of(token), self.now())
     }
 
     async fn verify_token(&self, token: &str) -> Result<AccessToken, TokenRejection> {
@@ -383,7 +389,7 @@ impl AuthProvider for OAuthServer {
         // One digest serves the cache and the store. The guard asked the cache already; other
         // callers get the same shortcut.
         let hash = TokenHash::of(token);
-        let now = now_millis();
+        let now = self.now();
         let ttl = self.config.token_cache_ttl;
         if let Some(cached) = self.cached(&hash, now) {
             return Ok(cached);
@@ -395,9 +401,15 @@ impl AuthProvider for OAuthServer {
             return Err(TokenRejection::WrongAudience);
         }
         let g = record.grant;
-        let verified = AccessToken::new(g.subject, g.username, g.client_id, g.scopes, g.resource, record.expires_at);
+        let verified = AccessToken::builder(g.subject, record.expires_at)
+            .username(g.username)
+            .client_id(g.client_id)
+            .scopes(g.scopes)
+            .audience(g.resource)
+            .claims(g.claims)
+            .build();
         if !ttl.is_zero() {
-            self.verified.put(hash, verified.clone(), generation);
+            self.verified.put(hash, verified.clone(), generation, now);
         }
         Ok(verified)
     }
@@ -446,7 +458,7 @@ impl AuthProvider for OAuthServer {
             redirect_uris: uris,
             grant_types,
             scope: metadata.scope,
-            issued_at: now_millis(),
+            issued_at: self.now(),
         };
         self.store.insert_client(record.clone()).await?;
         tracing::info!(client_id = %Escaped(&record.client_id), "client registered");
@@ -514,7 +526,7 @@ impl AuthProvider for OAuthServer {
             resource,
             csrf_token: NewSecret::generate("").into_string(),
             failed_logins: 0,
-            expires_at: now_millis() + millis(self.config.login_ttl),
+            expires_at: later(self.now(), self.config.login_ttl),
         };
         self.store.insert_pending(pending).await.map_err(|e| AuthorizeError::Page(e.into()))?;
         Ok(handle.into_string())
@@ -522,7 +534,7 @@ impl AuthProvider for OAuthServer {
 
     async fn login_context(&self, handle: &str) -> Result<LoginContext, OAuthError> {
         let expired = || OAuthError::invalid_request("this sign-in request is unknown or has expired");
-        let pending = self.store.pending(&TokenHash::of(handle), now_millis()).await?.ok_or_else(expired)?;
+        let pending = self.store.pending(&TokenHash::of(handle), self.now()).await?.ok_or_else(expired)?;
         let client = self.store.client(&pending.client_id).await?.ok_or_else(expired)?;
         let can_remember = self.can_remember(&pending.redirect_uri, &client);
         let redirect_host = redirect_target(&pending.redirect_uri);
@@ -540,7 +552,7 @@ impl AuthProvider for OAuthServer {
         let hash = TokenHash::of(handle);
         let failures = self.store.record_failed_login(&hash).await?;
         if failures >= self.config.max_login_attempts {
-            self.store.take_pending(&hash, now_millis(), None).await?;
+            self.store.take_pending(&hash, self.now(), None).await?;
             return Ok(false);
         }
         Ok(true)
@@ -549,11 +561,12 @@ impl AuthProvider for OAuthServer {
     async fn complete_authorization(&self, handle: &str, csrf_token: &str, user: &User) -> Result<String, OAuthError> {
         let hash = TokenHash::of(handle);
         let expired = || OAuthError::invalid_request("this sign-in request is unknown or has expired");
-        let now = now_millis();
+        let now = self.now();
         let pending = self.store.pending(&hash, now).await?.ok_or_else(expired)?;
         if !ct_eq_str(&pending.csrf_token, csrf_token) {
             return Err(OAuthError::invalid_request("the form's CSRF token does not match"));
         }
+        crate::claims::checked_size(&user.claims).map_err(|e| OAuthError::server_error(&e))?;
         let code = NewSecret::generate("mcp_code_");
         let grant = Grant {
             grant_id: NewSecret::generate("").into_string(),
@@ -562,7 +575,8 @@ impl AuthProvider for OAuthServer {
             client_id: pending.client_id.clone(),
             scopes: pending.scopes.clone(),
             resource: pending.resource.clone(),
-            expires_at: now + millis(self.config.grant_lifetime),
+            expires_at: later(now, self.config.grant_lifetime),
+            claims: user.claims.clone(),
         };
         let record = CodeRecord {
             hash: code.hash(),
@@ -570,7 +584,7 @@ impl AuthProvider for OAuthServer {
             redirect_uri: pending.redirect_uri.clone(),
             redirect_uri_given: pending.redirect_uri_given,
             code_challenge: pending.code_challenge.clone(),
-            expires_at: now + millis(self.config.code_ttl),
+            expires_at: later(now, self.config.code_ttl),
         };
         // Taking the pending authorization makes the approval single-use even under a double
         // submit, and stores the code in the same transaction (a pending record never changes
@@ -589,13 +603,13 @@ impl AuthProvider for OAuthServer {
             return Ok(None);
         }
         let secret = NewSecret::generate("mcp_ss_");
-        let now = now_millis();
+        let now = self.now();
         let session = SessionRecord {
             hash: secret.hash(),
             subject: user.id.clone(),
             username: user.username.clone(),
             created_at: now,
-            expires_at: now + millis(self.config.session_ttl),
+            expires_at: later(now, self.config.session_ttl),
         };
         self.store.insert_session(session).await?;
         Ok(Some(secret.into_string()))
@@ -605,7 +619,7 @@ impl AuthProvider for OAuthServer {
         if self.config.session_ttl.is_zero() || !is_session_secret(secret) {
             return Ok(None);
         }
-        let session = self.store.session(&TokenHash::of(secret), now_millis()).await?;
+        let session = self.store.session(&TokenHash::of(secret), self.now()).await?;
         Ok(session.map(|s| User::new(s.subject, s.username)))
     }
 
@@ -618,13 +632,13 @@ impl AuthProvider for OAuthServer {
 
     async fn remembered_consent(&self, handle: &str, subject: &str) -> Result<bool, OAuthError> {
         let Some(pending) = self.rememberable(handle).await? else { return Ok(false) };
-        let consent = self.store.consent(subject, &pending.client_id, now_millis()).await?;
+        let consent = self.store.consent(subject, &pending.client_id, self.now()).await?;
         Ok(consent.is_some_and(|c| pending.scopes.iter().all(|s| c.scopes.contains(s))))
     }
 
     async fn remember_consent(&self, handle: &str, subject: &str) -> Result<(), OAuthError> {
         let Some(pending) = self.rememberable(handle).await? else { return Ok(()) };
-        let now = now_millis();
+        let now = self.now();
         // What the user approves adds to what they approved before (a narrower request later
         // does not take back the wider consent).
         let mut scopes = match self.store.consent(subject, &pending.client_id, now).await? {
@@ -634,7 +648,7 @@ impl AuthProvider for OAuthServer {
         scopes.extend(pending.scopes);
         scopes.sort();
         scopes.dedup();
-        let expires_at = now + millis(self.config.consent_ttl);
+        let expires_at = later(now, self.config.consent_ttl);
         self.store
             .put_consent(ConsentRecord::new(subject, pending.client_id.as_str(), scopes, now, expires_at))
             .await?;
@@ -643,7 +657,7 @@ impl AuthProvider for OAuthServer {
     }
 
     async fn forget_consent(&self, handle: &str, subject: &str) -> Result<(), OAuthError> {
-        if let Some(pending) = self.store.pending(&TokenHash::of(handle), now_millis()).await? {
+        if let Some(pending) = self.store.pending(&TokenHash::of(handle), self.now()).await? {
             self.store.revoke_consent(subject, &pending.client_id).await?;
         }
         Ok(())
@@ -652,11 +666,11 @@ impl AuthProvider for OAuthServer {
     async fn deny_authorization(&self, handle: &str, csrf_token: &str) -> Result<String, OAuthError> {
         let hash = TokenHash::of(handle);
         let expired = || OAuthError::invalid_request("this sign-in request is unknown or has expired");
-        let pending = self.store.pending(&hash, now_millis()).await?.ok_or_else(expired)?;
+        let pending = self.store.pending(&hash, self.now()).await?.ok_or_else(expired)?;
         if !ct_eq_str(&pending.csrf_token, csrf_token) {
             return Err(OAuthError::invalid_request("the form's CSRF token does not match"));
         }
-        self.store.take_pending(&hash, now_millis(), None).await?;
+        self.store.take_pending(&hash, self.now(), None).await?;
         let iss = self.config.issuer();
         let mut params =
             vec![("error", "access_denied"), ("error_description", "the user declined"), ("iss", iss.as_str())];
@@ -680,7 +694,7 @@ impl AuthProvider for OAuthServer {
         };
         let invalid = || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
         let hash = TokenHash::of(code);
-        let now = now_millis();
+        let now = self.now();
         // Decide on the code as read, then spend it and store the tokens in one transaction.
         // A code record never changes, so the copy read here is the one redeemed.
         let Some(record) = self.store.code(&hash, now).await? else { return Err(invalid()) };
@@ -726,7 +740,7 @@ impl AuthProvider for OAuthServer {
         }
         let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
         let old = TokenHash::of(refresh_token);
-        let now = now_millis();
+        let now = self.now();
         // Build the successor first so that the rotation is one atomic store call.
         let Some(current) = self.store_refresh_grant(&old, now).await? else { return Err(invalid()) };
         if current.client_id != client.client_id {
@@ -736,14 +750,21 @@ impl AuthProvider for OAuthServer {
         if current.expires_at <= now {
             return Err(OAuthError::invalid_grant("the grant has reached its lifetime: sign in again"));
         }
+        let mut grant = current.clone();
         if let Some(users) = &self.users {
             let may = users.may_sign_in(&current.subject).await.map_err(|e| OAuthError::server_error(&e))?;
-            if !may {
+            // The user's claims as they are now: a changed email or role reaches the next token.
+            let user = match may {
+                true => users.find_by_id(&current.subject).await.map_err(|e| OAuthError::server_error(&e))?,
+                false => None,
+            };
+            let Some(user) = user else {
                 tracing::info!(subject = %Escaped(&current.subject), "refresh refused: the user may no longer sign in");
                 return Err(invalid());
-            }
+            };
+            crate::claims::checked_size(&user.claims).map_err(|e| OAuthError::server_error(&e))?;
+            grant.claims = user.claims;
         }
-        let mut grant = current.clone();
         if scope.is_some_and(|s| !s.trim().is_empty()) {
             let asked = self.parse_scopes(scope)?;
             if asked.iter().any(|s| !current.scopes.contains(s)) {
@@ -756,7 +777,7 @@ impl AuthProvider for OAuthServer {
         match self.store.rotate_refresh(&old, now, records, sealed).await? {
             RefreshRotation::Rotated(_) => Ok(response),
             RefreshRotation::AlreadyRotated { grant, rotated_at, sealed_successor } => {
-                let in_grace = now.saturating_sub(rotated_at) <= millis(self.config.refresh_grace);
+                let in_grace = now.duration_since(rotated_at).unwrap_or_default() <= self.config.refresh_grace;
                 if in_grace && let Some(previous) = sealed_successor.and_then(|s| open_successor(refresh_token, &s)) {
                     tracing::info!(client_id = %Escaped(&grant.client_id), "refresh retried within the grace window");
                     return Ok(previous);
@@ -795,11 +816,7 @@ impl OAuthServer {
     /// The grant of a refresh token (current or already rotated), read before minting so
     /// that client and resource are checked first; the rotation itself is the store's atomic
     /// `rotate_refresh`, which decides between concurrent users of the same token.
-    async fn store_refresh_grant(
-        &self,
-        hash: &TokenHash,
-        now: crate::store::Millis,
-    ) -> Result<Option<Grant>, OAuthError> {
+    async fn store_refresh_grant(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<Grant>, OAuthError> {
         Ok(self.store.refresh_grant(hash, now).await?)
     }
 
@@ -807,8 +824,8 @@ impl OAuthServer {
     /// token the sweeper has not removed yet (and a refresh token takes its live grant with it),
     /// so its ownership counts too.
     async fn owner_of(&self, hash: &TokenHash) -> Result<Option<String>, OAuthError> {
-        // Time 0: before every expiry, so expired records are found.
-        const ANY_TIME: crate::store::Millis = 0;
+        // The epoch: before every expiry, so expired records are found.
+        const ANY_TIME: SystemTime = UNIX_EPOCH;
         if let Some(t) = self.store.access_token(hash, ANY_TIME).await? {
             return Ok(Some(t.grant.client_id));
         }
@@ -841,19 +858,18 @@ mod tests {
     fn a_verification_in_flight_does_not_refill_a_cleared_cache() {
         let cache = VerifiedCache::default();
         let hash = TokenHash::of("mcp_at_in-flight");
-        let token =
-            AccessToken::new("u1", "alice", "c1", vec!["mcp".into()], "https://mcp/mcp", crate::store::Millis::MAX);
-        let ttl = Duration::from_secs(60);
+        let token = AccessToken::builder("u1", crate::clock::far_future()).username("alice").build();
+        let (ttl, now) = (Duration::from_secs(60), UNIX_EPOCH);
 
         let before_lookup = cache.generation(); // verification: about to ask the store
         cache.clear(); // revocation on this instance
-        cache.put(hash, token.clone(), before_lookup); // verification: store answered
-        assert_eq!(cache.get(&hash, ttl, 0), None, "the revoked token came back into the cache");
+        cache.put(hash, token.clone(), before_lookup, now); // verification: store answered
+        assert_eq!(cache.get(&hash, ttl, now), None, "the revoked token came back into the cache");
 
         // A verification that starts after the clear caches as before.
         let after = cache.generation();
-        cache.put(hash, token.clone(), after);
-        assert_eq!(cache.get(&hash, ttl, 0), Some(token));
+        cache.put(hash, token.clone(), after, now);
+        assert_eq!(cache.get(&hash, ttl, now), Some(token));
     }
 
     #[test]

@@ -14,15 +14,16 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 use url::{Host, Url};
 
+use crate::clock::{Clock, SystemClock, later};
 use crate::escaped::Escaped;
 use crate::json_depth::{MAX_JSON_DEPTH, within_depth};
 use crate::redirect_uri::RedirectUri;
-use crate::store::{ClientRecord, now_millis};
+use crate::store::ClientRecord;
 
 const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -145,7 +146,10 @@ pub(crate) struct CimdResolver {
     allow_private: bool,
     /// Roots (DER) trusted besides the platform's (`Config::danger_cimd_root_certificates`).
     extra_roots: Vec<Vec<u8>>,
-    cache: Mutex<HashMap<String, (ClientRecord, Instant)>>,
+    /// Documents with when their HTTP freshness ends.
+    cache: Mutex<HashMap<String, (ClientRecord, SystemTime)>>,
+    /// Dates a fetched document's registration (`issued_at`) and its freshness.
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for CimdResolver {
@@ -159,7 +163,19 @@ impl std::fmt::Debug for CimdResolver {
 
 impl CimdResolver {
     pub(crate) fn new(allow_private: bool) -> Self {
-        Self { http: OnceLock::new(), allow_private, extra_roots: Vec::new(), cache: Mutex::new(HashMap::new()) }
+        Self {
+            http: OnceLock::new(),
+            allow_private,
+            extra_roots: Vec::new(),
+            cache: Mutex::new(HashMap::new()),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Read the time from `clock`.
+    pub(crate) fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Also trust these root certificates (DER) for the document hosts' TLS.
@@ -225,7 +241,7 @@ impl CimdResolver {
     /// freshly fetched (`true`). The error is a description safe to show.
     pub(crate) async fn resolve(&self, client_id: &str) -> Result<(ClientRecord, bool), String> {
         if let Some((record, expires)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(client_id)
-            && *expires > Instant::now()
+            && *expires > self.clock.now()
         {
             return Ok((record.clone(), false));
         }
@@ -252,12 +268,12 @@ impl CimdResolver {
         let record = self.validate_document(client_id, &body)?;
         if let Some(ttl) = ttl {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            let now = self.clock.now();
             if cache.len() >= MAX_CACHED {
-                let now = Instant::now();
                 cache.retain(|_, (_, e)| *e > now);
             }
             if cache.len() < MAX_CACHED {
-                cache.insert(client_id.to_owned(), (record.clone(), Instant::now() + ttl));
+                cache.insert(client_id.to_owned(), (record.clone(), later(now, ttl)));
             }
         }
         Ok((record, true))
@@ -291,7 +307,7 @@ impl CimdResolver {
             redirect_uris: doc.redirect_uris,
             grant_types: doc.grant_types.unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]),
             scope: doc.scope,
-            issued_at: now_millis(),
+            issued_at: self.clock.now(),
         })
     }
 }

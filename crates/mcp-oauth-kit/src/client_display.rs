@@ -117,7 +117,7 @@ mod tests {
             redirect_uris: vec!["https://app.example.com/cb".into()],
             grant_types: vec!["authorization_code".into()],
             scope: None,
-            issued_at: 0,
+            issued_at: std::time::UNIX_EPOCH,
         }
     }
 

@@ -4,10 +4,12 @@
 //! or `X-Forwarded-*` headers; it all comes from [`Config::public_url`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::ConfigError;
 use crate::secret::Redacted;
 
@@ -114,6 +116,11 @@ pub struct Config {
     /// `postgres://…` (see [`open_store`](crate::open_store)). `None` leaves the choice to
     /// the application. `Debug` shows it as `[redacted]`: it may hold a password.
     pub database_url: Option<String>,
+    /// Where every expiry the kit decides on reads the time: tokens, codes, sign-ins, sessions,
+    /// consent, rate-limit windows, the verified-token cache and the sweeper. Default
+    /// [`SystemClock`]; tests set a [`ManualClock`](crate::clock::ManualClock) (also through
+    /// [`McpServerBuilder::clock`](crate::McpServerBuilder::clock)) to move time instead of sleeping.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Config {
@@ -152,6 +159,7 @@ impl std::fmt::Debug for Config {
             stateless,
             server_name,
             database_url,
+            clock,
         } = self;
         f.debug_struct("Config")
             .field("public_url", public_url)
@@ -187,6 +195,7 @@ impl std::fmt::Debug for Config {
             .field("stateless", stateless)
             .field("server_name", server_name)
             .field("database_url", &database_url.as_ref().map(|_| Redacted))
+            .field("clock", clock)
             .finish()
     }
 }
@@ -231,6 +240,7 @@ impl Config {
             stateless: false,
             server_name: "MCP server".into(),
             database_url: None,
+            clock: Arc::new(SystemClock),
         })
     }
 

@@ -56,7 +56,9 @@ mod authorization_server;
 mod authorize;
 mod browser;
 mod cimd;
+pub mod claims;
 mod client_display;
+pub mod clock;
 mod config;
 mod error;
 mod escaped;
@@ -89,16 +91,15 @@ pub use error::{ConfigError, Error, OAuthError, OAuthErrorCode, StoreError, User
 pub use http_util::{BoxError, HttpResponse, RequestBody, ResponseBody};
 pub use password::{hash_password, verify_password, verify_password_async, verify_password_or_dummy};
 pub use provider::{
-    AccessToken, AuthProvider, AuthorizationRequest, AuthorizeError, ClientCredentials, ClientMetadata, LoginContext,
-    RegisteredClient, TokenClaims, TokenRejection, TokenResponse,
+    AccessToken, AccessTokenBuilder, AuthProvider, AuthorizationRequest, AuthorizeError, ClientCredentials,
+    ClientMetadata, LoginContext, RegisteredClient, TokenClaims, TokenRejection, TokenResponse,
 };
 pub use router::Router;
 pub use secret::{Password, TokenHash};
 pub use server::{McpServer, McpServerBuilder};
 pub use store::{
     AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore,
-    Millis, PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord,
-    Store, now_millis,
+    PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store,
 };
 pub use store::{SqlStore, open_store};
 pub use tools::{

@@ -317,6 +317,7 @@ pub(crate) async fn show(
                     tracing::info!(subject = %Escaped(&user.id), "approved from the user's session and remembered consent");
                     redirect(&location)
                 }
+                Err(e) if e.code == OAuthErrorCode::ServerError => page_error(StatusCode::INTERNAL_SERVER_ERROR, e),
                 Err(e) => page_error(StatusCode::BAD_REQUEST, e),
             };
         }
@@ -401,6 +402,7 @@ pub(crate) async fn submit(
             // Nobody has authenticated here: the answer is our page, not a redirect.
             return match provider.deny_authorization(handle, csrf).await {
                 Ok(_) => declined_page(&config.server_name, &ctx.client_name),
+                Err(e) if e.code == OAuthErrorCode::ServerError => page_error(StatusCode::INTERNAL_SERVER_ERROR, e),
                 Err(e) => page_error(StatusCode::BAD_REQUEST, e),
             };
         };
@@ -527,6 +529,8 @@ async fn approve(
     }
     match provider.complete_authorization(handle, csrf, user).await {
         Ok(location) => redirect(&location),
+        // The user store handed over what the kit cannot store (claims too large): not the user's fault.
+        Err(e) if e.code == OAuthErrorCode::ServerError => page_error(StatusCode::INTERNAL_SERVER_ERROR, e),
         Err(e) => page_error(StatusCode::BAD_REQUEST, e),
     }
 }

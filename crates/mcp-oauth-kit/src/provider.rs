@@ -7,22 +7,26 @@
 //! [`AuthProvider::authorization_servers`] and leaves the OAuth operations at their defaults.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use rmcp::RoleServer;
 use rmcp::service::RequestContext;
 
+use crate::claims::{ClaimError, Claims};
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::secret::Redacted;
-use crate::store::Millis;
 use crate::user_store::User;
 
-/// A verified access token: who is calling, through which client, with which scopes.
+/// A verified access token: who is calling, through which client, with which scopes, and what
+/// else the user store or token verifier said about them ([`AccessToken::claim`]).
 ///
 /// Tools receive it as their first argument; an rmcp `ServerHandler` of your own reads it with
 /// [`AccessToken::from_context`]. Its fields are those of [`TokenClaims`], read through `Deref`
 /// (`caller.username`, `caller.scopes`). Cloning it is a reference-count increment: the guard,
 /// the verified-token cache, rmcp's copy of the request and the tool each hold one per call.
+///
+/// A provider that verifies tokens itself builds one with [`AccessToken::builder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessToken(Arc<TokenClaims>);
 
@@ -40,8 +44,11 @@ pub struct TokenClaims {
     pub scopes: Vec<String>,
     /// The resource the token was issued for (RFC 8707).
     pub audience: String,
-    /// When it expires, in milliseconds since the Unix epoch.
-    pub expires_at: Millis,
+    /// When it expires.
+    pub expires_at: SystemTime,
+    /// Extra claims about the caller (email, roles, …); read them typed with
+    /// [`AccessToken::claim`].
+    pub claims: Claims,
 }
 
 impl std::ops::Deref for AccessToken {
@@ -53,23 +60,63 @@ impl std::ops::Deref for AccessToken {
 }
 
 impl AccessToken {
-    /// A token for `subject`/`username`; for providers that verify tokens themselves.
-    pub fn new(
-        subject: impl Into<String>,
-        username: impl Into<String>,
-        client_id: impl Into<String>,
-        scopes: Vec<String>,
-        audience: impl Into<String>,
-        expires_at: Millis,
-    ) -> Self {
-        Self(Arc::new(TokenClaims {
-            subject: subject.into(),
-            username: username.into(),
-            client_id: client_id.into(),
-            scopes,
-            audience: audience.into(),
+    /// Start building the verified token of `subject`, valid until `expires_at`: for providers
+    /// that verify tokens themselves. The username defaults to the subject; client, audience,
+    /// scopes and claims to empty.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use mcp_oauth_kit::AccessToken;
+    ///
+    /// // From a verified JWT's claims:
+    /// let (sub, exp) = ("user-42", 1_900_000_000_u64);
+    /// let token = AccessToken::builder(sub, UNIX_EPOCH + Duration::from_secs(exp))
+    ///     .username("carol")
+    ///     .client_id("my-client")
+    ///     .scopes(["mcp", "notes:write"])
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .claim("email", "carol@example.com")
+    ///     .claim("permissions", vec!["notes:read", "notes:write"])
+    ///     .build();
+    /// assert!(token.has_scope("notes:write"));
+    /// assert_eq!(token.claim::<String>("email").unwrap(), "carol@example.com");
+    /// ```
+    pub fn builder(subject: impl Into<String>, expires_at: SystemTime) -> AccessTokenBuilder {
+        let subject = subject.into();
+        AccessTokenBuilder(TokenClaims {
+            username: subject.clone(),
+            subject,
+            client_id: String::new(),
+            scopes: Vec::new(),
+            audience: String::new(),
             expires_at,
-        }))
+            claims: Claims::new(),
+        })
+    }
+
+    /// The claim `name` as a `T`: `caller.claim::<String>("email")`. Ask for an `Option<T>` when
+    /// the claim may be absent: then a missing claim is `Ok(None)`.
+    ///
+    /// ```
+    /// # use std::time::SystemTime;
+    /// # use mcp_oauth_kit::AccessToken;
+    /// # let caller = AccessToken::builder("u-1", SystemTime::now()).claim("roles", vec!["admin"]).build();
+    /// let roles: Vec<String> = caller.claim("roles")?;
+    /// let org: Option<String> = caller.claim("org")?;
+    /// assert_eq!((roles, org), (vec!["admin".to_owned()], None));
+    /// # Ok::<(), mcp_oauth_kit::claims::ClaimError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ClaimError::Missing`] when there is no such claim and `T` is not an `Option`;
+    /// [`ClaimError::Invalid`] when its value does not deserialize into `T`.
+    pub fn claim<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, ClaimError> {
+        crate::claims::read(&self.0.claims, name)
+    }
+
+    /// Every extra claim, as JSON.
+    pub fn claims(&self) -> &Claims {
+        &self.0.claims
     }
 
     /// Whether the token carries `scope`.
@@ -83,6 +130,55 @@ impl AccessToken {
     /// the request's `http::request::Parts` to the handler. `None` only outside the kit.
     pub fn from_context(ctx: &RequestContext<RoleServer>) -> Option<&AccessToken> {
         ctx.extensions.get::<http::request::Parts>()?.extensions.get::<AccessToken>()
+    }
+}
+
+/// Builds an [`AccessToken`]; start with [`AccessToken::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct AccessTokenBuilder(TokenClaims);
+
+impl AccessTokenBuilder {
+    /// The user's name, for display (default: the subject).
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.0.username = username.into();
+        self
+    }
+
+    /// The OAuth client the token was issued to.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.0.client_id = client_id.into();
+        self
+    }
+
+    /// The scopes the token carries.
+    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.0.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The resource the token was issued for (RFC 8707): check it matches this server before
+    /// building.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.0.audience = audience.into();
+        self
+    }
+
+    /// Add the claim `name` (replacing one of that name).
+    pub fn claim(mut self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.0.claims.insert(name.into(), value.into());
+        self
+    }
+
+    /// Add every claim of `claims` (replacing those of the same names).
+    pub fn claims(mut self, claims: Claims) -> Self {
+        self.0.claims.extend(claims);
+        self
+    }
+
+    /// The token.
+    pub fn build(self) -> AccessToken {
+        AccessToken(Arc::new(self.0))
     }
 }
 
@@ -510,7 +606,7 @@ mod tests {
             redirect_uris: vec!["https://app.example.com/cb".into()],
             grant_types: vec!["authorization_code".into()],
             scope: None,
-            issued_at: 0,
+            issued_at: std::time::UNIX_EPOCH,
         };
         let registered = RegisteredClient { record, client_secret: Some("mcp_cs_secret-7d3b".into()) };
         let shown = format!("{registered:?}");

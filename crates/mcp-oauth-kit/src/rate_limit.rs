@@ -16,11 +16,12 @@
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::secret::TokenHash;
-use crate::store::{Millis, RateLimitWindow, Store, now_millis};
+use crate::store::{RateLimitWindow, Store};
 
 /// What a limit says about one more event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,16 +50,16 @@ impl RateLimit {
     }
 
     /// Whether the event just counted into `window` is within the limit.
-    fn verdict(&self, window: RateLimitWindow, now: Millis) -> Verdict {
+    fn verdict(&self, window: RateLimitWindow, now: SystemTime) -> Verdict {
         if window.count > self.limit {
-            Verdict::Limited(Duration::from_millis(window.ends_at.saturating_sub(now)))
+            Verdict::Limited(window.ends_at.duration_since(now).unwrap_or_default())
         } else {
             Verdict::Allowed
         }
     }
 
     /// Count one event for `id`; whether it was within the limit.
-    pub(crate) async fn hit(&self, store: &dyn Store, id: &str, now: Millis) -> Result<Verdict, StoreError> {
+    pub(crate) async fn hit(&self, store: &dyn Store, id: &str, now: SystemTime) -> Result<Verdict, StoreError> {
         Ok(self.counted_hit(store, id, now).await?.0)
     }
 
@@ -68,7 +69,7 @@ impl RateLimit {
         &self,
         store: &dyn Store,
         id: &str,
-        now: Millis,
+        now: SystemTime,
     ) -> Result<(Verdict, Option<Hit>), StoreError> {
         if self.limit == 0 {
             return Ok((Verdict::Allowed, None));
@@ -100,7 +101,7 @@ impl RateLimit {
 struct Hit {
     key: String,
     /// Names the window the event went into: a later window is never touched.
-    window_ends_at: Millis,
+    window_ends_at: SystemTime,
 }
 
 /// Whether a sign-in attempt, counted before its password is checked, may go on.
@@ -121,6 +122,7 @@ pub(crate) struct CountedSignIn {
 /// The limits of one server, over its store.
 pub(crate) struct Limits {
     store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
     login_failures_by_user: RateLimit,
     login_failures_by_ip: RateLimit,
     oauth_requests_by_ip: RateLimit,
@@ -146,6 +148,7 @@ impl Limits {
         let window = config.login_failure_window;
         Self {
             store,
+            clock: config.clock.clone(),
             login_failures_by_user: RateLimit::new("login:user", config.login_failures_per_user, window),
             login_failures_by_ip: RateLimit::new("login:ip", config.login_failures_per_ip, window),
             oauth_requests_by_ip: RateLimit::new("oauth:ip", config.oauth_requests_per_minute, Duration::from_secs(60)),
@@ -161,7 +164,7 @@ impl Limits {
     /// does not use up the other key's budget: a locked-out username is refused before its
     /// address is counted, and a throttled address's attempt is taken back from the username.
     pub(crate) async fn sign_in_attempt(&self, username: &str, ip: &str) -> Result<SignInAttempt, StoreError> {
-        let now = now_millis();
+        let now = self.clock.now();
         let (by_user, user_hit) =
             self.login_failures_by_user.counted_hit(&*self.store, &user_id(username), now).await?;
         if let Verdict::Limited(retry) = by_user {
@@ -185,7 +188,7 @@ impl Limits {
 
     /// Count one request from `ip` at an OAuth endpoint.
     pub(crate) async fn oauth_request(&self, ip: &str) -> Result<Verdict, StoreError> {
-        self.oauth_requests_by_ip.hit(&*self.store, ip, now_millis()).await
+        self.oauth_requests_by_ip.hit(&*self.store, ip, self.clock.now()).await
     }
 }
 
@@ -232,36 +235,49 @@ fn address_bucket(ip: IpAddr) -> String {
 mod tests {
     use super::*;
     use crate::store::MemoryStore;
+    use std::time::UNIX_EPOCH;
+
+    /// `ms` milliseconds after the Unix epoch.
+    fn at(ms: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(ms)
+    }
 
     #[tokio::test]
     async fn blocks_after_the_limit_and_recovers_after_the_window() {
         let store = MemoryStore::new();
         let l = RateLimit::new("t", 2, Duration::from_millis(50));
-        let t = 1_000;
+        let t = at(1_000);
         assert_eq!(l.hit(&store, "k", t).await.ok(), Some(Verdict::Allowed));
-        assert_eq!(l.hit(&store, "k", t + 10).await.ok(), Some(Verdict::Allowed));
-        assert_eq!(l.hit(&store, "k", t + 20).await.ok(), Some(Verdict::Limited(Duration::from_millis(30))));
-        assert_eq!(l.hit(&store, "other", t + 20).await.ok(), Some(Verdict::Allowed));
-        assert_eq!(l.hit(&store, "k", t + 50).await.ok(), Some(Verdict::Allowed), "the window ended");
-        assert_eq!(l.hit(&store, "k", t + 60).await.ok(), Some(Verdict::Allowed));
-        assert!(matches!(l.hit(&store, "k", t + 60).await, Ok(Verdict::Limited(_))));
+        assert_eq!(l.hit(&store, "k", t + Duration::from_millis(10)).await.ok(), Some(Verdict::Allowed));
+        assert_eq!(
+            l.hit(&store, "k", t + Duration::from_millis(20)).await.ok(),
+            Some(Verdict::Limited(Duration::from_millis(30)))
+        );
+        assert_eq!(l.hit(&store, "other", t + Duration::from_millis(20)).await.ok(), Some(Verdict::Allowed));
+        assert_eq!(
+            l.hit(&store, "k", t + Duration::from_millis(50)).await.ok(),
+            Some(Verdict::Allowed),
+            "the window ended"
+        );
+        assert_eq!(l.hit(&store, "k", t + Duration::from_millis(60)).await.ok(), Some(Verdict::Allowed));
+        assert!(matches!(l.hit(&store, "k", t + Duration::from_millis(60)).await, Ok(Verdict::Limited(_))));
         l.reset(&store, "k").await.expect("reset");
-        assert_eq!(l.hit(&store, "k", t + 60).await.ok(), Some(Verdict::Allowed));
+        assert_eq!(l.hit(&store, "k", t + Duration::from_millis(60)).await.ok(), Some(Verdict::Allowed));
     }
 
     #[tokio::test]
     async fn an_undone_hit_frees_its_place_in_its_own_window_only() {
         let store = MemoryStore::new();
         let l = RateLimit::new("t", 1, Duration::from_millis(50));
-        let (verdict, hit) = l.counted_hit(&store, "k", 1_000).await.expect("hit");
+        let (verdict, hit) = l.counted_hit(&store, "k", at(1_000)).await.expect("hit");
         assert_eq!(verdict, Verdict::Allowed);
         RateLimit::undo(&store, hit.as_ref()).await.expect("undo");
-        let (verdict, hit) = l.counted_hit(&store, "k", 1_010).await.expect("hit");
+        let (verdict, hit) = l.counted_hit(&store, "k", at(1_010)).await.expect("hit");
         assert_eq!(verdict, Verdict::Allowed, "the undone hit no longer counts");
-        assert!(matches!(l.hit(&store, "k", 1_020).await, Ok(Verdict::Limited(_))));
-        assert_eq!(l.hit(&store, "k", 1_050).await.ok(), Some(Verdict::Allowed), "a new window");
+        assert!(matches!(l.hit(&store, "k", at(1_020)).await, Ok(Verdict::Limited(_))));
+        assert_eq!(l.hit(&store, "k", at(1_050)).await.ok(), Some(Verdict::Allowed), "a new window");
         RateLimit::undo(&store, hit.as_ref()).await.expect("undo of the old window");
-        assert!(matches!(l.hit(&store, "k", 1_060).await, Ok(Verdict::Limited(_))), "the new window keeps its hit");
+        assert!(matches!(l.hit(&store, "k", at(1_060)).await, Ok(Verdict::Limited(_))), "the new window keeps its hit");
     }
 
     fn limits(per_user: u32, per_ip: u32) -> Limits {
@@ -314,11 +330,11 @@ mod tests {
         let store = MemoryStore::new();
         let l = RateLimit::new("t", 0, Duration::from_secs(60));
         for _ in 0..1000 {
-            assert_eq!(l.hit(&store, "k", 1).await.ok(), Some(Verdict::Allowed));
+            assert_eq!(l.hit(&store, "k", at(1)).await.ok(), Some(Verdict::Allowed));
         }
-        let window = store.rate_limit_count(&l.key("k"), 1).await.expect("count");
+        let window = store.rate_limit_count(&l.key("k"), at(1)).await.expect("count");
         assert_eq!(window.count, 0, "nothing was counted");
-        assert!(l.counted_hit(&store, "k", 1).await.expect("hit").1.is_none(), "nothing to undo");
+        assert!(l.counted_hit(&store, "k", at(1)).await.expect("hit").1.is_none(), "nothing to undo");
     }
 
     #[test]

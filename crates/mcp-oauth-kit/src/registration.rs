@@ -22,7 +22,7 @@ pub(crate) async fn register(provider: &dyn AuthProvider, headers: &HeaderMap, b
             let r = &client.record;
             let mut body = json!({
                 "client_id": r.client_id,
-                "client_id_issued_at": r.issued_at / 1000,
+                "client_id_issued_at": r.issued_at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs(),
                 "redirect_uris": r.redirect_uris,
                 "grant_types": r.grant_types,
                 "response_types": ["code"],

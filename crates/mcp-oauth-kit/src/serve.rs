@@ -11,10 +11,11 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::earlier;
 use crate::config::DEFAULT_SWEEP_INTERVAL;
 use crate::error::StoreError;
 use crate::router::{AppState, Router};
-use crate::store::{Store, now_millis, window_millis};
+use crate::store::Store;
 
 /// How long a graceful shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -125,15 +126,16 @@ pub(crate) fn spawn_sweeper(
                 _ = tick.tick() => {}
                 () = cancel.cancelled() => return,
             }
-            let now = now_millis();
+            let now = state.config.clock.now();
             log_sweep("expired OAuth state", store.sweep_expired(now).await);
-            let grace_over = now.saturating_sub(window_millis(state.config.refresh_grace));
+            let grace_over = earlier(now, state.config.refresh_grace);
             log_sweep("sealed refresh successors", store.forget_sealed_successors(grace_over).await);
             let unused_ttl = state.config.unused_client_ttl;
             if !unused_ttl.is_zero() {
-                let registered_before = now.saturating_sub(window_millis(unused_ttl));
+                let registered_before = earlier(now, unused_ttl);
                 log_sweep("unused client registrations", store.sweep_unused_clients(registered_before).await);
             }
+            // MCP session bindings live in this process only: their idleness is elapsed time.
             state.sessions.sweep(Duration::from_secs(15 * 60));
         }
     })

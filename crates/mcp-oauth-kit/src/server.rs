@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::authorization_server::OAuthServer;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
 use crate::mcp_handler::ToolsHandler;
@@ -70,6 +71,30 @@ impl McpServerBuilder {
     /// tokens of an external identity provider.
     pub fn auth_provider(mut self, provider: impl AuthProvider) -> Self {
         self.provider = Some(Arc::new(provider));
+        self
+    }
+
+    /// Read the time from `clock` instead of the system's ([`Config::clock`]): a test gives a
+    /// [`ManualClock`](crate::clock::ManualClock) and moves it to expire tokens, codes,
+    /// sign-ins and rate-limit windows at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mcp_oauth_kit::clock::ManualClock;
+    /// use mcp_oauth_kit::{Config, McpServer, StaticUserStore, Tools};
+    ///
+    /// let clock = ManualClock::starting_now();
+    /// let server = McpServer::builder(Config::new("http://127.0.0.1:8000").unwrap())
+    ///     .clock(clock.clone())
+    ///     .user_store(StaticUserStore::new())
+    ///     .tools(Tools::new())
+    ///     .build()
+    ///     .unwrap();
+    /// clock.advance(Duration::from_secs(3600)); // every token issued before is now expired
+    /// # drop(server);
+    /// ```
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.config.clock = Arc::new(clock);
         self
     }
 

@@ -17,29 +17,25 @@
 //!   different count;
 //! - a redeemed code stays (marked used) until it expires, so a replay is recognised and
 //!   revokes what the code issued (OAuth 2.1 §4.1.3).
+//!
+//! Times are [`SystemTime`]s, passed in by the kit from its [`Clock`](crate::clock::Clock)
+//! (`now` parameters): a store never reads the clock itself. A backend may keep them to the
+//! millisecond, as [`SqlStore`] does.
 
 mod memory;
 mod sql;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
 pub use memory::MemoryStore;
 pub use sql::{SqlStore, open_store};
 
+use crate::claims::Claims;
 use crate::error::StoreError;
 use crate::secret::TokenHash;
-
-/// Milliseconds since the Unix epoch: how stores keep time (it survives a restart and is
-/// the same across instances, which `Instant` is not).
-pub type Millis = u64;
-
-/// The current time in [`Millis`].
-pub fn now_millis() -> Millis {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
 
 /// A client registered through RFC 7591 dynamic registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +56,7 @@ pub struct ClientRecord {
     /// The scope the client registered for, if it named one.
     pub scope: Option<String>,
     /// When it registered.
-    pub issued_at: Millis,
+    pub issued_at: SystemTime,
 }
 
 /// What a signed-in user granted a client: shared by the code and every token issued from it.
@@ -82,7 +78,10 @@ pub struct Grant {
     pub resource: String,
     /// When the grant ends, however often its refresh token rotates: the user's sign-in plus
     /// [`Config::grant_lifetime`](crate::Config::grant_lifetime). No token of it outlives this.
-    pub expires_at: Millis,
+    pub expires_at: SystemTime,
+    /// The user's extra claims ([`User::claims`](crate::User::claims)) at sign-in, renewed at
+    /// each refresh; every access token of the grant carries them.
+    pub claims: Claims,
 }
 
 /// An authorization request waiting for the user to sign in.
@@ -111,7 +110,7 @@ pub struct PendingAuthorization {
     /// Wrong passwords so far.
     pub failed_logins: u32,
     /// When the user's time to sign in runs out.
-    pub expires_at: Millis,
+    pub expires_at: SystemTime,
 }
 
 /// An authorization code.
@@ -130,7 +129,7 @@ pub struct CodeRecord {
     /// The PKCE S256 challenge the verifier must match.
     pub code_challenge: String,
     /// When the code expires.
-    pub expires_at: Millis,
+    pub expires_at: SystemTime,
 }
 
 /// An access token.
@@ -142,7 +141,7 @@ pub struct AccessTokenRecord {
     /// What it grants.
     pub grant: Grant,
     /// When it expires.
-    pub expires_at: Millis,
+    pub expires_at: SystemTime,
 }
 
 /// A refresh token.
@@ -154,7 +153,7 @@ pub struct RefreshTokenRecord {
     /// What it grants.
     pub grant: Grant,
     /// When it expires.
-    pub expires_at: Millis,
+    pub expires_at: SystemTime,
 }
 
 /// A new token pair, as stored.
@@ -180,9 +179,9 @@ pub struct SessionRecord {
     /// The user's name at sign-in time.
     pub username: String,
     /// When the user signed in.
-    pub created_at: Millis,
+    pub created_at: SystemTime,
     /// When the session ends, whatever happens in between.
-    pub expires_at: Millis,
+    pub expires_at: SystemTime,
 }
 
 /// A user's remembered consent to a client: authorization requests of that client for these
@@ -197,9 +196,9 @@ pub struct ConsentRecord {
     /// The scopes approved, sorted.
     pub scopes: Vec<String>,
     /// When the user (last) approved.
-    pub granted_at: Millis,
+    pub granted_at: SystemTime,
     /// When the consent is forgotten.
-    pub expires_at: Millis,
+    pub expires_at: SystemTime,
 }
 
 /// One key's rate-limit window, as [`Store::hit_rate_limit`] and [`Store::rate_limit_count`]
@@ -210,7 +209,7 @@ pub struct RateLimitWindow {
     /// Events counted in the window so far (0 when the key has no current window).
     pub count: u32,
     /// When the window ends and counting starts over (`now` when there is no window).
-    pub ends_at: Millis,
+    pub ends_at: SystemTime,
 }
 
 /// The outcome of redeeming a code.
@@ -238,7 +237,7 @@ pub enum RefreshRotation {
         /// The grant of the token.
         grant: Grant,
         /// When it was rotated.
-        rotated_at: Millis,
+        rotated_at: SystemTime,
         /// The successor pair, sealed with a key derived from the old token.
         sealed_successor: Option<Vec<u8>>,
     },
@@ -275,7 +274,7 @@ pub trait Store: Send + Sync + 'static {
     /// Save a pending authorization.
     async fn insert_pending(&self, pending: PendingAuthorization) -> Result<(), StoreError>;
     /// Look a pending authorization up (expired ones are `None`).
-    async fn pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError>;
+    async fn pending(&self, id_hash: &TokenHash, now: SystemTime) -> Result<Option<PendingAuthorization>, StoreError>;
     /// Count a wrong password against a pending authorization; returns the new count.
     async fn record_failed_login(&self, id_hash: &TokenHash) -> Result<u32, StoreError>;
     /// Remove a pending authorization and return it: exactly one caller gets it (an expired
@@ -286,33 +285,33 @@ pub trait Store: Send + Sync + 'static {
     async fn take_pending(
         &self,
         id_hash: &TokenHash,
-        now: Millis,
+        now: SystemTime,
         code: Option<CodeRecord>,
     ) -> Result<Option<PendingAuthorization>, StoreError>;
 
     /// Look a code up, used or not (expired ones are `None`).
-    async fn code(&self, hash: &TokenHash, now: Millis) -> Result<Option<CodeRecord>, StoreError>;
+    async fn code(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<CodeRecord>, StoreError>;
     /// Mark a code used, atomically, and store `tokens` in the same transaction when this call
     /// is the one that redeems it. If storing the tokens fails, the code stays unused and the
     /// error is returned. See [`CodeRedemption`].
     async fn redeem_code(
         &self,
         hash: &TokenHash,
-        now: Millis,
+        now: SystemTime,
         tokens: Option<IssuedTokens>,
     ) -> Result<CodeRedemption, StoreError>;
 
     /// Look an access token up (expired and revoked ones are `None`).
-    async fn access_token(&self, hash: &TokenHash, now: Millis) -> Result<Option<AccessTokenRecord>, StoreError>;
+    async fn access_token(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<AccessTokenRecord>, StoreError>;
     /// The grant of a refresh token that has not expired or been revoked, whether or not it
     /// was rotated already.
-    async fn refresh_grant(&self, hash: &TokenHash, now: Millis) -> Result<Option<Grant>, StoreError>;
+    async fn refresh_grant(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<Grant>, StoreError>;
     /// Retire the refresh token `old` and store `new` in one atomic step. `sealed_successor`
     /// is kept with the old token for the grace window. See [`RefreshRotation`].
     async fn rotate_refresh(
         &self,
         old: &TokenHash,
-        now: Millis,
+        now: SystemTime,
         new: IssuedTokens,
         sealed_successor: Vec<u8>,
     ) -> Result<RefreshRotation, StoreError>;
@@ -329,14 +328,19 @@ pub trait Store: Send + Sync + 'static {
     /// Save a new sign-in session.
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError>;
     /// Look a session up by the hash of its secret (expired ones are `None`).
-    async fn session(&self, hash: &TokenHash, now: Millis) -> Result<Option<SessionRecord>, StoreError>;
+    async fn session(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<SessionRecord>, StoreError>;
     /// End a session (sign-out). Ending an unknown session is no error.
     async fn delete_session(&self, hash: &TokenHash) -> Result<(), StoreError>;
 
     /// Remember a user's consent to a client, replacing what was remembered for that pair.
     async fn put_consent(&self, consent: ConsentRecord) -> Result<(), StoreError>;
     /// The consent `subject` gave `client_id`, unless it expired.
-    async fn consent(&self, subject: &str, client_id: &str, now: Millis) -> Result<Option<ConsentRecord>, StoreError>;
+    async fn consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        now: SystemTime,
+    ) -> Result<Option<ConsentRecord>, StoreError>;
     /// Forget the consent `subject` gave `client_id`. Forgetting an unknown one is no error.
     async fn revoke_consent(&self, subject: &str, client_id: &str) -> Result<(), StoreError>;
 
@@ -345,30 +349,31 @@ pub trait Store: Send + Sync + 'static {
     /// its end starts a new window with a count of 1. Of concurrent callers on one key, each
     /// sees a different count. Keys are at most 200 bytes (the kit passes a policy prefix and
     /// a SHA-256 hex digest).
-    async fn hit_rate_limit(&self, key: &str, window: Duration, now: Millis) -> Result<RateLimitWindow, StoreError>;
+    async fn hit_rate_limit(&self, key: &str, window: Duration, now: SystemTime)
+    -> Result<RateLimitWindow, StoreError>;
     /// The key's current window, without counting (a count of 0 when it has none).
-    async fn rate_limit_count(&self, key: &str, now: Millis) -> Result<RateLimitWindow, StoreError>;
+    async fn rate_limit_count(&self, key: &str, now: SystemTime) -> Result<RateLimitWindow, StoreError>;
     /// Forget the key's window (a successful sign-in clears its username's failures).
     async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError>;
     /// Take back one event that [`Store::hit_rate_limit`] counted in the key's window ending at
     /// `window_ends_at` (a sign-in attempt, counted before its password was checked, that
     /// turned out right). Nothing happens when that window is over or holds no events. The
     /// default does nothing: the event stays counted, which only makes the limit stricter.
-    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: Millis) -> Result<(), StoreError> {
+    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: SystemTime) -> Result<(), StoreError> {
         let _ = (key, window_ends_at);
         Ok(())
     }
 
     /// Delete what expired before `now` (pending sign-ins, codes, tokens, sessions, consent,
     /// finished rate-limit windows); returns how many entries went.
-    async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError>;
+    async fn sweep_expired(&self, now: SystemTime) -> Result<usize, StoreError>;
 
     /// Delete the clients registered before `registered_before` that were never used (no code
     /// was ever stored for them by [`Store::take_pending`]) and have no pending authorization;
     /// returns how many went. Anyone may register a client, so registrations that nothing
     /// used would otherwise be kept for good. The default deletes nothing, for stores that do
     /// not track use.
-    async fn sweep_unused_clients(&self, registered_before: Millis) -> Result<usize, StoreError> {
+    async fn sweep_unused_clients(&self, registered_before: SystemTime) -> Result<usize, StoreError> {
         let _ = registered_before;
         Ok(0)
     }
@@ -380,7 +385,7 @@ pub trait Store: Send + Sync + 'static {
     /// would hand a live pair to whoever later held both that old token and a copy of the
     /// database. A retry then finds no sealed successor, as after its successor was rotated.
     /// The default drops nothing, for stores written before this method existed.
-    async fn forget_sealed_successors(&self, rotated_before: Millis) -> Result<usize, StoreError> {
+    async fn forget_sealed_successors(&self, rotated_before: SystemTime) -> Result<usize, StoreError> {
         let _ = rotated_before;
         Ok(0)
     }
@@ -397,7 +402,7 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     async fn insert_pending(&self, pending: PendingAuthorization) -> Result<(), StoreError> {
         (**self).insert_pending(pending).await
     }
-    async fn pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError> {
+    async fn pending(&self, id_hash: &TokenHash, now: SystemTime) -> Result<Option<PendingAuthorization>, StoreError> {
         (**self).pending(id_hash, now).await
     }
     async fn record_failed_login(&self, id_hash: &TokenHash) -> Result<u32, StoreError> {
@@ -406,32 +411,32 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     async fn take_pending(
         &self,
         id_hash: &TokenHash,
-        now: Millis,
+        now: SystemTime,
         code: Option<CodeRecord>,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
         (**self).take_pending(id_hash, now, code).await
     }
-    async fn code(&self, hash: &TokenHash, now: Millis) -> Result<Option<CodeRecord>, StoreError> {
+    async fn code(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<CodeRecord>, StoreError> {
         (**self).code(hash, now).await
     }
     async fn redeem_code(
         &self,
         hash: &TokenHash,
-        now: Millis,
+        now: SystemTime,
         tokens: Option<IssuedTokens>,
     ) -> Result<CodeRedemption, StoreError> {
         (**self).redeem_code(hash, now, tokens).await
     }
-    async fn access_token(&self, hash: &TokenHash, now: Millis) -> Result<Option<AccessTokenRecord>, StoreError> {
+    async fn access_token(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<AccessTokenRecord>, StoreError> {
         (**self).access_token(hash, now).await
     }
-    async fn refresh_grant(&self, hash: &TokenHash, now: Millis) -> Result<Option<Grant>, StoreError> {
+    async fn refresh_grant(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<Grant>, StoreError> {
         (**self).refresh_grant(hash, now).await
     }
     async fn rotate_refresh(
         &self,
         old: &TokenHash,
-        now: Millis,
+        now: SystemTime,
         new: IssuedTokens,
         sealed_successor: Vec<u8>,
     ) -> Result<RefreshRotation, StoreError> {
@@ -449,7 +454,7 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
         (**self).insert_session(session).await
     }
-    async fn session(&self, hash: &TokenHash, now: Millis) -> Result<Option<SessionRecord>, StoreError> {
+    async fn session(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<SessionRecord>, StoreError> {
         (**self).session(hash, now).await
     }
     async fn delete_session(&self, hash: &TokenHash) -> Result<(), StoreError> {
@@ -458,31 +463,41 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     async fn put_consent(&self, consent: ConsentRecord) -> Result<(), StoreError> {
         (**self).put_consent(consent).await
     }
-    async fn consent(&self, subject: &str, client_id: &str, now: Millis) -> Result<Option<ConsentRecord>, StoreError> {
+    async fn consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        now: SystemTime,
+    ) -> Result<Option<ConsentRecord>, StoreError> {
         (**self).consent(subject, client_id, now).await
     }
     async fn revoke_consent(&self, subject: &str, client_id: &str) -> Result<(), StoreError> {
         (**self).revoke_consent(subject, client_id).await
     }
-    async fn hit_rate_limit(&self, key: &str, window: Duration, now: Millis) -> Result<RateLimitWindow, StoreError> {
+    async fn hit_rate_limit(
+        &self,
+        key: &str,
+        window: Duration,
+        now: SystemTime,
+    ) -> Result<RateLimitWindow, StoreError> {
         (**self).hit_rate_limit(key, window, now).await
     }
-    async fn rate_limit_count(&self, key: &str, now: Millis) -> Result<RateLimitWindow, StoreError> {
+    async fn rate_limit_count(&self, key: &str, now: SystemTime) -> Result<RateLimitWindow, StoreError> {
         (**self).rate_limit_count(key, now).await
     }
     async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError> {
         (**self).reset_rate_limit(key).await
     }
-    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: Millis) -> Result<(), StoreError> {
+    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: SystemTime) -> Result<(), StoreError> {
         (**self).undo_rate_limit_hit(key, window_ends_at).await
     }
-    async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
+    async fn sweep_expired(&self, now: SystemTime) -> Result<usize, StoreError> {
         (**self).sweep_expired(now).await
     }
-    async fn sweep_unused_clients(&self, registered_before: Millis) -> Result<usize, StoreError> {
+    async fn sweep_unused_clients(&self, registered_before: SystemTime) -> Result<usize, StoreError> {
         (**self).sweep_unused_clients(registered_before).await
     }
-    async fn forget_sealed_successors(&self, rotated_before: Millis) -> Result<usize, StoreError> {
+    async fn forget_sealed_successors(&self, rotated_before: SystemTime) -> Result<usize, StoreError> {
         (**self).forget_sealed_successors(rotated_before).await
     }
 }
@@ -493,7 +508,7 @@ impl<T: Store + ?Sized> Store for Arc<T> {
 /// doc; the fields are public, so set them after construction.
 impl Grant {
     /// A grant of `scopes` on `resource`, made by the user `subject` (`username`) to
-    /// `client_id`, with no absolute end (`expires_at` is `Millis::MAX`).
+    /// `client_id`, with no absolute end (`expires_at` is the year 9999) and no `claims`.
     pub fn new(
         grant_id: impl Into<String>,
         subject: impl Into<String>,
@@ -509,7 +524,8 @@ impl Grant {
             client_id: client_id.into(),
             scopes,
             resource: resource.into(),
-            expires_at: Millis::MAX,
+            expires_at: crate::clock::far_future(),
+            claims: Claims::new(),
         }
     }
 }
@@ -522,7 +538,7 @@ impl ClientRecord {
         auth_method: impl Into<String>,
         redirect_uris: Vec<String>,
         grant_types: Vec<String>,
-        issued_at: Millis,
+        issued_at: SystemTime,
     ) -> Self {
         Self {
             client_id: client_id.into(),
@@ -547,7 +563,7 @@ impl PendingAuthorization {
         code_challenge: impl Into<String>,
         resource: impl Into<String>,
         csrf_token: impl Into<String>,
-        expires_at: Millis,
+        expires_at: SystemTime,
     ) -> Self {
         Self {
             id_hash,
@@ -573,7 +589,7 @@ impl CodeRecord {
         grant: Grant,
         redirect_uri: impl Into<String>,
         code_challenge: impl Into<String>,
-        expires_at: Millis,
+        expires_at: SystemTime,
     ) -> Self {
         Self {
             hash,
@@ -588,14 +604,14 @@ impl CodeRecord {
 
 impl AccessTokenRecord {
     /// An access token for `grant`.
-    pub fn new(hash: TokenHash, grant: Grant, expires_at: Millis) -> Self {
+    pub fn new(hash: TokenHash, grant: Grant, expires_at: SystemTime) -> Self {
         Self { hash, grant, expires_at }
     }
 }
 
 impl RefreshTokenRecord {
     /// A refresh token for `grant`.
-    pub fn new(hash: TokenHash, grant: Grant, expires_at: Millis) -> Self {
+    pub fn new(hash: TokenHash, grant: Grant, expires_at: SystemTime) -> Self {
         Self { hash, grant, expires_at }
     }
 }
@@ -613,8 +629,8 @@ impl SessionRecord {
         hash: TokenHash,
         subject: impl Into<String>,
         username: impl Into<String>,
-        created_at: Millis,
-        expires_at: Millis,
+        created_at: SystemTime,
+        expires_at: SystemTime,
     ) -> Self {
         Self { hash, subject: subject.into(), username: username.into(), created_at, expires_at }
     }
@@ -626,8 +642,8 @@ impl ConsentRecord {
         subject: impl Into<String>,
         client_id: impl Into<String>,
         scopes: Vec<String>,
-        granted_at: Millis,
-        expires_at: Millis,
+        granted_at: SystemTime,
+        expires_at: SystemTime,
     ) -> Self {
         Self { subject: subject.into(), client_id: client_id.into(), scopes, granted_at, expires_at }
     }
@@ -635,12 +651,7 @@ impl ConsentRecord {
 
 impl RateLimitWindow {
     /// A window that has counted `count` events and ends at `ends_at`.
-    pub fn new(count: u32, ends_at: Millis) -> Self {
+    pub fn new(count: u32, ends_at: SystemTime) -> Self {
         Self { count, ends_at }
     }
-}
-
-/// The length of a window in [`Millis`], saturating (no real window is that long).
-pub(crate) fn window_millis(window: Duration) -> Millis {
-    Millis::try_from(window.as_millis()).unwrap_or(Millis::MAX)
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use argon2::password_hash::PasswordHash;
 use async_trait::async_trait;
 
+use crate::claims::Claims;
 use crate::error::UserStoreError;
 use crate::password::{dummy_hash, hash_password, verify_password_async};
 use crate::secret::Password;
@@ -22,12 +23,30 @@ pub struct User {
     pub id: String,
     /// The name the user signs in with and that tools show.
     pub username: String,
+    /// Extra claims (email, roles, organisation, …) that every access token of the user's
+    /// sign-ins carries, for tools to read with [`AccessToken::claim`](crate::AccessToken::claim).
+    /// At most [`MAX_CLAIMS_BYTES`](crate::claims::MAX_CLAIMS_BYTES) as JSON, or the sign-in
+    /// fails. The kit reads them again from [`UserStore::find_by_id`] at each refresh.
+    pub claims: Claims,
 }
 
 impl User {
-    /// A user with the given id and username.
+    /// A user with the given id and username, and no claims.
     pub fn new(id: impl Into<String>, username: impl Into<String>) -> Self {
-        Self { id: id.into(), username: username.into() }
+        Self { id: id.into(), username: username.into(), claims: Claims::new() }
+    }
+
+    /// Add the claim `name` (replacing one of that name).
+    ///
+    /// ```
+    /// use mcp_oauth_kit::User;
+    ///
+    /// let user = User::new("u-1", "carol").with_claim("email", "carol@example.com").with_claim("roles", vec!["admin"]);
+    /// assert_eq!(user.claims["roles"], serde_json::json!(["admin"]));
+    /// ```
+    pub fn with_claim(mut self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.claims.insert(name.into(), value.into());
+        self
     }
 }
 
@@ -141,11 +160,37 @@ impl StaticUserStore {
     ///
     /// # Errors
     /// [`UserStoreError::InvalidHash`] if `phc_hash` is not a PHC string.
-    pub fn with_user_hash(mut self, id: &str, username: &str, phc_hash: &str) -> Result<Self, UserStoreError> {
-        PasswordHash::new(phc_hash).map_err(|_| UserStoreError::InvalidHash(username.to_owned()))?;
-        self.by_name.insert(username.to_owned(), (User::new(id, username), phc_hash.to_owned()));
+    pub fn with_user_hash(self, id: &str, username: &str, phc_hash: &str) -> Result<Self, UserStoreError> {
+        self.with_account_hash(User::new(id, username), phc_hash)
+    }
+
+    /// Add `user`, with their claims, by argon2 PHC hash (see [`hash_password`]).
+    ///
+    /// ```
+    /// use mcp_oauth_kit::{Password, StaticUserStore, User, hash_password};
+    ///
+    /// let hash = hash_password(&Password::new("correct horse"))?;
+    /// let users = StaticUserStore::new()
+    ///     .with_account_hash(User::new("u-1", "carol").with_claim("email", "carol@example.com"), &hash)?;
+    /// # Ok::<(), mcp_oauth_kit::UserStoreError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`UserStoreError::InvalidHash`] if `phc_hash` is not a PHC string.
+    pub fn with_account_hash(mut self, user: User, phc_hash: &str) -> Result<Self, UserStoreError> {
+        PasswordHash::new(phc_hash).map_err(|_| UserStoreError::InvalidHash(user.username.clone()))?;
+        self.by_name.insert(user.username.clone(), (user, phc_hash.to_owned()));
         self.dummy_hash = OnceLock::new();
         Ok(self)
+    }
+
+    /// Add `user`, with their claims, and a plain password hashed now (one argon2 run).
+    ///
+    /// # Errors
+    /// [`UserStoreError`] if hashing fails.
+    pub fn with_account(self, user: User, password: &Password) -> Result<Self, UserStoreError> {
+        let hash = hash_password(password)?;
+        self.with_account_hash(user, &hash)
     }
 
     /// Add a user with a plain password, hashed now (costs one argon2 run at start-up).

@@ -11,10 +11,12 @@ mod common;
 mod https_documents;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{REDIRECT_URI, TestServer, header, location, param, pkce, serve_document};
 use https_documents::{DocumentHost, Reply, TestCa, machine_host_name};
+use mcp_oauth_kit::clock::ManualClock;
 use reqwest::StatusCode;
 
 fn document(client_id: &str) -> String {
@@ -76,10 +78,16 @@ async fn documents_that_lie_or_live_on_private_hosts_are_refused() {
 
 /// A server that trusts `ca` for document hosts, with private hosts allowed or not.
 async fn server_trusting(ca: &TestCa, allow_private: bool) -> TestServer {
+    server_trusting_on(ca, allow_private, ManualClock::starting_now()).await
+}
+
+/// [`server_trusting`], reading the time from `clock`.
+async fn server_trusting_on(ca: &TestCa, allow_private: bool, clock: ManualClock) -> TestServer {
     let root = ca.root_der.clone();
     TestServer::start_with(move |mut c| {
         c.danger_allow_private_cimd_hosts = allow_private;
         c.danger_cimd_root_certificates = vec![root];
+        c.clock = Arc::new(clock);
         c
     })
     .await
@@ -181,19 +189,21 @@ async fn a_host_that_never_answers_times_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documents_are_cached_for_their_max_age_and_not_with_no_store() {
     let ca = TestCa::new();
-    let server = server_trusting(&ca, true).await;
+    let clock = ManualClock::starting_now();
+    let server = server_trusting_on(&ca, true, clock.clone()).await;
 
-    // A lifetime no slow machine can outlast between two uses.
     let cached = local_host(&ca, Reply::Document { cache_control: Some("max-age=600") }).await;
     assert_accepted(&authorize(&server, &cached.url).await);
     assert_accepted(&authorize(&server, &cached.url).await);
     assert_eq!(cached.served(), 1, "a second use within max-age comes from the cache");
-    // Time is the subject here: the lifetime the host gave has to run out.
     let short = local_host(&ca, Reply::Document { cache_control: Some("max-age=1") }).await;
     assert_accepted(&authorize(&server, &short.url).await);
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    clock.advance(Duration::from_millis(999));
     assert_accepted(&authorize(&server, &short.url).await);
-    assert_eq!(short.served(), 2, "after max-age the document is fetched again");
+    assert_eq!(short.served(), 1, "within max-age the document comes from the cache");
+    clock.advance(Duration::from_millis(1));
+    assert_accepted(&authorize(&server, &short.url).await);
+    assert_eq!(short.served(), 2, "at max-age the document is fetched again");
 
     let uncached = local_host(&ca, Reply::Document { cache_control: Some("no-store") }).await;
     assert_accepted(&authorize(&server, &uncached.url).await);

@@ -9,11 +9,13 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
     REDIRECT_URI, STATE, TempDir, TestServer, header, hidden_input, location, param, pkce, text_of, tokens_of,
 };
+use mcp_oauth_kit::clock::ManualClock;
 use reqwest::header::{COOKIE, HOST, ORIGIN, SET_COOKIE};
 use reqwest::{Response, StatusCode, Url};
 use serde_json::json;
@@ -727,15 +729,18 @@ async fn a_session_ttl_of_zero_turns_sessions_and_remembering_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_asks_for_the_password_again() {
+    let clock = ManualClock::starting_now();
     let server = TestServer::start_with(|mut c| {
-        c.session_ttl = Duration::from_secs(1);
+        c.clock = Arc::new(clock.clone());
         c
     })
     .await;
     let (client, mut browser) = alice_signed_in(&server, true).await;
+    // The session's last millisecond (12 hours by default): consent only.
+    clock.advance(Duration::from_secs(12 * 3600) - Duration::from_millis(1));
     let page = browser.authorize_web(&client, "mcp admin").await;
     assert!(page.is_consent_for("alice"));
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    clock.advance(Duration::from_millis(1));
     // The consent-only page was open when the session ended: no code, a sign-in page instead.
     let res = browser.submit(&page, &[], "allow").await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);

@@ -4,9 +4,11 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{LoginPage, REDIRECT_URI, STATE, TempDir, TestServer, header, location, param, pkce};
+use mcp_oauth_kit::clock::ManualClock;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -207,7 +209,12 @@ async fn five_wrong_passwords_drop_the_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_for_one_username_are_throttled_across_requests() {
-    let server = TestServer::start().await;
+    let clock = ManualClock::starting_now();
+    let server = TestServer::start_with(|mut c| {
+        c.clock = Arc::new(clock.clone());
+        c
+    })
+    .await;
     let first = login_page(&server).await;
     for attempt in 1..=4 {
         let res = server.post_login(&first.form("alice", "wrong", "allow"), first.cookie.as_deref()).await;
@@ -220,8 +227,7 @@ async fn repeated_failures_for_one_username_are_throttled_across_requests() {
     for user in ["alice", "ALICE"] {
         let res = server.post_login(&page.form(user, "password123", "allow"), cookie).await;
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{user}: throttled even with the right password");
-        let retry: u64 = header(&res, "retry-after").parse().expect("a Retry-After in seconds");
-        assert!((1..=15 * 60).contains(&retry), "{retry}");
+        assert_eq!(header(&res, "retry-after"), "900", "the whole 15-minute window is left");
         assert!(res.headers().get("location").is_none());
     }
     // Another user is not locked out by alice's failures.
@@ -294,8 +300,10 @@ async fn repeated_failures_from_one_address_are_throttled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_oauth_endpoints_are_rate_limited_per_address() {
+    let clock = ManualClock::starting_now();
     let server = TestServer::start_with(|mut c| {
         c.oauth_requests_per_minute = 3;
+        c.clock = Arc::new(clock.clone());
         c
     })
     .await;
@@ -304,7 +312,7 @@ async fn the_oauth_endpoints_are_rate_limited_per_address() {
     }
     let res = server.register_raw(&json!({ "redirect_uris": [REDIRECT_URI] })).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(header(&res, "retry-after").parse::<u64>().is_ok_and(|s| (1..=60).contains(&s)));
+    assert_eq!(header(&res, "retry-after"), "60", "the whole minute is left");
     assert_eq!(common::oauth_error(res).await.1, "slow_down");
     let res = server.token(&[("grant_type", "refresh_token"), ("refresh_token", "x")]).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "/token shares the budget");
@@ -313,6 +321,15 @@ async fn the_oauth_endpoints_are_rate_limited_per_address() {
     assert_eq!(res.status(), StatusCode::OK);
     let res = server.mcp(None, &common::initialize_request(), None).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // The window's last millisecond: still refused (Retry-After is at least 1).
+    clock.advance(Duration::from_secs(60) - Duration::from_millis(1));
+    let res = server.register_raw(&json!({ "redirect_uris": [REDIRECT_URI] })).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header(&res, "retry-after"), "1");
+    // At its end a new window starts.
+    clock.advance(Duration::from_millis(1));
+    let res = server.register_raw(&json!({ "redirect_uris": [REDIRECT_URI] })).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,13 +349,18 @@ async fn unknown_or_missing_requests_get_an_error_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_request_gets_an_error_page() {
+    let clock = ManualClock::starting_now();
     let server = TestServer::start_with(|mut c| {
-        c.login_ttl = Duration::from_secs(1);
+        c.clock = Arc::new(clock.clone());
         c
     })
     .await;
     let page = login_page(&server).await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // The last millisecond of the 10 minutes a user has to sign in: the page still shows.
+    clock.advance(Duration::from_secs(600) - Duration::from_millis(1));
+    let res = server.get(&server.url(&format!("/login?request={}", page.request))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    clock.advance(Duration::from_millis(1));
     let res = server.get(&server.url(&format!("/login?request={}", page.request))).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let res = server.post_login(&page.form("alice", "password123", "allow"), page.cookie.as_deref()).await;

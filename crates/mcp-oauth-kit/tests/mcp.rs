@@ -5,9 +5,11 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{APP_HTML, APP_MIME, APP_URI, TestServer, header, initialize_request, rpc_reply, text_of, tool_call};
+use mcp_oauth_kit::clock::ManualClock;
 use mcp_oauth_kit::rmcp::handler::server::router::tool::ToolRouter;
 use mcp_oauth_kit::rmcp::model::{ServerCapabilities, ServerConfig};
 use mcp_oauth_kit::rmcp::service::RequestContext;
@@ -274,15 +276,21 @@ async fn a_session_belongs_to_the_user_who_opened_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_gets_401() {
+    let clock = ManualClock::starting_now();
     let server = TestServer::start_with(|mut c| {
-        c.access_token_ttl = Duration::from_secs(1);
+        c.clock = Arc::new(clock.clone());
         c
     })
     .await;
     let t = server.sign_in("alice", "password123", &[]).await;
-    assert_eq!(t.body["expires_in"], 1);
+    assert_eq!(t.body["expires_in"], 3600);
     let session = server.initialize(&t.access).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The last millisecond of its hour, verified (and cached) then: still valid.
+    clock.advance(Duration::from_secs(3600) - Duration::from_millis(1));
+    let reply = server.call_tool(&t.access, &session, "whoami").await;
+    assert_eq!(text_of(&reply), "alice");
+    // At its expiry the cached answer is not trusted either.
+    clock.advance(Duration::from_millis(1));
     let res = server.mcp(Some(&t.access), &tool_call(3, "whoami"), Some(&session)).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert!(header(&res, "www-authenticate").contains("error=\"invalid_token\""));

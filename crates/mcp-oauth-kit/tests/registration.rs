@@ -4,9 +4,11 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{REDIRECT_URI, STATE, TestServer, header, oauth_error, pkce};
+use mcp_oauth_kit::clock::ManualClock;
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
@@ -192,8 +194,9 @@ async fn client_names_are_stored_without_control_characters() {
 /// user signed in to stays, and its tokens keep working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registrations_nobody_used_are_swept() {
+    let clock = ManualClock::starting_now();
     let server = TestServer::start_with(|mut c| {
-        c.unused_client_ttl = Duration::from_secs(2);
+        c.clock = Arc::new(clock.clone());
         c.sweep_interval = Duration::from_millis(200);
         c
     })
@@ -203,8 +206,10 @@ async fn registrations_nobody_used_are_swept() {
     let (_, error) = oauth_error(server.exchange(&unused, "mcp_code_bogus", &"v".repeat(43)).await).await;
     assert_eq!(error, "invalid_grant", "a new registration is known");
     let tokens = server.sign_in_client(&used, "alice", "password123", &[]).await;
+    // Older than `unused_client_ttl` (24 hours by default) by a millisecond.
+    clock.advance(Duration::from_secs(24 * 3600) + Duration::from_millis(1));
     // Polled at the token endpoint: an `/authorize` would start a sign-in, which keeps the
-    // client. Bounded: the sweep runs every 200 ms once the registration is two seconds old.
+    // client. Bounded: the sweep runs every 200 ms of real time.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (status, error) = oauth_error(server.exchange(&unused, "mcp_code_bogus", &"v".repeat(43)).await).await;

@@ -10,26 +10,26 @@
 //! is unique to the run, nothing is truncated, and counts that another run could change are
 //! checked only on stores of their own.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod store_support;
 
 use mcp_oauth_kit::{
-    AccessTokenRecord, ClientRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore, Millis,
+    AccessTokenRecord, ClientRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, SqlStore,
-    Store, StoreError, now_millis, open_store,
+    Store, StoreError, open_store,
 };
-use store_support::{HOUR, TempDir, code, hash, insert_code, insert_tokens, pair, pending_for, unique};
+use store_support::{HOUR, TempDir, code, hash, insert_code, insert_tokens, ms, now, pair, pending_for, unique};
 
 const MINUTE: Duration = Duration::from_secs(60);
-const MINUTE_MS: Millis = 60_000;
 
 /// A rate-limit key as the kit makes them: a policy prefix and a digest.
 fn limit_key() -> String {
     format!("test:{}", hash("limit").to_hex())
 }
 
-/// A grant of a user of its own, ending in 90 days (a value every store must keep).
+/// A grant of a user of its own, ending in 90 days, with claims of several JSON types (values
+/// every store must keep as they were).
 fn grant(scopes: &[&str]) -> Grant {
     let mut g = Grant::new(
         unique("grant"),
@@ -39,7 +39,14 @@ fn grant(scopes: &[&str]) -> Grant {
         scopes.iter().map(|s| s.to_string()).collect(),
         "https://mcp.example.com/mcp",
     );
-    g.expires_at = now_millis() + 90 * 24 * HOUR;
+    g.expires_at = now() + 90 * 24 * HOUR;
+    let claims = serde_json::json!({
+        "email": "carol@example.com",
+        "roles": ["admin", "dev"],
+        "org": { "id": 7, "name": "Ünïcode & \"quotes\"" },
+        "verified": true,
+    });
+    g.claims = claims.as_object().cloned().expect("an object");
     g
 }
 
@@ -52,7 +59,7 @@ fn postgres_url(test: &str) -> Option<String> {
 /// Every method of the trait, and its invariants. `private` says the store is this test's
 /// alone, so that counts over the whole store can be checked exactly.
 async fn contract(store: &dyn Store, private: bool) {
-    let now = now_millis();
+    let now = now();
     clients(store, now).await;
     pending(store, now).await;
     codes(store, now).await;
@@ -68,7 +75,7 @@ async fn contract(store: &dyn Store, private: bool) {
     unused_clients(store, now, private).await;
 }
 
-async fn clients(store: &dyn Store, now: Millis) {
+async fn clients(store: &dyn Store, now: SystemTime) {
     let mut full = ClientRecord::new(
         unique("client"),
         "client_secret_basic",
@@ -87,7 +94,7 @@ async fn clients(store: &dyn Store, now: Millis) {
     assert_eq!(store.client(&unique("client")).await.expect("client"), None);
 }
 
-async fn pending(store: &dyn Store, now: Millis) {
+async fn pending(store: &dyn Store, now: SystemTime) {
     let mut p = PendingAuthorization::new(
         hash("pending"),
         unique("client"),
@@ -139,27 +146,33 @@ async fn pending(store: &dyn Store, now: Millis) {
     assert_eq!(store.code(&fresh.hash, now).await.expect("code"), Some(fresh));
     // An expired sign-in stores no code.
     let expired_code = code(&c.grant, now + HOUR);
-    let expiring = pending_for(&expired_code, now + 10);
+    let expiring = pending_for(&expired_code, now + ms(10));
     store.insert_pending(expiring.clone()).await.expect("insert pending");
-    let taken = store.take_pending(&expiring.id_hash, now + 10, Some(expired_code.clone())).await.expect("take");
+    let taken = store.take_pending(&expiring.id_hash, now + ms(10), Some(expired_code.clone())).await.expect("take");
     assert_eq!(taken, None);
     assert_eq!(store.code(&expired_code.hash, now).await.expect("code"), None);
 
     // An expired one is not handed out, and is gone afterwards.
     let mut late = p.clone();
     late.id_hash = hash("pending");
-    late.expires_at = now + 10;
+    late.expires_at = now + ms(10);
     store.insert_pending(late.clone()).await.expect("insert pending");
-    assert_eq!(store.take_pending(&late.id_hash, now + 10, None).await.expect("take"), None);
+    assert_eq!(store.take_pending(&late.id_hash, now + ms(10), None).await.expect("take"), None);
     assert_eq!(store.record_failed_login(&late.id_hash).await.expect("failed login"), u32::MAX, "removed");
 }
 
-async fn codes(store: &dyn Store, now: Millis) {
+async fn codes(store: &dyn Store, now: SystemTime) {
     let c = code(&grant(&["mcp"]), now + HOUR);
     insert_code(store, &c).await;
     assert_eq!(store.redeem_code(&c.hash, now, None).await.expect("redeem"), CodeRedemption::Redeemed(c.clone()));
-    assert_eq!(store.redeem_code(&c.hash, now + 1, None).await.expect("redeem"), CodeRedemption::Replayed(c.clone()));
-    assert_eq!(store.redeem_code(&c.hash, now + 2, None).await.expect("redeem"), CodeRedemption::Replayed(c.clone()));
+    assert_eq!(
+        store.redeem_code(&c.hash, now + ms(1), None).await.expect("redeem"),
+        CodeRedemption::Replayed(c.clone())
+    );
+    assert_eq!(
+        store.redeem_code(&c.hash, now + ms(2), None).await.expect("redeem"),
+        CodeRedemption::Replayed(c.clone())
+    );
     assert_eq!(
         store.redeem_code(&c.hash, c.expires_at, None).await.expect("redeem"),
         CodeRedemption::Unknown,
@@ -167,12 +180,12 @@ async fn codes(store: &dyn Store, now: Millis) {
     );
     assert_eq!(store.redeem_code(&hash("code"), now, None).await.expect("redeem"), CodeRedemption::Unknown);
 
-    let expired = code(&grant(&[]), now + 10);
+    let expired = code(&grant(&[]), now + ms(10));
     insert_code(store, &expired).await;
-    assert_eq!(store.redeem_code(&expired.hash, now + 10, None).await.expect("redeem"), CodeRedemption::Unknown);
-    assert_eq!(store.redeem_code(&expired.hash, now + 20, None).await.expect("redeem"), CodeRedemption::Unknown);
+    assert_eq!(store.redeem_code(&expired.hash, now + ms(10), None).await.expect("redeem"), CodeRedemption::Unknown);
+    assert_eq!(store.redeem_code(&expired.hash, now + ms(20), None).await.expect("redeem"), CodeRedemption::Unknown);
     assert_eq!(store.code(&expired.hash, now).await.expect("code"), Some(expired.clone()));
-    assert_eq!(store.code(&expired.hash, now + 10).await.expect("code"), None, "expired at expires_at");
+    assert_eq!(store.code(&expired.hash, now + ms(10)).await.expect("code"), None, "expired at expires_at");
     assert_eq!(store.code(&hash("code"), now).await.expect("code"), None);
     // Looked up, used or not: the server reads a code before deciding on it.
     assert_eq!(store.code(&c.hash, now).await.expect("code"), Some(c.clone()), "used");
@@ -180,7 +193,8 @@ async fn codes(store: &dyn Store, now: Millis) {
     // What the token request must repeat, and a grant without an end, come back as stored.
     let mut unnamed = code(&grant(&["mcp"]), now + HOUR);
     unnamed.redirect_uri_given = false;
-    unnamed.grant.expires_at = Millis::MAX;
+    // The "no end" of `Grant::new`.
+    unnamed.grant.expires_at = Grant::new("g", "s", "u", "c", vec![], "r").expires_at;
     insert_code(store, &unnamed).await;
     assert_eq!(store.code(&unnamed.hash, now).await.expect("code"), Some(unnamed.clone()));
     let endless = pair(&unnamed.grant, now + HOUR);
@@ -223,7 +237,7 @@ async fn codes(store: &dyn Store, now: Millis) {
     assert_eq!(store.access_token(&again.access.hash, now).await.expect("access"), Some(again.access));
 }
 
-async fn tokens(store: &dyn Store, now: Millis) {
+async fn tokens(store: &dyn Store, now: SystemTime) {
     let g = grant(&["mcp", "admin"]);
     let t = pair(&g, now + HOUR);
     insert_tokens(store, &t).await;
@@ -239,7 +253,7 @@ async fn tokens(store: &dyn Store, now: Millis) {
 
 /// The sweeper drops a rotation's sealed successor once the grace window is over; a retry
 /// then gets none, and the rest of the record (its grant, when it was rotated) stays.
-async fn forgetting_sealed_successors(store: &dyn Store, now: Millis, private: bool) {
+async fn forgetting_sealed_successors(store: &dyn Store, now: SystemTime, private: bool) {
     let g = grant(&["mcp"]);
     let old = pair(&g, now + HOUR);
     insert_tokens(store, &old).await;
@@ -247,26 +261,26 @@ async fn forgetting_sealed_successors(store: &dyn Store, now: Millis, private: b
     let at = now + HOUR / 2;
     let outcome = store.rotate_refresh(&old.refresh.hash, at, pair(&g, now + 2 * HOUR), vec![4, 2]).await;
     assert_eq!(outcome.expect("rotate"), RefreshRotation::Rotated(old.refresh.clone()));
-    let retry = |t: Millis| store.rotate_refresh(&old.refresh.hash, t, pair(&g, now + HOUR), vec![]);
+    let retry = |t: SystemTime| store.rotate_refresh(&old.refresh.hash, t, pair(&g, now + HOUR), vec![]);
 
     // Rotated after the cut-off: kept (the other sections' rotations, earlier, may go).
-    store.forget_sealed_successors(at - 1).await.expect("forget");
+    store.forget_sealed_successors(at - ms(1)).await.expect("forget");
     let expected =
         RefreshRotation::AlreadyRotated { grant: g.clone(), rotated_at: at, sealed_successor: Some(vec![4, 2]) };
-    assert_eq!(retry(at + 1).await.expect("retry"), expected);
+    assert_eq!(retry(at + ms(1)).await.expect("retry"), expected);
 
     // At the cut-off: dropped, once.
     let dropped = store.forget_sealed_successors(at).await.expect("forget");
     assert!(dropped >= 1, "the rotation at the cut-off is dropped");
     let expected = RefreshRotation::AlreadyRotated { grant: g.clone(), rotated_at: at, sealed_successor: None };
-    assert_eq!(retry(at + 2).await.expect("retry"), expected);
-    assert_eq!(store.refresh_grant(&old.refresh.hash, at + 2).await.expect("grant"), Some(g.clone()));
+    assert_eq!(retry(at + ms(2)).await.expect("retry"), expected);
+    assert_eq!(store.refresh_grant(&old.refresh.hash, at + ms(2)).await.expect("grant"), Some(g.clone()));
     if private {
         assert_eq!(store.forget_sealed_successors(at).await.expect("forget"), 0, "nothing left to drop");
     }
 }
 
-async fn rotation(store: &dyn Store, now: Millis) {
+async fn rotation(store: &dyn Store, now: SystemTime) {
     let g = grant(&["mcp", "admin"]);
     let first = pair(&g, now + HOUR);
     insert_tokens(store, &first).await;
@@ -288,7 +302,7 @@ async fn rotation(store: &dyn Store, now: Millis) {
     // A retry: told when, and handed the sealed successor while that is current. Its own
     // pair is not stored.
     let retry = pair(&g, now + HOUR);
-    let outcome = store.rotate_refresh(&first.refresh.hash, now + 5, retry.clone(), vec![9]).await;
+    let outcome = store.rotate_refresh(&first.refresh.hash, now + ms(5), retry.clone(), vec![9]).await;
     let expected =
         RefreshRotation::AlreadyRotated { grant: g.clone(), rotated_at: now, sealed_successor: Some(sealed.clone()) };
     assert_eq!(outcome.expect("rotate"), expected);
@@ -297,15 +311,15 @@ async fn rotation(store: &dyn Store, now: Millis) {
 
     // Once the successor is rotated in turn, the old token's retry gets nothing sealed.
     let third = pair(&narrower, now + 3 * HOUR);
-    let outcome = store.rotate_refresh(&second.refresh.hash, now + 10, third.clone(), vec![7, 7]).await;
+    let outcome = store.rotate_refresh(&second.refresh.hash, now + ms(10), third.clone(), vec![7, 7]).await;
     assert_eq!(outcome.expect("rotate"), RefreshRotation::Rotated(second.refresh.clone()));
-    let outcome = store.rotate_refresh(&first.refresh.hash, now + 20, pair(&g, now + HOUR), vec![]).await;
+    let outcome = store.rotate_refresh(&first.refresh.hash, now + ms(20), pair(&g, now + HOUR), vec![]).await;
     let expected = RefreshRotation::AlreadyRotated { grant: g.clone(), rotated_at: now, sealed_successor: None };
     assert_eq!(outcome.expect("rotate"), expected);
-    let outcome = store.rotate_refresh(&second.refresh.hash, now + 20, pair(&g, now + HOUR), vec![]).await;
+    let outcome = store.rotate_refresh(&second.refresh.hash, now + ms(20), pair(&g, now + HOUR), vec![]).await;
     let expected = RefreshRotation::AlreadyRotated {
         grant: narrower.clone(),
-        rotated_at: now + 10,
+        rotated_at: now + ms(10),
         sealed_successor: Some(vec![7, 7]),
     };
     assert_eq!(outcome.expect("rotate"), expected);
@@ -314,35 +328,35 @@ async fn rotation(store: &dyn Store, now: Millis) {
     let g2 = grant(&["mcp"]);
     let old = pair(&g2, now + HOUR);
     insert_tokens(store, &old).await;
-    let short = pair(&g2, now + 100);
+    let short = pair(&g2, now + ms(100));
     let outcome = store.rotate_refresh(&old.refresh.hash, now, short, vec![1]).await;
     assert_eq!(outcome.expect("rotate"), RefreshRotation::Rotated(old.refresh.clone()));
-    let outcome = store.rotate_refresh(&old.refresh.hash, now + 99, pair(&g2, now + HOUR), vec![]).await;
+    let outcome = store.rotate_refresh(&old.refresh.hash, now + ms(99), pair(&g2, now + HOUR), vec![]).await;
     let expected =
         RefreshRotation::AlreadyRotated { grant: g2.clone(), rotated_at: now, sealed_successor: Some(vec![1]) };
     assert_eq!(outcome.expect("rotate"), expected);
-    let outcome = store.rotate_refresh(&old.refresh.hash, now + 100, pair(&g2, now + HOUR), vec![]).await;
+    let outcome = store.rotate_refresh(&old.refresh.hash, now + ms(100), pair(&g2, now + HOUR), vec![]).await;
     let expected = RefreshRotation::AlreadyRotated { grant: g2.clone(), rotated_at: now, sealed_successor: None };
     assert_eq!(outcome.expect("rotate"), expected);
 
     // An expired, unknown or revoked token rotates into nothing, and stores nothing.
     let g3 = grant(&["mcp"]);
-    let expiring = pair(&g3, now + 50);
+    let expiring = pair(&g3, now + ms(50));
     insert_tokens(store, &expiring).await;
     let next = pair(&g3, now + HOUR);
-    let outcome = store.rotate_refresh(&expiring.refresh.hash, now + 50, next.clone(), vec![]).await;
+    let outcome = store.rotate_refresh(&expiring.refresh.hash, now + ms(50), next.clone(), vec![]).await;
     assert_eq!(outcome.expect("rotate"), RefreshRotation::Unknown);
     assert_eq!(store.access_token(&next.access.hash, now).await.expect("access"), None);
     let outcome = store.rotate_refresh(&hash("refresh"), now, pair(&g3, now + HOUR), vec![]).await;
     assert_eq!(outcome.expect("rotate"), RefreshRotation::Unknown);
     store.revoke_grant(&g.grant_id).await.expect("revoke grant");
-    let outcome = store.rotate_refresh(&first.refresh.hash, now + 30, pair(&g, now + HOUR), vec![]).await;
+    let outcome = store.rotate_refresh(&first.refresh.hash, now + ms(30), pair(&g, now + HOUR), vec![]).await;
     assert_eq!(outcome.expect("rotate"), RefreshRotation::Unknown);
-    let outcome = store.rotate_refresh(&third.refresh.hash, now + 30, pair(&g, now + HOUR), vec![]).await;
+    let outcome = store.rotate_refresh(&third.refresh.hash, now + ms(30), pair(&g, now + HOUR), vec![]).await;
     assert_eq!(outcome.expect("rotate"), RefreshRotation::Unknown, "the whole family went");
 }
 
-async fn revocation(store: &dyn Store, now: Millis) {
+async fn revocation(store: &dyn Store, now: SystemTime) {
     // Two grants side by side: revoking one leaves the other.
     let (a, b) = (grant(&["mcp"]), grant(&["mcp"]));
     let (a1, b1) = (pair(&a, now + HOUR), pair(&b, now + HOUR));
@@ -396,7 +410,7 @@ async fn revocation(store: &dyn Store, now: Millis) {
 
 /// Everything of one user goes at once (grants of every client, used codes, rotated tokens,
 /// sign-in sessions, remembered consent); another user's stays.
-async fn subject_revocation(store: &dyn Store, now: Millis) {
+async fn subject_revocation(store: &dyn Store, now: SystemTime) {
     let (gone, kept) = (grant(&["mcp"]), grant(&["mcp"]));
     let mut second = grant(&["admin"]);
     second.subject = gone.subject.clone();
@@ -437,11 +451,11 @@ async fn subject_revocation(store: &dyn Store, now: Millis) {
     store.revoke_subject(&unique("subject")).await.expect("revoking an unknown user is no error");
 }
 
-async fn sessions(store: &dyn Store, now: Millis) {
+async fn sessions(store: &dyn Store, now: SystemTime) {
     let s = SessionRecord::new(hash("session"), unique("subject"), "Çarol ✓", now, now + HOUR);
     store.insert_session(s.clone()).await.expect("insert session");
     assert_eq!(store.session(&s.hash, now).await.expect("session"), Some(s.clone()));
-    assert_eq!(store.session(&s.hash, s.expires_at - 1).await.expect("session"), Some(s.clone()));
+    assert_eq!(store.session(&s.hash, s.expires_at - ms(1)).await.expect("session"), Some(s.clone()));
     assert_eq!(store.session(&s.hash, s.expires_at).await.expect("session"), None, "expired at expires_at");
     assert_eq!(store.session(&hash("session"), now).await.expect("session"), None);
     // Two sessions of one user are independent.
@@ -454,7 +468,7 @@ async fn sessions(store: &dyn Store, now: Millis) {
     store.delete_session(&hash("session")).await.expect("deleting an unknown session is no error");
 }
 
-async fn consents(store: &dyn Store, now: Millis) {
+async fn consents(store: &dyn Store, now: SystemTime) {
     let (subject, client) = (unique("subject"), unique("client"));
     assert_eq!(store.consent(&subject, &client, now).await.expect("consent"), None);
     let first = ConsentRecord::new(subject.as_str(), client.as_str(), vec!["mcp".into()], now, now + HOUR);
@@ -471,7 +485,7 @@ async fn consents(store: &dyn Store, now: Millis) {
         subject.as_str(),
         client.as_str(),
         vec!["admin".into(), "mcp".into()],
-        now + 5,
+        now + ms(5),
         now + 2 * HOUR,
     );
     store.put_consent(wider.clone()).await.expect("put consent");
@@ -482,86 +496,93 @@ async fn consents(store: &dyn Store, now: Millis) {
     store.revoke_consent(&subject, &client).await.expect("revoking twice is no error");
 }
 
-async fn rate_limits(store: &dyn Store, now: Millis) {
+async fn rate_limits(store: &dyn Store, now: SystemTime) {
     let (key, other) = (limit_key(), limit_key());
-    let end = now + MINUTE_MS;
+    let end = now + MINUTE;
     assert_eq!(store.rate_limit_count(&key, now).await.expect("count"), RateLimitWindow::new(0, now), "no window");
     assert_eq!(store.hit_rate_limit(&key, MINUTE, now).await.expect("hit"), RateLimitWindow::new(1, end));
     // Later hits count in the window the first one opened; its end does not move.
-    assert_eq!(store.hit_rate_limit(&key, MINUTE, now + 1).await.expect("hit"), RateLimitWindow::new(2, end));
-    assert_eq!(store.hit_rate_limit(&key, MINUTE, end - 1).await.expect("hit"), RateLimitWindow::new(3, end));
-    assert_eq!(store.rate_limit_count(&key, end - 1).await.expect("count"), RateLimitWindow::new(3, end));
-    assert_eq!(store.rate_limit_count(&key, end - 1).await.expect("count").count, 3, "counting without counting");
-    assert_eq!(store.hit_rate_limit(&other, MINUTE, now + 2).await.expect("hit"), RateLimitWindow::new(1, end + 2));
+    assert_eq!(store.hit_rate_limit(&key, MINUTE, now + ms(1)).await.expect("hit"), RateLimitWindow::new(2, end));
+    assert_eq!(store.hit_rate_limit(&key, MINUTE, end - ms(1)).await.expect("hit"), RateLimitWindow::new(3, end));
+    assert_eq!(store.rate_limit_count(&key, end - ms(1)).await.expect("count"), RateLimitWindow::new(3, end));
+    assert_eq!(store.rate_limit_count(&key, end - ms(1)).await.expect("count").count, 3, "counting without counting");
+    assert_eq!(
+        store.hit_rate_limit(&other, MINUTE, now + ms(2)).await.expect("hit"),
+        RateLimitWindow::new(1, end + ms(2))
+    );
     // The window ends: counting stops, and the next hit opens a new one.
     assert_eq!(store.rate_limit_count(&key, end).await.expect("count"), RateLimitWindow::new(0, end));
-    let next = end + 10;
-    assert_eq!(store.hit_rate_limit(&key, MINUTE, next).await.expect("hit"), RateLimitWindow::new(1, next + MINUTE_MS));
-    assert_eq!(store.rate_limit_count(&key, next).await.expect("count"), RateLimitWindow::new(1, next + MINUTE_MS));
+    let next = end + ms(10);
+    assert_eq!(store.hit_rate_limit(&key, MINUTE, next).await.expect("hit"), RateLimitWindow::new(1, next + MINUTE));
+    assert_eq!(store.rate_limit_count(&key, next).await.expect("count"), RateLimitWindow::new(1, next + MINUTE));
     // Reset forgets the key only.
     store.reset_rate_limit(&key).await.expect("reset");
     assert_eq!(store.rate_limit_count(&key, next).await.expect("count").count, 0);
-    assert_eq!(store.rate_limit_count(&other, now + 3).await.expect("count").count, 1, "other keys stay");
-    assert_eq!(store.hit_rate_limit(&key, MINUTE, next).await.expect("hit"), RateLimitWindow::new(1, next + MINUTE_MS));
+    assert_eq!(store.rate_limit_count(&other, now + ms(3)).await.expect("count").count, 1, "other keys stay");
+    assert_eq!(store.hit_rate_limit(&key, MINUTE, next).await.expect("hit"), RateLimitWindow::new(1, next + MINUTE));
     store.reset_rate_limit(&limit_key()).await.expect("resetting an unknown key is no error");
     undoing_a_hit(store, now).await;
     // Keys of the longest documented length, and windows of another length.
     let long = format!("{}:{}", "p".repeat(135), hash("limit").to_hex());
     assert_eq!(long.len(), 200);
     let day = Duration::from_secs(86_400);
-    assert_eq!(store.hit_rate_limit(&long, day, now).await.expect("hit"), RateLimitWindow::new(1, now + 86_400_000));
+    assert_eq!(
+        store.hit_rate_limit(&long, day, now).await.expect("hit"),
+        RateLimitWindow::new(1, now + ms(86_400_000))
+    );
 }
 
 /// An undo takes back one event of the window it names, never of a later one, never below 0.
-async fn undoing_a_hit(store: &dyn Store, now: Millis) {
+async fn undoing_a_hit(store: &dyn Store, now: SystemTime) {
     let key = limit_key();
-    let end = now + MINUTE_MS;
+    let end = now + MINUTE;
     store.hit_rate_limit(&key, MINUTE, now).await.expect("hit");
-    store.hit_rate_limit(&key, MINUTE, now + 1).await.expect("hit");
+    store.hit_rate_limit(&key, MINUTE, now + ms(1)).await.expect("hit");
     store.undo_rate_limit_hit(&key, end).await.expect("undo");
-    assert_eq!(store.rate_limit_count(&key, now + 2).await.expect("count"), RateLimitWindow::new(1, end));
-    assert_eq!(store.hit_rate_limit(&key, MINUTE, now + 2).await.expect("hit"), RateLimitWindow::new(2, end));
+    assert_eq!(store.rate_limit_count(&key, now + ms(2)).await.expect("count"), RateLimitWindow::new(1, end));
+    assert_eq!(store.hit_rate_limit(&key, MINUTE, now + ms(2)).await.expect("hit"), RateLimitWindow::new(2, end));
     for _ in 0..3 {
         store.undo_rate_limit_hit(&key, end).await.expect("undo");
     }
     assert_eq!(
-        store.rate_limit_count(&key, now + 3).await.expect("count"),
+        store.rate_limit_count(&key, now + ms(3)).await.expect("count"),
         RateLimitWindow::new(0, end),
         "not below 0"
     );
-    store.hit_rate_limit(&key, MINUTE, now + 3).await.expect("hit");
-    store.undo_rate_limit_hit(&key, end + 1).await.expect("another window's undo is no error");
-    assert_eq!(store.rate_limit_count(&key, now + 3).await.expect("count").count, 1, "another window's undo");
-    let next = end + 5;
+    store.hit_rate_limit(&key, MINUTE, now + ms(3)).await.expect("hit");
+    store.undo_rate_limit_hit(&key, end + ms(1)).await.expect("another window's undo is no error");
+    assert_eq!(store.rate_limit_count(&key, now + ms(3)).await.expect("count").count, 1, "another window's undo");
+    let next = end + ms(5);
     store.hit_rate_limit(&key, MINUTE, next).await.expect("hit");
     store.undo_rate_limit_hit(&key, end).await.expect("undo of the ended window");
     assert_eq!(store.rate_limit_count(&key, next).await.expect("count").count, 1, "the new window keeps its event");
     store.undo_rate_limit_hit(&limit_key(), end).await.expect("undoing on an unknown key is no error");
 }
 
-async fn sweeping(store: &dyn Store, now: Millis, private: bool) {
+async fn sweeping(store: &dyn Store, now: SystemTime, private: bool) {
     // Expired long ago (no other part of the contract uses such times), so that a sweep at
     // `then` takes exactly these, and nothing current.
-    let then: Millis = 1_000_000;
+    let then = UNIX_EPOCH + ms(1_000_000);
     let g = grant(&["mcp"]);
-    let mut p = PendingAuthorization::new(hash("pending"), "c", "http://127.0.0.1/cb", "x", "r", "csrf", then - 1);
+    let mut p = PendingAuthorization::new(hash("pending"), "c", "http://127.0.0.1/cb", "x", "r", "csrf", then - ms(1));
     p.scopes = vec!["mcp".into()];
     store.insert_pending(p.clone()).await.expect("insert pending");
     insert_code(store, &code(&g, then)).await;
-    let old = pair(&g, then - 500);
+    let old = pair(&g, then - ms(500));
     insert_tokens(store, &old).await;
     let current = pair(&g, now + HOUR);
     insert_tokens(store, &current).await;
-    let old_session = SessionRecord::new(hash("session"), unique("subject"), "carol", then - 100, then);
+    let old_session = SessionRecord::new(hash("session"), unique("subject"), "carol", then - ms(100), then);
     store.insert_session(old_session.clone()).await.expect("insert session");
     let session = SessionRecord::new(hash("session"), unique("subject"), "carol", now, now + HOUR);
     store.insert_session(session.clone()).await.expect("insert session");
-    let old_consent = ConsentRecord::new(unique("subject"), unique("client"), vec!["mcp".into()], 1, then - 1);
+    let old_consent =
+        ConsentRecord::new(unique("subject"), unique("client"), vec!["mcp".into()], UNIX_EPOCH + ms(1), then - ms(1));
     store.put_consent(old_consent.clone()).await.expect("put consent");
     let consent = ConsentRecord::new(unique("subject"), unique("client"), vec!["mcp".into()], now, now + HOUR);
     store.put_consent(consent.clone()).await.expect("put consent");
     let (old_key, key) = (limit_key(), limit_key());
-    store.hit_rate_limit(&old_key, MINUTE, then - MINUTE_MS).await.expect("hit");
+    store.hit_rate_limit(&old_key, MINUTE, then - MINUTE).await.expect("hit");
     store.hit_rate_limit(&key, MINUTE, now).await.expect("hit");
 
     let swept = store.sweep_expired(then).await.expect("sweep");
@@ -573,11 +594,11 @@ async fn sweeping(store: &dyn Store, now: Millis, private: bool) {
         assert_eq!(store.sweep_expired(then).await.expect("sweep"), 0, "nothing left to sweep");
     }
     // Gone, not just out of date: looked up at an earlier time, they are still not there.
-    let long_ago = then - 200;
+    let long_ago = then - ms(200);
     assert_eq!(store.session(&old_session.hash, long_ago).await.expect("session"), None);
     let swept_consent = store.consent(&old_consent.subject, &old_consent.client_id, long_ago).await;
     assert_eq!(swept_consent.expect("consent"), None);
-    assert_eq!(store.rate_limit_count(&old_key, then - MINUTE_MS).await.expect("count").count, 0);
+    assert_eq!(store.rate_limit_count(&old_key, then - MINUTE).await.expect("count").count, 0);
     assert_eq!(store.session(&session.hash, now).await.expect("session"), Some(session));
     assert_eq!(store.consent(&consent.subject, &consent.client_id, now).await.expect("consent"), Some(consent));
     assert_eq!(store.rate_limit_count(&key, now).await.expect("count").count, 1);
@@ -591,10 +612,11 @@ async fn sweeping(store: &dyn Store, now: Millis, private: bool) {
 
 /// Registrations that no user signed in to go once they are old enough; used ones, young
 /// ones and ones with a sign-in in progress stay.
-async fn unused_clients(store: &dyn Store, now: Millis, private: bool) {
+async fn unused_clients(store: &dyn Store, now: SystemTime, private: bool) {
     let cutoff = now - HOUR;
     let client = |at| ClientRecord::new(unique("client"), "none", vec!["http://127.0.0.1/cb".into()], vec![], at);
-    let (unused, used, waiting, young) = (client(cutoff - 1), client(cutoff - 1), client(cutoff - 1), client(cutoff));
+    let (unused, used, waiting, young) =
+        (client(cutoff - ms(1)), client(cutoff - ms(1)), client(cutoff - ms(1)), client(cutoff));
     for c in [&unused, &used, &waiting, &young] {
         store.insert_client(c.clone()).await.expect("insert client");
     }
@@ -656,7 +678,7 @@ async fn postgres_store_keeps_the_contract() {
 /// What a restart must keep: clients, pending sign-ins, used and unused codes, tokens and the
 /// rotation state with its sealed successor, sign-in sessions, consent and rate-limit counts.
 async fn survives_a_restart(url: &str) {
-    let now = now_millis();
+    let now = now();
     let g = grant(&["mcp"]);
     let client = ClientRecord::new(unique("client"), "none", vec!["http://127.0.0.1/cb".into()], vec![], now);
     let p = PendingAuthorization::new(hash("pending"), "c", "http://127.0.0.1/cb", "x", "r", "csrf", now + HOUR);
@@ -692,14 +714,14 @@ async fn survives_a_restart(url: &str) {
     let store = SqlStore::connect(url).await.expect("reopen");
     assert_eq!(store.session(&session.hash, now).await.expect("session"), Some(session));
     assert_eq!(store.consent(&consent.subject, &consent.client_id, now).await.expect("consent"), Some(consent));
-    let window = store.hit_rate_limit(&key, MINUTE, now + 1).await.expect("hit");
-    assert_eq!(window, RateLimitWindow::new(3, now + MINUTE_MS), "the count goes on");
+    let window = store.hit_rate_limit(&key, MINUTE, now + ms(1)).await.expect("hit");
+    assert_eq!(window, RateLimitWindow::new(3, now + MINUTE), "the count goes on");
     assert_eq!(store.client(&client.client_id).await.expect("client"), Some(client));
     assert_eq!(store.pending(&p.id_hash, now).await.expect("pending"), Some(p));
     assert_eq!(store.redeem_code(&used.hash, now, None).await.expect("redeem"), CodeRedemption::Replayed(used));
     assert_eq!(store.redeem_code(&fresh.hash, now, None).await.expect("redeem"), CodeRedemption::Redeemed(fresh));
     assert_eq!(store.access_token(&second.access.hash, now).await.expect("access"), Some(second.access));
-    let outcome = store.rotate_refresh(&first.refresh.hash, rotated_at + 1, pair(&g, now + HOUR), vec![]).await;
+    let outcome = store.rotate_refresh(&first.refresh.hash, rotated_at + ms(1), pair(&g, now + HOUR), vec![]).await;
     let expected = RefreshRotation::AlreadyRotated { grant: g, rotated_at, sealed_successor: Some(vec![4, 2]) };
     assert_eq!(outcome.expect("rotate"), expected);
     store.close().await;
@@ -727,7 +749,7 @@ async fn migrates_twice_and_at_once(url: &str) {
     let second = SqlStore::connect(url).await.expect("second start, schema already there");
     let starts = start_at_once(url).await;
     // Registered now: the contract's sweep of unused clients may run on the same database.
-    let client = ClientRecord::new(unique("client"), "none", vec!["http://127.0.0.1/cb".into()], vec![], now_millis());
+    let client = ClientRecord::new(unique("client"), "none", vec!["http://127.0.0.1/cb".into()], vec![], now());
     first.insert_client(client.clone()).await.expect("insert client");
     for store in starts.iter().chain([&second]) {
         assert_eq!(store.client(&client.client_id).await.expect("client"), Some(client.clone()));
@@ -772,7 +794,8 @@ async fn postgres_migrations_run_twice_and_at_once() {
 #[tokio::test]
 async fn open_store_picks_the_backend_from_the_url() {
     let memory = open_store("memory").await.expect("memory");
-    let client = ClientRecord::new(unique("client"), "none", vec!["http://127.0.0.1/cb".into()], vec![], 1);
+    let client =
+        ClientRecord::new(unique("client"), "none", vec!["http://127.0.0.1/cb".into()], vec![], UNIX_EPOCH + ms(1));
     memory.insert_client(client.clone()).await.expect("insert client");
     assert_eq!(memory.client(&client.client_id).await.expect("client"), Some(client.clone()));
 

@@ -13,9 +13,9 @@ mod store_support;
 
 use mcp_oauth_kit::{
     CodeRecord, CodeRedemption, Grant, IssuedTokens, MemoryStore, PendingAuthorization, RefreshRotation, SqlStore,
-    Store, StoreError, now_millis,
+    Store, StoreError,
 };
-use store_support::{HOUR, TempDir, hash, insert_code, insert_tokens, pair, unique};
+use store_support::{HOUR, TempDir, hash, insert_code, insert_tokens, ms, now, pair, unique};
 use tokio::sync::Barrier;
 
 const CALLERS: usize = 50;
@@ -50,7 +50,7 @@ where
 }
 
 async fn one_redemption(store: Arc<dyn Store>) {
-    let now = now_millis();
+    let now = now();
     let g = grant();
     let code = CodeRecord::new(hash("code"), g.clone(), "http://127.0.0.1/cb", "c".repeat(43), now + HOUR);
     insert_code(&*store, &code).await;
@@ -83,7 +83,7 @@ async fn one_redemption(store: Arc<dyn Store>) {
 }
 
 async fn one_rotation(store: Arc<dyn Store>) {
-    let now = now_millis();
+    let now = now();
     let g = grant();
     let old = pair(&g, now + HOUR);
     insert_tokens(&*store, &old).await;
@@ -117,14 +117,14 @@ async fn one_rotation(store: Arc<dyn Store>) {
         assert_eq!(stored, i == winner, "successor {i} stored: {stored}");
     }
     // A late retry is handed the winner's sealed successor.
-    let outcome = store.rotate_refresh(&old.refresh.hash, now + 1, pair(&g, now + HOUR), vec![]).await;
+    let outcome = store.rotate_refresh(&old.refresh.hash, now + ms(1), pair(&g, now + HOUR), vec![]).await;
     let expected =
         RefreshRotation::AlreadyRotated { grant: g, rotated_at: now, sealed_successor: Some(vec![winner as u8]) };
     assert_eq!(outcome.expect("rotate"), expected);
 }
 
 async fn one_taker(store: Arc<dyn Store>) {
-    let now = now_millis();
+    let now = now();
     let p = PendingAuthorization::new(hash("pending"), "c", "http://127.0.0.1/cb", "x", "r", "csrf", now + HOUR);
     store.insert_pending(p.clone()).await.expect("insert pending");
     let outcomes = at_once(|_| {
@@ -157,7 +157,7 @@ impl Revocation {
 /// Revoking a grant while one of its refresh tokens rotates leaves nothing of the grant,
 /// whichever goes first: not the successor pair either.
 async fn revocation_beats_rotation(store: Arc<dyn Store>, how: Revocation) {
-    let now = now_millis();
+    let now = now();
     for round in 0..100 {
         let g = grant();
         let old = pair(&g, now + HOUR);
@@ -189,7 +189,7 @@ async fn revocation_beats_rotation(store: Arc<dyn Store>, how: Revocation) {
 /// Revoking a grant (as a replayed code does) while its code is redeemed leaves nothing of the
 /// grant, whichever goes first: not the tokens the redemption stores either.
 async fn revocation_beats_redemption(store: Arc<dyn Store>, how: Revocation) {
-    let now = now_millis();
+    let now = now();
     for round in 0..100 {
         let g = grant();
         let code = CodeRecord::new(hash("code"), g.clone(), "http://127.0.0.1/cb", "c".repeat(43), now + HOUR);
@@ -226,7 +226,7 @@ async fn revocation_beats_redemption(store: Arc<dyn Store>, how: Revocation) {
 /// 50 events on one key at once, through `stores` in turn: the counts are 1 to 50, each once
 /// (none lost, none doubled), and the window is the one the first event opened.
 async fn every_hit_counts_once(stores: &[Arc<dyn Store>]) {
-    let now = now_millis();
+    let now = now();
     let key = format!("race:{}", hash("limit").to_hex());
     let outcomes = at_once(|i| {
         let store = stores[i % stores.len()].clone();
@@ -238,7 +238,7 @@ async fn every_hit_counts_once(stores: &[Arc<dyn Store>]) {
         .into_iter()
         .map(|o| {
             let window = o.expect("no backend error under contention");
-            assert_eq!(window.ends_at, now + 60_000);
+            assert_eq!(window.ends_at, now + ms(60_000));
             window.count
         })
         .collect();
@@ -294,7 +294,7 @@ async fn postgres_store_has_one_winner() {
 /// one rate-limit key, one count each.
 async fn two_instances(stores: &[Arc<dyn Store>; 2]) {
     every_hit_counts_once(stores).await;
-    let now = now_millis();
+    let now = now();
     let code = CodeRecord::new(hash("code"), grant(), "http://127.0.0.1/cb", "c".repeat(43), now + HOUR);
     insert_code(&*stores[0], &code).await;
     let outcomes = at_once(|i| {

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -14,9 +14,10 @@ use common::{
     REDIRECT_URI, STATE, TestServer, Tokens, header, initialize_request, location, oauth_error, param, pkce, tokens_of,
     users,
 };
+use mcp_oauth_kit::clock::{Clock, ManualClock};
 use mcp_oauth_kit::{
     AccessTokenRecord, CodeRecord, IssuedTokens, MemoryStore, Password, PendingAuthorization, RefreshRotation,
-    RefreshTokenRecord, StaticUserStore, Store, TokenHash, User, UserStore, UserStoreError, async_trait, now_millis,
+    RefreshTokenRecord, RevokedToken, StaticUserStore, Store, TokenHash, User, UserStore, UserStoreError, async_trait,
 };
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::{Response, StatusCode};
@@ -304,14 +305,19 @@ async fn a_replayed_code_by_another_client_revokes_what_it_issued() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_code_is_refused() {
+    let clock = ManualClock::starting_now();
     let server = TestServer::start_with(|mut c| {
-        c.code_ttl = Duration::from_secs(1);
+        c.clock = Arc::new(clock.clone());
         c
     })
     .await;
-    let c = new_code(&server).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let res = server.exchange(&c.client_id, &c.code, &c.verifier).await;
+    let (last_moment, expired) = (new_code(&server).await, new_code(&server).await);
+    // Codes live 60 seconds by default.
+    clock.advance(Duration::from_secs(60) - Duration::from_millis(1));
+    let res = server.exchange(&last_moment.client_id, &last_moment.code, &last_moment.verifier).await;
+    assert_eq!(res.status(), StatusCode::OK, "a code is good until its last millisecond");
+    clock.advance(Duration::from_millis(1));
+    let res = server.exchange(&expired.client_id, &expired.code, &expired.verifier).await;
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "expired code").await;
 }
 
@@ -477,14 +483,19 @@ async fn reuse_after_the_successor_rotated_revokes_the_family() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reuse_after_the_grace_window_revokes_the_family() {
+    let clock = ManualClock::starting_now();
     let server = TestServer::start_with(|mut c| {
-        c.refresh_grace = Duration::ZERO;
+        c.clock = Arc::new(clock.clone());
         c
     })
     .await;
     let first = server.sign_in("alice", "password123", &[]).await;
     let second = tokens_of(&first.client_id, server.refresh(&first.client_id, &first.refresh).await).await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The grace window (10 seconds by default) includes its last instant: the same pair again.
+    clock.advance(Duration::from_secs(10));
+    let retried = tokens_of(&first.client_id, server.refresh(&first.client_id, &first.refresh).await).await;
+    assert_eq!((&retried.access, &retried.refresh), (&second.access, &second.refresh));
+    clock.advance(Duration::from_millis(1));
     let res = server.refresh(&first.client_id, &first.refresh).await;
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "reuse outside the grace window").await;
     assert!(!works(&server, &second.access).await);
@@ -497,8 +508,9 @@ async fn reuse_after_the_grace_window_revokes_the_family() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_drops_sealed_successors_after_the_grace_window() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock = ManualClock::starting_now();
     let server = TestServer::start_with_store(store.clone(), |mut c| {
-        c.refresh_grace = Duration::from_secs(2);
+        c.clock = Arc::new(clock.clone());
         c.sweep_interval = Duration::from_millis(100);
         c
     })
@@ -508,11 +520,12 @@ async fn the_sweeper_drops_sealed_successors_after_the_grace_window() {
     let old = TokenHash::of(&first.refresh);
     // What a retry with the old token finds in the store (the probe pair is not stored).
     let sealed_successor_kept = || async {
-        let now = now_millis();
+        let now = clock.now();
         let grant = store.refresh_grant(&old, now).await.expect("grant").expect("the old token names its grant");
+        let in_a_minute = now + Duration::from_secs(60);
         let probe = IssuedTokens::new(
-            AccessTokenRecord::new(TokenHash::of("probe access"), grant.clone(), now + 60_000),
-            RefreshTokenRecord::new(TokenHash::of("probe refresh"), grant, now + 60_000),
+            AccessTokenRecord::new(TokenHash::of("probe access"), grant.clone(), in_a_minute),
+            RefreshTokenRecord::new(TokenHash::of("probe refresh"), grant, in_a_minute),
         );
         match store.rotate_refresh(&old, now, probe, Vec::new()).await.expect("rotate") {
             RefreshRotation::AlreadyRotated { sealed_successor, .. } => sealed_successor.is_some(),
@@ -520,7 +533,8 @@ async fn the_sweeper_drops_sealed_successors_after_the_grace_window() {
         }
     };
     assert!(sealed_successor_kept().await, "kept inside the grace window");
-    // Bounded: the sweep runs every 100 ms and the window is 2 s.
+    // Past the grace window (10 seconds by default). Bounded: the sweep runs every 100 ms.
+    clock.advance(Duration::from_secs(10) + Duration::from_millis(1));
     let deadline = Instant::now() + Duration::from_secs(10);
     while sealed_successor_kept().await {
         assert!(Instant::now() < deadline, "the sealed successor was not dropped within 10 s");
@@ -770,15 +784,16 @@ async fn an_expired_unswept_token_of_another_clients_grant_is_not_revoked() {
     let alice = server.sign_in("alice", "password123", &[]).await;
     // An earlier pair of alice's grant that expired a moment ago (the sweeper runs each minute),
     // stored the only way the trait allows: redeemed from a code of that grant.
-    let now = now_millis();
+    let now = SystemTime::now();
     let grant = store.refresh_grant(&TokenHash::of(&alice.refresh), now).await.expect("grant").expect("live");
     let (expired_access, expired_refresh) = ("mcp_at_expired-unswept", "mcp_rt_expired-unswept");
+    let a_moment_ago = now - Duration::from_millis(1);
     let pair = IssuedTokens::new(
-        AccessTokenRecord::new(TokenHash::of(expired_access), grant.clone(), now - 1),
-        RefreshTokenRecord::new(TokenHash::of(expired_refresh), grant.clone(), now - 1),
+        AccessTokenRecord::new(TokenHash::of(expired_access), grant.clone(), a_moment_ago),
+        RefreshTokenRecord::new(TokenHash::of(expired_refresh), grant.clone(), a_moment_ago),
     );
-    let code =
-        CodeRecord::new(TokenHash::of("mcp_code_old"), grant.clone(), REDIRECT_URI, "c".repeat(43), now + 60_000);
+    let in_a_minute = now + Duration::from_secs(60);
+    let code = CodeRecord::new(TokenHash::of("mcp_code_old"), grant.clone(), REDIRECT_URI, "c".repeat(43), in_a_minute);
     let pending = PendingAuthorization::new(
         TokenHash::of("old-handle"),
         grant.client_id.as_str(),
@@ -786,7 +801,7 @@ async fn an_expired_unswept_token_of_another_clients_grant_is_not_revoked() {
         "c".repeat(43),
         grant.resource.as_str(),
         "csrf",
-        now + 60_000,
+        in_a_minute,
     );
     store.insert_pending(pending.clone()).await.expect("pending");
     store.take_pending(&pending.id_hash, now, Some(code.clone())).await.expect("take").expect("taken");
@@ -909,32 +924,63 @@ async fn a_disabled_user_cannot_sign_in_or_approve_from_a_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_does_not_extend_the_grant_lifetime() {
     let store = Arc::new(MemoryStore::new());
-    // Long enough that the sign-in and the rotation below finish well within it on a slow
-    // machine: the subject is the end, not how fast we get there.
-    let lifetime = Duration::from_secs(5);
+    let clock = ManualClock::starting_now();
+    let lifetime = Duration::from_secs(24 * 3600);
     let server = TestServer::start_with_store(store.clone(), |mut c| {
         c.grant_lifetime = lifetime;
+        c.clock = Arc::new(clock.clone());
         c
     })
     .await;
+    let signed_in_at = clock.now();
     let first = server.sign_in("alice", "password123", &[]).await;
     let end_of = |refresh: String| {
         let store = store.clone();
         async move {
-            let grant = store.refresh_grant(&TokenHash::of(&refresh), 0).await.expect("grant").expect("stored");
+            let grant = store
+                .refresh_grant(&TokenHash::of(&refresh), SystemTime::UNIX_EPOCH)
+                .await
+                .expect("grant")
+                .expect("stored");
             grant.expires_at
         }
     };
     let end = end_of(first.refresh.clone()).await;
-    assert!(end <= now_millis() + 5_000, "the grant ends within its lifetime of sign-in");
-    assert!(first.body["expires_in"].as_u64().is_some_and(|s| s <= 5), "the access token ends with it: {}", first.body);
+    assert_eq!(end, signed_in_at + lifetime, "the grant ends its lifetime after sign-in");
+    assert_eq!(first.body["expires_in"], 3600);
+    clock.advance(Duration::from_secs(3600));
     let second = tokens_of(&first.client_id, server.refresh(&first.client_id, &first.refresh).await).await;
     assert_eq!(end_of(second.refresh.clone()).await, end, "the rotated grant keeps its end");
 
-    let wait = end.saturating_sub(now_millis()) + 50;
-    tokio::time::sleep(Duration::from_millis(wait)).await;
-    let res = server.refresh(&first.client_id, &second.refresh).await;
+    // The grant's last millisecond: a rotation still works, and its access token ends with the grant.
+    clock.set(end - Duration::from_millis(1));
+    let third = tokens_of(&first.client_id, server.refresh(&first.client_id, &second.refresh).await).await;
+    assert_eq!(third.body["expires_in"], 0, "less than a second is left");
+    assert_eq!(end_of(third.refresh.clone()).await, end);
+    clock.advance(Duration::from_millis(1));
+    let res = server.refresh(&first.client_id, &third.refresh).await;
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "past the grant's lifetime").await;
+}
+
+/// A token revoked by another instance sharing the store: this instance trusts its cached
+/// verification for exactly `token_cache_ttl` (1 second by default), and not a millisecond more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_elsewhere_is_refused_once_the_cache_ttl_is_over() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = ManualClock::starting_now();
+    let server = TestServer::start_with_store(store.clone(), |mut c| {
+        c.clock = Arc::new(clock.clone());
+        c
+    })
+    .await;
+    let t = server.sign_in("alice", "password123", &[]).await;
+    assert!(works(&server, &t.access).await, "verified, and cached now");
+    // Revoked in the shared store, as another instance does: this one's cache does not hear of it.
+    assert_eq!(store.revoke_token(&TokenHash::of(&t.access)).await.expect("revoke"), RevokedToken::Access);
+    clock.advance(Duration::from_secs(1) - Duration::from_millis(1));
+    assert!(works(&server, &t.access).await, "trusted from the cache until the end of its TTL");
+    clock.advance(Duration::from_millis(1));
+    assert!(!works(&server, &t.access).await, "at the TTL the store is asked, and refuses");
 }
 
 /// "Sign out everywhere": one call revokes all of a user's grants, and their access tokens stop

@@ -14,10 +14,12 @@ use reqwest::StatusCode;
 use support::{Endpoint, Launch, Server, Tokens, oauth_error, tokens_of};
 
 /// How long a revocation on one instance may take to reach another: `Config::token_cache_ttl`
-/// (1 s) plus scheduling slack.
-const REVOCATION_DEADLINE: Duration = Duration::from_millis(1500);
+/// (1 s) plus wide slack for a busy machine, since these are separate processes on real time.
+/// The exact bound is pinned in-process with a manual clock (the kit's `tests/token.rs`,
+/// `a_token_revoked_elsewhere_is_refused_once_the_cache_ttl_is_over`).
+const REVOCATION_DEADLINE: Duration = Duration::from_secs(4);
 /// How long the tests poll for it before giving up.
-const REVOCATION_POLL: Duration = Duration::from_millis(2500);
+const REVOCATION_POLL: Duration = Duration::from_secs(6);
 
 /// Instances A and B on one database, started at the same time (their migrations race), or
 /// `None` (and a note) without `TEST_DATABASE_URL`; a set one that is not PostgreSQL fails.

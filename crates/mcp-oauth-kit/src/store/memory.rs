@@ -4,14 +4,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
 use super::{
-    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, Millis,
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store,
-    window_millis,
 };
 use crate::error::StoreError;
 use crate::secret::TokenHash;
@@ -52,7 +51,7 @@ struct RefreshEntry {
 
 #[derive(Debug)]
 struct Rotated {
-    at: Millis,
+    at: SystemTime,
     successor: TokenHash,
     /// `None` once [`Store::forget_sealed_successors`] dropped it.
     sealed: Option<Vec<u8>>,
@@ -107,7 +106,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError> {
+    async fn pending(&self, id_hash: &TokenHash, now: SystemTime) -> Result<Option<PendingAuthorization>, StoreError> {
         Ok(self.lock().pending.get(id_hash).filter(|p| p.expires_at > now).cloned())
     }
 
@@ -125,7 +124,7 @@ impl Store for MemoryStore {
     async fn take_pending(
         &self,
         id_hash: &TokenHash,
-        now: Millis,
+        now: SystemTime,
         code: Option<CodeRecord>,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
         let mut g = self.lock();
@@ -145,14 +144,14 @@ impl Store for MemoryStore {
         Ok(taken)
     }
 
-    async fn code(&self, hash: &TokenHash, now: Millis) -> Result<Option<CodeRecord>, StoreError> {
+    async fn code(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<CodeRecord>, StoreError> {
         Ok(self.lock().codes.get(hash).map(|(code, _)| code).filter(|c| c.expires_at > now).cloned())
     }
 
     async fn redeem_code(
         &self,
         hash: &TokenHash,
-        now: Millis,
+        now: SystemTime,
         tokens: Option<IssuedTokens>,
     ) -> Result<CodeRedemption, StoreError> {
         let mut g = self.lock();
@@ -171,18 +170,18 @@ impl Store for MemoryStore {
         Ok(CodeRedemption::Redeemed(record))
     }
 
-    async fn access_token(&self, hash: &TokenHash, now: Millis) -> Result<Option<AccessTokenRecord>, StoreError> {
+    async fn access_token(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<AccessTokenRecord>, StoreError> {
         Ok(self.lock().access.get(hash).filter(|t| t.expires_at > now).cloned())
     }
 
-    async fn refresh_grant(&self, hash: &TokenHash, now: Millis) -> Result<Option<Grant>, StoreError> {
+    async fn refresh_grant(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<Grant>, StoreError> {
         Ok(self.lock().refresh.get(hash).filter(|e| e.record.expires_at > now).map(|e| e.record.grant.clone()))
     }
 
     async fn rotate_refresh(
         &self,
         old: &TokenHash,
-        now: Millis,
+        now: SystemTime,
         new: IssuedTokens,
         sealed_successor: Vec<u8>,
     ) -> Result<RefreshRotation, StoreError> {
@@ -251,7 +250,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn session(&self, hash: &TokenHash, now: Millis) -> Result<Option<SessionRecord>, StoreError> {
+    async fn session(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<SessionRecord>, StoreError> {
         Ok(self.lock().sessions.get(hash).filter(|s| s.expires_at > now).cloned())
     }
 
@@ -266,7 +265,12 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn consent(&self, subject: &str, client_id: &str, now: Millis) -> Result<Option<ConsentRecord>, StoreError> {
+    async fn consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        now: SystemTime,
+    ) -> Result<Option<ConsentRecord>, StoreError> {
         let key = (subject.to_owned(), client_id.to_owned());
         Ok(self.lock().consents.get(&key).filter(|c| c.expires_at > now).cloned())
     }
@@ -276,7 +280,12 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn hit_rate_limit(&self, key: &str, window: Duration, now: Millis) -> Result<RateLimitWindow, StoreError> {
+    async fn hit_rate_limit(
+        &self,
+        key: &str,
+        window: Duration,
+        now: SystemTime,
+    ) -> Result<RateLimitWindow, StoreError> {
         let mut g = self.lock();
         if g.rate_limits.len() >= MAX_RATE_LIMIT_KEYS && !g.rate_limits.contains_key(key) {
             g.rate_limits.retain(|_, w| w.ends_at > now);
@@ -284,7 +293,7 @@ impl Store for MemoryStore {
                 g.rate_limits.clear();
             }
         }
-        let fresh = RateLimitWindow { count: 0, ends_at: now.saturating_add(window_millis(window)) };
+        let fresh = RateLimitWindow { count: 0, ends_at: crate::clock::later(now, window) };
         let entry = g.rate_limits.entry(key.to_owned()).or_insert(fresh);
         if entry.ends_at <= now {
             *entry = fresh;
@@ -293,7 +302,7 @@ impl Store for MemoryStore {
         Ok(*entry)
     }
 
-    async fn rate_limit_count(&self, key: &str, now: Millis) -> Result<RateLimitWindow, StoreError> {
+    async fn rate_limit_count(&self, key: &str, now: SystemTime) -> Result<RateLimitWindow, StoreError> {
         let current = self.lock().rate_limits.get(key).filter(|w| w.ends_at > now).copied();
         Ok(current.unwrap_or(RateLimitWindow { count: 0, ends_at: now }))
     }
@@ -303,14 +312,14 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: Millis) -> Result<(), StoreError> {
+    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: SystemTime) -> Result<(), StoreError> {
         if let Some(w) = self.lock().rate_limits.get_mut(key).filter(|w| w.ends_at == window_ends_at) {
             w.count = w.count.saturating_sub(1);
         }
         Ok(())
     }
 
-    async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
+    async fn sweep_expired(&self, now: SystemTime) -> Result<usize, StoreError> {
         let mut g = self.lock();
         let before = g.len();
         g.pending.retain(|_, p| p.expires_at > now);
@@ -323,7 +332,7 @@ impl Store for MemoryStore {
         Ok(before - g.len())
     }
 
-    async fn forget_sealed_successors(&self, rotated_before: Millis) -> Result<usize, StoreError> {
+    async fn forget_sealed_successors(&self, rotated_before: SystemTime) -> Result<usize, StoreError> {
         let mut g = self.lock();
         let mut dropped = 0;
         for rotated in g.refresh.values_mut().filter_map(|e| e.rotated.as_mut()) {
@@ -334,7 +343,7 @@ impl Store for MemoryStore {
         Ok(dropped)
     }
 
-    async fn sweep_unused_clients(&self, registered_before: Millis) -> Result<usize, StoreError> {
+    async fn sweep_unused_clients(&self, registered_before: SystemTime) -> Result<usize, StoreError> {
         let mut g = self.lock();
         let Inner { clients, used_clients, pending, .. } = &mut *g;
         let in_progress: HashSet<&str> = pending.values().map(|p| p.client_id.as_str()).collect();

@@ -30,7 +30,7 @@
 mod open;
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -41,10 +41,10 @@ use sqlx::{Connection as _, Database, Encode, PgConnection, Row as _, Type};
 pub use open::open_store;
 
 use super::{
-    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, Millis,
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store,
-    now_millis, window_millis,
 };
+use crate::clock::far_future;
 use crate::error::StoreError;
 use crate::secret::TokenHash;
 
@@ -73,7 +73,8 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d63_705f_6f61_7574; // "mcp_oaut"
 /// is the dialect's binary type. A version runs once, in the transaction that records it in
 /// the `schema_version` table (so a statement such as `ALTER TABLE … ADD COLUMN` need not be
 /// idempotent). Never edit a released version; add one.
-const MIGRATIONS: &[&[&str]] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7];
+const MIGRATIONS: &[&[&str]] =
+    &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8];
 
 /// Version 1: clients, pending sign-ins, codes and tokens.
 const SCHEMA_V1: &[&str] = &[
@@ -215,11 +216,19 @@ const SCHEMA_V7: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (subject)",
 ];
 
+/// Version 8: the user's extra claims ([`Grant::claims`]), a JSON object, with each grant.
+const SCHEMA_V8: &[&str] = &[
+    // Grants of earlier versions had none.
+    "ALTER TABLE codes ADD COLUMN claims TEXT NOT NULL DEFAULT '{}'",
+    "ALTER TABLE access_tokens ADD COLUMN claims TEXT NOT NULL DEFAULT '{}'",
+    "ALTER TABLE refresh_tokens ADD COLUMN claims TEXT NOT NULL DEFAULT '{}'",
+];
+
 /// The grant's columns, and then the code's: macros, so that the lists below are `concat!`s of
 /// one spelling rather than copies of it.
 macro_rules! grant_columns {
     () => {
-        "grant_id, subject, username, client_id, scopes, resource, grant_expires_at"
+        "grant_id, subject, username, client_id, scopes, resource, grant_expires_at, claims"
     };
 }
 macro_rules! code_columns {
@@ -426,7 +435,8 @@ impl SqlStore {
                 }
                 sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)")
                     .bind(version)
-                    .bind(db_time(now_millis()))
+                    // When the migration ran, for the operator: no expiry depends on it.
+                    .bind(db_time(crate::clock::Clock::now(&crate::clock::SystemClock)))
                     .execute(&mut *tx)
                     .await
                     .map_err(migration_error)?;
@@ -483,10 +493,19 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Backend(Box::new(Described(format!("unreadable row in the store: {what}"))))
 }
 
-/// Times are `u64` milliseconds in Rust and `BIGINT` in SQL; no real time is beyond
-/// `i64::MAX`, so saturating loses nothing.
-fn db_time(t: Millis) -> i64 {
-    i64::try_from(t).unwrap_or(i64::MAX)
+/// Times are `BIGINT` milliseconds since the Unix epoch in SQL. "No end" ([`far_future`] and
+/// beyond) is `i64::MAX`, as the schema's defaults spell it; a time before the epoch is 0.
+fn db_time(t: SystemTime) -> i64 {
+    if t >= far_future() {
+        return i64::MAX;
+    }
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The inverse of [`db_time`], to the millisecond; `None` for a negative column.
+fn time_from_db(millis: i64) -> Option<SystemTime> {
+    let millis = u64::try_from(millis).ok()?;
+    Some(UNIX_EPOCH.checked_add(Duration::from_millis(millis)).map_or_else(far_future, |t| t.min(far_future())))
 }
 
 fn list_to_db(list: &[String]) -> Result<String, StoreError> {
@@ -520,12 +539,8 @@ trait Columns {
     fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn flag(&self, column: &str) -> Result<bool, StoreError>;
 
-    fn time(&self, column: &str) -> Result<Millis, StoreError> {
-        match self.int(column)? {
-            // The saturated "never" of `db_time` reads back as the `Millis` it came from.
-            i64::MAX => Ok(Millis::MAX),
-            t => Millis::try_from(t).map_err(|_| corrupt("a time column is negative")),
-        }
+    fn time(&self, column: &str) -> Result<SystemTime, StoreError> {
+        time_from_db(self.int(column)?).ok_or_else(|| corrupt("a time column is negative"))
     }
 }
 
@@ -565,6 +580,7 @@ fn grant_from(row: &impl Columns) -> Result<Grant, StoreError> {
         scopes: list_from_db(&row.text("scopes")?)?,
         resource: row.text("resource")?,
         expires_at: row.time("grant_expires_at")?,
+        claims: serde_json::from_str(&row.text("claims")?).map_err(|_| corrupt("claims is not a JSON object"))?,
     })
 }
 
@@ -644,7 +660,7 @@ fn window_from(row: &impl Columns) -> Result<RateLimitWindow, StoreError> {
 /// A statement of either backend, ready for more binds.
 type Statement<'q, DB> = Query<'q, DB, <DB as Database>::Arguments<'q>>;
 
-/// Bind the seven grant columns, in the order of [`GRANT_COLUMNS`].
+/// Bind the eight grant columns, in the order of [`GRANT_COLUMNS`].
 fn bind_grant<'q, DB>(query: Statement<'q, DB>, grant: &Grant) -> Result<Statement<'q, DB>, StoreError>
 where
     DB: Database,
@@ -658,7 +674,8 @@ where
         .bind(grant.client_id.clone())
         .bind(list_to_db(&grant.scopes)?)
         .bind(grant.resource.clone())
-        .bind(db_time(grant.expires_at)))
+        .bind(db_time(grant.expires_at))
+        .bind(serde_json::to_string(&grant.claims).map_err(|e| StoreError::Backend(Box::new(e)))?))
 }
 
 fn insert_code<'q, DB>(code: &CodeRecord) -> Result<Statement<'q, DB>, StoreError>
@@ -671,7 +688,7 @@ where
     let query = sqlx::query(concat!(
         "INSERT INTO codes (hash, ",
         code_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, FALSE, $12)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, FALSE, $13)"
     ))
     .bind(code.hash.to_hex());
     Ok(bind_grant(query, &code.grant)?
@@ -689,7 +706,7 @@ where
     String: Encode<'q, DB> + Type<DB>,
     i64: Encode<'q, DB> + Type<DB>,
 {
-    let insert = |sql: &'static str, hash: &TokenHash, grant: &Grant, expires_at: Millis| {
+    let insert = |sql: &'static str, hash: &TokenHash, grant: &Grant, expires_at: SystemTime| {
         Ok::<_, StoreError>(bind_grant(sqlx::query(sql).bind(hash.to_hex()), grant)?.bind(db_time(expires_at)))
     };
     let (access, refresh) = (&tokens.access, &tokens.refresh);
@@ -698,7 +715,7 @@ where
             concat!(
                 "INSERT INTO access_tokens (hash, ",
                 grant_columns!(),
-                ", expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ", expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ),
             &access.hash,
             &access.grant,
@@ -708,7 +725,7 @@ where
             concat!(
                 "INSERT INTO refresh_tokens (hash, ",
                 grant_columns!(),
-                ", expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ", expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ),
             &refresh.hash,
             &refresh.grant,
@@ -811,7 +828,7 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError> {
+    async fn pending(&self, id_hash: &TokenHash, now: SystemTime) -> Result<Option<PendingAuthorization>, StoreError> {
         with_pool!(self, |pool| {
             sqlx::query(
                 "SELECT client_id, redirect_uri, redirect_uri_given, state, code_challenge, scopes, resource,
@@ -850,7 +867,7 @@ impl Store for SqlStore {
     async fn take_pending(
         &self,
         id_hash: &TokenHash,
-        now: Millis,
+        now: SystemTime,
         code: Option<CodeRecord>,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
         with_pool!(self, |pool, begin| {
@@ -883,7 +900,7 @@ impl Store for SqlStore {
         })
     }
 
-    async fn code(&self, hash: &TokenHash, now: Millis) -> Result<Option<CodeRecord>, StoreError> {
+    async fn code(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<CodeRecord>, StoreError> {
         with_pool!(self, |pool| {
             sqlx::query(SELECT_CODE)
                 .bind(hash.to_hex())
@@ -899,7 +916,7 @@ impl Store for SqlStore {
     async fn redeem_code(
         &self,
         hash: &TokenHash,
-        now: Millis,
+        now: SystemTime,
         tokens: Option<IssuedTokens>,
     ) -> Result<CodeRedemption, StoreError> {
         with_pool!(self, |pool, begin| {
@@ -943,7 +960,7 @@ impl Store for SqlStore {
         })
     }
 
-    async fn access_token(&self, hash: &TokenHash, now: Millis) -> Result<Option<AccessTokenRecord>, StoreError> {
+    async fn access_token(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<AccessTokenRecord>, StoreError> {
         with_pool!(self, |pool| {
             sqlx::query(&format!(
                 "SELECT {GRANT_COLUMNS}, expires_at FROM access_tokens WHERE hash = $1 AND expires_at > $2"
@@ -958,7 +975,7 @@ impl Store for SqlStore {
         })
     }
 
-    async fn refresh_grant(&self, hash: &TokenHash, now: Millis) -> Result<Option<Grant>, StoreError> {
+    async fn refresh_grant(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<Grant>, StoreError> {
         with_pool!(self, |pool| {
             sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM refresh_tokens WHERE hash = $1 AND expires_at > $2"))
                 .bind(hash.to_hex())
@@ -974,7 +991,7 @@ impl Store for SqlStore {
     async fn rotate_refresh(
         &self,
         old: &TokenHash,
-        now: Millis,
+        now: SystemTime,
         new: IssuedTokens,
         sealed_successor: Vec<u8>,
     ) -> Result<RefreshRotation, StoreError> {
@@ -985,7 +1002,7 @@ impl Store for SqlStore {
         );
         // The successor counts only while it is itself current: not rotated, expired or revoked.
         let state = "SELECT o.grant_id, o.subject, o.username, o.client_id, o.scopes, o.resource,
-                 o.grant_expires_at, o.rotated_at,
+                 o.grant_expires_at, o.claims, o.rotated_at,
                  o.sealed_successor,
                  (s.hash IS NOT NULL AND s.rotated_at IS NULL AND s.expires_at > $2) AS successor_current
              FROM refresh_tokens o LEFT JOIN refresh_tokens s ON s.hash = o.successor_hash
@@ -1015,8 +1032,8 @@ impl Store for SqlStore {
                         Some(row) => match row.opt_int("rotated_at")? {
                             Some(rotated_at) => RefreshRotation::AlreadyRotated {
                                 grant: grant_from(&row)?,
-                                rotated_at: Millis::try_from(rotated_at)
-                                    .map_err(|_| corrupt("rotated_at is negative"))?,
+                                rotated_at: time_from_db(rotated_at)
+                                    .ok_or_else(|| corrupt("rotated_at is negative"))?,
                                 sealed_successor: match row.flag("successor_current")? {
                                     true => row.opt_bytes("sealed_successor")?,
                                     false => None,
@@ -1092,7 +1109,7 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn session(&self, hash: &TokenHash, now: Millis) -> Result<Option<SessionRecord>, StoreError> {
+    async fn session(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<SessionRecord>, StoreError> {
         with_pool!(self, |pool| {
             sqlx::query(
                 "SELECT subject, username, created_at, expires_at FROM sessions WHERE hash = $1 AND expires_at > $2",
@@ -1138,7 +1155,12 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn consent(&self, subject: &str, client_id: &str, now: Millis) -> Result<Option<ConsentRecord>, StoreError> {
+    async fn consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        now: SystemTime,
+    ) -> Result<Option<ConsentRecord>, StoreError> {
         with_pool!(self, |pool| {
             sqlx::query(
                 "SELECT subject, client_id, scopes, granted_at, expires_at FROM consents
@@ -1167,8 +1189,13 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn hit_rate_limit(&self, key: &str, window: Duration, now: Millis) -> Result<RateLimitWindow, StoreError> {
-        let ends_at = now.saturating_add(window_millis(window));
+    async fn hit_rate_limit(
+        &self,
+        key: &str,
+        window: Duration,
+        now: SystemTime,
+    ) -> Result<RateLimitWindow, StoreError> {
+        let ends_at = crate::clock::later(now, window);
         // One statement, so that concurrent callers (in any process) each get their own count:
         // the database applies the update to the row one caller at a time. A window that has
         // ended starts over at 1.
@@ -1190,7 +1217,7 @@ impl Store for SqlStore {
         })
     }
 
-    async fn rate_limit_count(&self, key: &str, now: Millis) -> Result<RateLimitWindow, StoreError> {
+    async fn rate_limit_count(&self, key: &str, now: SystemTime) -> Result<RateLimitWindow, StoreError> {
         let current = with_pool!(self, |pool| {
             sqlx::query("SELECT hits, ends_at FROM rate_limits WHERE limit_key = $1 AND ends_at > $2")
                 .bind(key)
@@ -1215,7 +1242,7 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: Millis) -> Result<(), StoreError> {
+    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: SystemTime) -> Result<(), StoreError> {
         // Matched on the window's end: a window that started over since is not touched.
         with_pool!(self, |pool| {
             sqlx::query("UPDATE rate_limits SET hits = hits - 1 WHERE limit_key = $1 AND ends_at = $2 AND hits > 0")
@@ -1228,7 +1255,7 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
+    async fn sweep_expired(&self, now: SystemTime) -> Result<usize, StoreError> {
         let mut swept = 0;
         let tables = [
             ("pending_authorizations", "expires_at"),
@@ -1245,7 +1272,7 @@ impl Store for SqlStore {
         Ok(swept)
     }
 
-    async fn forget_sealed_successors(&self, rotated_before: Millis) -> Result<usize, StoreError> {
+    async fn forget_sealed_successors(&self, rotated_before: SystemTime) -> Result<usize, StoreError> {
         self.sweep(
             "UPDATE refresh_tokens SET sealed_successor = NULL
              WHERE sealed_successor IS NOT NULL AND rotated_at <= $1",
@@ -1254,7 +1281,7 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn sweep_unused_clients(&self, registered_before: Millis) -> Result<usize, StoreError> {
+    async fn sweep_unused_clients(&self, registered_before: SystemTime) -> Result<usize, StoreError> {
         self.sweep(
             "DELETE FROM clients WHERE used_at IS NULL AND issued_at < $1
              AND NOT EXISTS (SELECT 1 FROM pending_authorizations p WHERE p.client_id = clients.client_id)",
@@ -1278,7 +1305,7 @@ impl SqlStore {
 
     /// Run one of the sweeper's statements, whose only parameter `$1` is a time, and return
     /// how many rows it deleted or changed.
-    async fn sweep(&self, statement: &str, time: Millis) -> Result<usize, StoreError> {
+    async fn sweep(&self, statement: &str, time: SystemTime) -> Result<usize, StoreError> {
         let rows = with_pool!(self, |pool| {
             sqlx::query(statement).bind(db_time(time)).execute(pool).await.map_err(backend)?.rows_affected()
         });
@@ -1290,6 +1317,11 @@ impl SqlStore {
 mod tests {
     use super::*;
 
+    /// `ms` milliseconds after the Unix epoch.
+    fn at(ms: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(ms)
+    }
+
     #[test]
     fn hashes_round_trip_through_hex() {
         let h = TokenHash::of("mcp_at_x");
@@ -1300,15 +1332,23 @@ mod tests {
 
     #[test]
     fn times_saturate_into_bigint() {
-        assert_eq!(db_time(5), 5);
-        assert_eq!(db_time(u64::MAX), i64::MAX);
+        assert_eq!(db_time(UNIX_EPOCH + Duration::from_millis(5)), 5);
+        assert_eq!(db_time(far_future()), i64::MAX);
+        assert_eq!(db_time(UNIX_EPOCH - Duration::from_secs(1)), 0);
+        assert_eq!(time_from_db(5), Some(UNIX_EPOCH + Duration::from_millis(5)));
+        assert_eq!(time_from_db(i64::MAX), Some(far_future()));
+        assert_eq!(time_from_db(-1), None);
     }
 
     /// A database that a build of schema version 1 left behind gets every later version on the
     /// next start, and keeps its data.
     #[tokio::test]
     async fn a_version_1_database_is_upgraded_in_place() {
-        let dir = std::env::temp_dir().join(format!("mcp-oauth-kit-upgrade-{}-{}", std::process::id(), now_millis()));
+        let dir = std::env::temp_dir().join(format!(
+            "mcp-oauth-kit-upgrade-{}-{}",
+            std::process::id(),
+            db_time(SystemTime::now())
+        ));
         let url = format!("sqlite://{}", dir.join("v1.db").display());
         let store = SqlStore::connect_sqlite(&url).await.expect("open");
         let Pool::Sqlite(pool) = &store.pool else { panic!("a SQLite pool") };
@@ -1323,9 +1363,9 @@ mod tests {
             .execute(pool)
             .await
             .expect("record version 1");
-        let client = ClientRecord::new("kept", "none", vec!["http://127.0.0.1/cb".into()], vec![], 1);
+        let client = ClientRecord::new("kept", "none", vec!["http://127.0.0.1/cb".into()], vec![], at(1));
         store.insert_client(client.clone()).await.expect("a client of version 1");
-        assert!(store.hit_rate_limit("k", Duration::from_secs(60), 1).await.is_err(), "no rate_limits table yet");
+        assert!(store.hit_rate_limit("k", Duration::from_secs(60), at(1)).await.is_err(), "no rate_limits table yet");
         // A refresh token and a code in flight, as version 1 wrote them.
         let (refresh, code, refresh_ends, code_ends) =
             (TokenHash::of("mcp_rt_v1"), TokenHash::of("mcp_code_v1"), 5_000_i64, 60_i64);
@@ -1354,15 +1394,16 @@ mod tests {
         assert_eq!(versions, (1..=MIGRATIONS.len() as i64).collect::<Vec<_>>());
         assert_eq!(store.client("kept").await.expect("client"), Some(client.clone()));
         // Version 3 cannot know whether an older client was used, so it keeps them all.
-        assert_eq!(store.sweep_unused_clients(Millis::MAX).await.expect("sweep"), 0);
+        assert_eq!(store.sweep_unused_clients(far_future()).await.expect("sweep"), 0);
         assert_eq!(store.client("kept").await.expect("client"), Some(client));
-        assert_eq!(store.hit_rate_limit("k", Duration::from_secs(60), 1).await.expect("hit").count, 1);
+        assert_eq!(store.hit_rate_limit("k", Duration::from_secs(60), at(1)).await.expect("hit").count, 1);
         // Version 6: an existing grant ends with its current refresh token (rotation no longer
         // extends it); a code in flight gets the default lifetime, 90 days.
-        let grant = store.refresh_grant(&refresh, 0).await.expect("grant").expect("kept");
-        assert_eq!(grant.expires_at, refresh_ends as Millis);
-        let code = store.code(&code, 0).await.expect("code").expect("kept");
-        assert_eq!(code.grant.expires_at, code_ends as Millis + 90 * 24 * 3_600_000);
+        let grant = store.refresh_grant(&refresh, UNIX_EPOCH).await.expect("grant").expect("kept");
+        assert_eq!(grant.expires_at, at(refresh_ends as u64));
+        assert!(grant.claims.is_empty(), "version 8: grants of earlier versions have no claims");
+        let code = store.code(&code, UNIX_EPOCH).await.expect("code").expect("kept");
+        assert_eq!(code.grant.expires_at, at(code_ends as u64 + 90 * 24 * 3_600_000));
         // Version 5: a code of an earlier version must have its redirect URI repeated.
         assert!(code.redirect_uri_given);
         store.close().await;
@@ -1386,9 +1427,9 @@ mod tests {
         assert!(server.contains("PostgreSQL"), "TEST_DATABASE_URL is not PostgreSQL: {server}");
 
         let latest = MIGRATIONS.len();
-        let now = now_millis();
+        let now = SystemTime::now();
         for from in 1..latest {
-            let schema = format!("mcp_upgrade_v{from}_{}_{now}", std::process::id());
+            let schema = format!("mcp_upgrade_v{from}_{}_{}", std::process::id(), db_time(now));
             sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin).await.expect("create schema");
             let options = base.clone().options([("search_path", schema.as_str())]);
             let store =
@@ -1426,7 +1467,7 @@ mod tests {
             )
             .bind(access.to_hex())
             .bind(&client_id)
-            .bind(db_time(now + 3_600_000))
+            .bind(db_time(now + Duration::from_secs(3600)))
             .execute(pool)
             .await
             .expect("an access token of the old version");
@@ -1444,7 +1485,7 @@ mod tests {
             assert_eq!(token.map(|t| t.grant.subject), Some("sub-kept".to_owned()), "from version {from}");
             // Every table of the latest version is there: sweeping touches them all.
             store.sweep_expired(now).await.unwrap_or_else(|e| panic!("sweep after upgrading from {from}: {e}"));
-            assert_eq!(store.hit_rate_limit("k", Duration::from_secs(60), 1).await.expect("hit").count, 1);
+            assert_eq!(store.hit_rate_limit("k", Duration::from_secs(60), at(1)).await.expect("hit").count, 1);
             store.close().await;
             sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut admin).await.expect("drop schema");
         }

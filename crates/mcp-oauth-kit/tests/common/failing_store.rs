@@ -4,12 +4,12 @@
 //! again once it is back.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use mcp_oauth_kit::{
     AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore,
-    Millis, PendingAuthorization, RateLimitWindow, RefreshRotation, RevokedToken, SessionRecord, Store, StoreError,
-    TokenHash, async_trait,
+    PendingAuthorization, RateLimitWindow, RefreshRotation, RevokedToken, SessionRecord, Store, StoreError, TokenHash,
+    async_trait,
 };
 
 /// Which calls fail.
@@ -67,7 +67,7 @@ impl Store for FailingStore {
         self.up()?;
         self.inner.insert_pending(pending).await
     }
-    async fn pending(&self, id_hash: &TokenHash, now: Millis) -> Result<Option<PendingAuthorization>, StoreError> {
+    async fn pending(&self, id_hash: &TokenHash, now: SystemTime) -> Result<Option<PendingAuthorization>, StoreError> {
         self.up()?;
         self.inner.pending(id_hash, now).await
     }
@@ -78,37 +78,37 @@ impl Store for FailingStore {
     async fn take_pending(
         &self,
         id_hash: &TokenHash,
-        now: Millis,
+        now: SystemTime,
         code: Option<CodeRecord>,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
         self.up()?;
         self.inner.take_pending(id_hash, now, code).await
     }
-    async fn code(&self, hash: &TokenHash, now: Millis) -> Result<Option<CodeRecord>, StoreError> {
+    async fn code(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<CodeRecord>, StoreError> {
         self.up()?;
         self.inner.code(hash, now).await
     }
     async fn redeem_code(
         &self,
         hash: &TokenHash,
-        now: Millis,
+        now: SystemTime,
         tokens: Option<IssuedTokens>,
     ) -> Result<CodeRedemption, StoreError> {
         self.up()?;
         self.inner.redeem_code(hash, now, tokens).await
     }
-    async fn access_token(&self, hash: &TokenHash, now: Millis) -> Result<Option<AccessTokenRecord>, StoreError> {
+    async fn access_token(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<AccessTokenRecord>, StoreError> {
         self.up()?;
         self.inner.access_token(hash, now).await
     }
-    async fn refresh_grant(&self, hash: &TokenHash, now: Millis) -> Result<Option<Grant>, StoreError> {
+    async fn refresh_grant(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<Grant>, StoreError> {
         self.up()?;
         self.inner.refresh_grant(hash, now).await
     }
     async fn rotate_refresh(
         &self,
         old: &TokenHash,
-        now: Millis,
+        now: SystemTime,
         new: IssuedTokens,
         sealed_successor: Vec<u8>,
     ) -> Result<RefreshRotation, StoreError> {
@@ -131,7 +131,7 @@ impl Store for FailingStore {
         self.up()?;
         self.inner.insert_session(session).await
     }
-    async fn session(&self, hash: &TokenHash, now: Millis) -> Result<Option<SessionRecord>, StoreError> {
+    async fn session(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<SessionRecord>, StoreError> {
         self.up()?;
         self.inner.session(hash, now).await
     }
@@ -143,7 +143,12 @@ impl Store for FailingStore {
         self.up()?;
         self.inner.put_consent(consent).await
     }
-    async fn consent(&self, subject: &str, client_id: &str, now: Millis) -> Result<Option<ConsentRecord>, StoreError> {
+    async fn consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        now: SystemTime,
+    ) -> Result<Option<ConsentRecord>, StoreError> {
         self.up()?;
         self.inner.consent(subject, client_id, now).await
     }
@@ -151,11 +156,16 @@ impl Store for FailingStore {
         self.up()?;
         self.inner.revoke_consent(subject, client_id).await
     }
-    async fn hit_rate_limit(&self, key: &str, window: Duration, now: Millis) -> Result<RateLimitWindow, StoreError> {
+    async fn hit_rate_limit(
+        &self,
+        key: &str,
+        window: Duration,
+        now: SystemTime,
+    ) -> Result<RateLimitWindow, StoreError> {
         self.counters_up()?;
         self.inner.hit_rate_limit(key, window, now).await
     }
-    async fn rate_limit_count(&self, key: &str, now: Millis) -> Result<RateLimitWindow, StoreError> {
+    async fn rate_limit_count(&self, key: &str, now: SystemTime) -> Result<RateLimitWindow, StoreError> {
         self.counters_up()?;
         self.inner.rate_limit_count(key, now).await
     }
@@ -163,19 +173,19 @@ impl Store for FailingStore {
         self.counters_up()?;
         self.inner.reset_rate_limit(key).await
     }
-    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: Millis) -> Result<(), StoreError> {
+    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: SystemTime) -> Result<(), StoreError> {
         self.counters_up()?;
         self.inner.undo_rate_limit_hit(key, window_ends_at).await
     }
-    async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
+    async fn sweep_expired(&self, now: SystemTime) -> Result<usize, StoreError> {
         self.up()?;
         self.inner.sweep_expired(now).await
     }
-    async fn sweep_unused_clients(&self, registered_before: Millis) -> Result<usize, StoreError> {
+    async fn sweep_unused_clients(&self, registered_before: SystemTime) -> Result<usize, StoreError> {
         self.up()?;
         self.inner.sweep_unused_clients(registered_before).await
     }
-    async fn forget_sealed_successors(&self, rotated_before: Millis) -> Result<usize, StoreError> {
+    async fn forget_sealed_successors(&self, rotated_before: SystemTime) -> Result<usize, StoreError> {
         self.up()?;
         self.inner.forget_sealed_successors(rotated_before).await
     }

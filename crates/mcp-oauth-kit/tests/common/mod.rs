@@ -17,8 +17,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_oauth_kit::rmcp::ServerHandler;
 use mcp_oauth_kit::{
-    AccessToken, AppTemplate, Config, McpServer, McpServerBuilder, OAuthServer, Password, SqlStore, StaticUserStore,
-    Store, ToolDef, ToolError, ToolOutput, Tools, UserStore,
+    AccessToken, AppTemplate, AuthProvider, Config, McpServer, McpServerBuilder, OAuthServer, Password, SqlStore,
+    StaticUserStore, Store, ToolDef, ToolError, ToolOutput, Tools, UserStore,
 };
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode, Url};
@@ -250,6 +250,16 @@ impl TestServer {
         tweak: impl FnOnce(Config) -> Config,
     ) -> Self {
         Self::launch(|config| McpServer::builder(tweak(config)).user_store(users).tools(tools()).store(store)).await
+    }
+
+    /// The server with a user store and a tool registry of the test's own.
+    pub(crate) async fn start_with_users_and_tools(users: impl UserStore, tools: Tools) -> Self {
+        Self::launch(|config| McpServer::builder(config).user_store(users).tools(tools)).await
+    }
+
+    /// The server with a token verifier and a tool registry of the test's own.
+    pub(crate) async fn start_with_provider(provider: impl AuthProvider, tools: Tools) -> Self {
+        Self::launch(|config| McpServer::builder(config).auth_provider(provider).tools(tools)).await
     }
 
     /// The server with a tool registry (and its state) of the test's own.

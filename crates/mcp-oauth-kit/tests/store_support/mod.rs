@@ -8,14 +8,26 @@ pub(crate) mod postgres;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mcp_oauth_kit::{
-    AccessTokenRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, Millis, PendingAuthorization,
-    RefreshTokenRecord, Store, TokenHash,
+    AccessTokenRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, PendingAuthorization, RefreshTokenRecord,
+    Store, TokenHash,
 };
 
-pub(crate) const HOUR: Millis = 3_600_000;
+pub(crate) const HOUR: Duration = Duration::from_secs(3600);
+
+/// `n` milliseconds.
+pub(crate) const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// The current time in whole milliseconds, as a SQL store keeps times: what a test writes
+/// then reads back equal.
+pub(crate) fn now() -> SystemTime {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    UNIX_EPOCH + ms(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// A string no other run, test or process uses.
 pub(crate) fn unique(label: &str) -> String {
@@ -48,19 +60,19 @@ pub(crate) fn hash(label: &str) -> TokenHash {
     TokenHash::of(&unique(label))
 }
 
-pub(crate) fn pair(grant: &Grant, expires_at: Millis) -> IssuedTokens {
+pub(crate) fn pair(grant: &Grant, expires_at: SystemTime) -> IssuedTokens {
     IssuedTokens::new(
         AccessTokenRecord::new(hash("access"), grant.clone(), expires_at),
         RefreshTokenRecord::new(hash("refresh"), grant.clone(), expires_at),
     )
 }
 
-pub(crate) fn code(grant: &Grant, expires_at: Millis) -> CodeRecord {
+pub(crate) fn code(grant: &Grant, expires_at: SystemTime) -> CodeRecord {
     CodeRecord::new(hash("code"), grant.clone(), "http://127.0.0.1:9999/cb", "c".repeat(43), expires_at)
 }
 
 /// A pending sign-in that approving would turn into `code`.
-pub(crate) fn pending_for(code: &CodeRecord, expires_at: Millis) -> PendingAuthorization {
+pub(crate) fn pending_for(code: &CodeRecord, expires_at: SystemTime) -> PendingAuthorization {
     PendingAuthorization::new(
         hash("pending"),
         code.grant.client_id.as_str(),
@@ -74,18 +86,18 @@ pub(crate) fn pending_for(code: &CodeRecord, expires_at: Millis) -> PendingAutho
 
 /// Store `code` as an approval does: take a pending sign-in and store the code with it.
 pub(crate) async fn insert_code(store: &dyn Store, code: &CodeRecord) {
-    // Taken at time 0, so that codes that are already expired can be stored too.
-    let p = pending_for(code, 1);
+    // Taken at the epoch, so that codes that are already expired can be stored too.
+    let p = pending_for(code, UNIX_EPOCH + ms(1));
     store.insert_pending(p.clone()).await.expect("insert pending");
-    let taken = store.take_pending(&p.id_hash, 0, Some(code.clone())).await.expect("take pending");
+    let taken = store.take_pending(&p.id_hash, UNIX_EPOCH, Some(code.clone())).await.expect("take pending");
     assert_eq!(taken, Some(p));
 }
 
 /// Store `tokens` as a code exchange does: redeem a fresh code of their grant. The code
 /// outlives every test, so that it takes no part in what a sweep counts.
 pub(crate) async fn insert_tokens(store: &dyn Store, tokens: &IssuedTokens) {
-    let c = code(&tokens.access.grant, mcp_oauth_kit::now_millis() + 24 * HOUR);
+    let c = code(&tokens.access.grant, now() + 24 * HOUR);
     insert_code(store, &c).await;
-    let outcome = store.redeem_code(&c.hash, 0, Some(tokens.clone())).await.expect("redeem");
+    let outcome = store.redeem_code(&c.hash, UNIX_EPOCH, Some(tokens.clone())).await.expect("redeem");
     assert_eq!(outcome, CodeRedemption::Redeemed(c));
 }
