@@ -16,8 +16,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_oauth_kit::rmcp::ServerHandler;
 use mcp_oauth_kit::{
-    AccessToken, AppTemplate, Config, McpServer, McpServerBuilder, OAuthServer, Password, SqlStore, StaticUserStore,
-    Store, ToolDef, ToolError, ToolOutput, Tools, UserStore,
+    AccessToken, AppTemplate, AuthProvider, Config, McpServer, McpServerBuilder, OAuthServer, Password, SqlStore,
+    StaticUserStore, Store, ToolDef, ToolError, ToolOutput, Tools, UserStore,
 };
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode, Url};
@@ -187,8 +187,8 @@ pub(crate) struct TestServer {
     pub(crate) base: String,
     pub(crate) client: reqwest::Client,
     /// The running server's authorization server, for what the application calls directly
-    /// ([`OAuthServer::revoke_user`]).
-    pub(crate) oauth: OAuthServer,
+    /// ([`OAuthServer::revoke_user`]); `None` for a resource server ([`TestServer::start_with_provider`]).
+    pub(crate) oauth: Option<OAuthServer>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -249,6 +249,11 @@ impl TestServer {
         tweak: impl FnOnce(Config) -> Config,
     ) -> Self {
         Self::launch(|config| McpServer::builder(tweak(config)).user_store(users).tools(tools()).store(store)).await
+    }
+
+    /// A resource server only: tokens verified by `provider`, no authorization server.
+    pub(crate) async fn start_with_provider(provider: impl AuthProvider, tweak: impl FnOnce(Config) -> Config) -> Self {
+        Self::launch(|config| McpServer::builder(tweak(config)).auth_provider(provider).tools(tools())).await
     }
 
     /// The server with a tool registry of the test's own.
