@@ -73,6 +73,8 @@ mod oauth_messages;
 mod password;
 mod provider;
 mod rate_limit;
+#[cfg(test)]
+mod redaction_tests;
 mod redirect_uri;
 mod registration;
 mod router;
