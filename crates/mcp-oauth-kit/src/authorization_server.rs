@@ -41,10 +41,20 @@ use crate::store::{
 use crate::user_store::{User, UserStore};
 use crate::verified_cache::VerifiedCache;
 
-/// The built-in authorization server, as a handle: [`McpServer::authorization_server`]
-/// (crate::McpServer::authorization_server) gives one for [`OAuthServer::revoke_user`] while the
-/// server runs. It is configured on [`McpServerBuilder`](crate::McpServerBuilder), not built by
-/// hand, so that it always has the builder's user store and shares the guard's token cache.
+/// The built-in authorization server, as a handle for [`OAuthServer::revoke_user`] while the
+/// server runs. It is configured with
+/// [`McpServerBuilder::user_store`](crate::McpServerBuilder::user_store), not built by hand,
+/// so that it always has the builder's user store and shares the guard's token cache.
+///
+/// ```no_run
+/// # async fn run(server: mcp_oauth_kit::McpServer) -> Result<(), mcp_oauth_kit::Error> {
+/// // `None` for a server built with `auth_provider` (a resource server only).
+/// if let Some(accounts) = server.authorization_server() {
+///     tokio::spawn(server.run());
+///     accounts.revoke_user("u-2").await?;
+/// }
+/// # Ok(()) }
+/// ```
 ///
 /// It also implements [`AuthProvider`], verifying its own tokens against its store (without
 /// the guard's cache).
