@@ -1,5 +1,8 @@
-//! [`OAuthServer`]: the kit's own OAuth 2.1 authorization server, as an [`AuthProvider`] over a
-//! [`Store`]. It holds the protocol rules; the HTTP endpoints only parse and render.
+//! [`OAuthServer`]: the kit's own OAuth 2.1 authorization server over a [`Store`]. It holds the
+//! protocol rules; the HTTP endpoints only parse and render. Its roles (registration,
+//! authorization and consent, tokens) are crate-private methods that the router calls directly;
+//! users configure it on the builder and hold it only as a handle for
+//! [`OAuthServer::revoke_user`].
 //!
 //! Rules enforced here: exact redirect-URI matching (loopback `http` on any port, RFC 8252
 //! §7.3); PKCE S256 only (OAuth 2.1 §4.1.1); single-use codes whose replay revokes the grant;
@@ -10,11 +13,8 @@
 //! a signed-in user, a client whose identity is assured, and scopes the user approved before
 //! (RFC 6749 §10.2, RFC 8252 §8.6).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -28,10 +28,11 @@ use crate::clock::later;
 use crate::config::Config;
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::escaped::Escaped;
-use crate::provider::{
-    AccessToken, AuthProvider, AuthorizationRequest, AuthorizeError, ClientCredentials, ClientMetadata, LoginContext,
-    RegisteredClient, TokenRejection, TokenResponse,
+use crate::oauth_messages::{
+    AuthorizationRequest, AuthorizeError, ClientCredentials, ClientMetadata, LoginContext, RegisteredClient,
+    TokenResponse,
 };
+use crate::provider::{AccessToken, AuthProvider, TokenRejection};
 use crate::redirect_uri::{RedirectUri, redirect_matches};
 use crate::secret::{NewSecret, TokenHash, ct_eq_str, pkce_s256};
 use crate::store::{
@@ -39,87 +40,34 @@ use crate::store::{
     PendingAuthorization, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store,
 };
 use crate::user_store::{User, UserStore};
+use crate::verified_cache::VerifiedCache;
 
-/// The built-in authorization server.
+/// The built-in authorization server, as a handle for [`OAuthServer::revoke_user`] while the
+/// server runs. It is configured with
+/// [`McpServerBuilder::user_store`](crate::McpServerBuilder::user_store), not built by hand,
+/// so that it always has the builder's user store and shares the guard's token cache.
+///
+/// ```no_run
+/// # async fn run(server: mcp_oauth_kit::McpServer) -> Result<(), mcp_oauth_kit::Error> {
+/// // `None` for a server built with `auth_provider` (a resource server only).
+/// if let Some(accounts) = server.authorization_server() {
+///     tokio::spawn(server.run());
+///     accounts.revoke_user("u-2").await?;
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// It also implements [`AuthProvider`], verifying its own tokens against its store (without
+/// the guard's cache).
 #[derive(Clone)]
 pub struct OAuthServer {
     config: Arc<Config>,
     store: Arc<dyn Store>,
     cimd: Option<Arc<CimdResolver>>,
+    /// The guard's cache, cleared here at every revocation.
     verified: Arc<VerifiedCache>,
-    /// Asked at each refresh whether the grant's user may still sign in; `None` skips that.
-    users: Option<Arc<dyn UserStore>>,
-}
-
-/// Recently verified access tokens, so that the MCP hot path does not wait on the database
-/// for every call. An entry is trusted for [`Config::token_cache_ttl`] at most: a token
-/// revoked on another instance stops working within that delay; on this instance at once.
-#[derive(Debug, Default)]
-struct VerifiedCache {
-    /// Each token with when it was verified ([`Config::clock`] time).
-    map: Mutex<HashMap<TokenHash, (AccessToken, SystemTime), BuildHasherDefault<DigestHasher>>>,
-    /// Counts the clears. A verification reads it before asking the store and caches its
-    /// answer only if no clear came in between: an answer read before a revocation must not
-    /// outlive it in the cache.
-    generation: AtomicU64,
-}
-
-/// The cache's keys are SHA-256 digests already: their first bytes are as good a hash as any,
-/// and hashing them again (SipHash) would cost more than the lookup. An attacker cannot aim
-/// collisions at it without finding SHA-256 preimages.
-#[derive(Debug, Default)]
-struct DigestHasher(u64);
-
-impl Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // `[u8; 32]` hashes as its length, then its bytes: mix in the first eight of each write.
-        let mut word = [0u8; 8];
-        let n = bytes.len().min(8);
-        word[..n].copy_from_slice(&bytes[..n]);
-        self.0 = self.0.rotate_left(17) ^ u64::from_le_bytes(word);
-    }
-}
-
-/// Beyond this many cached tokens the cache starts over (it is only a shortcut).
-const MAX_CACHED_TOKENS: usize = 100_000;
-
-impl VerifiedCache {
-    fn get(&self, hash: &TokenHash, ttl: Duration, now: SystemTime) -> Option<AccessToken> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        // A clock set back before the verification is not trusted: ask the store again.
-        let fresh = |at: &SystemTime| now.duration_since(*at).is_ok_and(|age| age < ttl);
-        map.get(hash).filter(|(t, at)| fresh(at) && t.expires_at > now).map(|(t, _)| t.clone())
-    }
-
-    /// The generation to hand to [`VerifiedCache::put`], read before the store is asked.
-    fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Cache `token`, verified at `now`, unless the cache was cleared since `generation` was read.
-    fn put(&self, hash: TokenHash, token: AccessToken, generation: u64, now: SystemTime) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        // Under the lock, which `clear` takes too: no clear can slip between check and insert.
-        if self.generation.load(Ordering::Acquire) != generation {
-            return;
-        }
-        if map.len() >= MAX_CACHED_TOKENS {
-            map.clear();
-        }
-        map.insert(hash, (token, now));
-    }
-
-    /// Forget everything: after a revocation on this instance, no cached answer may outlive
-    /// it, including one that a verification in flight is about to put.
-    fn clear(&self) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        map.clear();
-    }
+    /// Who may sign in, asked again at each refresh ([`UserStore::may_sign_in`]).
+    users: Arc<dyn UserStore>,
 }
 
 impl std::fmt::Debug for OAuthServer {
@@ -135,8 +83,14 @@ fn is_pkce_string(s: &str, min: usize, max: usize) -> bool {
 }
 
 impl OAuthServer {
-    /// An authorization server for `config` over `store`.
-    pub fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Self {
+    /// An authorization server for `config` over `store`, whose users are `users`, and which
+    /// clears `verified` (the guard's cache) at every revocation.
+    pub(crate) fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        users: Arc<dyn UserStore>,
+        verified: Arc<VerifiedCache>,
+    ) -> Self {
         let cimd = if config.client_id_metadata_documents {
             let resolver = CimdResolver::new(config.danger_allow_private_cimd_hosts)
                 .with_extra_roots(config.danger_cimd_root_certificates.clone())
@@ -145,7 +99,7 @@ impl OAuthServer {
         } else {
             None
         };
-        Self { config, store, cimd, verified: Arc::default(), users: None }
+        Self { config, store, cimd, verified, users }
     }
 
     /// The current time, from [`Config::clock`].
@@ -153,11 +107,9 @@ impl OAuthServer {
         self.config.clock.now()
     }
 
-    /// Ask `users` at each refresh whether the grant's user may still sign in
-    /// ([`UserStore::may_sign_in`]).
-    pub(crate) fn with_users(mut self, users: Option<Arc<dyn UserStore>>) -> Self {
-        self.users = users;
-        self
+    /// Who may sign in on the login page.
+    pub(crate) fn users(&self) -> &dyn UserStore {
+        &*self.users
     }
 
     /// Revoke everything of the user `user_id` (the token subject, [`User::id`]): every grant
@@ -302,12 +254,6 @@ impl OAuthServer {
             && (client.secret_hash.is_some() || Url::parse(redirect_uri).is_ok_and(|u| u.scheme() == "https"))
     }
 
-    /// A verified answer for the token with digest `hash`, if the cache is on and holds one.
-    fn cached(&self, hash: &TokenHash, now: SystemTime) -> Option<AccessToken> {
-        let ttl = self.config.token_cache_ttl;
-        if ttl.is_zero() { None } else { self.verified.get(hash, ttl, now) }
-    }
-
     /// The pending authorization `handle` and its client, if both exist and a consent to it
     /// may be remembered.
     async fn rememberable(&self, handle: &str) -> Result<Option<PendingAuthorization>, OAuthError> {
@@ -375,50 +321,43 @@ fn with_query(base: &str, params: &[(&str, &str)]) -> String {
 
 #[async_trait]
 impl AuthProvider for OAuthServer {
-    fn verify_token_cached(&self, token: &str) -> Option<AccessToken> {
-        if self.config.token_cache_ttl.is_zero() || !looks_like_access_token(token) {
-            return None;
-        }
-        self.cached(&TokenHash::of(token), self.now())
+    async fn verify_token(&self, token: &str) -> Result<AccessToken, TokenRejection> {
+        self.verify(token).await
     }
 
-    async fn verify_token(&self, token: &str) -> Result<AccessToken, TokenRejection> {
+    fn authorization_servers(&self) -> Vec<String> {
+        vec![self.config.issuer()]
+    }
+}
+
+/// The roles, called by the endpoints.
+impl OAuthServer {
+    /// Verify one of this server's access tokens against the store. The guard's cache sits in
+    /// front of this, and the revocations below clear it.
+    pub(crate) async fn verify(&self, token: &str) -> Result<AccessToken, TokenRejection> {
         if !looks_like_access_token(token) {
             return Err(TokenRejection::Invalid);
         }
-        // One digest serves the cache and the store. The guard asked the cache already; other
-        // callers get the same shortcut.
-        let hash = TokenHash::of(token);
-        let now = self.now();
-        let ttl = self.config.token_cache_ttl;
-        if let Some(cached) = self.cached(&hash, now) {
-            return Ok(cached);
-        }
-        let generation = self.verified.generation();
-        let record = self.store.access_token(&hash, now).await?;
+        let record = self.store.access_token(&TokenHash::of(token), self.now()).await?;
         let record = record.ok_or(TokenRejection::Invalid)?;
         if record.grant.resource != self.config.resource() {
             return Err(TokenRejection::WrongAudience);
         }
         let g = record.grant;
-        let verified = AccessToken::builder(g.subject, record.expires_at)
+        Ok(AccessToken::builder(g.subject, record.expires_at)
             .username(g.username)
             .client_id(g.client_id)
             .scopes(g.scopes)
             .audience(g.resource)
             .claims(g.claims)
-            .build();
-        if !ttl.is_zero() {
-            self.verified.put(hash, verified.clone(), generation, now);
-        }
-        Ok(verified)
+            .build())
     }
 
-    fn is_authorization_server(&self) -> bool {
-        true
-    }
-
-    async fn register_client(&self, metadata: ClientMetadata) -> Result<RegisteredClient, OAuthError> {
+    /// RFC 7591: register a client.
+    ///
+    /// # Errors
+    /// `invalid_redirect_uri` / `invalid_client_metadata` for bad metadata.
+    pub(crate) async fn register_client(&self, metadata: ClientMetadata) -> Result<RegisteredClient, OAuthError> {
         let bad_meta = |d: String| OAuthError::new(OAuthErrorCode::InvalidClientMetadata, d);
         let uris = metadata.redirect_uris.unwrap_or_default();
         if uris.is_empty() {
@@ -465,7 +404,12 @@ impl AuthProvider for OAuthServer {
         Ok(RegisteredClient { record, client_secret: secret.map(NewSecret::into_string) })
     }
 
-    async fn start_authorization(&self, req: AuthorizationRequest) -> Result<String, AuthorizeError> {
+    /// Validate an authorization request and remember it until the user signs in. Returns the
+    /// handle the login page is opened with.
+    ///
+    /// # Errors
+    /// See [`AuthorizeError`].
+    pub(crate) async fn start_authorization(&self, req: AuthorizationRequest) -> Result<String, AuthorizeError> {
         let page = |d: &'static str| AuthorizeError::Page(OAuthError::invalid_request(d));
         let client_id = req.client_id.as_deref().ok_or_else(|| page("client_id is missing"))?;
         let client = self.find_client(client_id).await?.ok_or_else(|| page("unknown client"))?;
@@ -532,7 +476,11 @@ impl AuthProvider for OAuthServer {
         Ok(handle.into_string())
     }
 
-    async fn login_context(&self, handle: &str) -> Result<LoginContext, OAuthError> {
+    /// What the login page shows for a pending authorization.
+    ///
+    /// # Errors
+    /// `invalid_request` when the handle is unknown or expired.
+    pub(crate) async fn login_context(&self, handle: &str) -> Result<LoginContext, OAuthError> {
         let expired = || OAuthError::invalid_request("this sign-in request is unknown or has expired");
         let pending = self.store.pending(&TokenHash::of(handle), self.now()).await?.ok_or_else(expired)?;
         let client = self.store.client(&pending.client_id).await?.ok_or_else(expired)?;
@@ -548,7 +496,11 @@ impl AuthProvider for OAuthServer {
         })
     }
 
-    async fn record_failed_login(&self, handle: &str) -> Result<bool, OAuthError> {
+    /// Count a failed sign-in; returns whether the pending authorization is still usable.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub(crate) async fn record_failed_login(&self, handle: &str) -> Result<bool, OAuthError> {
         let hash = TokenHash::of(handle);
         let failures = self.store.record_failed_login(&hash).await?;
         if failures >= self.config.max_login_attempts {
@@ -558,7 +510,16 @@ impl AuthProvider for OAuthServer {
         Ok(true)
     }
 
-    async fn complete_authorization(&self, handle: &str, csrf_token: &str, user: &User) -> Result<String, OAuthError> {
+    /// The user signed in and approved: issue a code; returns the URL to redirect to.
+    ///
+    /// # Errors
+    /// `invalid_request` for an unknown handle or wrong CSRF token.
+    pub(crate) async fn complete_authorization(
+        &self,
+        handle: &str,
+        csrf_token: &str,
+        user: &User,
+    ) -> Result<String, OAuthError> {
         let hash = TokenHash::of(handle);
         let expired = || OAuthError::invalid_request("this sign-in request is unknown or has expired");
         let now = self.now();
@@ -598,7 +559,16 @@ impl AuthProvider for OAuthServer {
         Ok(with_query(&pending.redirect_uri, &params))
     }
 
-    async fn start_session(&self, user: &User) -> Result<Option<String>, OAuthError> {
+    /// Start a sign-in session for `user`, who has just signed in with their password on the
+    /// login page: returns the secret the browser keeps in its session cookie, or `None` when
+    /// sign-in sessions are off ([`Config::session_ttl`] zero).
+    ///
+    /// # Errors
+    /// When the store fails.
+    ///
+    /// # Security
+    /// The secret is a credential: the store keeps only its digest.
+    pub(crate) async fn start_session(&self, user: &User) -> Result<Option<String>, OAuthError> {
         if self.config.session_ttl.is_zero() {
             return Ok(None);
         }
@@ -615,7 +585,12 @@ impl AuthProvider for OAuthServer {
         Ok(Some(secret.into_string()))
     }
 
-    async fn session_user(&self, secret: &str) -> Result<Option<User>, OAuthError> {
+    /// The user of the session that the cookie's `secret` names, while the session lasts;
+    /// `None` for an unknown, ended or expired session, and when sessions are off.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub(crate) async fn session_user(&self, secret: &str) -> Result<Option<User>, OAuthError> {
         if self.config.session_ttl.is_zero() || !is_session_secret(secret) {
             return Ok(None);
         }
@@ -623,20 +598,42 @@ impl AuthProvider for OAuthServer {
         Ok(session.map(|s| User::new(s.subject, s.username)))
     }
 
-    async fn end_session(&self, secret: &str) -> Result<(), OAuthError> {
+    /// End the session that `secret` names (sign-out). Ending an unknown session is no error.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub(crate) async fn end_session(&self, secret: &str) -> Result<(), OAuthError> {
         if is_session_secret(secret) {
             self.store.delete_session(&TokenHash::of(secret)).await?;
         }
         Ok(())
     }
 
-    async fn remembered_consent(&self, handle: &str, subject: &str) -> Result<bool, OAuthError> {
+    /// Whether the pending authorization `handle` may be approved for the signed-in user
+    /// `subject` without showing the page: the user asked to remember their consent to its
+    /// client, for at least the scopes it asks now, and the client's identity is assured for
+    /// this request.
+    ///
+    /// # Errors
+    /// When the store fails.
+    ///
+    /// # Security
+    /// A public client whose code goes to a loopback or private-use redirect URI can be
+    /// impersonated by any app on the device (RFC 8252 §8.6): never approve one silently.
+    pub(crate) async fn remembered_consent(&self, handle: &str, subject: &str) -> Result<bool, OAuthError> {
         let Some(pending) = self.rememberable(handle).await? else { return Ok(false) };
         let consent = self.store.consent(subject, &pending.client_id, self.now()).await?;
         Ok(consent.is_some_and(|c| pending.scopes.iter().all(|s| c.scopes.contains(s))))
     }
 
-    async fn remember_consent(&self, handle: &str, subject: &str) -> Result<(), OAuthError> {
+    /// The user `subject` approved the pending authorization `handle` and asked to remember
+    /// the decision: remember their consent to its client for its scopes. Call it before
+    /// [`OAuthServer::complete_authorization`], which ends the pending authorization. Does
+    /// nothing when the request's `LoginContext::can_remember` is `false`.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub(crate) async fn remember_consent(&self, handle: &str, subject: &str) -> Result<(), OAuthError> {
         let Some(pending) = self.rememberable(handle).await? else { return Ok(()) };
         let now = self.now();
         // What the user approves adds to what they approved before (a narrower request later
@@ -656,14 +653,23 @@ impl AuthProvider for OAuthServer {
         Ok(())
     }
 
-    async fn forget_consent(&self, handle: &str, subject: &str) -> Result<(), OAuthError> {
+    /// The user `subject` declined the pending authorization `handle` and asked to remember
+    /// the decision: forget any consent to its client remembered before.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub(crate) async fn forget_consent(&self, handle: &str, subject: &str) -> Result<(), OAuthError> {
         if let Some(pending) = self.store.pending(&TokenHash::of(handle), self.now()).await? {
             self.store.revoke_consent(subject, &pending.client_id).await?;
         }
         Ok(())
     }
 
-    async fn deny_authorization(&self, handle: &str, csrf_token: &str) -> Result<String, OAuthError> {
+    /// The user declined: returns the URL that tells the client `access_denied`.
+    ///
+    /// # Errors
+    /// `invalid_request` for an unknown handle or wrong CSRF token.
+    pub(crate) async fn deny_authorization(&self, handle: &str, csrf_token: &str) -> Result<String, OAuthError> {
         let hash = TokenHash::of(handle);
         let expired = || OAuthError::invalid_request("this sign-in request is unknown or has expired");
         let pending = self.store.pending(&hash, self.now()).await?.ok_or_else(expired)?;
@@ -680,7 +686,11 @@ impl AuthProvider for OAuthServer {
         Ok(with_query(&pending.redirect_uri, &params))
     }
 
-    async fn exchange_code(
+    /// The `authorization_code` grant (with PKCE).
+    ///
+    /// # Errors
+    /// RFC 6749 §5.2 errors.
+    pub(crate) async fn exchange_code(
         &self,
         creds: ClientCredentials,
         code: &str,
@@ -724,7 +734,11 @@ impl AuthProvider for OAuthServer {
         Ok(response)
     }
 
-    async fn refresh(
+    /// The `refresh_token` grant (with rotation).
+    ///
+    /// # Errors
+    /// RFC 6749 §5.2 errors.
+    pub(crate) async fn refresh(
         &self,
         creds: ClientCredentials,
         refresh_token: &str,
@@ -750,21 +764,19 @@ impl AuthProvider for OAuthServer {
         if current.expires_at <= now {
             return Err(OAuthError::invalid_grant("the grant has reached its lifetime: sign in again"));
         }
+        let may = self.users.may_sign_in(&current.subject).await.map_err(|e| OAuthError::server_error(&e))?;
+        // The user's claims as they are now: a changed email or role reaches the next token.
+        let user = match may {
+            true => self.users.find_by_id(&current.subject).await.map_err(|e| OAuthError::server_error(&e))?,
+            false => None,
+        };
+        let Some(user) = user else {
+            tracing::info!(subject = %Escaped(&current.subject), "refresh refused: the user may no longer sign in");
+            return Err(invalid());
+        };
+        crate::claims::checked_size(&user.claims).map_err(|e| OAuthError::server_error(&e))?;
         let mut grant = current.clone();
-        if let Some(users) = &self.users {
-            let may = users.may_sign_in(&current.subject).await.map_err(|e| OAuthError::server_error(&e))?;
-            // The user's claims as they are now: a changed email or role reaches the next token.
-            let user = match may {
-                true => users.find_by_id(&current.subject).await.map_err(|e| OAuthError::server_error(&e))?,
-                false => None,
-            };
-            let Some(user) = user else {
-                tracing::info!(subject = %Escaped(&current.subject), "refresh refused: the user may no longer sign in");
-                return Err(invalid());
-            };
-            crate::claims::checked_size(&user.claims).map_err(|e| OAuthError::server_error(&e))?;
-            grant.claims = user.claims;
-        }
+        grant.claims = user.claims;
         if scope.is_some_and(|s| !s.trim().is_empty()) {
             let asked = self.parse_scopes(scope)?;
             if asked.iter().any(|s| !current.scopes.contains(s)) {
@@ -793,7 +805,11 @@ impl AuthProvider for OAuthServer {
         }
     }
 
-    async fn revoke(&self, creds: ClientCredentials, token: &str) -> Result<(), OAuthError> {
+    /// RFC 7009 revocation.
+    ///
+    /// # Errors
+    /// `invalid_client` when the client fails to authenticate.
+    pub(crate) async fn revoke(&self, creds: ClientCredentials, token: &str) -> Result<(), OAuthError> {
         let client = self.authenticate_client(&creds).await?;
         let hash = TokenHash::of(token);
         // RFC 7009 §2.1: a token of another client is not revoked, and that is not an error.
@@ -825,7 +841,7 @@ impl OAuthServer {
     /// so its ownership counts too.
     async fn owner_of(&self, hash: &TokenHash) -> Result<Option<String>, OAuthError> {
         // The epoch: before every expiry, so expired records are found.
-        const ANY_TIME: SystemTime = UNIX_EPOCH;
+        const ANY_TIME: SystemTime = std::time::UNIX_EPOCH;
         if let Some(t) = self.store.access_token(hash, ANY_TIME).await? {
             return Ok(Some(t.grant.client_id));
         }
@@ -850,26 +866,6 @@ mod tests {
         assert_eq!(open_successor("mcp_rt_old", &sealed), Some(r));
         assert_eq!(open_successor("mcp_rt_other", &sealed), None);
         assert_eq!(open_successor("mcp_rt_old", &sealed[..5]), None);
-    }
-
-    /// A verification that read the store before a revocation cleared the cache finishes after
-    /// it: its answer is returned to its caller, but not cached.
-    #[test]
-    fn a_verification_in_flight_does_not_refill_a_cleared_cache() {
-        let cache = VerifiedCache::default();
-        let hash = TokenHash::of("mcp_at_in-flight");
-        let token = AccessToken::builder("u1", crate::clock::far_future()).username("alice").build();
-        let (ttl, now) = (Duration::from_secs(60), UNIX_EPOCH);
-
-        let before_lookup = cache.generation(); // verification: about to ask the store
-        cache.clear(); // revocation on this instance
-        cache.put(hash, token.clone(), before_lookup, now); // verification: store answered
-        assert_eq!(cache.get(&hash, ttl, now), None, "the revoked token came back into the cache");
-
-        // A verification that starts after the clear caches as before.
-        let after = cache.generation();
-        cache.put(hash, token.clone(), after, now);
-        assert_eq!(cache.get(&hash, ttl, now), Some(token));
     }
 
     #[test]

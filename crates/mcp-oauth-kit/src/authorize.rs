@@ -7,16 +7,17 @@
 
 use http::{HeaderMap, StatusCode};
 
+use crate::authorization_server::OAuthServer;
 use crate::config::Config;
 use crate::error::OAuthError;
 use crate::http_util::{Form, HttpResponse, redirect};
 use crate::login::{client_error_page, error_page, has_live_session};
-use crate::provider::{AuthProvider, AuthorizationRequest, AuthorizeError};
+use crate::oauth_messages::{AuthorizationRequest, AuthorizeError};
 use crate::user_store::UserStore;
 
 /// Handle the query string of `GET /authorize`.
 pub(crate) async fn authorize(
-    provider: &dyn AuthProvider,
+    provider: &OAuthServer,
     users: Option<&dyn UserStore>,
     config: &Config,
     headers: &HeaderMap,

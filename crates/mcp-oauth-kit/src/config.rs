@@ -83,9 +83,12 @@ pub struct Config {
     /// behind a proxy that sets it; otherwise clients could pick their own address. Whatever
     /// the source, the per-address limits count an IPv6 address by its /64.
     pub trust_forwarded_for: bool,
-    /// How long a verified access token is trusted without asking the store again. A token
-    /// revoked on another instance keeps working for at most this long (on the revoking
-    /// instance it stops at once). Default 1 second; zero asks the store on every request.
+    /// How long a verified access token is trusted without asking again: the built-in
+    /// authorization server's store, or the [`AuthProvider`](crate::AuthProvider) of a resource
+    /// server. A token revoked on another instance, or by an external identity provider, keeps
+    /// working for at most this long (a revocation by this instance's authorization server
+    /// stops it at once); never past the token's expiry. Default 1 second; zero asks on every
+    /// request.
     pub token_cache_ttl: Duration,
     /// Accept `https` client ids that name a Client ID Metadata Document. Default `true`.
     pub client_id_metadata_documents: bool,

@@ -3,6 +3,9 @@
 //! metadata; a token without a tool's scope gets 403 `insufficient_scope`; a session opened by
 //! one user cannot be driven with another user's token.
 //!
+//! Tokens are verified through the cache ([`crate::verified_cache`]) first, whoever issues
+//! them, and through the provider only on a miss.
+//!
 //! Invariant: handlers never see the raw token, only the verified [`AccessToken`], which the
 //! guard puts into the request's extensions.
 
@@ -22,6 +25,7 @@ use crate::http_util::{HttpResponse, RequestBody, STORE_RETRY_AFTER, read_body, 
 use crate::metadata::protected_resource_url;
 use crate::provider::{AccessToken, TokenRejection};
 use crate::router::AppState;
+use crate::secret::TokenHash;
 
 /// A `HeaderName` constant, not a `&str`: looking up a `&str` parses and validates the name
 /// on every request.
@@ -190,6 +194,27 @@ fn missing_scopes(state: &AppState, token: &AccessToken, body: &[u8]) -> Vec<Str
     missing
 }
 
+/// The caller `token` names: from the cache without waiting when it holds a current answer
+/// (no boxed future on the hot path), otherwise from the provider, whose answer is cached
+/// unless a revocation came in meanwhile. An answer past its expiry is refused either way.
+async fn verify(state: &AppState, token: &str) -> Result<AccessToken, TokenRejection> {
+    let cache = &state.verified;
+    let hash = cache.enabled().then(|| TokenHash::of(token));
+    let now = state.config.clock.now();
+    if let Some(hit) = hash.as_ref().and_then(|h| cache.get(h, now)) {
+        return Ok(hit);
+    }
+    let generation = cache.generation();
+    let access = state.authority.verify_token(token).await?;
+    if access.expires_at <= now {
+        return Err(TokenRejection::Invalid);
+    }
+    if let Some(hash) = hash {
+        cache.put(hash, access.clone(), generation, now);
+    }
+    Ok(access)
+}
+
 /// Authenticate an MCP request and pass it to rmcp.
 pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpResponse {
     let config = &state.config;
@@ -198,11 +223,7 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
         Ok(None) => return unauthorized(config, None),
         Err(()) => return unauthorized(config, Some(("invalid_token", "malformed Authorization header"))),
     };
-    let verified = match state.provider.verify_token_cached(token) {
-        Some(hit) => Ok(hit),
-        None => state.provider.verify_token(token).await,
-    };
-    let access = match verified {
+    let access = match verify(state, token).await {
         Ok(a) => a,
         Err(TokenRejection::Backend(e)) => {
             tracing::error!(error = %e, "token store failed");

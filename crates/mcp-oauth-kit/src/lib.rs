@@ -33,8 +33,10 @@
 //!    sessions (hashed), remembered consent and rate-limit counters. [`MemoryStore`] is the
 //!    default; [`SqlStore`] (SQLite, PostgreSQL; [`open_store`] picks one from a URL) keeps
 //!    them across restarts and shares them between instances.
-//! 6. **Other identity providers** ([`AuthProvider`]): the built-in [`OAuthServer`] is one;
-//!    a provider that only verifies tokens issued elsewhere implements `verify_token`.
+//! 6. **Another identity provider** ([`AuthProvider`]): with a user store the server is its
+//!    own authorization server; to accept tokens issued elsewhere instead, implement
+//!    `verify_token` and `authorization_servers` and give the provider to
+//!    [`McpServerBuilder::auth_provider`]. The kit caches verified tokens either way.
 //!
 //! ```no_run
 //! use mcp_oauth_kit::{AccessToken, Config, McpServer, StaticUserStore, ToolDef, ToolError, Tools};
@@ -71,9 +73,12 @@ mod json_depth;
 mod login;
 mod mcp_handler;
 mod metadata;
+mod oauth_messages;
 mod password;
 mod provider;
 mod rate_limit;
+#[cfg(test)]
+mod redaction_tests;
 mod redirect_uri;
 mod registration;
 mod router;
@@ -84,16 +89,14 @@ mod store;
 mod token;
 mod tools;
 mod user_store;
+mod verified_cache;
 
 pub use authorization_server::OAuthServer;
 pub use config::Config;
 pub use error::{ConfigError, Error, OAuthError, OAuthErrorCode, StoreError, UserStoreError};
 pub use http_util::{BoxError, HttpResponse, RequestBody, ResponseBody};
 pub use password::{hash_password, verify_password, verify_password_async, verify_password_or_dummy};
-pub use provider::{
-    AccessToken, AccessTokenBuilder, AuthProvider, AuthorizationRequest, AuthorizeError, ClientCredentials,
-    ClientMetadata, LoginContext, RegisteredClient, TokenClaims, TokenRejection, TokenResponse,
-};
+pub use provider::{AccessToken, AccessTokenBuilder, AuthProvider, TokenClaims, TokenRejection};
 pub use router::Router;
 pub use secret::{Password, TokenHash};
 pub use server::{McpServer, McpServerBuilder};

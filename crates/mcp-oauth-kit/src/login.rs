@@ -15,13 +15,14 @@
 //! digest the store keeps. For a browser with a session, `GET /login` asks no password: it
 //! shows a consent-only page ("Signed in as alice", Allow / Deny, "Not you?"), or, when the
 //! provider says the user remembered their consent to this client for these scopes
-//! ([`AuthProvider::remembered_consent`]), approves at once and redirects to the client.
+//! ([`OAuthServer::remembered_consent`]), approves at once and redirects to the client.
 //! `prompt=login` (the "Not you?" link) ignores the session. The decision rules are the
 //! provider's; this file only reads cookies and forms and renders pages.
 
 use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
+use crate::authorization_server::OAuthServer;
 use crate::browser::{Browser, Submission, read_cookie, submission};
 use crate::config::Config;
 use crate::error::{OAuthError, OAuthErrorCode};
@@ -29,7 +30,7 @@ use crate::escaped::Escaped;
 use crate::http_util::{
     Form, HttpResponse, escape_html, has_content_type, html, redirect, retry_after_unavailable, set_retry_after,
 };
-use crate::provider::{AuthProvider, LoginContext};
+use crate::oauth_messages::LoginContext;
 use crate::rate_limit::{Limits, SignInAttempt};
 use crate::secret::{Password, ct_eq_str, derived_token};
 use crate::user_store::{User, UserStore};
@@ -246,7 +247,7 @@ fn declined_page(server_name: &str, client_name: &str) -> HttpResponse {
 
 /// Whether this browser has a live sign-in session of a user the store still knows.
 pub(crate) async fn has_live_session(
-    provider: &dyn AuthProvider,
+    provider: &OAuthServer,
     users: Option<&dyn UserStore>,
     config: &Config,
     headers: &HeaderMap,
@@ -262,7 +263,7 @@ pub(crate) async fn has_live_session(
 /// without a cookie or for an ended session; a user who no longer exists or may no longer sign
 /// in ends the session.
 async fn signed_in_user<'h>(
-    provider: &dyn AuthProvider,
+    provider: &OAuthServer,
     users: &dyn UserStore,
     config: &Config,
     headers: &'h HeaderMap,
@@ -281,7 +282,7 @@ async fn signed_in_user<'h>(
 
 /// `GET /login?request=…[&prompt=login]`
 pub(crate) async fn show(
-    provider: &dyn AuthProvider,
+    provider: &OAuthServer,
     users: Option<&dyn UserStore>,
     config: &Config,
     headers: &HeaderMap,
@@ -348,7 +349,7 @@ fn foreign_post(config: &Config) -> HttpResponse {
 
 /// `POST /login` with the form body already read within the size limit.
 pub(crate) async fn submit(
-    provider: &dyn AuthProvider,
+    provider: &OAuthServer,
     users: &dyn UserStore,
     limits: &Limits,
     ip: &str,
@@ -516,7 +517,7 @@ pub(crate) async fn submit(
 /// `user` approved the pending authorization: remember the consent if asked, issue the code,
 /// and redirect to the client.
 async fn approve(
-    provider: &dyn AuthProvider,
+    provider: &OAuthServer,
     handle: &str,
     csrf: &str,
     user: &User,
@@ -544,12 +545,7 @@ async fn approve(
 /// cookie, and a same-site one cannot know the token; a post the browser marks as cross-site
 /// or from another origin is refused first. Nor does a request without the session cookie get
 /// the cookie removed.
-pub(crate) async fn logout(
-    provider: &dyn AuthProvider,
-    config: &Config,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> HttpResponse {
+pub(crate) async fn logout(provider: &OAuthServer, config: &Config, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
     let page_error = |status, e: OAuthError| error_page(status, &config.server_name, &e);
     if submission(config, headers) == Submission::Foreign {
         return foreign_post(config);

@@ -4,13 +4,13 @@
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::provider::AuthProvider;
 
-/// RFC 9728 §2: what a client learns about the MCP endpoint.
-pub(crate) fn protected_resource(config: &Config, provider: &dyn AuthProvider) -> Value {
+/// RFC 9728 §2: what a client learns about the MCP endpoint, whose tokens come from
+/// `authorization_servers`.
+pub(crate) fn protected_resource(config: &Config, authorization_servers: &[String]) -> Value {
     json!({
         "resource": config.resource(),
-        "authorization_servers": provider.authorization_servers(&config.issuer()),
+        "authorization_servers": authorization_servers,
         "scopes_supported": config.scopes_supported,
         "bearer_methods_supported": ["header"],
         "resource_name": config.server_name,
@@ -46,14 +46,11 @@ pub(crate) fn authorization_server(config: &Config) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MemoryStore, OAuthServer};
-    use std::sync::Arc;
 
     #[test]
     fn every_url_comes_from_the_public_url() {
-        let config = Arc::new(Config::new("https://mcp.example.com").expect("valid"));
-        let provider = OAuthServer::new(config.clone(), Arc::new(MemoryStore::new()));
-        let prm = protected_resource(&config, &provider);
+        let config = Config::new("https://mcp.example.com").expect("valid");
+        let prm = protected_resource(&config, &[config.issuer()]);
         assert_eq!(prm["resource"], "https://mcp.example.com/mcp");
         assert_eq!(prm["authorization_servers"][0], "https://mcp.example.com");
         let asm = authorization_server(&config);

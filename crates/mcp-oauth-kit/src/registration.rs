@@ -3,13 +3,14 @@
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
+use crate::authorization_server::OAuthServer;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::http_util::{HttpResponse, has_content_type, json, oauth_error};
 use crate::json_depth::{MAX_JSON_DEPTH, within_depth};
-use crate::provider::{AuthProvider, ClientMetadata};
+use crate::oauth_messages::ClientMetadata;
 
 /// Register a client from a JSON body already read within the size limit.
-pub(crate) async fn register(provider: &dyn AuthProvider, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
+pub(crate) async fn register(provider: &OAuthServer, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
     if !has_content_type(headers, "application/json") {
         return oauth_error(&OAuthError::invalid_request("the body must be application/json"));
     }

@@ -17,6 +17,7 @@ use http::{HeaderValue, Method, Request, StatusCode};
 use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
+use crate::authorization_server::OAuthServer;
 use crate::config::Config;
 use crate::escaped::Escaped;
 use crate::guard::{SessionBindings, box_body, guard};
@@ -24,10 +25,10 @@ use crate::http_util::{
     BoxError, HttpResponse, RequestBody, oauth_error, public_json, read_body, set_retry_after, text,
 };
 use crate::mcp_handler::ToolsHandler;
-use crate::provider::AuthProvider;
+use crate::provider::{AccessToken, AuthProvider, TokenRejection};
 use crate::rate_limit::{Limits, Verdict, client_ip};
 use crate::store::Store;
-use crate::user_store::UserStore;
+use crate::verified_cache::VerifiedCache;
 use crate::{authorize, login, metadata, registration, token};
 
 /// A type-erased MCP endpoint, for handlers given with `McpServerBuilder::rmcp_handler`.
@@ -53,11 +54,50 @@ impl McpEndpoint {
     }
 }
 
+/// Who answers for the tokens presented at the MCP endpoint.
+pub(crate) enum Authority {
+    /// The kit's own authorization server: the OAuth endpoints and the login page are served,
+    /// and its tokens are verified against its store.
+    BuiltIn(OAuthServer),
+    /// Resource-server mode: a provider of the application's verifies tokens issued elsewhere;
+    /// only the MCP endpoint and the protected-resource metadata are served.
+    External(Arc<dyn AuthProvider>),
+}
+
+impl Authority {
+    /// The built-in authorization server, if this server is one.
+    pub(crate) fn authorization_server(&self) -> Option<&OAuthServer> {
+        match self {
+            Self::BuiltIn(oauth) => Some(oauth),
+            Self::External(_) => None,
+        }
+    }
+
+    /// Ask the token's issuer (not the cache) about `token`. The built-in server is called
+    /// directly; only an external provider costs a boxed future.
+    pub(crate) async fn verify_token(&self, token: &str) -> Result<AccessToken, TokenRejection> {
+        match self {
+            Self::BuiltIn(oauth) => oauth.verify(token).await,
+            Self::External(provider) => provider.verify_token(token).await,
+        }
+    }
+
+    /// The issuers to list in the protected-resource metadata.
+    pub(crate) fn authorization_servers(&self) -> Vec<String> {
+        match self {
+            Self::BuiltIn(oauth) => oauth.authorization_servers(),
+            Self::External(provider) => provider.authorization_servers(),
+        }
+    }
+}
+
 /// Everything the endpoints share.
 pub(crate) struct AppState {
     pub(crate) config: Arc<Config>,
-    pub(crate) provider: Arc<dyn AuthProvider>,
-    pub(crate) users: Option<Arc<dyn UserStore>>,
+    pub(crate) authority: Authority,
+    /// Tokens verified recently, asked before [`Authority::verify_token`]; the built-in
+    /// authorization server clears it at every revocation.
+    pub(crate) verified: Arc<VerifiedCache>,
     pub(crate) mcp: McpEndpoint,
     pub(crate) sessions: SessionBindings,
     /// Scopes each tool requires, for the guard's 403 (empty when no tool needs one).
@@ -70,8 +110,8 @@ pub(crate) struct AppState {
 impl AppState {
     pub(crate) fn new(
         config: Arc<Config>,
-        provider: Arc<dyn AuthProvider>,
-        users: Option<Arc<dyn UserStore>>,
+        authority: Authority,
+        verified: Arc<VerifiedCache>,
         store: Arc<dyn Store>,
         mcp: McpEndpoint,
         tool_scopes: HashMap<String, Vec<String>>,
@@ -81,8 +121,8 @@ impl AppState {
         Self {
             limits,
             config,
-            provider,
-            users,
+            authority,
+            verified,
             mcp,
             sessions: SessionBindings::default(),
             tool_scopes,
@@ -239,7 +279,8 @@ impl Router {
         if req.method() == Method::OPTIONS {
             return self.preflight(origin);
         }
-        let is_as = state.provider.is_authorization_server();
+        let oauth = state.authority.authorization_server();
+        let is_as = oauth.is_some();
         let oauth_path = matches!(path, "/register" | "/authorize" | "/login" | "/logout" | "/token" | "/revoke");
         // The client address matters only to the OAuth endpoints' limits; the MCP hot path
         // does not pay for working it out.
@@ -270,57 +311,50 @@ impl Router {
                 }
             }
         }
-        let mut response = match (req.method().clone(), path) {
-            (_, _) if mcp => guard(state, req).await,
-            (Method::GET, p) if p.starts_with("/.well-known/oauth-protected-resource") => {
+        let mut response = match (req.method().clone(), path, oauth) {
+            (_, _, _) if mcp => guard(state, req).await,
+            (Method::GET, p, _) if p.starts_with("/.well-known/oauth-protected-resource") => {
                 let rest = &p["/.well-known/oauth-protected-resource".len()..];
                 if rest.is_empty() || rest.trim_end_matches('/') == config.mcp_path {
-                    public_json(&metadata::protected_resource(config, &*state.provider))
+                    public_json(&metadata::protected_resource(config, &state.authority.authorization_servers()))
                 } else {
                     text(StatusCode::NOT_FOUND, "not found\n")
                 }
             }
-            (Method::GET, "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration") if is_as => {
+            (Method::GET, "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration", Some(_)) => {
                 public_json(&metadata::authorization_server(config))
             }
-            (Method::POST, "/register") if is_as => match self.body(req).await {
-                Ok((headers, body)) => registration::register(&*state.provider, &headers, &body).await,
+            (Method::POST, "/register", Some(oauth)) => match self.body(req).await {
+                Ok((headers, body)) => registration::register(oauth, &headers, &body).await,
                 Err(res) => res,
             },
-            (Method::GET, "/authorize") if is_as => {
+            (Method::GET, "/authorize", Some(oauth)) => {
                 let query = req.uri().query().unwrap_or("").to_owned();
-                let users = state.users.as_deref();
-                authorize::authorize(&*state.provider, users, config, req.headers(), &query).await
+                authorize::authorize(oauth, Some(oauth.users()), config, req.headers(), &query).await
             }
-            (Method::GET, "/login") if is_as => {
+            (Method::GET, "/login", Some(oauth)) => {
                 let query = req.uri().query().unwrap_or("").to_owned();
-                let users = state.users.as_deref();
-                login::show(&*state.provider, users, config, req.headers(), &query).await
+                login::show(oauth, Some(oauth.users()), config, req.headers(), &query).await
             }
-            (Method::POST, "/login") if is_as => {
-                let Some(users) = state.users.clone() else {
-                    return text(StatusCode::NOT_FOUND, "not found\n");
-                };
-                match self.body(req).await {
-                    Ok((headers, body)) => {
-                        login::submit(&*state.provider, &*users, &state.limits, &ip, config, &headers, &body).await
-                    }
-                    Err(res) => res,
+            (Method::POST, "/login", Some(oauth)) => match self.body(req).await {
+                Ok((headers, body)) => {
+                    login::submit(oauth, oauth.users(), &state.limits, &ip, config, &headers, &body).await
                 }
-            }
-            (Method::POST, "/logout") if is_as => match self.body(req).await {
-                Ok((headers, body)) => login::logout(&*state.provider, config, &headers, &body).await,
                 Err(res) => res,
             },
-            (Method::POST, "/token") if is_as => match self.body(req).await {
-                Ok((headers, body)) => token::token(&*state.provider, &headers, &body).await,
+            (Method::POST, "/logout", Some(oauth)) => match self.body(req).await {
+                Ok((headers, body)) => login::logout(oauth, config, &headers, &body).await,
                 Err(res) => res,
             },
-            (Method::POST, "/revoke") if is_as => match self.body(req).await {
-                Ok((headers, body)) => token::revoke(&*state.provider, &headers, &body).await,
+            (Method::POST, "/token", Some(oauth)) => match self.body(req).await {
+                Ok((headers, body)) => token::token(oauth, &headers, &body).await,
                 Err(res) => res,
             },
-            (Method::GET, "/") => text(StatusCode::OK, "MCP server. Connect an MCP client to /mcp.\n"),
+            (Method::POST, "/revoke", Some(oauth)) => match self.body(req).await {
+                Ok((headers, body)) => token::revoke(oauth, &headers, &body).await,
+                Err(res) => res,
+            },
+            (Method::GET, "/", _) => text(StatusCode::OK, "MCP server. Connect an MCP client to /mcp.\n"),
             (
                 _,
                 "/register"
@@ -331,7 +365,8 @@ impl Router {
                 | "/revoke"
                 | "/.well-known/oauth-authorization-server"
                 | "/.well-known/openid-configuration",
-            ) if is_as => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+                Some(_),
+            ) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         };
         if let Some(o) = origin.filter(|o| state.origin_allowed(o))

@@ -17,10 +17,11 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::mcp_handler::ToolsHandler;
 use crate::provider::AuthProvider;
-use crate::router::{AppState, McpEndpoint, Router};
+use crate::router::{AppState, Authority, McpEndpoint, Router};
 use crate::store::{MemoryStore, Store};
 use crate::tools::Tools;
 use crate::user_store::UserStore;
+use crate::verified_cache::VerifiedCache;
 
 type HandlerFactory = Box<dyn FnOnce(StreamableHttpServerConfig) -> McpEndpoint + Send>;
 
@@ -52,7 +53,18 @@ fn rmcp_service<S: ServerHandler + Clone + Send + 'static>(
 }
 
 impl McpServerBuilder {
-    /// Who may sign in on the login page (required for the built-in authorization server).
+    /// Who may sign in on the login page. Giving it makes the server its own OAuth
+    /// authorization server: registration, `/authorize`, the login and consent page, `/token`
+    /// and `/revoke`, with its state in [`McpServerBuilder::store`]. Each refresh asks the store
+    /// again whether the user may still sign in ([`UserStore::may_sign_in`]).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), mcp_oauth_kit::Error> {
+    /// use mcp_oauth_kit::{Config, McpServer, StaticUserStore, Tools};
+    /// let users = StaticUserStore::new().with_user_hash("u-1", "carol", "$argon2id$v=19$m=19456,t=2,p=1$…")?;
+    /// McpServer::builder(Config::from_env()?).user_store(users).tools(Tools::new()).build()?.run().await
+    /// # }
+    /// ```
     pub fn user_store(mut self, users: impl UserStore) -> Self {
         self.users = Some(Arc::new(users));
         self
@@ -67,8 +79,13 @@ impl McpServerBuilder {
         self
     }
 
-    /// Replace the built-in authorization server, for example with a provider that verifies
-    /// tokens of an external identity provider.
+    /// Serve as a resource server only, for tokens that `provider` verifies (an external
+    /// identity provider's): the kit then serves `/mcp` and the protected-resource metadata,
+    /// which names [`AuthProvider::authorization_servers`], and no OAuth endpoint or login page.
+    /// Verified tokens are cached for [`Config::token_cache_ttl`]: a token revoked upstream
+    /// keeps working for at most that long. See [`AuthProvider`] for an example.
+    ///
+    /// Give either this or [`McpServerBuilder::user_store`], not both.
     pub fn auth_provider(mut self, provider: impl AuthProvider) -> Self {
         self.provider = Some(Arc::new(provider));
         self
@@ -152,24 +169,36 @@ impl McpServerBuilder {
     /// Assemble the server.
     ///
     /// # Errors
-    /// [`Error::Config`] when the built-in authorization server has no user store, no tools
-    /// or handler were given, or the tools have a mistake (setting `tools`, naming the tool:
-    /// an invalid or repeated name, an arguments type without a JSON object schema, an App
-    /// template URI that is not `ui://`).
+    /// [`Error::Config`] when neither a user store nor an auth provider was given, or both;
+    /// when the auth provider names no authorization server; when a tool needs a scope that
+    /// [`Config::scopes_supported`] does not list; when no tools or handler were given; or when
+    /// the tools have a mistake (setting `tools`, naming the tool: an invalid or repeated name,
+    /// an arguments type without a JSON object schema, an App template URI that is not `ui://`).
     pub fn build(self) -> Result<McpServer, Error> {
         if let Some(problem) = self.tools_problem {
             return Err(problem.into());
         }
         let config = Arc::new(self.config);
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
-        let builtin = OAuthServer::new(config.clone(), store.clone()).with_users(self.users.clone());
-        let provider: Arc<dyn AuthProvider> = match self.provider {
-            Some(p) => p,
-            None => Arc::new(builtin.clone()),
+        let verified = Arc::new(VerifiedCache::new(config.token_cache_ttl));
+        let authority = match (self.users, self.provider) {
+            (Some(users), None) => {
+                Authority::BuiltIn(OAuthServer::new(config.clone(), store.clone(), users, verified.clone()))
+            }
+            (None, Some(provider)) if provider.authorization_servers().is_empty() => {
+                let reason = "AuthProvider::authorization_servers is empty: clients would not know where to sign in";
+                return Err(crate::error::ConfigError::new("auth_provider", reason).into());
+            }
+            (None, Some(provider)) => Authority::External(provider),
+            (None, None) => {
+                let reason = "give user_store(...) for the built-in authorization server, or auth_provider(...)";
+                return Err(crate::error::ConfigError::new("user_store", reason).into());
+            }
+            (Some(_), Some(_)) => {
+                let reason = "a user store is for the built-in authorization server, which auth_provider(...) replaces";
+                return Err(crate::error::ConfigError::new("user_store", reason).into());
+            }
         };
-        if provider.is_authorization_server() && self.users.is_none() {
-            return Err(crate::error::ConfigError::new("user_store", "the login page needs a UserStore").into());
-        }
         if let Some((tool, scope)) = self
             .tool_scopes
             .iter()
@@ -194,8 +223,9 @@ impl McpServerBuilder {
             .disable_allowed_origins();
         rmcp_config.sse_keep_alive = Some(std::time::Duration::from_secs(15));
         let mcp = handler(rmcp_config);
-        let state = AppState::new(config.clone(), provider, self.users, store.clone(), mcp, self.tool_scopes);
-        Ok(McpServer { config, router: Router::new(state), store, cancel, oauth: builtin })
+        let oauth = authority.authorization_server().cloned();
+        let state = AppState::new(config.clone(), authority, verified, store.clone(), mcp, self.tool_scopes);
+        Ok(McpServer { config, router: Router::new(state), store, cancel, oauth })
     }
 }
 
@@ -216,9 +246,9 @@ pub struct McpServer {
     router: Router,
     store: Arc<dyn Store>,
     cancel: CancellationToken,
-    /// The built-in authorization server, whose verified-token cache the router's provider
-    /// shares (it is a clone); kept for [`McpServer::revoke_user`].
-    oauth: OAuthServer,
+    /// The built-in authorization server (a handle on the router's), for
+    /// [`McpServer::revoke_user`]; `None` in resource-server mode.
+    oauth: Option<OAuthServer>,
 }
 
 impl std::fmt::Debug for McpServer {
@@ -256,7 +286,7 @@ impl McpServer {
     /// # async fn run(server: mcp_oauth_kit::McpServer) -> Result<(), mcp_oauth_kit::Error> {
     /// server.revoke_user("u-1").await?;
     /// // While it serves, through a handle (here when user u-2 deletes their account):
-    /// let accounts = server.authorization_server();
+    /// let accounts = server.authorization_server().expect("built with a user store");
     /// tokio::spawn(server.run());
     /// accounts.revoke_user("u-2").await?;
     /// # Ok(()) }
@@ -264,15 +294,20 @@ impl McpServer {
     ///
     /// # Errors
     /// [`Error::Store`] when the store fails; then nothing may have been revoked, so retry.
+    /// [`Error::Config`] for a server built with [`McpServerBuilder::auth_provider`]: its
+    /// tokens are revoked where they are issued.
     pub async fn revoke_user(&self, user_id: &str) -> Result<(), Error> {
-        Ok(self.oauth.revoke_user(user_id).await?)
+        let Some(oauth) = &self.oauth else {
+            let reason = "revoke_user needs the built-in authorization server; this server verifies another's tokens";
+            return Err(crate::error::ConfigError::new("auth_provider", reason).into());
+        };
+        Ok(oauth.revoke_user(user_id).await?)
     }
 
     /// A handle on the built-in authorization server that stays valid while the server runs
-    /// (it shares the store and the verified-token cache), for [`OAuthServer::revoke_user`].
-    /// With a provider of your own ([`McpServerBuilder::auth_provider`]) the tokens are that
-    /// provider's: the handle revokes only what the kit's store holds.
-    pub fn authorization_server(&self) -> OAuthServer {
+    /// (it shares the store and the verified-token cache), for [`OAuthServer::revoke_user`];
+    /// `None` for a server built with [`McpServerBuilder::auth_provider`].
+    pub fn authorization_server(&self) -> Option<OAuthServer> {
         self.oauth.clone()
     }
 

@@ -84,8 +84,9 @@ pub struct Grant {
     pub claims: Claims,
 }
 
-/// An authorization request waiting for the user to sign in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An authorization request waiting for the user to sign in. Its `Debug` redacts the CSRF
+/// token.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PendingAuthorization {
     /// SHA-256 of the request handle carried in the login page's URL.
@@ -111,6 +112,38 @@ pub struct PendingAuthorization {
     pub failed_logins: u32,
     /// When the user's time to sign in runs out.
     pub expires_at: SystemTime,
+}
+
+impl std::fmt::Debug for PendingAuthorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured, so that a new field has to be placed here (and redacted if secret).
+        let Self {
+            id_hash,
+            client_id,
+            redirect_uri,
+            redirect_uri_given,
+            state,
+            code_challenge,
+            scopes,
+            resource,
+            csrf_token: _,
+            failed_logins,
+            expires_at,
+        } = self;
+        f.debug_struct("PendingAuthorization")
+            .field("id_hash", id_hash)
+            .field("client_id", client_id)
+            .field("redirect_uri", redirect_uri)
+            .field("redirect_uri_given", redirect_uri_given)
+            .field("state", state)
+            .field("code_challenge", code_challenge)
+            .field("scopes", scopes)
+            .field("resource", resource)
+            .field("csrf_token", &crate::secret::Redacted)
+            .field("failed_logins", failed_logins)
+            .field("expires_at", expires_at)
+            .finish()
+    }
 }
 
 /// An authorization code.
@@ -225,8 +258,9 @@ pub enum CodeRedemption {
     Unknown,
 }
 
-/// The outcome of rotating a refresh token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The outcome of rotating a refresh token. Its `Debug` redacts the sealed successor (the
+/// holder of the old refresh token could open it).
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RefreshRotation {
     /// The token was current; it is now retired and the new pair is stored.
@@ -243,6 +277,21 @@ pub enum RefreshRotation {
     },
     /// No such token (or it expired or was revoked).
     Unknown,
+}
+
+impl std::fmt::Debug for RefreshRotation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rotated(record) => f.debug_tuple("Rotated").field(record).finish(),
+            Self::AlreadyRotated { grant, rotated_at, sealed_successor } => f
+                .debug_struct("AlreadyRotated")
+                .field("grant", grant)
+                .field("rotated_at", rotated_at)
+                .field("sealed_successor", &sealed_successor.as_ref().map(|_| crate::secret::Redacted))
+                .finish(),
+            Self::Unknown => f.write_str("Unknown"),
+        }
+    }
 }
 
 /// What a token hash refers to, for revocation (RFC 7009).

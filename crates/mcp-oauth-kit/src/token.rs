@@ -7,9 +7,10 @@ use base64::engine::general_purpose::STANDARD;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
+use crate::authorization_server::OAuthServer;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::http_util::{Form, HttpResponse, has_content_type, json, oauth_error};
-use crate::provider::{AuthProvider, ClientCredentials};
+use crate::oauth_messages::ClientCredentials;
 
 /// Read the client's credentials from the Basic header or the form; both at once is an error
 /// (RFC 6749 §2.3: "MUST NOT use more than one authentication method").
@@ -65,7 +66,7 @@ fn client_request(headers: &HeaderMap, body: &[u8]) -> Result<(Form, ClientCrede
 }
 
 /// `POST /token` with the body already read within the size limit.
-pub(crate) async fn token(provider: &dyn AuthProvider, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
+pub(crate) async fn token(provider: &OAuthServer, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
     let (form, creds, used_basic) = match client_request(headers, body) {
         Ok(request) => request,
         Err(response) => return *response,
@@ -105,7 +106,7 @@ pub(crate) async fn token(provider: &dyn AuthProvider, headers: &HeaderMap, body
 }
 
 /// `POST /revoke` (RFC 7009 §2): 200 whether or not the token existed.
-pub(crate) async fn revoke(provider: &dyn AuthProvider, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
+pub(crate) async fn revoke(provider: &OAuthServer, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
     let (form, creds, used_basic) = match client_request(headers, body) {
         Ok(request) => request,
         Err(response) => return *response,

@@ -135,14 +135,14 @@ impl AuthProvider for ExternalVerifier {
             .build())
     }
 
-    fn authorization_servers(&self, _own_issuer: &str) -> Vec<String> {
+    fn authorization_servers(&self) -> Vec<String> {
         vec!["https://idp.example".to_owned()]
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_of_a_token_verifier_reach_the_tool() {
-    let server = TestServer::start_with_provider(ExternalVerifier, tools()).await;
+    let server = TestServer::start_with_provider_and_tools(ExternalVerifier, tools()).await;
     let session = server.initialize("ext-token-of-dora").await;
     let reply = server.call_tool("ext-token-of-dora", &session, "profile").await;
     assert_eq!(text_of(&reply), r#"dora@idp.example ["viewer"] Some("idp-org")"#);

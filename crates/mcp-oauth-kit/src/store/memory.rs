@@ -17,10 +17,18 @@ use crate::secret::TokenHash;
 
 /// A [`Store`] in memory. One `std::sync::Mutex` guards all maps: every operation is a few
 /// hash-map steps with no `.await` inside, so a blocking lock is cheaper than an async one and
-/// makes each operation trivially atomic.
-#[derive(Debug, Default)]
+/// makes each operation trivially atomic. Its `Debug` shows no records.
+#[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The records are the authorization server's state (CSRF tokens of pending sign-ins
+        // among them): not for a log line.
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]

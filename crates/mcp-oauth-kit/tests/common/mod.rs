@@ -188,8 +188,8 @@ pub(crate) struct TestServer {
     pub(crate) base: String,
     pub(crate) client: reqwest::Client,
     /// The running server's authorization server, for what the application calls directly
-    /// ([`OAuthServer::revoke_user`]).
-    pub(crate) oauth: OAuthServer,
+    /// ([`OAuthServer::revoke_user`]); `None` for a resource server ([`TestServer::start_with_provider`]).
+    pub(crate) oauth: Option<OAuthServer>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -257,8 +257,13 @@ impl TestServer {
         Self::launch(|config| McpServer::builder(config).user_store(users).tools(tools)).await
     }
 
-    /// The server with a token verifier and a tool registry of the test's own.
-    pub(crate) async fn start_with_provider(provider: impl AuthProvider, tools: Tools) -> Self {
+    /// A resource server only: tokens verified by `provider`, no authorization server.
+    pub(crate) async fn start_with_provider(provider: impl AuthProvider, tweak: impl FnOnce(Config) -> Config) -> Self {
+        Self::launch(|config| McpServer::builder(tweak(config)).auth_provider(provider).tools(tools())).await
+    }
+
+    /// A resource server only, with a tool registry of the test's own.
+    pub(crate) async fn start_with_provider_and_tools(provider: impl AuthProvider, tools: Tools) -> Self {
         Self::launch(|config| McpServer::builder(config).auth_provider(provider).tools(tools)).await
     }
 
