@@ -6,6 +6,9 @@
 //! The built-in authorization server stores a user's claims with the grant at sign-in, and
 //! takes them afresh from [`UserStore::find_by_id`](crate::UserStore::find_by_id) at each
 //! refresh, so a changed email or role reaches the next access token.
+//!
+//! Reach for this module to match on a [`ClaimError`] (a claim missing or of another type)
+//! or to name the [`Claims`] map in code of your own.
 
 use serde_json::{Map, Value};
 

@@ -84,7 +84,7 @@ pub struct Config {
     /// the source, the per-address limits count an IPv6 address by its /64.
     pub trust_forwarded_for: bool,
     /// How long a verified access token is trusted without asking again: the built-in
-    /// authorization server's store, or the [`AuthProvider`](crate::AuthProvider) of a resource
+    /// authorization server's store, or the [`AuthProvider`](crate::auth::AuthProvider) of a resource
     /// server. A token revoked on another instance, or by an external identity provider, keeps
     /// working for at most this long (a revocation by this instance's authorization server
     /// stops it at once); never past the token's expiry. Default 1 second; zero asks on every
@@ -116,7 +116,7 @@ pub struct Config {
     /// Name shown on the login page and in `serverInfo`.
     pub server_name: String,
     /// Where OAuth state is kept, from `DATABASE_URL`: `memory`, `sqlite://path` or
-    /// `postgres://…` (see [`open_store`](crate::open_store)). `None` leaves the choice to
+    /// `postgres://…` (see [`open_store`](crate::store::open_store)). `None` leaves the choice to
     /// the application. `Debug` shows it as `[redacted]`: it may hold a password.
     pub database_url: Option<String>,
     /// Where every expiry the kit decides on reads the time: tokens, codes, sign-ins, sessions,

@@ -11,7 +11,7 @@ use http::StatusCode;
 /// The error codes of the OAuth specifications we implement, each with its wire string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum OAuthErrorCode {
+pub(crate) enum OAuthErrorCode {
     /// RFC 6749 §5.2: a parameter is missing, repeated, or malformed.
     InvalidRequest,
     /// RFC 6749 §5.2: client authentication failed (unknown client, bad secret).
@@ -47,7 +47,7 @@ pub enum OAuthErrorCode {
 
 impl OAuthErrorCode {
     /// The wire string, e.g. `invalid_grant`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidClient => "invalid_client",
@@ -69,7 +69,7 @@ impl OAuthErrorCode {
 
     /// The HTTP status that goes with the code at the token, registration and revocation
     /// endpoints (RFC 6749 §5.2: 400, or 401 for a failed client authentication).
-    pub fn status(self) -> StatusCode {
+    pub(crate) fn status(self) -> StatusCode {
         match self {
             Self::InvalidClient => StatusCode::UNAUTHORIZED,
             Self::SlowDown => StatusCode::TOO_MANY_REQUESTS,
@@ -84,42 +84,42 @@ impl OAuthErrorCode {
 /// to send (it never contains a secret or an internal cause).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {description}", code.as_str())]
-pub struct OAuthError {
+pub(crate) struct OAuthError {
     /// The RFC error code.
-    pub code: OAuthErrorCode,
+    pub(crate) code: OAuthErrorCode,
     /// What went wrong, for the developer of the client.
-    pub description: Cow<'static, str>,
+    pub(crate) description: Cow<'static, str>,
 }
 
 impl OAuthError {
     /// An error with the given code and description.
-    pub fn new(code: OAuthErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn new(code: OAuthErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
         Self { code, description: description.into() }
     }
 
     /// `invalid_request`.
-    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::InvalidRequest, description)
     }
 
     /// `invalid_grant`.
-    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::InvalidGrant, description)
     }
 
     /// `invalid_client`.
-    pub fn invalid_client(description: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn invalid_client(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::InvalidClient, description)
     }
 
     /// `server_error`, after logging the internal cause (which is not sent).
-    pub fn server_error(cause: &dyn std::fmt::Display) -> Self {
+    pub(crate) fn server_error(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(%cause, "internal error while serving an OAuth request");
         Self::new(OAuthErrorCode::ServerError, "internal server error")
     }
 
     /// The RFC 6749 §5.2 JSON body.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({ "error": self.code.as_str(), "error_description": self.description })
     }
 }
@@ -150,7 +150,7 @@ pub enum StoreError {
 /// any boxed error; [`UserStoreError::backend`] wraps any other error or message.
 ///
 /// ```
-/// use mcp_oauth_kit::UserStoreError;
+/// use mcp_oauth_kit::users::UserStoreError;
 /// fn read_users_file(path: &str) -> Result<String, UserStoreError> {
 ///     Ok(std::fs::read_to_string(path)?)
 /// }
@@ -176,7 +176,7 @@ impl UserStoreError {
     /// A backend failure from any error or message.
     ///
     /// ```
-    /// use mcp_oauth_kit::UserStoreError;
+    /// use mcp_oauth_kit::users::UserStoreError;
     /// let err = UserStoreError::backend("the directory server timed out");
     /// assert_eq!(err.to_string(), "user store backend error: the directory server timed out");
     /// ```

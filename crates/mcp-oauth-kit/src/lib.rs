@@ -19,7 +19,8 @@
 //! 1. **Configuration** ([`Config`]): the public URL every advertised URL is built from
 //!    (`PUBLIC_URL`), lifetimes and limits. [`Config::from_env`] reads the environment.
 //! 2. **Users** ([`UserStore`]): who may sign in. [`StaticUserStore`] holds a fixed list with
-//!    argon2id hashes; implement the trait over your own user database.
+//!    argon2id hashes; implement the trait over your own user database with the helpers of
+//!    [`users`].
 //! 3. **Tools** ([`Tools`], [`ToolDef`], [`AppTemplate`]): plain `async fn` handlers that
 //!    receive the application [`State`], the caller's [`AccessToken`] and their parsed
 //!    arguments, use `?` on any error ([`ToolError`]) and return text, [`Json`] or a
@@ -29,11 +30,11 @@
 //! 4. **Serve** ([`McpServer`]): [`McpServer::run`] listens and stops on SIGINT/SIGTERM;
 //!    [`McpServer::serve`] takes a bound listener and a shutdown future;
 //!    [`McpServer::router`] gives the HTTP service to mount in your own hyper server.
-//! 5. **Storage** ([`Store`]): clients, pending sign-ins, codes and tokens (hashed), sign-in
+//! 5. **Storage** ([`store`]): clients, pending sign-ins, codes and tokens (hashed), sign-in
 //!    sessions (hashed), remembered consent and rate-limit counters. [`MemoryStore`] is the
 //!    default; [`SqlStore`] (SQLite, PostgreSQL; [`open_store`] picks one from a URL) keeps
 //!    them across restarts and shares them between instances.
-//! 6. **Another identity provider** ([`AuthProvider`]): with a user store the server is its
+//! 6. **Another identity provider** ([`auth::AuthProvider`]): with a user store the server is its
 //!    own authorization server; to accept tokens issued elsewhere instead, implement
 //!    `verify_token` and `authorization_servers` and give the provider to
 //!    [`McpServerBuilder::auth_provider`]. The kit caches verified tokens either way.
@@ -52,8 +53,27 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Where things are
+//! The crate root holds what every server uses. The modules hold the extension points, each
+//! for one job:
+//! - [`users`]: the [`UserStore`] trait and the password helpers for a store of your own;
+//! - [`tools`]: the whole tool-registration API, the root's tool types and the traits behind
+//!   them ([`tools::ToolHandler`], [`tools::IntoToolOutput`]), and the MCP Apps constants;
+//! - [`auth`]: token verification for tokens issued elsewhere ([`auth::AuthProvider`]) and the
+//!   handle on the built-in authorization server ([`auth::OAuthServer`]);
+//! - [`store`]: where the authorization server keeps its state, and the trait for a backend
+//!   of your own;
+//! - [`http`]: the kit as a plain HTTP service, to mount in your own hyper or axum server;
+//! - [`claims`]: the extra claims a user store or verifier attaches to a caller;
+//! - [`clock`]: where the kit reads the time, and a manual clock for tests.
+//!
+//! [`MemoryStore`]: store::MemoryStore
+//! [`SqlStore`]: store::SqlStore
+//! [`open_store`]: store::open_store
+//!
 //! `docs/ARCHITECTURE.md` in the repository has the code map and the invariants.
 
+pub mod auth;
 mod authorization_server;
 mod authorize;
 mod browser;
@@ -68,6 +88,7 @@ mod escaped;
 #[doc(hidden)]
 pub mod fuzzing;
 mod guard;
+pub mod http;
 mod http_util;
 mod json_depth;
 mod login;
@@ -85,30 +106,19 @@ mod router;
 mod secret;
 mod serve;
 mod server;
-mod store;
+pub mod store;
 mod token;
-mod tools;
+pub mod tools;
 mod user_store;
+pub mod users;
 mod verified_cache;
 
-pub use authorization_server::OAuthServer;
 pub use config::Config;
-pub use error::{ConfigError, Error, OAuthError, OAuthErrorCode, StoreError, UserStoreError};
-pub use http_util::{BoxError, HttpResponse, RequestBody, ResponseBody};
-pub use password::{hash_password, verify_password, verify_password_async, verify_password_or_dummy};
-pub use provider::{AccessToken, AccessTokenBuilder, AuthProvider, TokenClaims, TokenRejection};
-pub use router::Router;
-pub use secret::{Password, TokenHash};
+pub use error::{ConfigError, Error};
+pub use provider::AccessToken;
+pub use secret::Password;
 pub use server::{McpServer, McpServerBuilder};
-pub use store::{
-    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore,
-    PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store,
-};
-pub use store::{SqlStore, open_store};
-pub use tools::{
-    AppTemplate, IntoToolOutput, Json, MCP_APP_MIME_TYPE, MCP_APPS_EXTENSION, RegisteredTool, State, ToolDef,
-    ToolError, ToolHandler, ToolOutput, Tools,
-};
+pub use tools::{AppTemplate, Json, RegisteredTool, State, ToolDef, ToolError, ToolOutput, Tools};
 pub use user_store::{StaticUserStore, User, UserStore};
 
 /// The attribute macro the kit's async traits are written with, for your implementations.

@@ -1,5 +1,5 @@
 //! The messages of the built-in authorization server's roles: what the OAuth endpoints parse
-//! from a request and hand to [`OAuthServer`](crate::OAuthServer), and what it answers. Internal: users configure
+//! from a request and hand to [`OAuthServer`](crate::auth::OAuthServer), and what it answers. Internal: users configure
 //! the authorization server, they do not call it.
 
 use crate::error::OAuthError;

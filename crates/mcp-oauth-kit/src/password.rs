@@ -72,8 +72,8 @@ pub(crate) fn dummy_hash(template: Option<&str>) -> String {
 }
 
 /// Check a password against an argon2 PHC hash (as made by [`hash_password`]). It costs one
-/// argon2 run and blocks: from async code use [`verify_password_async`]. For unknown users,
-/// verify against a dummy hash so that both cases take the same time.
+/// argon2 run and blocks: from async code use [`verify_password_or_dummy`], which also
+/// verifies against a dummy hash for unknown users so that both cases take the same time.
 pub fn verify_password(phc_hash: &str, password: &Password) -> bool {
     match PasswordHash::new(phc_hash) {
         Ok(parsed) => Argon2::default().verify_password(password.expose().as_bytes(), &parsed).is_ok(),
@@ -94,7 +94,7 @@ pub fn verify_password(phc_hash: &str, password: &Password) -> bool {
 ///
 /// # Errors
 /// [`UserStoreError::Backend`] only if the argon2 threads are gone.
-pub async fn verify_password_async(phc_hash: String, password: Password) -> Result<bool, UserStoreError> {
+pub(crate) async fn verify_password_async(phc_hash: String, password: Password) -> Result<bool, UserStoreError> {
     static WORKERS: OnceLock<Argon2Workers> = OnceLock::new();
     let workers = WORKERS.get_or_init(|| {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
@@ -110,8 +110,8 @@ pub async fn verify_password_async(phc_hash: String, password: Password) -> Resu
 /// Check a password for your own [`UserStore`]: against the user's stored argon2 PHC hash,
 /// or, when there is no such user (`None`), against a dummy hash that costs exactly as much as
 /// one from [`hash_password`], so that an unknown username takes as long as a wrong password
-/// and the two cannot be told apart by timing. Runs on the kit's argon2 threads, like
-/// [`verify_password_async`], never on the async workers.
+/// and the two cannot be told apart by timing. Runs on a small, fixed set of argon2
+/// threads of the kit's own, never on the async workers.
 ///
 /// Returns `Ok(true)` only for a known user and the right password; the unknown-user case is
 /// always `Ok(false)`.
@@ -119,9 +119,10 @@ pub async fn verify_password_async(phc_hash: String, password: Password) -> Resu
 /// [`UserStore`]: crate::UserStore
 ///
 /// ```
-/// use mcp_oauth_kit::{Password, hash_password, verify_password_or_dummy};
+/// use mcp_oauth_kit::Password;
+/// use mcp_oauth_kit::users::{hash_password, verify_password_or_dummy};
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), mcp_oauth_kit::UserStoreError> {
+/// # async fn main() -> Result<(), mcp_oauth_kit::users::UserStoreError> {
 /// let stored = hash_password(&Password::new("correct horse"))?;
 /// // A row found by username: its hash. No row: `None`, at the same cost.
 /// assert!(verify_password_or_dummy(Some(stored.clone()), &Password::new("correct horse")).await?);

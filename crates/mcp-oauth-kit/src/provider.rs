@@ -221,7 +221,8 @@ pub enum TokenRejection {
 /// ```no_run
 /// use std::collections::HashMap;
 ///
-/// use mcp_oauth_kit::{async_trait, AccessToken, AuthProvider, Config, McpServer, TokenRejection, Tools};
+/// use mcp_oauth_kit::{async_trait, AccessToken, Config, McpServer, Tools};
+/// use mcp_oauth_kit::auth::{AuthProvider, TokenRejection};
 ///
 /// /// Tokens handed out by hand, each naming its user, scopes and expiry.
 /// struct StaticTokens {

@@ -5,11 +5,13 @@
 use std::time::UNIX_EPOCH;
 
 use crate::oauth_messages::{ClientCredentials, LoginContext, RegisteredClient, TokenResponse};
+use crate::store::TokenHash;
 use crate::store::{
     AccessTokenRecord, ClientRecord, CodeRecord, Grant, IssuedTokens, MemoryStore, PendingAuthorization,
     RefreshRotation, RefreshTokenRecord, SessionRecord, Store,
 };
-use crate::{Config, McpServer, Password, StaticUserStore, TokenHash, Tools, hash_password};
+use crate::users::hash_password;
+use crate::{Config, McpServer, Password, StaticUserStore, Tools};
 
 const SECRET: &str = "mcp_xx_s3cr3t-7d3b9f0a";
 

@@ -21,6 +21,25 @@
 //! Times are [`SystemTime`]s, passed in by the kit from its [`Clock`](crate::clock::Clock)
 //! (`now` parameters): a store never reads the clock itself. A backend may keep them to the
 //! millisecond, as [`SqlStore`] does.
+//!
+//! Reach for this module to keep the server's state across restarts or share it between
+//! instances: [`open_store`] opens a [`SqlStore`] from a URL, and
+//! [`McpServerBuilder::store`](crate::McpServerBuilder::store) takes it. Without one the
+//! server keeps everything in a [`MemoryStore`].
+//!
+//! ```no_run
+//! use mcp_oauth_kit::store::open_store;
+//! use mcp_oauth_kit::{Config, McpServer, StaticUserStore};
+//!
+//! # async fn run(users: StaticUserStore) -> Result<(), mcp_oauth_kit::Error> {
+//! let store = open_store("sqlite://oauth.db").await?;
+//! McpServer::builder(Config::new("https://mcp.example.com")?).store(store).user_store(users).build()?.run().await
+//! # }
+//! ```
+//!
+//! To put the state in a backend of your own, implement [`Store`]; [`MemoryStore`]'s source is
+//! the shortest model of every method and its invariants, and the records below are what it
+//! keeps.
 
 mod memory;
 mod sql;
@@ -34,8 +53,8 @@ pub use memory::MemoryStore;
 pub use sql::{SqlStore, open_store};
 
 use crate::claims::Claims;
-use crate::error::StoreError;
-use crate::secret::TokenHash;
+pub use crate::error::StoreError;
+pub use crate::secret::TokenHash;
 
 /// A client registered through RFC 7591 dynamic registration.
 #[derive(Debug, Clone, PartialEq, Eq)]

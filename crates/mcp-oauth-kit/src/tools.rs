@@ -2,6 +2,13 @@
 //! caller's [`AccessToken`] and its parsed arguments, and MCP Apps (a tool plus its `ui://`
 //! HTML template, the `io.modelcontextprotocol/ui` extension).
 //!
+//! The types every server names ([`Tools`], [`ToolDef`], [`RegisteredTool`], [`State`],
+//! [`Json`], [`ToolOutput`], [`ToolError`], [`AppTemplate`]) are also at the crate root. Reach
+//! for this module for what stands behind them: [`IntoToolOutput`] to return a type of your
+//! own from handlers, [`ToolHandler`] to name a handler's bound in generic code, and the MCP
+//! Apps identifiers ([`MCP_APP_MIME_TYPE`], [`MCP_APPS_EXTENSION`]) for code that speaks the
+//! extension itself.
+//!
 //! Handlers are plain `async fn`s, as in axum: the arguments say what they need
 //! ([`State`], the caller, the arguments), `?` works on ordinary errors, and the result is
 //! anything [`IntoToolOutput`]:

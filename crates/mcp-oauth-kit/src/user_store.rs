@@ -58,7 +58,7 @@ impl User {
 /// (as [`StaticUserStore`] does). [`verify_password_or_dummy`] does both, given the stored hash
 /// or `None`; the README's `DbUsers` shows a store over a SQL table with it.
 ///
-/// [`verify_password_or_dummy`]: crate::verify_password_or_dummy
+/// [`verify_password_or_dummy`]: crate::users::verify_password_or_dummy
 #[async_trait]
 pub trait UserStore: Send + Sync + 'static {
     /// Check a username and password. `Ok(None)` for an unknown user or a wrong password
@@ -77,7 +77,7 @@ pub trait UserStore: Send + Sync + 'static {
     /// Whether the user `id` (the token subject) still exists and may sign in. Asked at every
     /// refresh: on `false` the refresh fails with `invalid_grant` and nothing is issued, so a
     /// deleted or disabled account loses access when its access token expires (revoke it at
-    /// once with [`OAuthServer::revoke_user`](crate::OAuthServer::revoke_user)). Asked too
+    /// once with [`OAuthServer::revoke_user`](crate::auth::OAuthServer::revoke_user)). Asked too
     /// after a right password (on `false`: no code, no session) and whenever a sign-in session
     /// is used (on `false` the session ends and the password is asked). The default
     /// says whether [`UserStore::find_by_id`] still finds the user; override it to refuse
@@ -107,7 +107,8 @@ impl<T: UserStore + ?Sized> UserStore for Arc<T> {
 /// A fixed set of users with argon2id password hashes, for demos, tests and small deployments.
 ///
 /// ```
-/// use mcp_oauth_kit::{Password, StaticUserStore, hash_password};
+/// use mcp_oauth_kit::{Password, StaticUserStore};
+/// use mcp_oauth_kit::users::hash_password;
 /// let hash = hash_password(&Password::new("correct horse")).unwrap();
 /// let users = StaticUserStore::new().with_user_hash("u-1", "carol", &hash).unwrap();
 /// ```
@@ -167,12 +168,13 @@ impl StaticUserStore {
     /// Add `user`, with their claims, by argon2 PHC hash (see [`hash_password`]).
     ///
     /// ```
-    /// use mcp_oauth_kit::{Password, StaticUserStore, User, hash_password};
+    /// use mcp_oauth_kit::{Password, StaticUserStore, User};
+    /// use mcp_oauth_kit::users::hash_password;
     ///
     /// let hash = hash_password(&Password::new("correct horse"))?;
     /// let users = StaticUserStore::new()
     ///     .with_account_hash(User::new("u-1", "carol").with_claim("email", "carol@example.com"), &hash)?;
-    /// # Ok::<(), mcp_oauth_kit::UserStoreError>(())
+    /// # Ok::<(), mcp_oauth_kit::users::UserStoreError>(())
     /// ```
     ///
     /// # Errors

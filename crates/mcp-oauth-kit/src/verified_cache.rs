@@ -1,4 +1,4 @@
-//! The guard's cache of verified access tokens, for every [`AuthProvider`](crate::AuthProvider):
+//! The guard's cache of verified access tokens, for every [`AuthProvider`](crate::auth::AuthProvider):
 //! the MCP hot path answers a token seen recently without a boxed future, a store query or a
 //! call to an identity provider.
 //!

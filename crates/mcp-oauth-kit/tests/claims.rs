@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use common::{STATE, TestServer, pkce, text_of, tokens_of};
+use mcp_oauth_kit::auth::{AuthProvider, TokenRejection};
 use mcp_oauth_kit::claims::MAX_CLAIMS_BYTES;
+use mcp_oauth_kit::users::UserStoreError;
 use mcp_oauth_kit::{
-    AccessToken, AuthProvider, Password, StaticUserStore, TokenRejection, ToolDef, ToolError, ToolOutput, Tools, User,
-    UserStore, UserStoreError, async_trait,
+    AccessToken, Password, StaticUserStore, ToolDef, ToolError, ToolOutput, Tools, User, UserStore, async_trait,
 };
 use reqwest::StatusCode;
 use serde_json::json;

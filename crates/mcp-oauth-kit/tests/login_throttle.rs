@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{LoginPage, STATE, TestServer, header, location, param, pkce};
-use mcp_oauth_kit::{
-    MemoryStore, Password, SqlStore, StaticUserStore, Store, User, UserStore, UserStoreError, async_trait,
-};
+use mcp_oauth_kit::store::{MemoryStore, SqlStore, Store};
+use mcp_oauth_kit::users::UserStoreError;
+use mcp_oauth_kit::{Password, StaticUserStore, User, UserStore, async_trait};
 use reqwest::StatusCode;
 
 /// Wrong guesses sent at once.

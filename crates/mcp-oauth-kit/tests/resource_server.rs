@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use common::{TestServer, header, rpc_reply, text_of, tool_call, tools, users};
-use mcp_oauth_kit::{AccessToken, AuthProvider, Config, Error, McpServer, StoreError, TokenRejection, async_trait};
+use mcp_oauth_kit::auth::{AuthProvider, TokenRejection};
+use mcp_oauth_kit::store::StoreError;
+use mcp_oauth_kit::{AccessToken, Config, Error, McpServer, async_trait};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{STATE, TempDir, TestServer, param, pkce, tokens_of};
-use mcp_oauth_kit::{SqlStore, Store};
+use mcp_oauth_kit::store::{SqlStore, Store};
 use serde_json::json;
 
 #[tokio::test]

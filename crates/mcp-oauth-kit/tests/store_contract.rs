@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod store_support;
 
-use mcp_oauth_kit::{
+use mcp_oauth_kit::store::{
     AccessTokenRecord, ClientRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, SqlStore,
     Store, StoreError, open_store,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 mod store_support;
 
-use mcp_oauth_kit::{
+use mcp_oauth_kit::store::{
     CodeRecord, CodeRedemption, Grant, IssuedTokens, MemoryStore, PendingAuthorization, RefreshRotation, SqlStore,
     Store, StoreError,
 };

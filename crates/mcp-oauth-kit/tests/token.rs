@@ -15,10 +15,12 @@ use common::{
     users,
 };
 use mcp_oauth_kit::clock::{Clock, ManualClock};
-use mcp_oauth_kit::{
-    AccessTokenRecord, CodeRecord, IssuedTokens, MemoryStore, Password, PendingAuthorization, RefreshRotation,
-    RefreshTokenRecord, RevokedToken, StaticUserStore, Store, TokenHash, User, UserStore, UserStoreError, async_trait,
+use mcp_oauth_kit::store::{
+    AccessTokenRecord, CodeRecord, IssuedTokens, MemoryStore, PendingAuthorization, RefreshRotation,
+    RefreshTokenRecord, RevokedToken, Store, TokenHash,
 };
+use mcp_oauth_kit::users::UserStoreError;
+use mcp_oauth_kit::{Password, StaticUserStore, User, UserStore, async_trait};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};

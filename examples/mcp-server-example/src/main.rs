@@ -15,7 +15,8 @@ mod users;
 
 use std::io::IsTerminal as _;
 
-use mcp_oauth_kit::{Config, McpServer, Tools, open_store};
+use mcp_oauth_kit::store::open_store;
+use mcp_oauth_kit::{Config, McpServer, Tools};
 use tracing_subscriber::EnvFilter;
 
 /// Where registrations and tokens live unless `DATABASE_URL` says otherwise.

@@ -1,9 +1,10 @@
 //! The demo users. DEMO ONLY: real servers implement `UserStore` over their user database.
 
-use mcp_oauth_kit::{StaticUserStore, UserStoreError};
+use mcp_oauth_kit::StaticUserStore;
+use mcp_oauth_kit::users::UserStoreError;
 
 /// alice / password123 and bob / hunter2, as argon2id hashes (made with
-/// `mcp_oauth_kit::hash_password`), so that no plain password sits in memory.
+/// `mcp_oauth_kit::users::hash_password`), so that no plain password sits in memory.
 pub(crate) fn demo_users() -> Result<StaticUserStore, UserStoreError> {
     StaticUserStore::new()
         .with_user_hash(

@@ -77,13 +77,6 @@ impl MemoryStore {
         // poisoning every later request.
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-
-    /// How many entries of each kind are held (clients, pending, codes, access, refresh); for
-    /// tests and the benchmark's memory checks.
-    pub fn counts(&self) -> [usize; 5] {
-        let g = self.lock();
-        [g.clients.len(), g.pending.len(), g.codes.len(), g.access.len(), g.refresh.len()]
-    }
 }
 
 impl Inner {

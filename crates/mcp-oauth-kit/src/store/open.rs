@@ -23,8 +23,8 @@ const ACCEPTED: &str = "`memory`, `sqlite://PATH`, `sqlite:PATH`, `postgres://â€
 /// when the database cannot be opened or reached within five seconds (the message says why).
 ///
 /// ```no_run
-/// # async fn run() -> Result<(), mcp_oauth_kit::StoreError> {
-/// let store = mcp_oauth_kit::open_store("sqlite://data/oauth.db").await?;
+/// # async fn run() -> Result<(), mcp_oauth_kit::store::StoreError> {
+/// let store = mcp_oauth_kit::store::open_store("sqlite://data/oauth.db").await?;
 /// # Ok(()) }
 /// ```
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, StoreError> {

@@ -120,7 +120,8 @@ pub trait ToolHandler<T, S>: Send + Sync + Sized + 'static {
 /// Implement it for a type of your own to return that type from handlers:
 ///
 /// ```
-/// use mcp_oauth_kit::{AccessToken, IntoToolOutput, ToolError, ToolOutput};
+/// use mcp_oauth_kit::{AccessToken, ToolError, ToolOutput};
+/// use mcp_oauth_kit::tools::IntoToolOutput;
 ///
 /// struct Weather {
 ///     city: String,

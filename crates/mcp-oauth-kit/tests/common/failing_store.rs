@@ -6,10 +6,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use mcp_oauth_kit::{
+use mcp_oauth_kit::async_trait;
+use mcp_oauth_kit::store::{
     AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RevokedToken, SessionRecord, Store, StoreError, TokenHash,
-    async_trait,
 };
 
 /// Which calls fail.

@@ -15,10 +15,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcp_oauth_kit::auth::{AuthProvider, OAuthServer};
 use mcp_oauth_kit::rmcp::ServerHandler;
+use mcp_oauth_kit::store::{SqlStore, Store};
 use mcp_oauth_kit::{
-    AccessToken, AppTemplate, AuthProvider, Config, McpServer, McpServerBuilder, OAuthServer, Password, SqlStore,
-    StaticUserStore, Store, ToolDef, ToolError, ToolOutput, Tools, UserStore,
+    AccessToken, AppTemplate, Config, McpServer, McpServerBuilder, Password, StaticUserStore, ToolDef, ToolError,
+    ToolOutput, Tools, UserStore,
 };
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode, Url};

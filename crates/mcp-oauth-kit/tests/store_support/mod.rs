@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mcp_oauth_kit::{
+use mcp_oauth_kit::store::{
     AccessTokenRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, PendingAuthorization, RefreshTokenRecord,
     Store, TokenHash,
 };
