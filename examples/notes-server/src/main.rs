@@ -2,7 +2,7 @@
 //!
 //! A small notes app on mcp-oauth-kit, written as an outside user of the kit would: its own
 //! users in SQLite (`users.rs`), per-user notes behind an extra scope and an MCP App
-//! (`notes.rs`). The README says how to run it and sign in.
+//! (`notes.rs`). `README.md` says how to run it and sign in.
 //!
 //! ```text
 //! notes-server [serve]                       serve (the default)
@@ -55,10 +55,13 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             println!("Added {username}.");
             Ok(())
         }
-        ["disable-user", username] => match users::set_disabled(&pool, username, true).await? {
-            true => Ok(println!("Disabled {username}.")),
-            false => Err(format!("there is no user {username:?}").into()),
-        },
+        ["disable-user", username] => {
+            if !users::disable(&pool, username).await? {
+                return Err(format!("there is no user {username:?}").into());
+            }
+            println!("Disabled {username}.");
+            Ok(())
+        }
         _ => Err(USAGE.into()),
     }
 }

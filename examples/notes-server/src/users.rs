@@ -47,24 +47,25 @@ pub(crate) async fn add_user(
     username: &str,
     email: &str,
     password: &Password,
-) -> Result<(), UserStoreError> {
+) -> Result<(), Box<dyn std::error::Error>> {
     let hash = hash_password(password)?;
-    sqlx::query("INSERT INTO users (username, password_hash, email) VALUES (?, ?, ?)")
+    let inserted = sqlx::query("INSERT INTO users (username, password_hash, email) VALUES (?, ?, ?)")
         .bind(username)
         .bind(hash)
         .bind(email)
         .execute(pool)
-        .await?;
-    Ok(())
+        .await;
+    match inserted {
+        Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
+            Err(format!("there is already a user {username:?}").into())
+        }
+        other => Ok(other.map(drop)?),
+    }
 }
 
-/// Disable (or enable) a user. Returns whether the user exists.
-pub(crate) async fn set_disabled(pool: &SqlitePool, username: &str, disabled: bool) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE users SET disabled = ? WHERE username = ?")
-        .bind(disabled)
-        .bind(username)
-        .execute(pool)
-        .await?;
+/// Disable a user. Returns whether the user exists.
+pub(crate) async fn disable(pool: &SqlitePool, username: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE users SET disabled = 1 WHERE username = ?").bind(username).execute(pool).await?;
     Ok(done.rows_affected() == 1)
 }
 
