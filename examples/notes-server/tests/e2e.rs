@@ -260,9 +260,13 @@ async fn a_disabled_user_can_neither_refresh_nor_sign_in() {
     let body: Value = res.json().await.expect("an OAuth error body");
     assert_eq!(body["error"], "invalid_grant");
 
-    let again = authorize_with_scopes(&server.mcp_url(), &[], FormLogin::new("carol", CAROL_PASSWORD)).await;
-    let err = format!("{:#}", again.expect_err("a disabled user cannot sign in"));
-    assert!(err.contains("login rejected"), "{err}");
+    // A disabled user is refused like a wrong password or an unknown user: the form again.
+    for (user, password) in [("carol", CAROL_PASSWORD), ("carol", "not-her-password"), ("mallory", CAROL_PASSWORD)] {
+        let again = authorize_with_scopes(&server.mcp_url(), &[], FormLogin::new(user, password)).await;
+        let err = format!("{:#}", again.expect_err("no sign-in"));
+        assert!(err.starts_with("signing in: login rejected: "), "{user}: {err}");
+        assert!(err.ends_with(" answered 401 Unauthorized with the login form again"), "{user}: {err}");
+    }
 }
 
 #[test]
