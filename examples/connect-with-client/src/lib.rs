@@ -246,7 +246,17 @@ impl OAuthSession {
 
 /// Runs the whole OAuth flow against the MCP server at `mcp_url` and returns
 /// the authorized session (no MCP connection is opened yet).
-pub async fn authorize(mcp_url: &str, mut login: impl LoginDriver) -> anyhow::Result<OAuthSession> {
+pub async fn authorize(mcp_url: &str, login: impl LoginDriver) -> anyhow::Result<OAuthSession> {
+    authorize_with_scopes(mcp_url, &[], login).await
+}
+
+/// [`authorize`], asking for these scopes instead of the ones the server's 401 challenge
+/// names (none: the challenge's), as a client that needs a tool's extra scope does.
+pub async fn authorize_with_scopes(
+    mcp_url: &str,
+    scopes: &[&str],
+    mut login: impl LoginDriver,
+) -> anyhow::Result<OAuthSession> {
     // The redirect URI must exist (e.g. a bound loopback port) before we
     // register a client for it.
     let redirect_uri = login.redirect_uri().await?;
@@ -260,8 +270,9 @@ pub async fn authorize(mcp_url: &str, mut login: impl LoginDriver) -> anyhow::Re
     let mut oauth = OAuthState::new(mcp_url, None).await?;
     let mut request = AuthorizationRequest::new(redirect_uri.as_str())
         .with_client_name(CLIENT_NAME)
-        // Scopes: the challenge's `scope`, else the resource's `scopes_supported`.
-        .with_initial_scope_selection();
+        // Scopes: the given ones, else the challenge's `scope`, else the resource's `scopes_supported`.
+        .with_initial_scope_selection()
+        .with_scopes(scopes.iter().copied());
     if let Some(challenge) = challenge {
         request = request.with_challenge(challenge);
     }
