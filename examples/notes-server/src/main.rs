@@ -22,7 +22,8 @@ mod users;
 
 use std::io::{BufRead as _, IsTerminal as _};
 
-use mcp_oauth_kit::{Config, McpServer, Password, open_store};
+use mcp_oauth_kit::store::open_store;
+use mcp_oauth_kit::{Config, McpServer, Password};
 use sqlx::SqlitePool;
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://data/notes.sqlite3";

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use mcp_oauth_kit::{Password, User, UserStore, UserStoreError, async_trait, hash_password, verify_password_or_dummy};
+use mcp_oauth_kit::users::{UserStoreError, hash_password, verify_password_or_dummy};
+use mcp_oauth_kit::{Password, User, UserStore, async_trait};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
