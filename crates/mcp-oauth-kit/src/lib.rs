@@ -15,6 +15,25 @@
 //! call      POST /mcp  Authorization: Bearer …                RFC 6750   guard.rs → rmcp
 //! ```
 //!
+//! ## Adding it to your server
+//! ```toml
+//! [dependencies]
+//! mcp-oauth-kit = "0.1"
+//!
+//! # Sign-ins verify argon2id hashes, which an unoptimised build makes many times slower
+//! # (hundreds of milliseconds each). The kit's own profile settings do not reach your
+//! # crate: copy these two into your workspace's Cargo.toml.
+//! [profile.dev.package.argon2]
+//! opt-level = 3
+//! [profile.dev.package.blake2]
+//! opt-level = 3
+//! ```
+//!
+//! Cargo features, all on by default: `sqlite` and `postgres` (the [`SqlStore`] backends and
+//! their URLs in [`open_store`]) and `cimd` (Client ID Metadata Documents: `https` client ids,
+//! fetched with an HTTPS client). With `default-features = false` the kit keeps its state in
+//! [`MemoryStore`] or a [`Store`] of your own, refuses `https` client ids and compiles far less.
+//!
 //! ## A tour
 //! 1. **Configuration** ([`Config`]): the public URL every advertised URL is built from
 //!    (`PUBLIC_URL`), lifetimes and limits. [`Config::from_env`] reads the environment.
@@ -50,9 +69,12 @@
 //!
 //! `docs/ARCHITECTURE.md` in the repository has the code map and the invariants.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod authorization_server;
 mod authorize;
 mod browser;
+#[cfg(feature = "cimd")]
 mod cimd;
 mod client_display;
 mod config;
@@ -93,12 +115,15 @@ pub use provider::{
 pub use router::Router;
 pub use secret::{Password, TokenHash};
 pub use server::{McpServer, McpServerBuilder};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use store::SqlStore;
+pub use store::open_store;
 pub use store::{
     AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore,
     Millis, PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord,
     Store, now_millis,
 };
-pub use store::{SqlStore, open_store};
 pub use tools::{
     AppTemplate, MCP_APP_MIME_TYPE, MCP_APPS_EXTENSION, RegisteredTool, ToolDef, ToolError, ToolOutput, Tools,
 };

@@ -98,8 +98,9 @@ impl McpServerBuilder {
     /// Assemble the server.
     ///
     /// # Errors
-    /// [`Error::Config`] when the built-in authorization server has no user store, or no
-    /// tools or handler were given.
+    /// [`Error::Config`] when the built-in authorization server has no user store, when no
+    /// tools or handler were given, or when [`Config::client_id_metadata_documents`] is on in a
+    /// build without the `cimd` feature.
     pub fn build(self) -> Result<McpServer, Error> {
         let config = Arc::new(self.config);
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
@@ -108,6 +109,10 @@ impl McpServerBuilder {
             Some(p) => p,
             None => Arc::new(builtin.clone()),
         };
+        if config.client_id_metadata_documents && !cfg!(feature = "cimd") {
+            let reason = "needs mcp-oauth-kit's `cimd` feature, which this build left out";
+            return Err(crate::error::ConfigError::new("client_id_metadata_documents", reason).into());
+        }
         if provider.is_authorization_server() && self.users.is_none() {
             return Err(crate::error::ConfigError::new("user_store", "the login page needs a UserStore").into());
         }

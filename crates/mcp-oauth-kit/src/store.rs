@@ -19,6 +19,8 @@
 //!   revokes what the code issued (OAuth 2.1 §4.1.3).
 
 mod memory;
+mod open;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 
 use std::sync::Arc;
@@ -27,7 +29,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 
 pub use memory::MemoryStore;
-pub use sql::{SqlStore, open_store};
+pub use open::open_store;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use sql::SqlStore;
 
 use crate::error::StoreError;
 use crate::secret::TokenHash;

@@ -2,7 +2,6 @@
 
 use mcp_oauth_kit::rmcp::schemars::{self, JsonSchema};
 use mcp_oauth_kit::{AccessToken, RegisteredTool, ToolDef, ToolError, ToolOutput};
-use rand::Rng;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -21,7 +20,7 @@ async fn roll(caller: AccessToken, args: RollArgs) -> Result<ToolOutput, ToolErr
     if !(2..=1000).contains(&args.sides) {
         return Err(ToolError::new(format!("a die needs 2 to 1000 sides, not {}", args.sides)));
     }
-    let value = rand::rng().random_range(1..=args.sides);
+    let value = rand::random_range(1..=args.sides);
     Ok(ToolOutput::text(format!("{} rolled a {value} on a {}-sided die.", caller.username, args.sides)))
 }
 

@@ -16,8 +16,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_oauth_kit::rmcp::ServerHandler;
 use mcp_oauth_kit::{
-    AccessToken, AppTemplate, Config, McpServer, McpServerBuilder, OAuthServer, Password, SqlStore, StaticUserStore,
-    Store, ToolDef, ToolError, ToolOutput, Tools, UserStore,
+    AccessToken, AppTemplate, Config, McpServer, McpServerBuilder, OAuthServer, Password, StaticUserStore, Store,
+    ToolDef, ToolError, ToolOutput, Tools, UserStore,
 };
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode, Url};
@@ -219,7 +219,9 @@ impl TestServer {
 
     /// Two servers over one new SQLite file, a pool each, as two processes of one deployment
     /// would be. The file lives in `dir`, which the caller keeps until the servers are done.
+    #[cfg(feature = "sqlite")]
     pub(crate) async fn two_on_one_sqlite_file(dir: &TempDir, tweak: impl Fn(Config) -> Config) -> (Self, Self) {
+        use mcp_oauth_kit::SqlStore;
         let url = format!("sqlite://{}", dir.0.join("shared.db").display());
         let a: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite"));
         let b: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite again"));
