@@ -241,7 +241,7 @@ const SELECT_CODE: &str = concat!("SELECT ", code_columns!(), " FROM codes WHERE
 
 /// A [`Store`] in a SQLite file or a PostgreSQL database.
 ///
-/// Open it with [`SqlStore::connect`] (or pick a backend from a URL with [`open_store`]). It
+/// Open it with [`SqlStore::connect`] (or pick a backend from a URL with [`open_store`](super::open_store)). It
 /// holds a connection pool; clones share it. Instances in several processes may open the same
 /// database: the atomic operations of [`Store`] are single SQL statements or transactions, so
 /// they stay atomic across processes.
