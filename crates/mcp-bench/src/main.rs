@@ -4,7 +4,6 @@
 //! cargo run --release -p mcp-bench -- smoke   # a few seconds, one round; exit 1 on any error (CI)
 //! cargo run --release -p mcp-bench -- full    # everything, 3 interleaved rounds, table in target/bench-results.md
 //! cargo run --release -p mcp-bench -- profile # the example under callgrind for a short stateless load
-//! cargo run --release -p mcp-bench -- link-order [--check] # the link order lists of the example and the ceiling
 //! cargo run --release -p mcp-bench -- paired  # example / ceiling ratio from short alternating slices
 //! cargo run --release -p mcp-bench -- form-flood # /token: a 64 KiB parameter flood against a bad request
 //! ```
@@ -16,7 +15,6 @@
 mod client;
 mod endpoints;
 mod form_flood;
-mod link_order;
 mod load;
 mod oauth;
 mod paired;
@@ -71,8 +69,6 @@ pub(crate) struct Opts {
     pub(crate) profile_ceiling: bool,
     /// `profile --cache-sim`: callgrind also simulates the caches (I1, D1 and LL misses).
     pub(crate) profile_cache_sim: bool,
-    /// `link-order --check`: check the lists against the built binaries instead of writing them.
-    pub(crate) link_order_check: bool,
 }
 
 impl Opts {
@@ -134,9 +130,9 @@ impl Candidate {
     }
 }
 
-const USAGE: &str = "usage: mcp-bench <full|smoke|profile|link-order|paired|form-flood> [--rounds N] [--duration SECS] [--warmup SECS] \
+const USAGE: &str = "usage: mcp-bench <full|smoke|profile|paired|form-flood> [--rounds N] [--duration SECS] [--warmup SECS] \
 [--conns 1,16,64] [--flows N] [--out PATH] [--no-build] [--server-env KEY=VALUE]… \
-[--candidate-bin PATH] [--candidate-env KEY=VALUE]… [--quiet-wait SECS] [--only mcp,oauth,cold] [--stateful] [--ceiling] [--cache-sim] (the last three: profile) [--check] (link-order)";
+[--candidate-bin PATH] [--candidate-env KEY=VALUE]… [--quiet-wait SECS] [--only mcp,oauth,cold] [--stateful] [--ceiling] [--cache-sim] (the last three: profile)";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -153,7 +149,7 @@ fn parse_args_from(args: impl Iterator<Item = String>) -> Result<Opts, String> {
     let mode = args.next().ok_or(USAGE)?;
     let root = workspace_root();
     let mut o = match mode.as_str() {
-        "full" | "profile" | "link-order" | "paired" | "form-flood" => Opts {
+        "full" | "profile" | "paired" | "form-flood" => Opts {
             mode: mode.clone(),
             rounds: 3,
             warmup: Duration::from_millis(500),
@@ -185,7 +181,6 @@ fn parse_args_from(args: impl Iterator<Item = String>) -> Result<Opts, String> {
             profile_stateful: false,
             profile_ceiling: false,
             profile_cache_sim: false,
-            link_order_check: false,
         },
         "smoke" => Opts {
             mode: mode.clone(),
@@ -219,7 +214,6 @@ fn parse_args_from(args: impl Iterator<Item = String>) -> Result<Opts, String> {
             profile_stateful: false,
             profile_ceiling: false,
             profile_cache_sim: false,
-            link_order_check: false,
         },
         "-h" | "--help" | "help" => return Err(USAGE.into()),
         other => return Err(format!("unknown mode {other:?}\n{USAGE}")),
@@ -264,7 +258,6 @@ fn parse_args_from(args: impl Iterator<Item = String>) -> Result<Opts, String> {
             "--stateful" => o.profile_stateful = true,
             "--ceiling" => o.profile_ceiling = true,
             "--cache-sim" => o.profile_cache_sim = true,
-            "--check" => o.link_order_check = true,
             "--quiet-wait" => {
                 o.quiet_wait =
                     Duration::from_secs_f64(args.next().and_then(|v| v.parse().ok()).ok_or("--quiet-wait SECS")?)
@@ -402,8 +395,6 @@ fn main() -> ExitCode {
     };
     let result = match opts.mode.as_str() {
         "profile" => rt.block_on(profile(&env, &opts)),
-        "link-order" if opts.link_order_check => link_order::check(&env),
-        "link-order" => rt.block_on(link_order::write(&env)),
         "paired" => rt.block_on(paired::run(&env, &opts)),
         "form-flood" => rt.block_on(form_flood::run(&env, &opts)),
         _ => rt.block_on(bench(&env, &opts, cores)),

@@ -22,8 +22,9 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::cimd::{CimdResolver, is_metadata_url};
-use crate::client_display::{clean as clean_client_name, display_name, redirect_target};
+#[cfg(feature = "cimd")]
+use crate::cimd::CimdResolver;
+use crate::client_display::{clean as clean_client_name, display_name, is_metadata_url, redirect_target};
 use crate::clock::later;
 use crate::config::Config;
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
@@ -63,6 +64,7 @@ use crate::verified_cache::VerifiedCache;
 pub struct OAuthServer {
     config: Arc<Config>,
     store: Arc<dyn Store>,
+    #[cfg(feature = "cimd")]
     cimd: Option<Arc<CimdResolver>>,
     /// The guard's cache, cleared here at every revocation.
     verified: Arc<VerifiedCache>,
@@ -91,15 +93,21 @@ impl OAuthServer {
         users: Arc<dyn UserStore>,
         verified: Arc<VerifiedCache>,
     ) -> Self {
-        let cimd = if config.client_id_metadata_documents {
+        #[cfg(feature = "cimd")]
+        let cimd = config.client_id_metadata_documents.then(|| {
             let resolver = CimdResolver::new(config.danger_allow_private_cimd_hosts)
                 .with_extra_roots(config.danger_cimd_root_certificates.clone())
                 .with_clock(config.clock.clone());
-            Some(Arc::new(resolver))
-        } else {
-            None
-        };
-        Self { config, store, cimd, verified, users }
+            Arc::new(resolver)
+        });
+        Self {
+            config,
+            store,
+            #[cfg(feature = "cimd")]
+            cimd,
+            verified,
+            users,
+        }
     }
 
     /// The current time, from [`Config::clock`].
@@ -129,9 +137,16 @@ impl OAuthServer {
 
     /// The client record for `client_id`: registered, or (for an `https` URL) from its
     /// Client ID Metadata Document, which is then kept like a registration.
+    /// Without the `cimd` feature, or with [`Config::client_id_metadata_documents`] off, such a
+    /// `client_id` is refused as an invalid request, as the metadata's
+    /// `client_id_metadata_document_supported: false` announces.
     async fn find_client(&self, client_id: &str) -> Result<Option<ClientRecord>, AuthorizeError> {
-        match (&self.cimd, is_metadata_url(client_id)) {
-            (Some(cimd), true) => match cimd.resolve(client_id).await {
+        if !is_metadata_url(client_id) {
+            return self.store.client(client_id).await.map_err(|e| AuthorizeError::Page(e.into()));
+        }
+        #[cfg(feature = "cimd")]
+        if let Some(cimd) = &self.cimd {
+            return match cimd.resolve(client_id).await {
                 Ok((record, fresh)) => {
                     if fresh {
                         self.store.insert_client(record.clone()).await.map_err(|e| AuthorizeError::Page(e.into()))?;
@@ -139,9 +154,11 @@ impl OAuthServer {
                     Ok(Some(record))
                 }
                 Err(why) => Err(AuthorizeError::Page(OAuthError::invalid_request(why))),
-            },
-            _ => self.store.client(client_id).await.map_err(|e| AuthorizeError::Page(e.into())),
+            };
         }
+        Err(AuthorizeError::Page(OAuthError::invalid_request(
+            "this server does not accept client ID metadata documents: register the client",
+        )))
     }
 
     /// Resources a client may name: the MCP endpoint, with or without a trailing slash.

@@ -31,11 +31,6 @@ const DEFAULT_TTL: Duration = Duration::from_secs(300);
 const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 const MAX_CACHED: usize = 10_000;
 
-/// Whether `client_id` is meant as a metadata document URL (rather than a registered id).
-pub(crate) fn is_metadata_url(client_id: &str) -> bool {
-    client_id.starts_with("https://") || client_id.starts_with("http://")
-}
-
 /// Whether an address may be contacted: public unicast only. An IPv6 address that carries an
 /// IPv4 address (see [`embedded_ipv4`]) is judged by that IPv4 address: a NAT64 gateway or a
 /// 6to4 relay would deliver to it.

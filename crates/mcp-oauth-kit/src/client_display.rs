@@ -10,8 +10,13 @@
 
 use url::Url;
 
-use crate::cimd::is_metadata_url;
 use crate::store::ClientRecord;
+
+/// Whether `client_id` is meant as a metadata document URL (rather than a registered id). Also
+/// without the `cimd` feature: such ids are then refused, and a stored one still shows its host.
+pub(crate) fn is_metadata_url(client_id: &str) -> bool {
+    client_id.starts_with("https://") || client_id.starts_with("http://")
+}
 
 /// Longest name shown, in characters.
 const MAX_CHARS: usize = 100;

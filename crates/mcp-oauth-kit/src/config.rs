@@ -90,7 +90,9 @@ pub struct Config {
     /// stops it at once); never past the token's expiry. Default 1 second; zero asks on every
     /// request.
     pub token_cache_ttl: Duration,
-    /// Accept `https` client ids that name a Client ID Metadata Document. Default `true`.
+    /// Accept `https` client ids that name a Client ID Metadata Document. Needs the `cimd`
+    /// feature: default `true` with it, `false` without, and
+    /// [`McpServerBuilder::build`](crate::McpServerBuilder::build) refuses `true` without it.
     pub client_id_metadata_documents: bool,
     /// Let metadata documents live on private or loopback addresses (and loopback `http`).
     /// This opens server-side request forgery into your network: for tests and closed
@@ -233,7 +235,7 @@ impl Config {
             oauth_requests_per_minute: 600,
             trust_forwarded_for: false,
             token_cache_ttl: Duration::from_secs(1),
-            client_id_metadata_documents: true,
+            client_id_metadata_documents: cfg!(feature = "cimd"),
             danger_allow_private_cimd_hosts: false,
             danger_cimd_root_certificates: Vec::new(),
             max_oauth_body_bytes: 64 * 1024,

@@ -4,7 +4,6 @@
 
 use http::{HeaderMap, HeaderValue};
 
-use crate::cimd::CimdResolver;
 use crate::http_util::Form;
 use crate::redirect_uri::{RedirectUri, redirect_matches};
 
@@ -40,7 +39,8 @@ pub fn client_metadata(data: &[u8]) {
 }
 
 /// Client ID Metadata Documents, as fetched.
+#[cfg(feature = "cimd")]
 pub fn cimd_document(data: &[u8]) {
     // Building a resolver is free: its HTTP client is made on the first fetch, never here.
-    let _ = CimdResolver::new(false).validate_document("https://app.example.com/client.json", data);
+    let _ = crate::cimd::CimdResolver::new(false).validate_document("https://app.example.com/client.json", data);
 }

@@ -15,6 +15,25 @@
 //! call      POST /mcp  Authorization: Bearer …                RFC 6750   guard.rs → rmcp
 //! ```
 //!
+//! ## Adding it to your server
+//! ```toml
+//! [dependencies]
+//! mcp-oauth-kit = "0.1"
+//!
+//! # Sign-ins verify argon2id hashes, which an unoptimised build makes many times slower
+//! # (hundreds of milliseconds each). The kit's own profile settings do not reach your
+//! # crate: copy these two into your workspace's Cargo.toml.
+//! [profile.dev.package.argon2]
+//! opt-level = 3
+//! [profile.dev.package.blake2]
+//! opt-level = 3
+//! ```
+//!
+//! Cargo features, all on by default: `sqlite` and `postgres` (the [`SqlStore`] backends and
+//! their URLs in [`open_store`]) and `cimd` (Client ID Metadata Documents: `https` client ids,
+//! fetched with an HTTPS client). With `default-features = false` the kit keeps its state in
+//! [`MemoryStore`] or a [`Store`] of your own, refuses `https` client ids and compiles far less.
+//!
 //! ## A tour
 //! 1. **Configuration** ([`Config`]): the public URL every advertised URL is built from
 //!    (`PUBLIC_URL`), lifetimes and limits. [`Config::from_env`] reads the environment.
@@ -73,10 +92,13 @@
 //!
 //! `docs/ARCHITECTURE.md` in the repository has the code map and the invariants.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod auth;
 mod authorization_server;
 mod authorize;
 mod browser;
+#[cfg(feature = "cimd")]
 mod cimd;
 pub mod claims;
 mod client_display;

@@ -39,7 +39,7 @@ pub(crate) fn authorization_server(config: &Config) -> Value {
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
-        "client_id_metadata_document_supported": config.client_id_metadata_documents,
+        "client_id_metadata_document_supported": config.client_id_metadata_documents && cfg!(feature = "cimd"),
     })
 }
 

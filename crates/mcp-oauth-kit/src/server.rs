@@ -171,9 +171,11 @@ impl McpServerBuilder {
     /// # Errors
     /// [`Error::Config`] when neither a user store nor an auth provider was given, or both;
     /// when the auth provider names no authorization server; when a tool needs a scope that
-    /// [`Config::scopes_supported`] does not list; when no tools or handler were given; or when
+    /// [`Config::scopes_supported`] does not list; when no tools or handler were given; when
     /// the tools have a mistake (setting `tools`, naming the tool: an invalid or repeated name,
-    /// an arguments type without a JSON object schema, an App template URI that is not `ui://`).
+    /// an arguments type without a JSON object schema, an App template URI that is not
+    /// `ui://`); or when [`Config::client_id_metadata_documents`] is on in a build without the
+    /// `cimd` feature.
     pub fn build(self) -> Result<McpServer, Error> {
         if let Some(problem) = self.tools_problem {
             return Err(problem.into());
@@ -199,6 +201,10 @@ impl McpServerBuilder {
                 return Err(crate::error::ConfigError::new("user_store", reason).into());
             }
         };
+        if config.client_id_metadata_documents && !cfg!(feature = "cimd") {
+            let reason = "needs mcp-oauth-kit's `cimd` feature, which this build left out";
+            return Err(crate::error::ConfigError::new("client_id_metadata_documents", reason).into());
+        }
         if let Some((tool, scope)) = self
             .tool_scopes
             .iter()

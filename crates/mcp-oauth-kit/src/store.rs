@@ -42,6 +42,8 @@
 //! keeps.
 
 mod memory;
+mod open;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 
 use std::sync::Arc;
@@ -50,7 +52,10 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 pub use memory::MemoryStore;
-pub use sql::{SqlStore, open_store};
+pub use open::open_store;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use sql::SqlStore;
 
 use crate::claims::Claims;
 pub use crate::error::StoreError;

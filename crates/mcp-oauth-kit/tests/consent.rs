@@ -12,9 +12,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{
-    REDIRECT_URI, STATE, TempDir, TestServer, header, hidden_input, location, param, pkce, text_of, tokens_of,
-};
+use common::{REDIRECT_URI, STATE, TestServer, header, hidden_input, location, param, pkce, text_of, tokens_of};
 use mcp_oauth_kit::clock::ManualClock;
 use reqwest::header::{COOKIE, HOST, ORIGIN, SET_COOKIE};
 use reqwest::{Response, StatusCode, Url};
@@ -752,9 +750,10 @@ async fn an_expired_session_asks_for_the_password_again() {
     assert!(page.asks_password());
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_sharing_a_store_share_sessions_and_consent() {
-    let dir = TempDir::new("consent");
+    let dir = common::TempDir::new("consent");
     let (a, b) = TestServer::two_on_one_sqlite_file(&dir, |c| c).await;
     let client = register_web(&a, "Web app").await;
     let mut on_a = Browser::new(&a);

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{LoginPage, REDIRECT_URI, STATE, TempDir, TestServer, header, location, param, pkce};
+use common::{LoginPage, REDIRECT_URI, STATE, TestServer, header, location, param, pkce};
 use mcp_oauth_kit::clock::ManualClock;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -235,9 +235,10 @@ async fn repeated_failures_for_one_username_are_throttled_across_requests() {
     assert_code_redirect(&server, &res);
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_sharing_a_store_share_the_sign_in_throttle() {
-    let dir = TempDir::new("throttle");
+    let dir = common::TempDir::new("throttle");
     let (a, b) = TestServer::two_on_one_sqlite_file(&dir, |c| c).await;
     // Five wrong passwords for alice: three on one instance, two on the other.
     for (server, failures) in [(&a, 3), (&b, 2)] {
@@ -262,9 +263,10 @@ async fn servers_sharing_a_store_share_the_sign_in_throttle() {
     }
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_sharing_a_store_share_the_oauth_rate_limit() {
-    let dir = TempDir::new("oauth-limit");
+    let dir = common::TempDir::new("oauth-limit");
     let limit = |mut c: mcp_oauth_kit::Config| {
         c.oauth_requests_per_minute = 4;
         c

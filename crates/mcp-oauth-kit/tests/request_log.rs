@@ -5,10 +5,14 @@
 //! A binary of its own, because the log subscriber it installs is process-wide: its tests
 //! share one subscriber, and each checks only what holds whatever else was logged.
 
+// The escaping test drives a metadata-document client: without the `cimd` feature it is left
+// out, and what only it uses is unused.
+#![cfg_attr(not(feature = "cimd"), allow(unused_imports, dead_code))]
+
 mod common;
 
 use common::log_capture::captured;
-use common::{REDIRECT_URI, TestServer, param, pkce, serve_document};
+use common::{REDIRECT_URI, TestServer, param, pkce};
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -62,6 +66,7 @@ async fn serve_logs_one_line_with_the_public_url_and_the_mcp_endpoint() {
 /// A line break and a terminal escape, then text that would pass for a log line of its own.
 const INJECTED: &str = "\n\u{1b}[31mFORGED";
 
+#[cfg(feature = "cimd")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_chosen_text_reaches_log_lines_escaped() {
     let captured = captured();
@@ -78,7 +83,7 @@ async fn client_chosen_text_reaches_log_lines_escaped() {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 
     // One that signs in and gets tokens: its document repeats the client_id exactly.
-    let client_id = serve_document(&format!("/c{INJECTED}-TOKENS.json"), |id| {
+    let client_id = common::serve_document(&format!("/c{INJECTED}-TOKENS.json"), |id| {
         json!({ "client_id": id, "client_name": format!("Doc{INJECTED}-NAME"), "redirect_uris": [REDIRECT_URI] })
             .to_string()
     })

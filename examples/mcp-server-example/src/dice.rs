@@ -2,7 +2,6 @@
 
 use mcp_oauth_kit::rmcp::schemars::{self, JsonSchema};
 use mcp_oauth_kit::{AccessToken, RegisteredTool, ToolDef, ToolError};
-use rand::Rng;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -22,7 +21,7 @@ async fn roll(caller: AccessToken, args: RollArgs) -> Result<String, ToolError> 
         // For the model, verbatim, so that it can call again with a valid die.
         return Err(ToolError::message(format!("a die needs 2 to 1000 sides, not {}", args.sides)));
     }
-    let value = rand::rng().random_range(1..=args.sides);
+    let value = rand::random_range(1..=args.sides);
     Ok(format!("{} rolled a {value} on a {}-sided die.", caller.username, args.sides))
 }
 

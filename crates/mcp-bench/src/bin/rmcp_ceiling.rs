@@ -15,7 +15,6 @@ use std::time::Duration;
 use http_body_util::BodyExt as _;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use rand::Rng;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
@@ -53,7 +52,7 @@ impl Dice {
                 "a die needs 2 to 1000 sides, not {sides}"
             ))]);
         }
-        let value = rand::rng().random_range(1..=sides);
+        let value = rand::random_range(1..=sides);
         CallToolResult::success(vec![ContentBlock::text(format!("bench rolled a {value} on a {sides}-sided die."))])
     }
 }

@@ -26,20 +26,21 @@
 //! text, times as `BIGINT` milliseconds. The grant is copied into each code and token row,
 //! because a refresh may narrow the scopes of the tokens it issues while the grant id stays.
 
-#[path = "open.rs"]
-mod open;
-
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::query::Query;
+#[cfg(feature = "sqlite")]
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
-use sqlx::{Connection as _, Database, Encode, PgConnection, Row as _, Type};
+#[cfg(feature = "postgres")]
+use sqlx::{Connection as _, PgConnection};
+use sqlx::{Database, Encode, Row as _, Type};
 
-pub use open::open_store;
-
+#[cfg(not(all(feature = "sqlite", feature = "postgres")))]
+use super::open::feature_off;
 use super::{
     AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store,
@@ -53,18 +54,23 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an operation waits for a free pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a SQLite writer waits for another one to finish.
+#[cfg(feature = "sqlite")]
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Between attempts to open a SQLite file that another opener holds (see `connect_sqlite`).
+#[cfg(feature = "sqlite")]
 const OPEN_RETRY_PAUSE: Duration = Duration::from_millis(20);
 
 /// SQLITE_BUSY or SQLITE_LOCKED (primary result codes 5 and 6, extended codes included).
+#[cfg(feature = "sqlite")]
 fn is_sqlite_busy(e: &sqlx::Error) -> bool {
     let code = e.as_database_error().and_then(|d| d.code()).and_then(|c| c.parse::<i32>().ok());
     code.is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 /// SQLite has one writer at a time; a few connections serve the readers beside it.
+#[cfg(feature = "sqlite")]
 const SQLITE_MAX_CONNECTIONS: u32 = 5;
 /// PostgreSQL serves concurrent writers; sqlx's default pool size.
+#[cfg(feature = "postgres")]
 const POSTGRES_MAX_CONNECTIONS: u32 = 10;
 /// Key of the PostgreSQL advisory lock that serialises migrations of instances starting at once.
 const MIGRATION_LOCK_KEY: i64 = 0x6d63_705f_6f61_7574; // "mcp_oaut"
@@ -244,7 +250,7 @@ const SELECT_CODE: &str = concat!("SELECT ", code_columns!(), " FROM codes WHERE
 
 /// A [`Store`] in a SQLite file or a PostgreSQL database.
 ///
-/// Open it with [`SqlStore::connect`] (or pick a backend from a URL with [`open_store`]). It
+/// Open it with [`SqlStore::connect`] (or pick a backend from a URL with [`open_store`](super::open_store)). It
 /// holds a connection pool; clones share it. Instances in several processes may open the same
 /// database: the atomic operations of [`Store`] are single SQL statements or transactions, so
 /// they stay atomic across processes.
@@ -265,14 +271,18 @@ pub struct SqlStore {
 
 #[derive(Clone)]
 enum Pool {
+    #[cfg(feature = "sqlite")]
     Sqlite(SqlitePool),
+    #[cfg(feature = "postgres")]
     Postgres(PgPool),
 }
 
 impl std::fmt::Debug for SqlStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let backend = match self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
             Pool::Postgres(_) => "postgres",
         };
         f.debug_struct("SqlStore").field("backend", &backend).finish_non_exhaustive()
@@ -285,18 +295,22 @@ impl std::fmt::Debug for SqlStore {
 macro_rules! with_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite($pool) => $body,
+            #[cfg(feature = "postgres")]
             Pool::Postgres($pool) => $body,
         }
     };
     ($store:expr, |$pool:ident, $begin:ident| $body:expr) => {
         match &$store.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite($pool) => {
                 // Take the write lock up front: a deferred transaction that reads before it
                 // writes can fail with SQLITE_BUSY instead of waiting.
                 let $begin = "BEGIN IMMEDIATE";
                 $body
             }
+            #[cfg(feature = "postgres")]
             Pool::Postgres($pool) => {
                 let $begin = "BEGIN";
                 $body
@@ -335,6 +349,12 @@ impl SqlStore {
         Ok(store)
     }
 
+    #[cfg(not(feature = "sqlite"))]
+    async fn connect_sqlite(_url: &str) -> Result<Self, StoreError> {
+        Err(feature_off("sqlite", "SQLite"))
+    }
+
+    #[cfg(feature = "sqlite")]
     async fn connect_sqlite(url: &str) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| setup_error(format!("invalid SQLite URL: {e}")))?
@@ -380,6 +400,12 @@ impl SqlStore {
         Ok(Self { pool: Pool::Sqlite(pool) })
     }
 
+    #[cfg(not(feature = "postgres"))]
+    async fn connect_postgres(_url: &str) -> Result<Self, StoreError> {
+        Err(feature_off("postgres", "PostgreSQL"))
+    }
+
+    #[cfg(feature = "postgres")]
     async fn connect_postgres(url: &str) -> Result<Self, StoreError> {
         let options =
             PgConnectOptions::from_str(url).map_err(|e| setup_error(format!("invalid PostgreSQL URL: {e}")))?;
@@ -402,7 +428,9 @@ impl SqlStore {
     /// Bring the schema up to date, in one transaction that concurrent instances serialise on.
     async fn migrate(&self) -> Result<(), StoreError> {
         let (bytes, lock) = match self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(_) => ("BLOB", None),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(_) => ("BYTEA", Some("SELECT pg_advisory_xact_lock($1)")),
         };
         let latest = MIGRATIONS.len() as i64;
@@ -453,6 +481,7 @@ impl SqlStore {
 }
 
 /// The server and database of `options`, without the password.
+#[cfg(feature = "postgres")]
 fn describe_postgres(options: &PgConnectOptions) -> String {
     format!(
         "PostgreSQL at {}@{}:{}/{}",
@@ -569,7 +598,10 @@ macro_rules! impl_columns {
     )+};
 }
 
-impl_columns!(SqliteRow, PgRow);
+#[cfg(feature = "sqlite")]
+impl_columns!(SqliteRow);
+#[cfg(feature = "postgres")]
+impl_columns!(PgRow);
 
 fn grant_from(row: &impl Columns) -> Result<Grant, StoreError> {
     Ok(Grant {
@@ -1342,6 +1374,7 @@ mod tests {
 
     /// A database that a build of schema version 1 left behind gets every later version on the
     /// next start, and keeps its data.
+    #[cfg(feature = "sqlite")]
     #[tokio::test]
     async fn a_version_1_database_is_upgraded_in_place() {
         let dir = std::env::temp_dir().join(format!(
@@ -1414,6 +1447,7 @@ mod tests {
     /// up to the latest version on the next start, and keeps its data. Each earlier version
     /// gets a fresh schema (namespace) of its own. The test walks [`MIGRATIONS`]: a new
     /// version is covered by adding it there, and nothing here changes.
+    #[cfg(feature = "postgres")]
     #[tokio::test]
     async fn postgres_databases_of_every_earlier_version_are_upgraded() {
         let Some(url) = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.trim().is_empty()) else {
@@ -1492,6 +1526,7 @@ mod tests {
         let _ = admin.close().await;
     }
 
+    #[cfg(feature = "postgres")]
     #[tokio::test]
     async fn debug_names_the_backend_only() {
         let store = SqlStore { pool: Pool::Postgres(PgPoolOptions::new().connect_lazy_with(PgConnectOptions::new())) };

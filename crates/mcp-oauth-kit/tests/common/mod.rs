@@ -17,7 +17,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_oauth_kit::auth::{AuthProvider, OAuthServer};
 use mcp_oauth_kit::rmcp::ServerHandler;
-use mcp_oauth_kit::store::{SqlStore, Store};
+use mcp_oauth_kit::store::Store;
 use mcp_oauth_kit::{
     AccessToken, AppTemplate, Config, McpServer, McpServerBuilder, Password, StaticUserStore, ToolDef, ToolError,
     ToolOutput, Tools, UserStore,
@@ -222,7 +222,9 @@ impl TestServer {
 
     /// Two servers over one new SQLite file, a pool each, as two processes of one deployment
     /// would be. The file lives in `dir`, which the caller keeps until the servers are done.
+    #[cfg(feature = "sqlite")]
     pub(crate) async fn two_on_one_sqlite_file(dir: &TempDir, tweak: impl Fn(Config) -> Config) -> (Self, Self) {
+        use mcp_oauth_kit::store::SqlStore;
         let url = format!("sqlite://{}", dir.0.join("shared.db").display());
         let a: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite"));
         let b: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite again"));
