@@ -146,8 +146,8 @@ pub enum StoreError {
 
 /// A [`UserStore`](crate::UserStore) backend failed (not: the password was wrong).
 ///
-/// `?` converts the errors a user database returns: [`sqlx::Error`], [`std::io::Error`], and
-/// any boxed error; [`UserStoreError::backend`] wraps any other error or message.
+/// `?` converts the errors a user database returns: `sqlx::Error` (with the `sqlite` or
+/// `postgres` feature), [`std::io::Error`], and any boxed error; [`UserStoreError::backend`] wraps any other error or message.
 ///
 /// ```
 /// use mcp_oauth_kit::users::UserStoreError;
@@ -191,6 +191,8 @@ impl From<std::io::Error> for UserStoreError {
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 impl From<sqlx::Error> for UserStoreError {
     fn from(e: sqlx::Error) -> Self {
         Self::backend(e)
@@ -264,23 +266,26 @@ mod tests {
         assert_eq!(body["error_description"], "code already used");
     }
 
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[test]
+    fn sqlx_errors_convert_with_the_question_mark() {
+        fn sql() -> Result<(), UserStoreError> {
+            Err(sqlx::Error::PoolTimedOut)?
+        }
+        let err = sql().expect_err("an error");
+        assert_eq!(err.to_string(), "user store backend error: pool timed out while waiting for an open connection");
+    }
+
     #[test]
     fn user_store_errors_convert_with_the_question_mark() {
         fn io() -> Result<(), UserStoreError> {
             Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "users.db: timed out"))?
-        }
-        fn sql() -> Result<(), UserStoreError> {
-            Err(sqlx::Error::PoolTimedOut)?
         }
         fn boxed() -> Result<(), UserStoreError> {
             Err(Box::<dyn std::error::Error + Send + Sync>::from("directory down"))?
         }
         let cases = [
             (io().expect_err("an error"), "user store backend error: users.db: timed out"),
-            (
-                sql().expect_err("an error"),
-                "user store backend error: pool timed out while waiting for an open connection",
-            ),
             (boxed().expect_err("an error"), "user store backend error: directory down"),
             (UserStoreError::backend("a message"), "user store backend error: a message"),
         ];

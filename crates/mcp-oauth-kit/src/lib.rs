@@ -32,7 +32,7 @@
 //! Cargo features, all on by default: `sqlite` and `postgres` (the [`SqlStore`] backends and
 //! their URLs in [`open_store`]) and `cimd` (Client ID Metadata Documents: `https` client ids,
 //! fetched with an HTTPS client). With `default-features = false` the kit keeps its state in
-//! [`MemoryStore`] or a [`Store`] of your own, refuses `https` client ids and compiles far less.
+//! [`MemoryStore`] or a [`Store`](store::Store) of your own, refuses `https` client ids and compiles far less.
 //!
 //! ## A tour
 //! 1. **Configuration** ([`Config`]): the public URL every advertised URL is built from
@@ -151,6 +151,6 @@ pub use rmcp;
 
 /// The README's code blocks, compiled (and the runnable ones run) as doc-tests, so that what a
 /// new user copies first builds.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "sqlite"))]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
