@@ -138,18 +138,40 @@ pub struct AccessTokenBuilder(TokenClaims);
 
 impl AccessTokenBuilder {
     /// The user's name, for display (default: the subject).
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::AccessToken;
+    /// # let expires = std::time::SystemTime::now();
+    /// let caller = AccessToken::builder("u-1", expires).username("carol").build();
+    /// assert_eq!((caller.subject.as_str(), caller.username.as_str()), ("u-1", "carol"));
+    /// ```
     pub fn username(mut self, username: impl Into<String>) -> Self {
         self.0.username = username.into();
         self
     }
 
     /// The OAuth client the token was issued to.
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::AccessToken;
+    /// # let expires = std::time::SystemTime::now();
+    /// let caller = AccessToken::builder("u-1", expires).client_id("claude-desktop").build();
+    /// assert_eq!(caller.client_id, "claude-desktop");
+    /// ```
     pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
         self.0.client_id = client_id.into();
         self
     }
 
     /// The scopes the token carries.
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::AccessToken;
+    /// # let expires = std::time::SystemTime::now();
+    /// // From a JWT's space-separated `scope` claim:
+    /// let caller = AccessToken::builder("u-1", expires).scopes("mcp notes:write".split(' ')).build();
+    /// assert!(caller.has_scope("notes:write"));
+    /// ```
     pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
         self.0.scopes = scopes.into_iter().map(Into::into).collect();
         self
@@ -157,24 +179,58 @@ impl AccessTokenBuilder {
 
     /// The resource the token was issued for (RFC 8707): check it matches this server before
     /// building.
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::AccessToken;
+    /// # let expires = std::time::SystemTime::now();
+    /// let (aud, ours) = ("https://mcp.example.com/mcp", "https://mcp.example.com/mcp");
+    /// assert_eq!(aud, ours, "a token for another resource is refused, not built");
+    /// let caller = AccessToken::builder("u-1", expires).audience(aud).build();
+    /// assert_eq!(caller.audience, ours);
+    /// ```
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.0.audience = audience.into();
         self
     }
 
     /// Add the claim `name` (replacing one of that name).
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::AccessToken;
+    /// # let expires = std::time::SystemTime::now();
+    /// let caller = AccessToken::builder("u-1", expires).claim("org", "acme").claim("org", "globex").build();
+    /// assert_eq!(caller.claim::<String>("org").unwrap(), "globex");
+    /// ```
     pub fn claim(mut self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
         self.0.claims.insert(name.into(), value.into());
         self
     }
 
     /// Add every claim of `claims` (replacing those of the same names).
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::AccessToken;
+    /// # let expires = std::time::SystemTime::now();
+    /// // Keep every claim of a verified JWT that the kit does not model itself:
+    /// let jwt = serde_json::json!({ "sub": "u-1", "email": "carol@example.com", "roles": ["admin"] });
+    /// let mut extra = jwt.as_object().cloned().unwrap_or_default();
+    /// extra.remove("sub");
+    /// let caller = AccessToken::builder("u-1", expires).claims(extra).build();
+    /// assert_eq!(caller.claim::<Vec<String>>("roles").unwrap(), ["admin"]);
+    /// ```
     pub fn claims(mut self, claims: Claims) -> Self {
         self.0.claims.extend(claims);
         self
     }
 
     /// The token.
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::AccessToken;
+    /// # let expires = std::time::SystemTime::now();
+    /// let caller = AccessToken::builder("u-1", expires).build();
+    /// assert_eq!(caller.username, "u-1"); // the subject, when no username is given
+    /// ```
     pub fn build(self) -> AccessToken {
         AccessToken(Arc::new(self.0))
     }
