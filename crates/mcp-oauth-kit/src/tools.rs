@@ -451,6 +451,8 @@ impl ToolDef {
     /// // The scope must be one the configuration supports.
     /// let config = Config::new("https://notes.example.com")?.with_scopes(&["notes", "notes:write"], &["notes"]);
     /// let tools = Tools::new().tool(ToolDef::new("add_note", "Save a note").scope("notes:write").handler(add_note));
+    /// # let server = mcp_oauth_kit::McpServer::builder(config).user_store(mcp_oauth_kit::StaticUserStore::new());
+    /// # server.tools(tools).build().unwrap();
     /// # Ok::<(), mcp_oauth_kit::ConfigError>(())
     /// ```
     pub fn scope(mut self, scope: impl Into<String>) -> Self {
