@@ -191,6 +191,7 @@ impl From<std::io::Error> for UserStoreError {
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl From<sqlx::Error> for UserStoreError {
     fn from(e: sqlx::Error) -> Self {
         Self::backend(e)
