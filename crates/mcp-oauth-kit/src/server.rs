@@ -381,7 +381,15 @@ impl McpServer {
         self.oauth.clone()
     }
 
-    /// The HTTP service, to mount in a server of your own.
+    /// The HTTP service, to mount in a server of your own ([`crate::http`] shows how to
+    /// hand it requests).
+    ///
+    /// ```no_run
+    /// # async fn run(server: mcp_oauth_kit::McpServer, req: http::Request<String>) {
+    /// let router = server.router(); // cheap to clone, one per connection
+    /// let response = router.handle(req).await;
+    /// # }
+    /// ```
     pub fn router(&self) -> Router {
         self.router.clone()
     }
@@ -399,6 +407,20 @@ impl McpServer {
     /// Serve on a bound listener until `shutdown` completes, then stop accepting, end MCP
     /// streams and wait (at most 10 s) for requests in flight. Logs one INFO line as it starts:
     /// `serving listen=ADDR public_url=… mcp=…/mcp`, the URL to give MCP clients.
+    ///
+    /// ```no_run
+    /// use mcp_oauth_kit::McpServer;
+    /// use tokio::net::TcpListener;
+    ///
+    /// # async fn run(server: McpServer) -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = TcpListener::bind("127.0.0.1:8000").await?;
+    /// // Stop on Ctrl-C only, or on any future of your own (a test's oneshot channel).
+    /// let shutdown = async {
+    ///     let _ = tokio::signal::ctrl_c().await;
+    /// };
+    /// server.serve(listener, shutdown).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::Io`] only for unrecoverable listener failures.
