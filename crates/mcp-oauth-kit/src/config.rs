@@ -279,6 +279,14 @@ impl Config {
     /// | `TRUST_FORWARDED_FOR` | `true` behind a proxy that sets `X-Forwarded-For` | `false` |
     /// | `DATABASE_URL` | `memory`, `sqlite://path` or `postgres://…` | unset (the application decides) |
     ///
+    /// ```no_run
+    /// use mcp_oauth_kit::Config;
+    ///
+    /// // A malformed variable stops the start with a message naming it.
+    /// let config = Config::from_env().unwrap_or_else(|e| panic!("configuration: {e}"));
+    /// println!("connect MCP clients to {}", config.resource());
+    /// ```
+    ///
     /// # Errors
     /// [`ConfigError`] naming the variable that is malformed.
     pub fn from_env() -> Result<Self, ConfigError> {

@@ -117,7 +117,19 @@ impl AccessToken {
         &self.0.claims
     }
 
-    /// Whether the token carries `scope`.
+    /// Whether the token carries `scope`: for a check inside a tool, finer than
+    /// [`ToolDef::scope`](crate::ToolDef::scope) (which refuses the call before the tool runs).
+    ///
+    /// ```
+    /// use mcp_oauth_kit::{AccessToken, ToolError};
+    ///
+    /// async fn delete_note(caller: AccessToken) -> Result<String, ToolError> {
+    ///     if !caller.has_scope("notes:admin") {
+    ///         return Err(ToolError::message("deleting notes needs the notes:admin scope"));
+    ///     }
+    ///     Ok("deleted".into())
+    /// }
+    /// ```
     pub fn has_scope(&self, scope: &str) -> bool {
         self.0.scopes.iter().any(|s| s == scope)
     }
@@ -126,6 +138,19 @@ impl AccessToken {
     ///
     /// The bearer guard puts the verified token into the HTTP request's extensions; rmcp hands
     /// the request's `http::request::Parts` to the handler. `None` only outside the kit.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::AccessToken;
+    /// use mcp_oauth_kit::rmcp::service::RequestContext;
+    /// use mcp_oauth_kit::rmcp::{ErrorData, RoleServer};
+    ///
+    /// // In a `#[tool]` method of your own rmcp handler:
+    /// fn whoami(ctx: RequestContext<RoleServer>) -> Result<String, ErrorData> {
+    ///     let caller = AccessToken::from_context(&ctx)
+    ///         .ok_or_else(|| ErrorData::internal_error("served outside mcp-oauth-kit", None))?;
+    ///     Ok(caller.username.clone())
+    /// }
+    /// ```
     pub fn from_context(ctx: &RequestContext<RoleServer>) -> Option<&AccessToken> {
         ctx.extensions.get::<http::request::Parts>()?.extensions.get::<AccessToken>()
     }
