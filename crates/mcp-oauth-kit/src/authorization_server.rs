@@ -126,6 +126,17 @@ impl OAuthServer {
     /// within [`Config::token_cache_ttl`] on other instances sharing the store. For "delete
     /// my account" and "sign out everywhere"; a client the user connects again starts over.
     ///
+    /// ```no_run
+    /// use mcp_oauth_kit::auth::OAuthServer;
+    ///
+    /// /// Your "delete my account" handler, given the handle at start-up.
+    /// async fn delete_account(accounts: &OAuthServer, user_id: &str) -> Result<(), Box<dyn std::error::Error>> {
+    ///     // Remove the user from your database first, so no new sign-in succeeds meanwhile.
+    ///     accounts.revoke_user(user_id).await?;
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
     /// # Errors
     /// [`StoreError`] when the store fails; then nothing may have been revoked, so retry.
     pub async fn revoke_user(&self, user_id: &str) -> Result<(), StoreError> {

@@ -69,12 +69,27 @@ pub struct ManualClock {
 
 impl ManualClock {
     /// A clock standing at `start`.
+    ///
+    /// ```
+    /// use std::time::UNIX_EPOCH;
+    /// use mcp_oauth_kit::clock::{Clock, ManualClock};
+    ///
+    /// assert_eq!(ManualClock::new(UNIX_EPOCH).now(), UNIX_EPOCH);
+    /// ```
     pub fn new(start: SystemTime) -> Self {
         Self { now: Arc::new(Mutex::new(start)) }
     }
 
     /// A clock standing at the system's current time, whole milliseconds (what a SQL store
     /// keeps), so that times read back from a store equal the ones written.
+    ///
+    /// ```
+    /// use std::time::UNIX_EPOCH;
+    /// use mcp_oauth_kit::clock::{Clock, ManualClock};
+    ///
+    /// let since_epoch = ManualClock::starting_now().now().duration_since(UNIX_EPOCH).unwrap();
+    /// assert_eq!(since_epoch.subsec_nanos() % 1_000_000, 0);
+    /// ```
     pub fn starting_now() -> Self {
         let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let whole_millis = Duration::from_millis(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX));
@@ -82,12 +97,30 @@ impl ManualClock {
     }
 
     /// Move the clock forward by `by`.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use mcp_oauth_kit::clock::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::new(UNIX_EPOCH);
+    /// clock.advance(Duration::from_secs(61)); // past a 60 s code lifetime
+    /// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(61));
+    /// ```
     pub fn advance(&self, by: Duration) {
         let mut now = self.lock();
         *now += by;
     }
 
     /// Put the clock at `to` (backwards too).
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use mcp_oauth_kit::clock::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(100));
+    /// clock.set(UNIX_EPOCH); // a clock that steps back, as NTP may make the system's do
+    /// assert_eq!(clock.now(), UNIX_EPOCH);
+    /// ```
     pub fn set(&self, to: SystemTime) {
         *self.lock() = to;
     }

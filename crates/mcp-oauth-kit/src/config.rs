@@ -208,6 +208,15 @@ impl std::fmt::Debug for Config {
 impl Config {
     /// A configuration with the defaults and the given public URL.
     ///
+    /// ```
+    /// use mcp_oauth_kit::Config;
+    ///
+    /// let config = Config::new("https://mcp.example.com")?;
+    /// assert_eq!(config.resource(), "https://mcp.example.com/mcp");
+    /// assert!(Config::new("mcp.example.com").is_err()); // not an absolute http(s) URL
+    /// # Ok::<(), mcp_oauth_kit::ConfigError>(())
+    /// ```
+    ///
     /// # Errors
     /// [`ConfigError`] when the URL is not an absolute `http` or `https` URL without query
     /// or fragment.
@@ -270,13 +279,36 @@ impl Config {
     /// | `TRUST_FORWARDED_FOR` | `true` behind a proxy that sets `X-Forwarded-For` | `false` |
     /// | `DATABASE_URL` | `memory`, `sqlite://path` or `postgres://…` | unset (the application decides) |
     ///
+    /// ```no_run
+    /// use mcp_oauth_kit::Config;
+    ///
+    /// // A malformed variable stops the start with a message naming it.
+    /// let config = Config::from_env().unwrap_or_else(|e| panic!("configuration: {e}"));
+    /// println!("connect MCP clients to {}", config.resource());
+    /// ```
+    ///
     /// # Errors
     /// [`ConfigError`] naming the variable that is malformed.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// [`Config::from_env`] over any lookup function (used by tests).
+    /// [`Config::from_env`] over any lookup function: a map, a secrets manager, a test's
+    /// table.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use mcp_oauth_kit::Config;
+    ///
+    /// let vars = HashMap::from([("PUBLIC_URL", "https://mcp.example.com"), ("PORT", "9000")]);
+    /// let config = Config::from_lookup(|name| vars.get(name).map(|v| v.to_string()))?;
+    /// assert_eq!(config.listen_addr.port(), 9000);
+    ///
+    /// let bad = HashMap::from([("PORT", "eighty")]);
+    /// let err = Config::from_lookup(|name| bad.get(name).map(|v| v.to_string())).unwrap_err();
+    /// assert!(err.to_string().contains("PORT"));
+    /// # Ok::<(), mcp_oauth_kit::ConfigError>(())
+    /// ```
     ///
     /// # Errors
     /// [`ConfigError`] naming the variable that is malformed.
@@ -356,12 +388,31 @@ impl Config {
     }
 
     /// Set the name shown on the login page and in `serverInfo`.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::Config;
+    ///
+    /// let config = Config::new("https://notes.example.com")?.with_server_name("Acme Notes");
+    /// assert_eq!(config.server_name, "Acme Notes");
+    /// # Ok::<(), mcp_oauth_kit::ConfigError>(())
+    /// ```
     pub fn with_server_name(mut self, name: impl Into<String>) -> Self {
         self.server_name = name.into();
         self
     }
 
-    /// Set the scopes clients may ask for and the default ones.
+    /// Set the scopes clients may ask for and the default ones (granted when a client asks
+    /// for none). A tool's [`ToolDef::scope`](crate::ToolDef::scope) must be among the
+    /// supported ones.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::Config;
+    ///
+    /// // Everyone reads notes; writing them is a scope the client asks for.
+    /// let config = Config::new("https://notes.example.com")?.with_scopes(&["notes", "notes:write"], &["notes"]);
+    /// assert_eq!(config.default_scopes, ["notes"]);
+    /// # Ok::<(), mcp_oauth_kit::ConfigError>(())
+    /// ```
     pub fn with_scopes(mut self, supported: &[&str], default: &[&str]) -> Self {
         self.scopes_supported = supported.iter().map(|s| (*s).to_owned()).collect();
         self.default_scopes = default.iter().map(|s| (*s).to_owned()).collect();

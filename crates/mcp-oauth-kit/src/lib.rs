@@ -1,96 +1,247 @@
 //! # mcp-oauth-kit
 //!
-//! Turn an MCP server into its own OAuth 2.1 authorization server, with a login page, and
+//! Turn an MCP server into its own OAuth 2.1 authorization server: a login page in front of
 //! tools that know which user calls them. An MCP client (an AI platform's "Connect" button)
-//! drives the whole flow by itself:
+//! discovers the server, registers, sends the user to sign in and calls the tools with the
+//! token it gets, all by itself:
 //!
 //! ```text
-//! discover  GET  /.well-known/oauth-protected-resource/mcp   RFC 9728   metadata.rs
-//!           GET  /.well-known/oauth-authorization-server      RFC 8414   metadata.rs
-//! register  POST /register                                    RFC 7591   registration.rs
-//! authorize GET  /authorize   (PKCE S256, resource)           RFC 6749   authorize.rs
-//! sign in   GET/POST /login   (CSRF, consent, sign-in session)           login.rs
-//! token     POST /token       (code + verifier, refresh)      RFC 6749   token.rs
-//! revoke    POST /revoke                                      RFC 7009   token.rs
-//! call      POST /mcp  Authorization: Bearer …                RFC 6750   guard.rs → rmcp
+//! discover  GET  /.well-known/oauth-protected-resource/mcp   RFC 9728
+//!           GET  /.well-known/oauth-authorization-server      RFC 8414
+//! register  POST /register                                    RFC 7591
+//! authorize GET  /authorize   (PKCE S256, resource)           RFC 6749, RFC 8707
+//! sign in   GET/POST /login   (your UserStore, consent)
+//! token     POST /token       (code + verifier, refresh)      RFC 6749
+//! revoke    POST /revoke                                      RFC 7009
+//! call      POST /mcp  Authorization: Bearer …                RFC 6750 → your tools
 //! ```
 //!
-//! ## Adding it to your server
+//! This page walks through a server from the dependency line to production. The
+//! [repository's README](https://github.com/mcp-oauth-kit/mcp-oauth-kit#readme) covers the
+//! rest: running the example, connecting a client, every environment variable.
+//!
+//! ## 1. Add it to your server
 //! ```toml
 //! [dependencies]
 //! mcp-oauth-kit = "0.1"
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+//! serde = { version = "1", features = ["derive"] }
 //!
 //! # Sign-ins verify argon2id hashes, which an unoptimised build makes many times slower
-//! # (hundreds of milliseconds each). The kit's own profile settings do not reach your
-//! # crate: copy these two into your workspace's Cargo.toml.
+//! # (hundreds of milliseconds each). Profile settings apply only in the workspace that
+//! # builds, so the kit's own cannot help you: copy these two into yours.
 //! [profile.dev.package.argon2]
 //! opt-level = 3
 //! [profile.dev.package.blake2]
 //! opt-level = 3
 //! ```
 //!
-//! Cargo features, all on by default: `sqlite` and `postgres` (the [`SqlStore`] backends and
-//! their URLs in [`open_store`]) and `cimd` (Client ID Metadata Documents: `https` client ids,
-//! fetched with an HTTPS client). With `default-features = false` the kit keeps its state in
-//! [`MemoryStore`] or a [`Store`](store::Store) of your own, refuses `https` client ids and compiles far less.
+//! Three Cargo features are on by default: `sqlite` and `postgres` (the [`SqlStore`]
+//! backends, which [`open_store`] opens from a URL) and `cimd` (Client ID Metadata Documents:
+//! clients whose id is an `https` URL, fetched over HTTPS). `default-features = false` keeps
+//! the state in [`MemoryStore`] or a [`Store`] of your own, refuses `https` client ids and
+//! compiles a much smaller tree; turn back on the one database you use.
 //!
-//! ## A tour
-//! 1. **Configuration** ([`Config`]): the public URL every advertised URL is built from
-//!    (`PUBLIC_URL`), lifetimes and limits. [`Config::from_env`] reads the environment.
-//! 2. **Users** ([`UserStore`]): who may sign in. [`StaticUserStore`] holds a fixed list with
-//!    argon2id hashes; implement the trait over your own user database with the helpers of
-//!    [`users`].
-//! 3. **Tools** ([`Tools`], [`ToolDef`], [`AppTemplate`]): plain `async fn` handlers that
-//!    receive the application [`State`], the caller's [`AccessToken`] and their parsed
-//!    arguments, use `?` on any error ([`ToolError`]) and return text, [`Json`] or a
-//!    [`ToolOutput`]; MCP Apps add a `ui://` template, and App-only tools serve their views.
-//!    Already have an rmcp `ServerHandler`? Pass it to [`McpServerBuilder::rmcp_handler`] and
-//!    read the caller with [`AccessToken::from_context`].
-//! 4. **Serve** ([`McpServer`]): [`McpServer::run`] listens and stops on SIGINT/SIGTERM;
-//!    [`McpServer::serve`] takes a bound listener and a shutdown future;
-//!    [`McpServer::router`] gives the HTTP service to mount in your own hyper server.
-//! 5. **Storage** ([`store`]): clients, pending sign-ins, codes and tokens (hashed), sign-in
-//!    sessions (hashed), remembered consent and rate-limit counters. [`MemoryStore`] is the
-//!    default; [`SqlStore`] (SQLite, PostgreSQL; [`open_store`] picks one from a URL) keeps
-//!    them across restarts and shares them between instances.
-//! 6. **Another identity provider** ([`auth::AuthProvider`]): with a user store the server is its
-//!    own authorization server; to accept tokens issued elsewhere instead, implement
-//!    `verify_token` and `authorization_servers` and give the provider to
-//!    [`McpServerBuilder::auth_provider`]. The kit caches verified tokens either way.
+//! ## 2. Say who may sign in
+//! The login page asks a [`UserStore`]. [`StaticUserStore`] holds a fixed list (demos, tests,
+//! a handful of accounts); your own user table needs a short implementation. An unknown
+//! username must cost as much as a wrong password, or timing tells an attacker which accounts
+//! exist: [`verify_password_or_dummy`] does both given the stored hash or `None`, and
+//! [`hash_password`] makes the hashes. The README's `DbUsers` is the same over sqlx.
 //!
-//! ```no_run
-//! use mcp_oauth_kit::{AccessToken, Config, McpServer, StaticUserStore, ToolDef, ToolError, Tools};
+//! ```
+//! use std::collections::HashMap;
 //!
-//! async fn whoami(caller: AccessToken) -> Result<String, ToolError> {
-//!     Ok(format!("You are {}", caller.username))
+//! use mcp_oauth_kit::users::{UserStoreError, verify_password_or_dummy};
+//! use mcp_oauth_kit::{Password, User, UserStore, async_trait};
+//!
+//! /// Username → (user, argon2 PHC hash).
+//! struct Accounts(HashMap<String, (User, String)>);
+//!
+//! #[async_trait]
+//! impl UserStore for Accounts {
+//!     async fn authenticate(&self, username: &str, password: &Password) -> Result<Option<User>, UserStoreError> {
+//!         let account = self.0.get(username);
+//!         let ok = verify_password_or_dummy(account.map(|(_, hash)| hash.clone()), password).await?;
+//!         Ok(account.filter(|_| ok).map(|(user, _)| user.clone()))
+//!     }
+//!
+//!     async fn find_by_id(&self, id: &str) -> Result<Option<User>, UserStoreError> {
+//!         Ok(self.0.values().map(|(user, _)| user).find(|user| user.id == id).cloned())
+//!     }
+//! }
+//! ```
+//!
+//! A [`User`] may carry extra claims (email, roles) that every token of theirs carries to the
+//! tools; [`UserStore::may_sign_in`] lets you refuse disabled accounts at the next refresh.
+//!
+//! ## 3. Register tools
+//! A tool is an `async fn` whose parameters say what it needs, as in axum: the application
+//! [`State`] (given once to [`Tools::with_state`]), the caller's [`AccessToken`] (always), and
+//! its arguments (any `Deserialize + JsonSchema` type, which becomes the input schema; leave
+//! the parameter out for a tool without arguments). It returns a `String`, [`Json`] for
+//! structured content, or a [`ToolOutput`] for both. `?` works on any error: it is logged and
+//! the model reads a generic failure, while [`ToolError::message`] is a text the model should
+//! read and act on.
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use mcp_oauth_kit::rmcp::schemars::{self, JsonSchema};
+//! use mcp_oauth_kit::{AccessToken, Json, State, ToolDef, ToolError, Tools};
+//! use serde::{Deserialize, Serialize};
+//!
+//! struct Db; // a connection pool in a real server
+//!
+//! #[derive(Deserialize, JsonSchema)]
+//! struct Lookup {
+//!     /// The order number, as printed on the receipt.
+//!     order: u64,
 //! }
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let users = StaticUserStore::new().with_user_hash("u-1", "carol", "$argon2id$v=19$m=19456,t=2,p=1$…")?;
-//! let tools = Tools::new().tool(ToolDef::new("whoami", "Say who is signed in").handler(whoami));
-//! McpServer::builder(Config::from_env()?).user_store(users).tools(tools).build()?.run().await?;
+//! #[derive(Serialize)]
+//! struct Order {
+//!     order: u64,
+//!     owner: String,
+//! }
+//!
+//! async fn order(State(_db): State<Arc<Db>>, caller: AccessToken, args: Lookup) -> Result<Json<Order>, ToolError> {
+//!     if args.order == 0 {
+//!         return Err(ToolError::message("order numbers start at 1"));
+//!     }
+//!     Ok(Json(Order { order: args.order, owner: caller.username.clone() }))
+//! }
+//!
+//! async fn whoami(caller: AccessToken) -> Result<String, ToolError> {
+//!     let email: Option<String> = caller.claim("email")?; // a claim your UserStore attached
+//!     Ok(format!("{} <{}>", caller.username, email.unwrap_or_default()))
+//! }
+//!
+//! let tools = Tools::with_state(Arc::new(Db))
+//!     .tool(ToolDef::new("order", "Look one of your orders up").read_only().handler(order))
+//!     .tool(ToolDef::new("whoami", "Say who is signed in").handler(whoami));
+//! # mcp_oauth_kit::McpServer::builder(mcp_oauth_kit::Config::new("http://127.0.0.1:8000").unwrap())
+//! #     .user_store(mcp_oauth_kit::StaticUserStore::new()).tools(tools).build().unwrap();
+//! ```
+//!
+//! [`ToolDef::scope`] puts a tool behind an extra OAuth scope (declare it with
+//! [`Config::with_scopes`]): a token without it gets 403 `insufficient_scope`, and the client
+//! asks the user for more. Mistakes in the registry (a bad name, a name used twice, an
+//! arguments type without an object schema) come out of [`McpServerBuilder::build`] as an
+//! error, never as a panic. Already have an rmcp `ServerHandler`? Give it to
+//! [`McpServerBuilder::rmcp_handler`] and read the caller with [`AccessToken::from_context`].
+//!
+//! ## 4. MCP Apps
+//! An App is a tool whose result a host renders in a sandboxed view: give the tool an
+//! [`AppTemplate`], a `ui://` URI and self-contained HTML (inline CSS and script). The view
+//! renders from the tool's structured content. Tools that only the view calls back (a
+//! "refresh" button) are [`ToolDef::app_only`]: hosts keep them out of the model's list.
+//!
+//! ```
+//! use mcp_oauth_kit::{AccessToken, AppTemplate, Json, ToolDef, ToolError, Tools};
+//!
+//! async fn card(caller: AccessToken) -> Result<Json<serde_json::Value>, ToolError> {
+//!     Ok(Json(serde_json::json!({ "username": caller.username })))
+//! }
+//!
+//! // include_str!("card.html") in a real server.
+//! let view = AppTemplate::new("ui://acme/card", "Card", "<!doctype html><div id=card></div>");
+//! let tools = Tools::new()
+//!     .tool(ToolDef::new("card", "Show your card").app(view.clone()).handler(card))
+//!     .tool(ToolDef::new("card_data", "The card's data, for its view").app(view).app_only().handler(card));
+//! # mcp_oauth_kit::McpServer::builder(mcp_oauth_kit::Config::new("http://127.0.0.1:8000").unwrap())
+//! #     .user_store(mcp_oauth_kit::StaticUserStore::new()).tools(tools).build().unwrap();
+//! ```
+//!
+//! ## 5. Storage and serving
+//! The authorization server keeps clients, pending sign-ins, codes and tokens (as hashes),
+//! sign-in sessions, consent and rate-limit counters in a [`Store`]. Without one it is a
+//! [`MemoryStore`], and a restart signs everyone out. [`open_store`] opens what a URL names
+//! (`memory`, `sqlite://…`, `postgres://…`, migrated on open); instances that share a
+//! PostgreSQL database share all of that state.
+//!
+//! ```no_run
+//! use mcp_oauth_kit::store::open_store;
+//! use mcp_oauth_kit::{Config, McpServer, StaticUserStore, Tools};
+//!
+//! # async fn run(users: StaticUserStore, tools: Tools) -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::from_env()?; // PUBLIC_URL, PORT, DATABASE_URL, lifetimes, …
+//! let store = open_store(config.database_url.as_deref().unwrap_or("sqlite://oauth.db")).await?;
+//! McpServer::builder(config).store(store).user_store(users).tools(tools).build()?.run().await?;
 //! # Ok(()) }
 //! ```
 //!
+//! [`McpServer::run`] stops on SIGINT or SIGTERM after draining; [`McpServer::serve`] takes
+//! your listener and shutdown future; [`McpServer::router`] is the whole HTTP surface as a
+//! service to mount in your own hyper or axum server ([`http`]).
+//!
+//! ## 6. Production
+//! Put the server behind TLS (a reverse proxy or a tunnel) and set `PUBLIC_URL` to the
+//! `https` URL clients use. Every advertised URL, redirect, token audience and the allowed
+//! `Host` come from it, never from request headers, so a wrong value breaks sign-in rather
+//! than trusting an attacker's `Host`. To end a user's access at once ("delete my account",
+//! "sign out everywhere"), call [`OAuthServer::revoke_user`] on the handle that
+//! [`McpServer::authorization_server`] gives before the server starts:
+//!
+//! ```no_run
+//! # async fn run(server: mcp_oauth_kit::McpServer) -> Result<(), Box<dyn std::error::Error>> {
+//! let accounts = server.authorization_server().expect("built with a user store");
+//! tokio::spawn(server.run());
+//! // Later, when user u-42 deletes their account:
+//! accounts.revoke_user("u-42").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Lifetimes, rate limits, logs, shutdown and several instances: the README's
+//! [production section](https://github.com/mcp-oauth-kit/mcp-oauth-kit#taking-it-to-production).
+//!
+//! ## 7. Another identity provider
+//! If your users already sign in somewhere else, the server can be a resource server only:
+//! implement [`AuthProvider`] (verify a bearer token into an [`AccessToken`], name the issuer
+//! to advertise) and give it to [`McpServerBuilder::auth_provider`] instead of a user store.
+//! The kit then serves no login page and caches verified tokens for
+//! [`Config::token_cache_ttl`]. The trait's page has a JWT example; the shape is:
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//!
+//! use mcp_oauth_kit::auth::{AuthProvider, TokenRejection};
+//! use mcp_oauth_kit::{AccessToken, async_trait};
+//!
+//! struct Idp;
+//!
+//! #[async_trait]
+//! impl AuthProvider for Idp {
+//!     async fn verify_token(&self, token: &str) -> Result<AccessToken, TokenRejection> {
+//!         // Check the signature, issuer, audience and expiry with your JWT library here.
+//!         let subject = token.strip_prefix("valid:").ok_or(TokenRejection::Invalid)?;
+//!         let expires_at = SystemTime::now() + Duration::from_secs(300);
+//!         Ok(AccessToken::builder(subject, expires_at).scopes(["mcp"]).build())
+//!     }
+//!
+//!     fn authorization_servers(&self) -> Vec<String> {
+//!         vec!["https://login.example.com".into()]
+//!     }
+//! }
+//! ```
+//!
 //! ## Where things are
-//! The crate root holds what every server uses. The modules hold the extension points, each
-//! for one job:
-//! - [`users`]: the [`UserStore`] trait and the password helpers for a store of your own;
-//! - [`tools`]: the whole tool-registration API, the root's tool types and the traits behind
-//!   them ([`tools::ToolHandler`], [`tools::IntoToolOutput`]), and the MCP Apps constants;
-//! - [`auth`]: token verification for tokens issued elsewhere ([`auth::AuthProvider`]) and the
-//!   handle on the built-in authorization server ([`auth::OAuthServer`]);
-//! - [`store`]: where the authorization server keeps its state, and the trait for a backend
-//!   of your own;
-//! - [`http`]: the kit as a plain HTTP service, to mount in your own hyper or axum server;
-//! - [`claims`]: the extra claims a user store or verifier attaches to a caller;
-//! - [`clock`]: where the kit reads the time, and a manual clock for tests.
+//! The crate root holds what every server names. Each public module is one extension point:
+//! [`users`] (user stores and password helpers), [`tools`] (the traits behind the tool API
+//! and the MCP Apps constants), [`auth`] (token verification and the built-in authorization
+//! server's handle), [`store`] (storage backends), [`http`] (mounting in your own server),
+//! [`claims`] (extra claims on a caller) and [`clock`] (the time source, and a manual clock
+//! that makes expiry tests instant). `docs/ARCHITECTURE.md` in the repository has the code map
+//! and the invariants.
 //!
 //! [`MemoryStore`]: store::MemoryStore
 //! [`SqlStore`]: store::SqlStore
+//! [`Store`]: store::Store
 //! [`open_store`]: store::open_store
-//!
-//! `docs/ARCHITECTURE.md` in the repository has the code map and the invariants.
+//! [`verify_password_or_dummy`]: users::verify_password_or_dummy
+//! [`hash_password`]: users::hash_password
+//! [`AuthProvider`]: auth::AuthProvider
+//! [`OAuthServer::revoke_user`]: auth::OAuthServer::revoke_user
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -19,6 +19,18 @@ use crate::secret::Password;
 /// Hash a password with argon2id and a random salt, as a PHC string
 /// (`$argon2id$v=19$m=19456,t=2,p=1$…`) that [`StaticUserStore::with_user_hash`] accepts.
 ///
+/// ```
+/// use mcp_oauth_kit::Password;
+/// use mcp_oauth_kit::users::{hash_password, verify_password};
+///
+/// // When an account is created or its password changed; store the hash, never the password.
+/// let hash = hash_password(&Password::new("correct horse"))?;
+/// assert!(hash.starts_with("$argon2id$"));
+/// assert!(verify_password(&hash, &Password::new("correct horse")));
+/// assert!(!verify_password(&hash, &Password::new("wrong horse")));
+/// # Ok::<(), mcp_oauth_kit::users::UserStoreError>(())
+/// ```
+///
 /// [`StaticUserStore::with_user_hash`]: crate::StaticUserStore::with_user_hash
 ///
 /// # Errors

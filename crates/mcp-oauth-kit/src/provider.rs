@@ -117,7 +117,19 @@ impl AccessToken {
         &self.0.claims
     }
 
-    /// Whether the token carries `scope`.
+    /// Whether the token carries `scope`: for a check inside a tool, finer than
+    /// [`ToolDef::scope`](crate::ToolDef::scope) (which refuses the call before the tool runs).
+    ///
+    /// ```
+    /// use mcp_oauth_kit::{AccessToken, ToolError};
+    ///
+    /// async fn delete_note(caller: AccessToken) -> Result<String, ToolError> {
+    ///     if !caller.has_scope("notes:admin") {
+    ///         return Err(ToolError::message("deleting notes needs the notes:admin scope"));
+    ///     }
+    ///     Ok("deleted".into())
+    /// }
+    /// ```
     pub fn has_scope(&self, scope: &str) -> bool {
         self.0.scopes.iter().any(|s| s == scope)
     }
@@ -126,6 +138,19 @@ impl AccessToken {
     ///
     /// The bearer guard puts the verified token into the HTTP request's extensions; rmcp hands
     /// the request's `http::request::Parts` to the handler. `None` only outside the kit.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::AccessToken;
+    /// use mcp_oauth_kit::rmcp::service::RequestContext;
+    /// use mcp_oauth_kit::rmcp::{ErrorData, RoleServer};
+    ///
+    /// // In a `#[tool]` method of your own rmcp handler:
+    /// fn whoami(ctx: RequestContext<RoleServer>) -> Result<String, ErrorData> {
+    ///     let caller = AccessToken::from_context(&ctx)
+    ///         .ok_or_else(|| ErrorData::internal_error("served outside mcp-oauth-kit", None))?;
+    ///     Ok(caller.username.clone())
+    /// }
+    /// ```
     pub fn from_context(ctx: &RequestContext<RoleServer>) -> Option<&AccessToken> {
         ctx.extensions.get::<http::request::Parts>()?.extensions.get::<AccessToken>()
     }
@@ -138,18 +163,40 @@ pub struct AccessTokenBuilder(TokenClaims);
 
 impl AccessTokenBuilder {
     /// The user's name, for display (default: the subject).
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::AccessToken;
+    /// # let expires = std::time::SystemTime::now();
+    /// let caller = AccessToken::builder("u-1", expires).username("carol").build();
+    /// assert_eq!((caller.subject.as_str(), caller.username.as_str()), ("u-1", "carol"));
+    /// ```
     pub fn username(mut self, username: impl Into<String>) -> Self {
         self.0.username = username.into();
         self
     }
 
     /// The OAuth client the token was issued to.
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::AccessToken;
+    /// # let expires = std::time::SystemTime::now();
+    /// let caller = AccessToken::builder("u-1", expires).client_id("claude-desktop").build();
+    /// assert_eq!(caller.client_id, "claude-desktop");
+    /// ```
     pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
         self.0.client_id = client_id.into();
         self
     }
 
     /// The scopes the token carries.
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::AccessToken;
+    /// # let expires = std::time::SystemTime::now();
+    /// // From a JWT's space-separated `scope` claim:
+    /// let caller = AccessToken::builder("u-1", expires).scopes("mcp notes:write".split(' ')).build();
+    /// assert!(caller.has_scope("notes:write"));
+    /// ```
     pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
         self.0.scopes = scopes.into_iter().map(Into::into).collect();
         self
@@ -157,24 +204,58 @@ impl AccessTokenBuilder {
 
     /// The resource the token was issued for (RFC 8707): check it matches this server before
     /// building.
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::AccessToken;
+    /// # let expires = std::time::SystemTime::now();
+    /// let (aud, ours) = ("https://mcp.example.com/mcp", "https://mcp.example.com/mcp");
+    /// assert_eq!(aud, ours, "a token for another resource is refused, not built");
+    /// let caller = AccessToken::builder("u-1", expires).audience(aud).build();
+    /// assert_eq!(caller.audience, ours);
+    /// ```
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.0.audience = audience.into();
         self
     }
 
     /// Add the claim `name` (replacing one of that name).
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::AccessToken;
+    /// # let expires = std::time::SystemTime::now();
+    /// let caller = AccessToken::builder("u-1", expires).claim("org", "acme").claim("org", "globex").build();
+    /// assert_eq!(caller.claim::<String>("org").unwrap(), "globex");
+    /// ```
     pub fn claim(mut self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
         self.0.claims.insert(name.into(), value.into());
         self
     }
 
     /// Add every claim of `claims` (replacing those of the same names).
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::AccessToken;
+    /// # let expires = std::time::SystemTime::now();
+    /// // Keep every claim of a verified JWT that the kit does not model itself:
+    /// let jwt = serde_json::json!({ "sub": "u-1", "email": "carol@example.com", "roles": ["admin"] });
+    /// let mut extra = jwt.as_object().cloned().unwrap_or_default();
+    /// extra.remove("sub");
+    /// let caller = AccessToken::builder("u-1", expires).claims(extra).build();
+    /// assert_eq!(caller.claim::<Vec<String>>("roles").unwrap(), ["admin"]);
+    /// ```
     pub fn claims(mut self, claims: Claims) -> Self {
         self.0.claims.extend(claims);
         self
     }
 
     /// The token.
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::AccessToken;
+    /// # let expires = std::time::SystemTime::now();
+    /// let caller = AccessToken::builder("u-1", expires).build();
+    /// assert_eq!(caller.username, "u-1"); // the subject, when no username is given
+    /// ```
     pub fn build(self) -> AccessToken {
         AccessToken(Arc::new(self.0))
     }

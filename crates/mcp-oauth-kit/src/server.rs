@@ -74,6 +74,18 @@ impl McpServerBuilder {
     /// and remembered consent, and where every server keeps its rate-limit counters. Default:
     /// [`MemoryStore`] (lost on restart, and private to this process). Give instances behind
     /// one load balancer the same database, so that they share all of it.
+    ///
+    /// ```no_run
+    /// use mcp_oauth_kit::store::open_store;
+    /// use mcp_oauth_kit::{Config, McpServer, StaticUserStore, Tools};
+    ///
+    /// # async fn run(users: StaticUserStore, tools: Tools) -> Result<(), mcp_oauth_kit::Error> {
+    /// let config = Config::from_env()?;
+    /// // `DATABASE_URL`: `memory`, `sqlite://path` or `postgres://…`.
+    /// let store = open_store(config.database_url.as_deref().unwrap_or("sqlite://oauth.db")).await?;
+    /// McpServer::builder(config).store(store).user_store(users).tools(tools).build()?.run().await
+    /// # }
+    /// ```
     pub fn store(mut self, store: impl Store) -> Self {
         self.store = Some(Arc::new(store));
         self
@@ -86,6 +98,15 @@ impl McpServerBuilder {
     /// keeps working for at most that long. See [`AuthProvider`] for an example.
     ///
     /// Give either this or [`McpServerBuilder::user_store`], not both.
+    ///
+    /// ```no_run
+    /// use mcp_oauth_kit::auth::AuthProvider;
+    /// use mcp_oauth_kit::{Config, McpServer, Tools};
+    ///
+    /// # async fn run(my_jwt_verifier: impl AuthProvider, tools: Tools) -> Result<(), mcp_oauth_kit::Error> {
+    /// McpServer::builder(Config::from_env()?).auth_provider(my_jwt_verifier).tools(tools).build()?.run().await
+    /// # }
+    /// ```
     pub fn auth_provider(mut self, provider: impl AuthProvider) -> Self {
         self.provider = Some(Arc::new(provider));
         self
@@ -153,6 +174,26 @@ impl McpServerBuilder {
     /// Serve an existing rmcp `ServerHandler` behind the kit's authentication. Inside it,
     /// [`AccessToken::from_context`](crate::AccessToken::from_context) names the caller.
     /// The handler is cloned for each MCP session, so keep its state behind `Arc`s.
+    ///
+    /// ```no_run
+    /// use mcp_oauth_kit::rmcp::ServerHandler;
+    /// use mcp_oauth_kit::rmcp::model::{ServerCapabilities, ServerConfig};
+    /// use mcp_oauth_kit::{Config, McpServer, StaticUserStore};
+    ///
+    /// /// A handler written for rmcp alone; the kit puts sign-in in front of it.
+    /// #[derive(Clone)]
+    /// struct Existing;
+    ///
+    /// impl ServerHandler for Existing {
+    ///     fn get_info(&self) -> ServerConfig {
+    ///         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    ///     }
+    /// }
+    ///
+    /// # async fn run(users: StaticUserStore) -> Result<(), mcp_oauth_kit::Error> {
+    /// McpServer::builder(Config::from_env()?).user_store(users).rmcp_handler(Existing).build()?.run().await
+    /// # }
+    /// ```
     pub fn rmcp_handler<S: ServerHandler + Clone + Send + 'static>(mut self, handler: S) -> Self {
         self.tool_scopes = HashMap::new();
         self.tools_problem = None;
@@ -176,6 +217,20 @@ impl McpServerBuilder {
     /// an arguments type without a JSON object schema, an App template URI that is not
     /// `ui://`); or when [`Config::client_id_metadata_documents`] is on in a build without the
     /// `cimd` feature.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::{AccessToken, Config, Error, McpServer, StaticUserStore, ToolDef, ToolError, Tools};
+    ///
+    /// async fn whoami(caller: AccessToken) -> Result<String, ToolError> {
+    ///     Ok(caller.username.clone())
+    /// }
+    ///
+    /// let config = Config::new("http://127.0.0.1:8000").unwrap();
+    /// // "who am I" is not a tool name (spaces): reported here, not at the first call.
+    /// let tools = Tools::new().tool(ToolDef::new("who am I", "Say who is signed in").handler(whoami));
+    /// let err = McpServer::builder(config).user_store(StaticUserStore::new()).tools(tools).build().unwrap_err();
+    /// assert!(matches!(err, Error::Config(_)));
+    /// ```
     pub fn build(self) -> Result<McpServer, Error> {
         if let Some(problem) = self.tools_problem {
             return Err(problem.into());
@@ -264,7 +319,16 @@ impl std::fmt::Debug for McpServer {
 }
 
 impl McpServer {
-    /// Start building a server for `config`.
+    /// Start building a server for `config`; give it a [`UserStore`](crate::UserStore) (or an
+    /// [`AuthProvider`]) and tools, then [`McpServerBuilder::build`].
+    ///
+    /// ```no_run
+    /// use mcp_oauth_kit::{Config, McpServer, StaticUserStore, Tools};
+    ///
+    /// # async fn run(users: StaticUserStore, tools: Tools) -> Result<(), mcp_oauth_kit::Error> {
+    /// McpServer::builder(Config::from_env()?).user_store(users).tools(tools).build()?.run().await
+    /// # }
+    /// ```
     pub fn builder(config: Config) -> McpServerBuilder {
         McpServerBuilder {
             config,
@@ -317,7 +381,15 @@ impl McpServer {
         self.oauth.clone()
     }
 
-    /// The HTTP service, to mount in a server of your own.
+    /// The HTTP service, to mount in a server of your own ([`crate::http`] shows how to
+    /// hand it requests).
+    ///
+    /// ```no_run
+    /// # async fn run(server: mcp_oauth_kit::McpServer, req: http::Request<String>) {
+    /// let router = server.router(); // cheap to clone, one per connection
+    /// let response = router.handle(req).await;
+    /// # }
+    /// ```
     pub fn router(&self) -> Router {
         self.router.clone()
     }
@@ -335,6 +407,20 @@ impl McpServer {
     /// Serve on a bound listener until `shutdown` completes, then stop accepting, end MCP
     /// streams and wait (at most 10 s) for requests in flight. Logs one INFO line as it starts:
     /// `serving listen=ADDR public_url=… mcp=…/mcp`, the URL to give MCP clients.
+    ///
+    /// ```no_run
+    /// use mcp_oauth_kit::McpServer;
+    /// use tokio::net::TcpListener;
+    ///
+    /// # async fn run(server: McpServer) -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = TcpListener::bind("127.0.0.1:8000").await?;
+    /// // Stop on Ctrl-C only, or on any future of your own (a test's oneshot channel).
+    /// let shutdown = async {
+    ///     let _ = tokio::signal::ctrl_c().await;
+    /// };
+    /// server.serve(listener, shutdown).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::Io`] only for unrecoverable listener failures.

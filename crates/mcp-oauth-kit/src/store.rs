@@ -337,6 +337,36 @@ pub enum RevokedToken {
 /// restarts. All methods take `&self`; implementations synchronise internally, and keep the
 /// invariants listed in the module documentation (`tests/store_contract.rs` and
 /// `tests/store_race.rs` in the repository check them for the built-in stores).
+///
+/// Implementing it is long (every method keeps an invariant); [`MemoryStore`]'s source
+/// (`src/store/memory.rs`) is the model to start from. Using one needs no implementation:
+/// the builder takes any `Store`, and an `Arc<dyn Store>` is one too, so code can choose
+/// the backend at run time.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::SystemTime;
+///
+/// use mcp_oauth_kit::store::{MemoryStore, Store};
+/// use mcp_oauth_kit::{Config, McpServer, StaticUserStore, Tools};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+/// // The store counts rate-limit hits per key and window.
+/// let (window, now) = (std::time::Duration::from_secs(60), SystemTime::now());
+/// store.hit_rate_limit("login:carol", window, now).await?;
+/// assert_eq!(store.hit_rate_limit("login:carol", window, now).await?.count, 2);
+/// assert!(store.client("unknown-client").await?.is_none());
+///
+/// let server = McpServer::builder(Config::new("http://127.0.0.1:8000")?)
+///     .store(store.clone())
+///     .user_store(StaticUserStore::new())
+///     .tools(Tools::new())
+///     .build()?;
+/// # drop(server);
+/// # Ok(()) }
+/// ```
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Save a client; a client with the same id is replaced (a refreshed metadata document).

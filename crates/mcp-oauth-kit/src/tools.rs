@@ -94,17 +94,40 @@ pub struct ToolOutput {
 
 impl ToolOutput {
     /// A text result.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::{AccessToken, ToolError, ToolOutput};
+    ///
+    /// async fn greet(caller: AccessToken) -> Result<ToolOutput, ToolError> {
+    ///     Ok(ToolOutput::text(format!("Hello, {}", caller.username)))
+    /// }
+    /// ```
     pub fn text(text: impl Into<String>) -> Self {
         Self { content: vec![ContentBlock::text(text)], structured: None }
     }
 
     /// Add structured content (`structuredContent`), which MCP Apps render from.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::ToolOutput;
+    ///
+    /// let roll = 4;
+    /// let output = ToolOutput::text(format!("You rolled {roll}")).with_structured(serde_json::json!({ "roll": roll }));
+    /// ```
     pub fn with_structured(mut self, value: Value) -> Self {
         self.structured = Some(value);
         self
     }
 
     /// Add a content block (an image, a resource link, …).
+    ///
+    /// ```
+    /// use mcp_oauth_kit::ToolOutput;
+    /// use mcp_oauth_kit::rmcp::model::ContentBlock;
+    ///
+    /// # let png_base64 = String::new();
+    /// let output = ToolOutput::text("Your chart").with_content(ContentBlock::image(png_base64, "image/png"));
+    /// ```
     pub fn with_content(mut self, block: ContentBlock) -> Self {
         self.content.push(block);
         self
@@ -162,6 +185,18 @@ enum ToolErrorKind {
 impl ToolError {
     /// A failure the model should read: returned as the tool's result with `isError: true`
     /// and `text` as its content. Say what was wrong and how to call the tool instead.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::ToolError;
+    ///
+    /// fn check_sides(sides: u32) -> Result<u32, ToolError> {
+    ///     if !(2..=1000).contains(&sides) {
+    ///         return Err(ToolError::message(format!("a die needs 2 to 1000 sides, not {sides}")));
+    ///     }
+    ///     Ok(sides)
+    /// }
+    /// assert_eq!(check_sides(0).unwrap_err().to_string(), "a die needs 2 to 1000 sides, not 0");
+    /// ```
     pub fn message(text: impl Into<String>) -> Self {
         Self { kind: ToolErrorKind::Message(text.into()) }
     }
@@ -169,6 +204,18 @@ impl ToolError {
     /// An internal failure from an error that is not a `std::error::Error` (an
     /// `anyhow::Error`, a `String`): logged, and the model gets a generic text. Errors that
     /// are `std::error::Error` convert with `?` by themselves.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::ToolError;
+    ///
+    /// // A backend that reports failures as strings:
+    /// fn fetch_quota(user: &str) -> Result<u32, String> {
+    ///     Err(format!("quota service unreachable for {user}"))
+    /// }
+    /// let err = fetch_quota("carol").map_err(ToolError::internal).unwrap_err();
+    /// // The log gets this; the model gets a generic text.
+    /// assert_eq!(err.to_string(), "internal error: quota service unreachable for carol");
+    /// ```
     pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self { kind: ToolErrorKind::Internal(error.into()) }
     }
@@ -251,7 +298,15 @@ impl AppTemplate {
         Self { uri: uri.into(), name: name.into(), html: html.into(), prefers_border: None }
     }
 
-    /// Ask the host to draw (or not) a border around the app.
+    /// Ask the host to draw (or not) a border around the app (`_meta.ui.prefersBorder`);
+    /// without it the host decides.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::AppTemplate;
+    ///
+    /// // A card that draws its own frame.
+    /// let card = AppTemplate::new("ui://acme/card", "Card", "<!doctype html><div class=frame>…</div>").prefers_border(false);
+    /// ```
     pub fn prefers_border(mut self, yes: bool) -> Self {
         self.prefers_border = Some(yes);
         self
@@ -332,6 +387,12 @@ impl ToolDef {
     /// A tool named `name` with a description for the model. Names are 1 to 128 of the
     /// letters `A-Z` and `a-z`, digits, `_`, `-` and `.` (the MCP specification's tool names);
     /// another name makes [`McpServerBuilder::build`](crate::McpServerBuilder::build) fail.
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::{AccessToken, ToolDef, ToolError, Tools};
+    /// # async fn whoami(caller: AccessToken) -> Result<String, ToolError> { Ok(caller.username.clone()) }
+    /// let tools = Tools::new().tool(ToolDef::new("whoami", "Say which user is signed in").handler(whoami));
+    /// ```
     pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -344,13 +405,26 @@ impl ToolDef {
         }
     }
 
-    /// A human-readable title.
+    /// A human-readable title, which hosts show instead of the name.
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::{AccessToken, ToolDef, ToolError, Tools};
+    /// # async fn whoami(caller: AccessToken) -> Result<String, ToolError> { Ok(caller.username.clone()) }
+    /// let tools = Tools::new().tool(ToolDef::new("whoami", "Say which user is signed in").title("Who am I?").handler(whoami));
+    /// ```
     pub fn title(mut self, title: impl Into<String>) -> Self {
         self.title = Some(title.into());
         self
     }
 
-    /// Mark the tool as read-only (it changes nothing).
+    /// Mark the tool as read-only (it changes nothing): the `readOnlyHint` annotation, which
+    /// hosts may use to skip asking the user before a call.
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::{AccessToken, ToolDef, ToolError, Tools};
+    /// # async fn whoami(caller: AccessToken) -> Result<String, ToolError> { Ok(caller.username.clone()) }
+    /// let tools = Tools::new().tool(ToolDef::new("whoami", "Say which user is signed in").read_only().handler(whoami));
+    /// ```
     pub fn read_only(mut self) -> Self {
         self.annotations = Some(self.annotations.unwrap_or_default().read_only(true));
         self
@@ -360,6 +434,27 @@ impl ToolDef {
     /// without it gets HTTP 403 `insufficient_scope` naming the scope, so the client can ask
     /// the user for more. An MCP App's template is part of its tool: `resources/read` of it
     /// takes the same scopes.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::rmcp::schemars::{self, JsonSchema};
+    /// use mcp_oauth_kit::{AccessToken, Config, ToolDef, ToolError, Tools};
+    ///
+    /// #[derive(serde::Deserialize, JsonSchema)]
+    /// struct NewNote {
+    ///     text: String,
+    /// }
+    ///
+    /// async fn add_note(caller: AccessToken, note: NewNote) -> Result<String, ToolError> {
+    ///     Ok(format!("saved {} characters for {}", note.text.len(), caller.username))
+    /// }
+    ///
+    /// // The scope must be one the configuration supports.
+    /// let config = Config::new("https://notes.example.com")?.with_scopes(&["notes", "notes:write"], &["notes"]);
+    /// let tools = Tools::new().tool(ToolDef::new("add_note", "Save a note").scope("notes:write").handler(add_note));
+    /// # let server = mcp_oauth_kit::McpServer::builder(config).user_store(mcp_oauth_kit::StaticUserStore::new());
+    /// # server.tools(tools).build().unwrap();
+    /// # Ok::<(), mcp_oauth_kit::ConfigError>(())
+    /// ```
     pub fn scope(mut self, scope: impl Into<String>) -> Self {
         self.scopes.push(scope.into());
         self
@@ -369,6 +464,23 @@ impl ToolDef {
     /// share a template (an App and the [`app_only`](ToolDef::app_only) tools its view
     /// calls): it is listed once, and they must have the same template and the same scopes,
     /// since reading it takes them.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::{AccessToken, AppTemplate, Json, ToolDef, ToolError, Tools};
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Card {
+    ///     username: String,
+    /// }
+    ///
+    /// // The view renders from the structured content, which `Json` returns.
+    /// async fn card(caller: AccessToken) -> Result<Json<Card>, ToolError> {
+    ///     Ok(Json(Card { username: caller.username.clone() }))
+    /// }
+    ///
+    /// let view = AppTemplate::new("ui://acme/card", "Card", "<!doctype html><div id=card></div>");
+    /// let tools = Tools::new().tool(ToolDef::new("card", "Show the caller's card").app(view).handler(card));
+    /// ```
     pub fn app(mut self, template: AppTemplate) -> Self {
         self.app = Some(template);
         self
@@ -404,6 +516,26 @@ impl ToolDef {
     /// Finish the definition with its handler: an `async fn` (or closure) of the caller, and
     /// optionally the [`State`] and the arguments (whose JSON schema becomes the tool's input
     /// schema). [`ToolHandler`] lists the argument lists it takes.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::rmcp::schemars::{self, JsonSchema};
+    /// use mcp_oauth_kit::{AccessToken, ToolDef, ToolError, Tools};
+    ///
+    /// #[derive(serde::Deserialize, JsonSchema)]
+    /// struct Roll {
+    ///     /// How many sides the die has.
+    ///     sides: u32,
+    /// }
+    ///
+    /// async fn roll(_caller: AccessToken, args: Roll) -> Result<String, ToolError> {
+    ///     Ok(format!("a d{} rolled", args.sides))
+    /// }
+    ///
+    /// let tools = Tools::new()
+    ///     .tool(ToolDef::new("roll", "Roll a die").handler(roll))
+    ///     // A closure with its parameter types written out works too.
+    ///     .tool(ToolDef::new("ping", "Check the server answers").handler(|_caller: AccessToken| async { Ok("pong") }));
+    /// ```
     pub fn handler<T, S, H: ToolHandler<T, S>>(self, handler: H) -> RegisteredTool<S> {
         let (schema, handler) = handler.into_tool_fn();
         let mut problem = name_problem(&self.name);
@@ -570,6 +702,12 @@ impl Default for Tools {
 
 impl Tools {
     /// No tools yet, and no state: handlers take no [`State`].
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::{AccessToken, ToolDef, ToolError, Tools};
+    /// # async fn whoami(caller: AccessToken) -> Result<String, ToolError> { Ok(caller.username.clone()) }
+    /// let tools = Tools::new().tool(ToolDef::new("whoami", "Say which user is signed in").handler(whoami));
+    /// ```
     pub fn new() -> Self {
         Self::with_state(())
     }
@@ -578,12 +716,37 @@ impl Tools {
 impl<S: Clone + Send + Sync + 'static> Tools<S> {
     /// No tools yet; handlers that take [`State<S>`](State) get a clone of `state` on each
     /// call (keep it cheap to clone: an `Arc`, a pool). Handlers without state fit too.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use mcp_oauth_kit::{AccessToken, State, ToolDef, ToolError, Tools};
+    ///
+    /// struct App {
+    ///     greeting: String,
+    /// }
+    ///
+    /// async fn greet(State(app): State<Arc<App>>, caller: AccessToken) -> Result<String, ToolError> {
+    ///     Ok(format!("{}, {}", app.greeting, caller.username))
+    /// }
+    ///
+    /// let tools = Tools::with_state(Arc::new(App { greeting: "Hello".into() }))
+    ///     .tool(ToolDef::new("greet", "Greet the signed-in user").handler(greet));
+    /// ```
     pub fn with_state(state: S) -> Self {
         Self { state, tools: BTreeMap::new(), instructions: None, problem: None }
     }
 
     /// Add a tool. A name used twice is reported by
     /// [`McpServerBuilder::build`](crate::McpServerBuilder::build).
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::{AccessToken, ToolDef, ToolError, Tools};
+    /// # async fn whoami(caller: AccessToken) -> Result<String, ToolError> { Ok(caller.username.clone()) }
+    /// # async fn whoareyou(_caller: AccessToken) -> Result<String, ToolError> { Ok("a server".into()) }
+    /// let tools = Tools::new()
+    ///     .tool(ToolDef::new("whoami", "Say which user is signed in").handler(whoami))
+    ///     .tool(ToolDef::new("whoareyou", "Say what this server is").handler(whoareyou));
+    /// ```
     pub fn tool(mut self, tool: RegisteredTool<S>) -> Self {
         let name = tool.tool.name.to_string();
         let problem = match &tool.problem {
@@ -600,6 +763,14 @@ impl<S: Clone + Send + Sync + 'static> Tools<S> {
     }
 
     /// Instructions for the model about how to use the tools (sent at initialization).
+    ///
+    /// ```
+    /// # use mcp_oauth_kit::{AccessToken, ToolDef, ToolError, Tools};
+    /// # async fn whoami(caller: AccessToken) -> Result<String, ToolError> { Ok(caller.username.clone()) }
+    /// let tools = Tools::new()
+    ///     .instructions("Call whoami before acting on the user's behalf.")
+    ///     .tool(ToolDef::new("whoami", "Say which user is signed in").handler(whoami));
+    /// ```
     pub fn instructions(mut self, text: impl Into<String>) -> Self {
         self.instructions = Some(text.into());
         self

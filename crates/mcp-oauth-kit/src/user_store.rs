@@ -58,6 +58,42 @@ impl User {
 /// (as [`StaticUserStore`] does). [`verify_password_or_dummy`] does both, given the stored hash
 /// or `None`; the README's `DbUsers` shows a store over a SQL table with it.
 ///
+/// A store over a map (a table in a real server) that also refuses disabled accounts:
+///
+/// ```
+/// use std::collections::HashMap;
+///
+/// use mcp_oauth_kit::async_trait;
+/// use mcp_oauth_kit::users::{Password, User, UserStore, UserStoreError, verify_password_or_dummy};
+///
+/// struct Account {
+///     user: User,
+///     phc_hash: String,
+///     disabled: bool,
+/// }
+///
+/// /// Accounts by username.
+/// struct MyUsers(HashMap<String, Account>);
+///
+/// #[async_trait]
+/// impl UserStore for MyUsers {
+///     async fn authenticate(&self, username: &str, password: &Password) -> Result<Option<User>, UserStoreError> {
+///         let account = self.0.get(username);
+///         // An unknown name is checked against a dummy hash, at the same cost.
+///         let ok = verify_password_or_dummy(account.map(|a| a.phc_hash.clone()), password).await?;
+///         Ok(account.filter(|a| ok && !a.disabled).map(|a| a.user.clone()))
+///     }
+///
+///     async fn find_by_id(&self, id: &str) -> Result<Option<User>, UserStoreError> {
+///         Ok(self.0.values().find(|a| a.user.id == id).map(|a| a.user.clone()))
+///     }
+///
+///     async fn may_sign_in(&self, id: &str) -> Result<bool, UserStoreError> {
+///         Ok(self.0.values().any(|a| a.user.id == id && !a.disabled))
+///     }
+/// }
+/// ```
+///
 /// [`verify_password_or_dummy`]: crate::users::verify_password_or_dummy
 #[async_trait]
 pub trait UserStore: Send + Sync + 'static {
@@ -159,6 +195,16 @@ impl StaticUserStore {
 
     /// Add a user by id, username and argon2 PHC hash (see [`hash_password`]).
     ///
+    /// ```
+    /// use mcp_oauth_kit::StaticUserStore;
+    ///
+    /// // A hash made once with `hash_password` and kept in the configuration, not the password.
+    /// let hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$hhoC+6A3ZpVcpMVOXcQjQkYR1PRUdA9ac7XJT55XwZw";
+    /// let users = StaticUserStore::new().with_user_hash("u-1", "carol", hash)?;
+    /// assert!(StaticUserStore::new().with_user_hash("u-2", "dave", "not a hash").is_err());
+    /// # Ok::<(), mcp_oauth_kit::users::UserStoreError>(())
+    /// ```
+    ///
     /// # Errors
     /// [`UserStoreError::InvalidHash`] if `phc_hash` is not a PHC string.
     pub fn with_user_hash(self, id: &str, username: &str, phc_hash: &str) -> Result<Self, UserStoreError> {
@@ -188,6 +234,14 @@ impl StaticUserStore {
 
     /// Add `user`, with their claims, and a plain password hashed now (one argon2 run).
     ///
+    /// ```
+    /// use mcp_oauth_kit::{Password, StaticUserStore, User};
+    ///
+    /// let carol = User::new("u-1", "carol").with_claim("roles", vec!["admin"]);
+    /// let users = StaticUserStore::new().with_account(carol, &Password::new("correct horse"))?;
+    /// # Ok::<(), mcp_oauth_kit::users::UserStoreError>(())
+    /// ```
+    ///
     /// # Errors
     /// [`UserStoreError`] if hashing fails.
     pub fn with_account(self, user: User, password: &Password) -> Result<Self, UserStoreError> {
@@ -196,6 +250,14 @@ impl StaticUserStore {
     }
 
     /// Add a user with a plain password, hashed now (costs one argon2 run at start-up).
+    ///
+    /// ```
+    /// use mcp_oauth_kit::{Password, StaticUserStore};
+    ///
+    /// // Demo only: a real server keeps hashes, not passwords, in its configuration.
+    /// let users = StaticUserStore::new().with_user("u-1", "demo", &Password::new("demo"))?;
+    /// # Ok::<(), mcp_oauth_kit::users::UserStoreError>(())
+    /// ```
     ///
     /// # Errors
     /// [`UserStoreError`] if hashing fails.

@@ -335,6 +335,17 @@ impl SqlStore {
     /// [`StoreError::Backend`] when the URL is malformed, the database cannot be reached within
     /// five seconds, or the schema cannot be created; the message says which, and names the
     /// database without its password.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::store::{SqlStore, Store};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_oauth_kit::store::StoreError> {
+    /// let store = SqlStore::connect("sqlite::memory:").await?;
+    /// assert!(store.client("no-such-client").await?.is_none());
+    /// assert!(SqlStore::connect("mysql://db/oauth").await.is_err());
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let store = if url.starts_with("sqlite:") {
             Self::connect_sqlite(url).await?
