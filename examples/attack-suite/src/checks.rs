@@ -7,6 +7,10 @@ use reqwest::header::WWW_AUTHENTICATE;
 use crate::client::{Reply, Tokens, query_param};
 use crate::report::Outcome;
 
+/// The shortest access-token lifetime under which a 401 after revocation proves revocation:
+/// far longer than any probe takes.
+const MIN_LIFETIME_SECS: u64 = 600;
+
 impl Outcome {
     /// The reply is not a server error (the server did not fall over).
     pub(crate) fn no_server_error(&mut self, reply: &Reply) {
@@ -79,12 +83,19 @@ impl Outcome {
     }
 
     /// [`Outcome::bearer_refused`] for `tokens`' access token after its revocation, and
-    /// conclusive: the 401 came while less than half the token's lifetime had passed, so it
-    /// cannot be plain expiry (the suite runs with a 3 s lifetime for its expiry probe).
+    /// conclusive: the server issues long-lived tokens and less than half the lifetime had
+    /// passed, so the 401 cannot be plain expiry.
     pub(crate) fn revoked_token_refused(&mut self, reply: &Reply, tokens: &Tokens) {
         self.bearer_refused(reply, true);
         let age = tokens.requested.elapsed();
         self.saw(format!("{} ms after the token was requested", age.as_millis()));
+        self.expect(
+            tokens.expires_in >= MIN_LIFETIME_SECS,
+            format!(
+                "inconclusive: tokens live {} s; run this server with the default lifetime (at least {MIN_LIFETIME_SECS} s)",
+                tokens.expires_in
+            ),
+        );
         self.expect(
             age.as_millis() * 2 < u128::from(tokens.expires_in) * 1000,
             format!(

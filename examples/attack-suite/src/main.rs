@@ -8,25 +8,30 @@
 //!
 //! ```text
 //! cargo build --release -p mcp-server-example -p attack-suite
-//! PORT=18300 PUBLIC_URL=http://127.0.0.1:18300 ACCESS_TOKEN_TTL_SECS=3 DATABASE_URL=memory \
+//! PORT=18300 PUBLIC_URL=http://127.0.0.1:18300 DATABASE_URL=memory target/release/mcp-server-example &
+//! PORT=18301 PUBLIC_URL=http://127.0.0.1:18301 DATABASE_URL=memory ACCESS_TOKEN_TTL_SECS=3 \
 //!     target/release/mcp-server-example &
-//! target/release/attack-suite http://127.0.0.1:18300
+//! target/release/attack-suite http://127.0.0.1:18300 --expiry-server http://127.0.0.1:18301
 //! ```
 //!
-//! The server must be **freshly started** with exactly this environment:
-//! - `ACCESS_TOKEN_TTL_SECS=3`: the expiry probe waits the lifetime out (it refuses to wait
-//!   for more than 5 s); a revocation probe whose 401 comes after half the lifetime fails as
-//!   inconclusive, since plain expiry could have caused it;
+//! Two servers, because expiry and revocation want opposite lifetimes. The first, which every
+//! probe but one attacks, must be **freshly started** with exactly this environment:
+//! - the default access-token lifetime (an hour; at least 10 minutes): a 401 after revocation
+//!   then cannot be plain expiry, and each revocation probe also checks that a twin token issued
+//!   beside the revoked one still works;
 //! - `OAUTH_RATE_LIMIT_PER_MINUTE` **unset** (the default, 600): the suite stays well under it,
 //!   and its last OAuth probe checks that code guessing at `/token` runs into it;
 //! - `DATABASE_URL=memory`, so that nothing is left on disk (the suite passes on the example's
 //!   default SQLite file too: it registers its own clients and needs no earlier state);
 //! - the demo users alice/password123 and bob/hunter2.
 //!
+//! The second (`--expiry-server`) runs with `ACCESS_TOKEN_TTL_SECS=3`: the expiry probe waits
+//! that lifetime out there (it refuses to wait for more than 5 s).
+//!
 //! Fresh, because the probes leave marks that last as long as the process: bob is locked out
 //! for 15 minutes, the client address has used up its 20 failed sign-ins, and the OAuth
-//! endpoints are throttled for the rest of the minute. The argument is the server's
-//! `PUBLIC_URL`. A run takes 5 to 10 s; every loop is bounded and every request times out.
+//! endpoints are throttled for the rest of the minute. The arguments are the servers'
+//! `PUBLIC_URL`s. A run takes 5 to 10 s; every loop is bounded and every request times out.
 
 mod authorize;
 mod checks;
@@ -44,15 +49,23 @@ use std::process::ExitCode;
 use client::{CLIENT_REDIRECT, Target};
 use report::Report;
 
+const USAGE: &str = "usage: attack-suite <PUBLIC_URL> --expiry-server <PUBLIC_URL>\n\
+two freshly started mcp-server-example servers: the first with the default token lifetime, \
+the second with ACCESS_TOKEN_TTL_SECS=3 (see the crate documentation)";
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Some(base) = std::env::args().nth(1).filter(|a| !a.starts_with('-')) else {
-        eprintln!("usage: attack-suite <PUBLIC_URL of a freshly started mcp-server-example>");
-        eprintln!("the server must run with ACCESS_TOKEN_TTL_SECS=3 (see the crate documentation)");
-        return ExitCode::from(2);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (base, expiry_base) = match args.as_slice() {
+        [base, flag, expiry] if flag == "--expiry-server" && !base.starts_with('-') => (base, expiry),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
     };
     let mut report = Report::default();
-    run(&base, &mut report).await;
+    run(base, &mut report).await;
+    report.record("bearer/expired", mcp::expired(expiry_base).await);
     println!("{}", report.summary());
     if report.failed() > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
