@@ -20,9 +20,9 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 
 use crate::config::Config;
+use crate::endpoints::metadata::protected_resource_url;
 use crate::escaped::Escaped;
 use crate::http_util::{HttpResponse, RequestBody, STORE_RETRY_AFTER, read_body, set_retry_after, text};
-use crate::metadata::protected_resource_url;
 use crate::provider::{AccessToken, TokenRejection};
 use crate::router::AppState;
 use crate::secret::TokenHash;

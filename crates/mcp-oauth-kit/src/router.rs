@@ -19,6 +19,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 
 use crate::authorization_server::OAuthServer;
 use crate::config::Config;
+use crate::endpoints::{authorize, login, metadata, registration, token};
 use crate::escaped::Escaped;
 use crate::guard::{SessionBindings, box_body, guard};
 use crate::http_util::{
@@ -29,7 +30,6 @@ use crate::provider::{AccessToken, AuthProvider, TokenRejection};
 use crate::rate_limit::{Limits, Verdict, client_ip};
 use crate::store::Store;
 use crate::verified_cache::VerifiedCache;
-use crate::{authorize, login, metadata, registration, token};
 
 /// A type-erased MCP endpoint, for handlers given with `McpServerBuilder::rmcp_handler`.
 pub(crate) type ErasedEndpoint =

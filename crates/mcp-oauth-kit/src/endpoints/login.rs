@@ -35,7 +35,7 @@ use crate::rate_limit::{Limits, SignInAttempt};
 use crate::secret::{Password, ct_eq_str, derived_token};
 use crate::user_store::{User, UserStore};
 
-const TEMPLATE: &str = include_str!("../assets/login.html");
+const TEMPLATE: &str = include_str!("../../assets/login.html");
 
 /// The credential fields of the sign-in page.
 const SIGN_IN_FIELDS: &str = r#"<label for="username">Username</label>

@@ -9,9 +9,9 @@ use http::{HeaderMap, StatusCode};
 
 use crate::authorization_server::OAuthServer;
 use crate::config::Config;
+use crate::endpoints::login::{client_error_page, error_page, has_live_session};
 use crate::error::OAuthError;
 use crate::http_util::{Form, HttpResponse, redirect};
-use crate::login::{client_error_page, error_page, has_live_session};
 use crate::oauth_messages::{AuthorizationRequest, AuthorizeError};
 use crate::user_store::UserStore;
 
