@@ -276,6 +276,8 @@ mod router;
 mod secret;
 mod serve;
 mod server;
+mod session_bindings;
+mod state;
 pub mod store;
 pub mod tools;
 mod user_store;

@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::earlier;
 use crate::config::DEFAULT_SWEEP_INTERVAL;
 use crate::error::StoreError;
-use crate::router::{AppState, Router};
+use crate::router::Router;
+use crate::state::AppState;
 use crate::store::Store;
 
 /// How long a graceful shutdown waits for requests in flight.
