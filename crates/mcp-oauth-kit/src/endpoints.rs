@@ -6,5 +6,7 @@
 pub(crate) mod authorize;
 pub(crate) mod login;
 pub(crate) mod metadata;
+pub(crate) mod pages;
 pub(crate) mod registration;
+mod session_cookie;
 pub(crate) mod token;

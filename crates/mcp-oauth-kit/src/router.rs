@@ -14,7 +14,7 @@ use std::time::Instant;
 use http::header::{HOST, ORIGIN};
 use http::{HeaderValue, Method, Request, StatusCode};
 
-use crate::endpoints::{authorize, login, metadata, registration, token};
+use crate::endpoints::{authorize, login, metadata, pages, registration, token};
 use crate::escaped::Escaped;
 use crate::guard::guard;
 use crate::http_util::{
@@ -143,7 +143,7 @@ impl Router {
                 Err(e) => {
                     let e = crate::error::OAuthError::from(e);
                     return if matches!(path, "/authorize" | "/login" | "/logout") {
-                        login::error_page(StatusCode::SERVICE_UNAVAILABLE, &config.server_name, &e)
+                        pages::error_page(StatusCode::SERVICE_UNAVAILABLE, &config.server_name, &e)
                     } else {
                         oauth_error(&e)
                     };
@@ -169,11 +169,11 @@ impl Router {
             },
             (Method::GET, "/authorize", Some(oauth)) => {
                 let query = req.uri().query().unwrap_or("").to_owned();
-                authorize::authorize(oauth, Some(oauth.users()), config, req.headers(), &query).await
+                authorize::authorize(oauth, oauth.users(), config, req.headers(), &query).await
             }
             (Method::GET, "/login", Some(oauth)) => {
                 let query = req.uri().query().unwrap_or("").to_owned();
-                login::show(oauth, Some(oauth.users()), config, req.headers(), &query).await
+                login::show(oauth, oauth.users(), config, req.headers(), &query).await
             }
             (Method::POST, "/login", Some(oauth)) => match self.body(req).await {
                 Ok((headers, body)) => {

@@ -9,7 +9,8 @@ use http::{HeaderMap, StatusCode};
 
 use crate::authorization_server::OAuthServer;
 use crate::config::Config;
-use crate::endpoints::login::{client_error_page, error_page, has_live_session};
+use crate::endpoints::pages::{client_error_page, error_page};
+use crate::endpoints::session_cookie::has_live_session;
 use crate::error::OAuthError;
 use crate::http_util::{Form, HttpResponse, redirect};
 use crate::oauth_messages::{AuthorizationRequest, AuthorizeError};
@@ -18,7 +19,7 @@ use crate::user_store::UserStore;
 /// Handle the query string of `GET /authorize`.
 pub(crate) async fn authorize(
     provider: &OAuthServer,
-    users: Option<&dyn UserStore>,
+    users: &dyn UserStore,
     config: &Config,
     headers: &HeaderMap,
     query: &str,
