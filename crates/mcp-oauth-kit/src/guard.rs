@@ -186,12 +186,11 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
             set_retry_after(&mut res, STORE_RETRY_AFTER);
             return res;
         }
-        Err(e) => {
-            let description = match e {
-                TokenRejection::WrongAudience => "the token was issued for another resource",
-                _ => "the token is invalid, expired or revoked",
-            };
-            return unauthorized(config, Some(("invalid_token", description)));
+        Err(TokenRejection::WrongAudience) => {
+            return unauthorized(config, Some(("invalid_token", "the token was issued for another resource")));
+        }
+        Err(TokenRejection::Invalid) => {
+            return unauthorized(config, Some(("invalid_token", "the token is invalid, expired or revoked")));
         }
     };
     // A `HeaderValue` clone shares the request's bytes: no allocation on the hot path.

@@ -209,8 +209,6 @@ impl OAuthServer {
                 Err(invalid())
             }
             RefreshRotation::Unknown => Err(invalid()),
-            #[allow(unreachable_patterns)]
-            _ => Err(invalid()),
         }
     }
 
@@ -228,7 +226,7 @@ impl OAuthServer {
         }
         match self.store.revoke_token(&hash).await? {
             RevokedToken::Unknown => {}
-            kind => {
+            kind @ (RevokedToken::Access | RevokedToken::Refresh) => {
                 self.verified.clear();
                 tracing::info!(client_id = %Escaped(&client.client_id), ?kind, "token revoked");
             }

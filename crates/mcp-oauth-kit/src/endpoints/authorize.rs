@@ -11,7 +11,6 @@ use crate::authorization_server::OAuthServer;
 use crate::config::Config;
 use crate::endpoints::pages::{client_error_page, error_page};
 use crate::endpoints::session_cookie::has_live_session;
-use crate::error::OAuthError;
 use crate::http_util::{Form, HttpResponse, redirect};
 use crate::oauth_messages::{AuthorizationRequest, AuthorizeError};
 use crate::user_store::UserStore;
@@ -49,7 +48,5 @@ pub(crate) async fn authorize(
             client_error_page(server_name, &client_name, &error, signed_in.then_some(location.as_str()))
         }
         Err(AuthorizeError::Page(e)) => error_page(StatusCode::BAD_REQUEST, server_name, &e),
-        #[allow(unreachable_patterns)]
-        Err(_) => error_page(StatusCode::BAD_REQUEST, server_name, &OAuthError::invalid_request("invalid request")),
     }
 }
