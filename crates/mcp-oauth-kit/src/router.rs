@@ -79,9 +79,9 @@ impl Router {
         if status >= 500 {
             tracing::warn!(%method, path = %Escaped(path), status, elapsed_us, "request failed");
         } else if other_uri.is_none() {
-            // An MCP request: a platform sends thousands a second, and a line for each at the
-            // default `info` cost 27-45 % of the calls/s (formatting and a write per call, on
-            // the server's core). `RUST_LOG=mcp_oauth_kit::router=debug` shows them.
+            // An MCP request: a platform may send thousands a second, and a line for each at the
+            // default `info` would format and write once per tool call on the server's own
+            // cores. `RUST_LOG=mcp_oauth_kit::router=debug` shows them.
             tracing::debug!(%method, path = %Escaped(path), status, elapsed_us, "request");
         } else {
             tracing::info!(%method, path = %Escaped(path), status, elapsed_us, "request");

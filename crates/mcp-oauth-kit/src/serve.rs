@@ -65,7 +65,8 @@ pub(crate) async fn serve(
                         continue;
                     }
                 };
-                // Without it, SSE responses stall ~40 ms each (Nagle against delayed ACK).
+                // Without it, each SSE response waits for the peer's delayed ACK (Nagle's
+                // algorithm holds the last small segment back until then).
                 let _ = stream.set_nodelay(true);
                 // The peer address goes along with each request, for the OAuth endpoints' limits.
                 let router = router.clone();
