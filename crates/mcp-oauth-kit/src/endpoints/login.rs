@@ -17,7 +17,8 @@
 //! provider says the user remembered their consent to this client for these scopes
 //! ([`OAuthServer::remembered_consent`]), approves at once and redirects to the client.
 //! `prompt=login` (the "Not you?" link) ignores the session. The decision rules are the
-//! provider's; this file only reads cookies and forms and renders pages.
+//! provider's and the HTML is [`super::pages`]'s; this file reads cookies and forms and picks
+//! the page.
 
 use http::header::SET_COOKIE;
 use http::{HeaderMap, StatusCode};
