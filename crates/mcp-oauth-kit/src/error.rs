@@ -75,7 +75,17 @@ impl OAuthErrorCode {
             Self::SlowDown => StatusCode::TOO_MANY_REQUESTS,
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest
+            | Self::InvalidGrant
+            | Self::UnauthorizedClient
+            | Self::UnsupportedGrantType
+            | Self::InvalidScope
+            | Self::InvalidTarget
+            | Self::AccessDenied
+            | Self::UnsupportedResponseType
+            | Self::InvalidRedirectUri
+            | Self::InvalidClientMetadata
+            | Self::UnsupportedTokenType => StatusCode::BAD_REQUEST,
         }
     }
 }

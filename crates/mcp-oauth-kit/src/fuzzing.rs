@@ -20,7 +20,7 @@ pub fn authorization_header(data: &[u8]) {
     let mut headers = HeaderMap::new();
     headers.insert(http::header::AUTHORIZATION, value);
     let _ = crate::guard::bearer_token(&headers);
-    let _ = crate::token::client_credentials(&headers, &Form::default());
+    let _ = crate::endpoints::token::client_credentials(&headers, &Form::default());
 }
 
 /// Redirect URIs at registration, and matching a requested one against a registered one.
@@ -35,7 +35,7 @@ pub fn redirect_uri(data: &[u8]) {
 
 /// JSON bodies of `/register`.
 pub fn client_metadata(data: &[u8]) {
-    let _ = crate::registration::parse_metadata(data);
+    let _ = crate::endpoints::registration::parse_metadata(data);
 }
 
 /// Client ID Metadata Documents, as fetched.

@@ -9,10 +9,6 @@
 //! Invariant: handlers never see the raw token, only the verified [`AccessToken`], which the
 //! guard puts into the request's extensions.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use bytes::Bytes;
 use http::header::WWW_AUTHENTICATE;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
@@ -20,59 +16,17 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 
 use crate::config::Config;
+use crate::endpoints::metadata::protected_resource_url;
 use crate::escaped::Escaped;
 use crate::http_util::{HttpResponse, RequestBody, STORE_RETRY_AFTER, read_body, set_retry_after, text};
-use crate::metadata::protected_resource_url;
 use crate::provider::{AccessToken, TokenRejection};
-use crate::router::AppState;
 use crate::secret::TokenHash;
+use crate::session_bindings::Binding;
+use crate::state::AppState;
 
 /// A `HeaderName` constant, not a `&str`: looking up a `&str` parses and validates the name
 /// on every request.
 const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
-
-/// Which user opened which MCP session. rmcp itself accepts any valid token on any known
-/// session id; this map closes that gap.
-#[derive(Debug, Default)]
-pub(crate) struct SessionBindings {
-    map: Mutex<HashMap<String, (String, Instant)>>,
-}
-
-enum Binding {
-    Same,
-    Foreign,
-    Unknown,
-}
-
-impl SessionBindings {
-    fn check(&self, session: &str, subject: &str) -> Binding {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get_mut(session) {
-            Some((owner, seen)) if owner == subject => {
-                *seen = Instant::now();
-                Binding::Same
-            }
-            Some(_) => Binding::Foreign,
-            None => Binding::Unknown,
-        }
-    }
-
-    fn bind(&self, session: String, subject: String) {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(session, (subject, Instant::now()));
-    }
-
-    fn unbind(&self, session: &str) {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(session);
-    }
-
-    /// Forget sessions idle for longer than rmcp keeps them (it closes them after 5 minutes).
-    pub(crate) fn sweep(&self, max_idle: Duration) -> usize {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        let before = map.len();
-        map.retain(|_, (_, seen)| seen.elapsed() < max_idle);
-        before - map.len()
-    }
-}
 
 /// The bytes of RFC 6750's `b64token`: letters, digits and `-._~+/=`. A table, because every MCP
 /// request checks every byte of its token.
@@ -232,12 +186,11 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
             set_retry_after(&mut res, STORE_RETRY_AFTER);
             return res;
         }
-        Err(e) => {
-            let description = match e {
-                TokenRejection::WrongAudience => "the token was issued for another resource",
-                _ => "the token is invalid, expired or revoked",
-            };
-            return unauthorized(config, Some(("invalid_token", description)));
+        Err(TokenRejection::WrongAudience) => {
+            return unauthorized(config, Some(("invalid_token", "the token was issued for another resource")));
+        }
+        Err(TokenRejection::Invalid) => {
+            return unauthorized(config, Some(("invalid_token", "the token is invalid, expired or revoked")));
         }
     };
     // A `HeaderValue` clone shares the request's bytes: no allocation on the hot path.
@@ -300,15 +253,6 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
 
 fn full_request_body(bytes: Bytes) -> RequestBody {
     http_body_util::Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
-}
-
-/// Give a body of any type the kit's boxed request body type.
-pub(crate) fn box_body<B>(body: B) -> RequestBody
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<crate::http_util::BoxError>,
-{
-    body.map_err(Into::into).boxed_unsync()
 }
 
 #[cfg(test)]
@@ -405,18 +349,5 @@ mod tests {
         ));
         assert!(c.contains("error=\"invalid_token\""));
         assert!(c.contains("scope=\"mcp\""));
-    }
-
-    #[test]
-    fn sessions_are_bound_to_their_user() {
-        let s = SessionBindings::default();
-        s.bind("s1".into(), "alice".into());
-        assert!(matches!(s.check("s1", "alice"), Binding::Same));
-        assert!(matches!(s.check("s1", "bob"), Binding::Foreign));
-        assert!(matches!(s.check("s2", "bob"), Binding::Unknown));
-        s.unbind("s1");
-        assert!(matches!(s.check("s1", "bob"), Binding::Unknown));
-        s.bind("s3".into(), "x".into());
-        assert_eq!(s.sweep(Duration::ZERO), 1);
     }
 }

@@ -234,6 +234,15 @@ pub(crate) fn escape_html(s: &str) -> String {
     out
 }
 
+/// Give a body of any type the kit's boxed request body type.
+pub(crate) fn box_body<B>(body: B) -> RequestBody
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<crate::http_util::BoxError>,
+{
+    body.map_err(Into::into).boxed_unsync()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -247,7 +247,6 @@
 
 pub mod auth;
 mod authorization_server;
-mod authorize;
 mod browser;
 #[cfg(feature = "cimd")]
 mod cimd;
@@ -255,6 +254,7 @@ pub mod claims;
 mod client_display;
 pub mod clock;
 mod config;
+mod endpoints;
 mod error;
 mod escaped;
 #[cfg(feature = "fuzzing")]
@@ -264,9 +264,7 @@ mod guard;
 pub mod http;
 mod http_util;
 mod json_depth;
-mod login;
 mod mcp_handler;
-mod metadata;
 mod oauth_messages;
 mod password;
 mod provider;
@@ -274,13 +272,13 @@ mod rate_limit;
 #[cfg(test)]
 mod redaction_tests;
 mod redirect_uri;
-mod registration;
 mod router;
 mod secret;
 mod serve;
 mod server;
+mod session_bindings;
+mod state;
 pub mod store;
-mod token;
 pub mod tools;
 mod user_store;
 pub mod users;

@@ -99,9 +99,8 @@ pub fn verify_password(phc_hash: &str, password: &Password) -> bool {
 ///
 /// Why not `spawn_blocking`: each argon2 run needs its memory cost (19 MiB by default) in one
 /// block. On tokio's many blocking threads every thread gets its own malloc arena, and glibc
-/// keeps each arena's freed block: the process grew by hundreds of MiB over a few thousand
-/// sign-ins in the benchmark. A fixed, small set of threads bounds that to one block per
-/// thread, queues sign-in floods instead of running them all at once, and frees the blocks
+/// keeps each arena's freed block, so the process grows with every thread that ever ran a
+/// sign-in. A fixed, small set of threads bounds that to one block per thread, queues sign-in floods instead of running them all at once, and frees the blocks
 /// 30 seconds after the last sign-in.
 ///
 /// # Errors

@@ -4,7 +4,6 @@
 //! which may carry secrets): OAuth and other requests at `info`, MCP requests at `debug`,
 //! and any 5xx at `warn`.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,175 +13,15 @@ use std::time::Instant;
 
 use http::header::{HOST, ORIGIN};
 use http::{HeaderValue, Method, Request, StatusCode};
-use rmcp::transport::streamable_http_server::StreamableHttpService;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
-use crate::authorization_server::OAuthServer;
-use crate::config::Config;
+use crate::endpoints::{authorize, login, metadata, pages, registration, token};
 use crate::escaped::Escaped;
-use crate::guard::{SessionBindings, box_body, guard};
+use crate::guard::guard;
 use crate::http_util::{
-    BoxError, HttpResponse, RequestBody, oauth_error, public_json, read_body, set_retry_after, text,
+    BoxError, HttpResponse, RequestBody, box_body, oauth_error, public_json, read_body, set_retry_after, text,
 };
-use crate::mcp_handler::ToolsHandler;
-use crate::provider::{AccessToken, AuthProvider, TokenRejection};
-use crate::rate_limit::{Limits, Verdict, client_ip};
-use crate::store::Store;
-use crate::verified_cache::VerifiedCache;
-use crate::{authorize, login, metadata, registration, token};
-
-/// A type-erased MCP endpoint, for handlers given with `McpServerBuilder::rmcp_handler`.
-pub(crate) type ErasedEndpoint =
-    Arc<dyn Fn(Request<RequestBody>) -> Pin<Box<dyn Future<Output = HttpResponse> + Send>> + Send + Sync>;
-
-/// The MCP endpoint behind the guard: rmcp's Streamable HTTP service.
-pub(crate) enum McpEndpoint {
-    /// The kit's own tool handler, called directly: its future is part of the guard's, so
-    /// the hot path allocates and copies no boxed future per request.
-    Tools(StreamableHttpService<ToolsHandler, LocalSessionManager>),
-    /// Any other rmcp handler, whose type the router cannot name.
-    Erased(ErasedEndpoint),
-}
-
-impl McpEndpoint {
-    /// Pass an authenticated request to rmcp.
-    pub(crate) async fn call(&self, req: Request<RequestBody>) -> HttpResponse {
-        match self {
-            Self::Tools(service) => service.handle(req).await,
-            Self::Erased(endpoint) => endpoint(req).await,
-        }
-    }
-}
-
-/// Who answers for the tokens presented at the MCP endpoint.
-pub(crate) enum Authority {
-    /// The kit's own authorization server: the OAuth endpoints and the login page are served,
-    /// and its tokens are verified against its store.
-    BuiltIn(OAuthServer),
-    /// Resource-server mode: a provider of the application's verifies tokens issued elsewhere;
-    /// only the MCP endpoint and the protected-resource metadata are served.
-    External(Arc<dyn AuthProvider>),
-}
-
-impl Authority {
-    /// The built-in authorization server, if this server is one.
-    pub(crate) fn authorization_server(&self) -> Option<&OAuthServer> {
-        match self {
-            Self::BuiltIn(oauth) => Some(oauth),
-            Self::External(_) => None,
-        }
-    }
-
-    /// Ask the token's issuer (not the cache) about `token`. The built-in server is called
-    /// directly; only an external provider costs a boxed future.
-    pub(crate) async fn verify_token(&self, token: &str) -> Result<AccessToken, TokenRejection> {
-        match self {
-            Self::BuiltIn(oauth) => oauth.verify(token).await,
-            Self::External(provider) => provider.verify_token(token).await,
-        }
-    }
-
-    /// The issuers to list in the protected-resource metadata.
-    pub(crate) fn authorization_servers(&self) -> Vec<String> {
-        match self {
-            Self::BuiltIn(oauth) => oauth.authorization_servers(),
-            Self::External(provider) => provider.authorization_servers(),
-        }
-    }
-}
-
-/// Everything the endpoints share.
-pub(crate) struct AppState {
-    pub(crate) config: Arc<Config>,
-    pub(crate) authority: Authority,
-    /// Tokens verified recently, asked before [`Authority::verify_token`]; the built-in
-    /// authorization server clears it at every revocation.
-    pub(crate) verified: Arc<VerifiedCache>,
-    pub(crate) mcp: McpEndpoint,
-    pub(crate) sessions: SessionBindings,
-    /// Scopes each tool requires, for the guard's 403 (empty when no tool needs one).
-    pub(crate) tool_scopes: HashMap<String, Vec<String>>,
-    pub(crate) limits: Limits,
-    allowed_hosts: Vec<String>,
-    allowed_origins: Vec<String>,
-}
-
-impl AppState {
-    pub(crate) fn new(
-        config: Arc<Config>,
-        authority: Authority,
-        verified: Arc<VerifiedCache>,
-        store: Arc<dyn Store>,
-        mcp: McpEndpoint,
-        tool_scopes: HashMap<String, Vec<String>>,
-    ) -> Self {
-        let (allowed_hosts, allowed_origins) = allowed_hosts_and_origins(&config);
-        let limits = Limits::new(&config, store);
-        Self {
-            limits,
-            config,
-            authority,
-            verified,
-            mcp,
-            sessions: SessionBindings::default(),
-            tool_scopes,
-            allowed_hosts,
-            allowed_origins,
-        }
-    }
-
-    pub(crate) fn tools_scopes(&self, tool: &str) -> &[String] {
-        self.tool_scopes.get(tool).map(Vec::as_slice).unwrap_or(&[])
-    }
-
-    pub(crate) fn any_scoped_tools(&self) -> bool {
-        !self.tool_scopes.is_empty()
-    }
-
-    // Both lists are lower case; comparing without lower-casing a copy keeps the MCP hot path
-    // free of allocations.
-    fn host_allowed(&self, host: &[u8]) -> bool {
-        self.allowed_hosts.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(host))
-    }
-
-    /// `/mcp` (the configured path), with or without a trailing slash.
-    fn is_mcp_path(&self, path: &str) -> bool {
-        let mcp = self.config.mcp_path.as_str();
-        path == mcp || path.strip_suffix('/') == Some(mcp)
-    }
-
-    fn origin_allowed(&self, origin: &str) -> bool {
-        let origin = origin.trim_end_matches('/');
-        self.allowed_origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
-    }
-}
-
-/// `Host` values and origins this server answers to: the public URL's (with and without its
-/// default port), its loopback aliases when the public host is loopback (a rebinding attack
-/// cannot use those names), and the configured extras.
-fn allowed_hosts_and_origins(config: &Config) -> (Vec<String>, Vec<String>) {
-    let url = &config.public_url;
-    let scheme = url.scheme();
-    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-    let port = url.port_or_known_default().unwrap_or(80);
-    let default_port = url.port().is_none();
-    let loopback = matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]");
-    let names: Vec<String> =
-        if loopback { vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()] } else { vec![host] };
-    let mut hosts = Vec::new();
-    let mut origins = Vec::new();
-    for name in names {
-        hosts.push(format!("{name}:{port}"));
-        origins.push(format!("{scheme}://{name}:{port}"));
-        if default_port {
-            hosts.push(name.clone());
-            origins.push(format!("{scheme}://{name}"));
-        }
-    }
-    hosts.extend(config.extra_allowed_hosts.iter().map(|h| h.to_ascii_lowercase()));
-    origins.extend(config.extra_allowed_origins.iter().map(|o| o.trim_end_matches('/').to_ascii_lowercase()));
-    (hosts, origins)
-}
+use crate::rate_limit::{Verdict, client_ip};
+use crate::state::AppState;
 
 /// The kit's whole HTTP surface as a service: OAuth endpoints, login page, metadata and the
 /// guarded MCP endpoint. [`McpServer::serve`](crate::McpServer::serve) runs it on hyper; to
@@ -240,9 +79,9 @@ impl Router {
         if status >= 500 {
             tracing::warn!(%method, path = %Escaped(path), status, elapsed_us, "request failed");
         } else if other_uri.is_none() {
-            // An MCP request: a platform sends thousands a second, and a line for each at the
-            // default `info` cost 27-45 % of the calls/s (formatting and a write per call, on
-            // the server's core). `RUST_LOG=mcp_oauth_kit::router=debug` shows them.
+            // An MCP request: a platform may send thousands a second, and a line for each at the
+            // default `info` would format and write once per tool call on the server's own
+            // cores. `RUST_LOG=mcp_oauth_kit::router=debug` shows them.
             tracing::debug!(%method, path = %Escaped(path), status, elapsed_us, "request");
         } else {
             tracing::info!(%method, path = %Escaped(path), status, elapsed_us, "request");
@@ -304,7 +143,7 @@ impl Router {
                 Err(e) => {
                     let e = crate::error::OAuthError::from(e);
                     return if matches!(path, "/authorize" | "/login" | "/logout") {
-                        login::error_page(StatusCode::SERVICE_UNAVAILABLE, &config.server_name, &e)
+                        pages::error_page(StatusCode::SERVICE_UNAVAILABLE, &config.server_name, &e)
                     } else {
                         oauth_error(&e)
                     };
@@ -330,11 +169,11 @@ impl Router {
             },
             (Method::GET, "/authorize", Some(oauth)) => {
                 let query = req.uri().query().unwrap_or("").to_owned();
-                authorize::authorize(oauth, Some(oauth.users()), config, req.headers(), &query).await
+                authorize::authorize(oauth, oauth.users(), config, req.headers(), &query).await
             }
             (Method::GET, "/login", Some(oauth)) => {
                 let query = req.uri().query().unwrap_or("").to_owned();
-                login::show(oauth, Some(oauth.users()), config, req.headers(), &query).await
+                login::show(oauth, oauth.users(), config, req.headers(), &query).await
             }
             (Method::POST, "/login", Some(oauth)) => match self.body(req).await {
                 Ok((headers, body)) => {
@@ -431,23 +270,5 @@ where
     fn call(&self, req: Request<B>) -> Self::Future {
         let router = self.clone();
         Box::pin(async move { Ok(router.handle(req).await) })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn allowed_hosts_follow_the_public_url() {
-        let c = Config::new("https://mcp.example.com").expect("valid");
-        let (hosts, origins) = allowed_hosts_and_origins(&c);
-        assert_eq!(hosts, ["mcp.example.com:443", "mcp.example.com"]);
-        assert_eq!(origins, ["https://mcp.example.com:443", "https://mcp.example.com"]);
-        let c = Config::new("http://127.0.0.1:8000").expect("valid");
-        let (hosts, _) = allowed_hosts_and_origins(&c);
-        assert!(hosts.contains(&"localhost:8000".to_owned()));
-        assert!(hosts.contains(&"127.0.0.1:8000".to_owned()));
-        assert!(!hosts.contains(&"127.0.0.1".to_owned()), "a port-less Host is not the public port");
     }
 }

@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::earlier;
 use crate::config::DEFAULT_SWEEP_INTERVAL;
 use crate::error::StoreError;
-use crate::router::{AppState, Router};
+use crate::router::Router;
+use crate::state::AppState;
 use crate::store::Store;
 
 /// How long a graceful shutdown waits for requests in flight.
@@ -64,7 +65,8 @@ pub(crate) async fn serve(
                         continue;
                     }
                 };
-                // Without it, SSE responses stall ~40 ms each (Nagle against delayed ACK).
+                // Without it, each SSE response waits for the peer's delayed ACK (Nagle's
+                // algorithm holds the last small segment back until then).
                 let _ = stream.set_nodelay(true);
                 // The peer address goes along with each request, for the OAuth endpoints' limits.
                 let router = router.clone();

@@ -9,16 +9,16 @@ use http::{HeaderMap, StatusCode};
 
 use crate::authorization_server::OAuthServer;
 use crate::config::Config;
-use crate::error::OAuthError;
+use crate::endpoints::pages::{client_error_page, error_page};
+use crate::endpoints::session_cookie::has_live_session;
 use crate::http_util::{Form, HttpResponse, redirect};
-use crate::login::{client_error_page, error_page, has_live_session};
 use crate::oauth_messages::{AuthorizationRequest, AuthorizeError};
 use crate::user_store::UserStore;
 
 /// Handle the query string of `GET /authorize`.
 pub(crate) async fn authorize(
     provider: &OAuthServer,
-    users: Option<&dyn UserStore>,
+    users: &dyn UserStore,
     config: &Config,
     headers: &HeaderMap,
     query: &str,
@@ -48,7 +48,5 @@ pub(crate) async fn authorize(
             client_error_page(server_name, &client_name, &error, signed_in.then_some(location.as_str()))
         }
         Err(AuthorizeError::Page(e)) => error_page(StatusCode::BAD_REQUEST, server_name, &e),
-        #[allow(unreachable_patterns)]
-        Err(_) => error_page(StatusCode::BAD_REQUEST, server_name, &OAuthError::invalid_request("invalid request")),
     }
 }
