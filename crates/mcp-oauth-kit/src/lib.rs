@@ -263,6 +263,8 @@ pub mod fuzzing;
 mod guard;
 pub mod http;
 mod http_util;
+mod introspect;
+mod introspection;
 mod json_depth;
 mod login;
 mod mcp_handler;

@@ -29,7 +29,7 @@ use crate::provider::{AccessToken, AuthProvider, TokenRejection};
 use crate::rate_limit::{Limits, Verdict, client_ip};
 use crate::store::Store;
 use crate::verified_cache::VerifiedCache;
-use crate::{authorize, login, metadata, registration, token};
+use crate::{authorize, introspect, login, metadata, registration, token};
 
 /// A type-erased MCP endpoint, for handlers given with `McpServerBuilder::rmcp_handler`.
 pub(crate) type ErasedEndpoint =
@@ -281,7 +281,8 @@ impl Router {
         }
         let oauth = state.authority.authorization_server();
         let is_as = oauth.is_some();
-        let oauth_path = matches!(path, "/register" | "/authorize" | "/login" | "/logout" | "/token" | "/revoke");
+        let oauth_path =
+            matches!(path, "/register" | "/authorize" | "/login" | "/logout" | "/token" | "/revoke" | "/introspect");
         // The client address matters only to the OAuth endpoints' limits; the MCP hot path
         // does not pay for working it out.
         let ip = if is_as && oauth_path {
@@ -354,6 +355,10 @@ impl Router {
                 Ok((headers, body)) => token::revoke(oauth, &headers, &body).await,
                 Err(res) => res,
             },
+            (Method::POST, "/introspect", Some(oauth)) => match self.body(req).await {
+                Ok((headers, body)) => introspect::introspect(oauth, &headers, &body).await,
+                Err(res) => res,
+            },
             (Method::GET, "/", _) => text(StatusCode::OK, "MCP server. Connect an MCP client to /mcp.\n"),
             (
                 _,
@@ -363,6 +368,7 @@ impl Router {
                 | "/logout"
                 | "/token"
                 | "/revoke"
+                | "/introspect"
                 | "/.well-known/oauth-authorization-server"
                 | "/.well-known/openid-configuration",
                 Some(_),
