@@ -226,4 +226,52 @@ mod tests {
         assert!(set.find(Some("key-1")).is_some(), "parsed");
         assert!(KeySet::parse(b"not json").is_err());
     }
+
+    /// A JWKS endpoint on a loopback port that counts its requests.
+    async fn counting_jwks(doc: &'static str) -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = Url::parse(&format!("http://{}/jwks", listener.local_addr().expect("addr"))).expect("url");
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            for _ in 0..20 {
+                let Ok((mut socket, _)) = listener.accept().await else { return };
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    doc.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(doc.as_bytes()).await;
+            }
+        });
+        (url, hits)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_share_one_fetch_and_refetches_are_rate_limited() {
+        const DOC: &str = r#"{"keys":[{"kty":"EC","kid":"k1","alg":"ES256","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+        let (url, hits) = counting_jwks(DOC).await;
+        let http = crate::upstream_http::client().expect("a client");
+        let keys = RemoteKeys::new(url, http, Duration::from_secs(60));
+        let misses = futures::future::join_all((0..10).map(|_| keys.key(Some("unknown")))).await;
+        assert!(misses.iter().all(|m| matches!(m, Err(KeyMiss::Unknown))));
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "ten concurrent misses, one fetch");
+        assert!(keys.key(Some("k1")).await.is_ok(), "the fetched set serves its keys");
+        assert!(matches!(keys.key(Some("other")).await, Err(KeyMiss::Unknown)));
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "no refetch inside the interval");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_jwks_is_unavailable_not_unknown() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = Url::parse(&format!("http://{}/jwks", listener.local_addr().expect("addr"))).expect("url");
+        drop(listener);
+        let keys = RemoteKeys::new(url, crate::upstream_http::client().expect("a client"), Duration::from_secs(60));
+        assert!(matches!(keys.key(Some("k1")).await, Err(KeyMiss::Unavailable(_))));
+        assert!(matches!(keys.key(Some("k1")).await, Err(KeyMiss::Unavailable(_))), "still unknown, not asked again");
+    }
 }
