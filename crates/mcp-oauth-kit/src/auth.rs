@@ -5,8 +5,10 @@
 //! Most servers never open this module: with a [`UserStore`](crate::UserStore) the kit is its
 //! own authorization server, and tools receive the caller as an [`AccessToken`] (also at the
 //! crate root). Reach for it to accept tokens issued elsewhere (an external identity
-//! provider's JWTs, an RFC 7662 introspection endpoint): implement [`AuthProvider`] (its page
-//! has a complete example) and build each verified caller with [`AccessToken::builder`]:
+//! provider's JWTs, an RFC 7662 introspection endpoint): `JwtVerifier` and
+//! `IntrospectionVerifier` (features `jwt` and `introspection`, on by default) are ready-made
+//! [`AuthProvider`]s; for anything else implement the trait (its page has a complete example)
+//! and build each verified caller with [`AccessToken::builder`]:
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
@@ -24,4 +26,12 @@
 //! for example to revoke a user's tokens with [`OAuthServer::revoke_user`].
 
 pub use crate::authorization_server::OAuthServer;
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+pub use crate::introspection_verifier::{
+    IntrospectionVerifier, IntrospectionVerifierBuilder, IntrospectionVerifierError,
+};
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub use crate::jwt::{JwtAlgorithm, JwtVerifier, JwtVerifierBuilder, JwtVerifierError};
 pub use crate::provider::{AccessToken, AccessTokenBuilder, AuthProvider, TokenClaims, TokenRejection};

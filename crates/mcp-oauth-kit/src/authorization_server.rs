@@ -18,6 +18,7 @@
 //! - `verification`: this server's access tokens, checked against the store for the guard.
 
 mod authorization;
+mod introspection;
 mod registration;
 mod sessions;
 mod tokens;

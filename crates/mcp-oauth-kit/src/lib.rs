@@ -36,9 +36,10 @@
 //! opt-level = 3
 //! ```
 //!
-//! Three Cargo features are on by default: `sqlite` and `postgres` (the [`SqlStore`]
-//! backends, which [`open_store`] opens from a URL) and `cimd` (Client ID Metadata Documents:
-//! clients whose id is an `https` URL, fetched over HTTPS). `default-features = false` keeps
+//! Five Cargo features are on by default: `sqlite` and `postgres` (the [`SqlStore`]
+//! backends, which [`open_store`] opens from a URL), `cimd` (Client ID Metadata Documents:
+//! clients whose id is an `https` URL, fetched over HTTPS), and `jwt` and `introspection`
+//! (the verifiers of tokens from another authorization server, section 7). `default-features = false` keeps
 //! the state in [`MemoryStore`] or a [`Store`] of your own, refuses `https` client ids and
 //! compiles a much smaller tree; turn back on the one database you use.
 //!
@@ -196,7 +197,9 @@
 //! [production section](https://github.com/mcp-oauth-kit/mcp-oauth-kit#taking-it-to-production).
 //!
 //! ## 7. Another identity provider
-//! If your users already sign in somewhere else, the server can be a resource server only:
+//! If your users already sign in somewhere else, the server can be a resource server only.
+//! For JWT access tokens give [`McpServerBuilder::auth_provider`] a [`JwtVerifier`]; for
+//! tokens checked by RFC 7662 introspection an [`IntrospectionVerifier`]. Otherwise
 //! implement [`AuthProvider`] (verify a bearer token into an [`AccessToken`], name the issuer
 //! to advertise) and give it to [`McpServerBuilder::auth_provider`] instead of a user store.
 //! The kit then serves no login page and caches verified tokens for
@@ -241,6 +244,8 @@
 //! [`verify_password_or_dummy`]: users::verify_password_or_dummy
 //! [`hash_password`]: users::hash_password
 //! [`AuthProvider`]: auth::AuthProvider
+//! [`JwtVerifier`]: auth::JwtVerifier
+//! [`IntrospectionVerifier`]: auth::IntrospectionVerifier
 //! [`OAuthServer::revoke_user`]: auth::OAuthServer::revoke_user
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -263,7 +268,13 @@ pub mod fuzzing;
 mod guard;
 pub mod http;
 mod http_util;
+#[cfg(feature = "introspection")]
+mod introspection_verifier;
 mod json_depth;
+#[cfg(feature = "jwt")]
+mod jwks;
+#[cfg(feature = "jwt")]
+mod jwt;
 mod mcp_handler;
 mod oauth_messages;
 mod password;
@@ -279,7 +290,11 @@ mod server;
 mod session_bindings;
 mod state;
 pub mod store;
+#[cfg(any(feature = "jwt", feature = "introspection"))]
+mod token_claims;
 pub mod tools;
+#[cfg(any(feature = "jwt", feature = "introspection"))]
+mod upstream_http;
 mod user_store;
 pub mod users;
 mod verified_cache;
@@ -300,6 +315,6 @@ pub use rmcp;
 
 /// The README's code blocks, compiled (and the runnable ones run) as doc-tests, so that what a
 /// new user copies first builds.
-#[cfg(all(doctest, feature = "sqlite"))]
+#[cfg(all(doctest, feature = "sqlite", feature = "jwt"))]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;

@@ -14,7 +14,7 @@ use std::time::Instant;
 use http::header::{HOST, ORIGIN};
 use http::{HeaderValue, Method, Request, StatusCode};
 
-use crate::endpoints::{authorize, login, metadata, pages, registration, token};
+use crate::endpoints::{authorize, introspect, login, metadata, pages, registration, token};
 use crate::escaped::Escaped;
 use crate::guard::guard;
 use crate::http_util::{
@@ -120,7 +120,8 @@ impl Router {
         }
         let oauth = state.authority.authorization_server();
         let is_as = oauth.is_some();
-        let oauth_path = matches!(path, "/register" | "/authorize" | "/login" | "/logout" | "/token" | "/revoke");
+        let oauth_path =
+            matches!(path, "/register" | "/authorize" | "/login" | "/logout" | "/token" | "/revoke" | "/introspect");
         // The client address matters only to the OAuth endpoints' limits; the MCP hot path
         // does not pay for working it out.
         let ip = if is_as && oauth_path {
@@ -193,6 +194,10 @@ impl Router {
                 Ok((headers, body)) => token::revoke(oauth, &headers, &body).await,
                 Err(res) => res,
             },
+            (Method::POST, "/introspect", Some(oauth)) => match self.body(req).await {
+                Ok((headers, body)) => introspect::introspect(oauth, &headers, &body).await,
+                Err(res) => res,
+            },
             (Method::GET, "/", _) => text(StatusCode::OK, "MCP server. Connect an MCP client to /mcp.\n"),
             (
                 _,
@@ -202,6 +207,7 @@ impl Router {
                 | "/logout"
                 | "/token"
                 | "/revoke"
+                | "/introspect"
                 | "/.well-known/oauth-authorization-server"
                 | "/.well-known/openid-configuration",
                 Some(_),

@@ -36,6 +36,7 @@
 mod authorize;
 mod checks;
 mod client;
+mod introspect;
 mod login;
 mod malformed;
 mod mcp;
@@ -91,6 +92,7 @@ async fn run(base: &str, report: &mut Report) {
     login::run(t, &app, report).await;
     mcp::run(t, &app, report).await;
     rebinding::run(t, report).await;
+    introspect::run(t, &app, report).await;
     malformed::run(t, &app, report).await;
     login::run_guessing(t, &app, report).await;
     malformed::run_last(t, &app, report).await;

@@ -23,7 +23,7 @@ use crate::store::{
 impl OAuthServer {
     /// Authenticate a client at the token or revocation endpoint. Unknown client and wrong
     /// secret give the same answer.
-    async fn authenticate_client(&self, creds: &ClientCredentials) -> Result<ClientRecord, OAuthError> {
+    pub(crate) async fn authenticate_client(&self, creds: &ClientCredentials) -> Result<ClientRecord, OAuthError> {
         let failed = || OAuthError::invalid_client("client authentication failed");
         let Some(client_id) = creds.client_id.as_deref() else {
             return Err(OAuthError::invalid_request("client_id is required"));

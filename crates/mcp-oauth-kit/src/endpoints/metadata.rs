@@ -31,12 +31,14 @@ pub(crate) fn authorization_server(config: &Config) -> Value {
         "token_endpoint": config.url("/token"),
         "registration_endpoint": config.url("/register"),
         "revocation_endpoint": config.url("/revoke"),
+        "introspection_endpoint": config.url("/introspect"),
         "scopes_supported": config.scopes_supported,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "client_id_metadata_document_supported": config.client_id_metadata_documents && cfg!(feature = "cimd"),
@@ -55,7 +57,13 @@ mod tests {
         assert_eq!(prm["authorization_servers"][0], "https://mcp.example.com");
         let asm = authorization_server(&config);
         assert_eq!(asm["issuer"], "https://mcp.example.com");
-        for key in ["authorization_endpoint", "token_endpoint", "registration_endpoint", "revocation_endpoint"] {
+        for key in [
+            "authorization_endpoint",
+            "token_endpoint",
+            "registration_endpoint",
+            "revocation_endpoint",
+            "introspection_endpoint",
+        ] {
             assert!(asm[key].as_str().is_some_and(|u| u.starts_with("https://mcp.example.com/")), "{key}");
         }
         assert_eq!(asm["code_challenge_methods_supported"], json!(["S256"]));

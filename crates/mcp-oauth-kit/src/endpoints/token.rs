@@ -55,7 +55,10 @@ fn error_response(e: &OAuthError, used_basic: bool) -> HttpResponse {
 
 /// A client's request to the token or revocation endpoint: its form and how it authenticated
 /// (`true` for Basic). The `Err` is the finished error response (boxed: a response is large).
-fn client_request(headers: &HeaderMap, body: &[u8]) -> Result<(Form, ClientCredentials, bool), Box<HttpResponse>> {
+pub(crate) fn client_request(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Form, ClientCredentials, bool), Box<HttpResponse>> {
     if !has_content_type(headers, "application/x-www-form-urlencoded") {
         let e = OAuthError::invalid_request("the body must be application/x-www-form-urlencoded");
         return Err(Box::new(oauth_error(&e)));

@@ -284,7 +284,12 @@ impl TestServer {
 
     /// Bind an ephemeral port and serve what `setup` builds from the default configuration.
     async fn launch(setup: impl FnOnce(Config) -> McpServerBuilder) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
+        Self::launch_on(TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port"), setup).await
+    }
+
+    /// [`TestServer::launch`] on a listener bound beforehand, for a test that must know the
+    /// server's URL before it builds it (to configure an identity provider for it).
+    pub(crate) async fn launch_on(listener: TcpListener, setup: impl FnOnce(Config) -> McpServerBuilder) -> Self {
         let addr = listener.local_addr().expect("local address");
         let base = format!("http://127.0.0.1:{}", addr.port());
         let mut config = Config::new(&base)

@@ -1,0 +1,329 @@
+//! A real OpenID provider for the tests: node-oidc-provider (npm `oidc-provider`, OpenID
+//! Certified), run by `tests/oidc-provider/provider.mjs` on a loopback port.
+//!
+//! [`OidcProvider::start`] installs it from the lock file (`npm ci`, once, guarded against
+//! test binaries that start at the same time), starts it, and waits for its discovery document;
+//! dropping the handle kills the process. Without `node` and `npm` it says so loudly and
+//! returns `None`, unless `REQUIRE_OIDC_PROVIDER=1` (CI), where that is a failure.
+//!
+//! The provider has a confidential client (client_secret_basic, the redirect URI given, grant
+//! types authorization_code, refresh_token and client_credentials), a second one whose access
+//! tokens are opaque (`{client_id}-opaque`), a test account `u-carol` with name, email and
+//! groups, resource indicators that mint ES256 JWT access tokens for the given resource (and
+//! for `https://other.example.com/mcp`), introspection and revocation. Its signing keys are
+//! new at each start, under a key id the test chooses, and are written to a file so that a test
+//! can forge tokens with the provider's own key.
+
+// Each test binary uses a different part of the harness.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use mcp_oauth_kit::auth::AuthProvider;
+use mcp_oauth_kit::{AccessToken, Config, McpServer, ToolDef, ToolError, ToolOutput, Tools};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::common::{TestServer, header, rpc_reply, tool_call};
+
+/// The resource of another server, for which the provider also mints tokens.
+pub(crate) const OTHER_RESOURCE: &str = "https://other.example.com/mcp";
+
+/// How the provider is configured.
+#[derive(Debug, Clone)]
+pub(crate) struct ProviderConfig {
+    /// The MCP resource that access tokens are for (`{PUBLIC_URL}/mcp`).
+    pub(crate) resource: String,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
+    /// The client's redirect URI (`{PUBLIC_URL}/oauth/callback`).
+    pub(crate) redirect_uri: String,
+    /// The signing keys' id.
+    pub(crate) kid: String,
+    /// Access-token lifetime in seconds.
+    pub(crate) access_ttl_secs: u64,
+}
+
+impl ProviderConfig {
+    /// A provider for the server whose public URL is `public_url`.
+    pub(crate) fn for_server(public_url: &str) -> Self {
+        Self {
+            resource: format!("{public_url}/mcp"),
+            client_id: "mcp-kit".into(),
+            client_secret: "test-secret-of-the-kit-at-the-provider".into(),
+            redirect_uri: format!("{public_url}/oauth/callback"),
+            kid: "key-1".into(),
+            access_ttl_secs: 300,
+        }
+    }
+}
+
+/// A running provider. Dropping it kills the process.
+pub(crate) struct OidcProvider {
+    child: Option<Child>,
+    pub(crate) config: ProviderConfig,
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) issuer: String,
+    port: u16,
+    dir: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn folder() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("oidc-provider")
+}
+
+fn tool_present(name: &str) -> bool {
+    Command::new(name).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// Run `npm ci` once if `node_modules` lacks the provider. A lock directory (`mkdir` is atomic)
+/// keeps concurrent test binaries from installing over each other; a lock older than the
+/// install may take is left by a killed run and is taken over.
+fn install() {
+    let dir = folder();
+    let installed = || dir.join("node_modules").join("oidc-provider").join("package.json").is_file();
+    if installed() {
+        return;
+    }
+    let lock = dir.join(".npm-ci.lock");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        match std::fs::create_dir(&lock) {
+            Ok(()) => break,
+            Err(_) if installed() => return,
+            Err(_) => {
+                let stale = std::fs::metadata(&lock)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(300));
+                if stale {
+                    let _ = std::fs::remove_dir(&lock);
+                }
+                assert!(Instant::now() < deadline, "waited too long for another test's npm ci");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+    if !installed() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .status()
+            .expect("run npm ci");
+        let _ = std::fs::remove_dir(&lock);
+        assert!(status.success(), "npm ci in {} failed", dir.display());
+    } else {
+        let _ = std::fs::remove_dir(&lock);
+    }
+}
+
+impl OidcProvider {
+    /// Start a provider, or `None` (after saying so on stderr) when Node.js is not installed
+    /// and `REQUIRE_OIDC_PROVIDER` is not `1`.
+    pub(crate) async fn start(config: ProviderConfig) -> Option<Self> {
+        if !tool_present("node") || !tool_present("npm") {
+            assert!(
+                std::env::var("REQUIRE_OIDC_PROVIDER").as_deref() != Ok("1"),
+                "REQUIRE_OIDC_PROVIDER=1 but node or npm is missing (apt-get install nodejs npm)"
+            );
+            eprintln!("SKIPPED: node and npm are needed to run the OpenID provider these tests use");
+            return None;
+        }
+        tokio::task::spawn_blocking(install).await.expect("npm ci ran");
+        let dir = std::env::temp_dir().join(format!("mcp-oidc-{}-{}", std::process::id(), unique()));
+        std::fs::create_dir_all(&dir).expect("a temporary folder");
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
+        let mut provider = Self { child: None, config, issuer: String::new(), port: 0, dir, http };
+        provider.launch().await;
+        Some(provider)
+    }
+
+    /// Start the process on `self.port` (0 at first) and wait for its discovery document.
+    async fn launch(&mut self) {
+        let c = &self.config;
+        let stderr = std::fs::File::create(self.dir.join("provider.log")).expect("a log file");
+        let mut child = Command::new("node")
+            .arg("provider.mjs")
+            .current_dir(folder())
+            .env("OIDC_PORT", self.port.to_string())
+            .env("OIDC_RESOURCE", &c.resource)
+            .env("OIDC_CLIENT_ID", &c.client_id)
+            .env("OIDC_CLIENT_SECRET", &c.client_secret)
+            .env("OIDC_REDIRECT_URI", &c.redirect_uri)
+            .env("OIDC_KID", &c.kid)
+            .env("OIDC_KEYS_OUT", self.dir.join("keys.json"))
+            .env("OIDC_ACCESS_TTL", c.access_ttl_secs.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start node provider.mjs");
+        let stdout = child.stdout.take().expect("its stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(port) = line.strip_prefix("OIDC_PROVIDER_PORT=") {
+                    let _ = tx.send(port.trim().parse::<u16>().ok());
+                }
+            }
+        });
+        self.child = Some(child);
+        let port = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
+            .await
+            .expect("the reader ran")
+            .ok()
+            .flatten();
+        let Some(port) = port else {
+            let log = std::fs::read_to_string(self.dir.join("provider.log")).unwrap_or_default();
+            panic!("the OpenID provider did not start:\n{log}");
+        };
+        self.port = port;
+        self.issuer = format!("http://127.0.0.1:{port}");
+        let discovery = format!("{}/.well-known/openid-configuration", self.issuer);
+        for _ in 0..100 {
+            if self.http.get(&discovery).send().await.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the OpenID provider's discovery document did not come up at {discovery}");
+    }
+
+    /// Kill the process (the provider is down until [`OidcProvider::restart`]).
+    pub(crate) fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start again on the same port (same issuer) with new signing keys under `kid`: a key
+    /// rotation.
+    pub(crate) async fn restart(&mut self, kid: &str) {
+        self.stop();
+        self.config.kid = kid.to_owned();
+        self.launch().await;
+    }
+
+    /// `{issuer}/jwks`.
+    pub(crate) fn jwks_url(&self) -> String {
+        format!("{}/jwks", self.issuer)
+    }
+
+    /// `{issuer}/token/introspection`.
+    pub(crate) fn introspection_url(&self) -> String {
+        format!("{}/token/introspection", self.issuer)
+    }
+
+    /// An access token of the `client_credentials` grant for `resource`, as the provider's
+    /// token endpoint answers it (`client_id` is the main client or its `-opaque` twin).
+    pub(crate) async fn client_credentials(&self, client_id: &str, resource: &str, scope: &str) -> String {
+        let res = self
+            .http
+            .post(format!("{}/token", self.issuer))
+            .basic_auth(client_id, Some(&self.config.client_secret))
+            .form(&[("grant_type", "client_credentials"), ("resource", resource), ("scope", scope)])
+            .send()
+            .await
+            .expect("POST /token at the provider");
+        let status = res.status();
+        let body: Value = res.json().await.expect("a JSON token response");
+        assert!(status.is_success(), "the provider refused the token request: {body}");
+        body["access_token"].as_str().expect("an access_token").to_owned()
+    }
+
+    /// Revoke `token` at the provider, as `client_id`.
+    pub(crate) async fn revoke(&self, client_id: &str, token: &str) {
+        let res = self
+            .http
+            .post(format!("{}/token/revocation", self.issuer))
+            .basic_auth(client_id, Some(&self.config.client_secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("POST /token/revocation at the provider");
+        assert!(res.status().is_success(), "revocation at the provider: {}", res.status());
+    }
+
+    /// The provider's current ES256 signing key (PKCS#8 DER) and its key id.
+    pub(crate) fn es256_key(&self) -> (String, Vec<u8>) {
+        let keys: Value =
+            serde_json::from_slice(&std::fs::read(self.dir.join("keys.json")).expect("the keys file")).expect("JSON");
+        let key = keys["keys"].as_array().and_then(|k| k.iter().find(|k| k["alg"] == "ES256")).expect("an ES256 key");
+        let der = STANDARD.decode(key["pkcs8"].as_str().expect("pkcs8")).expect("base64");
+        (key["kid"].as_str().expect("kid").to_owned(), der)
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+async fn caller(caller: AccessToken, _args: serde_json::Map<String, Value>) -> Result<ToolOutput, ToolError> {
+    Ok(ToolOutput::text(caller.username.clone()).with_structured(json!({
+        "subject": caller.subject,
+        "username": caller.username,
+        "client_id": caller.client_id,
+        "scopes": caller.scopes,
+        "audience": caller.audience,
+        "claims": caller.claims(),
+    })))
+}
+
+/// A provider, and a stateless resource server (tool `caller`, which describes its caller)
+/// whose token verifier `verifier` makes from the server's configuration (adjusted by `tweak`)
+/// and the provider. `None` when Node.js is missing and not required.
+pub(crate) async fn with_resource_server<P: AuthProvider>(
+    tweak: impl FnOnce(&mut Config),
+    verifier: impl FnOnce(&Config, &OidcProvider) -> P,
+) -> Option<(TestServer, OidcProvider)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let provider = OidcProvider::start(ProviderConfig::for_server(&base)).await?;
+    let server = TestServer::launch_on(listener, |mut config| {
+        config.stateless = true;
+        tweak(&mut config);
+        let verifier = verifier(&config, &provider);
+        let tools = Tools::new().tool(ToolDef::new("caller", "Describe the caller").handler(caller));
+        McpServer::builder(config).auth_provider(verifier).tools(tools)
+    })
+    .await;
+    Some((server, provider))
+}
+
+/// `tools/call caller` with `token`: the status, the `WWW-Authenticate` challenge and the
+/// caller as the tool saw it.
+pub(crate) async fn call_caller(server: &TestServer, token: &str) -> (StatusCode, String, Value) {
+    let res = server.mcp(Some(token), &tool_call(1, "caller"), None).await;
+    let status = res.status();
+    let challenge = header(&res, "www-authenticate");
+    let body = if status == StatusCode::OK {
+        rpc_reply(res).await["result"]["structuredContent"].clone()
+    } else {
+        Value::Null
+    };
+    (status, challenge, body)
+}
+
+/// Assert that `token` gets 401 `invalid_token`.
+pub(crate) async fn assert_refused(server: &TestServer, token: &str, why: &str) {
+    let (status, challenge, _) = call_caller(server, token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{why}");
+    assert!(challenge.contains("error=\"invalid_token\""), "{why}: {challenge}");
+}
