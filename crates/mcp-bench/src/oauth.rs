@@ -4,11 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::StatusCode;
+use mcp_test_support::{AuthorizationResponse, LoginForm, Pkce};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::client::{Conn, Reply};
@@ -46,13 +44,6 @@ fn expect(reply: &Reply, status: StatusCode, what: &str) -> Result<(), String> {
     }
 }
 
-/// A PKCE verifier (256 random bits) and its S256 challenge.
-pub(crate) fn pkce() -> (String, String) {
-    let verifier = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
-}
-
 /// `POST /register` of a public client, as MCP clients do; returns its `client_id`.
 pub(crate) async fn register(conn: &mut Conn) -> Result<String, String> {
     let body = json!({
@@ -68,22 +59,16 @@ pub(crate) async fn register(conn: &mut Conn) -> Result<String, String> {
     v["client_id"].as_str().map(str::to_owned).ok_or_else(|| "registration without client_id".into())
 }
 
-fn hidden_input(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let len = html[start..].find('"')?;
-    Some(html[start..start + len].to_owned())
+/// `mcp_login_…`: the per-request cookie of builds before the browser cookie, so that
+/// `--candidate-bin` can compare against them.
+fn legacy_login_cookie(headers: &http::HeaderMap) -> Option<String> {
+    let set = headers.get_all(http::header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok());
+    set.filter_map(|v| v.split(';').next()).find(|pair| pair.starts_with("mcp_login_")).map(str::to_owned)
 }
 
-fn location(reply: &Reply, base: &str) -> Result<Url, String> {
-    let raw = reply.header("location").ok_or("redirect without Location")?;
-    Url::parse(raw)
-        .or_else(|_| Url::parse(base).and_then(|b| b.join(raw)))
-        .map_err(|e| format!("Location {raw:?}: {e}"))
-}
-
-fn param(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+fn location(reply: &Reply, base: &Url) -> Result<Url, String> {
+    mcp_test_support::location(&reply.headers, Some(base))
+        .ok_or_else(|| format!("no usable Location: {:?}", reply.header("location")))
 }
 
 /// `/authorize` → login page → `POST /login` (Allow) → the code. Also returns how long the
@@ -94,7 +79,7 @@ pub(crate) async fn authorize(
     client_id: &str,
     (username, password): (&str, &str),
 ) -> Result<(PendingCode, Duration), String> {
-    let (verifier, challenge) = pkce();
+    let Pkce { verifier, challenge } = Pkce::new();
     let resource = format!("{base}/mcp");
     let auth = Url::parse_with_params(
         &format!("{base}/authorize"),
@@ -113,46 +98,34 @@ pub(crate) async fn authorize(
     let path = &auth[url::Position::BeforePath..];
     let reply = conn.get(path, None).await?;
     expect(&reply, StatusCode::FOUND, "GET /authorize")?;
-    let login = location(&reply, base)?;
+    let login = location(&reply, &auth)?;
     if !login.as_str().starts_with(&format!("{base}/login?request=")) {
         return Err(format!("/authorize redirected to {login}, not to the login page"));
     }
     let reply = conn.get(&login[url::Position::BeforePath..], None).await?;
     expect(&reply, StatusCode::OK, "GET /login")?;
-    let cookie = reply
-        .headers
-        .get_all(http::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next())
-        // `mcp_login_…`: the per-request cookie of builds before the browser cookie, so that
-        // `--candidate-bin` can compare against them.
-        .find(|pair| pair.trim_start().starts_with("mcp_browser=") || pair.trim_start().starts_with("mcp_login_"))
-        .map(|pair| pair.trim().to_owned())
+    let page = LoginForm::read(&reply.headers, &reply.text()).ok_or("no sign-in form on the login page")?;
+    let cookie = page
+        .cookie
+        .clone()
+        .or_else(|| legacy_login_cookie(&reply.headers))
         .ok_or("the login page set no mcp_browser cookie")?;
-    let html = reply.text();
-    let request = hidden_input(&html, "request").ok_or("no request field on the login page")?;
-    let csrf = hidden_input(&html, "csrf_token").ok_or("no csrf_token field on the login page")?;
-    let form = [
-        ("request", request.as_str()),
-        ("csrf_token", csrf.as_str()),
-        ("username", username),
-        ("password", password),
-        ("decision", "allow"),
-    ];
+    let submission = page.submission(username, password, "allow");
+    let form: Vec<(&str, &str)> = submission.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let started = Instant::now();
     let origin = url::Url::parse(base).map_err(|e| e.to_string())?.origin().ascii_serialization();
     let reply = conn.post_form("/login", &form, Some(&cookie), Some(&origin)).await?;
     let login_time = started.elapsed();
     expect(&reply, StatusCode::FOUND, "POST /login")?;
-    let callback = location(&reply, base)?;
+    let callback = location(&reply, &auth)?;
     if !callback.as_str().starts_with(REDIRECT_URI) {
         return Err(format!("the login redirected to {callback}, not to the client"));
     }
-    if param(&callback, "state").as_deref() != Some(STATE) || param(&callback, "iss").as_deref() != Some(base) {
+    let response = AuthorizationResponse::from_callback(&callback).map_err(|e| format!("{e}: {callback}"))?;
+    if response.state.as_deref() != Some(STATE) || response.iss.as_deref() != Some(base) {
         return Err(format!("callback without the right state and iss: {callback}"));
     }
-    let code = param(&callback, "code").ok_or_else(|| format!("callback without a code: {callback}"))?;
+    let code = response.code;
     let pending = PendingCode { client_id: client_id.to_owned(), code, verifier, username: username.to_owned() };
     Ok((pending, login_time))
 }

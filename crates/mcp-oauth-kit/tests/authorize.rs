@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{REDIRECT_URI, STATE, TestServer, header, location, param, pkce, return_link};
+use common::{Pkce, REDIRECT_URI, STATE, TestServer, header, location, param, return_link};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -14,7 +14,7 @@ use serde_json::json;
 async fn a_valid_request_goes_to_the_login_page() {
     let server = TestServer::start().await;
     let client_id = server.register_public().await;
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     let res = server.get(&server.authorize_url(&client_id, &challenge, STATE, &[])).await;
     assert_eq!(res.status(), StatusCode::FOUND);
     assert_eq!(header(&res, "cache-control"), "no-store");
@@ -35,7 +35,7 @@ async fn untrusted_client_or_redirect_uri_gets_an_error_page_and_no_redirect() {
         }))
         .await;
     let two_uris = two_uris["client_id"].as_str().expect("client_id").to_owned();
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     let valid = |client: &str| {
         vec![
             ("response_type".to_owned(), "code".to_owned()),
@@ -117,7 +117,7 @@ async fn untrusted_client_or_redirect_uri_gets_an_error_page_and_no_redirect() {
 async fn a_loopback_redirect_uri_may_use_another_port() {
     let server = TestServer::start().await;
     let client_id = server.register_public().await;
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     for uri in ["http://127.0.0.1:51234/callback", "http://127.0.0.1/callback"] {
         let url = server.authorize_url(&client_id, &challenge, STATE, &[("redirect_uri", uri)]);
         let res = server.get(&url).await;
@@ -141,7 +141,7 @@ async fn a_loopback_redirect_uri_may_use_another_port() {
 async fn a_single_registered_redirect_uri_may_be_omitted() {
     let server = TestServer::start().await;
     let client_id = server.register_public().await;
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     let url = server.authorize_url_from(&[
         ("response_type", "code"),
         ("client_id", &client_id),
@@ -157,7 +157,7 @@ async fn a_single_registered_redirect_uri_may_be_omitted() {
 async fn errors_of_a_valid_client_are_shown_on_our_page_and_never_redirected() {
     let server = TestServer::start().await;
     let client_id = server.register_public().await;
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     let url_with = |params: &[(&str, Option<&str>)]| {
         let mut all: Vec<(&str, &str)> = vec![
             ("response_type", "code"),
@@ -234,7 +234,7 @@ async fn errors_of_a_valid_client_are_shown_on_our_page_and_never_redirected() {
 async fn the_resource_may_name_this_mcp_endpoint() {
     let server = TestServer::start().await;
     let client_id = server.register_public().await;
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     for resource in [format!("{}/mcp", server.base), format!("{}/mcp/", server.base)] {
         let res = server.get(&server.authorize_url(&client_id, &challenge, STATE, &[("resource", &resource)])).await;
         assert_eq!(res.status(), StatusCode::FOUND, "{resource}");

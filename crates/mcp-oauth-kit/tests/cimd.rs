@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{REDIRECT_URI, TestServer, header, location, param, pkce, serve_document};
+use common::{Pkce, REDIRECT_URI, TestServer, header, location, param, serve_document};
 use https_documents::{DocumentHost, Reply, TestCa, machine_host_name};
 use mcp_oauth_kit::clock::ManualClock;
 use reqwest::StatusCode;
@@ -37,7 +37,7 @@ async fn a_metadata_document_client_signs_in_without_registering() {
     })
     .await;
     let client_id = serve_document("/oauth/client.json", document).await;
-    let (verifier, challenge) = pkce();
+    let Pkce { verifier, challenge } = Pkce::new();
     let res = server.get(&server.authorize_url(&client_id, &challenge, "st", &[])).await;
     assert_eq!(res.status(), StatusCode::FOUND, "{:?}", res.text().await);
     let login = location(&res);
@@ -61,7 +61,7 @@ async fn documents_that_lie_or_live_on_private_hosts_are_refused() {
     })
     .await;
     let liar = serve_document("/c.json", |_| document("https://other.example/c.json")).await;
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     let res = lenient.get(&lenient.authorize_url(&liar, &challenge, "st", &[])).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(res.headers().get("location").is_none());
@@ -100,7 +100,7 @@ async fn local_host(ca: &TestCa, reply: Reply) -> DocumentHost {
 
 /// `/authorize` of the document's client, as a browser sends it.
 async fn authorize(server: &TestServer, client_id: &str) -> reqwest::Response {
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     server.get(&server.authorize_url(client_id, &challenge, "st", &[])).await
 }
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestServer, header, pkce};
+use common::{Pkce, TestServer, header};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -30,7 +30,7 @@ async fn the_metadata_says_documents_are_not_supported_and_https_client_ids_are_
     let metadata: Value = res.json().await.expect("JSON metadata");
     assert_eq!(metadata["client_id_metadata_document_supported"], Value::Bool(false));
 
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     // Nothing listens there: the refusal must come before any fetch.
     let res = server.get(&server.authorize_url("https://127.0.0.1:1/client.json", &challenge, "st", &[])).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);

@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use common::{STATE, TestServer, pkce, text_of, tokens_of};
+use common::{Pkce, STATE, TestServer, text_of, tokens_of};
 use mcp_oauth_kit::auth::{AuthProvider, TokenRejection};
 use mcp_oauth_kit::claims::MAX_CLAIMS_BYTES;
 use mcp_oauth_kit::users::UserStoreError;
@@ -42,7 +42,7 @@ async fn claims_of_the_user_store_reach_the_tool() {
     let t = server.sign_in("alice", "password123", &[]).await;
     let session = server.initialize(&t.access).await;
     let reply = server.call_tool(&t.access, &session, "profile").await;
-    assert_eq!(text_of(&reply), r#"alice@example.com ["admin", "dev"] None"#);
+    assert_eq!(text_of(&reply["result"]), r#"alice@example.com ["admin", "dev"] None"#);
     let structured = &reply["result"]["structuredContent"];
     assert_eq!(structured["claims"], json!({ "email": "alice@example.com", "roles": ["admin", "dev"] }));
     assert_eq!(
@@ -88,10 +88,10 @@ async fn a_refresh_takes_the_users_current_claims() {
 
     let session = server.initialize(&second.access).await;
     let reply = server.call_tool(&second.access, &session, "profile").await;
-    assert_eq!(text_of(&reply), r#"alice@new.example.com ["admin", "dev"] Some("acme")"#);
+    assert_eq!(text_of(&reply["result"]), r#"alice@new.example.com ["admin", "dev"] Some("acme")"#);
     let session = server.initialize(&first.access).await;
     let reply = server.call_tool(&first.access, &session, "profile").await;
-    assert_eq!(text_of(&reply), r#"alice@example.com ["admin", "dev"] None"#);
+    assert_eq!(text_of(&reply["result"]), r#"alice@example.com ["admin", "dev"] None"#);
 }
 
 /// A user store that hands over more than `MAX_CLAIMS_BYTES` of claims: the sign-in fails with
@@ -101,7 +101,7 @@ async fn oversized_claims_fail_the_sign_in_and_the_refresh() {
     let dir = directory(alice().with_claim("bio", "x".repeat(MAX_CLAIMS_BYTES)));
     let server = TestServer::start_with_users_and_tools(dir.clone(), tools()).await;
     let client_id = server.register_public().await;
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     let auth = server.authorize_url(&client_id, &challenge, STATE, &[]);
     let refused = server.login(&auth, "alice", "password123").await.expect_err("no code");
     assert_eq!(refused.status(), StatusCode::INTERNAL_SERVER_ERROR);
@@ -146,5 +146,5 @@ async fn claims_of_a_token_verifier_reach_the_tool() {
     let server = TestServer::start_with_provider_and_tools(ExternalVerifier, tools()).await;
     let session = server.initialize("ext-token-of-dora").await;
     let reply = server.call_tool("ext-token-of-dora", &session, "profile").await;
-    assert_eq!(text_of(&reply), r#"dora@idp.example ["viewer"] Some("idp-org")"#);
+    assert_eq!(text_of(&reply["result"]), r#"dora@idp.example ["viewer"] Some("idp-org")"#);
 }

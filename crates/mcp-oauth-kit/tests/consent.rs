@@ -9,11 +9,11 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{REDIRECT_URI, STATE, TestServer, header, hidden_input, location, param, pkce, text_of, tokens_of};
-use mcp_oauth_kit::clock::ManualClock;
+use common::{
+    PROXIED_HOST, Pkce, REDIRECT_URI, STATE, TestServer, header, hidden_input, location, param, text_of, tokens_of,
+};
 use reqwest::header::{COOKIE, HOST, ORIGIN, SET_COOKIE};
 use reqwest::{Response, StatusCode, Url};
 use serde_json::json;
@@ -257,7 +257,7 @@ struct Request {
 }
 
 fn request(server: &TestServer, client_id: &str, redirect_uri: &str, scope: &str) -> Request {
-    let (verifier, challenge) = pkce();
+    let Pkce { verifier, challenge } = Pkce::new();
     let url = server.authorize_url(client_id, &challenge, STATE, &[("redirect_uri", redirect_uri), ("scope", scope)]);
     Request { url, verifier, client_id: client_id.to_owned(), redirect_uri: redirect_uri.to_owned() }
 }
@@ -317,7 +317,7 @@ async fn redeems_as(server: &TestServer, req: &Request, callback: &Url, username
     let tokens = tokens_of(&req.client_id, res).await;
     let session = server.initialize(&tokens.access).await;
     let reply = server.call_tool(&tokens.access, &session, "whoami").await;
-    assert_eq!(text_of(&reply), username);
+    assert_eq!(text_of(&reply["result"]), username);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -667,26 +667,9 @@ async fn the_session_cookie_is_http_only_lax_and_lives_for_the_session_ttl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_a_tls_proxy_the_session_cookie_is_host_prefixed_and_secure() {
-    const PUBLIC: &str = "https://mcp.example.com";
-    let server = TestServer::start_with(|c| {
-        let mut public = mcp_oauth_kit::Config::new(PUBLIC).expect("valid").with_scopes(&["mcp", "admin"], &["mcp"]);
-        public.listen_addr = c.listen_addr;
-        public
-    })
-    .await;
-    let reg: serde_json::Value = server
-        .client
-        .post(server.url("/register"))
-        .header(HOST, "mcp.example.com")
-        .json(&json!({ "redirect_uris": [WEB_REDIRECT], "token_endpoint_auth_method": "none" }))
-        .send()
-        .await
-        .expect("POST /register")
-        .json()
-        .await
-        .expect("JSON");
-    let client = reg["client_id"].as_str().expect("client_id");
-    let mut browser = Browser { server: &server, host: Some("mcp.example.com"), jar: Vec::new() };
+    let server = TestServer::behind_tls_proxy().await;
+    let client = &server.register_via_proxy(WEB_REDIRECT).await;
+    let mut browser = Browser { server: &server, host: Some(PROXIED_HOST), jar: Vec::new() };
     let page = browser.authorize(&request(&server, client, WEB_REDIRECT, "mcp").url).await.page();
     let res =
         browser.submit(&page, &[("username", "alice"), ("password", "password123"), ("remember", "1")], "allow").await;
@@ -698,7 +681,7 @@ async fn behind_a_tls_proxy_the_session_cookie_is_host_prefixed_and_secure() {
     }
     assert!(!set.contains("Domain="), "__Host- rules: {set}");
     let callback = browser.straight_back(&request(&server, client, WEB_REDIRECT, "mcp").url).await;
-    assert_eq!(param(&callback, "iss").as_deref(), Some(PUBLIC));
+    assert_eq!(param(&callback, "iss").as_deref(), Some(format!("https://{PROXIED_HOST}").as_str()));
     // Over https, only the prefixed cookie counts.
     let value = browser.cookie("__Host-mcp_session").expect("kept").to_owned();
     browser.jar = vec![("mcp_session".into(), value)];
@@ -727,12 +710,7 @@ async fn a_session_ttl_of_zero_turns_sessions_and_remembering_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_asks_for_the_password_again() {
-    let clock = ManualClock::starting_now();
-    let server = TestServer::start_with(|mut c| {
-        c.clock = Arc::new(clock.clone());
-        c
-    })
-    .await;
+    let (server, clock) = TestServer::start_on_clock(|c| c).await;
     let (client, mut browser) = alice_signed_in(&server, true).await;
     // The session's last millisecond (12 hours by default): consent only.
     clock.advance(Duration::from_secs(12 * 3600) - Duration::from_millis(1));

@@ -73,7 +73,7 @@ async fn h2c_serves_oauth_and_mcp_and_checks_the_authority() {
     assert_eq!(mcp(&note, Some(&session)).await.expect("initialized").status(), StatusCode::ACCEPTED);
     let res = mcp(&tool_call(2, "whoami"), Some(&session)).await.expect("tools/call over h2c");
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(text_of(&rpc_reply(res).await), "alice");
+    assert_eq!(text_of(&rpc_reply(res).await["result"]), "alice");
     let res = mcp(&tool_call(3, "admin_only"), Some(&session)).await.expect("a scoped call over h2c");
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "scopes hold over HTTP/2");
 

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{REDIRECT_URI, STATE, TestServer, Tokens, header, param, pkce, tokens_of};
+use common::{REDIRECT_URI, STATE, TestServer, Tokens, header, param, tokens_of};
 use mcp_oauth_kit::clock::ManualClock;
+use mcp_test_support::Pkce;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -36,7 +37,7 @@ async fn register_confidential(server: &TestServer) -> Confidential {
 
 /// Sign alice in through `client` and exchange the code with its secret.
 async fn sign_in(server: &TestServer, client: &Confidential) -> Tokens {
-    let (verifier, challenge) = pkce();
+    let Pkce { verifier, challenge } = Pkce::new();
     let auth = server.authorize_url(&client.id, &challenge, STATE, &[]);
     let callback = server.login(&auth, "alice", "password123").await.expect("sign-in gives a code");
     let code = param(&callback, "code").expect("a code");

@@ -4,18 +4,16 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{LoginPage, REDIRECT_URI, STATE, TestServer, header, location, param, pkce};
-use mcp_oauth_kit::clock::ManualClock;
+use common::{LoginPage, PROXIED_HOST, Pkce, REDIRECT_URI, STATE, TestServer, header, location, param};
 use reqwest::StatusCode;
 use serde_json::json;
 
 /// A server, a public client and an open login page for it.
 async fn login_page(server: &TestServer) -> LoginPage {
     let client_id = server.register_public().await;
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     server.open_login(&server.authorize_url(&client_id, &challenge, STATE, &[])).await
 }
 
@@ -30,7 +28,7 @@ async fn the_page_names_the_client_escaped_and_the_redirect_host() {
         }))
         .await;
     let client_id = reg["client_id"].as_str().expect("client_id");
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     let url = server.authorize_url(
         client_id,
         &challenge,
@@ -70,7 +68,7 @@ async fn the_page_has_its_security_headers_and_sets_the_browser_cookie() {
     assert!(!set_cookie.contains("Secure"), "plain http: a Secure cookie would never come back");
     // A browser that has the cookie keeps it: the next page sets none and uses the same secret.
     let client_id = server.register_public().await;
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     let auth = server.authorize_url(&client_id, &challenge, STATE, &[]);
     let login_url = location(&server.get(&auth).await);
     let again = server.login_page_in(login_url.as_str(), page.cookie.as_deref()).await;
@@ -209,12 +207,8 @@ async fn five_wrong_passwords_drop_the_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_for_one_username_are_throttled_across_requests() {
-    let clock = ManualClock::starting_now();
-    let server = TestServer::start_with(|mut c| {
-        c.clock = Arc::new(clock.clone());
-        c
-    })
-    .await;
+    // A clock that stands still: the whole throttle window is left, to the second.
+    let (server, _frozen) = TestServer::start_on_clock(|c| c).await;
     let first = login_page(&server).await;
     for attempt in 1..=4 {
         let res = server.post_login(&first.form("alice", "wrong", "allow"), first.cookie.as_deref()).await;
@@ -302,10 +296,8 @@ async fn repeated_failures_from_one_address_are_throttled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_oauth_endpoints_are_rate_limited_per_address() {
-    let clock = ManualClock::starting_now();
-    let server = TestServer::start_with(|mut c| {
+    let (server, clock) = TestServer::start_on_clock(|mut c| {
         c.oauth_requests_per_minute = 3;
-        c.clock = Arc::new(clock.clone());
         c
     })
     .await;
@@ -351,12 +343,7 @@ async fn unknown_or_missing_requests_get_an_error_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_request_gets_an_error_page() {
-    let clock = ManualClock::starting_now();
-    let server = TestServer::start_with(|mut c| {
-        c.clock = Arc::new(clock.clone());
-        c
-    })
-    .await;
+    let (server, clock) = TestServer::start_on_clock(|c| c).await;
     let page = login_page(&server).await;
     // The last millisecond of the 10 minutes a user has to sign in: the page still shows.
     clock.advance(Duration::from_secs(600) - Duration::from_millis(1));
@@ -426,39 +413,22 @@ async fn assert_spent_request_page(res: reqwest::Response) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_a_tls_proxy_the_cookie_is_host_prefixed_and_secure() {
-    const PUBLIC: &str = "https://mcp.example.com";
-    let server = TestServer::start_with(|c| {
-        let mut public = mcp_oauth_kit::Config::new(PUBLIC).expect("valid").with_scopes(&["mcp", "admin"], &["mcp"]);
-        public.listen_addr = c.listen_addr;
-        public
-    })
-    .await;
+    let server = TestServer::behind_tls_proxy().await;
     // What the proxy forwards: our path, the public Host.
     let via_proxy = |url: &reqwest::Url| {
         let path = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
         };
-        server.client.get(server.url(&path)).header("host", "mcp.example.com")
+        server.client.get(server.url(&path)).header("host", PROXIED_HOST)
     };
-    let reg: serde_json::Value = server
-        .client
-        .post(server.url("/register"))
-        .header("host", "mcp.example.com")
-        .json(&json!({ "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none" }))
-        .send()
-        .await
-        .expect("POST /register")
-        .json()
-        .await
-        .expect("JSON");
-    let client_id = reg["client_id"].as_str().expect("client_id");
-    let (_, challenge) = pkce();
+    let client_id = &server.register_via_proxy(REDIRECT_URI).await;
+    let challenge = Pkce::new().challenge;
     let auth = reqwest::Url::parse(&server.authorize_url(client_id, &challenge, STATE, &[])).expect("URL");
     let res = via_proxy(&auth).send().await.expect("GET /authorize");
     assert_eq!(res.status(), StatusCode::FOUND);
     let login_url = location(&res);
-    assert!(login_url.as_str().starts_with(&format!("{PUBLIC}/login?request=")), "{login_url}");
+    assert!(login_url.as_str().starts_with(&format!("https://{PROXIED_HOST}/login?request=")), "{login_url}");
 
     let res = via_proxy(&login_url).send().await.expect("GET /login");
     assert_eq!(res.status(), StatusCode::OK);
@@ -480,7 +450,7 @@ async fn behind_a_tls_proxy_the_cookie_is_host_prefixed_and_secure() {
         server
             .client
             .post(server.url("/login"))
-            .header("host", "mcp.example.com")
+            .header("host", PROXIED_HOST)
             .header("cookie", cookie)
             .form(&form)
             .send()
@@ -489,7 +459,7 @@ async fn behind_a_tls_proxy_the_cookie_is_host_prefixed_and_secure() {
     let res = post(unprefixed).await.expect("POST /login");
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "over https only the __Host- cookie counts");
     let res = post(cookie).await.expect("POST /login");
-    assert_code_redirect_from(PUBLIC, &res);
+    assert_code_redirect_from(&format!("https://{PROXIED_HOST}"), &res);
 }
 
 /// Every `name=value` a browser would hold after these responses (later ones win).
@@ -511,7 +481,7 @@ async fn two_sign_ins_in_one_browser_both_complete() {
     // A client that opened the browser twice, or two clients connecting at once.
     let first = login_page(&server).await;
     let client_id = server.register_public().await;
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     let login_url = location(&server.get(&server.authorize_url(&client_id, &challenge, STATE, &[])).await);
     let second = server.login_page_in(login_url.as_str(), first.cookie.as_deref()).await;
     let jar = cookie_jar(&[&first, &second]);
@@ -526,7 +496,7 @@ async fn an_unusual_state_comes_back_unchanged() {
     let server = TestServer::start().await;
     let client_id = server.register_public().await;
     let state = "a b&c=d/é+%25?#x\"<>";
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     let callback = server
         .login(&server.authorize_url(&client_id, &challenge, state, &[]), "alice", "password123")
         .await
@@ -612,7 +582,7 @@ async fn the_page_shows_a_private_schemes_name_and_no_format_characters_in_the_c
         }))
         .await;
     let client_id = reg["client_id"].as_str().expect("client_id");
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     let page = server.open_login(&server.authorize_url(client_id, &challenge, STATE, &[("redirect_uri", uri)])).await;
     assert!(
         page.html.contains("You will be sent back to <strong>com.evil://claude.ai</strong>"),

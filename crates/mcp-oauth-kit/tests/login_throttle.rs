@@ -11,7 +11,7 @@ mod postgres;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{LoginPage, STATE, TestServer, header, location, param, pkce};
+use common::{LoginPage, Pkce, STATE, TestServer, header, location, param};
 use mcp_oauth_kit::store::{MemoryStore, SqlStore, Store};
 use mcp_oauth_kit::users::UserStoreError;
 use mcp_oauth_kit::{Password, StaticUserStore, User, UserStore, async_trait};
@@ -61,7 +61,7 @@ async fn pages(servers: &[&TestServer], n: usize) -> Vec<(usize, LoginPage)> {
     let mut pages = Vec::with_capacity(n);
     for i in 0..n {
         let s = i % servers.len();
-        let (_, challenge) = pkce();
+        let challenge = Pkce::new().challenge;
         let url = servers[s].authorize_url(&clients[s], &challenge, STATE, &[]);
         pages.push((s, servers[s].open_login(&url).await));
     }

@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{APP_HTML, APP_MIME, APP_URI, TestServer, header, initialize_request, rpc_reply, text_of, tool_call};
-use mcp_oauth_kit::clock::ManualClock;
 use mcp_oauth_kit::rmcp::handler::server::router::tool::ToolRouter;
 use mcp_oauth_kit::rmcp::model::{ServerCapabilities, ServerConfig};
 use mcp_oauth_kit::rmcp::service::RequestContext;
@@ -34,7 +32,7 @@ async fn tools_know_their_caller() {
         assert_eq!(names, ["admin_only", "profile_card", "whoami"], "{user}");
 
         let reply = server.call_tool(&t.access, &session, "whoami").await;
-        assert_eq!(text_of(&reply), user, "{reply}");
+        assert_eq!(text_of(&reply["result"]), user, "{reply}");
         assert_eq!(reply["result"]["structuredContent"], json!({ "username": user }));
         assert_ne!(reply["result"]["isError"], json!(true));
     }
@@ -79,13 +77,13 @@ async fn a_scoped_tool_needs_its_scope() {
 
     // Other tools still work with the same token.
     let reply = server.call_tool(&plain.access, &session, "whoami").await;
-    assert_eq!(text_of(&reply), "alice");
+    assert_eq!(text_of(&reply["result"]), "alice");
 
     let admin = server.sign_in("alice", "password123", &[("scope", "mcp admin")]).await;
     assert_eq!(admin.body["scope"], "admin mcp");
     let session = server.initialize(&admin.access).await;
     let reply = server.call_tool(&admin.access, &session, "admin_only").await;
-    assert_eq!(text_of(&reply), "admin area, welcome alice", "{reply}");
+    assert_eq!(text_of(&reply["result"]), "admin area, welcome alice", "{reply}");
 }
 
 /// What a message with duplicate keys must get.
@@ -170,7 +168,7 @@ async fn duplicate_keys_cannot_smuggle_a_scoped_call() {
         }
     }
     // The session is still usable, and the scoped tool still refused the plain way.
-    assert_eq!(text_of(&server.call_tool(&plain.access, &session, "whoami").await), "alice");
+    assert_eq!(text_of(&server.call_tool(&plain.access, &session, "whoami").await["result"]), "alice");
     let res = server.mcp(Some(&plain.access), &tool_call(18, "admin_only"), Some(&session)).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }
@@ -263,33 +261,28 @@ async fn a_session_belongs_to_the_user_who_opened_it() {
 
     // Alice's session is unharmed, and a refreshed token of hers still drives it.
     let reply = server.call_tool(&alice.access, &session, "whoami").await;
-    assert_eq!(text_of(&reply), "alice");
+    assert_eq!(text_of(&reply["result"]), "alice");
     let res = server.refresh(&alice.client_id, &alice.refresh).await;
     let fresh = common::tokens_of(&alice.client_id, res).await;
     let reply = server.call_tool(&fresh.access, &session, "whoami").await;
-    assert_eq!(text_of(&reply), "alice");
+    assert_eq!(text_of(&reply["result"]), "alice");
 
     // Alice's token from another client is still alice: same subject, same session.
     let alice_elsewhere = server.sign_in("alice", "password123", &[]).await;
     let reply = server.call_tool(&alice_elsewhere.access, &session, "whoami").await;
-    assert_eq!(text_of(&reply), "alice");
+    assert_eq!(text_of(&reply["result"]), "alice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_gets_401() {
-    let clock = ManualClock::starting_now();
-    let server = TestServer::start_with(|mut c| {
-        c.clock = Arc::new(clock.clone());
-        c
-    })
-    .await;
+    let (server, clock) = TestServer::start_on_clock(|c| c).await;
     let t = server.sign_in("alice", "password123", &[]).await;
     assert_eq!(t.body["expires_in"], 3600);
     let session = server.initialize(&t.access).await;
     // The last millisecond of its hour, verified (and cached) then: still valid.
     clock.advance(Duration::from_secs(3600) - Duration::from_millis(1));
     let reply = server.call_tool(&t.access, &session, "whoami").await;
-    assert_eq!(text_of(&reply), "alice");
+    assert_eq!(text_of(&reply["result"]), "alice");
     // At its expiry the cached answer is not trusted either.
     clock.advance(Duration::from_millis(1));
     let res = server.mcp(Some(&t.access), &tool_call(3, "whoami"), Some(&session)).await;
@@ -298,7 +291,7 @@ async fn an_expired_token_gets_401() {
     // The refresh token outlives it.
     let fresh = common::tokens_of(&t.client_id, server.refresh(&t.client_id, &t.refresh).await).await;
     let reply = server.call_tool(&fresh.access, &session, "whoami").await;
-    assert_eq!(text_of(&reply), "alice");
+    assert_eq!(text_of(&reply["result"]), "alice");
 }
 
 /// The template of an MCP App whose tool needs the `admin` scope.
@@ -395,10 +388,10 @@ async fn the_endpoint_with_a_trailing_slash_works_the_same() {
     let session = server.initialize_at("/mcp/", &t.access).await;
     let res = server.mcp_at("/mcp/", Some(&t.access), &tool_call(2, "whoami"), Some(&session)).await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(text_of(&rpc_reply(res).await), "alice");
+    assert_eq!(text_of(&rpc_reply(res).await["result"]), "alice");
     // One endpoint: the session opened at /mcp/ is the one at /mcp.
     let reply = server.call_tool(&t.access, &session, "whoami").await;
-    assert_eq!(text_of(&reply), "alice");
+    assert_eq!(text_of(&reply["result"]), "alice");
     let res = server.mcp_at("/mcp/", Some(&t.access), &tool_call(3, "admin_only"), Some(&session)).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "scopes are enforced at /mcp/ too");
 }
@@ -465,7 +458,7 @@ async fn an_oversized_body_is_refused_and_the_server_keeps_serving() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 
     let reply = server.call_tool(&t.access, &session, "whoami").await;
-    assert_eq!(text_of(&reply), "alice", "the server still serves, the session still works");
+    assert_eq!(text_of(&reply["result"]), "alice", "the server still serves, the session still works");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -506,7 +499,7 @@ async fn stateless_mode_serves_json_without_sessions() {
         let res = server.mcp(Some(&t.access), &tool_call(2, "whoami"), None).await;
         assert_eq!(res.status(), StatusCode::OK, "{user}");
         assert!(header(&res, "content-type").starts_with("application/json"), "{user}");
-        assert_eq!(text_of(&rpc_reply(res).await), user);
+        assert_eq!(text_of(&rpc_reply(res).await["result"]), user);
     }
     let res = server.mcp(Some(&alice.access), &tool_call(3, "admin_only"), None).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "scopes are enforced without sessions too");
@@ -543,7 +536,7 @@ async fn an_rmcp_handler_is_guarded_and_knows_its_caller() {
     let bob = server.sign_in("bob", "hunter2", &[]).await;
     let session = server.initialize(&alice.access).await;
     let reply = server.call_tool(&alice.access, &session, "whoami").await;
-    assert_eq!(text_of(&reply), "alice", "{reply}");
+    assert_eq!(text_of(&reply["result"]), "alice", "{reply}");
     let res = server.mcp(Some(&bob.access), &tool_call(3, "whoami"), Some(&session)).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "bob's token on alice's session");
 }

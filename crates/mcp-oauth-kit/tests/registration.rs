@@ -4,11 +4,9 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{REDIRECT_URI, STATE, TestServer, header, oauth_error, pkce};
-use mcp_oauth_kit::clock::ManualClock;
+use common::{Pkce, REDIRECT_URI, STATE, TestServer, header, oauth_error};
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
@@ -194,9 +192,7 @@ async fn client_names_are_stored_without_control_characters() {
 /// user signed in to stays, and its tokens keep working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registrations_nobody_used_are_swept() {
-    let clock = ManualClock::starting_now();
-    let server = TestServer::start_with(|mut c| {
-        c.clock = Arc::new(clock.clone());
+    let (server, clock) = TestServer::start_on_clock(|mut c| {
         c.sweep_interval = Duration::from_millis(200);
         c
     })
@@ -221,7 +217,7 @@ async fn registrations_nobody_used_are_swept() {
         assert!(Instant::now() < deadline, "the unused registration was not swept within 10 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     let res = server.get(&server.authorize_url(&used, &challenge, STATE, &[])).await;
     assert_eq!(res.status(), StatusCode::FOUND, "the used client stays");
     let res = server.refresh(&used, &tokens.refresh).await;

@@ -1,5 +1,6 @@
 //! The request log at the default level (`info`): OAuth and metadata requests get a line each,
-//! MCP requests do not (they are `debug`: a line per tool call cost 30-45 % of the calls/s),
+//! MCP requests do not (they are `debug`: formatting and writing a line is a large share of a
+//! tool call's own cost, so a line per call would lower the calls/s a server sustains),
 //! no line carries a token or a password, and text a client chose (a metadata-document
 //! `client_id`, a path) reaches a line escaped, never as a raw line break or terminal escape.
 //! A binary of its own, because the log subscriber it installs is process-wide: its tests
@@ -12,7 +13,7 @@
 mod common;
 
 use common::log_capture::captured;
-use common::{REDIRECT_URI, TestServer, param, pkce};
+use common::{Pkce, REDIRECT_URI, TestServer, param};
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -75,7 +76,7 @@ async fn client_chosen_text_reaches_log_lines_escaped() {
         c
     })
     .await;
-    let (verifier, challenge) = pkce();
+    let Pkce { verifier, challenge } = Pkce::new();
 
     // A metadata-document client_id whose fetch fails (nothing listens on port 1).
     let unreachable = format!("http://127.0.0.1:1/c{INJECTED}-FETCH.json");

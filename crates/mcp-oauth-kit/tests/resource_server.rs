@@ -90,7 +90,7 @@ async fn call_whoami(server: &TestServer, token: &str) -> (StatusCode, String, S
     let res = server.mcp(Some(token), &tool_call(3, "whoami"), None).await;
     let status = res.status();
     let challenge = header(&res, "www-authenticate");
-    let body = if status == StatusCode::OK { text_of(&rpc_reply(res).await) } else { String::new() };
+    let body = if status == StatusCode::OK { text_of(&rpc_reply(res).await["result"]) } else { String::new() };
     (status, challenge, body)
 }
 

@@ -6,15 +6,14 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{STATE, TempDir, TestServer, param, pkce, tokens_of};
+use common::{Pkce, STATE, TempDir, TestServer, param, tokens_of};
 use mcp_oauth_kit::store::{SqlStore, Store};
 use serde_json::json;
 
 #[tokio::test]
 async fn the_database_file_holds_no_secret_the_server_handed_out() {
     let dir = TempDir::new("secrets-at-rest");
-    std::fs::create_dir_all(&dir.0).expect("a temp dir");
-    let url = format!("sqlite://{}", dir.0.join("kit.db").display());
+    let url = format!("sqlite://{}", dir.path().join("kit.db").display());
     let store: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite"));
     let server = TestServer::start_with_store(store, |c| c).await;
 
@@ -31,7 +30,7 @@ async fn the_database_file_holds_no_secret_the_server_handed_out() {
     // A rotation leaves a sealed successor for the grace window: it must not be readable either.
     let second = tokens_of(&first.client_id, server.refresh(&first.client_id, &first.refresh).await).await;
 
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     let callback = server
         .login(&server.authorize_url(&first.client_id, &challenge, STATE, &[]), "bob", "hunter2")
         .await
@@ -50,7 +49,7 @@ async fn the_database_file_holds_no_secret_the_server_handed_out() {
         ("sign-in session secret", session_secret),
     ];
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(&dir.0).expect("the temp dir") {
+    for entry in std::fs::read_dir(dir.path()).expect("the temp dir") {
         let path = entry.expect("a dir entry").path();
         files.push(std::fs::read(&path).expect("a database file"));
     }

@@ -26,7 +26,7 @@ async fn signed_in(oauth_requests_per_minute: u32) -> (Arc<FailingStore>, TestSe
     })
     .await;
     let tokens = server.sign_in("alice", "password123", &[]).await;
-    let (_, challenge) = common::pkce();
+    let challenge = common::Pkce::new().challenge;
     let page = server.open_login(&server.authorize_url(&tokens.client_id, &challenge, "st", &[])).await;
     (store, server, tokens, page)
 }
@@ -87,7 +87,7 @@ async fn outage_and_recovery(oauth_requests_per_minute: u32) {
     ];
     assert_unavailable_json(server.token(&code).await, "code at /token").await;
     assert_unavailable_json(server.revoke(&tokens.client_id, &tokens.access).await, "POST /revoke").await;
-    let (_, challenge) = common::pkce();
+    let challenge = common::Pkce::new().challenge;
     let authorize = server.authorize_url(&tokens.client_id, &challenge, "st", &[]);
     assert_unavailable_page(server.get(&authorize).await, "GET /authorize").await;
     assert_unavailable_page(server.get(&login_url(&server, &page)).await, "GET /login").await;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{
-    REDIRECT_URI, STATE, TestServer, Tokens, header, initialize_request, location, oauth_error, param, pkce, tokens_of,
+    Pkce, REDIRECT_URI, STATE, TestServer, Tokens, header, initialize_request, location, oauth_error, param, tokens_of,
     users,
 };
 use mcp_oauth_kit::clock::{Clock, ManualClock};
@@ -36,7 +36,7 @@ struct Code {
 }
 
 async fn code_for(server: &TestServer, client_id: &str) -> Code {
-    let (verifier, challenge) = pkce();
+    let Pkce { verifier, challenge } = Pkce::new();
     let auth = server.authorize_url(client_id, &challenge, STATE, &[]);
     let callback = server.login(&auth, "alice", "password123").await.expect("a code");
     Code { client_id: client_id.to_owned(), code: param(&callback, "code").expect("code"), verifier }
@@ -116,7 +116,7 @@ async fn the_resource_parameter_must_name_this_server() {
 async fn bad_code_exchanges_are_refused() {
     let server = TestServer::start().await;
     let other_client = server.register_public().await;
-    let (other_verifier, _) = pkce();
+    let other_verifier = Pkce::new().verifier;
     // Each case gets a fresh code; its form is the valid one with one parameter changed.
     let base = |c: &Code| -> Vec<(String, String)> {
         vec![
@@ -201,7 +201,7 @@ async fn a_json_body_is_refused() {
 async fn a_failed_exchange_spends_the_code() {
     let server = TestServer::start().await;
     let c = new_code(&server).await;
-    let (wrong, _) = pkce();
+    let wrong = Pkce::new().verifier;
     let res = server.exchange(&c.client_id, &c.code, &wrong).await;
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "wrong verifier").await;
     let res = server.exchange(&c.client_id, &c.code, &c.verifier).await;
@@ -229,7 +229,7 @@ async fn the_redirect_uri_of_the_authorization_request_must_be_repeated() {
     for (asked, repeated) in
         [(loopback_port, "http://127.0.0.1:9999/callback"), (REDIRECT_URI, "http://127.0.0.1:9999/callback/")]
     {
-        let (verifier, challenge) = pkce();
+        let Pkce { verifier, challenge } = Pkce::new();
         let auth = server.authorize_url(&c.client_id, &challenge, STATE, &[("redirect_uri", asked)]);
         let code = param(&server.login(&auth, "alice", "password123").await.expect("a code"), "code").expect("code");
         let form = [
@@ -243,7 +243,7 @@ async fn the_redirect_uri_of_the_authorization_request_must_be_repeated() {
     }
 
     // Not named at /authorize (the client's only URI): none to repeat.
-    let (verifier, challenge) = pkce();
+    let Pkce { verifier, challenge } = Pkce::new();
     let auth = server.authorize_url_from(&[
         ("response_type", "code"),
         ("client_id", &c.client_id),
@@ -270,26 +270,25 @@ async fn a_code_replayed_by_its_holder_revokes_what_it_issued() {
         c
     })
     .await;
-    let c = new_code(&server).await;
-    let first = tokens_of(&c.client_id, server.exchange(&c.client_id, &c.code, &c.verifier).await).await;
-    assert!(works(&server, &first.access).await);
-    let res = server.exchange(&c.client_id, &c.code, &c.verifier).await;
-    expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "replay with the right verifier").await;
-    assert!(!works(&server, &first.access).await, "the access token of the replayed code is revoked");
-    let res = server.refresh(&c.client_id, &first.refresh).await;
-    expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "its refresh token too").await;
+    replay_revokes_what_the_code_issued(&server, None, "replay with the right verifier").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_code_with_a_wrong_verifier_revokes_what_it_issued() {
     let server = TestServer::start().await;
-    let c = new_code(&server).await;
+    let attacker_verifier = Pkce::new().verifier;
+    replay_revokes_what_the_code_issued(&server, Some(&attacker_verifier), "attacker's replay").await;
+}
+
+/// Redeem a new code, then replay it with `verifier` (its holder's own for `None`): the
+/// replay is refused, and the access and refresh tokens the code issued are revoked.
+async fn replay_revokes_what_the_code_issued(server: &TestServer, verifier: Option<&str>, what: &str) {
+    let c = new_code(server).await;
     let first = tokens_of(&c.client_id, server.exchange(&c.client_id, &c.code, &c.verifier).await).await;
-    assert!(works(&server, &first.access).await);
-    let (attacker_verifier, _) = pkce();
-    let res = server.exchange(&c.client_id, &c.code, &attacker_verifier).await;
-    expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "attacker's replay").await;
-    assert!(!works(&server, &first.access).await, "the access token of the stolen code is revoked");
+    assert!(works(server, &first.access).await);
+    let res = server.exchange(&c.client_id, &c.code, verifier.unwrap_or(&c.verifier)).await;
+    expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", what).await;
+    assert!(!works(server, &first.access).await, "{what}: the access token the code issued is revoked");
     let res = server.refresh(&c.client_id, &first.refresh).await;
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_grant", "its refresh token too").await;
 }
@@ -307,12 +306,7 @@ async fn a_replayed_code_by_another_client_revokes_what_it_issued() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_code_is_refused() {
-    let clock = ManualClock::starting_now();
-    let server = TestServer::start_with(|mut c| {
-        c.clock = Arc::new(clock.clone());
-        c
-    })
-    .await;
+    let (server, clock) = TestServer::start_on_clock(|c| c).await;
     let (last_moment, expired) = (new_code(&server).await, new_code(&server).await);
     // Codes live 60 seconds by default.
     clock.advance(Duration::from_secs(60) - Duration::from_millis(1));
@@ -485,12 +479,7 @@ async fn reuse_after_the_successor_rotated_revokes_the_family() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reuse_after_the_grace_window_revokes_the_family() {
-    let clock = ManualClock::starting_now();
-    let server = TestServer::start_with(|mut c| {
-        c.clock = Arc::new(clock.clone());
-        c
-    })
-    .await;
+    let (server, clock) = TestServer::start_on_clock(|c| c).await;
     let first = server.sign_in("alice", "password123", &[]).await;
     let second = tokens_of(&first.client_id, server.refresh(&first.client_id, &first.refresh).await).await;
     // The grace window (10 seconds by default) includes its last instant: the same pair again.
@@ -721,10 +710,8 @@ async fn simultaneous_refreshes_with_one_token_get_the_same_pair() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verifier_length_is_bounded_as_rfc_7636_says() {
-    use sha2::{Digest, Sha256};
     let server = TestServer::start().await;
     let client_id = server.register_public().await;
-    let challenge_of = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes()));
     let cases = [
         ("43 characters", "A".repeat(43), true),
         ("128 characters with every allowed symbol", format!("{}-._~", "z".repeat(124)), true),
@@ -733,7 +720,7 @@ async fn verifier_length_is_bounded_as_rfc_7636_says() {
         ("a character outside the set", format!("{}+", "A".repeat(42)), false),
     ];
     for (name, verifier, ok) in cases {
-        let challenge = challenge_of(&verifier);
+        let challenge = mcp_test_support::s256(&verifier);
         let auth = server.authorize_url(&client_id, &challenge, STATE, &[]);
         let callback = server.login(&auth, "alice", "password123").await.expect("a code");
         let code = param(&callback, "code").expect("code");
@@ -900,7 +887,7 @@ async fn a_disabled_user_cannot_sign_in_or_approve_from_a_session() {
     let server = TestServer::start_with_users(disabling.clone(), |c| c).await;
     let session = server.sign_in_session("alice", "password123").await;
     let client_id = server.register_public().await;
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     let auth = server.authorize_url(&client_id, &challenge, STATE, &[]);
     let page_with_session = |auth: String| {
         let (server, session) = (&server, &session);

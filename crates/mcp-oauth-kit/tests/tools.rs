@@ -169,7 +169,7 @@ async fn an_internal_error_is_logged_with_the_tool_and_the_model_gets_a_generic_
     assert!(line.contains("ERROR"), "{line}");
     assert!(line.contains("No such file or directory (os error 2)"), "the log has the detail: {line}");
     assert!(!log.contains(secret_argument), "the arguments stay out of the log: {log}");
-    assert!(!text_of(&reply).contains("os error"), "the detail stays out of the result: {reply}");
+    assert!(!text_of(&reply["result"]).contains("os error"), "the detail stays out of the result: {reply}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

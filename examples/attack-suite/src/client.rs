@@ -6,20 +6,19 @@
 //! Nothing here follows redirects or keeps cookies on its own: every probe sees exactly what
 //! the server sent and chooses what to send back.
 
-use std::hash::{BuildHasher as _, RandomState};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use connect_with_client::{HtmlForm, find_forms};
-use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, HOST, HeaderMap, LOCATION, ORIGIN, SET_COOKIE};
+use mcp_test_support::{AuthorizationResponse, LoginForm};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, HOST, HeaderMap, LOCATION, ORIGIN};
 use reqwest::{RequestBuilder, StatusCode, redirect};
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use url::Url;
+
+pub(crate) use mcp_test_support::param as query_param;
+pub(crate) use mcp_test_support::{Pkce, unique};
 
 /// The demo users of `mcp-server-example`.
 pub(crate) const ALICE: User = User { name: "alice", password: "password123" };
@@ -252,13 +251,9 @@ impl Target {
         if page.status != StatusCode::OK {
             bail!("the login page answered {}", page.summary());
         }
-        let form = find_forms(&page.body)
-            .into_iter()
-            .find(|f| f.method == "post" && f.has_field("password"))
-            .context("no sign-in form on the login page")?;
-        let action = location.join(form.action.as_deref().unwrap_or("")).context("bad form action")?;
-        let cookie = page.header(SET_COOKIE.as_str()).and_then(|c| c.split(';').next()).map(str::to_owned);
-        Ok(LoginPage { page, form, cookie, action })
+        let form = LoginForm::read(&page.headers, &page.body).context("no sign-in form on the login page")?;
+        let action = form.action(&location).context("bad form action")?;
+        Ok(LoginPage { page, form, action })
     }
 
     /// Posts `fields` to the login form's action, with `cookie` (a `name=value` pair) if any,
@@ -298,11 +293,11 @@ impl Target {
         let page = self.open_login(&self.authorization_params(app, &pkce, &state)).await?;
         let reply = self.post_login(&page, &page.submission(user.name, user.password), page.cookie()).await?;
         let location = reply.location_url(&self.base).with_context(|| format!("sign-in: {}", reply.summary()))?;
-        let code = query_param(&location, "code").with_context(|| format!("no code in {location}"))?;
-        if query_param(&location, "error").is_some() || query_param(&location, "state") != Some(state) {
-            bail!("the sign-in's redirect carries an error or a changed state: {location}");
+        let response = AuthorizationResponse::from_callback(&location).with_context(|| format!("{location}"))?;
+        if response.state != Some(state) {
+            bail!("the sign-in's redirect changed the state: {location}");
         }
-        Ok(Authorized { code, pkce })
+        Ok(Authorized { code: response.code, pkce })
     }
 
     /// `POST /token` with these form fields.
@@ -389,28 +384,25 @@ impl App {
 pub(crate) struct LoginPage {
     /// The page itself (status, headers, HTML).
     pub(crate) page: Reply,
-    pub(crate) form: HtmlForm,
-    /// The browser cookie the page set, as `name=value`.
-    cookie: Option<String>,
+    /// The sign-in form and the browser cookie the page set.
+    pub(crate) form: LoginForm,
     action: Url,
 }
 
 impl LoginPage {
+    /// The browser cookie the page set, as `name=value`.
     pub(crate) fn cookie(&self) -> Option<&str> {
-        self.cookie.as_deref()
+        self.form.cookie.as_deref()
     }
 
     /// A hidden field of the form (`request`, `csrf_token`).
     pub(crate) fn field(&self, name: &str) -> Option<&str> {
-        self.form.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.form.field(name)
     }
 
     /// What the browser posts when the user types these credentials and clicks Allow.
     pub(crate) fn submission(&self, username: &str, password: &str) -> Vec<(String, String)> {
-        let mut form = self.form.clone();
-        form.set("username", username);
-        form.set("password", password);
-        form.submission(Some(("decision", "allow")))
+        self.form.submission(username, password, "allow")
     }
 }
 
@@ -448,40 +440,6 @@ impl Tokens {
             requested: reply.sent,
         })
     }
-}
-
-/// A PKCE S256 pair (RFC 7636).
-#[derive(Debug, Clone)]
-pub(crate) struct Pkce {
-    pub(crate) verifier: String,
-    pub(crate) challenge: String,
-}
-
-impl Pkce {
-    pub(crate) fn new() -> Self {
-        let verifier = unique("pkce");
-        Self { challenge: s256(&verifier), verifier }
-    }
-}
-
-/// `BASE64URL(SHA256(verifier))`.
-pub(crate) fn s256(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
-/// A fresh 43-character base64url string. Unique per call, not secret: the probes only need
-/// values that differ (a verifier nobody else holds, a distinct `state`).
-pub(crate) fn unique(label: &str) -> String {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
-    let salt = RandomState::new().hash_one((n, nanos, std::process::id()));
-    URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{label}/{n}/{nanos}/{salt}").as_bytes()))
-}
-
-/// One query parameter of a URL.
-pub(crate) fn query_param(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 /// A response, read in full.

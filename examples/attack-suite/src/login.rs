@@ -139,10 +139,7 @@ async fn csrf(t: &Target, app: &App, forgery: Forgery) -> anyhow::Result<Outcome
 async fn deny_without_sign_in(t: &Target, app: &App) -> anyhow::Result<Outcome> {
     let mut o = Outcome::new();
     let page = open(t, app).await?;
-    let mut form = page.form.clone();
-    form.set("username", "");
-    form.set("password", "");
-    let reply = t.post_login(&page, &form.submission(Some(("decision", "deny"))), page.cookie()).await?;
+    let reply = t.post_login(&page, &page.form.submission("", "", "deny"), page.cookie()).await?;
     o.saw(reply.summary());
     o.expect(reply.status == StatusCode::OK, format!("expected our 200 page, got {}", reply.summary()));
     o.expect(reply.location().is_none(), "Deny redirected before anyone signed in (Location header present)");

@@ -61,7 +61,7 @@ use tokio::sync::Mutex;
 
 mod form_login;
 
-pub use form_login::{FormLogin, HtmlForm, find_forms};
+pub use form_login::FormLogin;
 /// The rmcp crate this client is built on, re-exported so callers use the same version.
 pub use rmcp;
 

@@ -28,7 +28,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::Url;
 use serde_json::{Value, json};
-use support::{Launch, STATE, param, pkce, rpc_reply};
+use support::{Launch, Pkce, STATE, param, rpc_reply};
 
 /// How long chromedriver may take to answer, and the browser to reach the redirect URI.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -265,7 +265,7 @@ async fn a_real_browser_signs_in_and_reaches_the_client_with_a_code() {
     let (callback_port, callback) = callback_listener();
     // A loopback redirect URI may use any port (RFC 8252 §7.3).
     let redirect_uri = format!("http://127.0.0.1:{callback_port}/callback");
-    let (_, challenge) = pkce();
+    let challenge = Pkce::new().challenge;
     let authorize = Url::parse_with_params(
         &server.url("/authorize"),
         [

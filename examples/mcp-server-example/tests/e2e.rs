@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use connect_with_client::rmcp::model::{CallToolRequestParams, ReadResourceRequestParams};
 use connect_with_client::{FormLogin, McpClient, connect};
+use mcp_test_support::text_of;
 use serde_json::{Value, json};
 
 /// The example binary on a free port; killed when dropped.
@@ -51,10 +52,6 @@ async fn call(client: &McpClient, tool: &str, args: Value) -> Value {
     let result =
         client.call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args)).await.expect("tool call");
     serde_json::to_value(result).expect("serialisable")
-}
-
-fn text_of(result: &Value) -> String {
-    result["content"].as_array().into_iter().flatten().filter_map(|c| c["text"].as_str()).collect::<Vec<_>>().join(" ")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

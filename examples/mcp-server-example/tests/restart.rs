@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use support::{Endpoint, Launch, TempDir, Tokens, oauth_error, tokens_of};
+use support::{Endpoint, Launch, Pkce, TempDir, Tokens, oauth_error, tokens_of};
 
 /// `sqlite:///tmp/…/db.sqlite3`: the form `open_store` takes for an absolute path.
 fn sqlite_url(dir: &TempDir) -> String {
@@ -136,7 +136,7 @@ async fn kill_9_in_the_middle_of_flows_leaves_nothing_half_written() {
     // A code issued and not redeemed yet.
     let (code, code_verifier) = server.sign_in_code(&client_id, "alice", "password123").await;
     // A sign-in page open in a browser, not submitted yet.
-    let (pending_verifier, pending_challenge) = support::pkce();
+    let Pkce { verifier: pending_verifier, challenge: pending_challenge } = Pkce::new();
     let pending = server.open_login(&client_id, &pending_challenge).await;
     // A rotation answered just before the stream starts, with nothing after it.
     let quiet = server.sign_in(&client_id, "alice", "password123").await;

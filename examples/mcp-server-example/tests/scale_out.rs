@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use support::{Endpoint, Launch, Server, Tokens, oauth_error, tokens_of};
+use support::{Endpoint, Launch, Pkce, Server, Tokens, oauth_error, tokens_of};
 
 /// How long a revocation on one instance may take to reach another: `Config::token_cache_ttl`
 /// (1 s) plus wide slack for a busy machine, since these are separate processes on real time.
@@ -131,7 +131,7 @@ async fn concurrent_code_redemption_on_two_instances_has_one_winner() {
     let Some((a, b)) = start_pair("concurrent_code_redemption_on_two_instances_has_one_winner").await else { return };
     let client_id = b.register_public().await;
     // The login page loaded from A, its form submitted to B: sign-ins need no stickiness.
-    let (verifier, challenge) = support::pkce();
+    let Pkce { verifier, challenge } = Pkce::new();
     let page = a.open_login(&client_id, &challenge).await;
     let code = b.code_of(&b.submit_login(&page, "bob", "hunter2").await);
 

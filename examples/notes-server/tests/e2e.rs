@@ -2,13 +2,13 @@
 //! rmcp's OAuth client (discovery, dynamic registration, PKCE, the real login form).
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use connect_with_client::rmcp::model::{CallToolRequestParams, ReadResourceRequestParams};
 use connect_with_client::{FormLogin, McpClient, OAuthSession, authorize_with_scopes};
+use mcp_test_support::{TempDir, text_of};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_notes-server");
@@ -20,18 +20,15 @@ static NEXT_PORT: AtomicU16 = AtomicU16::new(18470);
 const LAST_PORT: u16 = 18479;
 
 /// A directory of its own for one test's databases, removed at the end.
-struct DataDir(PathBuf);
+struct DataDir(TempDir);
 
 impl DataDir {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("notes-server-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        Self(dir)
+        Self(TempDir::new(&format!("notes-server-{name}")))
     }
 
     fn database_url(&self) -> String {
-        format!("sqlite://{}", self.0.join("notes.sqlite3").display())
+        format!("sqlite://{}", self.0.path().join("notes.sqlite3").display())
     }
 
     /// Run the binary's CLI with this directory's database, `stdin` piped in.
@@ -56,12 +53,6 @@ impl DataDir {
     }
 }
 
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The server on a port of the range; killed when dropped.
 struct Server {
     child: Child,
@@ -83,7 +74,7 @@ impl Server {
             .env("PUBLIC_URL", &base)
             .env("RUST_LOG", "warn")
             .env("DATABASE_URL", data.database_url())
-            .env("OAUTH_STORE_URL", format!("sqlite://{}", data.0.join("oauth.sqlite3").display()))
+            .env("OAUTH_STORE_URL", format!("sqlite://{}", data.0.path().join("oauth.sqlite3").display()))
             .stdout(Stdio::null())
             .spawn()
             .expect("the server starts");
@@ -125,10 +116,9 @@ async fn call(client: &McpClient, tool: &str, args: Value) -> Value {
     serde_json::to_value(result).expect("serialisable")
 }
 
-/// A result's text blocks and its `isError`.
-fn text_of(result: &Value) -> (String, bool) {
-    let text = result["content"].as_array().into_iter().flatten().filter_map(|c| c["text"].as_str()).collect();
-    (text, result["isError"] == json!(true))
+/// A result's text and its `isError`.
+fn text_and_error(result: &Value) -> (String, bool) {
+    (text_of(result), result["isError"] == json!(true))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,15 +138,15 @@ async fn each_user_writes_lists_and_deletes_only_their_own_notes() {
     assert_eq!(meta["ui"]["resourceUri"], "ui://notes/list");
 
     assert_eq!(
-        text_of(&call(&carol, "add_note", json!({ "text": "buy milk" })).await),
+        text_and_error(&call(&carol, "add_note", json!({ "text": "buy milk" })).await),
         ("Saved note 1.".into(), false)
     );
     assert_eq!(
-        text_of(&call(&carol, "add_note", json!({ "text": " call mum\n" })).await),
+        text_and_error(&call(&carol, "add_note", json!({ "text": " call mum\n" })).await),
         ("Saved note 2.".into(), false)
     );
     let blank = call(&carol, "add_note", json!({ "text": "  " })).await;
-    assert_eq!(text_of(&blank), ("a note has 1 to 1000 characters".into(), true));
+    assert_eq!(text_and_error(&blank), ("a note has 1 to 1000 characters".into(), true));
 
     let list = call(&carol, "list_notes", json!({})).await;
     let carols = json!({
@@ -177,8 +167,14 @@ async fn each_user_writes_lists_and_deletes_only_their_own_notes() {
     let (dave, _dave_session) = server.connect("dave", DAVE_PASSWORD, &["mcp", "notes:write"]).await;
     let empty = call(&dave, "list_notes", json!({})).await;
     assert_eq!(empty["structuredContent"], json!({ "owner": "dave@example.com", "notes": [] }));
-    assert_eq!(text_of(&call(&dave, "delete_note", json!({ "id": 1 })).await), ("you have no note 1".into(), true));
-    assert_eq!(text_of(&call(&dave, "add_note", json!({ "text": "dave's" })).await), ("Saved note 3.".into(), false));
+    assert_eq!(
+        text_and_error(&call(&dave, "delete_note", json!({ "id": 1 })).await),
+        ("you have no note 1".into(), true)
+    );
+    assert_eq!(
+        text_and_error(&call(&dave, "add_note", json!({ "text": "dave's" })).await),
+        ("Saved note 3.".into(), false)
+    );
     let daves = call(&dave, "list_notes", json!({})).await;
     assert_eq!(
         daves["structuredContent"],
@@ -186,7 +182,10 @@ async fn each_user_writes_lists_and_deletes_only_their_own_notes() {
     );
     assert_eq!(call(&carol, "list_notes", json!({})).await["structuredContent"], carols);
 
-    assert_eq!(text_of(&call(&carol, "delete_note", json!({ "id": 2 })).await), ("Deleted note 2.".into(), false));
+    assert_eq!(
+        text_and_error(&call(&carol, "delete_note", json!({ "id": 2 })).await),
+        ("Deleted note 2.".into(), false)
+    );
     let after = call(&carol, "list_notes", json!({})).await;
     assert_eq!(
         after["structuredContent"],

@@ -8,24 +8,19 @@
 pub(crate) mod failing_store;
 pub(crate) mod log_capture;
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_oauth_kit::auth::{AuthProvider, OAuthServer};
+use mcp_oauth_kit::clock::ManualClock;
 use mcp_oauth_kit::rmcp::ServerHandler;
 use mcp_oauth_kit::store::Store;
 use mcp_oauth_kit::{
     AccessToken, AppTemplate, Config, McpServer, McpServerBuilder, Password, StaticUserStore, ToolDef, ToolError,
     ToolOutput, Tools, UserStore,
 };
-use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, HOST};
 use reqwest::{Response, StatusCode, Url};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -38,6 +33,8 @@ pub(crate) const APP_HTML: &str = "<!doctype html><html><body>app</body></html>"
 pub(crate) const APP_MIME: &str = "text/html;profile=mcp-app";
 /// The state every authorization request of the harness carries unless told otherwise.
 pub(crate) const STATE: &str = "st-4f2a";
+/// The public host of [`TestServer::behind_tls_proxy`].
+pub(crate) const PROXIED_HOST: &str = "mcp.example.com";
 /// The MCP protocol revision the harness initializes with.
 pub(crate) const PROTOCOL_VERSION: &str = "2025-06-18";
 
@@ -77,43 +74,14 @@ pub(crate) fn users() -> StaticUserStore {
         .expect("hash bob")
 }
 
-/// A verifier and its S256 challenge, different on every call.
-/// A new directory under the system's temp dir, removed when dropped (also when a test fails).
-pub(crate) struct TempDir(pub(crate) PathBuf);
+// Each test binary uses a different part of these too.
+#[allow(unused_imports)]
+pub(crate) use mcp_test_support::{Pkce, TempDir, hidden_input, param, set_cookie, text_of};
 
-impl TempDir {
-    pub(crate) fn new(label: &str) -> Self {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        Self(std::env::temp_dir().join(format!("mcp-oauth-kit-{label}-{}-{n}", std::process::id())))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-pub(crate) fn pkce() -> (String, String) {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let seed = format!("pkce/{nanos}/{n}/{}", std::process::id());
-    let verifier = URL_SAFE_NO_PAD.encode(Sha256::digest(seed.as_bytes()));
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
-}
-
-/// The value of a query parameter of `url`.
-pub(crate) fn param(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
-}
-
-/// The `Location` of a redirect, parsed.
+/// The `Location` of a redirect, which must be absolute: the server builds every redirect
+/// from its public URL.
 pub(crate) fn location(res: &Response) -> Url {
-    let raw = res.headers().get(LOCATION).expect("a Location header").to_str().expect("ASCII Location");
-    Url::parse(raw).expect("an absolute Location")
+    mcp_test_support::location(res.headers(), None).expect("an absolute Location header")
 }
 
 /// A header's value as text (`""` when absent).
@@ -126,14 +94,6 @@ pub(crate) async fn oauth_error(res: Response) -> (StatusCode, String) {
     let status = res.status();
     let body: Value = res.json().await.expect("an OAuth error is JSON");
     (status, body["error"].as_str().unwrap_or_default().to_owned())
-}
-
-/// The value of `<input … name="{name}" value="…">` in a page.
-pub(crate) fn hidden_input(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let len = html[start..].find('"')?;
-    Some(html[start..start + len].to_owned())
 }
 
 /// The "Return to …" link of an error page shown to a signed-in browser (it must be a page,
@@ -214,6 +174,40 @@ impl TestServer {
         Self::start_on(None, tweak).await
     }
 
+    /// The server with a configuration adjusted by `tweak`, reading the time from a clock the
+    /// test moves by hand (returned with it): expiry is tested without waiting for it.
+    pub(crate) async fn start_on_clock(tweak: impl FnOnce(Config) -> Config) -> (Self, ManualClock) {
+        let clock = ManualClock::starting_now();
+        let on_clock = clock.clone();
+        let server = Self::start_with(move |mut c| {
+            c.clock = Arc::new(on_clock);
+            tweak(c)
+        })
+        .await;
+        (server, clock)
+    }
+
+    /// The server behind a TLS proxy: its public URL is `https://`[`PROXIED_HOST`], and the
+    /// proxy forwards requests to it over plain HTTP on its own port, with the public `Host`.
+    pub(crate) async fn behind_tls_proxy() -> Self {
+        Self::start_with(|c| {
+            let public_url = format!("https://{PROXIED_HOST}");
+            let mut public = Config::new(&public_url).expect("valid").with_scopes(&["mcp", "admin"], &["mcp"]);
+            public.listen_addr = c.listen_addr;
+            public
+        })
+        .await
+    }
+
+    /// Register a public client with `redirect_uri` through the proxy of
+    /// [`TestServer::behind_tls_proxy`]; returns its `client_id`.
+    pub(crate) async fn register_via_proxy(&self, redirect_uri: &str) -> String {
+        let body = json!({ "redirect_uris": [redirect_uri], "token_endpoint_auth_method": "none" });
+        let req = self.client.post(self.url("/register")).header(HOST, PROXIED_HOST).json(&body);
+        let reg: Value = req.send().await.expect("POST /register").json().await.expect("JSON");
+        reg["client_id"].as_str().expect("client_id").to_owned()
+    }
+
     /// The server over `store` (several servers over one store play instances behind one load
     /// balancer), with a configuration adjusted by `tweak`.
     pub(crate) async fn start_with_store(store: Arc<dyn Store>, tweak: impl FnOnce(Config) -> Config) -> Self {
@@ -225,7 +219,7 @@ impl TestServer {
     #[cfg(feature = "sqlite")]
     pub(crate) async fn two_on_one_sqlite_file(dir: &TempDir, tweak: impl Fn(Config) -> Config) -> (Self, Self) {
         use mcp_oauth_kit::store::SqlStore;
-        let url = format!("sqlite://{}", dir.0.join("shared.db").display());
+        let url = format!("sqlite://{}", dir.path().join("shared.db").display());
         let a: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite"));
         let b: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("open SQLite again"));
         (Self::start_with_store(a, &tweak).await, Self::start_with_store(b, &tweak).await)
@@ -410,14 +404,7 @@ impl TestServer {
         let res = req.send().await.expect("GET /login");
         assert_eq!(res.status(), StatusCode::OK, "GET {login_url}");
         let headers = res.headers().clone();
-        let set = headers
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .filter_map(|v| v.split(';').next())
-            .find(|pair| pair.trim_start().split('=').next().is_some_and(|n| n.ends_with("mcp_browser")))
-            .map(|pair| pair.trim().to_owned());
-        let cookie = set.or_else(|| browser.map(str::to_owned));
+        let cookie = set_cookie(&headers, "mcp_browser").or_else(|| browser.map(str::to_owned));
         let html = res.text().await.expect("the login page");
         LoginPage {
             request: hidden_input(&html, "request").expect("a request field"),
@@ -478,18 +465,11 @@ impl TestServer {
     /// returns the browser's sign-in session cookie (`mcp_session=…`).
     pub(crate) async fn sign_in_session(&self, username: &str, password: &str) -> String {
         let client_id = self.register_public().await;
-        let (_, challenge) = pkce();
+        let challenge = Pkce::new().challenge;
         let page = self.open_login(&self.authorize_url(&client_id, &challenge, STATE, &[])).await;
         let res = self.post_login(&page.form(username, password, "allow"), page.cookie.as_deref()).await;
         assert_eq!(res.status(), StatusCode::FOUND, "sign-in");
-        res.headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .filter_map(|v| v.split(';').next())
-            .find(|pair| pair.starts_with("mcp_session="))
-            .expect("a session cookie")
-            .to_owned()
+        set_cookie(res.headers(), "mcp_session").expect("a session cookie")
     }
 
     // ---- token endpoint --------------------------------------------------------------------
@@ -537,7 +517,7 @@ impl TestServer {
         password: &str,
         extra: &[(&str, &str)],
     ) -> Tokens {
-        let (verifier, challenge) = pkce();
+        let Pkce { verifier, challenge } = Pkce::new();
         let auth = self.authorize_url(client_id, &challenge, STATE, extra);
         let callback = self.login(&auth, username, password).await.expect("sign-in gives a code");
         let code = param(&callback, "code").expect("a code");
@@ -635,27 +615,9 @@ pub(crate) fn tool_call(id: u64, name: &str) -> Value {
 
 /// The JSON-RPC reply in a response that is JSON or an SSE stream (`data:` lines).
 pub(crate) async fn rpc_reply(res: Response) -> Value {
-    let sse = header(&res, "content-type").starts_with("text/event-stream");
+    let content_type = header(&res, "content-type");
     let text = res.text().await.expect("an MCP response body");
-    if !sse {
-        return serde_json::from_str(&text).expect("a JSON-RPC message");
-    }
-    text.lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
-        .rfind(|m| m.get("id").is_some() && (m.get("result").is_some() || m.get("error").is_some()))
-        .unwrap_or_else(|| panic!("no JSON-RPC reply in the event stream: {text:?}"))
-}
-
-/// The concatenated `text` content of a `tools/call` reply.
-pub(crate) fn text_of(reply: &Value) -> String {
-    reply["result"]["content"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["text"].as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
+    mcp_test_support::rpc_reply(&content_type, &text).unwrap_or_else(|| panic!("no JSON-RPC reply in {text:?}"))
 }
 
 /// Parse a successful token response of `client_id`.

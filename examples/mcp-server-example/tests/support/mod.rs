@@ -10,15 +10,15 @@
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN, SET_COOKIE};
+use mcp_test_support::LoginForm;
+// Each test binary uses a different part of these too.
+#[allow(unused_imports)]
+pub(crate) use mcp_test_support::{Pkce, TempDir, param, text_of};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, HOST, ORIGIN};
 use reqwest::{Response, StatusCode, Url};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 /// `TEST_DATABASE_URL`, checked to be PostgreSQL (shared with the kit's store tests).
 #[path = "../../../../crates/mcp-oauth-kit/tests/store_support/postgres.rs"]
@@ -58,35 +58,6 @@ pub(crate) fn server_bin() -> PathBuf {
         std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
     );
     from_root
-}
-
-/// Something different on every call, for names and PKCE verifiers.
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}-{}-{nanos}-{n}", std::process::id())
-}
-
-/// A fresh directory under the system temp dir, removed (with its contents) when dropped.
-pub(crate) struct TempDir(PathBuf);
-
-impl TempDir {
-    pub(crate) fn new(prefix: &str) -> Self {
-        let path = std::env::temp_dir().join(unique(prefix));
-        std::fs::create_dir_all(&path).expect("create a temp dir");
-        Self(path)
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The public URL of every test server: the load balancer's address in a deployment. The
@@ -305,30 +276,10 @@ impl Server {
     }
 }
 
-/// A verifier and its S256 challenge, different on every call.
-pub(crate) fn pkce() -> (String, String) {
-    let verifier = URL_SAFE_NO_PAD.encode(Sha256::digest(unique("pkce").as_bytes()));
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
-}
-
-/// The value of a query parameter of `url`.
-pub(crate) fn param(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
-}
-
-/// The `Location` of a redirect, parsed.
+/// The `Location` of a redirect, which must be absolute: the server builds every redirect
+/// from its public URL.
 pub(crate) fn location(res: &Response) -> Url {
-    let raw = res.headers().get(LOCATION).expect("a Location header").to_str().expect("an ASCII Location");
-    Url::parse(raw).expect("an absolute Location")
-}
-
-/// The value of `<input … name="{name}" value="…">` in a page.
-fn hidden_input(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let len = html[start..].find('"')?;
-    Some(html[start..start + len].to_owned())
+    mcp_test_support::location(res.headers(), None).expect("an absolute Location header")
 }
 
 /// The `error` of an OAuth JSON error response, with its status.
@@ -358,14 +309,13 @@ pub(crate) async fn tokens_of(res: Response, what: &str) -> Tokens {
     }
 }
 
-/// The login page as a browser holds it: where it was loaded from, the form's hidden fields
-/// and the cookie it was given.
+/// The login page as a browser holds it: where it was loaded from, and its sign-in form with
+/// the `mcp_browser` cookie it was given.
 #[derive(Debug, Clone)]
 pub(crate) struct LoginPage {
     /// Path and query of the page (`/login?request=…`).
     pub(crate) path: String,
-    pub(crate) request: String,
-    pub(crate) csrf_token: String,
+    pub(crate) form: LoginForm,
     /// The browser's `mcp_browser=…` cookie, as it goes back in a `Cookie` header.
     pub(crate) cookie: String,
 }
@@ -462,34 +412,17 @@ impl Endpoint {
 
     /// The form and cookie of a login page response.
     pub(crate) async fn login_page(&self, path: String, res: Response) -> LoginPage {
-        let cookie = res
-            .headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .filter_map(|v| v.split(';').next())
-            .map(str::trim)
-            .find(|pair| pair.starts_with("mcp_browser="))
-            .expect("the login page sets its cookie")
-            .to_owned();
+        let headers = res.headers().clone();
         let html = res.text().await.expect("the login page");
-        LoginPage {
-            path,
-            request: hidden_input(&html, "request").expect("a request field"),
-            csrf_token: hidden_input(&html, "csrf_token").expect("a csrf_token field"),
-            cookie,
-        }
+        let form = LoginForm::read(&headers, &html).expect("a sign-in form on the login page");
+        assert!(form.field("request").is_some() && form.field("csrf_token").is_some(), "{form:?}");
+        let cookie = form.cookie.clone().expect("the login page sets its cookie");
+        LoginPage { path, form, cookie }
     }
 
     /// Submit a login page's form (with its cookie, from the page's origin) here, pressing Allow.
     pub(crate) async fn submit_login(&self, page: &LoginPage, username: &str, password: &str) -> Response {
-        let form = [
-            ("request", page.request.as_str()),
-            ("csrf_token", page.csrf_token.as_str()),
-            ("username", username),
-            ("password", password),
-            ("decision", "allow"),
-        ];
+        let form = page.form.submission(username, password, "allow");
         let origin = Url::parse(&self.public_url).expect("a public URL").origin().ascii_serialization();
         let req = self.http.post(self.url("/login")).header(COOKIE, &page.cookie).header(ORIGIN, origin);
         req.form(&form).send().await.expect("POST /login")
@@ -509,7 +442,7 @@ impl Endpoint {
     /// Sign `username` in for `client_id` through the login form; returns the code (not yet
     /// redeemed) and its PKCE verifier.
     pub(crate) async fn sign_in_code(&self, client_id: &str, username: &str, password: &str) -> (String, String) {
-        let (verifier, challenge) = pkce();
+        let Pkce { verifier, challenge } = Pkce::new();
         let page = self.open_login(client_id, &challenge).await;
         let res = self.submit_login(&page, username, password).await;
         (self.code_of(&res), verifier)
@@ -603,7 +536,7 @@ impl Endpoint {
     pub(crate) async fn assert_rolls_as(&self, token: &str, session: Option<&str>, user: &str) {
         let res = self.call_roll_dice(token, session).await;
         assert_eq!(res.status(), StatusCode::OK, "roll_dice as {user} on port {}", self.port);
-        let text = text_of(&rpc_reply(res).await);
+        let text = text_of(&rpc_reply(res).await["result"]);
         assert!(text.starts_with(&format!("{user} rolled a ")), "roll_dice answered {text:?}");
     }
 
@@ -615,29 +548,7 @@ impl Endpoint {
 
 /// The JSON-RPC reply in a response that is JSON or an SSE stream (`data:` lines).
 pub(crate) async fn rpc_reply(res: Response) -> Value {
-    let sse = res
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let content_type = res.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let text = res.text().await.expect("an MCP response body");
-    if !sse {
-        return serde_json::from_str(&text).expect("a JSON-RPC message");
-    }
-    text.lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
-        .rfind(|m| m.get("id").is_some() && (m.get("result").is_some() || m.get("error").is_some()))
-        .unwrap_or_else(|| panic!("no JSON-RPC reply in the event stream: {text:?}"))
-}
-
-/// The concatenated `text` content of a `tools/call` reply.
-pub(crate) fn text_of(reply: &Value) -> String {
-    reply["result"]["content"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["text"].as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
+    mcp_test_support::rpc_reply(&content_type, &text).unwrap_or_else(|| panic!("no JSON-RPC reply in {text:?}"))
 }
