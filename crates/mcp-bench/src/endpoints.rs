@@ -1,6 +1,7 @@
 //! Rates of the OAuth endpoints: registrations, full sign-in flows (argon2-bound), code
 //! exchanges and refreshes, each over several keep-alive connections, every answer checked.
 
+use std::fmt::Display;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -9,77 +10,44 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use crate::client::Conn;
+use crate::measure::{Failures, Run};
 use crate::oauth::{self, PendingCode, Tokens};
 use crate::procfs;
-
-/// What a rate run measured.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Rate {
-    pub(crate) ops: u64,
-    pub(crate) secs: f64,
-    pub(crate) rate: f64,
-    pub(crate) p50_us: f64,
-    pub(crate) p99_us: f64,
-    pub(crate) errors: u64,
-    pub(crate) error_samples: Vec<String>,
-    /// Server CPU per operation, in microseconds.
-    pub(crate) cpu_us_per_op: f64,
-    /// Server CPU over the run, in cores.
-    pub(crate) server_cpu: f64,
-    /// CPU that other processes used on core 0 / core 1 during the run, in cores: noise.
-    pub(crate) other_core0: f64,
-    pub(crate) other_core1: f64,
-}
 
 #[derive(Default)]
 pub(crate) struct WorkerOut {
     latencies_ns: Vec<u64>,
-    errors: u64,
-    samples: Vec<String>,
+    failures: Failures,
 }
 
 impl WorkerOut {
-    fn record<T>(&mut self, started: Instant, outcome: Result<T, String>) -> Option<T> {
+    fn record<T, E: Display>(&mut self, started: Instant, outcome: Result<T, E>) -> Option<T> {
         match outcome {
             Ok(v) => {
                 self.latencies_ns.push(started.elapsed().as_nanos() as u64);
                 Some(v)
             }
             Err(e) => {
-                self.errors += 1;
-                if self.samples.len() < 3 {
-                    self.samples.push(e);
-                }
+                self.failures.record(e);
                 None
             }
         }
     }
 }
 
-fn pct(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
-}
-
 /// Run `workers` tasks, each on its own connection, and measure from the first request to the
 /// last answer.
-async fn run_workers<F, Fut>(addr: SocketAddr, workers: usize, server_pid: u32, f: F) -> Rate
+async fn run_workers<F, Fut>(addr: SocketAddr, workers: usize, server_pid: u32, f: F) -> Run
 where
     F: Fn(usize, Conn) -> Fut,
     Fut: Future<Output = WorkerOut> + Send + 'static,
 {
-    let mut rate = Rate::default();
+    let mut failures = Failures::default();
     let mut conns = Vec::new();
     for _ in 0..workers {
         match Conn::connect(addr).await {
             Ok(c) => conns.push(c),
-            Err(e) => {
-                rate.errors += 1;
-                rate.error_samples.push(e);
-            }
+            Err(e) => failures.record(e),
         }
     }
     let before = procfs::sample(server_pid);
@@ -93,35 +61,18 @@ where
         match joined {
             Ok(out) => {
                 latencies.extend(out.latencies_ns);
-                rate.errors += out.errors;
-                rate.error_samples
-                    .extend(out.samples.into_iter().take(5usize.saturating_sub(rate.error_samples.len())));
+                failures.absorb(out.failures);
             }
-            Err(e) => {
-                rate.errors += 1;
-                rate.error_samples.push(format!("task failed: {e}"));
-            }
+            Err(e) => failures.record(format_args!("task failed: {e}")),
         }
     }
-    rate.secs = started.elapsed().as_secs_f64();
+    let secs = started.elapsed().as_secs_f64();
     let after = procfs::sample(server_pid);
-    latencies.sort_unstable();
-    rate.ops = latencies.len() as u64;
-    rate.rate = rate.ops as f64 / rate.secs;
-    rate.p50_us = pct(&latencies, 50.0);
-    rate.p99_us = pct(&latencies, 99.0);
-    rate.server_cpu = (after.server - before.server) / rate.secs;
-    let gen_cpu = (after.generator - before.generator) / rate.secs;
-    rate.other_core0 = ((after.core0 - before.core0) / rate.secs - rate.server_cpu).max(0.0);
-    rate.other_core1 = ((after.core1 - before.core1) / rate.secs - gen_cpu).max(0.0);
-    // utime + stime count in clock ticks (10 ms): too coarse for a burst shorter than 0.5 s.
-    rate.cpu_us_per_op =
-        if rate.secs >= 0.5 { (after.server - before.server) * 1e6 / rate.ops.max(1) as f64 } else { f64::NAN };
-    rate
+    Run::new(latencies, secs, (&before, &after), secs, failures)
 }
 
 /// `POST /register` for `duration`.
-pub(crate) async fn registrations(addr: SocketAddr, conns: usize, duration: Duration, pid: u32) -> Rate {
+pub(crate) async fn registrations(addr: SocketAddr, conns: usize, duration: Duration, pid: u32) -> Run {
     let end = Instant::now() + duration;
     run_workers(addr, conns, pid, move |_, mut conn| async move {
         let mut out = WorkerOut::default();
@@ -144,7 +95,7 @@ pub(crate) async fn sign_ins(
     n: usize,
     clients: &[String],
     pid: u32,
-) -> (Rate, Vec<PendingCode>, Vec<Duration>) {
+) -> (Run, Vec<PendingCode>, Vec<Duration>) {
     let left = Arc::new(Mutex::new(n));
     let codes = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let login_times = Arc::new(Mutex::new(Vec::with_capacity(n)));
@@ -186,7 +137,7 @@ pub(crate) async fn exchanges(
     codes: Vec<PendingCode>,
     conns: usize,
     pid: u32,
-) -> (Rate, Vec<Tokens>) {
+) -> (Run, Vec<Tokens>) {
     let queue = Arc::new(Mutex::new(codes));
     let issued = Arc::new(Mutex::new(Vec::new()));
     let base = base.to_owned();
@@ -211,7 +162,7 @@ pub(crate) async fn exchanges(
 }
 
 /// Refresh one token chain per connection, each refresh with the previous one's new token.
-pub(crate) async fn refreshes(addr: SocketAddr, chains: Vec<Tokens>, duration: Duration, pid: u32) -> Rate {
+pub(crate) async fn refreshes(addr: SocketAddr, chains: Vec<Tokens>, duration: Duration, pid: u32) -> Run {
     let end = Instant::now() + duration;
     let chains = Arc::new(chains);
     let n = chains.len();

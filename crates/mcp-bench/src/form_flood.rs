@@ -6,11 +6,11 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::ensure;
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body_util::Full;
 
-use crate::Opts;
 use crate::client::Conn;
 use crate::procfs;
 use crate::servers::{Env, Kind, Server, Spec, Store};
@@ -38,22 +38,18 @@ struct Measured {
 }
 
 /// Post `body` to `/token` once; the answer must be 400.
-async fn post(conn: &mut Conn, body: &Bytes) -> Result<(), String> {
+async fn post(conn: &mut Conn, body: &Bytes) -> anyhow::Result<()> {
     let req = conn
         .request(Method::POST, "/token")
         .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Full::new(body.clone()))
-        .map_err(|e| e.to_string())?;
+        .body(Full::new(body.clone()))?;
     let reply = conn.send(req).await?;
-    if reply.status == StatusCode::BAD_REQUEST {
-        Ok(())
-    } else {
-        Err(format!("expected 400, got {}: {}", reply.status, reply.text()))
-    }
+    ensure!(reply.status == StatusCode::BAD_REQUEST, "expected 400, got {}: {}", reply.status, reply.excerpt());
+    Ok(())
 }
 
 /// Post `body` until `duration` has passed (and at least [`MIN_REQUESTS`] times).
-async fn measure(conn: &mut Conn, pid: u32, body: &Bytes, duration: Duration) -> Result<Measured, String> {
+async fn measure(conn: &mut Conn, pid: u32, body: &Bytes, duration: Duration) -> anyhow::Result<Measured> {
     for _ in 0..WARMUP {
         post(conn, body).await?;
     }
@@ -76,8 +72,9 @@ async fn measure(conn: &mut Conn, pid: u32, body: &Bytes, duration: Duration) ->
     })
 }
 
-/// Run the comparison on a fresh example server (in-memory store) and print the table.
-pub(crate) async fn run(env: &Env, opts: &Opts) -> Result<u64, String> {
+/// Run the comparison on a fresh example server (in-memory store) and print the table; any
+/// answer but 400 is an error.
+pub(crate) async fn run(env: &Env, duration: Duration) -> anyhow::Result<u64> {
     let mut server = Server::spawn(env, &Spec::new(Kind::Example, Store::Memory, true))?;
     server.wait_ready(Duration::from_secs(60)).await?;
     let mut conn = Conn::connect(server.addr).await?;
@@ -89,7 +86,7 @@ pub(crate) async fn run(env: &Env, opts: &Opts) -> Result<u64, String> {
     println!("| POST /token body | requests | p50 | max | server CPU per request |");
     println!("|---|---|---|---|---|");
     for (label, body) in kinds {
-        let m = measure(&mut conn, server.pid, &body, opts.duration).await?;
+        let m = measure(&mut conn, server.pid, &body, duration).await?;
         println!(
             "| {label} | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
             m.requests,

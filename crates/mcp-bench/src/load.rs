@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, anyhow, bail, ensure};
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, StatusCode};
@@ -22,10 +23,16 @@ use serde::de::IgnoredAny;
 use tokio::task::JoinSet;
 
 use crate::client::{Conn, Reply};
+use crate::measure::{Failures, Run};
 use crate::procfs;
 
 pub(crate) const PROTOCOL_VERSION: &str = "2025-06-18";
 const ACCEPT_BOTH: &str = "application/json, text/event-stream";
+
+/// How the mode is named in logs and reports.
+pub(crate) fn mode_name(stateless: bool) -> &'static str {
+    if stateless { "stateless" } else { "stateful" }
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -38,31 +45,6 @@ pub(crate) struct Load {
     pub(crate) warmup: Duration,
     pub(crate) duration: Duration,
     pub(crate) server_pid: u32,
-}
-
-/// What one run measured.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Cell {
-    /// Calls started after the warm-up and answered before the end.
-    pub(crate) calls: u64,
-    pub(crate) rate: f64,
-    pub(crate) p50_us: f64,
-    pub(crate) p99_us: f64,
-    pub(crate) max_us: f64,
-    pub(crate) errors: u64,
-    pub(crate) error_samples: Vec<String>,
-    /// Server CPU over the measured window, in cores (1.0 = one core busy).
-    pub(crate) server_cpu: f64,
-    /// This process's CPU over the window, in cores: near 1.0 means the generator is the limit.
-    pub(crate) gen_cpu: f64,
-    /// CPU used on core 0 / core 1 by other processes during the window, in cores: noise.
-    pub(crate) other_core0: f64,
-    pub(crate) other_core1: f64,
-    /// Server CPU microseconds per call.
-    pub(crate) cpu_us_per_call: f64,
-    /// Server `VmRSS` and `VmHWM` (KiB) after the run.
-    pub(crate) rss_kib: u64,
-    pub(crate) hwm_kib: u64,
 }
 
 #[derive(Deserialize)]
@@ -94,16 +76,15 @@ struct ContentItem<'a> {
 }
 
 /// The JSON-RPC message with id `id` in a JSON body or an SSE stream.
-fn find_reply<'a>(reply: &'a Reply, id: u64) -> Result<RpcReply<'a>, String> {
+fn find_reply<'a>(reply: &'a Reply, id: u64) -> anyhow::Result<RpcReply<'a>> {
     let ct = reply.header("content-type").unwrap_or("");
     if ct.starts_with("application/json") {
-        let m: RpcReply<'a> = serde_json::from_slice(&reply.body).map_err(|e| format!("bad JSON reply: {e}"))?;
-        return if m.id == Some(id) { Ok(m) } else { Err(format!("reply id {:?}, expected {id}", m.id)) };
+        let m: RpcReply<'a> = serde_json::from_slice(&reply.body).context("bad JSON reply")?;
+        ensure!(m.id == Some(id), "reply id {:?}, expected {id}", m.id);
+        return Ok(m);
     }
-    if !ct.starts_with("text/event-stream") {
-        return Err(format!("unexpected content-type {ct:?}"));
-    }
-    let text = std::str::from_utf8(&reply.body).map_err(|_| "SSE body is not UTF-8".to_owned())?;
+    ensure!(ct.starts_with("text/event-stream"), "unexpected content-type {ct:?}");
+    let text = std::str::from_utf8(&reply.body).context("SSE body is not UTF-8")?;
     for line in text.lines() {
         let Some(data) = line.strip_prefix("data:") else { continue };
         let data = data.trim();
@@ -117,31 +98,26 @@ fn find_reply<'a>(reply: &'a Reply, id: u64) -> Result<RpcReply<'a>, String> {
             return Ok(m);
         }
     }
-    Err(format!("no reply with id {id} in the event stream: {:?}", text.chars().take(200).collect::<String>()))
+    bail!("no reply with id {id} in the event stream: {:?}", reply.excerpt())
 }
 
 /// Check a `tools/call roll_dice` answer.
-pub(crate) fn check_roll(reply: &Reply, id: u64, user: &str) -> Result<(), String> {
-    if reply.status != StatusCode::OK {
-        return Err(format!("HTTP {}: {}", reply.status, reply.text().chars().take(200).collect::<String>()));
-    }
+pub(crate) fn check_roll(reply: &Reply, id: u64, user: &str) -> anyhow::Result<()> {
+    ensure!(reply.status == StatusCode::OK, "HTTP {}: {}", reply.status, reply.excerpt());
     let m = find_reply(reply, id)?;
-    if m.error.is_some() {
-        return Err(format!("JSON-RPC error: {}", reply.text().chars().take(200).collect::<String>()));
-    }
-    let result = m.result.ok_or("reply without result")?;
-    if result.is_error == Some(true) {
-        return Err(format!("tool error: {}", reply.text().chars().take(200).collect::<String>()));
-    }
+    ensure!(m.error.is_none(), "JSON-RPC error: {}", reply.excerpt());
+    let result = m.result.ok_or_else(|| anyhow!("reply without result"))?;
+    ensure!(result.is_error != Some(true), "tool error: {}", reply.excerpt());
     let text = match result.content.first() {
         Some(ContentItem { kind, text: Some(t) }) if kind == "text" => t,
-        _ => return Err("the result has no text content".into()),
+        _ => bail!("the result has no text content"),
     };
     let ok = text
         .strip_suffix(" on a 6-sided die.")
         .and_then(|rest| rest.split_once(" rolled a "))
         .is_some_and(|(who, n)| who == user && n.parse::<u32>().is_ok_and(|n| (1..=6).contains(&n)));
-    if ok { Ok(()) } else { Err(format!("unexpected tool text {text:?} (expected {user} rolled a 1..6)")) }
+    ensure!(ok, "unexpected tool text {text:?} (expected {user} rolled a 1..6)");
+    Ok(())
 }
 
 /// Headers every MCP request of a connection carries.
@@ -152,7 +128,7 @@ struct McpHeaders {
     protocol: Option<HeaderValue>,
 }
 
-async fn mcp_post(conn: &mut Conn, h: &McpHeaders, body: String) -> Result<Reply, String> {
+async fn mcp_post(conn: &mut Conn, h: &McpHeaders, body: String) -> anyhow::Result<Reply> {
     let mut b = conn
         .request(Method::POST, "/mcp")
         .header(AUTHORIZATION, h.auth.clone())
@@ -164,8 +140,7 @@ async fn mcp_post(conn: &mut Conn, h: &McpHeaders, body: String) -> Result<Reply
     if let Some(p) = &h.protocol {
         b = b.header("mcp-protocol-version", p.clone());
     }
-    let req = b.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
-    conn.send(req).await
+    Ok(conn.send(b.body(Full::new(Bytes::from(body)))?).await?)
 }
 
 fn call_body(id: u64) -> String {
@@ -175,34 +150,32 @@ fn call_body(id: u64) -> String {
 }
 
 /// Connect and (per the mode) open the MCP session.
-async fn open(addr: SocketAddr, token: &str, stateful: bool) -> Result<(Conn, McpHeaders), String> {
+async fn open(addr: SocketAddr, token: &str, stateful: bool) -> anyhow::Result<(Conn, McpHeaders)> {
     let mut conn = Conn::connect(addr).await?;
-    let auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| e.to_string())?;
+    let auth = HeaderValue::from_str(&format!("Bearer {token}")).context("the token is not a header value")?;
     let mut h = McpHeaders { auth, session: None, protocol: None };
     let init = format!(
         r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"{PROTOCOL_VERSION}","capabilities":{{}},"clientInfo":{{"name":"mcp-bench","version":"0"}}}}}}"#
     );
     let reply = mcp_post(&mut conn, &h, init).await?;
-    if reply.status != StatusCode::OK {
-        return Err(format!("initialize: HTTP {}: {}", reply.status, reply.text()));
-    }
-    let m = find_reply(&reply, 0)?;
-    if m.result.as_ref().and_then(|r| r.protocol_version.as_ref()).is_none() {
-        return Err(format!("initialize: no protocolVersion in {}", reply.text()));
-    }
+    ensure!(reply.status == StatusCode::OK, "initialize: HTTP {}: {}", reply.status, reply.excerpt());
+    let m = find_reply(&reply, 0).context("initialize")?;
+    ensure!(
+        m.result.as_ref().and_then(|r| r.protocol_version.as_ref()).is_some(),
+        "initialize: no protocolVersion in {}",
+        reply.excerpt()
+    );
     let session = reply.header("mcp-session-id").map(str::to_owned);
     h.protocol = Some(HeaderValue::from_static(PROTOCOL_VERSION));
     match (stateful, session) {
         (true, Some(s)) => {
-            h.session = Some(HeaderValue::from_str(&s).map_err(|e| e.to_string())?);
+            h.session = Some(HeaderValue::from_str(&s).context("Mcp-Session-Id")?);
             let note = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_owned();
             let reply = mcp_post(&mut conn, &h, note).await?;
-            if reply.status != StatusCode::ACCEPTED {
-                return Err(format!("notifications/initialized: HTTP {}", reply.status));
-            }
+            ensure!(reply.status == StatusCode::ACCEPTED, "notifications/initialized: HTTP {}", reply.status);
         }
-        (true, None) => return Err("stateful server: initialize returned no Mcp-Session-Id".into()),
-        (false, Some(s)) => return Err(format!("stateless server returned Mcp-Session-Id {s}")),
+        (true, None) => bail!("stateful server: initialize returned no Mcp-Session-Id"),
+        (false, Some(s)) => bail!("stateless server returned Mcp-Session-Id {s}"),
         (false, None) => {}
     }
     Ok((conn, h))
@@ -212,8 +185,7 @@ struct ConnOut {
     conn: Conn,
     headers: McpHeaders,
     latencies_ns: Vec<u64>,
-    errors: u64,
-    samples: Vec<String>,
+    failures: Failures,
 }
 
 async fn drive(
@@ -225,8 +197,7 @@ async fn drive(
     end: Instant,
 ) -> ConnOut {
     let mut latencies_ns = Vec::with_capacity(16_384);
-    let mut errors = 0u64;
-    let mut samples = Vec::new();
+    let mut failures = Failures::default();
     let mut id = first_id;
     loop {
         let started = Instant::now();
@@ -246,10 +217,7 @@ async fn drive(
                 }
             }
             Err(e) => {
-                errors += 1;
-                if samples.len() < 3 {
-                    samples.push(e);
-                }
+                failures.record(e);
                 // A closed connection would fail every later call at once: stop this client.
                 if conn.is_closed() {
                     break;
@@ -257,20 +225,12 @@ async fn drive(
             }
         }
     }
-    ConnOut { conn, headers, latencies_ns, errors, samples }
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
+    ConnOut { conn, headers, latencies_ns, failures }
 }
 
 /// Run one cell: open the connections, warm up, measure, close the sessions.
-pub(crate) async fn run(load: &Load) -> Cell {
-    let mut cell = Cell::default();
+pub(crate) async fn run(load: &Load) -> Run {
+    let mut failures = Failures::default();
     let mut opening = JoinSet::new();
     for i in 0..load.conns {
         let (token, user) = load.tokens[i % load.tokens.len()].clone();
@@ -281,14 +241,8 @@ pub(crate) async fn run(load: &Load) -> Cell {
     while let Some(joined) = opening.join_next().await {
         match joined {
             Ok(Ok(o)) => opened.push(o),
-            Ok(Err(e)) => {
-                cell.errors += 1;
-                cell.error_samples.push(e);
-            }
-            Err(e) => {
-                cell.errors += 1;
-                cell.error_samples.push(format!("task failed: {e}"));
-            }
+            Ok(Err(e)) => failures.record(e),
+            Err(e) => failures.record(format_args!("task failed: {e}")),
         }
     }
     let start = Instant::now();
@@ -308,23 +262,14 @@ pub(crate) async fn run(load: &Load) -> Cell {
     let mut finished = Vec::new();
     while let Some(joined) = running.join_next().await {
         match joined {
-            Ok(out) => {
+            Ok(mut out) => {
                 latencies.extend_from_slice(&out.latencies_ns);
-                cell.errors += out.errors;
-                for s in &out.samples {
-                    if cell.error_samples.len() < 5 {
-                        cell.error_samples.push(s.clone());
-                    }
-                }
+                failures.absorb(std::mem::take(&mut out.failures));
                 finished.push(out);
             }
-            Err(e) => {
-                cell.errors += 1;
-                cell.error_samples.push(format!("task failed: {e}"));
-            }
+            Err(e) => failures.record(format_args!("task failed: {e}")),
         }
     }
-    (cell.rss_kib, cell.hwm_kib) = procfs::rss_hwm(load.server_pid);
     if load.stateful {
         for mut out in finished {
             let Ok(req) = out
@@ -339,31 +284,12 @@ pub(crate) async fn run(load: &Load) -> Cell {
             };
             match out.conn.send(req).await {
                 Ok(r) if r.status.is_success() => {}
-                Ok(r) => {
-                    cell.errors += 1;
-                    cell.error_samples.push(format!("DELETE session: HTTP {}", r.status));
-                }
-                Err(e) => {
-                    cell.errors += 1;
-                    cell.error_samples.push(format!("DELETE session: {e}"));
-                }
+                Ok(r) => failures.record(format_args!("DELETE session: HTTP {}", r.status)),
+                Err(e) => failures.record(format_args!("DELETE session: {e}")),
             }
         }
     }
-    latencies.sort_unstable();
-    cell.calls = latencies.len() as u64;
-    let secs = load.duration.as_secs_f64();
-    cell.rate = cell.calls as f64 / secs;
-    cell.p50_us = percentile(&latencies, 50.0);
-    cell.p99_us = percentile(&latencies, 99.0);
-    cell.max_us = latencies.last().map_or(f64::NAN, |&n| n as f64 / 1000.0);
-    cell.server_cpu = (after.server - before.server) / window;
-    cell.gen_cpu = (after.generator - before.generator) / window;
-    cell.other_core0 = ((after.core0 - before.core0) / window - cell.server_cpu).max(0.0);
-    cell.other_core1 = ((after.core1 - before.core1) / window - cell.gen_cpu).max(0.0);
-    cell.cpu_us_per_call =
-        if cell.calls > 0 { (after.server - before.server) * 1e6 / (cell.rate * window) } else { f64::NAN };
-    cell
+    Run::new(latencies, load.duration.as_secs_f64(), (&before, &after), window, failures)
 }
 
 #[cfg(test)]
@@ -380,9 +306,9 @@ mod tests {
 
     #[test]
     fn json_and_sse_answers_are_checked() {
-        assert_eq!(check_roll(&reply(200, "application/json", RESULT), 7, "alice"), Ok(()));
+        check_roll(&reply(200, "application/json", RESULT), 7, "alice").expect("a JSON answer");
         let sse = format!("id: 0\nretry: 3000\ndata: \n\nevent: message\ndata: {RESULT}\n\n");
-        assert_eq!(check_roll(&reply(200, "text/event-stream", &sse), 7, "alice"), Ok(()));
+        check_roll(&reply(200, "text/event-stream", &sse), 7, "alice").expect("an SSE answer");
     }
 
     #[test]

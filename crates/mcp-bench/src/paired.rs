@@ -1,12 +1,12 @@
 //! `mcp-bench paired`: the example / rmcp ceiling ratio from many short back-to-back slices.
 //!
 //! `full` starts each server afresh per round, so the two runs a ratio compares are seconds
-//! apart; on a VM whose speed drifts over seconds the ratios scatter by ±0.15. Here both
-//! servers run side by side on core 0 for the whole cell, and the generator drives them in
-//! turn, A B B A …, each for a short slice (default 0.2 s of warm-up and 0.5 s measured): the
-//! two halves of a pair are under a second apart, so a drift
-//! slower than that cancels out of their ratio. The idle server takes no CPU meanwhile. Every
-//! answer is checked exactly as in `full` (`load.rs`).
+//! apart, and on a virtual machine whose speed drifts over seconds their ratios scatter. Here
+//! both servers run side by side on core 0 for the whole cell, and the generator drives them in
+//! turn, A B B A …, each for a short slice (by default 0.2 s of warm-up and 0.5 s measured):
+//! the two halves of a pair are under a second apart, so a drift slower than that cancels out
+//! of their ratio. The idle server takes no CPU meanwhile. Every answer is checked exactly as in
+//! `full` (`load.rs`).
 //!
 //! With `--candidate-bin`/`--candidate-env`, the candidate (another build or environment of the
 //! example, signed in like it) takes the ceiling's place: an A/B test of a kit change, or, with
@@ -15,11 +15,15 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use crate::load::{self, Cell, Load};
+use crate::cli::{Cells, PairedPlan};
+use crate::load::{self, Load, mode_name};
+use crate::measure::Run;
+use crate::measure::nearest_rank;
+use crate::procfs::wait_quiet;
 use crate::servers::{Env, Kind, Server, Spec, Store};
-use crate::{Opts, log, mode_name, random_token, sign_in_tokens, wait_quiet};
+use crate::{log, tokens};
 
-/// The ratio target of issue #5: the example reaches at least this share of the ceiling's calls/s.
+/// The target: the example reaches at least this share of the ceiling's calls/s.
 const TARGET: f64 = 0.9;
 
 /// One pair of slices: the example's and the baseline's (the ceiling, or the candidate) calls/s
@@ -56,13 +60,9 @@ pub(crate) struct Summary {
     pub(crate) baseline_rate: f64,
 }
 
-/// The `q`-quantile of sorted finite values (nearest rank).
+/// The `q`-quantile of sorted finite values (nearest rank); NaN when there are none.
 fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    nearest_rank(sorted, q).unwrap_or(f64::NAN)
 }
 
 fn sorted(values: impl Iterator<Item = f64>) -> Vec<f64> {
@@ -90,69 +90,71 @@ pub(crate) fn summarize(pairs: &[Pair]) -> Summary {
 }
 
 /// One slice against one server; errors are logged and counted.
-async fn slice(server: &Server, tokens: &[(String, String)], conns: usize, stateless: bool, opts: &Opts) -> Cell {
+async fn slice(server: &Server, tokens: &[(String, String)], conns: usize, stateless: bool, cells: &Cells) -> Run {
     let load = Load {
         addr: server.addr,
         conns,
         stateful: !stateless,
         tokens: tokens.to_vec(),
-        warmup: opts.warmup,
-        duration: opts.duration,
+        warmup: cells.warmup,
+        duration: cells.duration,
         server_pid: server.pid,
     };
     let cell = load::run(&load).await;
-    for e in &cell.error_samples {
+    for e in &cell.failures.samples {
         log(format!("  error: {e}"));
     }
     cell
 }
 
-/// Run every mode and connection count; write the report to `opts.out`. Returns the number of
-/// failed requests.
-pub(crate) async fn run(env: &Env, opts: &Opts) -> Result<u64, String> {
+/// Run every mode and connection count; write the report to `plan.cells.out`. Returns the
+/// number of failed requests.
+pub(crate) async fn run(env: &Env, plan: &PairedPlan) -> anyhow::Result<u64> {
     let started = Instant::now();
+    let cells = &plan.cells;
     let mut errors = 0;
     let mut table = String::new();
     let mut detail = String::new();
-    let baseline = if opts.candidate.enabled() { "candidate" } else { "ceiling" };
+    let candidate = plan.setup.candidate.as_ref();
+    let baseline = if candidate.is_some() { "candidate" } else { "ceiling" };
     for stateless in [false, true] {
         let mode = mode_name(stateless);
         let mut spec = Spec::new(Kind::Example, Store::Memory, stateless);
-        spec.extra_env = opts.server_env.clone();
+        spec.extra_env = plan.setup.server_env.clone();
         let mut example = Server::spawn(env, &spec)?;
         example.wait_ready(Duration::from_secs(20)).await?;
-        let candidate = opts.candidate.enabled();
-        let mut spec = Spec::new(if candidate { Kind::Example } else { Kind::Ceiling }, Store::Memory, stateless);
-        if candidate {
-            spec.extra_env = opts.server_env.iter().chain(&opts.candidate.env).cloned().collect();
-            spec.binary = opts.candidate.bin.clone();
+        let mut spec =
+            Spec::new(if candidate.is_some() { Kind::Example } else { Kind::Ceiling }, Store::Memory, stateless);
+        if let Some(c) = candidate {
+            spec.extra_env = plan.setup.server_env.iter().chain(&c.env).cloned().collect();
+            spec.binary = c.bin.clone();
         }
         let mut other = Server::spawn(env, &spec)?;
         other.wait_ready(Duration::from_secs(20)).await?;
-        let example_tokens = sign_in_tokens(&example, opts.tokens_per_boot).await?;
-        let baseline_tokens: Vec<(String, String)> = if candidate {
-            sign_in_tokens(&other, opts.tokens_per_boot).await?
+        let example_tokens = tokens::sign_in(&example, plan.tokens_per_boot).await?;
+        let baseline_tokens: Vec<(String, String)> = if candidate.is_some() {
+            tokens::sign_in(&other, plan.tokens_per_boot).await?
         } else {
-            (0..opts.tokens_per_boot).map(|_| (random_token(), "bench".to_owned())).collect()
+            (0..plan.tokens_per_boot).map(|_| tokens::random()).collect()
         };
-        for &conns in &opts.conns {
-            let mut pairs = Vec::with_capacity(opts.rounds);
-            for i in 0..opts.rounds {
-                wait_quiet(opts.quiet_wait).await;
+        for &conns in &cells.conns {
+            let mut pairs = Vec::with_capacity(cells.rounds);
+            for i in 0..cells.rounds {
+                wait_quiet(cells.quiet_wait).await;
                 // A B B A: neither server always goes first after the quiet wait.
                 let (e, c) = if i % 2 == 0 {
-                    let e = slice(&example, &example_tokens, conns, stateless, opts).await;
-                    (e, slice(&other, &baseline_tokens, conns, stateless, opts).await)
+                    let e = slice(&example, &example_tokens, conns, stateless, cells).await;
+                    (e, slice(&other, &baseline_tokens, conns, stateless, cells).await)
                 } else {
-                    let c = slice(&other, &baseline_tokens, conns, stateless, opts).await;
-                    (slice(&example, &example_tokens, conns, stateless, opts).await, c)
+                    let c = slice(&other, &baseline_tokens, conns, stateless, cells).await;
+                    (slice(&example, &example_tokens, conns, stateless, cells).await, c)
                 };
-                errors += e.errors + c.errors;
+                errors += e.failures.count + c.failures.count;
                 let pair = Pair {
                     example_rate: e.rate,
                     baseline_rate: c.rate,
-                    example_cpu_us: e.cpu_us_per_call,
-                    baseline_cpu_us: c.cpu_us_per_call,
+                    example_cpu_us: e.cpu_us_per_op,
+                    baseline_cpu_us: c.cpu_us_per_op,
                 };
                 log(format!(
                     "{mode} {conns:>2} conns, pair {:>2}: example {:>7.0} calls/s, {baseline} {:>7.0} calls/s, ratio {:.3} (other load {:.2}/{:.2})",
@@ -160,8 +162,8 @@ pub(crate) async fn run(env: &Env, opts: &Opts) -> Result<u64, String> {
                     e.rate,
                     c.rate,
                     pair.ratio(),
-                    e.other_core0.max(c.other_core0),
-                    e.other_core1.max(c.other_core1),
+                    e.cpu.other_core0.max(c.cpu.other_core0),
+                    e.cpu.other_core1.max(c.cpu.other_core1),
                 ));
                 pairs.push(pair);
             }
@@ -195,20 +197,20 @@ pub(crate) async fn run(env: &Env, opts: &Opts) -> Result<u64, String> {
     }
     let mut md = String::new();
     let _ = writeln!(md, "# mcp-bench paired: example (memory store) / {baseline}\n");
-    if opts.candidate.enabled() {
+    if let Some(c) = candidate {
         let _ = writeln!(
             md,
             "Candidate: binary `{}`, extra env: `{:?}`.\n",
-            opts.candidate.bin.as_ref().map_or("(the example's)".into(), |b| b.display().to_string()),
-            opts.candidate.env
+            c.bin.as_ref().map_or("(the example's)".into(), |b| b.display().to_string()),
+            c.env
         );
     }
     let _ = writeln!(
         md,
         "- {} pairs per cell, each slice {:.1} s of warm-up and {:.1} s measured, A B B A; both servers on core 0, the generator on core 1; {:.0} s in all\n",
-        opts.rounds,
-        opts.warmup.as_secs_f64(),
-        opts.duration.as_secs_f64(),
+        cells.rounds,
+        cells.warmup.as_secs_f64(),
+        cells.duration.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
     let _ = writeln!(
@@ -219,8 +221,7 @@ pub(crate) async fn run(env: &Env, opts: &Opts) -> Result<u64, String> {
     md.push_str(&table);
     let _ = writeln!(md, "\nEach pair's ratio, in order:\n");
     md.push_str(&detail);
-    std::fs::write(&opts.out, &md).map_err(|e| format!("{}: {e}", opts.out.display()))?;
-    log(format!("report: {}", opts.out.display()));
+    crate::write_report(&cells.out, &md)?;
     Ok(errors)
 }
 
@@ -243,20 +244,6 @@ mod tests {
         assert!((s.at_target - 0.6).abs() < 1e-9, "three of five pairs reach 0.9: {s:?}");
         assert!((s.cpu_median - 0.92).abs() < 1e-9, "{s:?}");
         assert!((s.baseline_rate - 10_000.0).abs() < 1e-9);
-    }
-
-    #[test]
-    fn paired_has_short_slices_unless_told_otherwise() {
-        let parse = |args: &[&str]| {
-            crate::parse_args_from(["mcp-bench", "paired"].iter().chain(args).map(|a| (*a).to_owned()))
-                .unwrap_or_else(|e| panic!("{args:?}: {e}"))
-        };
-        let o = parse(&[]);
-        assert_eq!((o.rounds, o.conns.clone()), (30, vec![16, 64]));
-        assert_eq!((o.warmup, o.duration), (Duration::from_millis(200), Duration::from_millis(500)));
-        assert!(o.out.ends_with("target/bench-paired.md"));
-        let o = parse(&["--rounds", "8", "--duration", "1", "--conns", "16"]);
-        assert_eq!((o.rounds, o.duration, o.conns), (8, Duration::from_secs(1), vec![16]));
     }
 
     #[test]

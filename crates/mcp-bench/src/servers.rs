@@ -6,13 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, bail, ensure};
+
 use crate::client::Conn;
 
 pub(crate) const PRM_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
-
-/// The log filter `examples/mcp-server-example/src/main.rs` uses when `RUST_LOG` is unset: the
-/// example is measured as it ships. (The baselines have no log subscriber.)
-pub(crate) const DEFAULT_LOG: &str = "info,rmcp=warn";
 
 /// Which server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,14 +100,14 @@ pub(crate) struct Server {
     log: PathBuf,
 }
 
-fn free_port() -> Result<u16, String> {
-    let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("no free port: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("no free port")?;
+    Ok(l.local_addr()?.port())
 }
 
 impl Server {
     /// Start the server; returns at once (see [`Server::wait_ready`]).
-    pub(crate) fn spawn(env: &Env, spec: &Spec) -> Result<Self, String> {
+    pub(crate) fn spawn(env: &Env, spec: &Spec) -> anyhow::Result<Self> {
         let port = match spec.port {
             Some(p) => p,
             None => free_port()?,
@@ -117,17 +115,16 @@ impl Server {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let base = format!("http://127.0.0.1:{port}");
         let binary = spec.binary.clone().unwrap_or_else(|| env.bin_dir.join(spec.kind.binary()));
-        if !binary.exists() {
-            return Err(format!(
-                "{} is missing: run `cargo build --release -p mcp-server-example -p mcp-bench`",
-                binary.display()
-            ));
-        }
+        ensure!(
+            binary.exists(),
+            "{} is missing: run `cargo build --release -p mcp-server-example -p mcp-bench --bins`",
+            binary.display()
+        );
         let log = env.tmp.join(format!("{}-{port}.log", spec.kind.binary()));
-        let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let log_file = std::fs::File::create(&log).with_context(|| log.display().to_string())?;
         // The example prints where to connect on stdout, and logs (tracing) and errors on
         // stderr: both go to the log.
-        let log_out = log_file.try_clone().map_err(|e| format!("{}: {e}", log.display()))?;
+        let log_out = log_file.try_clone().with_context(|| log.display().to_string())?;
         let mut argv: Vec<String> = Vec::new();
         if env.pin {
             argv.extend(["taskset".into(), "-c".into(), "0".into()]);
@@ -142,14 +139,15 @@ impl Server {
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             .env("PUBLIC_URL", &base)
-            .env("RUST_LOG", if spec.kind == Kind::Example { DEFAULT_LOG } else { "warn" })
             .env("OAUTH_RATE_LIMIT_PER_MINUTE", "0")
             .env("MCP_STATELESS", if spec.stateless { "true" } else { "false" })
             .env("DATABASE_URL", spec.store.database_url())
             .env("FLOOR_TOKENS", spec.floor_tokens.join(","));
         // Settings of the caller's shell that would change what is measured; removed before
         // the extra environment is added, so that a spec (or `--server-env`) can still set them.
+        // Without `RUST_LOG` the example logs at its own default, as it ships.
         for var in [
+            "RUST_LOG",
             "ACCESS_TOKEN_TTL_SECS",
             "REFRESH_TOKEN_TTL_SECS",
             "SESSION_TTL_SECS",
@@ -165,14 +163,8 @@ impl Server {
             cmd.envs(spec.extra_env.iter().map(|(k, v)| (k, v)));
         }
         let spawned_at = Instant::now();
-        let child = cmd.spawn().map_err(|e| format!("spawning {}: {e}", argv.join(" ")))?;
+        let child = cmd.spawn().with_context(|| format!("spawning {}", argv.join(" ")))?;
         Ok(Self { pid: child.id(), child: Some(child), addr, base, kind: spec.kind, port, spawned_at, log })
-    }
-
-    /// What the kit's sweeper logged so far (the server must run with
-    /// `RUST_LOG=…,mcp_oauth_kit::serve=debug`; otherwise nothing is counted).
-    pub(crate) fn sweeps(&self) -> Sweeps {
-        Sweeps::from_log(&std::fs::read_to_string(&self.log).unwrap_or_default())
     }
 
     /// The last lines of the server's output.
@@ -184,9 +176,9 @@ impl Server {
 
     /// `Err` (with the exit status and the log's tail) if the server is no longer running:
     /// its memory can then not be read, and reads as 0.
-    pub(crate) fn check_running(&mut self) -> Result<(), String> {
+    pub(crate) fn check_running(&mut self) -> anyhow::Result<()> {
         match self.exited() {
-            Some(why) => Err(format!("{} {why}", self.kind.binary())),
+            Some(why) => bail!("{} {why}", self.kind.binary()),
             None => Ok(()),
         }
     }
@@ -200,7 +192,7 @@ impl Server {
 
     /// Poll until the server answers (the example: PRM 200; the baselines: any HTTP answer).
     /// Returns the time since spawn.
-    pub(crate) async fn wait_ready(&mut self, timeout: Duration) -> Result<Duration, String> {
+    pub(crate) async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<Duration> {
         let deadline = self.spawned_at + timeout;
         loop {
             if let Ok(mut conn) = Conn::connect(self.addr).await
@@ -209,12 +201,13 @@ impl Server {
             {
                 return Ok(self.spawned_at.elapsed());
             }
-            if let Some(why) = self.exited() {
-                return Err(format!("{} {why}", self.kind.binary()));
-            }
-            if Instant::now() > deadline {
-                return Err(format!("{} not ready after {timeout:?}:\n{}", self.kind.binary(), self.log_tail()));
-            }
+            self.check_running()?;
+            ensure!(
+                Instant::now() <= deadline,
+                "{} not ready after {timeout:?}:\n{}",
+                self.kind.binary(),
+                self.log_tail()
+            );
             // Blocking on purpose: nothing else runs meanwhile, and tokio's timer has 1 ms steps.
             std::thread::sleep(Duration::from_micros(200));
         }
@@ -226,7 +219,7 @@ impl Server {
     }
 
     /// SIGTERM, wait for the graceful shutdown (at most 15 s), then SIGKILL.
-    pub(crate) fn stop(mut self) -> Result<(), String> {
+    pub(crate) fn stop(mut self) -> anyhow::Result<()> {
         let Some(mut child) = self.child.take() else { return Ok(()) };
         let _ = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -237,7 +230,7 @@ impl Server {
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(format!("{} did not stop on SIGTERM within 15 s", self.kind.binary()));
+                    bail!("{} did not stop on SIGTERM within 15 s", self.kind.binary());
                 }
             }
         }
@@ -253,75 +246,9 @@ impl Drop for Server {
     }
 }
 
-/// The sweeps that removed something, from the server's log: the kit's sweeper logs
-/// `swept expired OAuth state removed=N` at debug level for each (`serve.rs`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Sweeps {
-    /// Sweeps that removed at least one record.
-    pub(crate) count: u64,
-    /// Records they removed, together.
-    pub(crate) removed: u64,
-}
-
-impl Sweeps {
-    pub(crate) fn from_log(log: &str) -> Self {
-        let mut sweeps = Self::default();
-        for line in log.lines().filter(|l| l.contains("swept expired OAuth state")) {
-            // Colours, if any, sit between the field name, `=` and the value.
-            let plain = strip_ansi(line);
-            let Some(at) = plain.find("removed=") else { continue };
-            let digits: String = plain[at + "removed=".len()..].chars().take_while(char::is_ascii_digit).collect();
-            if let Ok(n) = digits.parse::<u64>() {
-                sweeps.count += 1;
-                sweeps.removed += n;
-            }
-        }
-        sweeps
-    }
-}
-
-/// `line` without ANSI escape sequences (`ESC [ … letter`).
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Remove a SQLite database and its WAL files.
 pub(crate) fn remove_sqlite(path: &Path) {
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_example_runs_at_its_default_log_filter() {
-        let main = std::fs::read_to_string(crate::workspace_root().join("examples/mcp-server-example/src/main.rs"))
-            .unwrap_or_else(|e| panic!("read the example's main.rs: {e}"));
-        assert!(main.contains(&format!("{DEFAULT_LOG:?}")), "main.rs no longer defaults to {DEFAULT_LOG:?}");
-    }
-
-    #[test]
-    fn sweeps_are_counted_from_the_log_with_or_without_colours() {
-        let log = "2026-01-01T00:00:00Z DEBUG mcp_oauth_kit::serve: swept expired OAuth state removed=12\n\
-            2026-01-01T00:00:01Z  WARN mcp_oauth_kit::router: something else removed=99\n\
-            \x1b[2m2026-01-01T00:00:02Z\x1b[0m \x1b[34mDEBUG\x1b[0m \x1b[2mmcp_oauth_kit::serve\x1b[0m\x1b[2m:\x1b[0m swept expired OAuth state \x1b[3mremoved\x1b[0m\x1b[2m=\x1b[0m30\n";
-        assert_eq!(Sweeps::from_log(log), Sweeps { count: 2, removed: 42 });
-        assert_eq!(Sweeps::from_log(""), Sweeps::default());
     }
 }

@@ -1,6 +1,6 @@
-//! The floor: a minimal hyper server (same accept loop as the kit: hyper-util auto builder,
-//! `TCP_NODELAY`) that answers every authenticated POST with a fixed JSON-RPC tool result after
-//! looking the bearer token up in a `HashMap`. No rmcp, no JSON parsing (the request id is
+//! The floor: a minimal hyper server (the kit's accept loop, `mcp_bench::serve_forever`) that
+//! answers every authenticated POST with a fixed JSON-RPC tool result after looking the bearer
+//! token up in a `HashMap`. No rmcp, no JSON parsing (the request id is
 //! copied by a byte scan), no SSE. It is what HTTP/1.1 + tokio + the load generator cost; the
 //! distance from here to the rmcp ceiling is rmcp's cost.
 //!
@@ -9,15 +9,11 @@
 //! notifications get 202, `DELETE` gets 200, so that the same load generator drives it.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 
 fn response(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     let mut res = Response::new(Full::new(body.into()));
@@ -84,7 +80,6 @@ async fn handle(
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8000);
     let tokens: HashMap<String, String> = std::env::var("FLOOR_TOKENS")
         .unwrap_or_default()
         .split(',')
@@ -92,23 +87,6 @@ async fn main() -> std::io::Result<()> {
         .map(|t| (t.to_owned(), "bench".to_owned()))
         .collect();
     let tokens = Arc::new(tokens);
-    let stateless = std::env::var("MCP_STATELESS").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
-    let builder = auto::Builder::new(TokioExecutor::new());
-    loop {
-        let (stream, _peer) = match listener.accept().await {
-            Ok(a) => a,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let tokens = tokens.clone();
-        let svc = hyper::service::service_fn(move |req| handle(tokens.clone(), stateless, req));
-        let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-    }
+    let stateless = mcp_bench::stateless();
+    mcp_bench::serve_forever(hyper::service::service_fn(move |req| handle(tokens.clone(), stateless, req))).await
 }

@@ -1,6 +1,6 @@
 //! The rmcp ceiling: the example's `roll_dice` tool on a bare rmcp server, with no
 //! authentication, served on raw hyper exactly the way `mcp-oauth-kit`'s `serve.rs` serves
-//! (hyper-util auto builder, `TCP_NODELAY`, `StreamableHttpService::handle` from a
+//! (its accept loop, `mcp_bench::serve_forever`, and `StreamableHttpService::handle` from a
 //! `service_fn`) and with the kit's rmcp settings (`server.rs`). Whatever the kit adds on top
 //! of rmcp (routing, Host/Origin checks, the bearer guard, token verification, session binding,
 //! the tool registry, request logging) is the difference between this server and the example.
@@ -8,13 +8,10 @@
 //! Environment: `PORT` (default 8000), `MCP_STATELESS` (`true`: no sessions, JSON responses).
 //! The caller is always `bench`: `"bench rolled a N on a 6-sided die."`.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::BodyExt as _;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
@@ -64,14 +61,9 @@ impl ServerHandler for Dice {
     }
 }
 
-fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
-}
-
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8000);
-    let stateless = env_flag("MCP_STATELESS");
+    let stateless = mcp_bench::stateless();
     let info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
         .with_server_info(Implementation::new("rmcp ceiling", env!("CARGO_PKG_VERSION")));
     let handler = Dice { tool_router: Arc::new(Dice::tool_router()), info: Arc::new(info) };
@@ -87,36 +79,19 @@ async fn main() -> std::io::Result<()> {
     config.sse_keep_alive = Some(Duration::from_secs(15));
     let service =
         StreamableHttpService::new(move || Ok(handler.clone()), Arc::new(LocalSessionManager::default()), config);
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
-    let builder = auto::Builder::new(TokioExecutor::new());
-    loop {
-        let (stream, _peer) = match listener.accept().await {
-            Ok(a) => a,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+    mcp_bench::serve_forever(hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let service = service.clone();
-        let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-            let service = service.clone();
-            async move {
-                let path = req.uri().path();
-                if path == "/mcp" || path == "/mcp/" {
-                    Ok::<_, std::convert::Infallible>(service.handle(req).await)
-                } else {
-                    let mut res = http::Response::new(
-                        http_body_util::Full::new(bytes::Bytes::from_static(b"not found\n")).boxed(),
-                    );
-                    *res.status_mut() = http::StatusCode::NOT_FOUND;
-                    Ok(res)
-                }
+        async move {
+            let path = req.uri().path();
+            if path == "/mcp" || path == "/mcp/" {
+                Ok::<_, std::convert::Infallible>(service.handle(req).await)
+            } else {
+                let mut res =
+                    http::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"not found\n")).boxed());
+                *res.status_mut() = http::StatusCode::NOT_FOUND;
+                Ok(res)
             }
-        });
-        let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-    }
+        }
+    }))
+    .await
 }
