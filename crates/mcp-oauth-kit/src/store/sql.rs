@@ -22,16 +22,13 @@
 //! SQLite write transactions begin with `BEGIN IMMEDIATE`, so that concurrent writers queue on
 //! `busy_timeout` instead of failing with `database is locked`.
 //!
-//! Storage format: codes, tokens and sessions by the hex of their [`TokenHash`], lists as JSON
-//! text, times as `BIGINT` milliseconds. The grant is copied into each code and token row,
-//! because a refresh may narrow the scopes of the tokens it issues while the grant id stays.
+//! Storage format: see `sql/rows.rs`; the schema and its versions: `sql/schema.rs`.
 //!
 //! [`Store`]: super::Store
 //! [`Store::redeem_code`]: super::Store::redeem_code
 //! [`Store::rotate_refresh`]: super::Store::rotate_refresh
 //! [`Store::take_pending`]: super::Store::take_pending
 //! [`Store::hit_rate_limit`]: super::Store::hit_rate_limit
-//! [`TokenHash`]: super::TokenHash
 
 #[cfg(feature = "postgres")]
 use sqlx::postgres::PgPool;

@@ -6,17 +6,26 @@ use async_trait::async_trait;
 use sqlx::{Database, Encode, Type};
 
 use super::rows::{
-    CODE_COLUMNS, Columns, GRANT_COLUMNS, Statement, access_from, bind_grant, client_from, code_columns, code_from,
-    consent_from, corrupt, db_time, grant_columns, grant_from, list_to_db, pending_from, refresh_from, session_from,
-    time_from_db, window_from,
+    Columns, FromRow, Statement, bind_grant, client_columns, code_columns, consent_columns, corrupt, db_time, decode,
+    grant_columns, list_to_db, pending_columns, session_columns, time_from_db, token_columns, window_columns,
 };
 use super::{Pool, SqlStore, backend};
 use crate::error::StoreError;
 use crate::secret::TokenHash;
 use crate::store::{
     AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens,
-    PendingAuthorization, RateLimitWindow, RefreshRotation, RevokedToken, SessionRecord, Store,
+    PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store,
 };
+
+/// Run one statement with these binds, the same text for both backends, and evaluate to the
+/// number of rows it changed.
+macro_rules! execute {
+    ($store:expr, $statement:expr $(, $bind:expr)* $(,)?) => {
+        with_pool!($store, |pool| {
+            sqlx::query($statement)$(.bind($bind))*.execute(pool).await.map_err(backend)?.rows_affected()
+        })
+    };
+}
 
 /// A code that has not expired, used or not: [`Store::code`], and a failed redemption's look.
 const SELECT_CODE: &str = concat!("SELECT ", code_columns!(), " FROM codes WHERE hash = $1 AND expires_at > $2");
@@ -29,7 +38,7 @@ where
     bool: Encode<'q, DB> + Type<DB>,
 {
     let query = sqlx::query(concat!(
-        "INSERT INTO codes (hash, ",
+        "INSERT INTO codes (",
         code_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, FALSE, $13)"
     ))
@@ -56,9 +65,9 @@ where
     Ok([
         insert(
             concat!(
-                "INSERT INTO access_tokens (hash, ",
-                grant_columns!(),
-                ", expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                "INSERT INTO access_tokens (",
+                token_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ),
             &access.hash,
             &access.grant,
@@ -66,9 +75,9 @@ where
         )?,
         insert(
             concat!(
-                "INSERT INTO refresh_tokens (hash, ",
-                grant_columns!(),
-                ", expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                "INSERT INTO refresh_tokens (",
+                token_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ),
             &refresh.hash,
             &refresh.grant,
@@ -105,87 +114,65 @@ impl Store for SqlStore {
     async fn insert_client(&self, client: ClientRecord) -> Result<(), StoreError> {
         let redirect_uris = list_to_db(&client.redirect_uris)?;
         let grant_types = list_to_db(&client.grant_types)?;
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO clients
-                 (client_id, secret_hash, auth_method, client_name, redirect_uris, grant_types, scope, issued_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        execute!(
+            self,
+            concat!(
+                "INSERT INTO clients (",
+                client_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (client_id) DO UPDATE SET
                    secret_hash = excluded.secret_hash, auth_method = excluded.auth_method,
                    client_name = excluded.client_name, redirect_uris = excluded.redirect_uris,
-                   grant_types = excluded.grant_types, scope = excluded.scope, issued_at = excluded.issued_at",
-            )
-            .bind(client.client_id.as_str())
-            .bind(client.secret_hash.as_ref().map(TokenHash::to_hex))
-            .bind(client.auth_method.as_str())
-            .bind(client.client_name.as_deref())
-            .bind(redirect_uris.as_str())
-            .bind(grant_types.as_str())
-            .bind(client.scope.as_deref())
-            .bind(db_time(client.issued_at))
-            .execute(pool)
-            .await
-            .map_err(backend)?;
-        });
+                   grant_types = excluded.grant_types, scope = excluded.scope, issued_at = excluded.issued_at"
+            ),
+            client.client_id.as_str(),
+            client.secret_hash.as_ref().map(TokenHash::to_hex),
+            client.auth_method.as_str(),
+            client.client_name.as_deref(),
+            redirect_uris.as_str(),
+            grant_types.as_str(),
+            client.scope.as_deref(),
+            db_time(client.issued_at)
+        );
         Ok(())
     }
 
     async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "SELECT client_id, secret_hash, auth_method, client_name, redirect_uris, grant_types, scope, issued_at
-                 FROM clients WHERE client_id = $1",
-            )
-            .bind(client_id)
-            .fetch_optional(pool)
-            .await
-            .map_err(backend)?
-            .map(|row| client_from(&row))
-            .transpose()
-        })
+        const SELECT: &str = concat!("SELECT ", client_columns!(), " FROM clients WHERE client_id = $1");
+        with_pool!(self, |pool| decode(sqlx::query(SELECT).bind(client_id).fetch_optional(pool).await))
     }
 
     async fn insert_pending(&self, pending: PendingAuthorization) -> Result<(), StoreError> {
         let scopes = list_to_db(&pending.scopes)?;
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO pending_authorizations (id_hash, client_id, redirect_uri, redirect_uri_given, state,
-                 code_challenge, scopes, resource, csrf_token, failed_logins, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(pending.id_hash.to_hex())
-            .bind(pending.client_id.as_str())
-            .bind(pending.redirect_uri.as_str())
-            .bind(pending.redirect_uri_given)
-            .bind(pending.state.as_deref())
-            .bind(pending.code_challenge.as_str())
-            .bind(scopes.as_str())
-            .bind(pending.resource.as_str())
-            .bind(pending.csrf_token.as_str())
-            .bind(i64::from(pending.failed_logins))
-            .bind(db_time(pending.expires_at))
-            .execute(pool)
-            .await
-            .map_err(backend)?;
-        });
+        execute!(
+            self,
+            concat!(
+                "INSERT INTO pending_authorizations (",
+                pending_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ),
+            pending.id_hash.to_hex(),
+            pending.client_id.as_str(),
+            pending.redirect_uri.as_str(),
+            pending.redirect_uri_given,
+            pending.state.as_deref(),
+            pending.code_challenge.as_str(),
+            scopes.as_str(),
+            pending.resource.as_str(),
+            pending.csrf_token.as_str(),
+            i64::from(pending.failed_logins),
+            db_time(pending.expires_at)
+        );
         Ok(())
     }
 
     async fn pending(&self, id_hash: &TokenHash, now: SystemTime) -> Result<Option<PendingAuthorization>, StoreError> {
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "SELECT client_id, redirect_uri, redirect_uri_given, state, code_challenge, scopes, resource,
-                 csrf_token, failed_logins, expires_at FROM pending_authorizations
-                 WHERE id_hash = $1 AND expires_at > $2",
-            )
-            .bind(id_hash.to_hex())
-            .bind(db_time(now))
-            .fetch_optional(pool)
-            .await
-            .map_err(backend)?
-            .map(|row| pending_from(&row, *id_hash))
-            .transpose()
-        })
+        const SELECT: &str = concat!(
+            "SELECT ",
+            pending_columns!(),
+            " FROM pending_authorizations WHERE id_hash = $1 AND expires_at > $2"
+        );
+        self.find_current(SELECT, id_hash, now).await
     }
 
     async fn record_failed_login(&self, id_hash: &TokenHash) -> Result<u32, StoreError> {
@@ -216,19 +203,16 @@ impl Store for SqlStore {
         with_pool!(self, |pool, begin| {
             let mut tx = pool.begin_with(begin).await.map_err(backend)?;
             // The one statement that decides between concurrent takers.
-            let taken = sqlx::query(
-                "DELETE FROM pending_authorizations WHERE id_hash = $1
-                 RETURNING client_id, redirect_uri, redirect_uri_given, state, code_challenge, scopes, resource,
-                 csrf_token, failed_logins, expires_at",
-            )
+            let taken = sqlx::query(concat!(
+                "DELETE FROM pending_authorizations WHERE id_hash = $1 RETURNING ",
+                pending_columns!()
+            ))
             .bind(id_hash.to_hex())
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?
-            .map(|row| pending_from(&row, *id_hash))
-            .transpose()?
-            // An expired one is removed all the same, and not handed out.
-            .filter(|p| p.expires_at > now);
+            .await;
+            let taken = decode::<PendingAuthorization>(taken)?
+                // An expired one is removed all the same, and not handed out.
+                .filter(|p| p.expires_at > now);
             if let (Some(_), Some(code)) = (&taken, &code) {
                 insert_code(code)?.execute(&mut *tx).await.map_err(backend)?;
                 sqlx::query("UPDATE clients SET used_at = $1 WHERE client_id = $2 AND used_at IS NULL")
@@ -244,16 +228,7 @@ impl Store for SqlStore {
     }
 
     async fn code(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<CodeRecord>, StoreError> {
-        with_pool!(self, |pool| {
-            sqlx::query(SELECT_CODE)
-                .bind(hash.to_hex())
-                .bind(db_time(now))
-                .fetch_optional(pool)
-                .await
-                .map_err(backend)?
-                .map(|row| code_from(&row, *hash))
-                .transpose()
-        })
+        self.find_current(SELECT_CODE, hash, now).await
     }
 
     async fn redeem_code(
@@ -267,9 +242,9 @@ impl Store for SqlStore {
             // The one statement that decides between concurrent redeemers. On PostgreSQL it
             // holds the row until commit, so a replay that revokes the grant waits for the
             // tokens below and then deletes them too.
-            let redeemed = sqlx::query(&format!(
-                "UPDATE codes SET used = TRUE WHERE hash = $1 AND used = FALSE AND expires_at > $2
-                 RETURNING {CODE_COLUMNS}"
+            let redeemed = sqlx::query(concat!(
+                "UPDATE codes SET used = TRUE WHERE hash = $1 AND used = FALSE AND expires_at > $2 RETURNING ",
+                code_columns!()
             ))
             .bind(hash.to_hex())
             .bind(db_time(now))
@@ -283,7 +258,7 @@ impl Store for SqlStore {
                             statement.execute(&mut *tx).await.map_err(backend)?;
                         }
                     }
-                    CodeRedemption::Redeemed(code_from(&row, *hash)?)
+                    CodeRedemption::Redeemed(CodeRecord::from_row(&row)?)
                 }
                 None => {
                     let existing = sqlx::query(SELECT_CODE)
@@ -293,7 +268,7 @@ impl Store for SqlStore {
                         .await
                         .map_err(backend)?;
                     match existing {
-                        Some(row) if row.flag("used")? => CodeRedemption::Replayed(code_from(&row, *hash)?),
+                        Some(row) if row.flag("used")? => CodeRedemption::Replayed(CodeRecord::from_row(&row)?),
                         _ => CodeRedemption::Unknown,
                     }
                 }
@@ -304,31 +279,15 @@ impl Store for SqlStore {
     }
 
     async fn access_token(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<AccessTokenRecord>, StoreError> {
-        with_pool!(self, |pool| {
-            sqlx::query(&format!(
-                "SELECT {GRANT_COLUMNS}, expires_at FROM access_tokens WHERE hash = $1 AND expires_at > $2"
-            ))
-            .bind(hash.to_hex())
-            .bind(db_time(now))
-            .fetch_optional(pool)
-            .await
-            .map_err(backend)?
-            .map(|row| access_from(&row, *hash))
-            .transpose()
-        })
+        const SELECT: &str =
+            concat!("SELECT ", token_columns!(), " FROM access_tokens WHERE hash = $1 AND expires_at > $2");
+        self.find_current(SELECT, hash, now).await
     }
 
     async fn refresh_grant(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<Grant>, StoreError> {
-        with_pool!(self, |pool| {
-            sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM refresh_tokens WHERE hash = $1 AND expires_at > $2"))
-                .bind(hash.to_hex())
-                .bind(db_time(now))
-                .fetch_optional(pool)
-                .await
-                .map_err(backend)?
-                .map(|row| grant_from(&row))
-                .transpose()
-        })
+        const SELECT: &str =
+            concat!("SELECT ", grant_columns!(), " FROM refresh_tokens WHERE hash = $1 AND expires_at > $2");
+        self.find_current(SELECT, hash, now).await
     }
 
     async fn rotate_refresh(
@@ -338,22 +297,24 @@ impl Store for SqlStore {
         new: IssuedTokens,
         sealed_successor: Vec<u8>,
     ) -> Result<RefreshRotation, StoreError> {
-        let retire = format!(
+        const RETIRE: &str = concat!(
             "UPDATE refresh_tokens SET rotated_at = $2, successor_hash = $3, sealed_successor = $4
-             WHERE hash = $1 AND rotated_at IS NULL AND expires_at > $2
-             RETURNING {GRANT_COLUMNS}, expires_at"
+             WHERE hash = $1 AND rotated_at IS NULL AND expires_at > $2 RETURNING ",
+            token_columns!()
         );
         // The successor counts only while it is itself current: not rotated, expired or revoked.
-        let state = "SELECT o.grant_id, o.subject, o.username, o.client_id, o.scopes, o.resource,
-                 o.grant_expires_at, o.claims, o.rotated_at,
-                 o.sealed_successor,
-                 (s.hash IS NOT NULL AND s.rotated_at IS NULL AND s.expires_at > $2) AS successor_current
-             FROM refresh_tokens o LEFT JOIN refresh_tokens s ON s.hash = o.successor_hash
-             WHERE o.hash = $1 AND o.expires_at > $2";
+        const STATE: &str = concat!(
+            "SELECT ",
+            grant_columns!(),
+            ", rotated_at, sealed_successor,
+               EXISTS (SELECT 1 FROM refresh_tokens s WHERE s.hash = refresh_tokens.successor_hash
+                       AND s.rotated_at IS NULL AND s.expires_at > $2) AS successor_current
+             FROM refresh_tokens WHERE hash = $1 AND expires_at > $2"
+        );
         with_pool!(self, |pool, begin| {
             let mut tx = pool.begin_with(begin).await.map_err(backend)?;
             // The one statement that decides between concurrent rotations.
-            let retired = sqlx::query(&retire)
+            let retired = sqlx::query(RETIRE)
                 .bind(old.to_hex())
                 .bind(db_time(now))
                 .bind(new.refresh.hash.to_hex())
@@ -363,18 +324,18 @@ impl Store for SqlStore {
                 .map_err(backend)?;
             let outcome = match retired {
                 Some(row) => {
-                    let record = refresh_from(&row, *old)?;
+                    let record = RefreshTokenRecord::from_row(&row)?;
                     for statement in insert_pair(&new)? {
                         statement.execute(&mut *tx).await.map_err(backend)?;
                     }
                     RefreshRotation::Rotated(record)
                 }
                 None => {
-                    let row = sqlx::query(state).bind(old.to_hex()).bind(db_time(now)).fetch_optional(&mut *tx).await;
+                    let row = sqlx::query(STATE).bind(old.to_hex()).bind(db_time(now)).fetch_optional(&mut *tx).await;
                     match row.map_err(backend)? {
                         Some(row) => match row.opt_int("rotated_at")? {
                             Some(rotated_at) => RefreshRotation::AlreadyRotated {
-                                grant: grant_from(&row)?,
+                                grant: Grant::from_row(&row)?,
                                 rotated_at: time_from_db(rotated_at)
                                     .ok_or_else(|| corrupt("rotated_at is negative"))?,
                                 sealed_successor: match row.flag("successor_current")? {
@@ -436,65 +397,46 @@ impl Store for SqlStore {
     }
 
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO sessions (hash, subject, username, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(session.hash.to_hex())
-            .bind(session.subject.as_str())
-            .bind(session.username.as_str())
-            .bind(db_time(session.created_at))
-            .bind(db_time(session.expires_at))
-            .execute(pool)
-            .await
-            .map_err(backend)?;
-        });
+        execute!(
+            self,
+            concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5)"),
+            session.hash.to_hex(),
+            session.subject.as_str(),
+            session.username.as_str(),
+            db_time(session.created_at),
+            db_time(session.expires_at)
+        );
         Ok(())
     }
 
     async fn session(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<SessionRecord>, StoreError> {
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "SELECT subject, username, created_at, expires_at FROM sessions WHERE hash = $1 AND expires_at > $2",
-            )
-            .bind(hash.to_hex())
-            .bind(db_time(now))
-            .fetch_optional(pool)
-            .await
-            .map_err(backend)?
-            .map(|row| session_from(&row, *hash))
-            .transpose()
-        })
+        const SELECT: &str =
+            concat!("SELECT ", session_columns!(), " FROM sessions WHERE hash = $1 AND expires_at > $2");
+        self.find_current(SELECT, hash, now).await
     }
 
     async fn delete_session(&self, hash: &TokenHash) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
-            sqlx::query("DELETE FROM sessions WHERE hash = $1")
-                .bind(hash.to_hex())
-                .execute(pool)
-                .await
-                .map_err(backend)?;
-        });
+        execute!(self, "DELETE FROM sessions WHERE hash = $1", hash.to_hex());
         Ok(())
     }
 
     async fn put_consent(&self, consent: ConsentRecord) -> Result<(), StoreError> {
         let scopes = list_to_db(&consent.scopes)?;
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO consents (subject, client_id, scopes, granted_at, expires_at) VALUES ($1, $2, $3, $4, $5)
+        execute!(
+            self,
+            concat!(
+                "INSERT INTO consents (",
+                consent_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (subject, client_id) DO UPDATE SET
-                   scopes = excluded.scopes, granted_at = excluded.granted_at, expires_at = excluded.expires_at",
-            )
-            .bind(consent.subject.as_str())
-            .bind(consent.client_id.as_str())
-            .bind(scopes.as_str())
-            .bind(db_time(consent.granted_at))
-            .bind(db_time(consent.expires_at))
-            .execute(pool)
-            .await
-            .map_err(backend)?;
-        });
+                   scopes = excluded.scopes, granted_at = excluded.granted_at, expires_at = excluded.expires_at"
+            ),
+            consent.subject.as_str(),
+            consent.client_id.as_str(),
+            scopes.as_str(),
+            db_time(consent.granted_at),
+            db_time(consent.expires_at)
+        );
         Ok(())
     }
 
@@ -504,31 +446,18 @@ impl Store for SqlStore {
         client_id: &str,
         now: SystemTime,
     ) -> Result<Option<ConsentRecord>, StoreError> {
+        const SELECT: &str = concat!(
+            "SELECT ",
+            consent_columns!(),
+            " FROM consents WHERE subject = $1 AND client_id = $2 AND expires_at > $3"
+        );
         with_pool!(self, |pool| {
-            sqlx::query(
-                "SELECT subject, client_id, scopes, granted_at, expires_at FROM consents
-                 WHERE subject = $1 AND client_id = $2 AND expires_at > $3",
-            )
-            .bind(subject)
-            .bind(client_id)
-            .bind(db_time(now))
-            .fetch_optional(pool)
-            .await
-            .map_err(backend)?
-            .map(|row| consent_from(&row))
-            .transpose()
+            decode(sqlx::query(SELECT).bind(subject).bind(client_id).bind(db_time(now)).fetch_optional(pool).await)
         })
     }
 
     async fn revoke_consent(&self, subject: &str, client_id: &str) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
-            sqlx::query("DELETE FROM consents WHERE subject = $1 AND client_id = $2")
-                .bind(subject)
-                .bind(client_id)
-                .execute(pool)
-                .await
-                .map_err(backend)?;
-        });
+        execute!(self, "DELETE FROM consents WHERE subject = $1 AND client_id = $2", subject, client_id);
         Ok(())
     }
 
@@ -543,58 +472,46 @@ impl Store for SqlStore {
         // the database applies the update to the row one caller at a time. A window that has
         // ended starts over at 1.
         with_pool!(self, |pool| {
-            let row = sqlx::query(
+            let row = sqlx::query(concat!(
                 "INSERT INTO rate_limits (limit_key, hits, ends_at) VALUES ($1, 1, $3)
                  ON CONFLICT (limit_key) DO UPDATE SET
                    hits = CASE WHEN rate_limits.ends_at > $2 THEN rate_limits.hits + 1 ELSE 1 END,
                    ends_at = CASE WHEN rate_limits.ends_at > $2 THEN rate_limits.ends_at ELSE excluded.ends_at END
-                 RETURNING hits, ends_at",
-            )
+                 RETURNING ",
+                window_columns!()
+            ))
             .bind(key)
             .bind(db_time(now))
             .bind(db_time(ends_at))
             .fetch_one(pool)
             .await
             .map_err(backend)?;
-            window_from(&row)
+            RateLimitWindow::from_row(&row)
         })
     }
 
     async fn rate_limit_count(&self, key: &str, now: SystemTime) -> Result<RateLimitWindow, StoreError> {
+        const SELECT: &str =
+            concat!("SELECT ", window_columns!(), " FROM rate_limits WHERE limit_key = $1 AND ends_at > $2");
         let current = with_pool!(self, |pool| {
-            sqlx::query("SELECT hits, ends_at FROM rate_limits WHERE limit_key = $1 AND ends_at > $2")
-                .bind(key)
-                .bind(db_time(now))
-                .fetch_optional(pool)
-                .await
-                .map_err(backend)?
-                .map(|row| window_from(&row))
-                .transpose()?
+            decode(sqlx::query(SELECT).bind(key).bind(db_time(now)).fetch_optional(pool).await)?
         });
         Ok(current.unwrap_or(RateLimitWindow { count: 0, ends_at: now }))
     }
 
     async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
-            sqlx::query("DELETE FROM rate_limits WHERE limit_key = $1")
-                .bind(key)
-                .execute(pool)
-                .await
-                .map_err(backend)?;
-        });
+        execute!(self, "DELETE FROM rate_limits WHERE limit_key = $1", key);
         Ok(())
     }
 
     async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: SystemTime) -> Result<(), StoreError> {
         // Matched on the window's end: a window that started over since is not touched.
-        with_pool!(self, |pool| {
-            sqlx::query("UPDATE rate_limits SET hits = hits - 1 WHERE limit_key = $1 AND ends_at = $2 AND hits > 0")
-                .bind(key)
-                .bind(db_time(window_ends_at))
-                .execute(pool)
-                .await
-                .map_err(backend)?;
-        });
+        execute!(
+            self,
+            "UPDATE rate_limits SET hits = hits - 1 WHERE limit_key = $1 AND ends_at = $2 AND hits > 0",
+            key,
+            db_time(window_ends_at)
+        );
         Ok(())
     }
 
@@ -635,6 +552,19 @@ impl Store for SqlStore {
 }
 
 impl SqlStore {
+    /// The record that `select` finds for `key` if it has not expired at `now`: `select` reads
+    /// the record's column list, with `$1` the key's hash and `$2` the time.
+    async fn find_current<R: FromRow>(
+        &self,
+        select: &str,
+        key: &TokenHash,
+        now: SystemTime,
+    ) -> Result<Option<R>, StoreError> {
+        with_pool!(self, |pool| {
+            decode(sqlx::query(select).bind(key.to_hex()).bind(db_time(now)).fetch_optional(pool).await)
+        })
+    }
+
     /// Run `statements`, whose only parameter `$1` is `key`, in order and in one transaction.
     async fn delete_all(&self, statements: &[&str], key: &str) -> Result<(), StoreError> {
         with_pool!(self, |pool, begin| {
@@ -649,9 +579,7 @@ impl SqlStore {
     /// Run one of the sweeper's statements, whose only parameter `$1` is a time, and return
     /// how many rows it deleted or changed.
     async fn sweep(&self, statement: &str, time: SystemTime) -> Result<usize, StoreError> {
-        let rows = with_pool!(self, |pool| {
-            sqlx::query(statement).bind(db_time(time)).execute(pool).await.map_err(backend)?.rows_affected()
-        });
+        let rows = execute!(self, statement, db_time(time));
         Ok(usize::try_from(rows).unwrap_or(usize::MAX))
     }
 }

@@ -1,5 +1,9 @@
-//! How records are stored in SQL rows: times, lists and hashes as columns, and each record's
-//! decoding from a row of either backend.
+//! How records are stored in SQL rows: each record's column list and its decoding from a row
+//! of either backend ([`FromRow`]), and times, lists and hashes as column values.
+//!
+//! Storage format: codes, tokens and sessions by the hex of their [`TokenHash`], lists as JSON
+//! text, times as `BIGINT` milliseconds. The grant is copied into each code and token row,
+//! because a refresh may narrow the scopes of the tokens it issues while the grant id stays.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,23 +22,6 @@ use super::{Described, backend};
 use crate::clock::far_future;
 use crate::error::StoreError;
 use crate::secret::TokenHash;
-
-/// The grant's columns, and then the code's: macros, so that the lists below are `concat!`s of
-/// one spelling rather than copies of it.
-macro_rules! grant_columns {
-    () => {
-        "grant_id, subject, username, client_id, scopes, resource, grant_expires_at, claims"
-    };
-}
-macro_rules! code_columns {
-    () => {
-        concat!(grant_columns!(), ", redirect_uri, redirect_uri_given, code_challenge, used, expires_at")
-    };
-}
-pub(super) use {code_columns, grant_columns};
-pub(super) const GRANT_COLUMNS: &str = grant_columns!();
-/// The columns [`code_from`] reads: the grant's, then the code's own.
-pub(super) const CODE_COLUMNS: &str = code_columns!();
 
 pub(super) fn corrupt(what: &str) -> StoreError {
     StoreError::Backend(Box::new(Described(format!("unreadable row in the store: {what}"))))
@@ -89,6 +76,10 @@ pub(super) trait Columns {
     fn time(&self, column: &str) -> Result<SystemTime, StoreError> {
         time_from_db(self.int(column)?).ok_or_else(|| corrupt("a time column is negative"))
     }
+
+    fn hash(&self, column: &str) -> Result<TokenHash, StoreError> {
+        hash_from_hex(&self.text(column)?)
+    }
 }
 
 macro_rules! impl_columns {
@@ -121,96 +112,183 @@ impl_columns!(SqliteRow);
 #[cfg(feature = "postgres")]
 impl_columns!(PgRow);
 
-pub(super) fn grant_from(row: &impl Columns) -> Result<Grant, StoreError> {
-    Ok(Grant {
-        grant_id: row.text("grant_id")?,
-        subject: row.text("subject")?,
-        username: row.text("username")?,
-        client_id: row.text("client_id")?,
-        scopes: list_from_db(&row.text("scopes")?)?,
-        resource: row.text("resource")?,
-        expires_at: row.time("grant_expires_at")?,
-        claims: serde_json::from_str(&row.text("claims")?).map_err(|_| corrupt("claims is not a JSON object"))?,
-    })
+/// The column list of each record, as a macro so that statements can `concat!` it: one
+/// spelling serves the `SELECT`, `RETURNING` and `INSERT` lists and its [`FromRow`] impl.
+macro_rules! client_columns {
+    () => {
+        "client_id, secret_hash, auth_method, client_name, redirect_uris, grant_types, scope, issued_at"
+    };
+}
+macro_rules! pending_columns {
+    () => {
+        "id_hash, client_id, redirect_uri, redirect_uri_given, state, code_challenge, scopes, resource, csrf_token, \
+         failed_logins, expires_at"
+    };
+}
+/// The grant is copied into each code and token row.
+macro_rules! grant_columns {
+    () => {
+        "grant_id, subject, username, client_id, scopes, resource, grant_expires_at, claims"
+    };
+}
+macro_rules! code_columns {
+    () => {
+        concat!("hash, ", grant_columns!(), ", redirect_uri, redirect_uri_given, code_challenge, used, expires_at")
+    };
+}
+/// Access and refresh tokens: the two tables share these columns.
+macro_rules! token_columns {
+    () => {
+        concat!("hash, ", grant_columns!(), ", expires_at")
+    };
+}
+macro_rules! session_columns {
+    () => {
+        "hash, subject, username, created_at, expires_at"
+    };
+}
+macro_rules! consent_columns {
+    () => {
+        "subject, client_id, scopes, granted_at, expires_at"
+    };
+}
+macro_rules! window_columns {
+    () => {
+        "hits, ends_at"
+    };
+}
+pub(super) use {
+    client_columns, code_columns, consent_columns, grant_columns, pending_columns, session_columns, token_columns,
+    window_columns,
+};
+
+/// A record decoded from a row of either backend that holds (at least) its column list.
+pub(super) trait FromRow: Sized + Send {
+    fn from_row(row: &impl Columns) -> Result<Self, StoreError>;
 }
 
-pub(super) fn client_from(row: &impl Columns) -> Result<ClientRecord, StoreError> {
-    Ok(ClientRecord {
-        client_id: row.text("client_id")?,
-        secret_hash: row.opt_text("secret_hash")?.as_deref().map(hash_from_hex).transpose()?,
-        auth_method: row.text("auth_method")?,
-        client_name: row.opt_text("client_name")?,
-        redirect_uris: list_from_db(&row.text("redirect_uris")?)?,
-        grant_types: list_from_db(&row.text("grant_types")?)?,
-        scope: row.opt_text("scope")?,
-        issued_at: row.time("issued_at")?,
-    })
+/// The record in the row a statement returned, if it returned one.
+pub(super) fn decode<R: FromRow>(row: Result<Option<impl Columns>, sqlx::Error>) -> Result<Option<R>, StoreError> {
+    row.map_err(backend)?.as_ref().map(R::from_row).transpose()
 }
 
-pub(super) fn pending_from(row: &impl Columns, id_hash: TokenHash) -> Result<PendingAuthorization, StoreError> {
-    Ok(PendingAuthorization {
-        id_hash,
-        client_id: row.text("client_id")?,
-        redirect_uri: row.text("redirect_uri")?,
-        redirect_uri_given: row.flag("redirect_uri_given")?,
-        state: row.opt_text("state")?,
-        code_challenge: row.text("code_challenge")?,
-        scopes: list_from_db(&row.text("scopes")?)?,
-        resource: row.text("resource")?,
-        csrf_token: row.text("csrf_token")?,
-        failed_logins: u32::try_from(row.int("failed_logins")?).unwrap_or(u32::MAX),
-        expires_at: row.time("expires_at")?,
-    })
+/// Reads [`grant_columns!`].
+impl FromRow for Grant {
+    fn from_row(row: &impl Columns) -> Result<Self, StoreError> {
+        Ok(Grant {
+            grant_id: row.text("grant_id")?,
+            subject: row.text("subject")?,
+            username: row.text("username")?,
+            client_id: row.text("client_id")?,
+            scopes: list_from_db(&row.text("scopes")?)?,
+            resource: row.text("resource")?,
+            expires_at: row.time("grant_expires_at")?,
+            claims: serde_json::from_str(&row.text("claims")?).map_err(|_| corrupt("claims is not a JSON object"))?,
+        })
+    }
 }
 
-pub(super) fn code_from(row: &impl Columns, hash: TokenHash) -> Result<CodeRecord, StoreError> {
-    Ok(CodeRecord {
-        hash,
-        grant: grant_from(row)?,
-        redirect_uri: row.text("redirect_uri")?,
-        redirect_uri_given: row.flag("redirect_uri_given")?,
-        code_challenge: row.text("code_challenge")?,
-        expires_at: row.time("expires_at")?,
-    })
+/// Reads [`client_columns!`].
+impl FromRow for ClientRecord {
+    fn from_row(row: &impl Columns) -> Result<Self, StoreError> {
+        Ok(ClientRecord {
+            client_id: row.text("client_id")?,
+            secret_hash: row.opt_text("secret_hash")?.as_deref().map(hash_from_hex).transpose()?,
+            auth_method: row.text("auth_method")?,
+            client_name: row.opt_text("client_name")?,
+            redirect_uris: list_from_db(&row.text("redirect_uris")?)?,
+            grant_types: list_from_db(&row.text("grant_types")?)?,
+            scope: row.opt_text("scope")?,
+            issued_at: row.time("issued_at")?,
+        })
+    }
 }
 
-pub(super) fn access_from(row: &impl Columns, hash: TokenHash) -> Result<AccessTokenRecord, StoreError> {
-    Ok(AccessTokenRecord { hash, grant: grant_from(row)?, expires_at: row.time("expires_at")? })
+/// Reads [`pending_columns!`].
+impl FromRow for PendingAuthorization {
+    fn from_row(row: &impl Columns) -> Result<Self, StoreError> {
+        Ok(PendingAuthorization {
+            id_hash: row.hash("id_hash")?,
+            client_id: row.text("client_id")?,
+            redirect_uri: row.text("redirect_uri")?,
+            redirect_uri_given: row.flag("redirect_uri_given")?,
+            state: row.opt_text("state")?,
+            code_challenge: row.text("code_challenge")?,
+            scopes: list_from_db(&row.text("scopes")?)?,
+            resource: row.text("resource")?,
+            csrf_token: row.text("csrf_token")?,
+            failed_logins: u32::try_from(row.int("failed_logins")?).unwrap_or(u32::MAX),
+            expires_at: row.time("expires_at")?,
+        })
+    }
 }
 
-pub(super) fn refresh_from(row: &impl Columns, hash: TokenHash) -> Result<RefreshTokenRecord, StoreError> {
-    Ok(RefreshTokenRecord { hash, grant: grant_from(row)?, expires_at: row.time("expires_at")? })
+/// Reads [`code_columns!`].
+impl FromRow for CodeRecord {
+    fn from_row(row: &impl Columns) -> Result<Self, StoreError> {
+        Ok(CodeRecord {
+            hash: row.hash("hash")?,
+            grant: Grant::from_row(row)?,
+            redirect_uri: row.text("redirect_uri")?,
+            redirect_uri_given: row.flag("redirect_uri_given")?,
+            code_challenge: row.text("code_challenge")?,
+            expires_at: row.time("expires_at")?,
+        })
+    }
 }
 
-pub(super) fn session_from(row: &impl Columns, hash: TokenHash) -> Result<SessionRecord, StoreError> {
-    Ok(SessionRecord {
-        hash,
-        subject: row.text("subject")?,
-        username: row.text("username")?,
-        created_at: row.time("created_at")?,
-        expires_at: row.time("expires_at")?,
-    })
+/// Reads [`token_columns!`].
+impl FromRow for AccessTokenRecord {
+    fn from_row(row: &impl Columns) -> Result<Self, StoreError> {
+        Ok(AccessTokenRecord::new(row.hash("hash")?, Grant::from_row(row)?, row.time("expires_at")?))
+    }
 }
 
-pub(super) fn consent_from(row: &impl Columns) -> Result<ConsentRecord, StoreError> {
-    Ok(ConsentRecord {
-        subject: row.text("subject")?,
-        client_id: row.text("client_id")?,
-        scopes: list_from_db(&row.text("scopes")?)?,
-        granted_at: row.time("granted_at")?,
-        expires_at: row.time("expires_at")?,
-    })
+/// Reads [`token_columns!`].
+impl FromRow for RefreshTokenRecord {
+    fn from_row(row: &impl Columns) -> Result<Self, StoreError> {
+        Ok(RefreshTokenRecord::new(row.hash("hash")?, Grant::from_row(row)?, row.time("expires_at")?))
+    }
 }
 
-pub(super) fn window_from(row: &impl Columns) -> Result<RateLimitWindow, StoreError> {
-    let hits = row.int("hits")?;
-    Ok(RateLimitWindow { count: u32::try_from(hits.max(0)).unwrap_or(u32::MAX), ends_at: row.time("ends_at")? })
+/// Reads [`session_columns!`].
+impl FromRow for SessionRecord {
+    fn from_row(row: &impl Columns) -> Result<Self, StoreError> {
+        Ok(SessionRecord {
+            hash: row.hash("hash")?,
+            subject: row.text("subject")?,
+            username: row.text("username")?,
+            created_at: row.time("created_at")?,
+            expires_at: row.time("expires_at")?,
+        })
+    }
+}
+
+/// Reads [`consent_columns!`].
+impl FromRow for ConsentRecord {
+    fn from_row(row: &impl Columns) -> Result<Self, StoreError> {
+        Ok(ConsentRecord {
+            subject: row.text("subject")?,
+            client_id: row.text("client_id")?,
+            scopes: list_from_db(&row.text("scopes")?)?,
+            granted_at: row.time("granted_at")?,
+            expires_at: row.time("expires_at")?,
+        })
+    }
+}
+
+/// Reads [`window_columns!`].
+impl FromRow for RateLimitWindow {
+    fn from_row(row: &impl Columns) -> Result<Self, StoreError> {
+        let hits = row.int("hits")?;
+        Ok(RateLimitWindow { count: u32::try_from(hits.max(0)).unwrap_or(u32::MAX), ends_at: row.time("ends_at")? })
+    }
 }
 
 /// A statement of either backend, ready for more binds.
 pub(super) type Statement<'q, DB> = Query<'q, DB, <DB as Database>::Arguments<'q>>;
 
-/// Bind the eight grant columns, in the order of [`GRANT_COLUMNS`].
+/// Bind the eight grant columns, in the order of [`grant_columns!`].
 pub(super) fn bind_grant<'q, DB>(query: Statement<'q, DB>, grant: &Grant) -> Result<Statement<'q, DB>, StoreError>
 where
     DB: Database,

@@ -246,6 +246,8 @@ mod tests {
         ));
         let url = format!("sqlite://{}", dir.join("v1.db").display());
         let store = SqlStore::connect_sqlite(&url).await.expect("open");
+        // Irrefutable in a build with SQLite alone.
+        #[allow(irrefutable_let_patterns)]
         let Pool::Sqlite(pool) = &store.pool else { panic!("a SQLite pool") };
         sqlx::query("CREATE TABLE schema_version (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
             .execute(pool)
@@ -333,9 +335,8 @@ mod tests {
             let schema = format!("mcp_upgrade_v{from}_{}_{}", std::process::id(), db_time(now));
             sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin).await.expect("create schema");
             let options = base.clone().options([("search_path", schema.as_str())]);
-            let store =
-                SqlStore { pool: Pool::Postgres(PgPoolOptions::new().max_connections(2).connect_lazy_with(options)) };
-            let Pool::Postgres(pool) = &store.pool else { unreachable!("built as PostgreSQL") };
+            let pool = PgPoolOptions::new().max_connections(2).connect_lazy_with(options);
+            let (store, pool) = (SqlStore { pool: Pool::Postgres(pool.clone()) }, &pool);
 
             // The database as version `from` left it, with rows in the tables of version 1.
             sqlx::query("CREATE TABLE schema_version (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
