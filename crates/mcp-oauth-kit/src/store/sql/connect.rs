@@ -76,6 +76,71 @@ impl SqlStore {
                 "a SQL store URL starts with sqlite://, sqlite:, postgres:// or postgresql://".to_owned(),
             ));
         };
+        Self::migrated(store.pool).await
+    }
+
+    /// A store in the SQLite database of a pool the application already has, so that both
+    /// share its connections. The schema is brought up to date as [`SqlStore::connect`] does;
+    /// the store's tables sit beside the application's own.
+    ///
+    /// The pool is used as it was configured. Give it what `connect` gives its own: WAL journal
+    /// and a busy timeout, or concurrent sign-ins fail with `database is locked` instead of
+    /// waiting; and for `sqlite::memory:`, connections that are never closed for idleness or
+    /// age, since the database lives only as long as one of them. Closing the pool (or
+    /// [`SqlStore::close`]) closes it for both. The pool is sqlx 0.8's.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the schema cannot be brought up to date (the message says
+    /// why).
+    ///
+    /// ```no_run
+    /// use mcp_oauth_kit::store::SqlStore;
+    /// use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let options = SqliteConnectOptions::new()
+    ///     .filename("app.db")
+    ///     .create_if_missing(true)
+    ///     .journal_mode(SqliteJournalMode::Wal)
+    ///     .busy_timeout(std::time::Duration::from_secs(10));
+    /// let pool = SqlitePool::connect_with(options).await?;
+    /// let store = SqlStore::from_sqlite_pool(pool.clone()).await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    pub async fn from_sqlite_pool(pool: sqlx::SqlitePool) -> Result<Self, StoreError> {
+        Self::migrated(Pool::Sqlite(pool)).await
+    }
+
+    /// A store in the PostgreSQL database of a pool the application already has, so that both
+    /// share its connections. The schema is brought up to date as [`SqlStore::connect`] does
+    /// (in the pool's `search_path`); the store's tables sit beside the application's own.
+    ///
+    /// The pool is used as it was configured; closing it (or [`SqlStore::close`]) closes it for
+    /// both. The pool is sqlx 0.8's.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the database cannot be reached or the schema cannot be
+    /// brought up to date (the message says why).
+    ///
+    /// ```no_run
+    /// use mcp_oauth_kit::store::SqlStore;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::PgPool::connect("postgres://app@db.internal/app").await?;
+    /// let store = SqlStore::from_postgres_pool(pool.clone()).await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    pub async fn from_postgres_pool(pool: sqlx::PgPool) -> Result<Self, StoreError> {
+        Self::migrated(Pool::Postgres(pool)).await
+    }
+
+    /// The store over `pool`, once its schema is up to date.
+    async fn migrated(pool: Pool) -> Result<Self, StoreError> {
+        let store = Self { pool };
         store.migrate().await?;
         Ok(store)
     }
