@@ -15,6 +15,29 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d63_705f_6f61_7574; // "mcp_oaut"
 const MIGRATIONS: &[&[&str]] =
     &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8];
 
+/// A version-1 table of a grant's codes or tokens: the hash, the grant copied into each row,
+/// then the table's own columns (`$own`). The three tables share the first seven.
+macro_rules! grant_table_v1 {
+    ($table:literal, $own:literal) => {
+        concat!(
+            "CREATE TABLE IF NOT EXISTS ",
+            $table,
+            " (
+        hash TEXT PRIMARY KEY,
+        grant_id TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        username TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        ",
+            $own,
+            "
+    )"
+        )
+    };
+}
+
 /// Version 1: clients, pending sign-ins, codes and tokens.
 const SCHEMA_V1: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS clients (
@@ -40,46 +63,25 @@ const SCHEMA_V1: &[&str] = &[
         expires_at BIGINT NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS pending_authorizations_expires_at ON pending_authorizations (expires_at)",
-    "CREATE TABLE IF NOT EXISTS codes (
-        hash TEXT PRIMARY KEY,
-        grant_id TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        username TEXT NOT NULL,
-        client_id TEXT NOT NULL,
-        scopes TEXT NOT NULL,
-        resource TEXT NOT NULL,
-        redirect_uri TEXT NOT NULL,
+    grant_table_v1!(
+        "codes",
+        "redirect_uri TEXT NOT NULL,
         code_challenge TEXT NOT NULL,
         used BOOLEAN NOT NULL,
-        expires_at BIGINT NOT NULL
-    )",
+        expires_at BIGINT NOT NULL"
+    ),
     "CREATE INDEX IF NOT EXISTS codes_grant_id ON codes (grant_id)",
     "CREATE INDEX IF NOT EXISTS codes_expires_at ON codes (expires_at)",
-    "CREATE TABLE IF NOT EXISTS access_tokens (
-        hash TEXT PRIMARY KEY,
-        grant_id TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        username TEXT NOT NULL,
-        client_id TEXT NOT NULL,
-        scopes TEXT NOT NULL,
-        resource TEXT NOT NULL,
-        expires_at BIGINT NOT NULL
-    )",
+    grant_table_v1!("access_tokens", "expires_at BIGINT NOT NULL"),
     "CREATE INDEX IF NOT EXISTS access_tokens_grant_id ON access_tokens (grant_id)",
     "CREATE INDEX IF NOT EXISTS access_tokens_expires_at ON access_tokens (expires_at)",
-    "CREATE TABLE IF NOT EXISTS refresh_tokens (
-        hash TEXT PRIMARY KEY,
-        grant_id TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        username TEXT NOT NULL,
-        client_id TEXT NOT NULL,
-        scopes TEXT NOT NULL,
-        resource TEXT NOT NULL,
-        expires_at BIGINT NOT NULL,
+    grant_table_v1!(
+        "refresh_tokens",
+        "expires_at BIGINT NOT NULL,
         rotated_at BIGINT,
         successor_hash TEXT,
-        sealed_successor {bytes}
-    )",
+        sealed_successor {bytes}"
+    ),
     "CREATE INDEX IF NOT EXISTS refresh_tokens_grant_id ON refresh_tokens (grant_id)",
     "CREATE INDEX IF NOT EXISTS refresh_tokens_expires_at ON refresh_tokens (expires_at)",
 ];
