@@ -705,21 +705,32 @@ async fn sqlite_store_over_the_applications_pool_keeps_the_contract() {
     assert!(pool.is_closed(), "the store and the app share one pool");
 }
 
-/// A store over the application's own PostgreSQL pool keeps the contract.
+/// A store over the application's own PostgreSQL pool keeps the contract, in the schema the
+/// pool's `search_path` names (a schema of this test's own, so the store is private to it),
+/// and the application's pool sees the store's tables.
 #[tokio::test]
 async fn postgres_store_over_the_applications_pool_keeps_the_contract() {
+    use std::str::FromStr as _;
+
     let Some(url) = postgres_url("postgres_store_over_the_applications_pool_keeps_the_contract") else { return };
-    let pool = sqlx::PgPool::connect(&url).await.expect("the app's pool");
+    // A SQL identifier: letters, digits and underscores.
+    let schema = unique("mcp_pool").replace('-', "_");
+    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
+        .expect("TEST_DATABASE_URL is a PostgreSQL URL")
+        .options([("search_path", schema.as_str())]);
+    let pool = sqlx::PgPool::connect_with(options).await.expect("the app's pool");
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.expect("the app's schema");
     let store = SqlStore::from_postgres_pool(pool.clone()).await.expect("a store over the pool");
-    contract(&store, false).await;
+    contract(&store, true).await;
     let key = unique("shared");
     store.hit_rate_limit(&key, Duration::from_secs(60), now()).await.expect("hit");
-    let hits: i64 = sqlx::query_scalar("SELECT hits FROM rate_limits WHERE limit_key = $1")
+    let hits: i64 = sqlx::query_scalar(&format!("SELECT hits FROM {schema}.rate_limits WHERE limit_key = $1"))
         .bind(&key)
         .fetch_one(&pool)
         .await
-        .expect("the app's pool reads the store's table");
+        .expect("the app's pool reads the store's table, in the app's schema");
     assert_eq!(hits, 1);
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&pool).await.expect("drop the schema");
     store.close().await;
     assert!(pool.is_closed(), "the store and the app share one pool");
 }
