@@ -675,6 +675,66 @@ async fn postgres_store_keeps_the_contract() {
     store.close().await;
 }
 
+/// A store over the application's own SQLite pool keeps the contract, and the application's
+/// pool sees the store's tables: one database, one pool.
+#[tokio::test]
+async fn sqlite_store_over_the_applications_pool_keeps_the_contract() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+    let dir = TempDir::new("mcp-oauth-kit-store-pool");
+    std::fs::create_dir_all(&dir.0).expect("the app's directory");
+    let options = SqliteConnectOptions::new()
+        .filename(dir.0.join("app.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new().max_connections(5).connect_with(options).await.expect("the app's pool");
+    sqlx::query("CREATE TABLE notes (id INTEGER PRIMARY KEY)").execute(&pool).await.expect("the app's table");
+    let store = SqlStore::from_sqlite_pool(pool.clone()).await.expect("a store over the pool");
+    contract(&store, true).await;
+    let client = ClientRecord::new(unique("shared"), "none", vec!["http://127.0.0.1/cb".into()], vec![], now());
+    store.insert_client(client.clone()).await.expect("insert");
+    let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients WHERE client_id = $1")
+        .bind(&client.client_id)
+        .fetch_one(&pool)
+        .await
+        .expect("the app's pool reads the store's table");
+    assert_eq!(seen, 1);
+    assert!(SqlStore::from_sqlite_pool(pool.clone()).await.is_ok(), "a second store over it migrates nothing");
+    store.close().await;
+    assert!(pool.is_closed(), "the store and the app share one pool");
+}
+
+/// A store over the application's own PostgreSQL pool keeps the contract, in the schema the
+/// pool's `search_path` names (a schema of this test's own, so the store is private to it),
+/// and the application's pool sees the store's tables.
+#[tokio::test]
+async fn postgres_store_over_the_applications_pool_keeps_the_contract() {
+    use std::str::FromStr as _;
+
+    let Some(url) = postgres_url("postgres_store_over_the_applications_pool_keeps_the_contract") else { return };
+    // A SQL identifier: letters, digits and underscores.
+    let schema = unique("mcp_pool").replace('-', "_");
+    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
+        .expect("TEST_DATABASE_URL is a PostgreSQL URL")
+        .options([("search_path", schema.as_str())]);
+    let pool = sqlx::PgPool::connect_with(options).await.expect("the app's pool");
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.expect("the app's schema");
+    let store = SqlStore::from_postgres_pool(pool.clone()).await.expect("a store over the pool");
+    contract(&store, true).await;
+    let key = unique("shared");
+    store.hit_rate_limit(&key, Duration::from_secs(60), now()).await.expect("hit");
+    let hits: i64 = sqlx::query_scalar(&format!("SELECT hits FROM {schema}.rate_limits WHERE limit_key = $1"))
+        .bind(&key)
+        .fetch_one(&pool)
+        .await
+        .expect("the app's pool reads the store's table, in the app's schema");
+    assert_eq!(hits, 1);
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&pool).await.expect("drop the schema");
+    store.close().await;
+    assert!(pool.is_closed(), "the store and the app share one pool");
+}
+
 /// What a restart must keep: clients, pending sign-ins, used and unused codes, tokens and the
 /// rotation state with its sealed successor, sign-in sessions, consent and rate-limit counts.
 async fn survives_a_restart(url: &str) {

@@ -7,7 +7,7 @@
 //! `database is locked`), and PostgreSQL when `TEST_DATABASE_URL` is set.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 mod store_support;
 
@@ -73,12 +73,16 @@ async fn one_redemption(store: Arc<dyn Store>) {
             other => panic!("unexpected {other:?}"),
         }
     }
-    let winner = winner.expect("one caller redeemed the code");
-    for (i, t) in tokens.iter().enumerate() {
-        let stored = store.access_token(&t.access.hash, now).await.expect("access").is_some();
-        assert_eq!(stored, i == winner, "tokens {i} stored: {stored}");
-        let stored = store.refresh_grant(&t.refresh.hash, now).await.expect("grant").is_some();
-        assert_eq!(stored, i == winner, "tokens {i} stored: {stored}");
+    only_the_winners_pair_is_stored(&*store, &tokens, winner.expect("one caller redeemed the code"), now).await;
+}
+
+/// Of the token pairs that concurrent callers brought, only the winner's was stored.
+async fn only_the_winners_pair_is_stored(store: &dyn Store, pairs: &[IssuedTokens], winner: usize, now: SystemTime) {
+    for (i, p) in pairs.iter().enumerate() {
+        let stored = store.access_token(&p.access.hash, now).await.expect("access").is_some();
+        assert_eq!(stored, i == winner, "pair {i} stored: {stored}");
+        let stored = store.refresh_grant(&p.refresh.hash, now).await.expect("grant").is_some();
+        assert_eq!(stored, i == winner, "pair {i} stored: {stored}");
     }
 }
 
@@ -110,12 +114,7 @@ async fn one_rotation(store: Arc<dyn Store>) {
         }
     }
     let winner = winner.expect("one caller rotated the token");
-    for (i, s) in successors.iter().enumerate() {
-        let stored = store.access_token(&s.access.hash, now).await.expect("access").is_some();
-        assert_eq!(stored, i == winner, "successor {i} stored: {stored}");
-        let stored = store.refresh_grant(&s.refresh.hash, now).await.expect("grant").is_some();
-        assert_eq!(stored, i == winner, "successor {i} stored: {stored}");
-    }
+    only_the_winners_pair_is_stored(&*store, &successors, winner, now).await;
     // A late retry is handed the winner's sealed successor.
     let outcome = store.rotate_refresh(&old.refresh.hash, now + ms(1), pair(&g, now + HOUR), vec![]).await;
     let expected =

@@ -1,0 +1,235 @@
+//! Opening a [`SqlStore`]: the URL, the pool of either backend and its timeouts.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+#[cfg(feature = "postgres")]
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+#[cfg(feature = "sqlite")]
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+#[cfg(feature = "postgres")]
+use sqlx::{Connection as _, PgConnection};
+
+#[cfg(not(all(feature = "sqlite", feature = "postgres")))]
+use super::super::open::feature_off;
+use super::{Pool, SqlStore, setup_error};
+use crate::error::StoreError;
+
+/// How long [`SqlStore::connect`] waits for the database before giving up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an operation waits for a free pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a SQLite writer waits for another one to finish.
+#[cfg(feature = "sqlite")]
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Between attempts to open a SQLite file that another opener holds (see `connect_sqlite`).
+#[cfg(feature = "sqlite")]
+const OPEN_RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+/// SQLITE_BUSY or SQLITE_LOCKED (primary result codes 5 and 6, extended codes included).
+#[cfg(feature = "sqlite")]
+fn is_sqlite_busy(e: &sqlx::Error) -> bool {
+    let code = e.as_database_error().and_then(|d| d.code()).and_then(|c| c.parse::<i32>().ok());
+    code.is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+/// SQLite has one writer at a time; a few connections serve the readers beside it.
+#[cfg(feature = "sqlite")]
+const SQLITE_MAX_CONNECTIONS: u32 = 5;
+/// PostgreSQL serves concurrent writers; sqlx's default pool size.
+#[cfg(feature = "postgres")]
+const POSTGRES_MAX_CONNECTIONS: u32 = 10;
+
+impl SqlStore {
+    /// Open the database at `url` and bring its schema up to date.
+    ///
+    /// - `sqlite://PATH` or `sqlite:PATH` (`sqlite://data/oauth.db`, `sqlite:///var/lib/x.db`):
+    ///   the file and its parent directory are created if missing; WAL journal, a busy timeout
+    ///   and foreign keys are turned on. `sqlite::memory:` is an in-memory database for tests.
+    /// - `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (or `postgresql://…`). This build has
+    ///   no TLS: `sslmode=require` fails, the default `prefer` connects in clear.
+    ///
+    /// Migrations are idempotent and safe when several instances start at once (a
+    /// transaction, and on PostgreSQL an advisory lock).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the URL is malformed, the database cannot be reached within
+    /// five seconds, or the schema cannot be created; the message says which, and names the
+    /// database without its password.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::store::{SqlStore, Store};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_oauth_kit::store::StoreError> {
+    /// let store = SqlStore::connect("sqlite::memory:").await?;
+    /// assert!(store.client("no-such-client").await?.is_none());
+    /// assert!(SqlStore::connect("mysql://db/oauth").await.is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let store = if url.starts_with("sqlite:") {
+            Self::connect_sqlite(url).await?
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::connect_postgres(url).await?
+        } else {
+            return Err(setup_error(
+                "a SQL store URL starts with sqlite://, sqlite:, postgres:// or postgresql://".to_owned(),
+            ));
+        };
+        Self::migrated(store.pool).await
+    }
+
+    /// A store in the SQLite database of a pool the application already has, so that both
+    /// share its connections. The schema is brought up to date as [`SqlStore::connect`] does;
+    /// the store's tables sit beside the application's own.
+    ///
+    /// The pool is used as it was configured. Give it what `connect` gives its own: WAL journal
+    /// and a busy timeout, or concurrent sign-ins fail with `database is locked` instead of
+    /// waiting; and for `sqlite::memory:`, connections that are never closed for idleness or
+    /// age, since the database lives only as long as one of them. Closing the pool (or
+    /// [`SqlStore::close`]) closes it for both. The pool is sqlx 0.8's.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the schema cannot be brought up to date (the message says
+    /// why).
+    ///
+    /// ```no_run
+    /// use mcp_oauth_kit::store::SqlStore;
+    /// use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let options = SqliteConnectOptions::new()
+    ///     .filename("app.db")
+    ///     .create_if_missing(true)
+    ///     .journal_mode(SqliteJournalMode::Wal)
+    ///     .busy_timeout(std::time::Duration::from_secs(10));
+    /// let pool = SqlitePool::connect_with(options).await?;
+    /// let store = SqlStore::from_sqlite_pool(pool.clone()).await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    pub async fn from_sqlite_pool(pool: sqlx::SqlitePool) -> Result<Self, StoreError> {
+        Self::migrated(Pool::Sqlite(pool)).await
+    }
+
+    /// A store in the PostgreSQL database of a pool the application already has, so that both
+    /// share its connections. The schema is brought up to date as [`SqlStore::connect`] does
+    /// (in the pool's `search_path`); the store's tables sit beside the application's own.
+    ///
+    /// The pool is used as it was configured; closing it (or [`SqlStore::close`]) closes it for
+    /// both. The pool is sqlx 0.8's.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the database cannot be reached or the schema cannot be
+    /// brought up to date (the message says why).
+    ///
+    /// ```no_run
+    /// use mcp_oauth_kit::store::SqlStore;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::PgPool::connect("postgres://app@db.internal/app").await?;
+    /// let store = SqlStore::from_postgres_pool(pool.clone()).await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    pub async fn from_postgres_pool(pool: sqlx::PgPool) -> Result<Self, StoreError> {
+        Self::migrated(Pool::Postgres(pool)).await
+    }
+
+    /// The store over `pool`, once its schema is up to date.
+    async fn migrated(pool: Pool) -> Result<Self, StoreError> {
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    #[cfg(not(feature = "sqlite"))]
+    async fn connect_sqlite(_url: &str) -> Result<Self, StoreError> {
+        Err(feature_off("sqlite", "SQLite"))
+    }
+
+    #[cfg(feature = "sqlite")]
+    pub(super) async fn connect_sqlite(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| setup_error(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let file = options.get_filename().to_path_buf();
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory && let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| setup_error(format!("cannot create the directory {}: {e}", dir.display())))?;
+        }
+        let what = format!("the SQLite database {}", file.display());
+        // Opening runs `PRAGMA journal_mode = WAL`, which needs the file to itself for a moment.
+        // When several processes (or stores) open a new file at once, SQLite answers the losers
+        // "database is locked" at once instead of waiting on the busy timeout (waiting could
+        // deadlock), so opening is retried for as long as the connect timeout allows.
+        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        let pool = loop {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(SQLITE_MAX_CONNECTIONS)
+                // Connections are never closed for idleness or age: an in-memory database lives
+                // only as long as one of its connections does. No `min_connections` either:
+                // sqlx would open it from a background task that races `connect_with`'s own
+                // first connection, so a server often started with two connections (each with
+                // its own thread and SQLite caches) where the first one stays open anyway.
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.clone());
+            let outcome = tokio::time::timeout_at(deadline, pool)
+                .await
+                .map_err(|_| setup_error(format!("cannot open {what}: no answer within {CONNECT_TIMEOUT:?}")))?;
+            match outcome {
+                Ok(pool) => break pool,
+                Err(e) if is_sqlite_busy(&e) && tokio::time::Instant::now() + OPEN_RETRY_PAUSE < deadline => {
+                    tokio::time::sleep(OPEN_RETRY_PAUSE).await;
+                }
+                Err(e) => return Err(setup_error(format!("cannot open {what}: {e}"))),
+            }
+        };
+        Ok(Self { pool: Pool::Sqlite(pool) })
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    async fn connect_postgres(_url: &str) -> Result<Self, StoreError> {
+        Err(feature_off("postgres", "PostgreSQL"))
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn connect_postgres(url: &str) -> Result<Self, StoreError> {
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| setup_error(format!("invalid PostgreSQL URL: {e}")))?;
+        let what = describe_postgres(&options);
+        // Connect once by hand first: the pool retries a refused connection until its timeout
+        // and then reports only that it timed out, which hides the cause.
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| setup_error(format!("cannot connect to {what}: no answer within {CONNECT_TIMEOUT:?}")))?
+            .map_err(|e| setup_error(format!("cannot connect to {what}: {e}")))?;
+        // Closing politely is a courtesy to the server; the connection was good either way.
+        let _ = probe.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(POSTGRES_MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options);
+        Ok(Self { pool: Pool::Postgres(pool) })
+    }
+}
+
+/// The server and database of `options`, without the password.
+#[cfg(feature = "postgres")]
+fn describe_postgres(options: &PgConnectOptions) -> String {
+    format!(
+        "PostgreSQL at {}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("")
+    )
+}
