@@ -95,7 +95,7 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// Log one sweep's outcome (`mcp-bench` counts the `swept expired OAuth state` lines).
+/// Log one sweep's outcome: the count at debug, a failure at warn (the next sweep retries).
 fn log_sweep(what: &str, outcome: Result<usize, StoreError>) {
     match outcome {
         Ok(0) => {}
