@@ -78,12 +78,7 @@ async fn replay(t: &Target, app: &App, who: Replayer) -> anyhow::Result<Outcome>
     let replay = t.redeem(app, &authorized.code, Some(&verifier)).await?;
     o.saw("replay:");
     o.oauth_error(&replay, StatusCode::BAD_REQUEST, "invalid_grant");
-    let after = t.mcp_initialize(&tokens.access).await?;
-    o.saw("alice's access token afterwards:");
-    o.revoked_token_refused(&after, &tokens);
-    let refresh = t.refresh(app, &tokens.refresh).await?;
-    o.saw("her refresh token:");
-    o.oauth_error(&refresh, StatusCode::BAD_REQUEST, "invalid_grant");
+    pair_revoked(&mut o, t, app, &tokens).await?;
     Ok(o)
 }
 
@@ -118,13 +113,20 @@ async fn refresh_reuse(t: &Target, app: &App) -> anyhow::Result<Outcome> {
     let reuse = t.refresh(app, &first.refresh).await?;
     o.saw("rt0 reused:");
     o.oauth_error(&reuse, StatusCode::BAD_REQUEST, "invalid_grant");
-    let after = t.mcp_initialize(&third.access).await?;
-    o.saw("newest access token:");
-    o.revoked_token_refused(&after, &third);
-    let newest = t.refresh(app, &third.refresh).await?;
-    o.saw("newest refresh token:");
-    o.oauth_error(&newest, StatusCode::BAD_REQUEST, "invalid_grant");
+    pair_revoked(&mut o, t, app, &third).await?;
     Ok(o)
+}
+
+/// The grant's newest pair died with it: the access token is refused at `/mcp` and the refresh
+/// token at `/token`.
+async fn pair_revoked(o: &mut Outcome, t: &Target, app: &App, pair: &Tokens) -> anyhow::Result<()> {
+    let after = t.mcp_initialize(&pair.access).await?;
+    o.saw("the grant's newest access token afterwards:");
+    o.revoked_token_refused(&after, pair);
+    let refresh = t.refresh(app, &pair.refresh).await?;
+    o.saw("its refresh token:");
+    o.oauth_error(&refresh, StatusCode::BAD_REQUEST, "invalid_grant");
+    Ok(())
 }
 
 /// A client that retries a refresh whose response it lost gets the same pair again.
