@@ -6,9 +6,9 @@ use http::header::WWW_AUTHENTICATE;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use crate::authorization_server::OAuthServer;
+use crate::endpoints::token::client_request;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::http_util::{HttpResponse, json, oauth_error};
-use crate::endpoints::token::client_request;
 
 /// `POST /introspect` with the body already read within the size limit.
 pub(crate) async fn introspect(provider: &OAuthServer, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
