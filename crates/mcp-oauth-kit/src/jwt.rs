@@ -4,7 +4,7 @@
 //! A token is accepted when its signature verifies with a key of the issuer under one of the
 //! pinned algorithms, its `iss` is the issuer, its `aud` names this server's MCP endpoint
 //! (RFC 8707), its `exp` is in the future, its `nbf` and `iat` are not (within the clock
-//! skew), and it has a `sub`.
+//! skew), it has a `sub`, and no `cnf` (it is not bound to a key, RFC 9449 / RFC 8705).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,7 +116,9 @@ pub enum JwtVerifierError {
 /// - `exp` required and in the future, exactly: the kit never serves a caller past its
 ///   expiry. `nbf` and `iat`, when present, may be ahead of this server's clock by at most
 ///   [`clock_skew`](JwtVerifierBuilder::clock_skew) (default 60 s). The time comes from
-///   [`Config::clock`].
+///   [`Config::clock`];
+/// - no `cnf` claim: a token bound to a key (DPoP, mutual TLS) is refused, since a bearer
+///   request carries no proof of that key.
 ///
 /// The caller it builds: `sub` as the subject; the username from
 /// [`username_claim`](JwtVerifierBuilder::username_claim) (default `preferred_username`, else
