@@ -109,7 +109,9 @@ pub enum JwtVerifierError {
 ///   [`min_refetch_interval`](JwtVerifierBuilder::min_refetch_interval), default 30 s) or
 ///   [`static_jwks`](JwtVerifierBuilder::static_jwks);
 /// - the algorithm, among [`algorithms`](JwtVerifierBuilder::algorithms) (default `RS256` and
-///   `ES256`); never `none` or HMAC;
+///   `ES256`); never `none` or HMAC; the header's `typ`, when present, is `JWT` or an
+///   access-token type (`at+jwt`), so that the issuer's other JWTs (logout tokens, security
+///   events) are not taken for access tokens;
 /// - `iss` equal to the issuer; `aud` (a string or an array) naming
 ///   [`audience`](JwtVerifierBuilder::audience), by default this server's
 ///   [`Config::resource`] (`{PUBLIC_URL}/mcp`);
@@ -350,7 +352,7 @@ impl Inner {
             return Err(TokenRejection::Invalid);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Invalid)?;
-        if !self.algorithms.contains(&header.alg) {
+        if !self.algorithms.contains(&header.alg) || !access_token_type(header.typ.as_deref()) {
             return Err(TokenRejection::Invalid);
         }
         let key = match self.keys.key(header.kid.as_deref()).await {
@@ -384,6 +386,21 @@ impl Inner {
         };
         rules.caller(data.claims)
     }
+}
+
+/// Whether a JWT's header `typ` allows it to be an access token (RFC 8725 §3.11, RFC 9068
+/// §2.1): absent, the generic `JWT`, or an access-token type (`at+jwt`, and vendor forms such
+/// as `application/okta-internal-at+jwt`). An issuer signs other JWTs with the same keys
+/// (logout tokens, security events, ...), and their explicit type keeps them out.
+fn access_token_type(typ: Option<&str>) -> bool {
+    typ.is_none_or(|typ| {
+        let typ = typ.to_ascii_lowercase();
+        typ == "jwt"
+            || typ == "application/jwt"
+            || typ == "at+jwt"
+            || typ.ends_with("-at+jwt")
+            || typ.ends_with("/at+jwt")
+    })
 }
 
 #[async_trait]
