@@ -18,10 +18,10 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::StoreError;
 use crate::escaped::Escaped;
-use crate::jwks::{KeyMiss, KeySet, KeySource, RemoteKeys};
 use crate::provider::{AccessToken, AuthProvider, TokenRejection};
-use crate::token_claims::ClaimRules;
-use crate::upstream_http::{self, checked_url};
+use crate::verifiers::jwks::{KeyMiss, KeySet, KeySource, RemoteKeys};
+use crate::verifiers::token_claims::ClaimRules;
+use crate::verifiers::upstream_http::{self, checked_url};
 
 /// Beyond this a bearer token is not even parsed.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;

@@ -17,7 +17,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::escaped::Escaped;
-use crate::upstream_http::{FetchError, send};
+use crate::verifiers::upstream_http::{FetchError, send};
 
 /// One verification key.
 pub(crate) struct Key {
@@ -270,7 +270,7 @@ mod tests {
     async fn concurrent_misses_share_one_fetch_and_refetches_are_rate_limited() {
         const DOC: &str = r#"{"keys":[{"kty":"EC","kid":"k1","alg":"ES256","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
         let (url, hits) = counting_jwks(DOC).await;
-        let http = crate::upstream_http::client().expect("a client");
+        let http = crate::verifiers::upstream_http::client().expect("a client");
         let keys = RemoteKeys::new(url, http, Duration::from_secs(60));
         let misses = futures::future::join_all((0..10).map(|_| keys.key(Some("unknown")))).await;
         assert!(misses.iter().all(|m| matches!(m, Err(KeyMiss::Unknown))));
@@ -285,7 +285,8 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = Url::parse(&format!("http://{}/jwks", listener.local_addr().expect("addr"))).expect("url");
         drop(listener);
-        let keys = RemoteKeys::new(url, crate::upstream_http::client().expect("a client"), Duration::from_secs(60));
+        let keys =
+            RemoteKeys::new(url, crate::verifiers::upstream_http::client().expect("a client"), Duration::from_secs(60));
         assert!(matches!(keys.key(Some("k1")).await, Err(KeyMiss::Unavailable(_))));
         assert!(matches!(keys.key(Some("k1")).await, Err(KeyMiss::Unavailable(_))), "still unknown, not asked again");
     }

@@ -16,8 +16,8 @@ use crate::error::StoreError;
 use crate::escaped::Escaped;
 use crate::provider::{AccessToken, AuthProvider, TokenRejection};
 use crate::secret::Password;
-use crate::token_claims::ClaimRules;
-use crate::upstream_http::{self, checked_url};
+use crate::verifiers::token_claims::ClaimRules;
+use crate::verifiers::upstream_http::{self, checked_url};
 
 /// Beyond this a bearer token is not sent anywhere.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
