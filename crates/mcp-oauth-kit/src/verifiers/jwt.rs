@@ -413,3 +413,80 @@ impl AuthProvider for JwtVerifier {
         vec![self.inner.issuer.clone()]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    use super::*;
+
+    const ISSUER: &str = "https://idp.example.com";
+
+    /// A fresh P-256 key: its signing key, and its public JWK with `kid` "k" and `alg`.
+    fn p256(alg: &str) -> (EncodingKey, String) {
+        let pair = rcgen::KeyPair::generate().expect("a key");
+        let point = pair.public_key_raw();
+        let (x, y) = (URL_SAFE_NO_PAD.encode(&point[1..33]), URL_SAFE_NO_PAD.encode(&point[33..65]));
+        let jwk = json!({ "kty": "EC", "crv": "P-256", "kid": "k", "alg": alg, "x": x, "y": y });
+        (EncodingKey::from_ec_der(&pair.serialize_der()), json!({ "keys": [jwk] }).to_string())
+    }
+
+    fn verifier(jwks: String) -> JwtVerifier {
+        let config = Config::new("https://mcp.example.com").expect("a config");
+        JwtVerifier::builder(&config, ISSUER)
+            .static_jwks(jwks)
+            .algorithms([JwtAlgorithm::ES256, JwtAlgorithm::ES384, JwtAlgorithm::RS256])
+            .build()
+            .expect("a verifier")
+    }
+
+    fn claims() -> Value {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+        json!({ "iss": ISSUER, "aud": "https://mcp.example.com/mcp", "sub": "u-1", "exp": now + 300 })
+    }
+
+    /// `header` (JSON) and the claims, signed ES256 by `key` whatever the header says.
+    fn signed(header: &Value, key: &EncodingKey) -> String {
+        let message =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims().to_string()));
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), key, Algorithm::ES256).expect("sign");
+        format!("{message}.{signature}")
+    }
+
+    #[tokio::test]
+    async fn the_key_decides_the_algorithm_not_the_header() {
+        let (key, jwks) = p256("ES256");
+        let v = verifier(jwks);
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("k".into());
+        let good = jsonwebtoken::encode(&header, &claims(), &key).expect("sign");
+        assert!(v.verify_token(&good).await.is_ok(), "control: the key's own algorithm");
+
+        // The same key, published as an ES384 key: an ES256 signature by it is not accepted,
+        // though the signature itself verifies.
+        let (key, jwks) = p256("ES384");
+        let pinned_elsewhere = jsonwebtoken::encode(&header, &claims(), &key).expect("sign");
+        assert!(matches!(verifier(jwks.clone()).verify_token(&pinned_elsewhere).await, Err(TokenRejection::Invalid)));
+
+        // An RSA algorithm named for an EC key.
+        let rsa_on_ec = signed(&json!({ "alg": "RS256", "kid": "k" }), &key);
+        let unpinned = jwks.replace(r#""alg":"ES384","#, "");
+        assert!(!unpinned.contains("alg"), "the key has no alg of its own");
+        assert!(matches!(verifier(unpinned).verify_token(&rsa_on_ec).await, Err(TokenRejection::Invalid)));
+    }
+
+    /// RFC 7515 §4.1.11: an extension marked critical must be understood. jsonwebtoken's
+    /// header parsing refuses every one but `b64`; this pins that across its upgrades.
+    #[tokio::test]
+    async fn critical_header_extensions_are_refused() {
+        let (key, jwks) = p256("ES256");
+        let v = verifier(jwks);
+        let plain = signed(&json!({ "alg": "ES256", "kid": "k" }), &key);
+        assert!(v.verify_token(&plain).await.is_ok(), "control: the same signing without crit");
+        let critical = signed(&json!({ "alg": "ES256", "kid": "k", "crit": ["urn:example:policy"] }), &key);
+        assert!(matches!(v.verify_token(&critical).await, Err(TokenRejection::Invalid)));
+    }
+}
