@@ -26,12 +26,12 @@
 //! for example to revoke a user's tokens with [`OAuthServer::revoke_user`].
 
 pub use crate::authorization_server::OAuthServer;
+pub use crate::provider::{AccessToken, AccessTokenBuilder, AuthProvider, TokenClaims, TokenRejection};
 #[cfg(feature = "introspection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
-pub use crate::introspection_verifier::{
+pub use crate::verifiers::introspection::{
     IntrospectionVerifier, IntrospectionVerifierBuilder, IntrospectionVerifierError,
 };
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
-pub use crate::jwt::{JwtAlgorithm, JwtVerifier, JwtVerifierBuilder, JwtVerifierError};
-pub use crate::provider::{AccessToken, AccessTokenBuilder, AuthProvider, TokenClaims, TokenRejection};
+pub use crate::verifiers::jwt::{JwtAlgorithm, JwtVerifier, JwtVerifierBuilder, JwtVerifierError};

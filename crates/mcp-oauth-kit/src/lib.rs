@@ -268,13 +268,7 @@ pub mod fuzzing;
 mod guard;
 pub mod http;
 mod http_util;
-#[cfg(feature = "introspection")]
-mod introspection_verifier;
 mod json_depth;
-#[cfg(feature = "jwt")]
-mod jwks;
-#[cfg(feature = "jwt")]
-mod jwt;
 mod mcp_handler;
 mod oauth_messages;
 mod password;
@@ -290,14 +284,12 @@ mod server;
 mod session_bindings;
 mod state;
 pub mod store;
-#[cfg(any(feature = "jwt", feature = "introspection"))]
-mod token_claims;
 pub mod tools;
-#[cfg(any(feature = "jwt", feature = "introspection"))]
-mod upstream_http;
 mod user_store;
 pub mod users;
 mod verified_cache;
+#[cfg(any(feature = "jwt", feature = "introspection"))]
+mod verifiers;
 
 pub use config::Config;
 pub use error::{ConfigError, Error};

@@ -127,6 +127,20 @@ async fn wrong_issuer_audience_expiry_algorithm_or_key_gets_401() {
     let hmac =
         jsonwebtoken::encode(&hs, &real, &EncodingKey::from_secret(jwks.as_bytes()).expect("a key")).expect("sign");
     assert_refused(&server, &hmac, "HS256 with the public key").await;
+    // The header's typ: access tokens and generic JWTs pass, the issuer's other JWTs do not.
+    let (own_kid, der) = provider.es256_key();
+    let typed = |typ: &str| {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(own_kid.clone());
+        header.typ = Some(typ.to_owned());
+        jsonwebtoken::encode(&header, &real, &EncodingKey::from_ec_der(&der)).expect("sign")
+    };
+    for ok in ["at+jwt", "application/at+jwt", "JWT"] {
+        assert_eq!(call_caller(&server, &typed(ok)).await.0, StatusCode::OK, "typ {ok}");
+    }
+    for other in ["logout+jwt", "secevent+jwt", "dpop+jwt"] {
+        assert_refused(&server, &typed(other), other).await;
+    }
     let mut tampered = forge(&provider, &real, None);
     tampered.truncate(tampered.len() - 4);
     tampered.push_str("AAAA");

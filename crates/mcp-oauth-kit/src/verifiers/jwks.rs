@@ -11,13 +11,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 use url::Url;
 
 use crate::escaped::Escaped;
-use crate::upstream_http::{FetchError, send};
+use crate::verifiers::upstream_http::{FetchError, send};
 
 /// One verification key.
 pub(crate) struct Key {
@@ -42,7 +42,7 @@ impl KeySet {
         let mut set = Self::default();
         for value in keys {
             let Ok(jwk) = serde_json::from_value::<Jwk>(value.clone()) else { continue };
-            if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption))
+            if !for_verification(&jwk)
                 || !matches!(
                     jwk.algorithm,
                     AlgorithmParameters::RSA(_)
@@ -84,6 +84,15 @@ impl KeySet {
             None => None,
         }
     }
+}
+
+/// Whether a JWK may verify signatures (RFC 7517 §4.2, §4.3): its `use`, when present, is
+/// `sig`, and its `key_ops`, when present, include `verify`. The issuer's own labels are
+/// respected: a key it marked for anything else is not used to accept tokens.
+fn for_verification(jwk: &Jwk) -> bool {
+    let usable = matches!(jwk.common.public_key_use, None | Some(PublicKeyUse::Signature));
+    let ops = jwk.common.key_operations.as_ref();
+    usable && ops.is_none_or(|ops| ops.contains(&KeyOperations::Verify))
 }
 
 /// A JWK's `alg` as a signing algorithm; `None` for an algorithm this verifier never uses
@@ -212,14 +221,20 @@ mod tests {
             {"kty":"EC","kid":"enc","use":"enc","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
             {"kty":"EC","kid":"sig","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","alg":"ES256"},
             {"kty":"EC","kid":"hs-labelled","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","alg":"HS256"},
-            {"kty":"unknown","kid":"odd"}
+            {"kty":"unknown","kid":"odd"},
+            {"kty":"EC","kid":"wrap-only","key_ops":["wrapKey"],"crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
+            {"kty":"EC","kid":"other-use","use":"tls","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
+            {"kty":"EC","kid":"verify-op","key_ops":["verify"],"crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
         ]}"#;
         let set = KeySet::parse(doc).expect("a valid set");
         assert!(set.find(Some("sig")).is_some_and(|k| k.alg == Some(Algorithm::ES256)));
-        for skipped in ["hmac", "enc", "hs-labelled", "odd"] {
+        assert!(set.find(Some("verify-op")).is_some(), "key_ops with verify");
+        for skipped in ["hmac", "enc", "hs-labelled", "odd", "wrap-only", "other-use"] {
             assert!(set.find(Some(skipped)).is_none(), "{skipped}");
         }
-        assert!(set.find(None).is_some(), "the only key serves a token without kid");
+        assert!(set.find(None).is_none(), "two keys: a token without kid names neither");
+        let single = KeySet::parse(br#"{"keys":[{"kty":"EC","kid":"sig","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#).expect("a valid set");
+        assert!(single.find(None).is_some(), "the only key serves a token without kid");
         assert!(KeySet::parse(b"{}").is_err());
         let provider = br#"{"keys":[{"kty":"EC","use":"sig","kid":"key-1","alg":"ES256","crv":"P-256","x":"8hWdjbFSo-xUqO3lagC_MG_Drv-aoW1JQeqXWgvFA5w","y":"q6mQKUAxaS2UHRzjmR1OVFRF7NcIHSOdVzZW6DDZwtA"}]}"#;
         let set = KeySet::parse(provider).expect("a valid set");
@@ -255,7 +270,7 @@ mod tests {
     async fn concurrent_misses_share_one_fetch_and_refetches_are_rate_limited() {
         const DOC: &str = r#"{"keys":[{"kty":"EC","kid":"k1","alg":"ES256","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
         let (url, hits) = counting_jwks(DOC).await;
-        let http = crate::upstream_http::client().expect("a client");
+        let http = crate::verifiers::upstream_http::client().expect("a client");
         let keys = RemoteKeys::new(url, http, Duration::from_secs(60));
         let misses = futures::future::join_all((0..10).map(|_| keys.key(Some("unknown")))).await;
         assert!(misses.iter().all(|m| matches!(m, Err(KeyMiss::Unknown))));
@@ -270,7 +285,8 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = Url::parse(&format!("http://{}/jwks", listener.local_addr().expect("addr"))).expect("url");
         drop(listener);
-        let keys = RemoteKeys::new(url, crate::upstream_http::client().expect("a client"), Duration::from_secs(60));
+        let keys =
+            RemoteKeys::new(url, crate::verifiers::upstream_http::client().expect("a client"), Duration::from_secs(60));
         assert!(matches!(keys.key(Some("k1")).await, Err(KeyMiss::Unavailable(_))));
         assert!(matches!(keys.key(Some("k1")).await, Err(KeyMiss::Unavailable(_))), "still unknown, not asked again");
     }

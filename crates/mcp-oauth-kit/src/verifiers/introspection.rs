@@ -16,8 +16,8 @@ use crate::error::StoreError;
 use crate::escaped::Escaped;
 use crate::provider::{AccessToken, AuthProvider, TokenRejection};
 use crate::secret::Password;
-use crate::token_claims::ClaimRules;
-use crate::upstream_http::{self, checked_url};
+use crate::verifiers::token_claims::ClaimRules;
+use crate::verifiers::upstream_http::{self, checked_url};
 
 /// Beyond this a bearer token is not sent anywhere.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -42,8 +42,9 @@ pub enum IntrospectionVerifierError {
 ///
 /// It posts the token to the introspection endpoint, authenticated as a confidential client
 /// by `client_secret_basic`, and accepts it when the answer is `"active": true`, names this
-/// server's resource in `aud` (RFC 8707), has an `exp` in the future, and (when
-/// present) the issuer as `iss`; an answer without `sub` (a client-credentials token) has its
+/// server's resource in `aud` (RFC 8707), has an `exp` in the future, (when present) the
+/// issuer as `iss` and `Bearer` as `token_type`, and no `cnf` (a sender-constrained token
+/// needs a proof a bearer request does not carry); an answer without `sub` (a client-credentials token) has its
 /// `client_id` as the subject. The caller is built as [`JwtVerifier`](crate::auth::JwtVerifier)
 /// builds it: scopes from `scope`, `scp` and `permissions`; the username from `username`,
 /// else `preferred_username`, else the subject; every other field as a claim.
@@ -201,10 +202,24 @@ impl Inner {
             tracing::warn!(error = %Escaped(&e.to_string()), "token introspection failed");
             unavailable(format!("token introspection failed: {e}"))
         })?;
-        let mut answer: Map<String, Value> = serde_json::from_slice(&body)
+        let answer: Map<String, Value> = serde_json::from_slice(&body)
             .map_err(|e| unavailable(format!("the introspection answer is not a JSON object: {e}")))?;
+        self.caller(answer)
+    }
+
+    /// The caller an introspection answer describes, if it is an active bearer access token
+    /// for this resource.
+    fn caller(&self, mut answer: Map<String, Value>) -> Result<AccessToken, TokenRejection> {
         if answer.get("active") != Some(&Value::Bool(true)) {
             return Err(TokenRejection::Invalid);
+        }
+        // RFC 7662 §2.2: `token_type` is an RFC 6749 §7.1 type. Anything but a bearer token
+        // (a DPoP-bound token, or a refresh token on servers that name it here) is not
+        // something a bearer request may present.
+        match answer.get("token_type") {
+            None => {}
+            Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => {}
+            Some(_) => return Err(TokenRejection::Invalid),
         }
         // `sub` is optional in RFC 7662; a token without a user (client credentials) acts for
         // its client.
@@ -232,5 +247,56 @@ impl AuthProvider for IntrospectionVerifier {
 
     fn authorization_servers(&self) -> Vec<String> {
         vec![self.inner.issuer.clone()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn verifier() -> IntrospectionVerifier {
+        let config = Config::new("https://mcp.example.com").expect("a config");
+        IntrospectionVerifier::builder(&config, "https://idp.example.com", "https://idp.example.com/introspect")
+            .client_credentials("rs", Password::new("s3cret"))
+            .build()
+            .expect("a verifier")
+    }
+
+    fn answer(extra: Value) -> Map<String, Value> {
+        let exp =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs() + 300;
+        let mut base = json!({ "active": true, "sub": "u-1", "aud": "https://mcp.example.com/mcp", "exp": exp });
+        base.as_object_mut().expect("object").extend(extra.as_object().cloned().unwrap_or_default());
+        base.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn only_active_bearer_answers_describe_a_caller() {
+        let v = verifier();
+        assert!(v.inner.caller(answer(json!({}))).is_ok(), "no token_type");
+        assert!(v.inner.caller(answer(json!({ "token_type": "Bearer" }))).is_ok());
+        assert!(v.inner.caller(answer(json!({ "token_type": "bearer" }))).is_ok(), "case-insensitive");
+        for refused in [
+            json!({ "token_type": "DPoP" }),
+            json!({ "token_type": "refresh_token" }),
+            json!({ "token_type": 1 }),
+            json!({ "active": "true" }),
+            json!({ "active": false }),
+            json!({ "exp": 1 }),
+        ] {
+            assert!(matches!(v.inner.caller(answer(refused.clone())), Err(TokenRejection::Invalid)), "{refused}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_client_secret() {
+        let config = Config::new("https://mcp.example.com").expect("a config");
+        let builder =
+            IntrospectionVerifier::builder(&config, "https://idp.example.com", "https://idp.example.com/introspect")
+                .client_credentials("rs", Password::new("s3cret"));
+        let shown = format!("{builder:?} {:?}", verifier());
+        assert!(!shown.contains("s3cret") && !shown.contains(&STANDARD.encode("rs:s3cret")), "{shown}");
     }
 }

@@ -67,9 +67,10 @@ pub(crate) fn scopes(claims: &Map<String, Value>) -> Vec<String> {
 }
 
 impl ClaimRules<'_> {
-    /// The caller `claims` describe, if they satisfy the rules: `iss`, `aud`, `exp` (required,
-    /// and in the future: the kit never serves a caller past its expiry), `nbf` and `iat`
-    /// (within the skew), and a non-empty `sub`.
+    /// The caller `claims` describe, if they satisfy the rules: `iss`, `aud`, no `cnf` (the
+    /// token is not sender-constrained), `exp` (required, and in the future: the kit never
+    /// serves a caller past its expiry), `nbf` and `iat` (within the skew), and a non-empty
+    /// `sub`.
     pub(crate) fn caller(&self, mut claims: Map<String, Value>) -> Result<AccessToken, TokenRejection> {
         let iss = claims.get("iss").and_then(Value::as_str);
         if let Some(issuer) = self.issuer
@@ -84,6 +85,12 @@ impl ClaimRules<'_> {
         };
         if !for_us {
             return Err(TokenRejection::WrongAudience);
+        }
+        // A token bound to a key (DPoP, RFC 9449 §6; mutual TLS, RFC 8705 §3) is only good
+        // with proof of that key, which a bearer request does not carry: accepting it would
+        // let whoever steals it use it as a plain bearer token.
+        if claims.contains_key("cnf") {
+            return Err(TokenRejection::Invalid);
         }
         let now = self.now;
         let expires_at = date(&claims, "exp")?.ok_or(TokenRejection::Invalid)?;
@@ -159,6 +166,17 @@ mod tests {
         assert!(rules(1).caller(claims(json!({ "iss": "https://evil.example.com" }))).is_err());
         assert!(rules(1).caller(claims(json!({ "sub": "" }))).is_err());
         assert!(rules(1).caller(claims(json!({ "sub": 7 }))).is_err());
+    }
+
+    #[test]
+    fn sender_constrained_tokens_are_not_bearer_tokens() {
+        for cnf in [
+            json!({ "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" }),
+            json!({ "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" }),
+            json!({}),
+        ] {
+            assert!(matches!(rules(1).caller(claims(json!({ "cnf": cnf }))), Err(TokenRejection::Invalid)), "{cnf}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! A token is accepted when its signature verifies with a key of the issuer under one of the
 //! pinned algorithms, its `iss` is the issuer, its `aud` names this server's MCP endpoint
 //! (RFC 8707), its `exp` is in the future, its `nbf` and `iat` are not (within the clock
-//! skew), and it has a `sub`.
+//! skew), it has a `sub`, and no `cnf` (it is not bound to a key, RFC 9449 / RFC 8705).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,10 +18,10 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::StoreError;
 use crate::escaped::Escaped;
-use crate::jwks::{KeyMiss, KeySet, KeySource, RemoteKeys};
 use crate::provider::{AccessToken, AuthProvider, TokenRejection};
-use crate::token_claims::ClaimRules;
-use crate::upstream_http::{self, checked_url};
+use crate::verifiers::jwks::{KeyMiss, KeySet, KeySource, RemoteKeys};
+use crate::verifiers::token_claims::ClaimRules;
+use crate::verifiers::upstream_http::{self, checked_url};
 
 /// Beyond this a bearer token is not even parsed.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -109,14 +109,18 @@ pub enum JwtVerifierError {
 ///   [`min_refetch_interval`](JwtVerifierBuilder::min_refetch_interval), default 30 s) or
 ///   [`static_jwks`](JwtVerifierBuilder::static_jwks);
 /// - the algorithm, among [`algorithms`](JwtVerifierBuilder::algorithms) (default `RS256` and
-///   `ES256`); never `none` or HMAC;
+///   `ES256`); never `none` or HMAC; the header's `typ`, when present, is `JWT` or an
+///   access-token type (`at+jwt`), so that the issuer's other JWTs (logout tokens, security
+///   events) are not taken for access tokens;
 /// - `iss` equal to the issuer; `aud` (a string or an array) naming
 ///   [`audience`](JwtVerifierBuilder::audience), by default this server's
 ///   [`Config::resource`] (`{PUBLIC_URL}/mcp`);
 /// - `exp` required and in the future, exactly: the kit never serves a caller past its
 ///   expiry. `nbf` and `iat`, when present, may be ahead of this server's clock by at most
 ///   [`clock_skew`](JwtVerifierBuilder::clock_skew) (default 60 s). The time comes from
-///   [`Config::clock`].
+///   [`Config::clock`];
+/// - no `cnf` claim: a token bound to a key (DPoP, mutual TLS) is refused, since a bearer
+///   request carries no proof of that key.
 ///
 /// The caller it builds: `sub` as the subject; the username from
 /// [`username_claim`](JwtVerifierBuilder::username_claim) (default `preferred_username`, else
@@ -348,7 +352,7 @@ impl Inner {
             return Err(TokenRejection::Invalid);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Invalid)?;
-        if !self.algorithms.contains(&header.alg) {
+        if !self.algorithms.contains(&header.alg) || !access_token_type(header.typ.as_deref()) {
             return Err(TokenRejection::Invalid);
         }
         let key = match self.keys.key(header.kid.as_deref()).await {
@@ -384,6 +388,21 @@ impl Inner {
     }
 }
 
+/// Whether a JWT's header `typ` allows it to be an access token (RFC 8725 §3.11, RFC 9068
+/// §2.1): absent, the generic `JWT`, or an access-token type (`at+jwt`, and vendor forms such
+/// as `application/okta-internal-at+jwt`). An issuer signs other JWTs with the same keys
+/// (logout tokens, security events, ...), and their explicit type keeps them out.
+fn access_token_type(typ: Option<&str>) -> bool {
+    typ.is_none_or(|typ| {
+        let typ = typ.to_ascii_lowercase();
+        typ == "jwt"
+            || typ == "application/jwt"
+            || typ == "at+jwt"
+            || typ.ends_with("-at+jwt")
+            || typ.ends_with("/at+jwt")
+    })
+}
+
 #[async_trait]
 impl AuthProvider for JwtVerifier {
     async fn verify_token(&self, token: &str) -> Result<AccessToken, TokenRejection> {
@@ -392,5 +411,82 @@ impl AuthProvider for JwtVerifier {
 
     fn authorization_servers(&self) -> Vec<String> {
         vec![self.inner.issuer.clone()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    use super::*;
+
+    const ISSUER: &str = "https://idp.example.com";
+
+    /// A fresh P-256 key: its signing key, and its public JWK with `kid` "k" and `alg`.
+    fn p256(alg: &str) -> (EncodingKey, String) {
+        let pair = rcgen::KeyPair::generate().expect("a key");
+        let point = pair.public_key_raw();
+        let (x, y) = (URL_SAFE_NO_PAD.encode(&point[1..33]), URL_SAFE_NO_PAD.encode(&point[33..65]));
+        let jwk = json!({ "kty": "EC", "crv": "P-256", "kid": "k", "alg": alg, "x": x, "y": y });
+        (EncodingKey::from_ec_der(&pair.serialize_der()), json!({ "keys": [jwk] }).to_string())
+    }
+
+    fn verifier(jwks: String) -> JwtVerifier {
+        let config = Config::new("https://mcp.example.com").expect("a config");
+        JwtVerifier::builder(&config, ISSUER)
+            .static_jwks(jwks)
+            .algorithms([JwtAlgorithm::ES256, JwtAlgorithm::ES384, JwtAlgorithm::RS256])
+            .build()
+            .expect("a verifier")
+    }
+
+    fn claims() -> Value {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+        json!({ "iss": ISSUER, "aud": "https://mcp.example.com/mcp", "sub": "u-1", "exp": now + 300 })
+    }
+
+    /// `header` (JSON) and the claims, signed ES256 by `key` whatever the header says.
+    fn signed(header: &Value, key: &EncodingKey) -> String {
+        let message =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims().to_string()));
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), key, Algorithm::ES256).expect("sign");
+        format!("{message}.{signature}")
+    }
+
+    #[tokio::test]
+    async fn the_key_decides_the_algorithm_not_the_header() {
+        let (key, jwks) = p256("ES256");
+        let v = verifier(jwks);
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("k".into());
+        let good = jsonwebtoken::encode(&header, &claims(), &key).expect("sign");
+        assert!(v.verify_token(&good).await.is_ok(), "control: the key's own algorithm");
+
+        // The same key, published as an ES384 key: an ES256 signature by it is not accepted,
+        // though the signature itself verifies.
+        let (key, jwks) = p256("ES384");
+        let pinned_elsewhere = jsonwebtoken::encode(&header, &claims(), &key).expect("sign");
+        assert!(matches!(verifier(jwks.clone()).verify_token(&pinned_elsewhere).await, Err(TokenRejection::Invalid)));
+
+        // An RSA algorithm named for an EC key.
+        let rsa_on_ec = signed(&json!({ "alg": "RS256", "kid": "k" }), &key);
+        let unpinned = jwks.replace(r#""alg":"ES384","#, "");
+        assert!(!unpinned.contains("alg"), "the key has no alg of its own");
+        assert!(matches!(verifier(unpinned).verify_token(&rsa_on_ec).await, Err(TokenRejection::Invalid)));
+    }
+
+    /// RFC 7515 §4.1.11: an extension marked critical must be understood. jsonwebtoken's
+    /// header parsing refuses every one but `b64`; this pins that across its upgrades.
+    #[tokio::test]
+    async fn critical_header_extensions_are_refused() {
+        let (key, jwks) = p256("ES256");
+        let v = verifier(jwks);
+        let plain = signed(&json!({ "alg": "ES256", "kid": "k" }), &key);
+        assert!(v.verify_token(&plain).await.is_ok(), "control: the same signing without crit");
+        let critical = signed(&json!({ "alg": "ES256", "kid": "k", "crit": ["urn:example:policy"] }), &key);
+        assert!(matches!(v.verify_token(&critical).await, Err(TokenRejection::Invalid)));
     }
 }
