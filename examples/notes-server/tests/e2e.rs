@@ -60,14 +60,23 @@ struct Server {
 }
 
 impl Server {
+    /// A port checked free can be taken before the server binds it: a server that exits at
+    /// start is tried again on the next port, and one counts as up only while it still runs.
     async fn start(data: &DataDir) -> Self {
-        let port = loop {
+        loop {
             let port = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
             assert!(port <= LAST_PORT, "no free port left in 18470-{LAST_PORT}");
-            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-                break port;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+                continue;
             }
-        };
+            if let Some(server) = Self::start_on(data, port).await {
+                return server;
+            }
+        }
+    }
+
+    /// The server on `port`, once it answers; `None` if it exited first (the port was taken).
+    async fn start_on(data: &DataDir, port: u16) -> Option<Self> {
         let base = format!("http://127.0.0.1:{port}");
         let child = Command::new(BIN)
             .env("PORT", port.to_string())
@@ -78,12 +87,15 @@ impl Server {
             .stdout(Stdio::null())
             .spawn()
             .expect("the server starts");
-        let server = Self { child, base };
+        let mut server = Self { child, base };
         let http = reqwest::Client::new();
+        let url = format!("{}/.well-known/oauth-protected-resource/mcp", server.base);
         for _ in 0..200 {
-            let url = format!("{}/.well-known/oauth-protected-resource/mcp", server.base);
+            if server.child.try_wait().expect("poll the server process").is_some() {
+                return None;
+            }
             if http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
-                return server;
+                return Some(server);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
