@@ -938,3 +938,20 @@ async fn unreachable_databases_fail_fast_and_say_why() {
     let err = open_store("sqlite:///proc/no/such/dir/x.db").await.err().expect("unwritable");
     assert!(err.to_string().contains("/proc/no/such/dir"), "{err}");
 }
+
+#[path = "common/log_capture.rs"]
+mod log_capture;
+
+/// Starting on a database whose schema is up to date logs nothing at `info`: PostgreSQL's
+/// NOTICE "relation … already exists, skipping" (a `CREATE … IF NOT EXISTS` that finds its
+/// table, which sqlx logs at `info`) is kept quiet at every start.
+#[tokio::test]
+async fn postgres_starts_log_no_notice() {
+    let Some(url) = postgres_url("postgres_starts_log_no_notice") else { return };
+    let captured = log_capture::captured();
+    for _ in 0..2 {
+        SqlStore::connect(&url).await.expect("open PostgreSQL").close().await;
+    }
+    let lines = captured.lines();
+    assert!(!lines.iter().any(|l| l.contains("already exists")), "{lines:#?}");
+}

@@ -236,17 +236,9 @@ impl SqlStore {
     fn migration_error(&self, e: sqlx::Error) -> StoreError {
         let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned()).unwrap_or_default();
         match &self.pool {
-            // SQLITE_READONLY and its extended codes.
             #[cfg(feature = "sqlite")]
-            Pool::Sqlite(pool) if code.parse::<i32>().is_ok_and(|c| c & 0xff == 8) => {
-                let file = pool.connect_options().get_filename().to_path_buf();
-                setup_error(format!(
-                    "the SQLite database {} is read-only for this process{}: the user the server runs \
-                     as must own the file and its directory and be able to write both (after a \
-                     restore: chown that user, chmod 0600 the file; docs/DEPLOY.md) ({e})",
-                    file.display(),
-                    ownership(&file)
-                ))
+            Pool::Sqlite(pool) if super::connect::is_sqlite_read_only(&e) => {
+                super::connect::sqlite_read_only(pool.connect_options().get_filename(), &e)
             }
             // read_only_sql_transaction, insufficient_privilege.
             #[cfg(feature = "postgres")]
@@ -257,18 +249,6 @@ impl SqlStore {
             _ => setup_error(format!("cannot migrate the store's schema: {e}")),
         }
     }
-}
-
-/// ` (file owned by uid U, mode M)`, or nothing when it cannot be read or off Unix.
-#[cfg(feature = "sqlite")]
-fn ownership(file: &std::path::Path) -> String {
-    #[cfg(unix)]
-    if let Ok(meta) = std::fs::metadata(file) {
-        use std::os::unix::fs::MetadataExt as _;
-        return format!(" (file owned by uid {}, mode {:04o})", meta.uid(), meta.mode() & 0o7777);
-    }
-    let _ = file;
-    String::new()
 }
 
 #[cfg(test)]
