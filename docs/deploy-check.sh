@@ -11,15 +11,20 @@
 # install with the documented owner and mode, start), check the first client is there and the
 # second is not, revoke everything, and a root-owned restore refused at start. The unit in the
 # guide must equal docs/mcp-server-example.service, and `systemd-analyze security` (when
-# present) must rate it OK. The nginx site must pass `nginx -t` when nginx is installed.
+# present) must rate it OK. With nginx installed, the guide's site runs in front of the server
+# with a throwaway certificate: the metadata comes through with the public URL's port kept in
+# the Host, and the access log has the path without its query string (REQUIRE_NGINX=1: nginx
+# must be there).
 #
-# Usage: docs/deploy-check.sh [BINARY] (default target/release/mcp-server-example); port 18302.
+# Usage: docs/deploy-check.sh [BINARY] (default target/release/mcp-server-example); ports
+# 18302 and 18303, or DEPLOY_CHECK_PORT and the one after it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 bin=$(realpath "${1:-${MCP_SERVER_BIN:-target/release/mcp-server-example}}")
 guide=docs/DEPLOY.md
 port=${DEPLOY_CHECK_PORT:-18302}
+nginx_port=$((port + 1))
 sandbox=$(mktemp -d)
 server=
 cleanup() {
@@ -74,6 +79,8 @@ systemctl() {
   case "$1" in
     start)
       (set -a; . "$sandbox/etc/mcp-server-example.env"; PORT=$port; ALLOWED_HOSTS=127.0.0.1:$port
+       # A public URL with a port, as behind the nginx below: its Host must arrive with the port.
+       PUBLIC_URL=https://mcp.example.com:$nginx_port
        cd "$sandbox/var/lib/mcp-server-example"; exec "${runner[@]}" "$sandbox/bin/mcp-server-example") \
         >>"$sandbox/server.log" 2>&1 &
       server=$!
@@ -113,20 +120,35 @@ if command -v systemd-analyze >/dev/null; then
   echo "$exposure"
   [[ "$exposure" == *" OK "* ]] || fail "the unit is not rated OK"
 fi
-if command -v nginx >/dev/null; then
+echo "deploy check: start, back up while serving, restore"
+systemctl start || fail "the server did not start"
+if ! command -v nginx >/dev/null; then
+  [[ -z "${REQUIRE_NGINX:-}" ]] || fail "REQUIRE_NGINX is set, but nginx is not installed"
+  echo "deploy check: nginx is not installed; the guide's nginx site is not checked"
+else
+  echo "deploy check: the guide's nginx site, with TLS on port $nginx_port"
   mkdir -p "$sandbox/nginx"
   openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=mcp.example.com -days 1 \
     -keyout "$sandbox/nginx/key.pem" -out "$sandbox/nginx/cert.pem" 2>/dev/null
   block nginx | sed -e "s#/etc/letsencrypt/live/mcp.example.com/fullchain.pem#$sandbox/nginx/cert.pem#" \
     -e "s#/etc/letsencrypt/live/mcp.example.com/privkey.pem#$sandbox/nginx/key.pem#" \
-    -e "s#/var/log/nginx/#$sandbox/nginx/#" >"$sandbox/nginx/site.conf"
-  printf 'pid %s/nginx.pid;\nerror_log %s/error.log;\nevents {}\nhttp { include %s; }\n' \
-    "$sandbox/nginx" "$sandbox/nginx" "$sandbox/nginx/site.conf" >"$sandbox/nginx/nginx.conf"
-  nginx -t -q -c "$sandbox/nginx/nginx.conf" || fail "nginx refuses the guide's site"
+    -e "s#/var/log/nginx/#$sandbox/nginx/#" -e "s#listen 443 #listen 127.0.0.1:$nginx_port #" \
+    -e '/listen \[::\]:443/d' -e "s#server 127.0.0.1:8000;#server 127.0.0.1:$port;#" >"$sandbox/nginx/site.conf"
+  n="$sandbox/nginx"
+  printf 'pid %s/nginx.pid;\nerror_log %s/error.log;\nevents {}\nhttp {\n client_body_temp_path %s/body;\n proxy_temp_path %s/proxy;\n fastcgi_temp_path %s/f;\n uwsgi_temp_path %s/u;\n scgi_temp_path %s/s;\n include %s/site.conf;\n}\n' \
+    "$n" "$n" "$n" "$n" "$n" "$n" "$n" "$n" >"$n/nginx.conf"
+  nginx -q -e "$n/error.log" -c "$n/nginx.conf" || fail "nginx refuses the guide's site: $(cat "$n/error.log")"
+  trap 'nginx -e "$n/error.log" -c "$n/nginx.conf" -s stop 2>/dev/null || true; cleanup' EXIT
+  public="https://mcp.example.com:$nginx_port"
+  via_nginx() { curl -sk --resolve "mcp.example.com:$nginx_port:127.0.0.1" "$@"; }
+  metadata=$(via_nginx "$public/.well-known/oauth-protected-resource/mcp")
+  [[ "$metadata" == *"\"resource\":\"$public/mcp\""* ]] || fail "through nginx (Host with its port): $metadata"
+  via_nginx -o /dev/null "$public/authorize?client_id=$(register)&state=do-not-log-me"
+  nginx -e "$n/error.log" -c "$n/nginx.conf" -s stop
+  sleep 0.2
+  grep -q 'GET /authorize HTTP' "$n/mcp-server-example.access.log" || fail "no access log line: $(cat "$n"/*.log)"
+  ! grep -q 'do-not-log-me' "$n/mcp-server-example.access.log" || fail "the access log holds a query string"
 fi
-
-echo "deploy check: start, back up while serving, restore"
-systemctl start || fail "the server did not start"
 kept=$(register)
 run_block backup
 backup=$(ls "$sandbox"/var/backups/mcp-server-example/oauth-*.sqlite3)
