@@ -955,3 +955,15 @@ async fn postgres_starts_log_no_notice() {
     let lines = captured.lines();
     assert!(!lines.iter().any(|l| l.contains("already exists")), "{lines:#?}");
 }
+
+/// A PostgreSQL database the store may not write (here: every transaction read-only, as on a
+/// standby) stops the start with a message saying so, instead of failing every sign-in later.
+#[tokio::test]
+async fn postgres_refuses_a_database_it_cannot_write() {
+    let Some(url) = postgres_url("postgres_refuses_a_database_it_cannot_write") else { return };
+    SqlStore::connect(&url).await.expect("open PostgreSQL").close().await;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let read_only = format!("{url}{separator}options=-c%20default_transaction_read_only%3Don");
+    let err = SqlStore::connect(&read_only).await.expect_err("refused");
+    assert!(err.to_string().contains("may not write the store's tables"), "{err}");
+}

@@ -24,7 +24,9 @@ impl SqlStore {
     ///
     /// [`Store::close`]: super::super::Store::close
     pub async fn close(&self) {
+        // Irrefutable in a build with SQLite alone.
         #[cfg(feature = "sqlite")]
+        #[allow(irrefutable_let_patterns)]
         if let Pool::Sqlite(pool) = &self.pool {
             checkpoint(pool).await;
         }

@@ -234,7 +234,6 @@ impl SqlStore {
     /// The error of a migration statement: for a database this process may not write, what
     /// the operator has to do about it.
     fn migration_error(&self, e: sqlx::Error) -> StoreError {
-        let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned()).unwrap_or_default();
         match &self.pool {
             #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) if super::connect::is_sqlite_read_only(&e) => {
@@ -242,10 +241,14 @@ impl SqlStore {
             }
             // read_only_sql_transaction, insufficient_privilege.
             #[cfg(feature = "postgres")]
-            Pool::Postgres(_) if code == "25006" || code == "42501" => setup_error(format!(
-                "the PostgreSQL role in DATABASE_URL may not write the store's tables: connect as \
-                 their owner, to a primary that accepts writes ({e})"
-            )),
+            Pool::Postgres(_)
+                if e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "25006" || c == "42501") =>
+            {
+                setup_error(format!(
+                    "the PostgreSQL role in DATABASE_URL may not write the store's tables: connect as \
+                     their owner, to a primary that accepts writes ({e})"
+                ))
+            }
             _ => setup_error(format!("cannot migrate the store's schema: {e}")),
         }
     }
