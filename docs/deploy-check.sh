@@ -62,15 +62,13 @@ sandboxed() {
 mkdir -p "$sandbox/etc" "$sandbox/bin" "$sandbox/var/lib" "$sandbox/var/backups"
 chmod 0755 "$sandbox"
 
-# Run as the service user (the guide's `sudo -u mcp`).
+# Run as the service user (the guide's `runuser -u mcp --`).
 runner=()
 [[ $(id -u) == 0 ]] && runner=(setpriv --reuid="$user" --regid="$group" --clear-groups)
-sudo() {
-  [[ "$1" == -u && "$2" == mcp ]] || fail "unexpected sudo $*"
-  shift 2
-  local envs=()
-  while [[ "$1" == *=* ]]; do envs+=("$1"); shift; done
-  "${runner[@]}" env "${envs[@]}" "$@"
+runuser() {
+  [[ "$1" == -u && "$2" == mcp && "$3" == -- ]] || fail "unexpected runuser $*"
+  shift 3
+  "${runner[@]}" "$@"
 }
 useradd() { :; }
 health() { curl -fsS -o /dev/null -H "Host: 127.0.0.1:$port" "http://127.0.0.1:$port/.well-known/oauth-protected-resource/mcp"; }
