@@ -141,6 +141,30 @@ impl OAuthServer {
         Ok(())
     }
 
+    /// Revoke everything of every user: every grant and the codes and tokens issued from it,
+    /// every sign-in session and every remembered consent. Clients stay registered; each user
+    /// signs in again, with a password, the next time their client connects. Access tokens
+    /// stop at the MCP endpoint at once on this instance, and within
+    /// [`Config::token_cache_ttl`] on other instances sharing the store. For a suspected leak
+    /// of tokens, or after restoring an old backup (which brings back what was revoked since).
+    ///
+    /// ```no_run
+    /// # async fn run(server: mcp_oauth_kit::McpServer) -> Result<(), mcp_oauth_kit::Error> {
+    /// let accounts = server.authorization_server().expect("built with a user store");
+    /// accounts.revoke_all().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails; then nothing was revoked (one transaction), so
+    /// retry.
+    pub async fn revoke_all(&self) -> Result<(), StoreError> {
+        self.store.revoke_all().await?;
+        self.verified.clear();
+        tracing::warn!("every grant, sign-in session and remembered consent revoked");
+        Ok(())
+    }
+
     /// Resources a client may name: the MCP endpoint, with or without a trailing slash.
     fn canonical_resource(&self, requested: Option<&str>) -> Option<String> {
         let canonical = self.config.resource();

@@ -100,6 +100,11 @@ impl Router {
         // DNS rebinding: a page on an attacker's name that resolves to us sends its own Host.
         // 403, not 421: Node's fetch retries a 421 and reports a network error.
         if !host.is_some_and(|h| state.host_allowed(h)) {
+            // Named, so that an operator behind a proxy sees what it sent; escaped and cut
+            // short, since a client chose it.
+            let refused = String::from_utf8_lossy(host.unwrap_or_default());
+            let refused: String = refused.chars().take(100).collect();
+            tracing::info!(host = %Escaped(&refused), "refused an unknown Host: see ALLOWED_HOSTS");
             return text(StatusCode::FORBIDDEN, "unknown Host\n");
         }
         // A `HeaderValue` clone shares the request's bytes (the request moves on below).

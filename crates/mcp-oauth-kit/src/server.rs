@@ -24,6 +24,9 @@ use crate::tools::Tools;
 use crate::user_store::UserStore;
 use crate::verified_cache::VerifiedCache;
 
+/// How long a stopping server waits for its store to close.
+const STORE_CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 type HandlerFactory = Box<dyn FnOnce(StreamableHttpServerConfig) -> McpEndpoint + Send>;
 
 /// Builds an [`McpServer`]. Start with [`McpServer::builder`].
@@ -375,6 +378,26 @@ impl McpServer {
         Ok(oauth.revoke_user(user_id).await?)
     }
 
+    /// Revoke everything of every user ([`OAuthServer::revoke_all`]): every grant, sign-in
+    /// session and remembered consent, as after a suspected leak. Clients stay registered;
+    /// users sign in again with their password.
+    ///
+    /// ```no_run
+    /// # async fn run(server: mcp_oauth_kit::McpServer) -> Result<(), mcp_oauth_kit::Error> {
+    /// server.revoke_all().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`McpServer::revoke_user`].
+    pub async fn revoke_all(&self) -> Result<(), Error> {
+        let Some(oauth) = &self.oauth else {
+            let reason = "revoke_all needs the built-in authorization server; this server verifies another's tokens";
+            return Err(crate::error::ConfigError::new("auth_provider", reason).into());
+        };
+        Ok(oauth.revoke_all().await?)
+    }
+
     /// A handle on the built-in authorization server that stays valid while the server runs
     /// (it shares the store and the verified-token cache), for [`OAuthServer::revoke_user`];
     /// `None` for a server built with [`McpServerBuilder::auth_provider`].
@@ -406,7 +429,9 @@ impl McpServer {
     }
 
     /// Serve on a bound listener until `shutdown` completes, then stop accepting, end MCP
-    /// streams and wait (at most 10 s) for requests in flight. Logs one INFO line as it starts:
+    /// streams, wait (at most 10 s) for requests in flight, and close the store
+    /// ([`Store::close`](crate::store::Store::close): a SQLite file then holds every commit
+    /// by itself). Logs one INFO line as it starts:
     /// `serving listen=ADDR public_url=… mcp=…/mcp`, the URL to give MCP clients.
     ///
     /// ```no_run
@@ -438,6 +463,12 @@ impl McpServer {
         let result = crate::serve::serve(self.router.clone(), listener, shutdown, self.cancel.clone()).await;
         self.cancel.cancel();
         sweeper.abort();
+        // After the drain, so that no request is cut off from the store; bounded, since a
+        // connection that the drain gave up on may still hold one of the store's.
+        let _ = sweeper.await;
+        if tokio::time::timeout(STORE_CLOSE_TIMEOUT, self.store.close()).await.is_err() {
+            tracing::warn!("closing the store timed out");
+        }
         result.map_err(Error::Io)
     }
 }

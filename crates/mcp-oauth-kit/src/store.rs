@@ -162,6 +162,11 @@ pub trait Store: Send + Sync + 'static {
     /// session and remembered consent, in one transaction. Revoking an unknown subject is no
     /// error. A rotation racing it must not leave a live token pair behind.
     async fn revoke_subject(&self, subject: &str) -> Result<(), StoreError>;
+    /// Revoke everything of every user: every grant (its codes and tokens), sign-in session
+    /// and remembered consent, in one transaction, as after a suspected leak. Clients stay
+    /// registered, pending sign-ins and rate-limit counters stay. As with
+    /// [`Store::revoke_subject`], a rotation racing it must not leave a live token pair behind.
+    async fn revoke_all(&self) -> Result<(), StoreError>;
 
     /// Save a new sign-in session.
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError>;
@@ -227,6 +232,13 @@ pub trait Store: Send + Sync + 'static {
         let _ = rotated_before;
         Ok(0)
     }
+
+    /// Release what the store holds, once the server has stopped and its connections have
+    /// drained: later calls may fail. [`SqlStore`] folds SQLite's write-ahead log back into
+    /// the database file and closes its pool, so that the file alone is a complete copy. A
+    /// failure is logged, not returned: the process is on its way out. The default does
+    /// nothing.
+    async fn close(&self) {}
 }
 
 #[async_trait]
@@ -289,6 +301,9 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     async fn revoke_subject(&self, subject: &str) -> Result<(), StoreError> {
         (**self).revoke_subject(subject).await
     }
+    async fn revoke_all(&self) -> Result<(), StoreError> {
+        (**self).revoke_all().await
+    }
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
         (**self).insert_session(session).await
     }
@@ -337,5 +352,8 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     async fn forget_sealed_successors(&self, rotated_before: SystemTime) -> Result<usize, StoreError> {
         (**self).forget_sealed_successors(rotated_before).await
+    }
+    async fn close(&self) {
+        (**self).close().await
     }
 }

@@ -749,3 +749,38 @@ async fn instances_sharing_a_store_share_sessions_and_consent() {
     let page = on_a.authorize_web(&client, "mcp").await;
     assert!(page.asks_password());
 }
+
+/// `OAuthServer::revoke_all` ends sign-in sessions and remembered consent as well as grants: a
+/// browser that was signed in, with its consent remembered, is asked for a password again,
+/// not shown the consent-only page, and its old tokens are dead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_everything_asks_a_signed_in_browser_for_its_password() {
+    let server = TestServer::start().await;
+    let (remembered, mut browser) = alice_signed_in(&server, true).await;
+    let other = register_web(&server, "Other").await;
+    assert!(browser.authorize_web(&other, "mcp").await.is_consent_for("alice"), "signed in before");
+    let req = request(&server, &remembered, WEB_REDIRECT, "mcp");
+    let callback = browser.straight_back(&req.url).await;
+    let code = param(&callback, "code").expect("a code");
+    let res = server
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_REDIRECT),
+            ("client_id", &remembered),
+            ("code_verifier", &req.verifier),
+        ])
+        .await;
+    let tokens = tokens_of(&remembered, res).await;
+
+    server.oauth.as_ref().expect("the built-in authorization server").revoke_all().await.expect("revoke all");
+    for client in [&remembered, &other] {
+        let page = browser.authorize_web(client, "mcp").await;
+        assert!(page.asks_password(), "the password page, not consent only: {}", page.html);
+    }
+    let res = server.refresh(&tokens.client_id, &tokens.refresh).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "the refresh token is revoked");
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let res = server.mcp(Some(&tokens.access), &list, None).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "the access token is revoked");
+}

@@ -121,3 +121,26 @@ async fn client_chosen_text_reaches_log_lines_escaped() {
         assert!(!line.contains(['\u{85}', '\u{2028}', '\u{2029}']), "a raw line separator: {line:?}");
     }
 }
+
+/// A request refused for its `Host` (a proxy that rewrote it, DNS rebinding) leaves a line that
+/// names the Host it sent, so that the operator sees what to pass through or allow.
+#[tokio::test]
+async fn a_refused_host_is_named_in_the_log() {
+    let captured = captured();
+    let server = TestServer::start().await;
+    let res = server
+        .client
+        .get(server.url("/.well-known/oauth-protected-resource/mcp"))
+        .header(reqwest::header::HOST, "proxy-rewrote-this.internal:8443")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let lines = captured.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("refused an unknown Host") && l.contains("host=proxy-rewrote-this.internal:8443")),
+        "{lines:#?}"
+    );
+}

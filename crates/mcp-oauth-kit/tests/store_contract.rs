@@ -73,6 +73,10 @@ async fn contract(store: &dyn Store, private: bool) {
     rate_limits(store, now).await;
     sweeping(store, now, private).await;
     unused_clients(store, now, private).await;
+    if private {
+        // Last: it ends everything of everyone, which a shared store's other tests would see.
+        revocation_of_everything(store, now).await;
+    }
 }
 
 async fn clients(store: &dyn Store, now: SystemTime) {
@@ -449,6 +453,38 @@ async fn subject_revocation(store: &dyn Store, now: SystemTime) {
         assert_eq!(remembered.is_some(), alive, "{what} consent");
     }
     store.revoke_subject(&unique("subject")).await.expect("revoking an unknown user is no error");
+}
+
+/// [`Store::revoke_all`]: every code, token, session and consent of every user goes; clients,
+/// pending sign-ins and rate-limit counters stay.
+async fn revocation_of_everything(store: &dyn Store, now: SystemTime) {
+    let client = ClientRecord::new(unique("client"), "none", vec!["http://127.0.0.1/cb".into()], vec![], now);
+    store.insert_client(client.clone()).await.expect("insert client");
+    let key = limit_key();
+    store.hit_rate_limit(&key, HOUR, now).await.expect("hit");
+    let mut everything = Vec::new();
+    for g in [grant(&["mcp"]), grant(&["admin"])] {
+        let (c, tokens) = (code(&g, now + HOUR), pair(&g, now + HOUR));
+        insert_code(store, &c).await;
+        insert_tokens(store, &tokens).await;
+        let session = SessionRecord::new(hash("session"), g.subject.as_str(), "carol", now, now + HOUR);
+        store.insert_session(session.clone()).await.expect("insert session");
+        let consent = ConsentRecord::new(g.subject.as_str(), g.client_id.as_str(), g.scopes.clone(), now, now + HOUR);
+        store.put_consent(consent.clone()).await.expect("put consent");
+        everything.push((c, tokens, session, consent));
+    }
+
+    store.revoke_all().await.expect("revoke all");
+    for (c, tokens, session, consent) in everything {
+        assert_eq!(store.code(&c.hash, now).await.expect("code"), None, "code");
+        assert_eq!(store.access_token(&tokens.access.hash, now).await.expect("access"), None, "access token");
+        assert_eq!(store.refresh_grant(&tokens.refresh.hash, now).await.expect("grant"), None, "refresh token");
+        assert_eq!(store.session(&session.hash, now).await.expect("session"), None, "session");
+        assert_eq!(store.consent(&consent.subject, &consent.client_id, now).await.expect("consent"), None);
+    }
+    assert_eq!(store.client(&client.client_id).await.expect("client"), Some(client), "clients stay");
+    assert_eq!(store.rate_limit_count(&key, now).await.expect("count").count, 1, "counters stay");
+    store.revoke_all().await.expect("revoking nothing is no error");
 }
 
 async fn sessions(store: &dyn Store, now: SystemTime) {
@@ -901,4 +937,33 @@ async fn unreachable_databases_fail_fast_and_say_why() {
     // A SQLite file that cannot be created.
     let err = open_store("sqlite:///proc/no/such/dir/x.db").await.err().expect("unwritable");
     assert!(err.to_string().contains("/proc/no/such/dir"), "{err}");
+}
+
+#[path = "common/log_capture.rs"]
+mod log_capture;
+
+/// Starting on a database whose schema is up to date logs nothing at `info`: PostgreSQL's
+/// NOTICE "relation … already exists, skipping" (a `CREATE … IF NOT EXISTS` that finds its
+/// table, which sqlx logs at `info`) is kept quiet at every start.
+#[tokio::test]
+async fn postgres_starts_log_no_notice() {
+    let Some(url) = postgres_url("postgres_starts_log_no_notice") else { return };
+    let captured = log_capture::captured();
+    for _ in 0..2 {
+        SqlStore::connect(&url).await.expect("open PostgreSQL").close().await;
+    }
+    let lines = captured.lines();
+    assert!(!lines.iter().any(|l| l.contains("already exists")), "{lines:#?}");
+}
+
+/// A PostgreSQL database the store may not write (here: every transaction read-only, as on a
+/// standby) stops the start with a message saying so, instead of failing every sign-in later.
+#[tokio::test]
+async fn postgres_refuses_a_database_it_cannot_write() {
+    let Some(url) = postgres_url("postgres_refuses_a_database_it_cannot_write") else { return };
+    SqlStore::connect(&url).await.expect("open PostgreSQL").close().await;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let read_only = format!("{url}{separator}options=-c%20default_transaction_read_only%3Don");
+    let err = SqlStore::connect(&read_only).await.expect_err("refused");
+    assert!(err.to_string().contains("may not write the store's tables"), "{err}");
 }

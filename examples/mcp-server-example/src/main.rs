@@ -7,15 +7,18 @@
 //! `http://127.0.0.1:8000/mcp` and sign in as alice / password123 or bob / hunter2.
 //! Configuration comes from the environment (see `.env.example`): `PUBLIC_URL`, `HOST`, `PORT`,
 //! and `DATABASE_URL` (default: a SQLite file `data/mcp-server-example.sqlite3`, created on
-//! first start, so registrations and tokens survive a restart).
+//! first start, so registrations and tokens survive a restart). `backup PATH` and `revoke-all`
+//! are the operator's commands (`mcp-server-example help`).
 
+mod commands;
 mod dice;
 mod greeting_card;
 mod users;
 
 use std::io::IsTerminal as _;
 
-use mcp_oauth_kit::store::open_store;
+use commands::Command;
+use mcp_oauth_kit::store::{Store as _, open_store};
 use mcp_oauth_kit::{Config, McpServer, Tools};
 use tracing_subscriber::EnvFilter;
 
@@ -47,6 +50,11 @@ fn log_in_colour() -> bool {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let command = Command::parse(std::env::args_os().skip(1))?;
+    if let Command::Help = command {
+        println!("{}", Command::usage());
+        return Ok(());
+    }
     // The log goes to stderr, so that stdout holds only what a person needs to start.
     tracing_subscriber::fmt()
         .with_env_filter(log_filter()?)
@@ -54,14 +62,24 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .with_ansi(log_in_colour())
         .init();
     let config = Config::from_env()?.with_server_name("Acme demo MCP server");
+    let database_url = config.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+    if let Command::Backup(path) = &command {
+        return commands::backup(&database_url, path).await;
+    }
     let tools = Tools::new()
         .instructions("Roll dice with roll_dice; show a personal greeting card with greeting_card.")
         .tool(dice::tool())
         .tool(greeting_card::tool());
-    let store = open_store(config.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
-        .await
-        .map_err(|e| format!("DATABASE_URL: {e}"))?;
-    let server = McpServer::builder(config).store(store).user_store(users::demo_users()?).tools(tools).build()?;
+    let store = open_store(&database_url).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let server =
+        McpServer::builder(config).store(store.clone()).user_store(users::demo_users()?).tools(tools).build()?;
+    if let Command::RevokeAll = command {
+        let revoked = server.revoke_all().await;
+        store.close().await;
+        revoked?;
+        println!("Revoked every grant, sign-in session and remembered consent; clients stay registered");
+        return Ok(());
+    }
     // Printed whatever RUST_LOG says: the two things a first run needs.
     println!("Connect an MCP client to {}", server.config().resource());
     println!("Sign in as alice / password123 or bob / hunter2 (demo users, demo only)");

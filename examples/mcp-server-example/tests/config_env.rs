@@ -69,3 +69,25 @@ fn a_bad_value_of_every_variable_stops_the_start_and_names_it() {
         assert!(message.contains(name), "{name}={value:?}: the message names the variable: {stderr:?}");
     }
 }
+
+/// `.env.example` lists every variable of the README's Configuration table (each as a
+/// `NAME=` line, set or commented out), so that a copy of it is a complete starting point.
+#[test]
+fn env_example_lists_every_variable_the_readme_documents() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let example = std::fs::read_to_string(root.join(".env.example")).expect(".env.example");
+    let table = readme.split("\n## Configuration\n").nth(1).expect("a Configuration section");
+    let table = table.split("\n## ").next().unwrap_or_default();
+    let documented: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once('`').map(|(name, _)| name))
+        .collect();
+    assert!(documented.len() >= 15, "the table's variables: {documented:?}");
+    let listed = |name: &str| {
+        example.lines().any(|l| l.trim_start_matches(['#', ' ']).strip_prefix(name).is_some_and(|r| r.starts_with('=')))
+    };
+    let missing: Vec<&&str> = documented.iter().filter(|name| !listed(name)).collect();
+    assert!(missing.is_empty(), ".env.example lacks {missing:?}");
+}

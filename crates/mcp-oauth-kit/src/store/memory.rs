@@ -246,6 +246,16 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn revoke_all(&self) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        g.codes.clear();
+        g.access.clear();
+        g.refresh.clear();
+        g.sessions.clear();
+        g.consents.clear();
+        Ok(())
+    }
+
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
         self.lock().sessions.insert(session.hash, session);
         Ok(())

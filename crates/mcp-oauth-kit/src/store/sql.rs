@@ -112,17 +112,10 @@ macro_rules! with_pool {
 
 // After `with_pool!`, which they use.
 mod connect;
+mod maintenance;
 mod queries;
 mod rows;
 mod schema;
-
-impl SqlStore {
-    /// Close the pool: wait for connections in use to come back, then close them all. Later
-    /// operations fail. Dropping the last clone closes the pool too, without waiting.
-    pub async fn close(&self) {
-        with_pool!(self, |pool| pool.close().await)
-    }
-}
 
 /// What went wrong, for [`StoreError::Backend`], in a sentence for the operator: why the store
 /// could not be opened (naming the database and the cause, never a password), or which stored

@@ -123,6 +123,10 @@ impl Store for FailingStore {
         self.up()?;
         self.inner.revoke_subject(subject).await
     }
+    async fn revoke_all(&self) -> Result<(), StoreError> {
+        self.up()?;
+        self.inner.revoke_all().await
+    }
     async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError> {
         self.up()?;
         self.inner.revoke_token(hash).await

@@ -32,6 +32,33 @@ fn is_sqlite_busy(e: &sqlx::Error) -> bool {
     let code = e.as_database_error().and_then(|d| d.code()).and_then(|c| c.parse::<i32>().ok());
     code.is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
+/// SQLITE_READONLY (primary result code 8, extended codes included): this process may read the
+/// database but not write it.
+#[cfg(feature = "sqlite")]
+pub(super) fn is_sqlite_read_only(e: &sqlx::Error) -> bool {
+    let code = e.as_database_error().and_then(|d| d.code()).and_then(|c| c.parse::<i32>().ok());
+    code.is_some_and(|c| c & 0xff == 8)
+}
+
+/// The refusal of a SQLite database this process cannot write, whether opening it (switching
+/// it to WAL writes) or migrating it found out: what is wrong and what the operator does.
+#[cfg(feature = "sqlite")]
+pub(super) fn sqlite_read_only(file: &std::path::Path, e: &sqlx::Error) -> StoreError {
+    #[cfg(unix)]
+    let owner = std::fs::metadata(file).map_or(String::new(), |meta| {
+        use std::os::unix::fs::MetadataExt as _;
+        format!(" (file owned by uid {}, mode {:04o})", meta.uid(), meta.mode() & 0o7777)
+    });
+    #[cfg(not(unix))]
+    let owner = String::new();
+    setup_error(format!(
+        "the SQLite database {} is read-only for this process{owner}: the user the server runs as \
+         must own the file and its directory and be able to write both (after a restore: chown \
+         that user, chmod 0600 the file; docs/DEPLOY.md) ({e})",
+        file.display()
+    ))
+}
+
 /// SQLite has one writer at a time; a few connections serve the readers beside it.
 #[cfg(feature = "sqlite")]
 const SQLITE_MAX_CONNECTIONS: u32 = 5;
@@ -190,6 +217,7 @@ impl SqlStore {
                 Err(e) if is_sqlite_busy(&e) && tokio::time::Instant::now() + OPEN_RETRY_PAUSE < deadline => {
                     tokio::time::sleep(OPEN_RETRY_PAUSE).await;
                 }
+                Err(e) if is_sqlite_read_only(&e) => return Err(sqlite_read_only(&file, &e)),
                 Err(e) => return Err(setup_error(format!("cannot open {what}: {e}"))),
             }
         };

@@ -109,6 +109,16 @@ const DELETE_SUBJECT: [&str; 6] = [
     "DELETE FROM consents WHERE subject = $1",
 ];
 
+/// Revoke everything of everyone, in the order of [`DELETE_GRANT`] and for the same reason.
+const DELETE_EVERY_GRANT: [&str; 6] = [
+    "DELETE FROM refresh_tokens",
+    "DELETE FROM codes",
+    "DELETE FROM access_tokens",
+    "DELETE FROM refresh_tokens",
+    "DELETE FROM sessions",
+    "DELETE FROM consents",
+];
+
 #[async_trait]
 impl Store for SqlStore {
     async fn insert_client(&self, client: ClientRecord) -> Result<(), StoreError> {
@@ -357,7 +367,7 @@ impl Store for SqlStore {
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
-        self.delete_all(&DELETE_GRANT, grant_id).await
+        self.delete_all(&DELETE_GRANT, Some(grant_id)).await
     }
 
     async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError> {
@@ -393,7 +403,15 @@ impl Store for SqlStore {
     }
 
     async fn revoke_subject(&self, subject: &str) -> Result<(), StoreError> {
-        self.delete_all(&DELETE_SUBJECT, subject).await
+        self.delete_all(&DELETE_SUBJECT, Some(subject)).await
+    }
+
+    async fn revoke_all(&self) -> Result<(), StoreError> {
+        self.delete_all(&DELETE_EVERY_GRANT, None).await
+    }
+
+    async fn close(&self) {
+        SqlStore::close(self).await;
     }
 
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
@@ -565,12 +583,18 @@ impl SqlStore {
         })
     }
 
-    /// Run `statements`, whose only parameter `$1` is `key`, in order and in one transaction.
-    async fn delete_all(&self, statements: &[&str], key: &str) -> Result<(), StoreError> {
+    /// Run `statements`, whose only parameter `$1` is `key` (or which have none), in order and
+    /// in one transaction.
+    async fn delete_all(&self, statements: &[&str], key: Option<&str>) -> Result<(), StoreError> {
         with_pool!(self, |pool, begin| {
             let mut tx = pool.begin_with(begin).await.map_err(backend)?;
             for statement in statements {
-                sqlx::query(statement).bind(key).execute(&mut *tx).await.map_err(backend)?;
+                let query = sqlx::query(statement);
+                let query = match key {
+                    Some(key) => query.bind(key),
+                    None => query,
+                };
+                query.execute(&mut *tx).await.map_err(backend)?;
             }
             tx.commit().await.map_err(backend)
         })

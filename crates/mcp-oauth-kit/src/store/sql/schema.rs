@@ -168,30 +168,45 @@ const SCHEMA_V8: &[&str] = &[
 ];
 
 impl SqlStore {
-    /// Bring the schema up to date, in one transaction that concurrent instances serialise on.
+    /// Bring the schema up to date, in one transaction that concurrent instances serialise on,
+    /// and prove that this process may write to the database.
     pub(super) async fn migrate(&self) -> Result<(), StoreError> {
-        let (bytes, lock) = match self.pool {
+        let (bytes, setup): (_, &[&str]) = match self.pool {
             #[cfg(feature = "sqlite")]
-            Pool::Sqlite(_) => ("BLOB", None),
+            Pool::Sqlite(_) => ("BLOB", &[]),
+            // `CREATE … IF NOT EXISTS` of something that exists is a NOTICE, which sqlx logs
+            // at INFO on every start; the transaction's own setting keeps it quiet.
             #[cfg(feature = "postgres")]
-            Pool::Postgres(_) => ("BYTEA", Some("SELECT pg_advisory_xact_lock($1)")),
+            Pool::Postgres(_) => {
+                ("BYTEA", &["SET LOCAL client_min_messages TO warning", "SELECT pg_advisory_xact_lock($1)"])
+            }
         };
         let latest = MIGRATIONS.len() as i64;
+        let error = |e| self.migration_error(e);
         with_pool!(self, |pool, begin| {
-            let mut tx = pool.begin_with(begin).await.map_err(migration_error)?;
-            if let Some(lock) = lock {
-                sqlx::query(lock).bind(MIGRATION_LOCK_KEY).execute(&mut *tx).await.map_err(migration_error)?;
+            let mut tx = pool.begin_with(begin).await.map_err(error)?;
+            for statement in setup {
+                let query = sqlx::query(statement);
+                let query = if statement.contains("$1") { query.bind(MIGRATION_LOCK_KEY) } else { query };
+                query.execute(&mut *tx).await.map_err(error)?;
             }
             sqlx::query(
                 "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
             )
             .execute(&mut *tx)
             .await
-            .map_err(migration_error)?;
+            .map_err(error)?;
+            // A database this process may read but not write (a restored copy owned by root,
+            // a read-only mount, a read-only role) would serve reads and fail every sign-in
+            // with a 500: a write that changes no row refuses it here, at start.
+            sqlx::query("UPDATE schema_version SET applied_at = applied_at WHERE version < 0")
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
             let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS version FROM schema_version")
                 .fetch_one(&mut *tx)
                 .await
-                .map_err(migration_error)?;
+                .map_err(error)?;
             let current = row.int("version")?;
             if current > latest {
                 return Err(setup_error(format!(
@@ -202,7 +217,7 @@ impl SqlStore {
             for (version, statements) in (1..).zip(MIGRATIONS).skip(current.max(0) as usize) {
                 for statement in statements.iter() {
                     let statement = statement.replace("{bytes}", bytes);
-                    sqlx::query(&statement).execute(&mut *tx).await.map_err(migration_error)?;
+                    sqlx::query(&statement).execute(&mut *tx).await.map_err(error)?;
                 }
                 sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)")
                     .bind(version)
@@ -210,15 +225,33 @@ impl SqlStore {
                     .bind(db_time(crate::clock::Clock::now(&crate::clock::SystemClock)))
                     .execute(&mut *tx)
                     .await
-                    .map_err(migration_error)?;
+                    .map_err(error)?;
             }
-            tx.commit().await.map_err(migration_error)
+            tx.commit().await.map_err(error)
         })
     }
-}
 
-fn migration_error(e: sqlx::Error) -> StoreError {
-    setup_error(format!("cannot migrate the store's schema: {e}"))
+    /// The error of a migration statement: for a database this process may not write, what
+    /// the operator has to do about it.
+    fn migration_error(&self, e: sqlx::Error) -> StoreError {
+        match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) if super::connect::is_sqlite_read_only(&e) => {
+                super::connect::sqlite_read_only(pool.connect_options().get_filename(), &e)
+            }
+            // read_only_sql_transaction, insufficient_privilege.
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_)
+                if e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "25006" || c == "42501") =>
+            {
+                setup_error(format!(
+                    "the PostgreSQL role in DATABASE_URL may not write the store's tables: connect as \
+                     their owner, to a primary that accepts writes ({e})"
+                ))
+            }
+            _ => setup_error(format!("cannot migrate the store's schema: {e}")),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -231,6 +264,30 @@ mod tests {
     /// `ms` milliseconds after the Unix epoch.
     fn at(ms: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(ms)
+    }
+
+    /// A database this process may read but not write is refused at start, with what to do,
+    /// instead of serving reads and failing every sign-in. `?mode=ro` stands in for the file
+    /// modes that do not stop root (tests may run as root); the example's `restore.rs` test
+    /// covers a root-owned file opened by a service user.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn a_database_it_cannot_write_is_refused_at_start() {
+        let dir = std::env::temp_dir().join(format!(
+            "mcp-oauth-kit-read-only-{}-{}",
+            std::process::id(),
+            db_time(SystemTime::now())
+        ));
+        let file = dir.join("restored.db");
+        let store = SqlStore::connect(&format!("sqlite://{}", file.display())).await.expect("create");
+        store.close().await;
+
+        let err = SqlStore::connect(&format!("sqlite://{}?mode=ro", file.display())).await.expect_err("refused");
+        let message = err.to_string();
+        assert!(message.contains(&format!("the SQLite database {} is read-only", file.display())), "{message}");
+        assert!(message.contains("chown") && message.contains("DEPLOY.md"), "says what to do: {message}");
+        SqlStore::connect(&format!("sqlite://{}", file.display())).await.expect("writable again").close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A database that a build of schema version 1 left behind gets every later version on the
