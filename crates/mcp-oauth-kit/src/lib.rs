@@ -285,6 +285,7 @@ mod session_bindings;
 mod state;
 pub mod store;
 pub mod tools;
+mod upstream_tokens;
 mod user_store;
 pub mod users;
 mod verified_cache;
