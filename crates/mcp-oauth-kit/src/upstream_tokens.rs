@@ -97,6 +97,8 @@ impl std::fmt::Debug for UpstreamTokenKey {
 pub struct UpstreamClient {
     token_endpoint: String,
     client_id: String,
+    // Read by the refresh, which needs an HTTP client (the `jwt` or `introspection` feature).
+    #[cfg_attr(not(any(feature = "jwt", feature = "introspection")), allow(dead_code))]
     client_secret: String,
 }
 
@@ -458,6 +460,7 @@ impl UpstreamVault {
 }
 
 /// Why a refresh failed.
+#[cfg_attr(not(any(feature = "jwt", feature = "introspection")), allow(dead_code))]
 enum Refused {
     /// `invalid_grant`: the refresh token is dead; the user must connect again.
     Grant,
@@ -466,6 +469,7 @@ enum Refused {
 }
 
 /// What the token endpoint answers (RFC 6749 §5.1).
+#[cfg(any(feature = "jwt", feature = "introspection"))]
 #[derive(Deserialize)]
 struct TokenAnswer {
     access_token: String,
@@ -476,6 +480,7 @@ struct TokenAnswer {
 }
 
 /// An error answer's code (RFC 6749 §5.2).
+#[cfg(any(feature = "jwt", feature = "introspection"))]
 #[derive(Deserialize)]
 struct ErrorBody {
     error: String,

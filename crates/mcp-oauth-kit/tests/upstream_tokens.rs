@@ -239,7 +239,7 @@ async fn tools_use_refreshed_upstream_tokens_that_never_reach_the_client() {
 
 /// A server whose upstream tokens the test keeps by hand (no provider is contacted: they are
 /// fresh), over `store`.
-async fn server_keeping(store: Arc<dyn Store>) -> TestServer {
+async fn server_keeping(store: Arc<dyn Store>, clock: ManualClock) -> TestServer {
     let tools = Tools::new().tool(ToolDef::new("upstream_whoami", "Has an upstream token").handler(
         |caller: AccessToken| async move {
             let token = caller.upstream_token().await?;
@@ -248,6 +248,7 @@ async fn server_keeping(store: Arc<dyn Store>) -> TestServer {
     ));
     TestServer::launch_on(TcpListener::bind("127.0.0.1:0").await.expect("bind"), move |mut config| {
         config.stateless = true;
+        config.clock = Arc::new(clock);
         config.upstream_token_key = Some(UpstreamTokenKey::from_bytes(KEY));
         config.upstream_clients = vec![UpstreamClient::new("http://127.0.0.1:9/token", "kit", "secret")];
         McpServer::builder(config).user_store(users()).store(store).tools(tools)
@@ -266,7 +267,7 @@ fn fresh_tokens() -> UpstreamTokens {
 #[tokio::test]
 async fn upstream_tokens_end_with_the_grant() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let server = server_keeping(store.clone()).await;
+    let server = server_keeping(store.clone(), ManualClock::starting_now()).await;
     let oauth = server.oauth.clone().expect("the built-in authorization server");
 
     let by_token = server.sign_in("alice", "password123", &[]).await;
@@ -293,12 +294,40 @@ async fn upstream_tokens_end_with_the_grant() {
     assert!(error_text(&result).contains("reconnect"), "{result}");
 }
 
+/// A rotated refresh token used again after the grace window is theft (RFC 9700 §4.14.2): the
+/// grant is revoked, and its upstream tokens with it. The sweep drops those of a grant that
+/// expired.
+#[tokio::test]
+async fn reuse_detection_and_the_sweep_drop_upstream_tokens() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock = ManualClock::starting_now();
+    let server = server_keeping(store.clone(), clock.clone()).await;
+    let oauth = server.oauth.clone().expect("the built-in authorization server");
+
+    let stolen = server.sign_in("alice", "password123", &[]).await;
+    let grant = grant_of(&*store, &stolen.refresh, clock.now()).await;
+    oauth.keep_upstream_tokens(&grant, &fresh_tokens()).await.expect("kept");
+    let res = server.refresh(&stolen.client_id, &stolen.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK, "the rotation");
+    clock.advance(Duration::from_secs(60));
+    let res = server.refresh(&stolen.client_id, &stolen.refresh).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "the reuse");
+    assert_eq!(store.upstream_tokens(&grant.grant_id, clock.now()).await.expect("store"), None);
+
+    let ended = server.sign_in("bob", "hunter2", &[]).await;
+    let grant = grant_of(&*store, &ended.refresh, clock.now()).await;
+    oauth.keep_upstream_tokens(&grant, &fresh_tokens()).await.expect("kept");
+    let after_the_grant = grant.expires_at + Duration::from_secs(1);
+    store.sweep_expired(after_the_grant).await.expect("sweep");
+    assert_eq!(store.upstream_tokens(&grant.grant_id, SystemTime::UNIX_EPOCH).await.expect("store"), None);
+}
+
 /// Tokens of a client the configuration does not know are refused (they could never be
 /// refreshed), as is keeping tokens without a key.
 #[tokio::test]
 async fn only_configured_clients_tokens_are_kept() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let server = server_keeping(store.clone()).await;
+    let server = server_keeping(store.clone(), ManualClock::starting_now()).await;
     let ours = server.sign_in("alice", "password123", &[]).await;
     let grant = grant_of(&*store, &ours.refresh, SystemTime::now()).await;
     let oauth = server.oauth.clone().expect("the built-in authorization server");
