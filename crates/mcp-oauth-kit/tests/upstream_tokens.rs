@@ -9,6 +9,7 @@ mod oidc;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mcp_oauth_kit::auth::{KeepUpstreamError, UpstreamClient, UpstreamTokenKey, UpstreamTokens};
@@ -18,6 +19,7 @@ use mcp_oauth_kit::{AccessToken, Config, Json, McpServer, ToolDef, ToolError, To
 use reqwest::StatusCode;
 use reqwest::header::{LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -240,6 +242,12 @@ async fn tools_use_refreshed_upstream_tokens_that_never_reach_the_client() {
 /// A server whose upstream tokens the test keeps by hand (no provider is contacted: they are
 /// fresh), over `store`.
 async fn server_keeping(store: Arc<dyn Store>, clock: ManualClock) -> TestServer {
+    server_refreshing_at(store, clock, "http://127.0.0.1:9/token").await
+}
+
+/// [`server_keeping`] with the upstream client's token endpoint at `token_endpoint`.
+async fn server_refreshing_at(store: Arc<dyn Store>, clock: ManualClock, token_endpoint: &str) -> TestServer {
+    let token_endpoint = token_endpoint.to_owned();
     let tools = Tools::new().tool(ToolDef::new("upstream_whoami", "Has an upstream token").handler(
         |caller: AccessToken| async move {
             let token = caller.upstream_token().await?;
@@ -250,7 +258,7 @@ async fn server_keeping(store: Arc<dyn Store>, clock: ManualClock) -> TestServer
         config.stateless = true;
         config.clock = Arc::new(clock);
         config.upstream_token_key = Some(UpstreamTokenKey::from_bytes(KEY));
-        config.upstream_clients = vec![UpstreamClient::new("http://127.0.0.1:9/token", "kit", "secret")];
+        config.upstream_clients = vec![UpstreamClient::new(token_endpoint, "kit", "secret")];
         McpServer::builder(config).user_store(users()).store(store).tools(tools)
     })
     .await
@@ -320,6 +328,66 @@ async fn reuse_detection_and_the_sweep_drop_upstream_tokens() {
     let after_the_grant = grant.expires_at + Duration::from_secs(1);
     store.sweep_expired(after_the_grant).await.expect("sweep");
     assert_eq!(store.upstream_tokens(&grant.grant_id, SystemTime::UNIX_EPOCH).await.expect("store"), None);
+}
+
+/// A token endpoint that counts its requests and answers each, slowly, with a new token
+/// pair: the stand-in for a provider that would punish a refresh token spent twice.
+async fn counting_token_endpoint(hits: Arc<AtomicUsize>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://127.0.0.1:{}/token", listener.local_addr().expect("addr").port());
+    tokio::spawn(async move {
+        for _ in 0..20 {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let n = hits.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !contains(&request, "refresh_token=") && request.len() < 65_536 {
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => request.extend_from_slice(&chunk[..read]),
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let body = format!(
+                    r#"{{"access_token":"refreshed-access-{n}","token_type":"Bearer","expires_in":3600,"refresh_token":"rotated-{n}"}}"#
+                );
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(format!("{head}{body}").as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+/// Concurrent tool calls that find the upstream token expired refresh it once: the others wait
+/// for that refresh instead of spending the refresh token again, and all get the new token.
+#[tokio::test]
+async fn concurrent_calls_refresh_once() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let endpoint = counting_token_endpoint(hits.clone()).await;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock = ManualClock::starting_now();
+    let server = server_refreshing_at(store.clone(), clock.clone(), &endpoint).await;
+    let ours = server.sign_in("alice", "password123", &[]).await;
+    let grant = grant_of(&*store, &ours.refresh, clock.now()).await;
+    let expired = UpstreamTokens::new("expired-access", &endpoint, "kit")
+        .with_refresh_token("the-only-refresh-token")
+        .with_expires_at(clock.now());
+    let oauth = server.oauth.clone().expect("the built-in authorization server");
+    oauth.keep_upstream_tokens(&grant, &expired).await.expect("kept");
+
+    let calls = (0..5).map(|_| call(&server, &ours.access));
+    for (result, whole) in futures::future::join_all(calls).await {
+        assert_eq!(result["content"][0]["text"], "token of 18 bytes", "{result}");
+        assert!(!whole.contains("refreshed-access") && !whole.contains("rotated-1"), "no token to the client");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "one refresh for five calls");
+    let record = store.upstream_tokens(&grant.grant_id, clock.now()).await.expect("store").expect("kept");
+    assert_eq!((record.version, record.refreshing_until), (3, None), "claimed once, then replaced");
 }
 
 /// Tokens of a client the configuration does not know are refused (they could never be
