@@ -143,16 +143,55 @@ impl std::fmt::Debug for UpstreamClient {
 ///     .with_scope("openid email https://www.googleapis.com/auth/drive.readonly");
 /// assert!(!format!("{tokens:?}").contains("ya29"));
 /// ```
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct UpstreamTokens {
     access_token: String,
     refresh_token: Option<String>,
-    /// Milliseconds since the Unix epoch, as sealed.
+    expires_at: Option<SystemTime>,
+    scope: Option<String>,
+    token_endpoint: String,
+    client_id: String,
+}
+
+/// [`UpstreamTokens`] as sealed: a private twin, so that the public type cannot be serialized
+/// (into a log or a response) by accident.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    access_token: String,
+    refresh_token: Option<String>,
+    /// Milliseconds since the Unix epoch.
     #[serde(with = "millis")]
     expires_at: Option<SystemTime>,
     scope: Option<String>,
     token_endpoint: String,
     client_id: String,
+}
+
+impl From<&UpstreamTokens> for Sealed {
+    fn from(t: &UpstreamTokens) -> Self {
+        let t = t.clone();
+        Self {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            expires_at: t.expires_at,
+            scope: t.scope,
+            token_endpoint: t.token_endpoint,
+            client_id: t.client_id,
+        }
+    }
+}
+
+impl From<Sealed> for UpstreamTokens {
+    fn from(s: Sealed) -> Self {
+        Self {
+            access_token: s.access_token,
+            refresh_token: s.refresh_token,
+            expires_at: s.expires_at,
+            scope: s.scope,
+            token_endpoint: s.token_endpoint,
+            client_id: s.client_id,
+        }
+    }
 }
 
 impl UpstreamTokens {
@@ -329,7 +368,7 @@ impl UpstreamVault {
     }
 
     fn seal(&self, grant_id: &str, tokens: &UpstreamTokens) -> Result<Vec<u8>, String> {
-        let plain = serde_json::to_vec(tokens).map_err(|e| e.to_string())?;
+        let plain = serde_json::to_vec(&Sealed::from(tokens)).map_err(|e| e.to_string())?;
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|e| format!("no random nonce: {e}"))?;
         let aad = associated_data(grant_id);
@@ -344,7 +383,7 @@ impl UpstreamVault {
         let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN)?;
         let aad = associated_data(grant_id);
         let plain = self.cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad }).ok()?;
-        serde_json::from_slice(&plain).ok()
+        serde_json::from_slice::<Sealed>(&plain).ok().map(UpstreamTokens::from)
     }
 
     /// The grant's current upstream access token, refreshed first when it is about to expire.
