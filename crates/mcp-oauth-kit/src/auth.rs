@@ -27,6 +27,9 @@
 
 pub use crate::authorization_server::OAuthServer;
 pub use crate::provider::{AccessToken, AccessTokenBuilder, AuthProvider, TokenClaims, TokenRejection};
+pub use crate::upstream_tokens::{
+    KeepUpstreamError, UpstreamAccessToken, UpstreamClient, UpstreamTokenKey, UpstreamTokens,
+};
 #[cfg(feature = "introspection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub use crate::verifiers::introspection::{

@@ -34,7 +34,8 @@ use crate::cimd::CimdResolver;
 use crate::config::Config;
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::escaped::Escaped;
-use crate::store::Store;
+use crate::store::{Grant, Store};
+use crate::upstream_tokens::{KeepUpstreamError, UpstreamTokens, UpstreamVault};
 use crate::user_store::UserStore;
 use crate::verified_cache::VerifiedCache;
 
@@ -65,6 +66,8 @@ pub struct OAuthServer {
     verified: Arc<VerifiedCache>,
     /// Who may sign in, asked again at each refresh ([`UserStore::may_sign_in`]).
     users: Arc<dyn UserStore>,
+    /// Users' sealed upstream tokens, with [`Config::upstream_token_key`].
+    upstream: Option<Arc<UpstreamVault>>,
 }
 
 impl std::fmt::Debug for OAuthServer {
@@ -95,7 +98,9 @@ impl OAuthServer {
                 .with_clock(config.clock.clone());
             Arc::new(resolver)
         });
+        let upstream = UpstreamVault::new(&config, store.clone());
         Self {
+            upstream,
             config,
             store,
             #[cfg(feature = "cimd")]
@@ -113,6 +118,21 @@ impl OAuthServer {
     /// Who may sign in on the login page.
     pub(crate) fn users(&self) -> &dyn UserStore {
         &*self.users
+    }
+
+    /// Keep `tokens`, the user's tokens at an upstream identity provider, for `grant` (sealed
+    /// with [`Config::upstream_token_key`], replacing any it had), so that its tools get them
+    /// with [`AccessToken::upstream_token`](crate::AccessToken::upstream_token). The upstream
+    /// sign-in calls this once the grant's code is stored; they end with the grant.
+    ///
+    /// # Errors
+    /// [`KeepUpstreamError::NotConfigured`] without a key, or when the tokens' client is not
+    /// among [`Config::upstream_clients`]; [`KeepUpstreamError::Store`] when the store fails.
+    pub async fn keep_upstream_tokens(&self, grant: &Grant, tokens: &UpstreamTokens) -> Result<(), KeepUpstreamError> {
+        let vault = self.upstream.as_ref().ok_or_else(|| {
+            KeepUpstreamError::NotConfigured("Config::upstream_token_key (UPSTREAM_TOKEN_KEY) is not set".into())
+        })?;
+        vault.keep(grant, tokens).await
     }
 
     /// Revoke everything of the user `user_id` (the token subject, [`User::id`](crate::User::id)): every grant

@@ -12,6 +12,7 @@ use url::Url;
 use crate::clock::{Clock, SystemClock};
 use crate::error::ConfigError;
 use crate::secret::Redacted;
+use crate::upstream_tokens::{UpstreamClient, UpstreamTokenKey};
 
 /// How the kit serves. Build it with [`Config::new`] or [`Config::from_env`], then adjust
 /// fields or use the `with_*` methods. Its `Debug` redacts [`Config::database_url`].
@@ -126,6 +127,14 @@ pub struct Config {
     /// [`SystemClock`]; tests set a [`ManualClock`](crate::clock::ManualClock) (also through
     /// [`McpServerBuilder::clock`](crate::McpServerBuilder::clock)) to move time instead of sleeping.
     pub clock: Arc<dyn Clock>,
+    /// The key that seals users' upstream tokens at rest (see
+    /// [`AccessToken::upstream_token`](crate::AccessToken::upstream_token)), from
+    /// `UPSTREAM_TOKEN_KEY` (32 bytes in base64). `None` keeps no upstream tokens; building a
+    /// server with [`Config::upstream_clients`] but no key fails. `Debug` redacts it.
+    pub upstream_token_key: Option<UpstreamTokenKey>,
+    /// The kit's client registrations at upstream providers, which refresh users' upstream
+    /// tokens: an upstream token is kept only for one of these clients.
+    pub upstream_clients: Vec<UpstreamClient>,
 }
 
 impl std::fmt::Debug for Config {
@@ -165,6 +174,8 @@ impl std::fmt::Debug for Config {
             server_name,
             database_url,
             clock,
+            upstream_token_key,
+            upstream_clients,
         } = self;
         f.debug_struct("Config")
             .field("public_url", public_url)
@@ -201,6 +212,8 @@ impl std::fmt::Debug for Config {
             .field("server_name", server_name)
             .field("database_url", &database_url.as_ref().map(|_| Redacted))
             .field("clock", clock)
+            .field("upstream_token_key", upstream_token_key)
+            .field("upstream_clients", upstream_clients)
             .finish()
     }
 }
@@ -255,6 +268,8 @@ impl Config {
             server_name: "MCP server".into(),
             database_url: None,
             clock: Arc::new(SystemClock),
+            upstream_token_key: None,
+            upstream_clients: Vec::new(),
         })
     }
 
@@ -376,6 +391,10 @@ impl Config {
             config.stateless = parse_bool("MCP_STATELESS", &v)?;
         }
         config.database_url = get("DATABASE_URL");
+        if let Some(v) = get("UPSTREAM_TOKEN_KEY") {
+            let key = UpstreamTokenKey::from_base64(&v).map_err(|why| ConfigError::new("UPSTREAM_TOKEN_KEY", why))?;
+            config.upstream_token_key = Some(key);
+        }
         if let Some(v) = get("TRUST_FORWARDED_FOR") {
             config.trust_forwarded_for = parse_bool("TRUST_FORWARDED_FOR", &v)?;
         }

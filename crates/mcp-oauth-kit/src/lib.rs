@@ -228,6 +228,13 @@
 //! }
 //! ```
 //!
+//! ## Upstream tokens for tools
+//! When users sign in at an upstream identity provider, the kit can keep their tokens there so
+//! that tools call its API for them: set [`Config::upstream_token_key`] (`UPSTREAM_TOKEN_KEY`)
+//! and [`Config::upstream_clients`], and a tool asks its caller with
+//! [`AccessToken::upstream_token`]. They are sealed at rest, end with the user's grant, are
+//! refreshed when they expire, and never reach the MCP client.
+//!
 //! ## Where things are
 //! The crate root holds what every server names. Each public module is one extension point:
 //! [`users`] (user stores and password helpers), [`tools`] (the traits behind the tool API
@@ -285,6 +292,7 @@ mod session_bindings;
 mod state;
 pub mod store;
 pub mod tools;
+mod upstream_tokens;
 mod user_store;
 pub mod users;
 mod verified_cache;

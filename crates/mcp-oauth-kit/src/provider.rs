@@ -15,6 +15,8 @@ use rmcp::service::RequestContext;
 
 use crate::claims::{ClaimError, Claims};
 use crate::error::StoreError;
+use crate::tools::ToolError;
+use crate::upstream_tokens::{UpstreamAccessToken, UpstreamLink};
 
 /// A verified access token: who is calling, through which client, with which scopes, and what
 /// else the user store or token verifier said about them ([`AccessToken::claim`]).
@@ -26,7 +28,7 @@ use crate::error::StoreError;
 ///
 /// A provider that verifies tokens itself builds one with [`AccessToken::builder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessToken(Arc<TokenClaims>);
+pub struct AccessToken(Arc<TokenClaims>, Option<UpstreamLink>);
 
 /// What a verified access token says. Read through [`AccessToken`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +60,43 @@ impl std::ops::Deref for AccessToken {
 }
 
 impl AccessToken {
+    /// The caller's current access token at the upstream identity provider they signed in
+    /// with, for a tool to call that provider's API on their behalf. An expired one is first
+    /// refreshed at the provider (one refresh for concurrent calls). The token stays on the
+    /// server: send it to the provider only, never in a tool's result.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::{AccessToken, ToolError};
+    ///
+    /// async fn my_calendar(caller: AccessToken) -> Result<String, ToolError> {
+    ///     let upstream = caller.upstream_token().await?;
+    ///     let events = reqwest_like_get("https://www.googleapis.com/calendar/v3/calendars/primary/events", upstream.secret());
+    ///     Ok(format!("{} events", events.len()))
+    /// }
+    /// # fn reqwest_like_get(_url: &str, _bearer: &str) -> Vec<()> { Vec::new() }
+    /// ```
+    ///
+    /// # Errors
+    /// A [`ToolError`] for the model: no upstream tokens are kept for this sign-in, or the
+    /// provider refused to renew them (`invalid_grant`: the text asks the user to reconnect),
+    /// or the provider could not be reached (try again). Without
+    /// [`Config::upstream_token_key`](crate::Config::upstream_token_key), or for tokens that
+    /// another [`AuthProvider`] verified, an internal error.
+    pub async fn upstream_token(&self) -> Result<UpstreamAccessToken, ToolError> {
+        match &self.1 {
+            Some(link) => link.access_token().await,
+            None => Err(ToolError::internal(
+                "no upstream tokens: the server has no Config::upstream_token_key, or its tokens are not its own",
+            )),
+        }
+    }
+
+    /// This token with the way to its caller's upstream tokens.
+    pub(crate) fn with_upstream(mut self, link: UpstreamLink) -> Self {
+        self.1 = Some(link);
+        self
+    }
+
     /// Start building the verified token of `subject`, valid until `expires_at`: for providers
     /// that verify tokens themselves. The username defaults to the subject; client, audience,
     /// scopes and claims to empty.
@@ -257,7 +296,7 @@ impl AccessTokenBuilder {
     /// assert_eq!(caller.username, "u-1"); // the subject, when no username is given
     /// ```
     pub fn build(self) -> AccessToken {
-        AccessToken(Arc::new(self.0))
+        AccessToken(Arc::new(self.0), None)
     }
 }
 

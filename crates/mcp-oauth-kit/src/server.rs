@@ -239,6 +239,11 @@ impl McpServerBuilder {
         if let Some(problem) = self.tools_problem {
             return Err(problem.into());
         }
+        if !self.config.upstream_clients.is_empty() && self.config.upstream_token_key.is_none() {
+            let reason = "upstream tokens are kept (Config::upstream_clients is set) but there is no key to seal them \
+                          with: set UPSTREAM_TOKEN_KEY to 32 random bytes in base64 (openssl rand -base64 32)";
+            return Err(crate::error::ConfigError::new("UPSTREAM_TOKEN_KEY", reason).into());
+        }
         let config = Arc::new(self.config);
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let verified = Arc::new(VerifiedCache::new(config.token_cache_ttl));

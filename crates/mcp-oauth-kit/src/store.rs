@@ -57,6 +57,7 @@ pub use open::open_store;
 pub use records::{
     AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord,
+    UpstreamTokenRecord,
 };
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
@@ -154,7 +155,7 @@ pub trait Store: Send + Sync + 'static {
         sealed_successor: Vec<u8>,
     ) -> Result<RefreshRotation, StoreError>;
 
-    /// Revoke a grant: every code and token issued from it.
+    /// Revoke a grant: every code and token issued from it, and its upstream tokens.
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError>;
     /// Revoke one token (RFC 7009): an access token alone, a refresh token with its grant.
     async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError>;
@@ -162,11 +163,28 @@ pub trait Store: Send + Sync + 'static {
     /// session and remembered consent, in one transaction. Revoking an unknown subject is no
     /// error. A rotation racing it must not leave a live token pair behind.
     async fn revoke_subject(&self, subject: &str) -> Result<(), StoreError>;
-    /// Revoke everything of every user: every grant (its codes and tokens), sign-in session
+    /// Revoke everything of every user: every grant (its codes, tokens and upstream tokens), sign-in session
     /// and remembered consent, in one transaction, as after a suspected leak. Clients stay
     /// registered, pending sign-ins and rate-limit counters stay. As with
     /// [`Store::revoke_subject`], a rotation racing it must not leave a live token pair behind.
     async fn revoke_all(&self) -> Result<(), StoreError>;
+
+    /// Keep a grant's sealed upstream tokens, replacing any it had. The grant's tokens go with
+    /// it: [`Store::revoke_grant`], [`Store::revoke_token`] of its refresh token and
+    /// [`Store::revoke_subject`] delete them in the same transaction, and
+    /// [`Store::sweep_expired`] deletes them once the grant has ended or has neither a code nor
+    /// a refresh token left.
+    async fn put_upstream_tokens(&self, record: UpstreamTokenRecord) -> Result<(), StoreError>;
+    /// A grant's sealed upstream tokens (`None` when it has none, or it ended before `now`).
+    async fn upstream_tokens(&self, grant_id: &str, now: SystemTime)
+    -> Result<Option<UpstreamTokenRecord>, StoreError>;
+    /// Replace a grant's upstream tokens with `new` if the stored ones are still at `version`,
+    /// atomically; returns whether it replaced them. Of concurrent callers shown the same
+    /// version, exactly one succeeds, so that two refreshes do not both spend a refresh token.
+    /// Nothing is stored when the grant has no upstream tokens (it was revoked meanwhile).
+    async fn replace_upstream_tokens(&self, version: u64, new: UpstreamTokenRecord) -> Result<bool, StoreError>;
+    /// Forget a grant's upstream tokens. Forgetting unknown ones is no error.
+    async fn delete_upstream_tokens(&self, grant_id: &str) -> Result<(), StoreError>;
 
     /// Save a new sign-in session.
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError>;
@@ -303,6 +321,22 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     async fn revoke_all(&self) -> Result<(), StoreError> {
         (**self).revoke_all().await
+    }
+    async fn put_upstream_tokens(&self, record: UpstreamTokenRecord) -> Result<(), StoreError> {
+        (**self).put_upstream_tokens(record).await
+    }
+    async fn upstream_tokens(
+        &self,
+        grant_id: &str,
+        now: SystemTime,
+    ) -> Result<Option<UpstreamTokenRecord>, StoreError> {
+        (**self).upstream_tokens(grant_id, now).await
+    }
+    async fn replace_upstream_tokens(&self, version: u64, new: UpstreamTokenRecord) -> Result<bool, StoreError> {
+        (**self).replace_upstream_tokens(version, new).await
+    }
+    async fn delete_upstream_tokens(&self, grant_id: &str) -> Result<(), StoreError> {
+        (**self).delete_upstream_tokens(grant_id).await
     }
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
         (**self).insert_session(session).await

@@ -12,4 +12,4 @@ mod jwks;
 #[cfg(feature = "jwt")]
 pub(crate) mod jwt;
 mod token_claims;
-mod upstream_http;
+pub(crate) mod upstream_http;

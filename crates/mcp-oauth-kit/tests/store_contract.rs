@@ -1,7 +1,7 @@
 //! The [`Store`] contract: one generic walk through every method and invariant of the trait
 //! (expiry, single redemption, replay detection, rotation outcomes, revocation, sign-in
-//! sessions, remembered consent, rate-limit windows and their rollover, sweeping expired state
-//! and unused clients), run against
+//! sessions, remembered consent, rate-limit windows and their rollover, upstream tokens and
+//! their compare-and-swap, sweeping expired state and unused clients), run against
 //! [`MemoryStore`], a SQLite file, and PostgreSQL when `TEST_DATABASE_URL` is set.
 //! Then what only a database has: a restart, migrations run twice or at once, and
 //! [`open_store`]'s URL handling.
@@ -19,7 +19,9 @@ use mcp_oauth_kit::store::{
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, SqlStore,
     Store, StoreError, open_store,
 };
-use store_support::{HOUR, TempDir, code, hash, insert_code, insert_tokens, ms, now, pair, pending_for, unique};
+use store_support::{
+    HOUR, TempDir, code, hash, insert_code, insert_tokens, ms, now, pair, pending_for, unique, upstream,
+};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -71,6 +73,7 @@ async fn contract(store: &dyn Store, private: bool) {
     sessions(store, now).await;
     consents(store, now).await;
     rate_limits(store, now).await;
+    upstream_tokens(store, now).await;
     sweeping(store, now, private).await;
     unused_clients(store, now, private).await;
     if private {
@@ -371,6 +374,10 @@ async fn revocation(store: &dyn Store, now: SystemTime) {
     for c in [&a_code, &b_code] {
         insert_code(store, c).await;
     }
+    let (a_up, b_up) = (upstream(&a), upstream(&b));
+    for u in [&a_up, &b_up] {
+        store.put_upstream_tokens(u.clone()).await.expect("put upstream");
+    }
     let a2 = pair(&a, now + HOUR);
     let outcome = store.rotate_refresh(&a1.refresh.hash, now, a2.clone(), vec![1]).await;
     assert_eq!(outcome.expect("rotate"), RefreshRotation::Rotated(a1.refresh.clone()));
@@ -381,6 +388,7 @@ async fn revocation(store: &dyn Store, now: SystemTime) {
     assert_eq!(store.refresh_grant(&a2.refresh.hash, now).await.expect("grant"), Some(a.clone()), "refresh stays");
     assert!(store.access_token(&a1.access.hash, now).await.expect("access").is_some(), "other access stays");
     assert_eq!(store.revoke_token(&a2.access.hash).await.expect("revoke"), RevokedToken::Unknown, "already gone");
+    assert_eq!(store.upstream_tokens(&a.grant_id, now).await.expect("upstream"), Some(a_up), "an access token alone");
 
     // A refresh token (even a rotated one): the whole grant.
     assert_eq!(store.revoke_token(&a1.refresh.hash).await.expect("revoke"), RevokedToken::Refresh);
@@ -389,9 +397,11 @@ async fn revocation(store: &dyn Store, now: SystemTime) {
     assert_eq!(store.refresh_grant(&a2.refresh.hash, now).await.expect("grant"), None);
     assert_eq!(store.redeem_code(&a_code.hash, now, None).await.expect("redeem"), CodeRedemption::Unknown);
     assert_eq!(store.revoke_token(&a2.refresh.hash).await.expect("revoke"), RevokedToken::Unknown);
+    assert_eq!(store.upstream_tokens(&a.grant_id, now).await.expect("upstream"), None, "upstream tokens go with it");
 
     // The other grant is untouched.
     assert_eq!(store.access_token(&b1.access.hash, now).await.expect("access"), Some(b1.access.clone()));
+    assert_eq!(store.upstream_tokens(&b.grant_id, now).await.expect("upstream"), Some(b_up));
     assert_eq!(store.refresh_grant(&b1.refresh.hash, now).await.expect("grant"), Some(b.clone()));
 
     // By grant id: codes (used or not), access and refresh tokens.
@@ -407,6 +417,7 @@ async fn revocation(store: &dyn Store, now: SystemTime) {
     );
     assert_eq!(store.access_token(&b1.access.hash, now).await.expect("access"), None);
     assert_eq!(store.refresh_grant(&b1.refresh.hash, now).await.expect("grant"), None);
+    assert_eq!(store.upstream_tokens(&b.grant_id, now).await.expect("upstream"), None, "and their upstream tokens");
     store.revoke_grant(&unique("grant")).await.expect("revoking an unknown grant is no error");
 
     assert_eq!(store.revoke_token(&hash("token")).await.expect("revoke"), RevokedToken::Unknown);
@@ -435,6 +446,7 @@ async fn subject_revocation(store: &dyn Store, now: SystemTime) {
         store.insert_session(session.clone()).await.expect("insert session");
         let consent = ConsentRecord::new(g.subject.as_str(), g.client_id.as_str(), g.scopes.clone(), now, now + HOUR);
         store.put_consent(consent.clone()).await.expect("put consent");
+        store.put_upstream_tokens(upstream(g)).await.expect("put upstream");
         everything.push((g.clone(), c, used, old, new, session, consent));
     }
 
@@ -451,11 +463,13 @@ async fn subject_revocation(store: &dyn Store, now: SystemTime) {
         assert_eq!(store.session(&session.hash, now).await.expect("session").is_some(), alive, "{what} session");
         let remembered = store.consent(&consent.subject, &consent.client_id, now).await.expect("consent");
         assert_eq!(remembered.is_some(), alive, "{what} consent");
+        let kept_upstream = store.upstream_tokens(&g.grant_id, now).await.expect("upstream");
+        assert_eq!(kept_upstream.is_some(), alive, "{what} upstream tokens");
     }
     store.revoke_subject(&unique("subject")).await.expect("revoking an unknown user is no error");
 }
 
-/// [`Store::revoke_all`]: every code, token, session and consent of every user goes; clients,
+/// [`Store::revoke_all`]: every code, token, upstream token, session and consent of every user goes; clients,
 /// pending sign-ins and rate-limit counters stay.
 async fn revocation_of_everything(store: &dyn Store, now: SystemTime) {
     let client = ClientRecord::new(unique("client"), "none", vec!["http://127.0.0.1/cb".into()], vec![], now);
@@ -471,11 +485,13 @@ async fn revocation_of_everything(store: &dyn Store, now: SystemTime) {
         store.insert_session(session.clone()).await.expect("insert session");
         let consent = ConsentRecord::new(g.subject.as_str(), g.client_id.as_str(), g.scopes.clone(), now, now + HOUR);
         store.put_consent(consent.clone()).await.expect("put consent");
-        everything.push((c, tokens, session, consent));
+        store.put_upstream_tokens(upstream(&g)).await.expect("put upstream tokens");
+        everything.push((c, tokens, session, consent, g.grant_id));
     }
 
     store.revoke_all().await.expect("revoke all");
-    for (c, tokens, session, consent) in everything {
+    for (c, tokens, session, consent, grant_id) in everything {
+        assert_eq!(store.upstream_tokens(&grant_id, now).await.expect("upstream"), None, "upstream tokens");
         assert_eq!(store.code(&c.hash, now).await.expect("code"), None, "code");
         assert_eq!(store.access_token(&tokens.access.hash, now).await.expect("access"), None, "access token");
         assert_eq!(store.refresh_grant(&tokens.refresh.hash, now).await.expect("grant"), None, "refresh token");
@@ -620,12 +636,22 @@ async fn sweeping(store: &dyn Store, now: SystemTime, private: bool) {
     let (old_key, key) = (limit_key(), limit_key());
     store.hit_rate_limit(&old_key, MINUTE, then - MINUTE).await.expect("hit");
     store.hit_rate_limit(&key, MINUTE, now).await.expect("hit");
+    // Upstream tokens go with their grant: at its end, or once it has no code or refresh token
+    // left; those of a grant that goes on stay.
+    let mut ended = grant(&["mcp"]);
+    ended.expires_at = then;
+    insert_tokens(store, &pair(&ended, now + HOUR)).await;
+    let orphan = grant(&["mcp"]);
+    for g in [&ended, &orphan, &g] {
+        store.put_upstream_tokens(upstream(g)).await.expect("put upstream");
+    }
 
     let swept = store.sweep_expired(then).await.expect("sweep");
     if private {
         assert_eq!(
-            swept, 7,
-            "one pending, one code, one access and one refresh token, one session, one consent, one window"
+            swept, 9,
+            "one pending, one code, one access and one refresh token, one session, one consent, one window, \
+             two grants' upstream tokens"
         );
         assert_eq!(store.sweep_expired(then).await.expect("sweep"), 0, "nothing left to sweep");
     }
@@ -644,6 +670,54 @@ async fn sweeping(store: &dyn Store, now: SystemTime, private: bool) {
     assert_eq!(store.revoke_token(&old.refresh.hash).await.expect("revoke"), RevokedToken::Unknown);
     assert_eq!(store.access_token(&current.access.hash, now).await.expect("access"), Some(current.access.clone()));
     assert_eq!(store.refresh_grant(&current.refresh.hash, now).await.expect("grant"), Some(g.clone()));
+    for gone in [&ended, &orphan] {
+        assert_eq!(store.upstream_tokens(&gone.grant_id, long_ago).await.expect("upstream"), None);
+    }
+    assert!(store.upstream_tokens(&g.grant_id, now).await.expect("upstream").is_some(), "a live grant's stay");
+    store.delete_upstream_tokens(&g.grant_id).await.expect("delete upstream");
+}
+
+/// A grant's sealed upstream tokens: kept as given, replaced only at the version shown (one of
+/// two refreshes wins), hidden once the grant has ended, and deleted.
+async fn upstream_tokens(store: &dyn Store, now: SystemTime) {
+    let g = grant(&["mcp"]);
+    let first = upstream(&g);
+    assert_eq!(store.upstream_tokens(&g.grant_id, now).await.expect("upstream"), None);
+    store.put_upstream_tokens(first.clone()).await.expect("put upstream");
+    assert_eq!(store.upstream_tokens(&g.grant_id, now).await.expect("upstream"), Some(first.clone()));
+
+    // A refresh claims the record (bumping its version), then stores the new pair.
+    let mut claimed = first.clone();
+    (claimed.version, claimed.refreshing_until) = (first.version + 1, Some(now + MINUTE));
+    let mut rival = first.clone();
+    (rival.version, rival.sealed) = (first.version + 1, b"rival".to_vec());
+    let (won, lost) = futures::join!(
+        store.replace_upstream_tokens(first.version, claimed.clone()),
+        store.replace_upstream_tokens(first.version, rival.clone()),
+    );
+    let (won, lost) = (won.expect("replace"), lost.expect("replace"));
+    assert!(won != lost, "exactly one of two replacements at the same version wins");
+    let winner = if won { claimed } else { rival };
+    assert_eq!(store.upstream_tokens(&g.grant_id, now).await.expect("upstream"), Some(winner.clone()));
+    assert!(!store.replace_upstream_tokens(first.version, first.clone()).await.expect("replace"), "a stale version");
+    let mut refreshed = winner.clone();
+    (refreshed.version, refreshed.sealed, refreshed.refreshing_until) =
+        (winner.version + 1, unique("rotated").into_bytes(), None);
+    assert!(store.replace_upstream_tokens(winner.version, refreshed.clone()).await.expect("replace"));
+    assert_eq!(store.upstream_tokens(&g.grant_id, now).await.expect("upstream"), Some(refreshed.clone()));
+
+    // Past the grant's end they are not handed out.
+    assert_eq!(store.upstream_tokens(&g.grant_id, g.expires_at).await.expect("upstream"), None);
+    // A new sign-in for the grant replaces them whatever their version.
+    store.put_upstream_tokens(first.clone()).await.expect("put upstream");
+    assert_eq!(store.upstream_tokens(&g.grant_id, now).await.expect("upstream"), Some(first.clone()));
+
+    store.delete_upstream_tokens(&g.grant_id).await.expect("delete upstream");
+    assert_eq!(store.upstream_tokens(&g.grant_id, now).await.expect("upstream"), None);
+    let revived = store.replace_upstream_tokens(first.version, refreshed).await.expect("replace");
+    assert!(!revived, "a refresh that finishes after the grant went stores nothing");
+    assert_eq!(store.upstream_tokens(&g.grant_id, now).await.expect("upstream"), None);
+    store.delete_upstream_tokens(&g.grant_id).await.expect("deleting unknown upstream tokens is no error");
 }
 
 /// Registrations that no user signed in to go once they are old enough; used ones, young

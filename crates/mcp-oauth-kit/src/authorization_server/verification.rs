@@ -39,12 +39,17 @@ impl OAuthServer {
             return Err(TokenRejection::WrongAudience);
         }
         let g = record.grant;
-        Ok(AccessToken::builder(g.subject, record.expires_at)
+        let upstream = self.upstream.as_ref().map(|vault| vault.link(&g.grant_id));
+        let token = AccessToken::builder(g.subject, record.expires_at)
             .username(g.username)
             .client_id(g.client_id)
             .scopes(g.scopes)
             .audience(g.resource)
             .claims(g.claims)
-            .build())
+            .build();
+        Ok(match upstream {
+            Some(link) => token.with_upstream(link),
+            None => token,
+        })
     }
 }

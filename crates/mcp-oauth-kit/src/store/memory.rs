@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use super::{
     AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store,
+    UpstreamTokenRecord,
 };
 use crate::error::StoreError;
 use crate::secret::TokenHash;
@@ -44,6 +45,8 @@ struct Inner {
     /// Keyed by (subject, client id).
     consents: HashMap<(String, String), ConsentRecord>,
     rate_limits: HashMap<String, RateLimitWindow>,
+    /// Keyed by grant id.
+    upstream: HashMap<String, UpstreamTokenRecord>,
 }
 
 /// The most rate-limit keys held at once. Beyond it, finished windows go first and then, if
@@ -218,6 +221,7 @@ impl Store for MemoryStore {
         g.codes.retain(|_, (c, _)| c.grant.grant_id != grant_id);
         g.access.retain(|_, t| t.grant.grant_id != grant_id);
         g.refresh.retain(|_, t| t.record.grant.grant_id != grant_id);
+        g.upstream.remove(grant_id);
         Ok(())
     }
 
@@ -241,6 +245,7 @@ impl Store for MemoryStore {
         g.codes.retain(|_, (c, _)| c.grant.subject != subject);
         g.access.retain(|_, t| t.grant.subject != subject);
         g.refresh.retain(|_, t| t.record.grant.subject != subject);
+        g.upstream.retain(|_, u| u.subject != subject);
         g.sessions.retain(|_, s| s.subject != subject);
         g.consents.retain(|(s, _), _| s != subject);
         Ok(())
@@ -253,6 +258,36 @@ impl Store for MemoryStore {
         g.refresh.clear();
         g.sessions.clear();
         g.consents.clear();
+        g.upstream.clear();
+        Ok(())
+    }
+
+    async fn put_upstream_tokens(&self, record: UpstreamTokenRecord) -> Result<(), StoreError> {
+        self.lock().upstream.insert(record.grant_id.clone(), record);
+        Ok(())
+    }
+
+    async fn upstream_tokens(
+        &self,
+        grant_id: &str,
+        now: SystemTime,
+    ) -> Result<Option<UpstreamTokenRecord>, StoreError> {
+        Ok(self.lock().upstream.get(grant_id).filter(|u| u.expires_at > now).cloned())
+    }
+
+    async fn replace_upstream_tokens(&self, version: u64, new: UpstreamTokenRecord) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        match g.upstream.get_mut(&new.grant_id) {
+            Some(current) if current.version == version => {
+                *current = new;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_upstream_tokens(&self, grant_id: &str) -> Result<(), StoreError> {
+        self.lock().upstream.remove(grant_id);
         Ok(())
     }
 
@@ -340,6 +375,13 @@ impl Store for MemoryStore {
         g.sessions.retain(|_, s| s.expires_at > now);
         g.consents.retain(|_, c| c.expires_at > now);
         g.rate_limits.retain(|_, w| w.ends_at > now);
+        let Inner { codes, refresh, upstream, .. } = &mut *g;
+        let live: HashSet<&str> = codes
+            .values()
+            .map(|(c, _)| c.grant.grant_id.as_str())
+            .chain(refresh.values().map(|e| e.record.grant.grant_id.as_str()))
+            .collect();
+        upstream.retain(|grant_id, u| u.expires_at > now && live.contains(grant_id.as_str()));
         Ok(before - g.len())
     }
 
@@ -376,6 +418,7 @@ impl Inner {
             + self.sessions.len()
             + self.consents.len()
             + self.rate_limits.len()
+            + self.upstream.len()
     }
 }
 

@@ -204,6 +204,45 @@ pub struct ConsentRecord {
     pub expires_at: SystemTime,
 }
 
+/// A grant's tokens at an upstream identity provider, sealed: what the kit keeps so that tools
+/// can call the provider's API on the user's behalf. The store never sees them in clear:
+/// `sealed` is an AEAD ciphertext (XChaCha20-Poly1305 under the configured upstream token key,
+/// the grant id as associated data) of the access token, the refresh token, their expiry and scope, and the
+/// token endpoint and client id to refresh them with. Its `Debug` shows the ciphertext's
+/// length only.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UpstreamTokenRecord {
+    /// Our grant ([`Grant::grant_id`]) the tokens belong to: they end with it.
+    pub grant_id: String,
+    /// The grant's user, so that revoking the user removes them.
+    pub subject: String,
+    /// The sealed tokens.
+    pub sealed: Vec<u8>,
+    /// Bumped at each replacement: [`Store::replace_upstream_tokens`](super::Store::replace_upstream_tokens)
+    /// replaces only the version it was shown.
+    pub version: u64,
+    /// While a refresh is under way somewhere: until when the others wait for it instead of
+    /// spending the refresh token themselves.
+    pub refreshing_until: Option<SystemTime>,
+    /// The grant's end ([`Grant::expires_at`]): the record is swept then at the latest.
+    pub expires_at: SystemTime,
+}
+
+impl std::fmt::Debug for UpstreamTokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self { grant_id, subject, sealed, version, refreshing_until, expires_at } = self;
+        f.debug_struct("UpstreamTokenRecord")
+            .field("grant_id", grant_id)
+            .field("subject", subject)
+            .field("sealed_bytes", &sealed.len())
+            .field("version", version)
+            .field("refreshing_until", refreshing_until)
+            .field("expires_at", expires_at)
+            .finish()
+    }
+}
+
 /// One key's rate-limit window, as [`Store::hit_rate_limit`](super::Store::hit_rate_limit)
 /// and [`Store::rate_limit_count`](super::Store::rate_limit_count) report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -427,5 +466,19 @@ impl RateLimitWindow {
     /// A window that has counted `count` events and ends at `ends_at`.
     pub fn new(count: u32, ends_at: SystemTime) -> Self {
         Self { count, ends_at }
+    }
+}
+
+impl UpstreamTokenRecord {
+    /// The sealed tokens of `grant`, at version 1, with no refresh under way.
+    pub fn new(grant: &Grant, sealed: Vec<u8>) -> Self {
+        Self {
+            grant_id: grant.grant_id.clone(),
+            subject: grant.subject.clone(),
+            sealed,
+            version: 1,
+            refreshing_until: None,
+            expires_at: grant.expires_at,
+        }
     }
 }

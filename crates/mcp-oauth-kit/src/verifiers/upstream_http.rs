@@ -56,12 +56,19 @@ pub(crate) fn client() -> Result<reqwest::Client, reqwest::Error> {
 
 /// Send `request` and read its success body, within [`MAX_RESPONSE_BYTES`].
 pub(crate) async fn send(request: reqwest::RequestBuilder, url: &Url) -> Result<Vec<u8>, FetchError> {
+    match send_answer(request, url).await? {
+        (200..=299, body) => Ok(body),
+        (status, _) => Err(FetchError::Status { url: url.as_str().to_owned(), status }),
+    }
+}
+
+/// Send `request` and read its status and body, whatever the status (an OAuth error answer
+/// names its error in the body), within [`MAX_RESPONSE_BYTES`].
+pub(crate) async fn send_answer(request: reqwest::RequestBuilder, url: &Url) -> Result<(u16, Vec<u8>), FetchError> {
     let url = url.as_str().to_owned();
     let unreachable = |e: reqwest::Error| FetchError::Unreachable { url: url.clone(), reason: e.to_string() };
     let mut response = request.send().await.map_err(unreachable)?;
-    if !response.status().is_success() {
-        return Err(FetchError::Status { url, status: response.status().as_u16() });
-    }
+    let status = response.status().as_u16();
     if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
         return Err(FetchError::TooLarge { url });
     }
@@ -72,7 +79,7 @@ pub(crate) async fn send(request: reqwest::RequestBuilder, url: &Url) -> Result<
             return Err(FetchError::TooLarge { url });
         }
     }
-    Ok(body)
+    Ok((status, body))
 }
 
 #[cfg(test)]

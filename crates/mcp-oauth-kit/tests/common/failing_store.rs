@@ -10,6 +10,7 @@ use mcp_oauth_kit::async_trait;
 use mcp_oauth_kit::store::{
     AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RevokedToken, SessionRecord, Store, StoreError, TokenHash,
+    UpstreamTokenRecord,
 };
 
 /// Which calls fail.
@@ -130,6 +131,26 @@ impl Store for FailingStore {
     async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError> {
         self.up()?;
         self.inner.revoke_token(hash).await
+    }
+    async fn put_upstream_tokens(&self, record: UpstreamTokenRecord) -> Result<(), StoreError> {
+        self.up()?;
+        self.inner.put_upstream_tokens(record).await
+    }
+    async fn upstream_tokens(
+        &self,
+        grant_id: &str,
+        now: SystemTime,
+    ) -> Result<Option<UpstreamTokenRecord>, StoreError> {
+        self.up()?;
+        self.inner.upstream_tokens(grant_id, now).await
+    }
+    async fn replace_upstream_tokens(&self, version: u64, new: UpstreamTokenRecord) -> Result<bool, StoreError> {
+        self.up()?;
+        self.inner.replace_upstream_tokens(version, new).await
+    }
+    async fn delete_upstream_tokens(&self, grant_id: &str) -> Result<(), StoreError> {
+        self.up()?;
+        self.inner.delete_upstream_tokens(grant_id).await
     }
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
         self.up()?;

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mcp_oauth_kit::store::{
     AccessTokenRecord, CodeRecord, CodeRedemption, Grant, IssuedTokens, PendingAuthorization, RefreshTokenRecord,
-    Store, TokenHash,
+    Store, TokenHash, UpstreamTokenRecord,
 };
 
 pub(crate) const HOUR: Duration = Duration::from_secs(3600);
@@ -65,6 +65,11 @@ pub(crate) fn pair(grant: &Grant, expires_at: SystemTime) -> IssuedTokens {
         AccessTokenRecord::new(hash("access"), grant.clone(), expires_at),
         RefreshTokenRecord::new(hash("refresh"), grant.clone(), expires_at),
     )
+}
+
+/// Sealed upstream tokens of `grant`: bytes unique to the call, as a real ciphertext is.
+pub(crate) fn upstream(grant: &Grant) -> UpstreamTokenRecord {
+    UpstreamTokenRecord::new(grant, unique("sealed").into_bytes())
 }
 
 pub(crate) fn code(grant: &Grant, expires_at: SystemTime) -> CodeRecord {

@@ -7,7 +7,8 @@ use sqlx::{Database, Encode, Type};
 
 use super::rows::{
     Columns, FromRow, Statement, bind_grant, client_columns, code_columns, consent_columns, corrupt, db_time, decode,
-    grant_columns, list_to_db, pending_columns, session_columns, time_from_db, token_columns, window_columns,
+    grant_columns, list_to_db, pending_columns, session_columns, time_from_db, token_columns, upstream_columns,
+    window_columns,
 };
 use super::{Pool, SqlStore, backend};
 use crate::error::StoreError;
@@ -15,6 +16,7 @@ use crate::secret::TokenHash;
 use crate::store::{
     AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store,
+    UpstreamTokenRecord,
 };
 
 /// Run one statement with these binds, the same text for both backends, and evaluate to the
@@ -90,31 +92,34 @@ where
 /// rotation in flight has updated waits for that rotation to commit, and each later statement
 /// (a new snapshot under READ COMMITTED) then sees the successor pair it inserted, so the
 /// second pass over `refresh_tokens` catches the successor. Without it, a rotation racing a
-/// revocation leaves a live token pair behind.
-const DELETE_GRANT: [&str; 4] = [
+/// revocation leaves a live token pair behind. The grant's upstream tokens go with it.
+const DELETE_GRANT: [&str; 5] = [
     "DELETE FROM refresh_tokens WHERE grant_id = $1",
     "DELETE FROM codes WHERE grant_id = $1",
     "DELETE FROM access_tokens WHERE grant_id = $1",
     "DELETE FROM refresh_tokens WHERE grant_id = $1",
+    "DELETE FROM upstream_tokens WHERE grant_id = $1",
 ];
 
 /// Revoke everything of one user, in the order of [`DELETE_GRANT`] and for the same reason, then
-/// their sign-in sessions and remembered consent.
-const DELETE_SUBJECT: [&str; 6] = [
+/// their upstream tokens, sign-in sessions and remembered consent.
+const DELETE_SUBJECT: [&str; 7] = [
     "DELETE FROM refresh_tokens WHERE subject = $1",
     "DELETE FROM codes WHERE subject = $1",
     "DELETE FROM access_tokens WHERE subject = $1",
     "DELETE FROM refresh_tokens WHERE subject = $1",
+    "DELETE FROM upstream_tokens WHERE subject = $1",
     "DELETE FROM sessions WHERE subject = $1",
     "DELETE FROM consents WHERE subject = $1",
 ];
 
 /// Revoke everything of everyone, in the order of [`DELETE_GRANT`] and for the same reason.
-const DELETE_EVERY_GRANT: [&str; 6] = [
+const DELETE_EVERY_GRANT: [&str; 7] = [
     "DELETE FROM refresh_tokens",
     "DELETE FROM codes",
     "DELETE FROM access_tokens",
     "DELETE FROM refresh_tokens",
+    "DELETE FROM upstream_tokens",
     "DELETE FROM sessions",
     "DELETE FROM consents",
 ];
@@ -414,6 +419,60 @@ impl Store for SqlStore {
         SqlStore::close(self).await;
     }
 
+    async fn put_upstream_tokens(&self, record: UpstreamTokenRecord) -> Result<(), StoreError> {
+        execute!(
+            self,
+            concat!(
+                "INSERT INTO upstream_tokens (",
+                upstream_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (grant_id) DO UPDATE SET
+                   subject = excluded.subject, sealed = excluded.sealed, version = excluded.version,
+                   refreshing_until = excluded.refreshing_until, expires_at = excluded.expires_at"
+            ),
+            record.grant_id.as_str(),
+            record.subject.as_str(),
+            record.sealed,
+            db_version(record.version)?,
+            record.refreshing_until.map(db_time),
+            db_time(record.expires_at)
+        );
+        Ok(())
+    }
+
+    async fn upstream_tokens(
+        &self,
+        grant_id: &str,
+        now: SystemTime,
+    ) -> Result<Option<UpstreamTokenRecord>, StoreError> {
+        const SELECT: &str =
+            concat!("SELECT ", upstream_columns!(), " FROM upstream_tokens WHERE grant_id = $1 AND expires_at > $2");
+        with_pool!(self, |pool| {
+            decode(sqlx::query(SELECT).bind(grant_id).bind(db_time(now)).fetch_optional(pool).await)
+        })
+    }
+
+    async fn replace_upstream_tokens(&self, version: u64, new: UpstreamTokenRecord) -> Result<bool, StoreError> {
+        // One conditional statement: the database lets exactly one of concurrent callers
+        // shown the same version match the row.
+        let replaced = execute!(
+            self,
+            "UPDATE upstream_tokens SET sealed = $3, version = $4, refreshing_until = $5
+             WHERE grant_id = $1 AND version = $2",
+            new.grant_id.as_str(),
+            db_version(version)?,
+            new.sealed,
+            db_version(new.version)?,
+            new.refreshing_until.map(db_time)
+        );
+        Ok(replaced > 0)
+    }
+
+    async fn delete_upstream_tokens(&self, grant_id: &str) -> Result<(), StoreError> {
+        execute!(self, "DELETE FROM upstream_tokens WHERE grant_id = $1", grant_id);
+        Ok(())
+    }
+
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
         execute!(
             self,
@@ -547,6 +606,16 @@ impl Store for SqlStore {
         for (table, column) in tables {
             swept += self.sweep(&format!("DELETE FROM {table} WHERE {column} <= $1"), now).await?;
         }
+        // After the codes and tokens: a grant with neither a code nor a refresh token left has
+        // ended, and its upstream tokens with it.
+        swept += self
+            .sweep(
+                "DELETE FROM upstream_tokens WHERE expires_at <= $1
+                 OR (NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = upstream_tokens.grant_id)
+                     AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = upstream_tokens.grant_id))",
+                now,
+            )
+            .await?;
         Ok(swept)
     }
 
@@ -606,4 +675,9 @@ impl SqlStore {
         let rows = execute!(self, statement, db_time(time));
         Ok(usize::try_from(rows).unwrap_or(usize::MAX))
     }
+}
+
+/// A record version as a `BIGINT`.
+fn db_version(version: u64) -> Result<i64, StoreError> {
+    i64::try_from(version).map_err(|_| StoreError::Backend("an upstream token version beyond i64".into()))
 }

@@ -16,7 +16,7 @@ use sqlx::{Database, Encode, Row as _, Type};
 
 use super::super::{
     AccessTokenRecord, ClientRecord, CodeRecord, ConsentRecord, Grant, PendingAuthorization, RateLimitWindow,
-    RefreshTokenRecord, SessionRecord,
+    RefreshTokenRecord, SessionRecord, UpstreamTokenRecord,
 };
 use super::{Described, backend};
 use crate::clock::far_future;
@@ -157,9 +157,14 @@ macro_rules! window_columns {
         "hits, ends_at"
     };
 }
+macro_rules! upstream_columns {
+    () => {
+        "grant_id, subject, sealed, version, refreshing_until, expires_at"
+    };
+}
 pub(super) use {
     client_columns, code_columns, consent_columns, grant_columns, pending_columns, session_columns, token_columns,
-    window_columns,
+    upstream_columns, window_columns,
 };
 
 /// A record decoded from a row of either backend that holds (at least) its column list.
@@ -282,6 +287,23 @@ impl FromRow for RateLimitWindow {
     fn from_row(row: &impl Columns) -> Result<Self, StoreError> {
         let hits = row.int("hits")?;
         Ok(RateLimitWindow { count: u32::try_from(hits.max(0)).unwrap_or(u32::MAX), ends_at: row.time("ends_at")? })
+    }
+}
+
+/// Reads [`upstream_columns!`].
+impl FromRow for UpstreamTokenRecord {
+    fn from_row(row: &impl Columns) -> Result<Self, StoreError> {
+        Ok(UpstreamTokenRecord {
+            grant_id: row.text("grant_id")?,
+            subject: row.text("subject")?,
+            sealed: row.opt_bytes("sealed")?.ok_or_else(|| corrupt("sealed upstream tokens are missing"))?,
+            version: u64::try_from(row.int("version")?).map_err(|_| corrupt("an upstream version is negative"))?,
+            refreshing_until: row
+                .opt_int("refreshing_until")?
+                .map(|t| time_from_db(t).ok_or_else(|| corrupt("refreshing_until is negative")))
+                .transpose()?,
+            expires_at: row.time("expires_at")?,
+        })
     }
 }
 
