@@ -206,7 +206,7 @@ async fn five_wrong_passwords_drop_the_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn repeated_failures_for_one_username_are_throttled_across_requests() {
+async fn repeated_failures_for_one_username_at_one_address_are_throttled_across_requests() {
     // A clock that stands still: the whole throttle window is left, to the second.
     let (server, _frozen) = TestServer::start_on_clock(|c| c).await;
     let first = login_page(&server).await;
@@ -308,8 +308,9 @@ async fn the_oauth_endpoints_are_rate_limited_per_address() {
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(header(&res, "retry-after"), "60", "the whole minute is left");
     assert_eq!(common::oauth_error(res).await.1, "slow_down");
+    // `/token` has a budget of its own (a platform refreshes from shared addresses).
     let res = server.token(&[("grant_type", "refresh_token"), ("refresh_token", "x")]).await;
-    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "/token shares the budget");
+    assert_ne!(res.status(), StatusCode::TOO_MANY_REQUESTS, "/token has its own budget");
     // Discovery and the MCP endpoint are not OAuth endpoints.
     let res = server.get(&server.url("/.well-known/oauth-authorization-server")).await;
     assert_eq!(res.status(), StatusCode::OK);

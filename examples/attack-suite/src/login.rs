@@ -3,10 +3,12 @@
 //! refused), Deny before signing in (never a redirect to the client), clickjacking headers,
 //! username enumeration by answer or by timing, and password guessing.
 //!
-//! The server allows 5 failed sign-ins per username and 20 per client address in 15 minutes
-//! (not configurable from the environment). This module spends 14 + 5 = 19 of the address's
+//! The server allows, by default, 5 failed sign-ins per (username, client address) and 20 per
+//! client address in 15 minutes (and past 20 per username, growing delays). The suite guesses
+//! from one address, so the (username, address) limit is the one its guessing probes meet:
+//! they show that an attacker is throttled. This module spends 14 + 5 = 19 of the address's
 //! 20, then the concurrent burst may take the last one, so the suite needs a freshly started
-//! server, and no other probe may fail a sign-in.
+//! server with the default limits, and no other probe may fail a sign-in.
 
 use std::time::{Duration, Instant};
 
@@ -24,7 +26,8 @@ const TIMING_FACTOR: f64 = 2.0;
 const MAX_GUESSES: usize = 6;
 /// Wrong passwords sent at once for one username.
 const BURST: usize = 12;
-/// Failed sign-ins the server allows per username.
+/// Failed sign-ins the server allows per (username, address): all of the suite's guesses come
+/// from one address.
 const PER_USER_LIMIT: usize = 5;
 
 pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
@@ -40,7 +43,7 @@ pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
     report.record("login/deny-without-sign-in", deny_without_sign_in(t, app).await);
 }
 
-/// Run last among the sign-in probes: they lock bob out for 15 minutes.
+/// Run last among the sign-in probes: they lock bob out at the suite's address for 15 minutes.
 pub(crate) async fn run_guessing(t: &Target, app: &App, report: &mut Report) {
     match enumeration(t, app).await {
         Ok((same_answer, timing)) => {

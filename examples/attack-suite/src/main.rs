@@ -28,8 +28,8 @@
 //! The second (`--expiry-server`) runs with `ACCESS_TOKEN_TTL_SECS=3`: the expiry probe waits
 //! that lifetime out there (it refuses to wait for more than 5 s).
 //!
-//! Fresh, because the probes leave marks that last as long as the process: bob is locked out
-//! for 15 minutes, the client address has used up its 20 failed sign-ins, and the OAuth
+//! Fresh, because the probes leave marks that last as long as the process: bob is locked out at
+//! the suite's address for 15 minutes, the address has used up its 20 failed sign-ins, and the OAuth
 //! endpoints are throttled for the rest of the minute. The arguments are the servers'
 //! `PUBLIC_URL`s. A run takes 5 to 10 s; every loop is bounded and every request times out.
 

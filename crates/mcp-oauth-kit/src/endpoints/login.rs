@@ -232,7 +232,7 @@ pub(crate) async fn submit(
             Err(e) => page_error(StatusCode::SERVICE_UNAVAILABLE, e),
         };
     };
-    if let Err(e) = limits.sign_in_succeeded(username, &attempt).await {
+    if let Err(e) = limits.sign_in_succeeded(username, ip, &attempt).await {
         return page_error(StatusCode::SERVICE_UNAVAILABLE, e.into());
     }
     // The password is right, but the account may be disabled: no code, no session.
