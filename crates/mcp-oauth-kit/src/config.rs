@@ -30,6 +30,10 @@ pub struct Config {
     pub scopes_supported: Vec<String>,
     /// What an authorization request without `scope` (or with an empty one) gets. Default `["mcp"]`.
     pub default_scopes: Vec<String>,
+    /// What each scope lets a client do, in words, as the consent page lists it (a scope
+    /// without one is shown by its name). Default: `mcp` is "Use this server's tools on your
+    /// behalf". Set with [`Config::with_scope_description`].
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
     /// Lifetime of access tokens. Default one hour.
     pub access_token_ttl: Duration,
     /// Lifetime of refresh tokens. Default 30 days; each rotation starts a new lifetime, within
@@ -157,6 +161,7 @@ impl std::fmt::Debug for Config {
             mcp_path,
             scopes_supported,
             default_scopes,
+            scope_descriptions,
             access_token_ttl,
             refresh_token_ttl,
             grant_lifetime,
@@ -196,6 +201,7 @@ impl std::fmt::Debug for Config {
             .field("mcp_path", mcp_path)
             .field("scopes_supported", scopes_supported)
             .field("default_scopes", default_scopes)
+            .field("scope_descriptions", scope_descriptions)
             .field("access_token_ttl", access_token_ttl)
             .field("refresh_token_ttl", refresh_token_ttl)
             .field("grant_lifetime", grant_lifetime)
@@ -255,6 +261,7 @@ impl Config {
             mcp_path: "/mcp".into(),
             scopes_supported: vec!["mcp".into()],
             default_scopes: vec!["mcp".into()],
+            scope_descriptions: [("mcp".to_owned(), "Use the tools of this server on your behalf".to_owned())].into(),
             access_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             grant_lifetime: Duration::from_secs(90 * 24 * 3600),
@@ -476,6 +483,30 @@ impl Config {
         self.scopes_supported = supported.iter().map(|s| (*s).to_owned()).collect();
         self.default_scopes = default.iter().map(|s| (*s).to_owned()).collect();
         self
+    }
+
+    /// Describe what `scope` lets a client do, in words the consent page shows instead of the
+    /// scope's name.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::Config;
+    ///
+    /// let config = Config::new("https://notes.example.com")?
+    ///     .with_scopes(&["notes", "notes:write"], &["notes"])
+    ///     .with_scope_description("notes", "Read your notes")
+    ///     .with_scope_description("notes:write", "Create, change and delete your notes");
+    /// assert_eq!(config.scope_description("notes:write"), "Create, change and delete your notes");
+    /// assert_eq!(config.scope_description("other"), "other");
+    /// # Ok::<(), mcp_oauth_kit::ConfigError>(())
+    /// ```
+    pub fn with_scope_description(mut self, scope: impl Into<String>, description: impl Into<String>) -> Self {
+        self.scope_descriptions.insert(scope.into(), description.into());
+        self
+    }
+
+    /// How the consent page shows `scope`: its description, or its name when it has none.
+    pub fn scope_description<'a>(&'a self, scope: &'a str) -> &'a str {
+        self.scope_descriptions.get(scope).map_or(scope, String::as_str)
     }
 
     /// The issuer identifier (RFC 8414 §2): the public URL without a trailing slash.

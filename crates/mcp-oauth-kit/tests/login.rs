@@ -39,7 +39,9 @@ async fn the_page_names_the_client_escaped_and_the_redirect_host() {
     assert!(page.html.contains("&lt;b&gt;x&lt;/b&gt;"), "the client name, escaped");
     assert!(!page.html.contains("<b>x</b>"), "never raw");
     assert!(page.html.contains("app.example.com"), "the redirect host");
-    assert!(page.html.contains("<li>admin</li>") && page.html.contains("<li>mcp</li>"), "the requested scopes");
+    // The requested scopes: `mcp` in words (its default description), `admin` by name (none).
+    assert!(page.html.contains("<li>Use the tools of this server on your behalf</li>"), "mcp in words");
+    assert!(page.html.contains("<li>admin</li>"), "a scope without a description");
     assert!(page.html.contains("Test MCP server"), "the server name");
     assert!(!page.html.contains("{{"), "every placeholder is filled");
 }
