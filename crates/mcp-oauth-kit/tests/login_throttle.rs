@@ -13,7 +13,7 @@ mod postgres;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{LoginPage, Pkce, STATE, TestServer, header, location, param};
+use common::{LoginPage, Pkce, STATE, TestServer, assert_wrong_credentials, header, location, param};
 use mcp_oauth_kit::store::{MemoryStore, SqlStore, Store};
 use mcp_oauth_kit::users::UserStoreError;
 use mcp_oauth_kit::{Password, StaticUserStore, User, UserStore, async_trait};
@@ -72,7 +72,7 @@ async fn pages(servers: &[&TestServer], n: usize) -> Vec<(usize, LoginPage)> {
 }
 
 /// Post a wrong password for `username` on every page at once; asserts that at most [`LIMIT`]
-/// reached verification, each answered 401, and that every other guess got 429 with a
+/// reached verification, each answered "wrong username or password" (no code), and that every other guess got 429 with a
 /// `Retry-After`.
 async fn burst_of_wrong_guesses(servers: &[&TestServer], users: &CountingUsers, username: &str) {
     let pages = pages(servers, GUESSES).await;
@@ -87,14 +87,16 @@ async fn burst_of_wrong_guesses(servers: &[&TestServer], users: &CountingUsers, 
     let mut wrong = 0;
     for res in &replies {
         match res.status() {
-            StatusCode::UNAUTHORIZED => wrong += 1,
+            StatusCode::SEE_OTHER => {
+                assert_wrong_credentials(res, "a verified guess");
+                wrong += 1;
+            }
             StatusCode::TOO_MANY_REQUESTS => {
                 let retry: u64 = header(res, "retry-after").parse().expect("a Retry-After in seconds");
                 assert!((1..=15 * 60).contains(&retry), "{retry}");
             }
             other => panic!("unexpected {other}"),
         }
-        assert!(res.headers().get("location").is_none(), "no guess got a code");
     }
     assert!(verified <= LIMIT, "{verified} of {GUESSES} concurrent guesses reached password verification");
     assert!(verified >= 1, "the burst was refused before any verification");
@@ -121,7 +123,7 @@ async fn the_right_password_after_wrong_ones_within_the_limit_signs_in() {
     for round in 0..2 {
         for (i, (_, page)) in pages(&[&server], LIMIT - 1).await.iter().enumerate() {
             let res = server.post_login(&page.form("alice", "wrong", "allow"), page.cookie.as_deref()).await;
-            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "round {round}, guess {}", i + 1);
+            assert_wrong_credentials(&res, format!("round {round}, guess {}", i + 1));
         }
         let page = &pages(&[&server], 1).await[0].1;
         let res = server.post_login(&page.form("alice", "password123", "allow"), page.cookie.as_deref()).await;
@@ -179,7 +181,7 @@ async fn an_attacker_at_one_address_cannot_lock_the_user_out_at_another() {
     let attacker = ATTACKERS[0];
     for guess in 1..=LIMIT {
         let res = sign_in_from(&server, attacker, "alice", &format!("guess-{guess}")).await;
-        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "guess {guess}");
+        assert_wrong_credentials(&res, format!("guess {guess}"));
     }
     // The attacker is throttled, even with the right password and with the name's case changed.
     for username in ["alice", "ALICE"] {
@@ -207,12 +209,12 @@ async fn attackers_at_many_addresses_only_delay_the_user() {
     for attacker in ATTACKERS {
         for guess in 1..=LIMIT {
             let res = sign_in_from(&server, attacker, "alice", &format!("{attacker}-{guess}")).await;
-            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{attacker} guess {guess}");
+            assert_wrong_credentials(&res, format!("{attacker} guess {guess}"));
         }
     }
     // A fifth address: one more guess goes on, and starts a delay for the name.
     let res = sign_in_from(&server, "198.51.100.5", "alice", "one-more").await;
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_wrong_credentials(&res, "the guess that starts the delay");
     let res = sign_in_from(&server, "198.51.100.6", "alice", "and-another").await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "the delay holds for every address");
     // alice waits the delay, not the window: a second, then her password works.

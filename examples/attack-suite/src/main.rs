@@ -19,8 +19,10 @@
 //! - the default access-token lifetime (an hour; at least 10 minutes): a 401 after revocation
 //!   then cannot be plain expiry, and each revocation probe also checks that a twin token issued
 //!   beside the revoked one still works;
-//! - `OAUTH_RATE_LIMIT_PER_MINUTE` **unset** (the default, 600): the suite stays well under it,
-//!   and its last OAuth probe checks that code guessing at `/token` runs into it;
+//! - the rate limits **unset** (the defaults: `OAUTH_RATE_LIMIT_PER_MINUTE` 600, the
+//!   sign-in limits, and at `/token` 1200 per client a minute): the suite stays well under
+//!   them, and its last OAuth probe checks that code guessing at `/token` runs into the
+//!   per-client one;
 //! - `DATABASE_URL=memory`, so that nothing is left on disk (the suite passes on the example's
 //!   default SQLite file too: it registers its own clients and needs no earlier state);
 //! - the demo users alice/password123 and bob/hunter2.

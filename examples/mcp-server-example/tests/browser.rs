@@ -385,6 +385,17 @@ async fn the_sign_in_pages_fit_a_phone_follow_dark_mode_and_work_by_keyboard() {
     browser.keys("alice\u{E004}").await;
     assert_eq!(browser.focused_id().await, "password");
     browser.keys("not-her-password\u{E007}").await;
+    // Enter returns before the navigation it starts: wait for the page it leads to.
+    let deadline = Instant::now() + BROWSER_TIMEOUT;
+    while !browser.current_url().await.contains("&failed=") {
+        assert!(Instant::now() < deadline, "no page after the wrong password within {BROWSER_TIMEOUT:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let loaded = "return document.readyState === 'complete';";
+    while browser.script(loaded).await != json!(true) {
+        assert!(Instant::now() < deadline, "the page did not load within {BROWSER_TIMEOUT:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // The wrong password: the title says so, the field is marked and has the focus back.
     let title = browser.script("return document.title;").await;
     assert!(title.as_str().is_some_and(|t| t.starts_with("Error: ")), "the title: {title}");
@@ -393,6 +404,13 @@ async fn the_sign_in_pages_fit_a_phone_follow_dark_mode_and_work_by_keyboard() {
                   return [p.getAttribute('aria-invalid'), p.getAttribute('aria-describedby')];";
     assert_eq!(browser.script(marked).await, json!(["true", "login-error"]));
     assert_eq!(browser.text("#login-error").await, "Wrong username or password.");
+    // It came by a redirect after the POST: a reload fetches the page again, posts nothing.
+    let at = browser.current_url().await;
+    assert!(at.contains("&failed="), "the page after a wrong password is a GET: {at}");
+    browser.post("/refresh", json!({})).await;
+    assert_eq!(browser.current_url().await, at);
+    assert_eq!(browser.text("#login-error").await, "Wrong username or password.");
+    assert_eq!(browser.focused_id().await, "password", "after the reload too");
     // A keyboard user sees where the focus is: Tab to the Allow button, which draws an outline.
     browser.keys("\u{E004}").await;
     let outline = browser
