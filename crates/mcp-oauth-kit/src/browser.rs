@@ -75,6 +75,21 @@ impl Browser {
         derived_token(&format!("login-form/{handle}"), &self.secret)
     }
 
+    /// The flag on the sign-in page's URL after a wrong password (the page is shown by a
+    /// redirect after the POST, so that a reload does not post the form again): the second it
+    /// was set and a token over it, `handle` and this browser's secret. A link cannot make
+    /// another browser show the error, and no store write is spent on it.
+    pub(crate) fn failure_flag(&self, handle: &str, at_secs: u64) -> String {
+        format!("{at_secs}.{}", derived_token(&format!("login-failed/{handle}/{at_secs}"), &self.secret))
+    }
+
+    /// Whether `flag` is this browser's [`Browser::failure_flag`] for `handle`, set at most
+    /// `ttl_secs` before `now_secs`.
+    pub(crate) fn failure_flag_is_fresh(&self, handle: &str, flag: &str, now_secs: u64, ttl_secs: u64) -> bool {
+        let Some(at) = flag.split_once('.').and_then(|(at, _)| at.parse::<u64>().ok()) else { return false };
+        at <= now_secs && now_secs - at <= ttl_secs && ct_eq_str(flag, &self.failure_flag(handle, at))
+    }
+
     /// Whether `token` is this browser's form token for `handle` (constant time).
     pub(crate) fn form_token_matches(&self, handle: &str, token: &str) -> bool {
         ct_eq_str(token, &self.form_token(handle))

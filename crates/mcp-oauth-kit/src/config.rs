@@ -31,6 +31,10 @@ pub struct Config {
     pub scopes_supported: Vec<String>,
     /// What an authorization request without `scope` (or with an empty one) gets. Default `["mcp"]`.
     pub default_scopes: Vec<String>,
+    /// What each scope lets a client do, in words, as the consent page lists it (a scope
+    /// without one is shown by its name). Default: `mcp` is "Use this server's tools on your
+    /// behalf". Set with [`Config::with_scope_description`].
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
     /// Lifetime of access tokens. Default one hour.
     pub access_token_ttl: Duration,
     /// Lifetime of refresh tokens. Default 30 days; each rotation starts a new lifetime, within
@@ -69,21 +73,41 @@ pub struct Config {
     pub unused_client_ttl: Duration,
     /// Wrong passwords allowed per pending authorization before it is dropped. Default 5.
     pub max_login_attempts: u32,
-    /// Failed sign-ins per username within [`Config::login_failure_window`] before that
-    /// username gets 429. Default 5; 0 turns it off.
+    /// Failed sign-ins per (username, client address) within [`Config::login_failure_window`]
+    /// before that pair gets 429: the tight limit, which an attacker's address cannot turn
+    /// against the user signing in at another. Default 5; 0 turns it off.
+    pub login_failures_per_user_and_ip: u32,
+    /// Failed sign-ins per username, from any address, within the window before each further
+    /// attempt for it waits a delay that doubles from 1 second up to a minute: against guessing
+    /// spread over many addresses, without walling the user off. Default 20; 0 turns it off.
     pub login_failures_per_user: u32,
-    /// Failed sign-ins per client address within the window before it gets 429. Default 20.
+    /// Failed sign-ins per client address within the window before it gets 429. Default 20;
+    /// 0 turns it off.
     pub login_failures_per_ip: u32,
     /// The window of the sign-in throttles. Default 15 minutes.
     pub login_failure_window: Duration,
-    /// Requests per client address per minute at the OAuth endpoints (`/register`,
-    /// `/authorize`, `/login`, `/token`, `/revoke`). Default 600; 0 turns it off.
+    /// Requests per client address per minute at the OAuth endpoints other than `/token`
+    /// (`/register`, `/authorize`, `/login`, `/logout`, `/revoke`, `/introspect`). Default 600;
+    /// 0 turns it off.
     pub oauth_requests_per_minute: u32,
+    /// Requests per client address per minute at `/token`, counted apart from the other
+    /// endpoints: a platform refreshes all its users' tokens from a few shared addresses.
+    /// Default 3000; 0 turns it off.
+    pub token_requests_per_ip_per_minute: u32,
+    /// Requests per client (the `client_id` of the form or of HTTP Basic) per minute at
+    /// `/token`, from all addresses together. Default 1200; 0 turns it off.
+    pub token_requests_per_client_per_minute: u32,
     /// Take the client address from the right-most `X-Forwarded-For` entry (a port after it is
     /// ignored; an entry that is not an address falls back to the TCP peer). Only for a server
     /// behind a proxy that sets it; otherwise clients could pick their own address. Whatever
     /// the source, the per-address limits count an IPv6 address by its /64.
     pub trust_forwarded_for: bool,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` entries are believed: when
+    /// the TCP peer is one of them, the entries are read from the right, skipping those in
+    /// this list, and the first other address is the client's (behind a CDN and nginx, list
+    /// both). With [`Config::trust_forwarded_for`] the peer is trusted whatever it is, and this
+    /// list names the further hops. Default empty.
+    pub trusted_proxies: Vec<crate::client_address::AddressRange>,
     /// How long a verified access token is trusted without asking again: the built-in
     /// authorization server's store, or the [`AuthProvider`](crate::auth::AuthProvider) of a resource
     /// server. A token revoked on another instance, or by an external identity provider, keeps
@@ -146,6 +170,7 @@ impl std::fmt::Debug for Config {
             mcp_path,
             scopes_supported,
             default_scopes,
+            scope_descriptions,
             access_token_ttl,
             refresh_token_ttl,
             grant_lifetime,
@@ -157,11 +182,15 @@ impl std::fmt::Debug for Config {
             sweep_interval,
             unused_client_ttl,
             max_login_attempts,
+            login_failures_per_user_and_ip,
             login_failures_per_user,
             login_failures_per_ip,
             login_failure_window,
             oauth_requests_per_minute,
+            token_requests_per_ip_per_minute,
+            token_requests_per_client_per_minute,
             trust_forwarded_for,
+            trusted_proxies,
             token_cache_ttl,
             client_id_metadata_documents,
             danger_allow_private_cimd_hosts,
@@ -183,6 +212,7 @@ impl std::fmt::Debug for Config {
             .field("mcp_path", mcp_path)
             .field("scopes_supported", scopes_supported)
             .field("default_scopes", default_scopes)
+            .field("scope_descriptions", scope_descriptions)
             .field("access_token_ttl", access_token_ttl)
             .field("refresh_token_ttl", refresh_token_ttl)
             .field("grant_lifetime", grant_lifetime)
@@ -194,11 +224,15 @@ impl std::fmt::Debug for Config {
             .field("sweep_interval", sweep_interval)
             .field("unused_client_ttl", unused_client_ttl)
             .field("max_login_attempts", max_login_attempts)
+            .field("login_failures_per_user_and_ip", login_failures_per_user_and_ip)
             .field("login_failures_per_user", login_failures_per_user)
             .field("login_failures_per_ip", login_failures_per_ip)
             .field("login_failure_window", login_failure_window)
             .field("oauth_requests_per_minute", oauth_requests_per_minute)
+            .field("token_requests_per_ip_per_minute", token_requests_per_ip_per_minute)
+            .field("token_requests_per_client_per_minute", token_requests_per_client_per_minute)
             .field("trust_forwarded_for", trust_forwarded_for)
+            .field("trusted_proxies", trusted_proxies)
             .field("token_cache_ttl", token_cache_ttl)
             .field("client_id_metadata_documents", client_id_metadata_documents)
             .field("danger_allow_private_cimd_hosts", danger_allow_private_cimd_hosts)
@@ -240,6 +274,7 @@ impl Config {
             mcp_path: "/mcp".into(),
             scopes_supported: vec!["mcp".into()],
             default_scopes: vec!["mcp".into()],
+            scope_descriptions: [("mcp".to_owned(), "Use the tools of this server on your behalf".to_owned())].into(),
             access_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             grant_lifetime: Duration::from_secs(90 * 24 * 3600),
@@ -251,11 +286,15 @@ impl Config {
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
             unused_client_ttl: Duration::from_secs(24 * 3600),
             max_login_attempts: 5,
-            login_failures_per_user: 5,
+            login_failures_per_user_and_ip: 5,
+            login_failures_per_user: 20,
             login_failures_per_ip: 20,
             login_failure_window: Duration::from_secs(15 * 60),
             oauth_requests_per_minute: 600,
+            token_requests_per_ip_per_minute: 3000,
+            token_requests_per_client_per_minute: 1200,
             trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
             token_cache_ttl: Duration::from_secs(1),
             client_id_metadata_documents: cfg!(feature = "cimd"),
             danger_allow_private_cimd_hosts: false,
@@ -292,6 +331,14 @@ impl Config {
     /// | `MCP_STATELESS` | `true` to serve MCP without sessions | `false` |
     /// | `OAUTH_RATE_LIMIT_PER_MINUTE` | requests per client address per minute at the OAuth endpoints (0 = off) | 600 |
     /// | `TRUST_FORWARDED_FOR` | `true` behind a proxy that sets `X-Forwarded-For` | `false` |
+    /// | `TRUSTED_PROXIES` | proxies whose `X-Forwarded-For` is believed, addresses or CIDR ranges, comma-separated ([`Config::trusted_proxies`]) | none |
+    /// | `TOKEN_RATE_LIMIT_PER_MINUTE` | requests per client address per minute at `/token` (0 = off) | 3000 |
+    /// | `TOKEN_RATE_LIMIT_PER_CLIENT_PER_MINUTE` | requests per client per minute at `/token` (0 = off) | 1200 |
+    /// | `LOGIN_FAILURES_PER_USER_AND_IP` | failed sign-ins per (username, address) per window before 429 (0 = off) | 5 |
+    /// | `LOGIN_FAILURES_PER_USER` | failed sign-ins per username per window before growing delays (0 = off) | 20 |
+    /// | `LOGIN_FAILURES_PER_IP` | failed sign-ins per address per window before 429 (0 = off) | 20 |
+    /// | `LOGIN_FAILURE_WINDOW_SECS` | the sign-in throttles' window | 900 |
+    /// | `TOKEN_CACHE_TTL_SECS` | how long a verified access token is trusted without asking again (0 = ask every time) | 1 |
     /// | `DATABASE_URL` | `memory`, `sqlite://path` or `postgres://…` | unset (the application decides) |
     ///
     /// ```no_run
@@ -399,9 +446,28 @@ impl Config {
             config.trust_forwarded_for = parse_bool("TRUST_FORWARDED_FOR", &v)?;
         }
         if let Some(v) = get("OAUTH_RATE_LIMIT_PER_MINUTE") {
-            config.oauth_requests_per_minute = v.parse().map_err(|_| {
-                ConfigError::new("OAUTH_RATE_LIMIT_PER_MINUTE", format!("{v:?} is not a whole number (0 = off)"))
-            })?;
+            config.oauth_requests_per_minute = parse_count("OAUTH_RATE_LIMIT_PER_MINUTE", &v)?;
+        }
+        // Tuning for real traffic: proxies, the token endpoint, sign-in throttles, the cache.
+        if let Some(v) = get("TRUSTED_PROXIES") {
+            config.trusted_proxies = crate::client_address::parse_ranges("TRUSTED_PROXIES", &v)?;
+        }
+        for (var, field) in [
+            ("TOKEN_RATE_LIMIT_PER_MINUTE", &mut config.token_requests_per_ip_per_minute),
+            ("TOKEN_RATE_LIMIT_PER_CLIENT_PER_MINUTE", &mut config.token_requests_per_client_per_minute),
+            ("LOGIN_FAILURES_PER_USER_AND_IP", &mut config.login_failures_per_user_and_ip),
+            ("LOGIN_FAILURES_PER_USER", &mut config.login_failures_per_user),
+            ("LOGIN_FAILURES_PER_IP", &mut config.login_failures_per_ip),
+        ] {
+            if let Some(v) = get(var) {
+                *field = parse_count(var, &v)?;
+            }
+        }
+        if let Some(v) = get("LOGIN_FAILURE_WINDOW_SECS") {
+            config.login_failure_window = parse_secs("LOGIN_FAILURE_WINDOW_SECS", &v)?;
+        }
+        if let Some(v) = get("TOKEN_CACHE_TTL_SECS") {
+            config.token_cache_ttl = parse_secs_or_zero("TOKEN_CACHE_TTL_SECS", &v)?;
         }
         Ok(config)
     }
@@ -436,6 +502,30 @@ impl Config {
         self.scopes_supported = supported.iter().map(|s| (*s).to_owned()).collect();
         self.default_scopes = default.iter().map(|s| (*s).to_owned()).collect();
         self
+    }
+
+    /// Describe what `scope` lets a client do, in words the consent page shows instead of the
+    /// scope's name.
+    ///
+    /// ```
+    /// use mcp_oauth_kit::Config;
+    ///
+    /// let config = Config::new("https://notes.example.com")?
+    ///     .with_scopes(&["notes", "notes:write"], &["notes"])
+    ///     .with_scope_description("notes", "Read your notes")
+    ///     .with_scope_description("notes:write", "Create, change and delete your notes");
+    /// assert_eq!(config.scope_description("notes:write"), "Create, change and delete your notes");
+    /// assert_eq!(config.scope_description("other"), "other");
+    /// # Ok::<(), mcp_oauth_kit::ConfigError>(())
+    /// ```
+    pub fn with_scope_description(mut self, scope: impl Into<String>, description: impl Into<String>) -> Self {
+        self.scope_descriptions.insert(scope.into(), description.into());
+        self
+    }
+
+    /// How the consent page shows `scope`: its description, or its name when it has none.
+    pub fn scope_description<'a>(&'a self, scope: &'a str) -> &'a str {
+        self.scope_descriptions.get(scope).map_or(scope, String::as_str)
     }
 
     /// The issuer identifier (RFC 8414 §2): the public URL without a trailing slash.
@@ -500,6 +590,10 @@ fn parse_secs_or_zero(setting: &str, raw: &str) -> Result<Duration, ConfigError>
     raw.parse::<u64>()
         .map(Duration::from_secs)
         .map_err(|_| ConfigError::new(setting, format!("{raw:?} is not a whole number of seconds (0 = off)")))
+}
+
+fn parse_count(setting: &str, raw: &str) -> Result<u32, ConfigError> {
+    raw.parse().map_err(|_| ConfigError::new(setting, format!("{raw:?} is not a whole number (0 = off)")))
 }
 
 fn parse_bool(setting: &str, raw: &str) -> Result<bool, ConfigError> {
@@ -638,6 +732,31 @@ mod tests {
     }
 
     #[test]
+    fn tuning_comes_from_the_environment() {
+        let c = Config::from_lookup(env(&[])).expect("valid");
+        assert!(c.trusted_proxies.is_empty());
+        assert_eq!((c.token_requests_per_ip_per_minute, c.token_requests_per_client_per_minute), (3000, 1200));
+        assert_eq!((c.login_failures_per_user_and_ip, c.login_failures_per_user, c.login_failures_per_ip), (5, 20, 20));
+        let c = Config::from_lookup(env(&[
+            ("TRUSTED_PROXIES", "203.0.113.0/24, 10.0.0.2,2001:db8::/32"),
+            ("TOKEN_RATE_LIMIT_PER_MINUTE", "6000"),
+            ("TOKEN_RATE_LIMIT_PER_CLIENT_PER_MINUTE", "0"),
+            ("LOGIN_FAILURES_PER_USER_AND_IP", "3"),
+            ("LOGIN_FAILURES_PER_USER", "50"),
+            ("LOGIN_FAILURES_PER_IP", "40"),
+            ("LOGIN_FAILURE_WINDOW_SECS", "600"),
+            ("TOKEN_CACHE_TTL_SECS", "0"),
+        ]))
+        .expect("valid");
+        let shown: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["203.0.113.0/24", "10.0.0.2/32", "2001:db8::/32"]);
+        assert_eq!((c.token_requests_per_ip_per_minute, c.token_requests_per_client_per_minute), (6000, 0));
+        assert_eq!((c.login_failures_per_user_and_ip, c.login_failures_per_user, c.login_failures_per_ip), (3, 50, 40));
+        assert_eq!(c.login_failure_window, Duration::from_secs(600));
+        assert!(c.token_cache_ttl.is_zero());
+    }
+
+    #[test]
     fn allowed_hosts_and_origins_take_what_browsers_send() {
         let c = Config::from_lookup(env(&[
             ("ALLOWED_HOSTS", "mcp.example.com, 127.0.0.1:8443,[::1]:9000"),
@@ -662,6 +781,15 @@ mod tests {
             ("MCP_STATELESS", "maybe"),
             ("TRUST_FORWARDED_FOR", "perhaps"),
             ("OAUTH_RATE_LIMIT_PER_MINUTE", "-1"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, nginx"),
+            ("TRUSTED_PROXIES", "10.0.0.1/8"),
+            ("TOKEN_RATE_LIMIT_PER_MINUTE", "lots"),
+            ("TOKEN_RATE_LIMIT_PER_CLIENT_PER_MINUTE", "1e3"),
+            ("LOGIN_FAILURES_PER_USER_AND_IP", "-5"),
+            ("LOGIN_FAILURES_PER_USER", "five"),
+            ("LOGIN_FAILURES_PER_IP", "20.5"),
+            ("LOGIN_FAILURE_WINDOW_SECS", "0"),
+            ("TOKEN_CACHE_TTL_SECS", "1s"),
             ("SESSION_TTL_SECS", "12h"),
             ("CONSENT_TTL_SECS", "-5"),
             ("SWEEP_INTERVAL_SECS", "0"),

@@ -18,5 +18,7 @@
 //! }
 //! ```
 
+/// Trusted proxies, for [`Config::trusted_proxies`](crate::Config::trusted_proxies).
+pub use crate::client_address::{AddressRange, AddressRangeError};
 pub use crate::http_util::{BoxError, HttpResponse, RequestBody, ResponseBody};
 pub use crate::router::Router;

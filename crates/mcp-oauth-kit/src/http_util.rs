@@ -63,6 +63,15 @@ pub(crate) fn set_retry_after(res: &mut HttpResponse, after: Duration) {
     res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(after.as_secs().max(1)));
 }
 
+/// 429 with `Retry-After` in whole seconds (at least 1).
+pub(crate) fn too_many_requests(retry_after: std::time::Duration) -> HttpResponse {
+    let secs = retry_after.as_secs().max(1);
+    let e = OAuthError::new(OAuthErrorCode::SlowDown, format!("too many requests; retry after {secs} s"));
+    let mut res = oauth_error(&e);
+    set_retry_after(&mut res, retry_after);
+    res
+}
+
 /// Add `Retry-After` to the answer for `e` if it is `temporarily_unavailable` (a store failure).
 pub(crate) fn retry_after_unavailable(res: &mut HttpResponse, e: &OAuthError) {
     if e.code == OAuthErrorCode::TemporarilyUnavailable {

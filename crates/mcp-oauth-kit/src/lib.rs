@@ -263,6 +263,7 @@ mod browser;
 #[cfg(feature = "cimd")]
 mod cimd;
 pub mod claims;
+mod client_address;
 mod client_display;
 pub mod clock;
 mod config;

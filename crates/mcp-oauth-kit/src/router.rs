@@ -14,13 +14,14 @@ use std::time::Instant;
 use http::header::{HOST, ORIGIN};
 use http::{HeaderValue, Method, Request, StatusCode};
 
+use crate::client_address::client_ip;
 use crate::endpoints::{authorize, introspect, login, metadata, pages, registration, token};
 use crate::escaped::Escaped;
 use crate::guard::guard;
 use crate::http_util::{
-    BoxError, HttpResponse, RequestBody, box_body, oauth_error, public_json, read_body, set_retry_after, text,
+    BoxError, HttpResponse, RequestBody, box_body, oauth_error, public_json, read_body, text, too_many_requests,
 };
-use crate::rate_limit::{Verdict, client_ip};
+use crate::rate_limit::Verdict;
 use crate::state::AppState;
 
 /// The kit's whole HTTP surface as a service: OAuth endpoints, login page, metadata and the
@@ -72,24 +73,29 @@ impl Router {
         let method = req.method().clone();
         let other_uri = (!self.state.is_mcp_path(req.uri().path())).then(|| req.uri().clone());
         let path = other_uri.as_ref().map_or(self.state.config.mcp_path.as_str(), |u| u.path());
+        // The client's address (the trusted one, see `client_address`), for the per-address
+        // limits and the log line; the MCP hot path does not pay for working it out.
+        let client = other_uri.as_ref().map(|_| client_ip(&self.state.config, req.headers(), peer.map(|a| a.ip())));
         let req = req.map(box_body);
-        let response = self.dispatch(req, peer).await;
+        let response = self.dispatch(req, client.as_deref().unwrap_or_default()).await;
         let status = response.status().as_u16();
         let elapsed_us = started.elapsed().as_micros() as u64;
+        let client = client.as_deref().unwrap_or("-");
         if status >= 500 {
-            tracing::warn!(%method, path = %Escaped(path), status, elapsed_us, "request failed");
+            tracing::warn!(%method, path = %Escaped(path), status, elapsed_us, client = %client, "request failed");
         } else if other_uri.is_none() {
             // An MCP request: a platform may send thousands a second, and a line for each at the
             // default `info` would format and write once per tool call on the server's own
             // cores. `RUST_LOG=mcp_oauth_kit::router=debug` shows them.
             tracing::debug!(%method, path = %Escaped(path), status, elapsed_us, "request");
         } else {
-            tracing::info!(%method, path = %Escaped(path), status, elapsed_us, "request");
+            tracing::info!(%method, path = %Escaped(path), status, elapsed_us, client = %client, "request");
         }
         response
     }
 
-    async fn dispatch(&self, req: Request<RequestBody>, peer: Option<SocketAddr>) -> HttpResponse {
+    /// Answer `req` from the client address `ip` (empty on the MCP path, which needs none).
+    async fn dispatch(&self, req: Request<RequestBody>, ip: &str) -> HttpResponse {
         let state = &*self.state;
         let config = &*state.config;
         // Compared as bytes: every allowed name is ASCII, so no `to_str` pass is needed.
@@ -127,16 +133,15 @@ impl Router {
         let is_as = oauth.is_some();
         let oauth_path =
             matches!(path, "/register" | "/authorize" | "/login" | "/logout" | "/token" | "/revoke" | "/introspect");
-        // The client address matters only to the OAuth endpoints' limits; the MCP hot path
-        // does not pay for working it out.
-        let ip = if is_as && oauth_path {
-            client_ip(req.headers(), peer.map(|a| a.ip()), config.trust_forwarded_for)
-        } else {
-            String::new()
-        };
         if is_as && oauth_path {
-            // One store statement per OAuth request; never on the MCP path.
-            match state.limits.oauth_request(&ip).await {
+            // One store statement per OAuth request; never on the MCP path. `/token` has a
+            // budget of its own (see `Limits::token_request`).
+            let counted = if path == "/token" {
+                state.limits.token_request(ip).await
+            } else {
+                state.limits.oauth_request(ip).await
+            };
+            match counted {
                 Ok(Verdict::Allowed) => {}
                 Ok(Verdict::Limited(retry)) => {
                     tracing::warn!(%ip, "OAuth endpoint rate limit reached");
@@ -183,7 +188,7 @@ impl Router {
             }
             (Method::POST, "/login", Some(oauth)) => match self.body(req).await {
                 Ok((headers, body)) => {
-                    login::submit(oauth, oauth.users(), &state.limits, &ip, config, &headers, &body).await
+                    login::submit(oauth, oauth.users(), &state.limits, ip, config, &headers, &body).await
                 }
                 Err(res) => res,
             },
@@ -192,7 +197,7 @@ impl Router {
                 Err(res) => res,
             },
             (Method::POST, "/token", Some(oauth)) => match self.body(req).await {
-                Ok((headers, body)) => token::token(oauth, &headers, &body).await,
+                Ok((headers, body)) => token::token(oauth, &state.limits, &headers, &body).await,
                 Err(res) => res,
             },
             (Method::POST, "/revoke", Some(oauth)) => match self.body(req).await {
@@ -255,18 +260,6 @@ impl Router {
             Err(e) => Err(e.response()),
         }
     }
-}
-
-/// 429 with `Retry-After` in whole seconds (at least 1).
-pub(crate) fn too_many_requests(retry_after: std::time::Duration) -> HttpResponse {
-    let secs = retry_after.as_secs().max(1);
-    let e = crate::error::OAuthError::new(
-        crate::error::OAuthErrorCode::SlowDown,
-        format!("too many requests; retry after {secs} s"),
-    );
-    let mut res = oauth_error(&e);
-    set_retry_after(&mut res, retry_after);
-    res
 }
 
 impl<B> hyper::service::Service<Request<B>> for Router

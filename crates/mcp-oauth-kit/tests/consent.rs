@@ -661,7 +661,7 @@ async fn the_session_cookie_is_http_only_lax_and_lives_for_the_session_ttl() {
     let mut fresh = Browser::new(&server);
     let page = fresh.authorize(&request(&server, &client, REDIRECT_URI, "mcp").url).await.page();
     let res = fresh.submit(&page, &[("username", "alice"), ("password", "nope")], "allow").await;
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    common::assert_wrong_credentials(&res, "a wrong password");
     assert!(!header(&res, "set-cookie").contains("mcp_session"), "no session for a failure");
 }
 

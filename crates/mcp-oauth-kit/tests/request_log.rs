@@ -64,6 +64,27 @@ async fn serve_logs_one_line_with_the_public_url_and_the_mcp_endpoint() {
     assert!(serving[0].contains(&format!("listen=127.0.0.1:{port} ")), "the bound address: {}", serving[0]);
 }
 
+#[tokio::test]
+async fn request_lines_name_the_client_address_the_trusted_proxy_reports() {
+    let captured = captured();
+    let server = TestServer::start_with(|mut c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().expect("an address")];
+        c
+    })
+    .await;
+    let url = server.url("/.well-known/oauth-authorization-server");
+    let res = server.client.get(&url).header("x-forwarded-for", "192.0.2.1, 198.51.100.23").send().await;
+    assert_eq!(res.expect("GET").status(), StatusCode::OK);
+    let res = server.client.get(&url).header("x-forwarded-for", "2001:db8:5:6::7").send().await;
+    assert_eq!(res.expect("GET").status(), StatusCode::OK);
+    let lines = captured.lines();
+    let metadata: Vec<&String> =
+        lines.iter().filter(|l| l.contains("path=/.well-known/oauth-authorization-server ")).collect();
+    assert!(metadata.iter().any(|l| l.contains("client=198.51.100.23")), "{metadata:#?}");
+    assert!(metadata.iter().any(|l| l.contains("client=2001:db8:5:6::/64")), "{metadata:#?}");
+    assert!(!metadata.iter().any(|l| l.contains("192.0.2.1")), "a spoofed entry: {metadata:#?}");
+}
+
 /// A line break and a terminal escape, then text that would pass for a log line of its own.
 const INJECTED: &str = "\n\u{1b}[31mFORGED";
 

@@ -130,6 +130,20 @@ impl Target {
         }
     }
 
+    /// The page a browser shows after the sign-in form's redirect (a wrong password answers
+    /// 303 back to the sign-in page): `GET` of the `Location` with the browser's `cookie` and
+    /// the cookies the redirect set.
+    pub(crate) async fn page_after(&self, reply: &Reply, cookie: Option<&str>) -> anyhow::Result<Reply> {
+        let to = reply.location_url(&self.url("/")).with_context(|| format!("no Location: {}", reply.summary()))?;
+        let set = reply.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()?.split(';').next());
+        let cookies: Vec<&str> = cookie.into_iter().chain(set).collect();
+        let mut req = self.http.get(to);
+        if !cookies.is_empty() {
+            req = req.header(reqwest::header::COOKIE, cookies.join("; "));
+        }
+        self.send(req).await
+    }
+
     /// Sends a request and reads the whole reply (the body within [`BODY_TIMEOUT`]).
     pub(crate) async fn send(&self, req: RequestBuilder) -> anyhow::Result<Reply> {
         self.execute(&self.http, req).await

@@ -3,10 +3,12 @@
 //! refused), Deny before signing in (never a redirect to the client), clickjacking headers,
 //! username enumeration by answer or by timing, and password guessing.
 //!
-//! The server allows 5 failed sign-ins per username and 20 per client address in 15 minutes
-//! (not configurable from the environment). This module spends 14 + 5 = 19 of the address's
+//! The server allows, by default, 5 failed sign-ins per (username, client address) and 20 per
+//! client address in 15 minutes (and past 20 per username, growing delays). The suite guesses
+//! from one address, so the (username, address) limit is the one its guessing probes meet:
+//! they show that an attacker is throttled. This module spends 14 + 5 = 19 of the address's
 //! 20, then the concurrent burst may take the last one, so the suite needs a freshly started
-//! server, and no other probe may fail a sign-in.
+//! server with the default limits, and no other probe may fail a sign-in.
 
 use std::time::{Duration, Instant};
 
@@ -24,7 +26,8 @@ const TIMING_FACTOR: f64 = 2.0;
 const MAX_GUESSES: usize = 6;
 /// Wrong passwords sent at once for one username.
 const BURST: usize = 12;
-/// Failed sign-ins the server allows per username.
+/// Failed sign-ins the server allows per (username, address): all of the suite's guesses come
+/// from one address.
 const PER_USER_LIMIT: usize = 5;
 
 pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
@@ -40,7 +43,7 @@ pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
     report.record("login/deny-without-sign-in", deny_without_sign_in(t, app).await);
 }
 
-/// Run last among the sign-in probes: they lock bob out for 15 minutes.
+/// Run last among the sign-in probes: they lock bob out at the suite's address for 15 minutes.
 pub(crate) async fn run_guessing(t: &Target, app: &App, report: &mut Report) {
     match enumeration(t, app).await {
         Ok((same_answer, timing)) => {
@@ -163,8 +166,8 @@ async fn timed(t: &Target, page: &LoginPage, user: &str, password: &str) -> anyh
     Ok((reply, started.elapsed()))
 }
 
-/// Unknown users and wrong passwords of a known user must look alike: same status, same
-/// page (except the echoed username), and about the same time (the server runs argon2 for
+/// Unknown users and wrong passwords of a known user must look alike: same status (303 back
+/// to the sign-in page), same page there (except the echoed username), and about the same time (the server runs argon2 for
 /// unknown users too).
 ///
 /// Each round is one fresh sign-in request with one attempt of each kind, in alternating
@@ -195,11 +198,18 @@ async fn enumeration(t: &Target, app: &App) -> anyhow::Result<(Outcome, Outcome)
             unknown.status == known.status,
             format!("round {round}: unknown user {} vs wrong password {}", unknown.status, known.status),
         );
-        answer.expect(!known.body.contains(wrong_password), "the page echoes the password");
         if !compared {
             compared = true;
             answer.saw(format!("both {}", known.status));
-            answer.expect(known.status == StatusCode::UNAUTHORIZED, format!("expected 401, got {}", known.status));
+            answer.expect(
+                known.status == StatusCode::SEE_OTHER,
+                format!("expected 303 back to the sign-in page, got {}", known.status),
+            );
+            // The pages the browser then shows.
+            let known = t.page_after(&known, page.cookie()).await?;
+            let unknown = t.page_after(&unknown, page.cookie()).await?;
+            answer.expect(!known.body.contains(wrong_password), "the page echoes the password");
+            answer.expect(known.body.contains("Wrong username or password"), "the page does not say what went wrong");
             let same = unknown.body.replace(&stranger, "{user}") == known.body.replace(ALICE.name, "{user}");
             answer.saw(if same { "identical pages apart from the username" } else { "the pages differ" });
             answer.expect(same, "the page for an unknown user differs from the one for a wrong password");
@@ -277,13 +287,13 @@ async fn concurrent_guesses(t: &Target, app: &App) -> anyhow::Result<Outcome> {
         o.nothing_issued(&reply);
         o.no_server_error(&reply);
         match reply.status {
-            StatusCode::UNAUTHORIZED => wrong += 1,
+            StatusCode::SEE_OTHER => wrong += 1,
             StatusCode::TOO_MANY_REQUESTS => {
                 throttled += 1;
                 let retry_after = reply.header(RETRY_AFTER.as_str()).and_then(|v| v.parse::<u64>().ok());
                 o.expect(retry_after.is_some_and(|s| s >= 1), "a 429 has no valid Retry-After");
             }
-            other => o.expect(false, format!("expected 401 or 429, got {other}")),
+            other => o.expect(false, format!("expected 303 (wrong password) or 429, got {other}")),
         }
     }
     o.saw(format!("{BURST} guesses at once: {wrong} answered 'wrong password', {throttled} × 429"));

@@ -19,8 +19,10 @@
 //! - the default access-token lifetime (an hour; at least 10 minutes): a 401 after revocation
 //!   then cannot be plain expiry, and each revocation probe also checks that a twin token issued
 //!   beside the revoked one still works;
-//! - `OAUTH_RATE_LIMIT_PER_MINUTE` **unset** (the default, 600): the suite stays well under it,
-//!   and its last OAuth probe checks that code guessing at `/token` runs into it;
+//! - the rate limits **unset** (the defaults: `OAUTH_RATE_LIMIT_PER_MINUTE` 600, the
+//!   sign-in limits, and at `/token` 1200 per client a minute): the suite stays well under
+//!   them, and its last OAuth probe checks that code guessing at `/token` runs into the
+//!   per-client one;
 //! - `DATABASE_URL=memory`, so that nothing is left on disk (the suite passes on the example's
 //!   default SQLite file too: it registers its own clients and needs no earlier state);
 //! - the demo users alice/password123 and bob/hunter2.
@@ -28,8 +30,8 @@
 //! The second (`--expiry-server`) runs with `ACCESS_TOKEN_TTL_SECS=3`: the expiry probe waits
 //! that lifetime out there (it refuses to wait for more than 5 s).
 //!
-//! Fresh, because the probes leave marks that last as long as the process: bob is locked out
-//! for 15 minutes, the client address has used up its 20 failed sign-ins, and the OAuth
+//! Fresh, because the probes leave marks that last as long as the process: bob is locked out at
+//! the suite's address for 15 minutes, the address has used up its 20 failed sign-ins, and the OAuth
 //! endpoints are throttled for the rest of the minute. The arguments are the servers'
 //! `PUBLIC_URL`s. A run takes 5 to 10 s; every loop is bounded and every request times out.
 

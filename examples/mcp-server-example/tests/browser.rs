@@ -14,7 +14,9 @@
 //! Needs `/usr/bin/chromedriver` and Chromium (`apt-get install chromium chromium-driver`;
 //! `CHROMEDRIVER` names another driver). Without them the tests print a notice and pass,
 //! unless `REQUIRE_BROWSER=1` (CI sets it). `BROWSER_SCREENSHOT=file.png` saves a screenshot
-//! of the sign-in page, `CARD_SCREENSHOT=file.png` one of the card in its host.
+//! of the sign-in page, `CARD_SCREENSHOT=file.png` one of the card in its host, and
+//! `PAGE_SCREENSHOTS=dir` the sign-in pages of the layout test (light, dark, 320 px wide,
+//! keyboard focus, the error page).
 
 mod support;
 
@@ -217,6 +219,46 @@ impl Session<'_> {
         STANDARD.decode(png.as_str().expect("base64")).expect("a PNG")
     }
 
+    /// Resize the window (its outer size, in CSS pixels at scale 1).
+    async fn resize(&self, width: u32, height: u32) {
+        self.post("/window/rect", json!({ "width": width, "height": height })).await;
+    }
+
+    /// Make the page see `prefers-color-scheme: dark` (or light), through the DevTools protocol
+    /// that chromedriver passes on.
+    async fn prefer_colour_scheme(&self, scheme: &str) {
+        let params = json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] });
+        self.post("/goog/cdp/execute", json!({ "cmd": "Emulation.setEmulatedMedia", "params": params })).await;
+    }
+
+    /// Press keys in the focused element (W3C WebDriver key codes, e.g. `\u{E004}` for Tab).
+    async fn keys(&self, keys: &str) {
+        let actions: Vec<Value> = keys
+            .chars()
+            .flat_map(|k| [json!({ "type": "keyDown", "value": k }), json!({ "type": "keyUp", "value": k })])
+            .collect();
+        self.post("/actions", json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] })).await;
+    }
+
+    /// The `id` of the element that has the focus.
+    async fn focused_id(&self) -> String {
+        self.script("return document.activeElement.id;").await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Whether the page is wider than the window (a horizontal scroll bar).
+    async fn scrolls_sideways(&self) -> bool {
+        let value = self.script("return document.documentElement.scrollWidth > window.innerWidth;").await;
+        value.as_bool().expect("a boolean")
+    }
+
+    /// Save a screenshot as `name`.png in the `PAGE_SCREENSHOTS` folder, if it is set.
+    async fn save_screenshot(&self, name: &str) {
+        if let Some(dir) = std::env::var_os("PAGE_SCREENSHOTS") {
+            let path = PathBuf::from(dir).join(format!("{name}.png"));
+            std::fs::write(&path, self.screenshot().await).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+    }
+
     async fn close(self) {
         self.driver.command(reqwest::Method::DELETE, &self.path, None).await;
     }
@@ -254,30 +296,12 @@ fn callback_listener() -> (u16, std::sync::mpsc::Receiver<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_browser_signs_in_and_reaches_the_client_with_a_code() {
     let Some(driver_path) = chromedriver_or_skip() else { return };
-    // The browser follows the public URL, so it must be where the server listens.
-    let port = free_port();
-    let server = Launch { public_url: format!("http://127.0.0.1:{port}"), env: Vec::new() }
-        .env("PORT", port.to_string())
-        .env("DATABASE_URL", "memory")
-        .start()
-        .await;
+    let (server, port) = start_where_the_browser_goes().await;
     let client_id = server.register_public().await;
     let (callback_port, callback) = callback_listener();
     // A loopback redirect URI may use any port (RFC 8252 §7.3).
     let redirect_uri = format!("http://127.0.0.1:{callback_port}/callback");
-    let challenge = Pkce::new().challenge;
-    let authorize = Url::parse_with_params(
-        &server.url("/authorize"),
-        [
-            ("response_type", "code"),
-            ("client_id", client_id.as_str()),
-            ("redirect_uri", redirect_uri.as_str()),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-            ("state", STATE),
-        ],
-    )
-    .expect("an authorization URL");
+    let authorize = authorization_url(&server.url("/authorize"), &client_id, &redirect_uri);
 
     let driver = Driver::start(&driver_path).await;
     let browser = driver.new_session().await;
@@ -305,6 +329,120 @@ async fn a_real_browser_signs_in_and_reaches_the_client_with_a_code() {
     assert_eq!(param(&arrived, "iss"), Some(format!("http://127.0.0.1:{port}")));
     let at = browser.current_url().await;
     assert!(at.starts_with(&redirect_uri), "the browser ended at the client, not {at}");
+    browser.close().await;
+}
+
+/// The server on a port of its own, with that address as its public URL: the browser follows
+/// the public URL, so it must be where the server listens.
+async fn start_where_the_browser_goes() -> (support::Server, u16) {
+    let port = free_port();
+    let server = Launch { public_url: format!("http://127.0.0.1:{port}"), env: Vec::new() }
+        .env("PORT", port.to_string())
+        .env("DATABASE_URL", "memory")
+        .start()
+        .await;
+    (server, port)
+}
+
+/// An authorization request of `client_id` with a fresh PKCE challenge.
+fn authorization_url(authorize_endpoint: &str, client_id: &str, redirect_uri: &str) -> Url {
+    let challenge = Pkce::new().challenge;
+    Url::parse_with_params(
+        authorize_endpoint,
+        [
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect_uri),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("state", STATE),
+        ],
+    )
+    .expect("an authorization URL")
+}
+
+/// The page's background as the browser computed it, light and dark (`assets/pages.css`).
+const LIGHT_BACKGROUND: &str = "rgb(244, 245, 247)";
+const DARK_BACKGROUND: &str = "rgb(18, 21, 27)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_pages_fit_a_phone_follow_dark_mode_and_work_by_keyboard() {
+    let Some(driver_path) = chromedriver_or_skip() else { return };
+    let (server, _) = start_where_the_browser_goes().await;
+    let client_id = server.register_public().await;
+    // Nothing listens there: this test never gets as far as the redirect.
+    let authorize = authorization_url(&server.url("/authorize"), &client_id, "http://127.0.0.1:9/callback");
+    let driver = Driver::start(&driver_path).await;
+    let browser = driver.new_session().await;
+
+    // Light, at the default width: the username has the focus.
+    browser.navigate(authorize.as_str()).await;
+    assert_eq!(browser.computed("body", "background-color").await, LIGHT_BACKGROUND);
+    assert_eq!(browser.focused_id().await, "username", "the first field has the focus");
+    browser.save_screenshot("light").await;
+
+    // By keyboard: type the name, Tab to the password, type a wrong one, Enter.
+    browser.keys("alice\u{E004}").await;
+    assert_eq!(browser.focused_id().await, "password");
+    browser.keys("not-her-password\u{E007}").await;
+    // Enter returns before the navigation it starts: wait for the page it leads to.
+    let deadline = Instant::now() + BROWSER_TIMEOUT;
+    while !browser.current_url().await.contains("&failed=") {
+        assert!(Instant::now() < deadline, "no page after the wrong password within {BROWSER_TIMEOUT:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let loaded = "return document.readyState === 'complete';";
+    while browser.script(loaded).await != json!(true) {
+        assert!(Instant::now() < deadline, "the page did not load within {BROWSER_TIMEOUT:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The wrong password: the title says so, the field is marked and has the focus back.
+    let title = browser.script("return document.title;").await;
+    assert!(title.as_str().is_some_and(|t| t.starts_with("Error: ")), "the title: {title}");
+    assert_eq!(browser.focused_id().await, "password", "the focus is on the field to fix");
+    let marked = "const p = document.getElementById('password'); \
+                  return [p.getAttribute('aria-invalid'), p.getAttribute('aria-describedby')];";
+    assert_eq!(browser.script(marked).await, json!(["true", "login-error"]));
+    assert_eq!(browser.text("#login-error").await, "Wrong username or password.");
+    // It came by a redirect after the POST: a reload fetches the page again, posts nothing.
+    let at = browser.current_url().await;
+    assert!(at.contains("&failed="), "the page after a wrong password is a GET: {at}");
+    browser.post("/refresh", json!({})).await;
+    assert_eq!(browser.current_url().await, at);
+    assert_eq!(browser.text("#login-error").await, "Wrong username or password.");
+    assert_eq!(browser.focused_id().await, "password", "after the reload too");
+    // A keyboard user sees where the focus is: Tab to the Allow button, which draws an outline.
+    browser.keys("\u{E004}").await;
+    let outline = browser
+        .script("const s = getComputedStyle(document.activeElement); return [document.activeElement.value, s.outlineStyle, s.outlineWidth];")
+        .await;
+    assert_eq!(outline, json!(["allow", "solid", "3px"]), "the focused button's outline");
+    browser.save_screenshot("keyboard-focus").await;
+
+    // Dark.
+    browser.prefer_colour_scheme("dark").await;
+    assert_eq!(browser.computed("body", "background-color").await, DARK_BACKGROUND);
+    browser.save_screenshot("dark").await;
+    browser.prefer_colour_scheme("light").await;
+
+    // 320 px wide (a small phone): the sign-in page and the error page fit without scrolling
+    // sideways, even with a long client name.
+    browser.resize(320, 800).await;
+    let inner = browser.script("return window.innerWidth;").await;
+    assert!(inner.as_u64().is_some_and(|w| w <= 320), "the window is narrow: {inner}");
+    browser
+        .navigate(authorization_url(&server.url("/authorize"), &client_id, "http://127.0.0.1:9/callback").as_str())
+        .await;
+    assert!(!browser.scrolls_sideways().await, "the sign-in page scrolls sideways at 320 px");
+    browser.save_screenshot("narrow").await;
+    browser.navigate(&server.url("/login?request=gone")).await;
+    assert!(!browser.scrolls_sideways().await, "the error page scrolls sideways at 320 px");
+    assert_eq!(browser.computed("main", "max-width").await, "400px", "the error page wears the sign-in page's styles");
+    let text = browser.text("main").await;
+    assert!(text.contains("This sign-in link has expired. Start again from your app."), "{text}");
+    browser.save_screenshot("error-narrow").await;
+    browser.resize(900, 900).await;
+    browser.save_screenshot("error").await;
     browser.close().await;
 }
 

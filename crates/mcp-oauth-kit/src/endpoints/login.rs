@@ -38,6 +38,73 @@ use crate::user_store::{User, UserStore};
 /// What the form of the sign-out page's token is derived for.
 const LOGOUT_PURPOSE: &str = "logout";
 
+/// How long the sign-in page shows "Wrong username or password" after the redirect that
+/// follows a wrong one (a reload within it shows the alert again; later, a plain form).
+const FAILURE_FLAG_SECS: u64 = 120;
+
+/// What the sign-in page says after a wrong password or an unknown user, alike.
+const WRONG_CREDENTIALS: &str = "Wrong username or password.";
+
+/// The short-lived cookie that carries the typed username across the redirect after a wrong
+/// password: it stays in the browser that typed it (never in a URL, where proxies log it).
+fn username_cookie_name(config: &Config) -> &'static str {
+    if config.secure_cookies() { "__Host-mcp_login_name" } else { "mcp_login_name" }
+}
+
+/// Usernames longer than this are not carried across the redirect (a cookie is small).
+const MAX_CARRIED_USERNAME: usize = 256;
+
+/// Seconds since the Unix epoch on the configured clock.
+fn now_secs(config: &Config) -> u64 {
+    config.clock.now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The answer to a wrong password: 303 to the sign-in page with a failure flag (redirect after
+/// POST, so a reload does not post the password again), and the username in a cookie for
+/// [`FAILURE_FLAG_SECS`].
+fn wrong_credentials(config: &Config, browser: &Browser, handle: &str, username: &str) -> HttpResponse {
+    let flag = browser.failure_flag(handle, now_secs(config));
+    let mut url = match url::Url::parse(&config.url("/login")) {
+        Ok(url) => url,
+        Err(e) => {
+            return error_page(StatusCode::INTERNAL_SERVER_ERROR, &config.server_name, &OAuthError::server_error(&e));
+        }
+    };
+    url.query_pairs_mut().append_pair("request", handle).append_pair("failed", &flag);
+    let mut res = redirect(url.as_str());
+    *res.status_mut() = StatusCode::SEE_OTHER;
+    if username.len() <= MAX_CARRIED_USERNAME {
+        let value: String = url::form_urlencoded::byte_serialize(username.as_bytes()).collect();
+        let secure = if config.secure_cookies() { "; Secure" } else { "" };
+        let cookie = format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={FAILURE_FLAG_SECS}{secure}",
+            username_cookie_name(config)
+        );
+        if let Ok(cookie) = http::HeaderValue::from_str(&cookie) {
+            res.headers_mut().append(SET_COOKIE, cookie);
+        }
+    }
+    res
+}
+
+/// The sign-in page's error and typed username after [`wrong_credentials`]' redirect, when
+/// its flag is this browser's, for this request, and fresh.
+fn after_wrong_credentials(
+    config: &Config,
+    headers: &HeaderMap,
+    browser: &Browser,
+    handle: &str,
+    flag: Option<&str>,
+) -> Option<String> {
+    let flag = flag?;
+    if !browser.failure_flag_is_fresh(handle, flag, now_secs(config), FAILURE_FLAG_SECS) {
+        return None;
+    }
+    let typed = read_cookie(headers, username_cookie_name(config)).unwrap_or_default();
+    let typed = url::form_urlencoded::parse(format!("u={typed}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    Some(typed.unwrap_or_default())
+}
+
 /// `GET /login?request=…[&prompt=login]`
 pub(crate) async fn show(
     provider: &OAuthServer,
@@ -65,7 +132,11 @@ pub(crate) async fn show(
     let (user, secret) = match signed_in {
         Ok(Some(found)) => found,
         Ok(None) => {
-            let page = Page::SignIn { username: "", error: None };
+            let failed = after_wrong_credentials(config, headers, &browser, handle, form.get("failed"));
+            let page = match &failed {
+                Some(username) => Page::SignIn { username, error: Some(WRONG_CREDENTIALS) },
+                None => Page::SignIn { username: "", error: None },
+            };
             return page_response(config, &ctx, handle, &browser, &page, StatusCode::OK);
         }
         Err(e) => return page_error(StatusCode::SERVICE_UNAVAILABLE, e),
@@ -221,10 +292,7 @@ pub(crate) async fn submit(
     let Some(user) = user else {
         tracing::info!(%ip, "sign-in failed: wrong username or password");
         return match provider.record_failed_login(handle).await {
-            Ok(true) => {
-                let page = Page::SignIn { username, error: Some("Wrong username or password.") };
-                page_response(config, &ctx, handle, &browser, &page, StatusCode::UNAUTHORIZED)
-            }
+            Ok(true) => wrong_credentials(config, &browser, handle, username),
             Ok(false) => page_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 OAuthError::invalid_request("too many wrong passwords for this sign-in request"),
@@ -232,7 +300,7 @@ pub(crate) async fn submit(
             Err(e) => page_error(StatusCode::SERVICE_UNAVAILABLE, e),
         };
     };
-    if let Err(e) = limits.sign_in_succeeded(username, &attempt).await {
+    if let Err(e) = limits.sign_in_succeeded(username, ip, &attempt).await {
         return page_error(StatusCode::SERVICE_UNAVAILABLE, e.into());
     }
     // The password is right, but the account may be disabled: no code, no session.

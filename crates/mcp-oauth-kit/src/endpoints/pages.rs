@@ -1,24 +1,36 @@
-//! The HTML pages of the sign-in flow: the sign-in and consent form
-//! (`assets/login.html`, filled in one pass, every value escaped), and the short notices
-//! (an error that must not go back to the client, "declined", "signed out").
+//! The HTML pages of the sign-in flow: the sign-in and consent form (`assets/login.html`,
+//! filled in one pass, every value escaped), and the short notices (an error that must not go
+//! back to the client, "declined", "signed out"). Every page is `assets/page.html` around its
+//! own `<main>`, with one head (`assets/page_head.html`: viewport, description, `noindex`) and
+//! one style sheet (`assets/pages.css`), so that an error looks like the page it interrupts, on
+//! a phone too; errors say in a plain sentence what happened and what to do, with the RFC error
+//! code below for whoever reads it to a support desk.
 
 use http::StatusCode;
 use http::header::SET_COOKIE;
 
 use crate::browser::Browser;
 use crate::config::Config;
-use crate::error::OAuthError;
+use crate::error::{OAuthError, OAuthErrorCode};
 use crate::http_util::{HttpResponse, escape_html, html, retry_after_unavailable};
 use crate::oauth_messages::LoginContext;
 use crate::user_store::User;
 
+/// Every page: the shared head, and its own content in `<main>`.
+const PAGE: &str = include_str!("../../assets/page.html");
 const TEMPLATE: &str = include_str!("../../assets/login.html");
+const HEAD: &str = include_str!("../../assets/page_head.html");
+const STYLE: &str = include_str!("../../assets/pages.css");
 
-/// The credential fields of the sign-in page.
+/// The credential fields of the sign-in page. After a wrong password the password field takes
+/// the focus (`{{password_state}}`), is marked invalid and points at the alert.
 const SIGN_IN_FIELDS: &str = r#"<label for="username">Username</label>
-    <input id="username" type="text" name="username" value="{{username}}" autocomplete="username" required autofocus>
+    <input id="username" type="text" name="username" value="{{username}}" autocomplete="username" required{{username_focus}}>
     <label for="password">Password</label>
-    <input id="password" type="password" name="password" autocomplete="current-password" required>"#;
+    <input id="password" type="password" name="password" autocomplete="current-password" required{{password_state}}>"#;
+
+/// The alert above the form; the fields it concerns point at its id.
+const ALERT: &str = r#"<div class="error" id="login-error" role="alert">{{message}}</div>"#;
 
 /// What the consent-only page shows instead of credentials.
 const SIGNED_IN: &str = r#"<p class="signed-in">Signed in as <strong>{{username}}</strong>.</p>"#;
@@ -69,21 +81,43 @@ pub(crate) enum Page<'a> {
     Consent { user: &'a User, logout_token: &'a str },
 }
 
+/// A whole page around `main`; every argument is HTML, escaped by the caller.
+fn whole_page(server_name: &str, title: &str, description: &str, main: &str) -> String {
+    let head =
+        fill(HEAD, &[("title", title), ("server_name", server_name), ("description", description), ("style", STYLE)]);
+    fill(PAGE, &[("head", &head), ("main", main)])
+}
+
 fn render(config: &Config, ctx: &LoginContext, handle: &str, form_token: &str, page: &Page<'_>) -> String {
-    let scopes: String = ctx.scopes.iter().map(|s| format!("<li>{}</li>", escape_html(s))).collect();
+    let scopes: String =
+        ctx.scopes.iter().map(|s| format!("<li>{}</li>", escape_html(config.scope_description(s)))).collect();
     let server_name = escape_html(&config.server_name);
     let client_name = escape_html(&ctx.client_name);
     let request = escape_html(handle);
     let remember = if ctx.can_remember { fill(REMEMBER, &[("client_name", &client_name)]) } else { String::new() };
     let (title, heading, fields, error, account, footer) = match page {
-        Page::SignIn { username, error } => (
-            "Sign in",
-            format!("Sign in to {server_name}"),
-            fill(SIGN_IN_FIELDS, &[("username", &escape_html(username))]),
-            error.map(|e| format!(r#"<div class="error" role="alert">{}</div>"#, escape_html(e))).unwrap_or_default(),
-            String::new(),
-            "Only sign in if you started this connection yourself.",
-        ),
+        Page::SignIn { username, error } => {
+            let (username_focus, password_state) = match error {
+                Some(_) => ("", r#" aria-invalid="true" aria-describedby="login-error" autofocus"#),
+                None => (" autofocus", ""),
+            };
+            let fields = fill(
+                SIGN_IN_FIELDS,
+                &[
+                    ("username", &escape_html(username)),
+                    ("username_focus", username_focus),
+                    ("password_state", password_state),
+                ],
+            );
+            (
+                if error.is_some() { "Error: Sign in" } else { "Sign in" },
+                format!("Sign in to {server_name}"),
+                fields,
+                error.map(|e| fill(ALERT, &[("message", &escape_html(e))])).unwrap_or_default(),
+                String::new(),
+                "Only sign in if you started this connection yourself.",
+            )
+        }
         Page::Consent { user, logout_token } => {
             let request_url: String = url::form_urlencoded::byte_serialize(handle.as_bytes()).collect();
             let account = fill(
@@ -104,12 +138,14 @@ fn render(config: &Config, ctx: &LoginContext, handle: &str, form_token: &str, p
             )
         }
     };
-    fill(
+    let description = match page {
+        Page::SignIn { .. } => format!("Sign in to {server_name} to connect an application to your account."),
+        Page::Consent { .. } => format!("Allow an application to access your {server_name} account."),
+    };
+    let main = fill(
         TEMPLATE,
         &[
-            ("title", title),
             ("heading", &heading),
-            ("server_name", &server_name),
             ("client_name", &client_name),
             ("redirect_host", &escape_html(&ctx.redirect_host)),
             ("scopes", &scopes),
@@ -121,7 +157,8 @@ fn render(config: &Config, ctx: &LoginContext, handle: &str, form_token: &str, p
             ("account", &account),
             ("footer", footer),
         ],
-    )
+    );
+    whole_page(&server_name, title, &description, &main)
 }
 
 /// A page of the form, with this browser's form token (and its cookie, when it is new).
@@ -142,13 +179,40 @@ pub(crate) fn page_response(
 
 /// One of the kit's short pages: `title` and `main` are HTML, escaped by the caller.
 fn notice_page(status: StatusCode, server_name: &str, title: &str, main: &str) -> HttpResponse {
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"color-scheme\" content=\"light dark\">\
-         <title>{title} · {name}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:10vh auto;padding:0 1.5rem}}\
-         code{{font-size:.9em}}</style></head><body>{main}</body></html>",
-        name = escape_html(server_name),
-    );
-    html(status, body)
+    let name = escape_html(server_name);
+    let description = format!("{title}: a page of {name}'s sign-in.");
+    html(status, whole_page(&name, title, &description, main))
+}
+
+/// What happened, in a sentence a user can act on; the RFC error code goes below it.
+fn plain_sentence(e: &OAuthError) -> &'static str {
+    match e.code {
+        OAuthErrorCode::InvalidRequest if e.description.contains("expired") => {
+            "This sign-in link has expired. Start again from your app."
+        }
+        OAuthErrorCode::InvalidRequest => "This sign-in request cannot be used. Start again from your app.",
+        OAuthErrorCode::AccessDenied => "This account may not sign in here. Ask the people who run this service.",
+        OAuthErrorCode::SlowDown => "There were too many attempts. Wait a moment, then try again.",
+        OAuthErrorCode::ServerError => "Something went wrong on our side. Try again in a moment.",
+        OAuthErrorCode::TemporarilyUnavailable => "The service is busy right now. Try again in a moment.",
+        OAuthErrorCode::InvalidClient
+        | OAuthErrorCode::UnauthorizedClient
+        | OAuthErrorCode::InvalidRedirectUri
+        | OAuthErrorCode::InvalidClientMetadata => {
+            "The app that sent you here is not set up to sign in with this service. Tell the app's makers."
+        }
+        _ => "The app that sent you here asked for something this service does not offer. Start again from your app.",
+    }
+}
+
+/// The body of an error page: the plain sentence, the server's detail, the code.
+fn error_main(e: &OAuthError, detail: &str) -> String {
+    format!(
+        "<h1>This sign-in cannot continue</h1><p>{sentence}</p><p class=\"detail\">{detail}</p>\
+         <p class=\"code\">Error code: <code>{code}</code></p>",
+        sentence = plain_sentence(e),
+        code = e.code.as_str(),
+    )
 }
 
 /// A page for errors that must not go back to the client (unknown client, bad redirect URI,
@@ -157,13 +221,8 @@ pub(crate) fn error_page(status: StatusCode, server_name: &str, e: &OAuthError) 
     // A failing store is our fault, not the request's: 5xx whatever the caller suggested.
     let own = e.code.status();
     let status = if own.is_server_error() { own } else { status };
-    let main = format!(
-        "<h1>This sign-in cannot continue</h1><p>{desc}</p>\
-         <p>Error: <code>{code}</code>. Go back to the application and connect again.</p>",
-        desc = escape_html(&e.description),
-        code = e.code.as_str(),
-    );
-    let mut res = notice_page(status, server_name, "Cannot continue", &main);
+    let detail = format!("Details: {}.", escape_html(e.description.trim_end_matches('.')));
+    let mut res = notice_page(status, server_name, "Error", &error_main(e, &detail));
     retry_after_unavailable(&mut res, e);
     res
 }
@@ -180,14 +239,13 @@ pub(crate) fn client_error_page(
     let client = escape_html(client_name);
     let link =
         back.map(|url| format!(r#"<p><a href="{}">Return to {client}</a></p>"#, escape_html(url))).unwrap_or_default();
-    let main = format!(
-        "<h1>This sign-in cannot continue</h1><p><strong>{client}</strong> sent a request that {server} cannot accept: \
-         {desc}</p><p>Error: <code>{code}</code>. Go back to the application and connect again.</p>{link}",
+    let detail = format!(
+        "<strong>{client}</strong> sent a request that {server} cannot accept: {desc}.",
         server = escape_html(server_name),
-        desc = escape_html(&e.description),
-        code = e.code.as_str(),
+        desc = escape_html(e.description.trim_end_matches('.')),
     );
-    notice_page(StatusCode::BAD_REQUEST, server_name, "Cannot continue", &main)
+    let main = format!("{}{link}", error_main(e, &detail));
+    notice_page(StatusCode::BAD_REQUEST, server_name, "Error", &main)
 }
 
 /// What Deny leads to when no user has authenticated here: this server's own page, never the
@@ -270,5 +328,108 @@ mod tests {
         assert!(page.contains(r#"action="/logout""#) && page.contains(r#"value="lt""#));
         let consent_form = page.find(r#"action="/login""#).expect("the consent form");
         assert!(consent_form < page.find(r#"action="/logout""#).expect("the sign-out form"), "consent first");
+    }
+
+    fn sign_in(config: &Config, error: Option<&str>) -> String {
+        render(config, &context("App", false), "h", "tok", &Page::SignIn { username: "alice", error })
+    }
+
+    /// The head every page shares: phones lay it out at their width, search engines skip it.
+    fn assert_shared_head(page: &str) {
+        assert!(page.contains(r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#), "{page}");
+        assert!(page.contains(r#"<meta name="robots" content="noindex, nofollow">"#), "{page}");
+        assert!(page.contains(r#"<meta name="description" content=""#), "{page}");
+        assert!(page.contains("<main>") && page.contains("--input-border"), "{page}");
+        assert!(!page.contains("{{"), "every placeholder is filled: {page}");
+    }
+
+    #[test]
+    fn after_a_wrong_password_the_password_field_is_invalid_focused_and_described() {
+        let config = Config::new("http://127.0.0.1:1").expect("valid");
+        let page = sign_in(&config, None);
+        assert_shared_head(&page);
+        assert!(page.contains("<title>Sign in · MCP server</title>"));
+        assert!(page.contains(r#"autocomplete="username" required autofocus>"#), "the username has the focus");
+        assert!(!page.contains(r#"aria-invalid="true""#) && !page.contains(r#"role="alert""#));
+        let page = sign_in(&config, Some("Wrong username or password."));
+        assert!(page.contains("<title>Error: Sign in · MCP server</title>"), "{page}");
+        assert!(page.contains(r#"<div class="error" id="login-error" role="alert">Wrong username or password.</div>"#));
+        assert!(page.contains(
+            r#"autocomplete="current-password" required aria-invalid="true" aria-describedby="login-error" autofocus>"#
+        ));
+        assert_eq!(page.matches("autofocus").count(), 1, "only the password field takes the focus");
+        assert!(page.contains(r#"value="alice""#), "what was typed stays");
+    }
+
+    #[test]
+    fn the_consent_page_describes_scopes_in_words() {
+        let config =
+            Config::new("http://127.0.0.1:1").expect("valid").with_scope_description("notes", "Read <your> notes");
+        let mut ctx = context("App", false);
+        ctx.scopes = vec!["mcp".into(), "notes".into(), "other".into()];
+        let user = User::new("u", "alice");
+        let page = render(&config, &ctx, "h", "tok", &Page::Consent { user: &user, logout_token: "t" });
+        assert_shared_head(&page);
+        assert!(page.contains("<li>Use the tools of this server on your behalf</li>"), "{page}");
+        assert!(page.contains("<li>Read &lt;your&gt; notes</li>"), "escaped");
+        assert!(page.contains("<li>other</li>"), "a scope without a description shows its name");
+        assert!(!page.contains("<li>mcp</li>"));
+    }
+
+    async fn body(res: HttpResponse) -> String {
+        use http_body_util::BodyExt as _;
+        let bytes = res.into_body().collect().await.expect("a body").to_bytes();
+        String::from_utf8(bytes.to_vec()).expect("UTF-8")
+    }
+
+    #[tokio::test]
+    async fn the_error_page_matches_the_sign_in_page_and_speaks_plainly() {
+        let expired = OAuthError::invalid_request("this sign-in request is unknown or has expired");
+        let res = error_page(StatusCode::BAD_REQUEST, "Acme <Notes>", &expired);
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let page = body(res).await;
+        assert_shared_head(&page);
+        assert!(page.contains("<title>Error · Acme &lt;Notes&gt;</title>"), "{page}");
+        assert!(page.contains("<p>This sign-in link has expired. Start again from your app.</p>"), "{page}");
+        assert!(page.contains(r#"<p class="code">Error code: <code>invalid_request</code></p>"#), "{page}");
+        let busy = OAuthError::new(OAuthErrorCode::TemporarilyUnavailable, "the store is unavailable");
+        let res = error_page(StatusCode::BAD_REQUEST, "x", &busy);
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(res.headers().contains_key(http::header::RETRY_AFTER));
+        assert!(body(res).await.contains("The service is busy right now. Try again in a moment."));
+        for page in [
+            body(client_error_page("x", "App", &OAuthError::new(OAuthErrorCode::InvalidScope, "no"), None)).await,
+            body(declined_page("x", "App")).await,
+            body(signed_out_page(&Config::new("http://127.0.0.1:1").expect("valid"))).await,
+        ] {
+            assert_shared_head(&page);
+        }
+    }
+
+    /// The WCAG relative luminance of `#rrggbb`.
+    fn luminance(hex: &str) -> f64 {
+        let channel = |i: usize| {
+            let c = f64::from(u8::from_str_radix(&hex[1 + 2 * i..3 + 2 * i], 16).expect("hex")) / 255.0;
+            if c <= 0.039_28 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+        };
+        0.2126 * channel(0) + 0.7152 * channel(1) + 0.0722 * channel(2)
+    }
+
+    /// The value of `--name` in the `n`th `:root` block of the style sheet (0 light, 1 dark).
+    fn colour(n: usize, name: &str) -> &'static str {
+        let block = STYLE.split(":root {").nth(n + 1).expect("a :root block");
+        let at = block.find(&format!("--{name}: ")).expect(name) + name.len() + 4;
+        &block[at..at + 7]
+    }
+
+    #[test]
+    fn input_and_button_borders_reach_3_to_1_against_the_card_in_both_themes() {
+        for theme in [0, 1] {
+            let (a, b) = (luminance(colour(theme, "input-border")), luminance(colour(theme, "card")));
+            let ratio = (a.max(b) + 0.05) / (a.min(b) + 0.05);
+            assert!(ratio >= 3.0, "theme {theme}: {ratio:.2}");
+        }
+        assert!(STYLE.contains("border: 1px solid var(--input-border)"));
+        assert!(STYLE.contains("input:focus-visible, button:focus-visible, a:focus-visible { outline: 3px solid"));
     }
 }

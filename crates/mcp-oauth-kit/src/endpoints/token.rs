@@ -9,8 +9,10 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 
 use crate::authorization_server::OAuthServer;
 use crate::error::{OAuthError, OAuthErrorCode};
-use crate::http_util::{Form, HttpResponse, has_content_type, json, oauth_error};
+use crate::escaped::Escaped;
+use crate::http_util::{Form, HttpResponse, has_content_type, json, oauth_error, too_many_requests};
 use crate::oauth_messages::ClientCredentials;
+use crate::rate_limit::{Limits, Verdict};
 
 /// Read the client's credentials from the Basic header or the form; both at once is an error
 /// (RFC 6749 §2.3: "MUST NOT use more than one authentication method").
@@ -69,11 +71,22 @@ pub(crate) fn client_request(
 }
 
 /// `POST /token` with the body already read within the size limit.
-pub(crate) async fn token(provider: &OAuthServer, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
+pub(crate) async fn token(provider: &OAuthServer, limits: &Limits, headers: &HeaderMap, body: &[u8]) -> HttpResponse {
     let (form, creds, used_basic) = match client_request(headers, body) {
         Ok(request) => request,
         Err(response) => return *response,
     };
+    // Counted per client as well as per address (the router's part), before any work.
+    if let Some(client_id) = &creds.client_id {
+        match limits.token_request_for_client(client_id).await {
+            Ok(Verdict::Allowed) => {}
+            Ok(Verdict::Limited(retry)) => {
+                tracing::warn!(client_id = %Escaped(client_id), "token endpoint rate limit reached for a client");
+                return too_many_requests(retry);
+            }
+            Err(e) => return oauth_error(&e.into()),
+        }
+    }
     let result = match form.get("grant_type") {
         Some("authorization_code") => match form.get("code") {
             Some(code) => {

@@ -84,6 +84,16 @@ pub(crate) fn location(res: &Response) -> Url {
     mcp_test_support::location(res.headers(), None).expect("an absolute Location header")
 }
 
+/// Asserts that `res` answers a wrong username or password: 303 See Other back to the sign-in
+/// page (redirect after POST, so a reload does not post the password again) with a failure
+/// flag, and no code.
+pub(crate) fn assert_wrong_credentials(res: &Response, what: impl std::fmt::Display) {
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{what}");
+    let to = location(res);
+    assert_eq!(to.path(), "/login", "{what}");
+    assert!(param(&to, "failed").is_some() && param(&to, "code").is_none(), "{what}: {to}");
+}
+
 /// A header's value as text (`""` when absent).
 pub(crate) fn header(res: &Response, name: &str) -> String {
     res.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
@@ -413,6 +423,24 @@ impl TestServer {
             html,
             headers,
         }
+    }
+
+    /// The page a browser shows after [`assert_wrong_credentials`]' redirect: `GET` of its
+    /// `Location` with the browser's `cookie` and the cookies the redirect set.
+    pub(crate) async fn page_after(&self, res: &Response, cookie: Option<&str>) -> (StatusCode, String) {
+        let set: Vec<String> = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+            .collect();
+        let cookies: Vec<String> = cookie.map(str::to_owned).into_iter().chain(set).collect();
+        let mut req = self.client.get(location(res).as_str());
+        if !cookies.is_empty() {
+            req = req.header(COOKIE, cookies.join("; "));
+        }
+        let page = req.send().await.expect("GET the sign-in page");
+        (page.status(), page.text().await.expect("the page"))
     }
 
     /// `POST /login` with a form and, if given, a `Cookie` header, from the page's own origin
