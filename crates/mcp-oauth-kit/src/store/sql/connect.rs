@@ -60,11 +60,34 @@ pub(super) fn sqlite_read_only(file: &std::path::Path, e: &sqlx::Error) -> Store
 }
 
 /// SQLite has one writer at a time; a few connections serve the readers beside it.
-#[cfg(feature = "sqlite")]
 const SQLITE_MAX_CONNECTIONS: u32 = 5;
 /// PostgreSQL serves concurrent writers; sqlx's default pool size.
-#[cfg(feature = "postgres")]
 const POSTGRES_MAX_CONNECTIONS: u32 = 10;
+/// The most `pool_size` may ask for: beyond it a typo, not a deployment.
+const MAX_POOL_SIZE: u32 = 1000;
+
+/// `url` without its `pool_size=N` query parameter, and N. The drivers refuse or ignore
+/// parameters they do not know, so the kit takes its own out before handing the URL on.
+fn split_pool_size(url: &str) -> Result<(String, Option<u32>), StoreError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), None));
+    };
+    let mut pool_size = None;
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.strip_prefix("pool_size=") {
+            Some(value) => {
+                let size = value.parse::<u32>().ok().filter(|n| (1..=MAX_POOL_SIZE).contains(n)).ok_or_else(|| {
+                    setup_error(format!("pool_size in the store URL must be a number from 1 to {MAX_POOL_SIZE}"))
+                })?;
+                pool_size = Some(size);
+            }
+            None => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
+    Ok((url, pool_size))
+}
 
 impl SqlStore {
     /// Open the database at `url` and bring its schema up to date.
@@ -74,6 +97,10 @@ impl SqlStore {
     ///   and foreign keys are turned on. `sqlite::memory:` is an in-memory database for tests.
     /// - `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (or `postgresql://…`). This build has
     ///   no TLS: `sslmode=require` fails, the default `prefer` connects in clear.
+    ///
+    /// Either URL may end in `pool_size=N` among its query parameters (1 to 1000; default 5
+    /// for SQLite, 10 for PostgreSQL): the most connections the store opens. The kit reads it
+    /// and passes the rest of the URL to the driver.
     ///
     /// Migrations are idempotent and safe when several instances start at once (a
     /// transaction, and on PostgreSQL an advisory lock).
@@ -91,13 +118,17 @@ impl SqlStore {
     /// let store = SqlStore::connect("sqlite::memory:").await?;
     /// assert!(store.client("no-such-client").await?.is_none());
     /// assert!(SqlStore::connect("mysql://db/oauth").await.is_err());
+    /// assert!(SqlStore::connect("sqlite::memory:?pool_size=2").await.is_ok());
+    /// assert!(SqlStore::connect("sqlite::memory:?pool_size=0").await.is_err());
     /// # Ok(()) }
     /// ```
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let (url, pool_size) = split_pool_size(url)?;
+        let url = url.as_str();
         let store = if url.starts_with("sqlite:") {
-            Self::connect_sqlite(url).await?
+            Self::connect_sqlite(url, pool_size.unwrap_or(SQLITE_MAX_CONNECTIONS)).await?
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Self::connect_postgres(url).await?
+            Self::connect_postgres(url, pool_size.unwrap_or(POSTGRES_MAX_CONNECTIONS)).await?
         } else {
             return Err(setup_error(
                 "a SQL store URL starts with sqlite://, sqlite:, postgres:// or postgresql://".to_owned(),
@@ -173,12 +204,12 @@ impl SqlStore {
     }
 
     #[cfg(not(feature = "sqlite"))]
-    async fn connect_sqlite(_url: &str) -> Result<Self, StoreError> {
+    async fn connect_sqlite(_url: &str, _pool_size: u32) -> Result<Self, StoreError> {
         Err(feature_off("sqlite", "SQLite"))
     }
 
     #[cfg(feature = "sqlite")]
-    pub(super) async fn connect_sqlite(url: &str) -> Result<Self, StoreError> {
+    pub(super) async fn connect_sqlite(url: &str, pool_size: u32) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| setup_error(format!("invalid SQLite URL: {e}")))?
             .create_if_missing(true)
@@ -199,7 +230,7 @@ impl SqlStore {
         let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
         let pool = loop {
             let pool = SqlitePoolOptions::new()
-                .max_connections(SQLITE_MAX_CONNECTIONS)
+                .max_connections(pool_size)
                 // Connections are never closed for idleness or age: an in-memory database lives
                 // only as long as one of its connections does. No `min_connections` either:
                 // sqlx would open it from a background task that races `connect_with`'s own
@@ -225,12 +256,12 @@ impl SqlStore {
     }
 
     #[cfg(not(feature = "postgres"))]
-    async fn connect_postgres(_url: &str) -> Result<Self, StoreError> {
+    async fn connect_postgres(_url: &str, _pool_size: u32) -> Result<Self, StoreError> {
         Err(feature_off("postgres", "PostgreSQL"))
     }
 
     #[cfg(feature = "postgres")]
-    async fn connect_postgres(url: &str) -> Result<Self, StoreError> {
+    async fn connect_postgres(url: &str, pool_size: u32) -> Result<Self, StoreError> {
         let options =
             PgConnectOptions::from_str(url).map_err(|e| setup_error(format!("invalid PostgreSQL URL: {e}")))?;
         let what = describe_postgres(&options);
@@ -242,10 +273,8 @@ impl SqlStore {
             .map_err(|e| setup_error(format!("cannot connect to {what}: {e}")))?;
         // Closing politely is a courtesy to the server; the connection was good either way.
         let _ = probe.close().await;
-        let pool = PgPoolOptions::new()
-            .max_connections(POSTGRES_MAX_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_lazy_with(options);
+        let pool =
+            PgPoolOptions::new().max_connections(pool_size).acquire_timeout(ACQUIRE_TIMEOUT).connect_lazy_with(options);
         Ok(Self { pool: Pool::Postgres(pool) })
     }
 }
@@ -260,4 +289,26 @@ fn describe_postgres(options: &PgConnectOptions) -> String {
         options.get_port(),
         options.get_database().unwrap_or("")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_pool_size;
+
+    #[test]
+    fn pool_size_is_taken_out_of_the_url() {
+        let split = |url: &str| split_pool_size(url).expect("valid");
+        assert_eq!(split("sqlite://data/a.db"), ("sqlite://data/a.db".to_owned(), None));
+        assert_eq!(split("sqlite://data/a.db?pool_size=3"), ("sqlite://data/a.db".to_owned(), Some(3)));
+        assert_eq!(
+            split("postgres://u@h/db?sslmode=disable&pool_size=40&application_name=x"),
+            ("postgres://u@h/db?sslmode=disable&application_name=x".to_owned(), Some(40))
+        );
+        for bad in
+            ["sqlite::memory:?pool_size=0", "sqlite:a?pool_size=1001", "sqlite:a?pool_size=x", "sqlite:a?pool_size="]
+        {
+            let e = split_pool_size(bad).expect_err(bad).to_string();
+            assert!(e.contains("pool_size"), "{bad}: {e}");
+        }
+    }
 }

@@ -319,7 +319,7 @@ mod tests {
             db_time(SystemTime::now())
         ));
         let url = format!("sqlite://{}", dir.join("v1.db").display());
-        let store = SqlStore::connect_sqlite(&url).await.expect("open");
+        let store = SqlStore::connect_sqlite(&url, 5).await.expect("open");
         // Irrefutable in a build with SQLite alone.
         #[allow(irrefutable_let_patterns)]
         let Pool::Sqlite(pool) = &store.pool else { panic!("a SQLite pool") };
