@@ -227,7 +227,7 @@ async fn bad_requests_get_rfc_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn introspection_is_rate_limited_like_the_token_endpoint() {
+async fn introspection_counts_against_the_oauth_request_budget() {
     let server = TestServer::start_with(|mut c| {
         c.oauth_requests_per_minute = 3;
         c
