@@ -126,6 +126,12 @@ pub struct Config {
     /// [`SystemClock`]; tests set a [`ManualClock`](crate::clock::ManualClock) (also through
     /// [`McpServerBuilder::clock`](crate::McpServerBuilder::clock)) to move time instead of sleeping.
     pub clock: Arc<dyn Clock>,
+    /// Where [`McpServer::run`](crate::McpServer::run) and
+    /// [`McpServer::serve`](crate::McpServer::serve) serve Prometheus metrics (`GET /metrics`)
+    /// and `/healthz` and `/readyz`, from `METRICS_ADDR` (for example `127.0.0.1:9464`). A
+    /// listener of its own, never the public port: keep it private. Default `None`: no metrics
+    /// are recorded. Needs the `metrics` feature; see [`crate::metrics`].
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Config {
@@ -165,6 +171,7 @@ impl std::fmt::Debug for Config {
             server_name,
             database_url,
             clock,
+            metrics_addr,
         } = self;
         f.debug_struct("Config")
             .field("public_url", public_url)
@@ -201,6 +208,7 @@ impl std::fmt::Debug for Config {
             .field("server_name", server_name)
             .field("database_url", &database_url.as_ref().map(|_| Redacted))
             .field("clock", clock)
+            .field("metrics_addr", metrics_addr)
             .finish()
     }
 }
@@ -255,6 +263,7 @@ impl Config {
             server_name: "MCP server".into(),
             database_url: None,
             clock: Arc::new(SystemClock),
+            metrics_addr: None,
         })
     }
 
@@ -383,6 +392,15 @@ impl Config {
             config.oauth_requests_per_minute = v.parse().map_err(|_| {
                 ConfigError::new("OAUTH_RATE_LIMIT_PER_MINUTE", format!("{v:?} is not a whole number (0 = off)"))
             })?;
+        }
+        if let Some(v) = get("METRICS_ADDR") {
+            let addr = v.parse().map_err(|_| {
+                ConfigError::new(
+                    "METRICS_ADDR",
+                    format!("{v:?} is not an address and port (for example 127.0.0.1:9464)"),
+                )
+            })?;
+            config.metrics_addr = Some(addr);
         }
         Ok(config)
     }
@@ -663,5 +681,14 @@ mod tests {
             assert_eq!(err.setting, var, "{value}");
             assert!(err.to_string().contains(var));
         }
+    }
+
+    #[test]
+    fn metrics_addr_is_off_unless_set_and_must_be_an_address() {
+        assert_eq!(Config::from_lookup(env(&[])).expect("valid").metrics_addr, None);
+        let c = Config::from_lookup(env(&[("METRICS_ADDR", "127.0.0.1:9464")])).expect("valid");
+        assert_eq!(c.metrics_addr.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:9464"));
+        let err = Config::from_lookup(env(&[("METRICS_ADDR", "localhost")])).expect_err("not an address");
+        assert_eq!(err.setting, "METRICS_ADDR");
     }
 }

@@ -270,6 +270,7 @@ pub mod http;
 mod http_util;
 mod json_depth;
 mod mcp_handler;
+pub mod metrics;
 mod oauth_messages;
 mod password;
 mod provider;
@@ -277,6 +278,7 @@ mod rate_limit;
 #[cfg(test)]
 mod redaction_tests;
 mod redirect_uri;
+mod request_id;
 mod router;
 mod secret;
 mod serve;

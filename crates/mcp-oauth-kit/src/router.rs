@@ -13,14 +13,16 @@ use std::time::Instant;
 
 use http::header::{HOST, ORIGIN};
 use http::{HeaderValue, Method, Request, StatusCode};
+use tracing::Instrument as _;
 
-use crate::endpoints::{authorize, introspect, login, metadata, pages, registration, token};
+use crate::endpoints::{authorize, health, introspect, login, metadata, pages, registration, token};
 use crate::escaped::Escaped;
 use crate::guard::guard;
 use crate::http_util::{
     BoxError, HttpResponse, RequestBody, box_body, oauth_error, public_json, read_body, set_retry_after, text,
 };
 use crate::rate_limit::{Verdict, client_ip};
+use crate::request_id::{X_REQUEST_ID, request_id};
 use crate::state::AppState;
 
 /// The kit's whole HTTP surface as a service: OAuth endpoints, login page, metadata and the
@@ -67,15 +69,31 @@ impl Router {
         B::Error: Into<BoxError>,
     {
         let started = Instant::now();
+        let request_id = request_id(req.headers(), self.state.config.trust_forwarded_for);
+        // Every line logged while the request is served carries its id.
+        let span = tracing::info_span!("request", request_id = %request_id.to_str().unwrap_or_default());
+        let mut response = self.handle_in_span(req.map(box_body), peer, started).instrument(span).await;
+        response.headers_mut().insert(X_REQUEST_ID, request_id);
+        response
+    }
+
+    async fn handle_in_span(
+        &self,
+        req: Request<RequestBody>,
+        peer: Option<SocketAddr>,
+        started: Instant,
+    ) -> HttpResponse {
         // For the log line: a standard method is a tag. The MCP path is logged as configured,
         // so the hot path keeps no copy of the `Uri`; other paths share its bytes.
         let method = req.method().clone();
         let other_uri = (!self.state.is_mcp_path(req.uri().path())).then(|| req.uri().clone());
         let path = other_uri.as_ref().map_or(self.state.config.mcp_path.as_str(), |u| u.path());
-        let req = req.map(box_body);
+        let route = if crate::metrics::enabled() { self.route(req.uri().path()) } else { "" };
         let response = self.dispatch(req, peer).await;
+        let elapsed = started.elapsed();
+        crate::metrics::http_request(route, response.status(), elapsed);
         let status = response.status().as_u16();
-        let elapsed_us = started.elapsed().as_micros() as u64;
+        let elapsed_us = elapsed.as_micros() as u64;
         if status >= 500 {
             tracing::warn!(%method, path = %Escaped(path), status, elapsed_us, "request failed");
         } else if other_uri.is_none() {
@@ -89,9 +107,41 @@ impl Router {
         response
     }
 
+    /// The metrics' name for a path: one of a fixed set, so that no label grows with what
+    /// clients send.
+    fn route(&self, path: &str) -> &'static str {
+        if self.state.is_mcp_path(path) {
+            return "mcp";
+        }
+        match path {
+            "/" => "root",
+            "/register" => "register",
+            "/authorize" => "authorize",
+            "/login" => "login",
+            "/logout" => "logout",
+            "/token" => "token",
+            "/revoke" => "revoke",
+            "/introspect" => "introspect",
+            "/healthz" => "healthz",
+            "/readyz" => "readyz",
+            "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => {
+                "authorization_server_metadata"
+            }
+            p if p.starts_with("/.well-known/oauth-protected-resource") => "protected_resource_metadata",
+            _ => "other",
+        }
+    }
+
     async fn dispatch(&self, req: Request<RequestBody>, peer: Option<SocketAddr>) -> HttpResponse {
         let state = &*self.state;
         let config = &*state.config;
+        // Before the Host check: probes reach the server by its address, not its public name,
+        // and neither answer depends on who asks.
+        match (req.method(), req.uri().path()) {
+            (&Method::GET, "/healthz") => return health::healthz(),
+            (&Method::GET, "/readyz") => return state.readiness.readyz().await,
+            _ => {}
+        }
         // Compared as bytes: every allowed name is ASCII, so no `to_str` pass is needed.
         let host = match req.headers().get(HOST) {
             Some(h) => Some(h.as_bytes()),
@@ -135,6 +185,7 @@ impl Router {
                 Ok(Verdict::Allowed) => {}
                 Ok(Verdict::Limited(retry)) => {
                     tracing::warn!(%ip, "OAuth endpoint rate limit reached");
+                    crate::metrics::rate_limited(crate::metrics::Limit::OAuthEndpoints);
                     return too_many_requests(retry);
                 }
                 // Fails closed: the limit is what stands between a flood and the argon2 runs

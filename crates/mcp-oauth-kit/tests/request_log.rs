@@ -121,3 +121,21 @@ async fn client_chosen_text_reaches_log_lines_escaped() {
         assert!(!line.contains(['\u{85}', '\u{2028}', '\u{2029}']), "a raw line separator: {line:?}");
     }
 }
+
+#[tokio::test]
+async fn every_line_of_a_request_carries_the_request_id_of_its_response() {
+    let captured = captured();
+    let server = TestServer::start().await;
+    // A sign-in with a wrong password: the endpoint logs a line of its own, and the router one.
+    let auth = server.authorize_url(&server.register_public().await, &Pkce::new().challenge, "st", &[]);
+    let page = server.open_login(&auth).await;
+    let res = server.post_login(&page.form("alice", "wrong-7c1d", "allow"), page.cookie.as_deref()).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let id = res.headers()["x-request-id"].to_str().expect("ASCII").to_owned();
+
+    let lines = captured.lines();
+    let of_request: Vec<&String> = lines.iter().filter(|l| l.contains(&format!("request_id={id}"))).collect();
+    assert!(of_request.iter().any(|l| l.contains("sign-in failed")), "the endpoint's line: {of_request:#?}");
+    assert!(of_request.iter().any(|l| l.contains("path=/login ")), "the request line: {of_request:#?}");
+    assert!(!lines.iter().any(|l| l.contains("wrong-7c1d")), "no password in the log");
+}

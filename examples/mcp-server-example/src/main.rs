@@ -46,13 +46,22 @@ fn log_in_colour() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// `LOG_FORMAT`: `text` (the default) or `json`, one object a line for a log collector.
+fn log_as_json() -> Result<bool, String> {
+    match std::env::var("LOG_FORMAT").unwrap_or_default().trim() {
+        "" | "text" => Ok(false),
+        "json" => Ok(true),
+        other => Err(format!("invalid configuration: LOG_FORMAT: {other:?} is not text or json")),
+    }
+}
+
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // The log goes to stderr, so that stdout holds only what a person needs to start.
-    tracing_subscriber::fmt()
-        .with_env_filter(log_filter()?)
-        .with_writer(std::io::stderr)
-        .with_ansi(log_in_colour())
-        .init();
+    let log = tracing_subscriber::fmt().with_env_filter(log_filter()?).with_writer(std::io::stderr);
+    match log_as_json()? {
+        true => log.json().init(),
+        false => log.with_ansi(log_in_colour()).init(),
+    }
     let config = Config::from_env()?.with_server_name("Acme demo MCP server");
     let tools = Tools::new()
         .instructions("Roll dice with roll_dice; show a personal greeting card with greeting_card.")
