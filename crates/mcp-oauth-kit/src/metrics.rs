@@ -36,7 +36,7 @@
 //! |---|---|
 //! | `mcp_http_requests_total` (counter) | `route`, `status` |
 //! | `mcp_http_request_duration_seconds` (histogram) | `route` |
-//! | `mcp_tool_calls_total` (counter) | `tool` (`unknown` for a name not registered), `outcome` (`ok`, `error`, `invalid_arguments`, `unknown_tool`, `denied`) |
+//! | `mcp_tool_calls_total` (counter) | `tool` (`unknown` for a name not registered), `outcome` (`ok`, `error`, `invalid_arguments`, `unknown_tool`, `denied`); tools of a [`Tools`](crate::Tools) registry, not of an `rmcp_handler` |
 //! | `mcp_tokens_total` (counter) | `event` (`issued`, `refreshed`, `revoked`) |
 //! | `mcp_sign_ins_total` (counter) | `outcome` (`succeeded`, `failed`, `throttled`) |
 //! | `mcp_rate_limit_rejections_total` (counter) | `limit` (`oauth_endpoints`, `sign_in`) |
@@ -135,12 +135,34 @@ pub(crate) fn http_request(route: &'static str, status: http::StatusCode, elapse
     }
     #[cfg(feature = "metrics")]
     {
-        let status = status.as_u16().to_string();
+        let status = status_label(status);
         ::metrics::counter!("mcp_http_requests_total", "route" => route, "status" => status).increment(1);
         ::metrics::histogram!("mcp_http_request_duration_seconds", "route" => route).record(elapsed);
     }
     #[cfg(not(feature = "metrics"))]
     let _ = (route, status, elapsed);
+}
+
+/// The status as a label, without an allocation for the statuses the kit usually answers.
+#[cfg(feature = "metrics")]
+fn status_label(status: http::StatusCode) -> ::metrics::SharedString {
+    let common = match status.as_u16() {
+        200 => "200",
+        201 => "201",
+        202 => "202",
+        204 => "204",
+        302 => "302",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        429 => "429",
+        500 => "500",
+        503 => "503",
+        other => return other.to_string().into(),
+    };
+    common.into()
 }
 
 /// One `tools/call`; `tool` is the name of a registered tool, `None` for any other name.
