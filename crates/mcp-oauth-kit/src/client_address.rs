@@ -134,6 +134,12 @@ pub(crate) fn client_ip(config: &Config, headers: &http::HeaderMap, peer: Option
         .map_or_else(|| "unknown".to_owned(), address_bucket)
 }
 
+/// Whether the TCP peer is a proxy whose headers are believed: any peer with
+/// `TRUST_FORWARDED_FOR`, else one in `TRUSTED_PROXIES`.
+pub(crate) fn peer_is_trusted(config: &Config, peer: Option<IpAddr>) -> bool {
+    config.trust_forwarded_for || peer.is_some_and(|ip| config.trusted_proxies.iter().any(|r| r.contains(ip)))
+}
+
 fn client_address(
     headers: &http::HeaderMap,
     peer: Option<IpAddr>,

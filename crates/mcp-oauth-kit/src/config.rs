@@ -159,6 +159,12 @@ pub struct Config {
     /// The kit's client registrations at upstream providers, which refresh users' upstream
     /// tokens: an upstream token is kept only for one of these clients.
     pub upstream_clients: Vec<UpstreamClient>,
+    /// Where [`McpServer::run`](crate::McpServer::run) and
+    /// [`McpServer::serve`](crate::McpServer::serve) serve Prometheus metrics (`GET /metrics`)
+    /// and `/healthz` and `/readyz`, from `METRICS_ADDR` (for example `127.0.0.1:9464`). A
+    /// listener of its own, never the public port: keep it private. Default `None`: no metrics
+    /// are recorded. Needs the `metrics` feature; see [`crate::metrics`].
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Config {
@@ -205,6 +211,7 @@ impl std::fmt::Debug for Config {
             clock,
             upstream_token_key,
             upstream_clients,
+            metrics_addr,
         } = self;
         f.debug_struct("Config")
             .field("public_url", public_url)
@@ -248,6 +255,7 @@ impl std::fmt::Debug for Config {
             .field("clock", clock)
             .field("upstream_token_key", upstream_token_key)
             .field("upstream_clients", upstream_clients)
+            .field("metrics_addr", metrics_addr)
             .finish()
     }
 }
@@ -309,6 +317,7 @@ impl Config {
             clock: Arc::new(SystemClock),
             upstream_token_key: None,
             upstream_clients: Vec::new(),
+            metrics_addr: None,
         })
     }
 
@@ -468,6 +477,15 @@ impl Config {
         }
         if let Some(v) = get("TOKEN_CACHE_TTL_SECS") {
             config.token_cache_ttl = parse_secs_or_zero("TOKEN_CACHE_TTL_SECS", &v)?;
+        }
+        if let Some(v) = get("METRICS_ADDR") {
+            let addr = v.parse().map_err(|_| {
+                ConfigError::new(
+                    "METRICS_ADDR",
+                    format!("{v:?} is not an address and port (for example 127.0.0.1:9464)"),
+                )
+            })?;
+            config.metrics_addr = Some(addr);
         }
         Ok(config)
     }
@@ -810,5 +828,14 @@ mod tests {
             assert_eq!(err.setting, var, "{value}");
             assert!(err.to_string().contains(var));
         }
+    }
+
+    #[test]
+    fn metrics_addr_is_off_unless_set_and_must_be_an_address() {
+        assert_eq!(Config::from_lookup(env(&[])).expect("valid").metrics_addr, None);
+        let c = Config::from_lookup(env(&[("METRICS_ADDR", "127.0.0.1:9464")])).expect("valid");
+        assert_eq!(c.metrics_addr.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:9464"));
+        let err = Config::from_lookup(env(&[("METRICS_ADDR", "localhost")])).expect_err("not an address");
+        assert_eq!(err.setting, "METRICS_ADDR");
     }
 }

@@ -4,6 +4,7 @@
 //! [`OAuthServer`](crate::auth::OAuthServer)'s, and only the router knows their paths.
 
 pub(crate) mod authorize;
+pub(crate) mod health;
 pub(crate) mod introspect;
 pub(crate) mod login;
 pub(crate) mod metadata;

@@ -193,6 +193,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! For operators: `/healthz` and `/readyz` answer on the public port; set
+//! [`Config::metrics_addr`] (`METRICS_ADDR`) for Prometheus metrics on a private listener, or
+//! call [`McpServer::metrics`] to serve them from your own server ([`metrics`]
+//! lists the series).
+//!
 //! Lifetimes, rate limits, logs, shutdown and several instances: the README's
 //! [production section](https://github.com/mcp-oauth-kit/mcp-oauth-kit#taking-it-to-production).
 //!
@@ -240,8 +245,8 @@
 //! [`users`] (user stores and password helpers), [`tools`] (the traits behind the tool API
 //! and the MCP Apps constants), [`auth`] (token verification and the built-in authorization
 //! server's handle), [`store`] (storage backends), [`http`] (mounting in your own server),
-//! [`claims`] (extra claims on a caller) and [`clock`] (the time source, and a manual clock
-//! that makes expiry tests instant). `docs/ARCHITECTURE.md` in the repository has the code map
+//! [`claims`] (extra claims on a caller), [`clock`] (the time source, and a manual clock
+//! that makes expiry tests instant) and [`metrics`] (Prometheus metrics). `docs/ARCHITECTURE.md` in the repository has the code map
 //! and the invariants.
 //!
 //! [`MemoryStore`]: store::MemoryStore
@@ -278,6 +283,7 @@ pub mod http;
 mod http_util;
 mod json_depth;
 mod mcp_handler;
+pub mod metrics;
 mod oauth_messages;
 mod password;
 mod provider;
@@ -285,6 +291,7 @@ mod rate_limit;
 #[cfg(test)]
 mod redaction_tests;
 mod redirect_uri;
+mod request_id;
 mod router;
 mod secret;
 mod serve;

@@ -13,15 +13,17 @@ use std::time::Instant;
 
 use http::header::{HOST, ORIGIN};
 use http::{HeaderValue, Method, Request, StatusCode};
+use tracing::Instrument as _;
 
-use crate::client_address::client_ip;
-use crate::endpoints::{authorize, introspect, login, metadata, pages, registration, token};
+use crate::client_address::{client_ip, peer_is_trusted};
+use crate::endpoints::{authorize, health, introspect, login, metadata, pages, registration, token};
 use crate::escaped::Escaped;
 use crate::guard::guard;
 use crate::http_util::{
     BoxError, HttpResponse, RequestBody, box_body, oauth_error, public_json, read_body, text, too_many_requests,
 };
 use crate::rate_limit::Verdict;
+use crate::request_id::{X_REQUEST_ID, request_id};
 use crate::state::AppState;
 
 /// The kit's whole HTTP surface as a service: OAuth endpoints, login page, metadata and the
@@ -68,6 +70,20 @@ impl Router {
         B::Error: Into<BoxError>,
     {
         let started = Instant::now();
+        let request_id = request_id(req.headers(), peer_is_trusted(&self.state.config, peer.map(|a| a.ip())));
+        // Every line logged while the request is served carries its id.
+        let span = tracing::info_span!("request", request_id = %request_id.to_str().unwrap_or_default());
+        let mut response = self.handle_in_span(req.map(box_body), peer, started).instrument(span).await;
+        response.headers_mut().insert(X_REQUEST_ID, request_id);
+        response
+    }
+
+    async fn handle_in_span(
+        &self,
+        req: Request<RequestBody>,
+        peer: Option<SocketAddr>,
+        started: Instant,
+    ) -> HttpResponse {
         // For the log line: a standard method is a tag. The MCP path is logged as configured,
         // so the hot path keeps no copy of the `Uri`; other paths share its bytes.
         let method = req.method().clone();
@@ -76,10 +92,12 @@ impl Router {
         // The client's address (the trusted one, see `client_address`), for the per-address
         // limits and the log line; the MCP hot path does not pay for working it out.
         let client = other_uri.as_ref().map(|_| client_ip(&self.state.config, req.headers(), peer.map(|a| a.ip())));
-        let req = req.map(box_body);
+        let route = if crate::metrics::enabled() { self.route(req.uri().path()) } else { "" };
         let response = self.dispatch(req, client.as_deref().unwrap_or_default()).await;
+        let elapsed = started.elapsed();
+        crate::metrics::http_request(route, response.status(), elapsed);
         let status = response.status().as_u16();
-        let elapsed_us = started.elapsed().as_micros() as u64;
+        let elapsed_us = elapsed.as_micros() as u64;
         let client = client.as_deref().unwrap_or("-");
         if status >= 500 {
             tracing::warn!(%method, path = %Escaped(path), status, elapsed_us, client = %client, "request failed");
@@ -94,10 +112,42 @@ impl Router {
         response
     }
 
+    /// The metrics' name for a path: one of a fixed set, so that no label grows with what
+    /// clients send.
+    fn route(&self, path: &str) -> &'static str {
+        if self.state.is_mcp_path(path) {
+            return "mcp";
+        }
+        match path {
+            "/" => "root",
+            "/register" => "register",
+            "/authorize" => "authorize",
+            "/login" => "login",
+            "/logout" => "logout",
+            "/token" => "token",
+            "/revoke" => "revoke",
+            "/introspect" => "introspect",
+            "/healthz" => "healthz",
+            "/readyz" => "readyz",
+            "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => {
+                "authorization_server_metadata"
+            }
+            p if p.starts_with("/.well-known/oauth-protected-resource") => "protected_resource_metadata",
+            _ => "other",
+        }
+    }
+
     /// Answer `req` from the client address `ip` (empty on the MCP path, which needs none).
     async fn dispatch(&self, req: Request<RequestBody>, ip: &str) -> HttpResponse {
         let state = &*self.state;
         let config = &*state.config;
+        // Before the Host check: probes reach the server by its address, not its public name,
+        // and neither answer depends on who asks.
+        match (req.method(), req.uri().path()) {
+            (&Method::GET, "/healthz") => return health::healthz(),
+            (&Method::GET, "/readyz") => return state.readiness.readyz().await,
+            _ => {}
+        }
         // Compared as bytes: every allowed name is ASCII, so no `to_str` pass is needed.
         let host = match req.headers().get(HOST) {
             Some(h) => Some(h.as_bytes()),
@@ -145,6 +195,7 @@ impl Router {
                 Ok(Verdict::Allowed) => {}
                 Ok(Verdict::Limited(retry)) => {
                     tracing::warn!(%ip, "OAuth endpoint rate limit reached");
+                    crate::metrics::rate_limited(crate::metrics::Limit::OAuthEndpoints);
                     return too_many_requests(retry);
                 }
                 // Fails closed: the limit is what stands between a flood and the argon2 runs

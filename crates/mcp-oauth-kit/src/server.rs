@@ -246,6 +246,8 @@ impl McpServerBuilder {
         }
         let config = Arc::new(self.config);
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        // Times each store operation while metrics are on; a relaxed load a call otherwise.
+        let store: Arc<dyn Store> = Arc::new(crate::metrics::timed_store::TimedStore(store));
         let verified = Arc::new(VerifiedCache::new(config.token_cache_ttl));
         let authority = match (self.users, self.provider) {
             (Some(users), None) => {
@@ -265,6 +267,10 @@ impl McpServerBuilder {
                 return Err(crate::error::ConfigError::new("user_store", reason).into());
             }
         };
+        if config.metrics_addr.is_some() && !cfg!(feature = "metrics") {
+            let reason = "needs mcp-oauth-kit's `metrics` feature, which this build left out";
+            return Err(crate::error::ConfigError::new("metrics_addr", reason).into());
+        }
         if config.client_id_metadata_documents && !cfg!(feature = "cimd") {
             let reason = "needs mcp-oauth-kit's `cimd` feature, which this build left out";
             return Err(crate::error::ConfigError::new("client_id_metadata_documents", reason).into());
@@ -295,7 +301,13 @@ impl McpServerBuilder {
         let mcp = handler(rmcp_config);
         let oauth = authority.authorization_server().cloned();
         let state = AppState::new(config.clone(), authority, verified, store.clone(), mcp, self.tool_scopes);
-        Ok(McpServer { config, router: Router::new(state), store, cancel, oauth })
+        let server = McpServer { config, router: Router::new(state), store, cancel, oauth };
+        // Record from the first request on, before `serve` opens the listener.
+        #[cfg(feature = "metrics")]
+        if server.config.metrics_addr.is_some() {
+            server.metrics()?;
+        }
+        Ok(server)
     }
 }
 
@@ -423,6 +435,20 @@ impl McpServer {
         self.router.clone()
     }
 
+    /// Turn the kit's Prometheus metrics on and get the handle that renders them, for a server
+    /// of your own around [`McpServer::router`]: serve [`Metrics::render`](crate::metrics::Metrics::render)
+    /// at a scrape route on a private listener. The first call installs the process's `metrics`
+    /// recorder; later calls return handles on the same one. With
+    /// [`Config::metrics_addr`] set, [`McpServer::serve`] does all of this itself.
+    /// The [`metrics`](crate::metrics) module has an example and the list of series.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when another `metrics` recorder is installed in this process.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(&self) -> Result<crate::metrics::Metrics, Error> {
+        crate::metrics::Metrics::install(self.router.state().clone())
+    }
+
     /// Listen on [`Config::listen_addr`] (port 0: one the system picks, logged in the
     /// `serving` line) and serve until SIGINT or SIGTERM.
     ///
@@ -453,9 +479,21 @@ impl McpServer {
     /// # Ok(()) }
     /// ```
     ///
+    /// With [`Config::metrics_addr`] set it also serves `/metrics`, `/healthz` and `/readyz`
+    /// there, and logs `serving metrics listen=ADDR`.
+    ///
     /// # Errors
-    /// [`Error::Io`] only for unrecoverable listener failures.
+    /// [`Error::Io`] for unrecoverable listener failures, and when the metrics address cannot
+    /// be bound.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+        #[cfg(feature = "metrics")]
+        if let Some(addr) = self.config.metrics_addr {
+            let metrics_listener = TcpListener::bind(addr).await?;
+            let listen = metrics_listener.local_addr().unwrap_or(addr);
+            tracing::info!(%listen, "serving metrics");
+            let (metrics, state) = (self.metrics()?, self.router.state().clone());
+            tokio::spawn(crate::metrics::listener::serve(metrics_listener, metrics, state, self.cancel.clone()));
+        }
         // The bound address: with port 0 the system picked the port, and this line says which.
         let listen = listener.local_addr().unwrap_or(self.config.listen_addr);
         tracing::info!(

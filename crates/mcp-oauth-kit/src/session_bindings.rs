@@ -46,6 +46,12 @@ impl SessionBindings {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(session);
     }
 
+    /// How many sessions are bound: the live MCP sessions, for the metrics.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn len(&self) -> usize {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Forget sessions idle for longer than rmcp keeps them (it closes them after 5 minutes).
     pub(crate) fn sweep(&self, max_idle: Duration) -> usize {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());

@@ -14,6 +14,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 
 use crate::authorization_server::OAuthServer;
 use crate::config::Config;
+use crate::endpoints::health::Readiness;
 use crate::http_util::{HttpResponse, RequestBody};
 use crate::mcp_handler::ToolsHandler;
 use crate::provider::{AccessToken, AuthProvider, TokenRejection};
@@ -94,6 +95,8 @@ pub(crate) struct AppState {
     /// Scopes each tool requires, for the guard's 403 (empty when no tool needs one).
     pub(crate) tool_scopes: HashMap<String, Vec<String>>,
     pub(crate) limits: Limits,
+    /// The store check behind `/readyz`.
+    pub(crate) readiness: Readiness,
     allowed_hosts: Vec<String>,
     allowed_origins: Vec<String>,
 }
@@ -108,9 +111,11 @@ impl AppState {
         tool_scopes: HashMap<String, Vec<String>>,
     ) -> Self {
         let (allowed_hosts, allowed_origins) = allowed_hosts_and_origins(&config);
+        let readiness = Readiness::new(store.clone());
         let limits = Limits::new(&config, store);
         Self {
             limits,
+            readiness,
             config,
             authority,
             verified,

@@ -165,3 +165,21 @@ async fn a_refused_host_is_named_in_the_log() {
         "{lines:#?}"
     );
 }
+
+#[tokio::test]
+async fn every_line_of_a_request_carries_the_request_id_of_its_response() {
+    let captured = captured();
+    let server = TestServer::start().await;
+    // A sign-in with a wrong password: the endpoint logs a line of its own, and the router one.
+    let auth = server.authorize_url(&server.register_public().await, &Pkce::new().challenge, "st", &[]);
+    let page = server.open_login(&auth).await;
+    let res = server.post_login(&page.form("alice", "wrong-7c1d", "allow"), page.cookie.as_deref()).await;
+    common::assert_wrong_credentials(&res, "a wrong password");
+    let id = res.headers()["x-request-id"].to_str().expect("ASCII").to_owned();
+
+    let lines = captured.lines();
+    let of_request: Vec<&String> = lines.iter().filter(|l| l.contains(&format!("request_id={id}"))).collect();
+    assert!(of_request.iter().any(|l| l.contains("sign-in failed")), "the endpoint's line: {of_request:#?}");
+    assert!(of_request.iter().any(|l| l.contains("path=/login ")), "the request line: {of_request:#?}");
+    assert!(!lines.iter().any(|l| l.contains("wrong-7c1d")), "no password in the log");
+}

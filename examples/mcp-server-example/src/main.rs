@@ -49,6 +49,15 @@ fn log_in_colour() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// `LOG_FORMAT`: `text` (the default) or `json`, one object a line for a log collector.
+fn log_as_json() -> Result<bool, String> {
+    match std::env::var("LOG_FORMAT").unwrap_or_default().trim() {
+        "" | "text" => Ok(false),
+        "json" => Ok(true),
+        other => Err(format!("invalid configuration: LOG_FORMAT: {other:?} is not text or json")),
+    }
+}
+
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let command = Command::parse(std::env::args_os().skip(1))?;
     if let Command::Help = command {
@@ -56,11 +65,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     // The log goes to stderr, so that stdout holds only what a person needs to start.
-    tracing_subscriber::fmt()
-        .with_env_filter(log_filter()?)
-        .with_writer(std::io::stderr)
-        .with_ansi(log_in_colour())
-        .init();
+    let log = tracing_subscriber::fmt().with_env_filter(log_filter()?).with_writer(std::io::stderr);
+    match log_as_json()? {
+        true => log.json().init(),
+        false => log.with_ansi(log_in_colour()).init(),
+    }
     let config = Config::from_env()?.with_server_name("Acme demo MCP server");
     let database_url = config.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
     if let Command::Backup(path) = &command {

@@ -13,6 +13,7 @@ use super::{OAuthServer, is_pkce_string};
 use crate::clock::later;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::escaped::Escaped;
+use crate::metrics::{self, TokenEvent};
 use crate::oauth_messages::{ClientCredentials, TokenResponse};
 use crate::secret::{NewSecret, TokenHash, ct_eq_str, pkce_s256};
 use crate::store::{
@@ -135,6 +136,7 @@ impl OAuthServer {
         }
         verdict?;
         let response = response.ok_or_else(invalid)?;
+        metrics::token(TokenEvent::Issued);
         tracing::info!(
             client_id = %Escaped(&client.client_id),
             subject = %Escaped(&record.grant.subject),
@@ -196,7 +198,10 @@ impl OAuthServer {
         let (response, records) = self.issue(&grant);
         let sealed = seal_successor(refresh_token, &response);
         match self.store.rotate_refresh(&old, now, records, sealed).await? {
-            RefreshRotation::Rotated(_) => Ok(response),
+            RefreshRotation::Rotated(_) => {
+                metrics::token(TokenEvent::Refreshed);
+                Ok(response)
+            }
             RefreshRotation::AlreadyRotated { grant, rotated_at, sealed_successor } => {
                 let in_grace = now.duration_since(rotated_at).unwrap_or_default() <= self.config.refresh_grace;
                 if in_grace && let Some(previous) = sealed_successor.and_then(|s| open_successor(refresh_token, &s)) {
@@ -228,6 +233,7 @@ impl OAuthServer {
             RevokedToken::Unknown => {}
             kind @ (RevokedToken::Access | RevokedToken::Refresh) => {
                 self.verified.clear();
+                metrics::token(TokenEvent::Revoked);
                 tracing::info!(client_id = %Escaped(&client.client_id), ?kind, "token revoked");
             }
         }

@@ -31,6 +31,7 @@ use crate::endpoints::session_cookie::{session_cookie, session_cookie_name, sign
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::escaped::Escaped;
 use crate::http_util::{Form, HttpResponse, has_content_type, redirect, set_retry_after};
+use crate::metrics::{self, Limit, SignIn};
 use crate::rate_limit::{Limits, SignInAttempt};
 use crate::secret::{Password, ct_eq_str, derived_token};
 use crate::user_store::{User, UserStore};
@@ -272,6 +273,8 @@ pub(crate) async fn submit(
         Ok(SignInAttempt::Allowed(attempt)) => attempt,
         Ok(SignInAttempt::Limited(retry)) => {
             tracing::warn!(%ip, "sign-in throttled after repeated failures");
+            metrics::sign_in(SignIn::Throttled);
+            metrics::rate_limited(Limit::SignIn);
             let secs = retry.as_secs().max(1);
             let e =
                 OAuthError::new(OAuthErrorCode::SlowDown, format!("too many failed sign-ins; try again in {secs} s"));
@@ -291,6 +294,7 @@ pub(crate) async fn submit(
     };
     let Some(user) = user else {
         tracing::info!(%ip, "sign-in failed: wrong username or password");
+        metrics::sign_in(SignIn::Failed);
         return match provider.record_failed_login(handle).await {
             Ok(true) => wrong_credentials(config, &browser, handle, username),
             Ok(false) => page_error(
@@ -321,6 +325,7 @@ pub(crate) async fn submit(
         return res;
     }
     tracing::info!(subject = %Escaped(&user.id), "user signed in and approved");
+    metrics::sign_in(SignIn::Succeeded);
     // A new session for whoever signed in; the one this browser had before (perhaps someone
     // else's: "Not you?") ends.
     if let Some(old) = read_cookie(headers, session_cookie_name(config))
