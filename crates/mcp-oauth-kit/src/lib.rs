@@ -285,6 +285,9 @@ mod session_bindings;
 mod state;
 pub mod store;
 pub mod tools;
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub mod upstream;
 mod user_store;
 pub mod users;
 mod verified_cache;

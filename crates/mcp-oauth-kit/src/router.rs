@@ -14,6 +14,8 @@ use std::time::Instant;
 use http::header::{HOST, ORIGIN};
 use http::{HeaderValue, Method, Request, StatusCode};
 
+#[cfg(feature = "jwt")]
+use crate::endpoints::callback;
 use crate::endpoints::{authorize, introspect, login, metadata, pages, registration, token};
 use crate::escaped::Escaped;
 use crate::guard::guard;
@@ -121,7 +123,8 @@ impl Router {
         let oauth = state.authority.authorization_server();
         let is_as = oauth.is_some();
         let oauth_path =
-            matches!(path, "/register" | "/authorize" | "/login" | "/logout" | "/token" | "/revoke" | "/introspect");
+            matches!(path, "/register" | "/authorize" | "/login" | "/logout" | "/token" | "/revoke" | "/introspect")
+                || path == "/oauth/callback";
         // The client address matters only to the OAuth endpoints' limits; the MCP hot path
         // does not pay for working it out.
         let ip = if is_as && oauth_path {
@@ -143,7 +146,7 @@ impl Router {
                 // same store anyway.
                 Err(e) => {
                     let e = crate::error::OAuthError::from(e);
-                    return if matches!(path, "/authorize" | "/login" | "/logout") {
+                    return if matches!(path, "/authorize" | "/login" | "/logout" | "/oauth/callback") {
                         pages::error_page(StatusCode::SERVICE_UNAVAILABLE, &config.server_name, &e)
                     } else {
                         oauth_error(&e)
@@ -182,6 +185,11 @@ impl Router {
                 }
                 Err(res) => res,
             },
+            #[cfg(feature = "jwt")]
+            (Method::GET, "/oauth/callback", Some(oauth)) => {
+                let query = req.uri().query().unwrap_or("").to_owned();
+                callback::callback(oauth, config, req.headers(), &query).await
+            }
             (Method::POST, "/logout", Some(oauth)) => match self.body(req).await {
                 Ok((headers, body)) => login::logout(oauth, config, &headers, &body).await,
                 Err(res) => res,
@@ -208,6 +216,7 @@ impl Router {
                 | "/token"
                 | "/revoke"
                 | "/introspect"
+                | "/oauth/callback"
                 | "/.well-known/oauth-authorization-server"
                 | "/.well-known/openid-configuration",
                 Some(_),

@@ -8,8 +8,8 @@
 #[cfg(feature = "introspection")]
 pub(crate) mod introspection;
 #[cfg(feature = "jwt")]
-mod jwks;
+pub(crate) mod jwks;
 #[cfg(feature = "jwt")]
 pub(crate) mod jwt;
 mod token_claims;
-mod upstream_http;
+pub(crate) mod upstream_http;

@@ -7,7 +7,9 @@
 //! `http://127.0.0.1:8000/mcp` and sign in as alice / password123 or bob / hunter2.
 //! Configuration comes from the environment (see `.env.example`): `PUBLIC_URL`, `HOST`, `PORT`,
 //! and `DATABASE_URL` (default: a SQLite file `data/mcp-server-example.sqlite3`, created on
-//! first start, so registrations and tokens survive a restart).
+//! first start, so registrations and tokens survive a restart). With `OIDC_ISSUER`,
+//! `OIDC_CLIENT_ID` and `OIDC_CLIENT_SECRET` (and optionally `OIDC_SCOPES`) the login page also
+//! offers sign-in at that OpenID provider (see `docs/DEPLOY.md`).
 
 mod dice;
 mod greeting_card;
@@ -16,6 +18,7 @@ mod users;
 use std::io::IsTerminal as _;
 
 use mcp_oauth_kit::store::open_store;
+use mcp_oauth_kit::upstream::OidcProvider;
 use mcp_oauth_kit::{Config, McpServer, Tools};
 use tracing_subscriber::EnvFilter;
 
@@ -61,7 +64,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let store = open_store(config.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
         .await
         .map_err(|e| format!("DATABASE_URL: {e}"))?;
-    let server = McpServer::builder(config).store(store).user_store(users::demo_users()?).tools(tools).build()?;
+    let mut builder = McpServer::builder(config).store(store).user_store(users::demo_users()?).tools(tools);
+    if let Some(provider) = OidcProvider::from_env().await? {
+        println!("The login page offers sign-in at {}", provider.issuer());
+        builder = builder.upstream(provider);
+    }
+    let server = builder.build()?;
     // Printed whatever RUST_LOG says: the two things a first run needs.
     println!("Connect an MCP client to {}", server.config().resource());
     println!("Sign in as alice / password123 or bob / hunter2 (demo users, demo only)");

@@ -38,6 +38,36 @@ const ACCOUNT: &str = r#"<div class="account">
     </form>
   </div>"#;
 
+/// Sign-in at the upstream provider, beside the password form: a form of its own, so that
+/// Enter in the password field still submits the password form.
+const UPSTREAM_FORM: &str = r#"<form method="post" action="/login" class="upstream">
+    <input type="hidden" name="request" value="{{request}}">
+    <input type="hidden" name="csrf_token" value="{{csrf_token}}">
+    <button type="submit" name="upstream" value="1">Continue with {{upstream}}</button>
+  </form>"#;
+
+/// What the sign-in page shows instead of credentials when all users sign in upstream:
+/// "Allow" continues there.
+const UPSTREAM_ONLY: &str =
+    r#"<p class="signed-in">Allow continues to sign in with <strong>{{upstream}}</strong>.</p>"#;
+
+/// The sign-in page's credential fields and what follows its form, for the sign-in methods
+/// `ctx` offers.
+fn sign_in_methods(ctx: &LoginContext, username: &str, request: &str, form_token: &str) -> (String, String) {
+    let fields = || fill(SIGN_IN_FIELDS, &[("username", &escape_html(username))]);
+    match ctx.upstream.as_deref().map(escape_html) {
+        None => (fields(), String::new()),
+        Some(name) if !ctx.passwords => (fill(UPSTREAM_ONLY, &[("upstream", &name)]), String::new()),
+        Some(name) => {
+            let form = fill(
+                UPSTREAM_FORM,
+                &[("upstream", &name), ("request", request), ("csrf_token", &escape_html(form_token))],
+            );
+            (fields(), form)
+        }
+    }
+}
+
 /// Fill `{{name}}` placeholders in one pass: text that was put in is never scanned again, so a
 /// client name that contains `{{csrf_token}}` stays that text. Unknown placeholders stay.
 fn fill(template: &str, values: &[(&str, &str)]) -> String {
@@ -76,14 +106,19 @@ fn render(config: &Config, ctx: &LoginContext, handle: &str, form_token: &str, p
     let request = escape_html(handle);
     let remember = if ctx.can_remember { fill(REMEMBER, &[("client_name", &client_name)]) } else { String::new() };
     let (title, heading, fields, error, account, footer) = match page {
-        Page::SignIn { username, error } => (
-            "Sign in",
-            format!("Sign in to {server_name}"),
-            fill(SIGN_IN_FIELDS, &[("username", &escape_html(username))]),
-            error.map(|e| format!(r#"<div class="error" role="alert">{}</div>"#, escape_html(e))).unwrap_or_default(),
-            String::new(),
-            "Only sign in if you started this connection yourself.",
-        ),
+        Page::SignIn { username, error } => {
+            let (fields, account) = sign_in_methods(ctx, username, &request, form_token);
+            (
+                "Sign in",
+                format!("Sign in to {server_name}"),
+                fields,
+                error
+                    .map(|e| format!(r#"<div class="error" role="alert">{}</div>"#, escape_html(e)))
+                    .unwrap_or_default(),
+                account,
+                "Only sign in if you started this connection yourself.",
+            )
+        }
         Page::Consent { user, logout_token } => {
             let request_url: String = url::form_urlencoded::byte_serialize(handle.as_bytes()).collect();
             let account = fill(
@@ -256,6 +291,23 @@ mod tests {
         assert!(!page.contains("checked"));
         let page = render(&config, &context("App", false), "h", "tok", &sign_in);
         assert!(!page.contains(r#"name="remember""#));
+    }
+
+    #[test]
+    fn the_upstream_sign_in_is_offered_beside_or_instead_of_passwords() {
+        let config = Config::new("http://127.0.0.1:1").expect("valid");
+        let sign_in = Page::SignIn { username: "", error: None };
+        let mut ctx = context("App", false);
+        ctx.upstream = Some("<Acme>".into());
+        let page = render(&config, &ctx, "h", "tok", &sign_in);
+        assert!(page.contains(r#"type="password""#) && page.contains("Continue with &lt;Acme&gt;"));
+        let upstream_form = page.find(r#"name="upstream""#).expect("the upstream button");
+        assert!(page.find(r#"type="password""#).is_some_and(|p| p < upstream_form), "the password form first");
+        assert_eq!(page.matches(r#"name="csrf_token" value="tok""#).count(), 2, "both forms carry the token");
+        ctx.passwords = false;
+        let page = render(&config, &ctx, "h", "tok", &sign_in);
+        assert!(!page.contains(r#"type="password""#) && !page.contains(r#"name="upstream""#));
+        assert!(page.contains("Allow continues to sign in with <strong>&lt;Acme&gt;</strong>"));
     }
 
     #[test]
