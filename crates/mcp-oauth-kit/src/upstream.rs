@@ -183,8 +183,8 @@ impl OidcProvider {
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
     ) -> Result<Self, UpstreamError> {
-        let issuer = issuer.trim_end_matches('/').to_owned();
-        let discovery = checked_url(&format!("{issuer}/.well-known/openid-configuration"))
+        let given = issuer.trim();
+        let discovery = checked_url(&format!("{}/.well-known/openid-configuration", given.trim_end_matches('/')))
             .map_err(|e| UpstreamError::InvalidUrl(format!("the issuer: {e}")))?;
         let http = upstream_http::client().map_err(|e| UpstreamError::Setup(e.to_string()))?;
         let request = http.get(discovery.clone()).header("accept", "application/json");
@@ -193,10 +193,12 @@ impl OidcProvider {
         let doc: Value = serde_json::from_slice(&body)
             .map_err(|e| UpstreamError::Discovery(format!("the metadata is not JSON: {e}")))?;
         let bad = |what: String| UpstreamError::Discovery(what);
-        // OpenID Connect Discovery §4.3: the issuer must be exactly the one asked for.
-        if member(&doc, "issuer") != Some(issuer.as_str()) {
-            return Err(bad(format!("the metadata's issuer is not {issuer}")));
-        }
+        // OpenID Connect Discovery §4.3: the issuer must be the one asked for. Some providers'
+        // identifiers end with a slash (Auth0's), which users may or may not copy.
+        let issuer = match member(&doc, "issuer") {
+            Some(i) if i.trim_end_matches('/') == given.trim_end_matches('/') => i.to_owned(),
+            _ => return Err(bad(format!("the metadata's issuer is not {given}"))),
+        };
         let endpoint = |name: &str| -> Result<Url, UpstreamError> {
             let url = member(&doc, name).ok_or_else(|| bad(format!("the metadata has no {name}")))?;
             checked_url(url).map_err(|e| bad(format!("{name}: {e}")))

@@ -73,9 +73,6 @@ pub(crate) fn start(upstream: &OidcProvider, config: &Config, handle: &str, brow
 /// `GET /oauth/callback?code=…&state=…[&iss=…]` or `?error=…&state=…`.
 pub(crate) async fn callback(oauth: &OAuthServer, config: &Config, headers: &HeaderMap, query: &str) -> HttpResponse {
     let page = |status, e: OAuthError| error_page(status, &config.server_name, &e);
-    let Some(upstream) = oauth.upstream() else {
-        return page(StatusCode::NOT_FOUND, OAuthError::invalid_request("this server has no upstream sign-in"));
-    };
     if query.len() > MAX_QUERY_BYTES {
         return page(StatusCode::URI_TOO_LONG, OAuthError::invalid_request("the sign-in response is too long"));
     }
@@ -88,6 +85,8 @@ pub(crate) async fn callback(oauth: &OAuthServer, config: &Config, headers: &Hea
             "this sign-in response is unknown, has expired, or was not started in this browser; start again from the application",
         )
     };
+    // Without an upstream no sign-in was sent there: every callback is unknown.
+    let Some(upstream) = oauth.upstream() else { return page(StatusCode::BAD_REQUEST, unknown()) };
     let Some((handle, mac)) = form.get("state").and_then(|s| s.split_once('.')) else {
         return page(StatusCode::BAD_REQUEST, unknown());
     };
