@@ -14,15 +14,23 @@ use std::time::Duration;
 
 use common::{Pkce, REDIRECT_URI, STATE, TestServer, hidden_input, param};
 use mcp_oauth_kit::upstream::OidcProvider as Upstream;
-use mcp_oauth_kit::{McpServer, ToolDef, Tools};
+use mcp_oauth_kit::{McpServer, Password, StaticUserStore, ToolDef, Tools};
 use oidc::{AtProvider, OidcProvider, ProviderConfig, browser, call_caller, follow, through_provider};
 use reqwest::{Response, StatusCode, Url};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-/// A provider, and our server (stateless, tool `caller`) whose users sign in there, beside a
-/// password form when `with_passwords`. `None` when Node.js is missing and not required.
+/// A provider, and our server (stateless, tool `caller`) whose users sign in there, beside the
+/// demo users' password form when `with_passwords`. `None` when Node.js is missing and not
+/// required.
 async fn start(with_passwords: bool) -> Option<(TestServer, OidcProvider)> {
+    start_with(move |_| with_passwords.then(common::users)).await
+}
+
+/// [`start`] with the user store that `users` makes for the provider's issuer, if any.
+async fn start_with(
+    users: impl FnOnce(&str) -> Option<StaticUserStore> + Send + 'static,
+) -> Option<(TestServer, OidcProvider)> {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
     let provider = OidcProvider::start(ProviderConfig::for_server(&base)).await?;
@@ -32,11 +40,15 @@ async fn start(with_passwords: bool) -> Option<(TestServer, OidcProvider)> {
         .display_name("Test IdP")
         .scopes(["openid", "profile", "email", "groups"])
         .min_refetch_interval(Duration::ZERO);
+    let users = users(upstream.issuer());
     let server = TestServer::launch_on(listener, move |mut config| {
         config.stateless = true;
         let tools = Tools::new().tool(ToolDef::new("caller", "Describe the caller").handler(oidc::caller));
         let builder = McpServer::builder(config).upstream(upstream).tools(tools);
-        if with_passwords { builder.user_store(common::users()) } else { builder }
+        match users {
+            Some(users) => builder.user_store(users),
+            None => builder,
+        }
     })
     .await;
     Some((server, provider))
@@ -218,4 +230,24 @@ async fn a_provider_that_is_down_or_a_user_who_cancels_gets_our_page() {
     provider.stop();
     let res = open(&at.browser, &at.callback).await;
     assert_error_page(res, StatusCode::BAD_GATEWAY, "the provider could not complete the sign-in").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_user_cannot_take_an_upstream_users_subject() {
+    let Some((server, provider)) = start_with(|issuer| {
+        let impostor =
+            StaticUserStore::new().with_user(&format!("{issuer}#u-carol"), "mallory", &Password::new("pw-1"));
+        Some(impostor.expect("a user store"))
+    })
+    .await
+    else {
+        return;
+    };
+    let client_id = server.register_public().await;
+    let auth = server.authorize_url(&client_id, &Pkce::new().challenge, STATE, &[]);
+    let res = server.login(&auth, "mallory", "pw-1").await.expect_err("no code for the impostor");
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR, "the user store's mistake, not the user's");
+    // Carol herself still signs in upstream.
+    let at = to_callback(&server, &provider, AtProvider::SignIn).await;
+    redeem(&server, &at).await;
 }
