@@ -67,7 +67,12 @@ pub struct OAuthServer {
     /// Who may sign in, asked again at each refresh ([`UserStore::may_sign_in`]).
     users: Arc<dyn UserStore>,
     /// Users' sealed upstream tokens, with [`Config::upstream_token_key`].
-    upstream: Option<Arc<UpstreamVault>>,
+    vault: Option<Arc<UpstreamVault>>,
+    /// Whether the login page asks for passwords (a user store was configured).
+    passwords: bool,
+    /// The upstream provider the login page offers, if any.
+    #[cfg(feature = "jwt")]
+    upstream: Option<Arc<crate::upstream::OidcProvider>>,
 }
 
 impl std::fmt::Debug for OAuthServer {
@@ -98,15 +103,58 @@ impl OAuthServer {
                 .with_clock(config.clock.clone());
             Arc::new(resolver)
         });
-        let upstream = UpstreamVault::new(&config, store.clone());
+        let vault = UpstreamVault::new(&config, store.clone());
         Self {
-            upstream,
+            vault,
             config,
             store,
             #[cfg(feature = "cimd")]
             cimd,
             verified,
             users,
+            passwords: true,
+            #[cfg(feature = "jwt")]
+            upstream: None,
+        }
+    }
+
+    /// Offer sign-in at `upstream` on the login page; `passwords` says whether the password
+    /// form stays beside it (a user store was configured).
+    #[cfg(feature = "jwt")]
+    pub(crate) fn with_upstream(mut self, upstream: crate::upstream::OidcProvider, passwords: bool) -> Self {
+        self.upstream = Some(Arc::new(upstream));
+        self.passwords = passwords;
+        self
+    }
+
+    /// The upstream provider the login page offers.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn upstream(&self) -> Option<&crate::upstream::OidcProvider> {
+        self.upstream.as_deref()
+    }
+
+    /// The name of the upstream provider the login page offers, if any.
+    pub(crate) fn upstream_name(&self) -> Option<&str> {
+        #[cfg(feature = "jwt")]
+        return self.upstream.as_deref().map(crate::upstream::OidcProvider::name);
+        #[cfg(not(feature = "jwt"))]
+        None
+    }
+
+    /// Whether the login page asks for passwords.
+    pub(crate) fn passwords(&self) -> bool {
+        self.passwords
+    }
+
+    /// Whether `subject` names a user of the upstream provider (`{issuer}#{sub}`), whom the
+    /// user store does not know.
+    pub(crate) fn is_upstream_subject(&self, subject: &str) -> bool {
+        #[cfg(feature = "jwt")]
+        return self.upstream.as_ref().is_some_and(|u| u.owns_subject(subject));
+        #[cfg(not(feature = "jwt"))]
+        {
+            let _ = subject;
+            false
         }
     }
 
@@ -129,7 +177,7 @@ impl OAuthServer {
     /// [`KeepUpstreamError::NotConfigured`] without a key, or when the tokens' client is not
     /// among [`Config::upstream_clients`]; [`KeepUpstreamError::Store`] when the store fails.
     pub async fn keep_upstream_tokens(&self, grant: &Grant, tokens: &UpstreamTokens) -> Result<(), KeepUpstreamError> {
-        let vault = self.upstream.as_ref().ok_or_else(|| {
+        let vault = self.vault.as_ref().ok_or_else(|| {
             KeepUpstreamError::NotConfigured("Config::upstream_token_key (UPSTREAM_TOKEN_KEY) is not set".into())
         })?;
         vault.keep(grant, tokens).await

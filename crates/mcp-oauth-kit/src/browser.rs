@@ -90,6 +90,13 @@ impl Browser {
         at <= now_secs && now_secs - at <= ttl_secs && ct_eq_str(flag, &self.failure_flag(handle, at))
     }
 
+    #[cfg(feature = "jwt")]
+    /// A value derived from this browser's secret for one `purpose` (an upstream sign-in's
+    /// `state`, `nonce` and PKCE verifier): unguessable without the cookie.
+    pub(crate) fn derived(&self, purpose: &str) -> String {
+        derived_token(purpose, &self.secret)
+    }
+
     /// Whether `token` is this browser's form token for `handle` (constant time).
     pub(crate) fn form_token_matches(&self, handle: &str, token: &str) -> bool {
         ct_eq_str(token, &self.form_token(handle))

@@ -4,6 +4,8 @@
 //! [`OAuthServer`](crate::auth::OAuthServer)'s, and only the router knows their paths.
 
 pub(crate) mod authorize;
+#[cfg(feature = "jwt")]
+pub(crate) mod callback;
 pub(crate) mod health;
 pub(crate) mod introspect;
 pub(crate) mod login;

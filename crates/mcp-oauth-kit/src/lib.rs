@@ -202,7 +202,24 @@
 //! [production section](https://github.com/mcp-oauth-kit/mcp-oauth-kit#taking-it-to-production).
 //!
 //! ## 7. Another identity provider
-//! If your users already sign in somewhere else, the server can be a resource server only.
+//! If your users already have an OpenID Connect provider (Keycloak, Auth0, Entra ID, Google,
+//! …), let them sign in there: give [`McpServerBuilder::upstream`] an
+//! [`upstream::OidcProvider`], and the login page offers "Continue with …" (beside the
+//! password form when there is a user store, alone otherwise). MCP clients still register,
+//! authorize and get tokens here; your tools see the provider's user as the caller. Register
+//! `{PUBLIC_URL}/oauth/callback` at the provider:
+//!
+//! ```no_run
+//! # async fn run(tools: mcp_oauth_kit::Tools) -> Result<(), Box<dyn std::error::Error>> {
+//! use mcp_oauth_kit::upstream::OidcProvider;
+//! use mcp_oauth_kit::{Config, McpServer};
+//!
+//! let sso = OidcProvider::discover("https://sso.example.com/realms/acme", "mcp-server", "secret").await?;
+//! McpServer::builder(Config::from_env()?).upstream(sso).tools(tools).build()?.run().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! When the provider mints the access tokens itself, the server can be a resource server only.
 //! For JWT access tokens give [`McpServerBuilder::auth_provider`] a [`JwtVerifier`]; for
 //! tokens checked by RFC 7662 introspection an [`IntrospectionVerifier`]. Otherwise
 //! implement [`AuthProvider`] (verify a bearer token into an [`AccessToken`], name the issuer
@@ -245,8 +262,9 @@
 //! [`users`] (user stores and password helpers), [`tools`] (the traits behind the tool API
 //! and the MCP Apps constants), [`auth`] (token verification and the built-in authorization
 //! server's handle), [`store`] (storage backends), [`http`] (mounting in your own server),
-//! [`claims`] (extra claims on a caller), [`clock`] (the time source, and a manual clock
-//! that makes expiry tests instant) and [`metrics`] (Prometheus metrics). `docs/ARCHITECTURE.md` in the repository has the code map
+//! [`claims`] (extra claims on a caller), [`upstream`] (sign-in at an OpenID provider),
+//! [`clock`] (the time source, and a manual clock that makes expiry tests instant) and
+//! [`metrics`] (Prometheus metrics). `docs/ARCHITECTURE.md` in the repository has the code map
 //! and the invariants.
 //!
 //! [`MemoryStore`]: store::MemoryStore
@@ -258,6 +276,7 @@
 //! [`AuthProvider`]: auth::AuthProvider
 //! [`JwtVerifier`]: auth::JwtVerifier
 //! [`IntrospectionVerifier`]: auth::IntrospectionVerifier
+//! [`upstream::OidcProvider`]: upstream::OidcProvider
 //! [`OAuthServer::revoke_user`]: auth::OAuthServer::revoke_user
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -300,6 +319,9 @@ mod session_bindings;
 mod state;
 pub mod store;
 pub mod tools;
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub mod upstream;
 mod upstream_tokens;
 mod user_store;
 pub mod users;

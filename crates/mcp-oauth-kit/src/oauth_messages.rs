@@ -66,6 +66,10 @@ pub(crate) struct LoginContext {
     /// request, so that a later request can be approved without asking (see
     /// `OAuthServer::remembered_consent`).
     pub(crate) can_remember: bool,
+    /// The upstream provider the page offers ("Continue with …"), if any.
+    pub(crate) upstream: Option<String>,
+    /// Whether the page asks for a username and password.
+    pub(crate) passwords: bool,
 }
 
 impl std::fmt::Debug for LoginContext {
@@ -95,6 +99,8 @@ impl LoginContext {
             scopes,
             csrf_token: csrf_token.into(),
             can_remember: false,
+            upstream: None,
+            passwords: true,
         }
     }
 }

@@ -16,6 +16,8 @@ use http::{HeaderValue, Method, Request, StatusCode};
 use tracing::Instrument as _;
 
 use crate::client_address::{client_ip, peer_is_trusted};
+#[cfg(feature = "jwt")]
+use crate::endpoints::callback;
 use crate::endpoints::{authorize, health, introspect, login, metadata, pages, registration, token};
 use crate::escaped::Escaped;
 use crate::guard::guard;
@@ -127,6 +129,7 @@ impl Router {
             "/token" => "token",
             "/revoke" => "revoke",
             "/introspect" => "introspect",
+            "/oauth/callback" => "callback",
             "/healthz" => "healthz",
             "/readyz" => "readyz",
             "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => {
@@ -181,8 +184,17 @@ impl Router {
         }
         let oauth = state.authority.authorization_server();
         let is_as = oauth.is_some();
-        let oauth_path =
-            matches!(path, "/register" | "/authorize" | "/login" | "/logout" | "/token" | "/revoke" | "/introspect");
+        let oauth_path = matches!(
+            path,
+            "/register"
+                | "/authorize"
+                | "/login"
+                | "/logout"
+                | "/token"
+                | "/revoke"
+                | "/introspect"
+                | "/oauth/callback"
+        );
         if is_as && oauth_path {
             // One store statement per OAuth request; never on the MCP path. `/token` has a
             // budget of its own (see `Limits::token_request`).
@@ -204,7 +216,7 @@ impl Router {
                 // same store anyway.
                 Err(e) => {
                     let e = crate::error::OAuthError::from(e);
-                    return if matches!(path, "/authorize" | "/login" | "/logout") {
+                    return if matches!(path, "/authorize" | "/login" | "/logout" | "/oauth/callback") {
                         pages::error_page(StatusCode::SERVICE_UNAVAILABLE, &config.server_name, &e)
                     } else {
                         oauth_error(&e)
@@ -243,6 +255,11 @@ impl Router {
                 }
                 Err(res) => res,
             },
+            #[cfg(feature = "jwt")]
+            (Method::GET, "/oauth/callback", Some(oauth)) => {
+                let query = req.uri().query().unwrap_or("").to_owned();
+                callback::callback(oauth, config, req.headers(), &query).await
+            }
             (Method::POST, "/logout", Some(oauth)) => match self.body(req).await {
                 Ok((headers, body)) => login::logout(oauth, config, &headers, &body).await,
                 Err(res) => res,
@@ -269,6 +286,7 @@ impl Router {
                 | "/token"
                 | "/revoke"
                 | "/introspect"
+                | "/oauth/callback"
                 | "/.well-known/oauth-authorization-server"
                 | "/.well-known/openid-configuration",
                 Some(_),

@@ -40,6 +40,8 @@ pub struct McpServerBuilder {
     tool_scopes: HashMap<String, Vec<String>>,
     /// A mistake in the tool registry, reported by `build`.
     tools_problem: Option<crate::error::ConfigError>,
+    #[cfg(feature = "jwt")]
+    upstream: Option<crate::upstream::OidcProvider>,
 }
 
 impl std::fmt::Debug for McpServerBuilder {
@@ -92,6 +94,29 @@ impl McpServerBuilder {
     /// ```
     pub fn store(mut self, store: impl Store) -> Self {
         self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Let users sign in at an upstream OpenID Connect provider: the login page offers
+    /// "Continue with …", beside the password form when a [`user_store`](Self::user_store) is
+    /// given too, alone otherwise. MCP clients still see only this server's authorization
+    /// server and tokens. See [`upstream`](crate::upstream) for the protocol and how the
+    /// provider's users become callers.
+    ///
+    /// ```no_run
+    /// use mcp_oauth_kit::upstream::OidcProvider;
+    /// use mcp_oauth_kit::{Config, McpServer, Tools};
+    ///
+    /// # async fn run(tools: Tools) -> Result<(), Box<dyn std::error::Error>> {
+    /// let google = OidcProvider::discover("https://accounts.google.com", "….apps.googleusercontent.com", "secret")
+    ///     .await?
+    ///     .display_name("Google");
+    /// McpServer::builder(Config::from_env()?).upstream(google).tools(tools).build()?.run().await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "jwt")]
+    pub fn upstream(mut self, provider: crate::upstream::OidcProvider) -> Self {
+        self.upstream = Some(provider);
         self
     }
 
@@ -244,14 +269,42 @@ impl McpServerBuilder {
                           with: set UPSTREAM_TOKEN_KEY to 32 random bytes in base64 (openssl rand -base64 32)";
             return Err(crate::error::ConfigError::new("UPSTREAM_TOKEN_KEY", reason).into());
         }
-        let config = Arc::new(self.config);
+        #[cfg_attr(not(feature = "jwt"), allow(unused_mut))]
+        let mut config = self.config;
+        // With a key to seal them, the tokens of users who sign in upstream are kept for tools.
+        #[cfg(feature = "jwt")]
+        if let (Some(upstream), Some(_)) = (&self.upstream, &config.upstream_token_key) {
+            config.upstream_clients.push(upstream.refresh_client());
+        }
+        let config = Arc::new(config);
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         // Times each store operation while metrics are on; a relaxed load a call otherwise.
         let store: Arc<dyn Store> = Arc::new(crate::metrics::timed_store::TimedStore(store));
         let verified = Arc::new(VerifiedCache::new(config.token_cache_ttl));
-        let authority = match (self.users, self.provider) {
+        #[cfg(feature = "jwt")]
+        let (users, upstream) = match (self.users, self.upstream) {
+            (None, Some(upstream)) if self.provider.is_none() => {
+                (Some(Arc::new(crate::upstream::NoPasswords) as Arc<dyn UserStore>), Some((upstream, false)))
+            }
+            (users, upstream) => (users, upstream.map(|u| (u, true))),
+        };
+        #[cfg(not(feature = "jwt"))]
+        let users = self.users;
+        let authority = match (users, self.provider) {
             (Some(users), None) => {
-                Authority::BuiltIn(OAuthServer::new(config.clone(), store.clone(), users, verified.clone()))
+                let oauth = OAuthServer::new(config.clone(), store.clone(), users, verified.clone());
+                #[cfg(feature = "jwt")]
+                let oauth = match upstream {
+                    Some((upstream, passwords)) => oauth.with_upstream(upstream, passwords),
+                    None => oauth,
+                };
+                Authority::BuiltIn(oauth)
+            }
+            #[cfg(feature = "jwt")]
+            (None, Some(_)) if upstream.is_some() => {
+                let reason =
+                    "an upstream sign-in is for the built-in authorization server, which auth_provider(...) replaces";
+                return Err(crate::error::ConfigError::new("upstream", reason).into());
             }
             (None, Some(provider)) if provider.authorization_servers().is_empty() => {
                 let reason = "AuthProvider::authorization_servers is empty: clients would not know where to sign in";
@@ -259,7 +312,7 @@ impl McpServerBuilder {
             }
             (None, Some(provider)) => Authority::External(provider),
             (None, None) => {
-                let reason = "give user_store(...) for the built-in authorization server, or auth_provider(...)";
+                let reason = "give user_store(...) or upstream(...) for the built-in authorization server, or auth_provider(...)";
                 return Err(crate::error::ConfigError::new("user_store", reason).into());
             }
             (Some(_), Some(_)) => {
@@ -359,6 +412,8 @@ impl McpServer {
             handler: None,
             tool_scopes: HashMap::new(),
             tools_problem: None,
+            #[cfg(feature = "jwt")]
+            upstream: None,
         }
     }
 

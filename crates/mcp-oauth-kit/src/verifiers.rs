@@ -8,7 +8,7 @@
 #[cfg(feature = "introspection")]
 pub(crate) mod introspection;
 #[cfg(feature = "jwt")]
-mod jwks;
+pub(crate) mod jwks;
 #[cfg(feature = "jwt")]
 pub(crate) mod jwt;
 mod token_claims;

@@ -199,7 +199,12 @@ impl Target {
         let path = req.url().path();
         let form_page = matches!(path, "/login" | "/logout");
         let spoofed = req.headers().contains_key(HOST) || (req.headers().contains_key(ORIGIN) && !form_page);
-        if !spoofed && matches!(path, "/register" | "/authorize" | "/login" | "/token" | "/revoke" | "/introspect") {
+        if !spoofed
+            && matches!(
+                path,
+                "/register" | "/authorize" | "/login" | "/token" | "/revoke" | "/introspect" | "/oauth/callback"
+            )
+        {
             self.oauth_requests.fetch_add(1, Ordering::Relaxed);
         }
         let what = format!("{} {}", req.method(), req.url().path());

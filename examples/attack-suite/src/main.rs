@@ -3,7 +3,7 @@
 //! Attacks a running `mcp-server-example` over HTTP the way an attacker would (registration
 //! abuse, redirect-URI tricks, PKCE downgrades, code replay, refresh-token reuse, login CSRF,
 //! password guessing, username enumeration, session hijacking, DNS rebinding, token misuse,
-//! malformed input) and prints one line per probe, `PASS  <id>: <what was observed>` or
+//! forged upstream sign-in callbacks, malformed input) and prints one line per probe, `PASS  <id>: <what was observed>` or
 //! `FAIL  <id>: <what was wrong>`, then `N passed, M failed`. Exits with 1 if any probe failed.
 //!
 //! ```text
@@ -36,6 +36,7 @@
 //! `PUBLIC_URL`s. A run takes 5 to 10 s; every loop is bounded and every request times out.
 
 mod authorize;
+mod callback;
 mod checks;
 mod client;
 mod introspect;
@@ -95,6 +96,7 @@ async fn run(base: &str, report: &mut Report) {
     mcp::run(t, &app, report).await;
     rebinding::run(t, report).await;
     introspect::run(t, &app, report).await;
+    callback::run(t, &app, report).await;
     malformed::run(t, &app, report).await;
     login::run_guessing(t, &app, report).await;
     malformed::run_last(t, &app, report).await;

@@ -7,8 +7,10 @@
 //! `http://127.0.0.1:8000/mcp` and sign in as alice / password123 or bob / hunter2.
 //! Configuration comes from the environment (see `.env.example`): `PUBLIC_URL`, `HOST`, `PORT`,
 //! and `DATABASE_URL` (default: a SQLite file `data/mcp-server-example.sqlite3`, created on
-//! first start, so registrations and tokens survive a restart). `backup PATH` and `revoke-all`
-//! are the operator's commands (`mcp-server-example help`).
+//! first start, so registrations and tokens survive a restart). With `OIDC_ISSUER`,
+//! `OIDC_CLIENT_ID` and `OIDC_CLIENT_SECRET` (and optionally `OIDC_SCOPES`) the login page also
+//! offers sign-in at that OpenID provider (see `docs/DEPLOY.md`). `backup PATH` and
+//! `revoke-all` are the operator's commands (`mcp-server-example help`).
 
 mod commands;
 mod dice;
@@ -19,6 +21,7 @@ use std::io::IsTerminal as _;
 
 use commands::Command;
 use mcp_oauth_kit::store::{Store as _, open_store};
+use mcp_oauth_kit::upstream::OidcProvider;
 use mcp_oauth_kit::{Config, McpServer, Tools};
 use tracing_subscriber::EnvFilter;
 
@@ -80,15 +83,19 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .tool(dice::tool())
         .tool(greeting_card::tool());
     let store = open_store(&database_url).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
-    let server =
-        McpServer::builder(config).store(store.clone()).user_store(users::demo_users()?).tools(tools).build()?;
+    let mut builder = McpServer::builder(config).store(store.clone()).user_store(users::demo_users()?).tools(tools);
     if let Command::RevokeAll = command {
-        let revoked = server.revoke_all().await;
+        let revoked = builder.build()?.revoke_all().await;
         store.close().await;
         revoked?;
         println!("Revoked every grant, sign-in session and remembered consent; clients stay registered");
         return Ok(());
     }
+    if let Some(provider) = OidcProvider::from_env().await? {
+        println!("The login page offers sign-in at {}", provider.issuer());
+        builder = builder.upstream(provider);
+    }
+    let server = builder.build()?;
     // Printed whatever RUST_LOG says: the two things a first run needs.
     println!("Connect an MCP client to {}", server.config().resource());
     println!("Sign in as alice / password123 or bob / hunter2 (demo users, demo only)");

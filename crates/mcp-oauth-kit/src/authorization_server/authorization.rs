@@ -107,6 +107,8 @@ impl OAuthServer {
             scopes: pending.scopes,
             csrf_token: pending.csrf_token,
             can_remember,
+            upstream: self.upstream_name().map(str::to_owned),
+            passwords: self.passwords(),
         })
     }
 
@@ -127,12 +129,52 @@ impl OAuthServer {
     /// The user signed in and approved: issue a code; returns the URL to redirect to.
     ///
     /// # Errors
-    /// `invalid_request` for an unknown handle or wrong CSRF token.
+    /// `invalid_request` for an unknown handle or wrong CSRF token; `server_error` for a user
+    /// store's user whose id could be taken for an upstream user's.
     pub(crate) async fn complete_authorization(
         &self,
         handle: &str,
         csrf_token: &str,
         user: &User,
+    ) -> Result<String, OAuthError> {
+        if self.is_upstream_subject(&user.id) {
+            let e =
+                format!("the user store's user id {} has the form of an upstream user's subject", Escaped(&user.id));
+            return Err(OAuthError::server_error(&e));
+        }
+        self.issue_code(handle, csrf_token, user, None).await
+    }
+
+    /// The user signed in at the upstream provider, having approved on the login page: issue
+    /// a code for them; returns the URL to redirect to.
+    ///
+    /// # Errors
+    /// As [`OAuthServer::complete_authorization`].
+    #[cfg(feature = "jwt")]
+    pub(crate) async fn complete_upstream_authorization(
+        &self,
+        handle: &str,
+        csrf_token: &str,
+        sign_in: crate::upstream::UpstreamSignIn,
+    ) -> Result<String, OAuthError> {
+        let crate::upstream::UpstreamSignIn { user, tokens } = sign_in;
+        // Kept only with a key to seal them (`Config::upstream_token_key`); otherwise dropped
+        // here, so that they never reach the store or the MCP client.
+        let kept = match (&self.vault, self.upstream()) {
+            (Some(_), Some(provider)) => Some(provider.tokens_to_keep(tokens, self.now())),
+            _ => None,
+        };
+        self.issue_code(handle, csrf_token, &user, kept).await
+    }
+
+    /// Issue a code for `user` from the pending authorization `handle`, and keep the user's
+    /// `upstream` tokens for the grant it is for.
+    async fn issue_code(
+        &self,
+        handle: &str,
+        csrf_token: &str,
+        user: &User,
+        upstream: Option<crate::upstream_tokens::UpstreamTokens>,
     ) -> Result<String, OAuthError> {
         let hash = TokenHash::of(handle);
         let expired = || OAuthError::invalid_request("this sign-in request is unknown or has expired");
@@ -155,7 +197,7 @@ impl OAuthServer {
         };
         let record = CodeRecord {
             hash: code.hash(),
-            grant,
+            grant: grant.clone(),
             redirect_uri: pending.redirect_uri.clone(),
             redirect_uri_given: pending.redirect_uri_given,
             code_challenge: pending.code_challenge.clone(),
@@ -165,6 +207,16 @@ impl OAuthServer {
         // submit, and stores the code in the same transaction (a pending record never changes
         // but for its failure count, so the copy read above is what is taken).
         self.store.take_pending(&hash, now, Some(record)).await?.ok_or_else(expired)?;
+        // After the code is stored: the sweep forgets upstream tokens of a grant with no code.
+        if let Some(tokens) = upstream
+            && let Err(e) = self.keep_upstream_tokens(&grant, &tokens).await
+        {
+            // Nothing half-done: the code goes with its grant, and the user starts again.
+            if let Err(revoke) = self.store.revoke_grant(&grant.grant_id).await {
+                tracing::error!(error = %revoke, "a code whose upstream tokens were not kept could not be revoked");
+            }
+            return Err(OAuthError::server_error(&format!("the upstream tokens could not be kept: {e}")));
+        }
         let iss = self.config.issuer();
         let mut params = vec![("code", code.expose()), ("iss", iss.as_str())];
         if let Some(s) = pending.state.as_deref() {

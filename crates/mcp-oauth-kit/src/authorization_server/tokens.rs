@@ -22,6 +22,22 @@ use crate::store::{
 };
 
 impl OAuthServer {
+    /// The claims of the user store's user `subject` as they are now (a changed email or role
+    /// reaches the next token), or `None` when the user may no longer sign in.
+    async fn current_claims(&self, subject: &str) -> Result<Option<crate::claims::Claims>, OAuthError> {
+        let may = self.users.may_sign_in(subject).await.map_err(|e| OAuthError::server_error(&e))?;
+        let user = match may {
+            true => self.users.find_by_id(subject).await.map_err(|e| OAuthError::server_error(&e))?,
+            false => None,
+        };
+        let Some(user) = user else {
+            tracing::info!(subject = %Escaped(subject), "refresh refused: the user may no longer sign in");
+            return Ok(None);
+        };
+        crate::claims::checked_size(&user.claims).map_err(|e| OAuthError::server_error(&e))?;
+        Ok(Some(user.claims))
+    }
+
     /// Authenticate a client at the token or revocation endpoint. Unknown client and wrong
     /// secret give the same answer.
     pub(crate) async fn authenticate_client(&self, creds: &ClientCredentials) -> Result<ClientRecord, OAuthError> {
@@ -175,19 +191,15 @@ impl OAuthServer {
         if current.expires_at <= now {
             return Err(OAuthError::invalid_grant("the grant has reached its lifetime: sign in again"));
         }
-        let may = self.users.may_sign_in(&current.subject).await.map_err(|e| OAuthError::server_error(&e))?;
-        // The user's claims as they are now: a changed email or role reaches the next token.
-        let user = match may {
-            true => self.users.find_by_id(&current.subject).await.map_err(|e| OAuthError::server_error(&e))?,
-            false => None,
+        // An upstream user is not the user store's: the grant keeps the sign-in's claims
+        // until its lifetime ends.
+        let claims = if self.is_upstream_subject(&current.subject) {
+            current.claims.clone()
+        } else {
+            self.current_claims(&current.subject).await?.ok_or_else(invalid)?
         };
-        let Some(user) = user else {
-            tracing::info!(subject = %Escaped(&current.subject), "refresh refused: the user may no longer sign in");
-            return Err(invalid());
-        };
-        crate::claims::checked_size(&user.claims).map_err(|e| OAuthError::server_error(&e))?;
         let mut grant = current.clone();
-        grant.claims = user.claims;
+        grant.claims = claims;
         if scope.is_some_and(|s| !s.trim().is_empty()) {
             let asked = self.parse_scopes(scope)?;
             if asked.iter().any(|s| !current.scopes.contains(s)) {

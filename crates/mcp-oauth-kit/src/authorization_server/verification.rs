@@ -39,7 +39,7 @@ impl OAuthServer {
             return Err(TokenRejection::WrongAudience);
         }
         let g = record.grant;
-        let upstream = self.upstream.as_ref().map(|vault| vault.link(&g.grant_id));
+        let upstream = self.vault.as_ref().map(|vault| vault.link(&g.grant_id));
         let token = AccessToken::builder(g.subject, record.expires_at)
             .username(g.username)
             .client_id(g.client_id)

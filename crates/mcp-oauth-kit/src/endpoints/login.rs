@@ -210,6 +210,12 @@ pub(crate) async fn submit(
         );
         return page_error(StatusCode::FORBIDDEN, e);
     };
+    #[cfg(feature = "jwt")]
+    if let Some(upstream) = provider.upstream()
+        && super::callback::chosen(&form, &ctx)
+    {
+        return super::callback::start(upstream, config, handle, &browser);
+    }
     // The pending request's own token, which the provider checks again.
     let csrf = ctx.csrf_token.as_str();
     let remember = ctx.can_remember && form.get("remember").is_some();

@@ -50,6 +50,35 @@ const ACCOUNT: &str = r#"<div class="account">
     </form>
   </div>"#;
 
+/// Sign-in at the upstream provider, beside the password form: a form of its own, so that
+/// Enter in the password field still submits the password form.
+const UPSTREAM_FORM: &str = r#"<form method="post" action="/login" class="upstream">
+    <input type="hidden" name="request" value="{{request}}">
+    <input type="hidden" name="csrf_token" value="{{csrf_token}}">
+    <button type="submit" name="upstream" value="1">Continue with {{upstream}}</button>
+  </form>"#;
+
+/// What the sign-in page shows instead of credentials when all users sign in upstream:
+/// "Allow" continues there.
+const UPSTREAM_ONLY: &str =
+    r#"<p class="signed-in">Allow continues to sign in with <strong>{{upstream}}</strong>.</p>"#;
+
+/// The sign-in page's credential fields and what follows its form, for the sign-in methods
+/// `ctx` offers.
+fn sign_in_methods(ctx: &LoginContext, fields: String, request: &str, form_token: &str) -> (String, String) {
+    match ctx.upstream.as_deref().map(escape_html) {
+        None => (fields, String::new()),
+        Some(name) if !ctx.passwords => (fill(UPSTREAM_ONLY, &[("upstream", &name)]), String::new()),
+        Some(name) => {
+            let form = fill(
+                UPSTREAM_FORM,
+                &[("upstream", &name), ("request", request), ("csrf_token", &escape_html(form_token))],
+            );
+            (fields, form)
+        }
+    }
+}
+
 /// Fill `{{name}}` placeholders in one pass: text that was put in is never scanned again, so a
 /// client name that contains `{{csrf_token}}` stays that text. Unknown placeholders stay.
 fn fill(template: &str, values: &[(&str, &str)]) -> String {
@@ -109,12 +138,13 @@ fn render(config: &Config, ctx: &LoginContext, handle: &str, form_token: &str, p
                     ("password_state", password_state),
                 ],
             );
+            let (fields, account) = sign_in_methods(ctx, fields, &request, form_token);
             (
                 if error.is_some() { "Error: Sign in" } else { "Sign in" },
                 format!("Sign in to {server_name}"),
                 fields,
                 error.map(|e| fill(ALERT, &[("message", &escape_html(e))])).unwrap_or_default(),
-                String::new(),
+                account,
                 "Only sign in if you started this connection yourself.",
             )
         }
@@ -314,6 +344,23 @@ mod tests {
         assert!(!page.contains("checked"));
         let page = render(&config, &context("App", false), "h", "tok", &sign_in);
         assert!(!page.contains(r#"name="remember""#));
+    }
+
+    #[test]
+    fn the_upstream_sign_in_is_offered_beside_or_instead_of_passwords() {
+        let config = Config::new("http://127.0.0.1:1").expect("valid");
+        let sign_in = Page::SignIn { username: "", error: None };
+        let mut ctx = context("App", false);
+        ctx.upstream = Some("<Acme>".into());
+        let page = render(&config, &ctx, "h", "tok", &sign_in);
+        assert!(page.contains(r#"type="password""#) && page.contains("Continue with &lt;Acme&gt;"));
+        let upstream_form = page.find(r#"name="upstream""#).expect("the upstream button");
+        assert!(page.find(r#"type="password""#).is_some_and(|p| p < upstream_form), "the password form first");
+        assert_eq!(page.matches(r#"name="csrf_token" value="tok""#).count(), 2, "both forms carry the token");
+        ctx.passwords = false;
+        let page = render(&config, &ctx, "h", "tok", &sign_in);
+        assert!(!page.contains(r#"type="password""#) && !page.contains(r#"name="upstream""#));
+        assert!(page.contains("Allow continues to sign in with <strong>&lt;Acme&gt;</strong>"));
     }
 
     #[test]

@@ -161,7 +161,7 @@ impl RemoteKeys {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    async fn key(&self, kid: Option<&str>) -> Result<Arc<Key>, KeyMiss> {
+    pub(crate) async fn key(&self, kid: Option<&str>) -> Result<Arc<Key>, KeyMiss> {
         if let Some(key) = self.current().find(kid) {
             return Ok(key);
         }

@@ -12,6 +12,11 @@
 //   OIDC_ACCESS_TTL      access-token lifetime in seconds (default 300)
 //
 // On start it prints `OIDC_PROVIDER_PORT=<port>` on stdout.
+//
+// For the upstream sign-in tests, `GET /test/tamper?mode=…` makes the next token response's
+// id_token a forgery, signed with the provider's own RSA key unless the mode says otherwise:
+// `wrong_nonce`, `wrong_iss`, `wrong_aud`, `expired`, `alg_none` (unsigned). The mode is used
+// once.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -77,6 +82,24 @@ if (keysOut) {
   }));
 }
 
+// The id_token forgery of the next token response, if any (see the header).
+let tamper = null;
+const b64url = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+const forge = (idToken, mode) => {
+  const claims = JSON.parse(Buffer.from(idToken.split('.')[1], 'base64url').toString());
+  const now = Math.floor(Date.now() / 1000);
+  switch (mode) {
+    case 'wrong_nonce': claims.nonce = 'not-the-nonce-we-were-sent'; break;
+    case 'wrong_iss': claims.iss = 'http://127.0.0.1:1'; break;
+    case 'wrong_aud': claims.aud = 'another-client'; break;
+    case 'expired': claims.iat = now - 7200; claims.exp = now - 3600; break;
+    case 'alg_none': return `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url(claims)}.`;
+    default: throw new Error(`unknown tamper mode ${mode}`);
+  }
+  const input = `${b64url({ alg: 'RS256', typ: 'JWT', kid: `${kid}-rsa` })}.${b64url(claims)}`;
+  return `${input}.${crypto.sign('sha256', Buffer.from(input), rsa.privateKey).toString('base64url')}`;
+};
+
 const server = http.createServer();
 server.listen(port, '127.0.0.1', () => {
   const { port: actual } = server.address();
@@ -132,7 +155,9 @@ server.listen(port, '127.0.0.1', () => {
       revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => resource,
+        // Access tokens of the authorization code flow stay the provider's own (for its
+        // userinfo endpoint); client-credentials tokens are for the MCP resource.
+        defaultResource: (ctx) => (ctx.oidc.params?.grant_type === 'client_credentials' ? resource : undefined),
         useGrantedResource: () => true,
         getResourceServerInfo: (_ctx, indicator, client) => {
           if (indicator !== resource && indicator !== OTHER_RESOURCE) throw new errors.InvalidTarget();
@@ -148,7 +173,20 @@ server.listen(port, '127.0.0.1', () => {
     },
   };
   const provider = new Provider(issuer, configuration);
-  server.on('request', provider.callback());
+  provider.use(async (ctx, next) => {
+    await next();
+    if (tamper && ctx.path === '/token' && ctx.body?.id_token) {
+      ctx.body = { ...ctx.body, id_token: forge(ctx.body.id_token, tamper) };
+      tamper = null;
+    }
+  });
+  const callback = provider.callback();
+  server.on('request', (req, res) => {
+    const url = new URL(req.url, issuer);
+    if (url.pathname !== '/test/tamper') return callback(req, res);
+    tamper = url.searchParams.get('mode');
+    res.writeHead(204).end();
+  });
   console.log(`OIDC_PROVIDER_PORT=${actual}`);
 });
 

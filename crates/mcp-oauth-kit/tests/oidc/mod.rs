@@ -259,6 +259,13 @@ impl OidcProvider {
         assert!(res.status().is_success(), "revocation at the provider: {}", res.status());
     }
 
+    /// Make the next token response's id_token a forgery (`wrong_nonce`, `wrong_iss`,
+    /// `wrong_aud`, `expired`, `alg_none`; see provider.mjs).
+    pub(crate) async fn tamper(&self, mode: &str) {
+        let res = self.http.get(format!("{}/test/tamper?mode={mode}", self.issuer)).send().await.expect("tamper");
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    }
+
     /// The provider's current ES256 signing key (PKCS#8 DER) and its key id.
     pub(crate) fn es256_key(&self) -> (String, Vec<u8>) {
         let keys: Value =
@@ -275,7 +282,11 @@ fn unique() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-async fn caller(caller: AccessToken, _args: serde_json::Map<String, Value>) -> Result<ToolOutput, ToolError> {
+/// Tool `caller`: describes its caller (subject, username, client, scopes, audience, claims).
+pub(crate) async fn caller(
+    caller: AccessToken,
+    _args: serde_json::Map<String, Value>,
+) -> Result<ToolOutput, ToolError> {
     Ok(ToolOutput::text(caller.username.clone()).with_structured(json!({
         "subject": caller.subject,
         "username": caller.username,
@@ -326,4 +337,60 @@ pub(crate) async fn assert_refused(server: &TestServer, token: &str, why: &str) 
     let (status, challenge, _) = call_caller(server, token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{why}");
     assert!(challenge.contains("error=\"invalid_token\""), "{why}: {challenge}");
+}
+
+/// A browser: a client with a cookie jar (shared by every host, as a browser's cookies ignore
+/// ports) that follows no redirect by itself.
+pub(crate) fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("a client")
+}
+
+/// Where a redirect goes: its `Location`, relative to the request's URL.
+pub(crate) fn follow(res: &reqwest::Response) -> String {
+    let to = res.headers().get("location").and_then(|v| v.to_str().ok()).expect("a Location header");
+    res.url().join(to).expect("a URL").to_string()
+}
+
+/// What the user does at the provider's own pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AtProvider {
+    /// Sign in as `u-carol` and consent.
+    SignIn,
+    /// Cancel on the sign-in page ("abort").
+    Cancel,
+}
+
+/// Follow `url` in `browser` through the provider's devInteractions pages (sign-in with the
+/// account id, then consent, or cancel) until a redirect to `stop_at`; returns that URL,
+/// not followed.
+pub(crate) async fn through_provider(browser: &reqwest::Client, url: &str, stop_at: &str, act: AtProvider) -> String {
+    let mut next = url.to_owned();
+    for _ in 0..20 {
+        if next.starts_with(stop_at) {
+            return next;
+        }
+        let res = browser.get(&next).send().await.expect("GET at the provider");
+        if res.status().is_redirection() {
+            next = follow(&res);
+            continue;
+        }
+        assert_eq!(res.status(), StatusCode::OK, "GET {next}");
+        let page_url = res.url().clone();
+        let html = res.text().await.expect("a page");
+        let form: &[(&str, &str)] = if html.contains(r#"name="prompt" value="login""#) {
+            if act == AtProvider::Cancel {
+                next = format!("{}/abort", page_url.as_str().trim_end_matches('/'));
+                continue;
+            }
+            &[("prompt", "login"), ("login", "u-carol"), ("password", "any")]
+        } else if html.contains(r#"name="prompt" value="consent""#) {
+            &[("prompt", "consent")]
+        } else {
+            panic!("an unexpected page at {page_url}:\n{html}");
+        };
+        let res = browser.post(page_url.clone()).form(form).send().await.expect("POST at the provider");
+        assert!(res.status().is_redirection(), "POST {page_url}: {}", res.status());
+        next = follow(&res);
+    }
+    panic!("no redirect to {stop_at} after 20 steps");
 }

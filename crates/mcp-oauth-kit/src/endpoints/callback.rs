@@ -1,0 +1,155 @@
+//! Sign-in at the upstream OpenID provider (OpenID Connect Core 1.0 §3.1): its start from the
+//! login page's "Continue with …", and `GET /oauth/callback`, where the provider sends the
+//! browser back with a code.
+//!
+//! Nothing of a sign-in is stored before it succeeds. Its `state` is the pending
+//! authorization's handle and a token derived from this browser's secret (see
+//! [`crate::browser`]), so a callback is accepted only in the browser that started it (login
+//! CSRF, RFC 9700 §4.7) and only for the authorization the user approved on our page; the
+//! `nonce` and the PKCE verifier are derived from the same secret for the same handle, so no
+//! one without the browser's cookie can redeem an intercepted code or replay an id_token. The
+//! kit's code is issued by taking the pending authorization from the store, atomically, so a
+//! replayed callback finds nothing left and gets no second code.
+//!
+//! Every failure (the user cancelled at the provider, a provider that is down or answers
+//! nonsense, an id_token that does not verify) is this server's error page: nobody has signed
+//! in yet, so the client's redirect URI is never followed (RFC 9700 §4.11.2).
+
+use http::{HeaderMap, StatusCode};
+
+use crate::authorization_server::OAuthServer;
+use crate::browser::Browser;
+use crate::config::Config;
+use crate::endpoints::pages::error_page;
+use crate::error::{OAuthError, OAuthErrorCode};
+use crate::escaped::Escaped;
+use crate::http_util::{Form, HttpResponse, redirect};
+use crate::oauth_messages::LoginContext;
+use crate::secret::{ct_eq_str, pkce_s256};
+use crate::upstream::{OidcProvider, Pending};
+
+/// The callback's path, under the public URL: the redirect URI registered at the provider.
+pub(crate) const CALLBACK_PATH: &str = "/oauth/callback";
+/// A longer callback query is refused before it is parsed.
+const MAX_QUERY_BYTES: usize = 8 * 1024;
+/// A longer `error_description` from the provider is cut.
+const MAX_DESCRIPTION_CHARS: usize = 200;
+
+/// The values of one browser's upstream sign-in for the pending authorization `handle`.
+struct Binding {
+    state: String,
+    nonce: String,
+    verifier: String,
+}
+
+impl Binding {
+    fn new(browser: &Browser, handle: &str) -> Self {
+        let mac = browser.derived(&format!("upstream-state/{handle}"));
+        Self {
+            // Handles are base64url, without a `.`.
+            state: format!("{handle}.{mac}"),
+            nonce: browser.derived(&format!("upstream-nonce/{handle}")),
+            verifier: browser.derived(&format!("upstream-pkce/{handle}")),
+        }
+    }
+}
+
+/// Whether the login form asks for the upstream sign-in: its "Continue with …" button, or
+/// "Allow" on a page without passwords.
+pub(crate) fn chosen(form: &Form, ctx: &LoginContext) -> bool {
+    form.get("upstream").is_some() || (!ctx.passwords && form.get("decision") == Some("allow"))
+}
+
+/// Send the browser to the provider for the pending authorization `handle`, which the user
+/// approved on our page (the caller checked the form's token and origin).
+pub(crate) fn start(upstream: &OidcProvider, config: &Config, handle: &str, browser: &Browser) -> HttpResponse {
+    let binding = Binding::new(browser, handle);
+    let challenge = pkce_s256(&binding.verifier);
+    let url = upstream.authorization_url(&config.url(CALLBACK_PATH), &binding.state, &binding.nonce, &challenge);
+    tracing::info!(issuer = %Escaped(upstream.issuer()), "sign-in continues at the upstream provider");
+    redirect(&url)
+}
+
+/// `GET /oauth/callback?code=…&state=…[&iss=…]` or `?error=…&state=…`.
+pub(crate) async fn callback(oauth: &OAuthServer, config: &Config, headers: &HeaderMap, query: &str) -> HttpResponse {
+    let page = |status, e: OAuthError| error_page(status, &config.server_name, &e);
+    if query.len() > MAX_QUERY_BYTES {
+        return page(StatusCode::URI_TOO_LONG, OAuthError::invalid_request("the sign-in response is too long"));
+    }
+    let form = match Form::parse(query.as_bytes()) {
+        Ok(form) => form,
+        Err(e) => return page(StatusCode::BAD_REQUEST, e),
+    };
+    let unknown = || {
+        OAuthError::invalid_request(
+            "this sign-in response is unknown, has expired, or was not started in this browser; start again from the application",
+        )
+    };
+    // Without an upstream no sign-in was sent there: every callback is unknown.
+    let Some(upstream) = oauth.upstream() else { return page(StatusCode::BAD_REQUEST, unknown()) };
+    let Some((handle, mac)) = form.get("state").and_then(|s| s.split_once('.')) else {
+        return page(StatusCode::BAD_REQUEST, unknown());
+    };
+    let Some(browser) = Browser::known(config, headers) else {
+        return page(StatusCode::BAD_REQUEST, unknown());
+    };
+    let binding = Binding::new(&browser, handle);
+    if !binding.state.split_once('.').is_some_and(|(_, own)| ct_eq_str(own, mac)) {
+        tracing::warn!("upstream callback refused: its state is not this browser's");
+        return page(StatusCode::BAD_REQUEST, unknown());
+    }
+    let ctx = match oauth.login_context(handle).await {
+        Ok(ctx) => ctx,
+        Err(e) if e.code == OAuthErrorCode::InvalidRequest => return page(StatusCode::BAD_REQUEST, unknown()),
+        Err(e) => return page(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
+    let name = upstream.name();
+    if let Some(error) = form.get("error") {
+        let described: String =
+            form.get("error_description").unwrap_or("").chars().take(MAX_DESCRIPTION_CHARS).collect();
+        tracing::info!(error = %Escaped(error), "the upstream provider returned an error");
+        let e = if error == "access_denied" {
+            OAuthError::new(OAuthErrorCode::AccessDenied, format!("the sign-in at {name} was cancelled or refused"))
+        } else {
+            OAuthError::new(OAuthErrorCode::AccessDenied, format!("{name} answered {error}: {described}"))
+        };
+        return page(StatusCode::FORBIDDEN, e);
+    }
+    // RFC 9207: an `iss` that is not the provider's is a mix-up; a provider that promised it
+    // must send it.
+    let iss_ok = match form.get("iss") {
+        Some(iss) => iss == upstream.issuer(),
+        None => !upstream.sends_iss(),
+    };
+    if !iss_ok {
+        tracing::warn!("upstream callback refused: wrong or missing iss");
+        return page(StatusCode::BAD_REQUEST, OAuthError::invalid_request("the sign-in response names another issuer"));
+    }
+    let Some(code) = form.get("code") else {
+        return page(StatusCode::BAD_REQUEST, OAuthError::invalid_request("the sign-in response has no code"));
+    };
+    let pending = Pending {
+        code,
+        redirect_uri: &config.url(CALLBACK_PATH),
+        code_verifier: &binding.verifier,
+        nonce: &binding.nonce,
+        now: config.clock.now(),
+    };
+    let sign_in = match upstream.sign_in(&pending).await {
+        Ok(sign_in) => sign_in,
+        Err(e) => {
+            tracing::warn!(issuer = %Escaped(upstream.issuer()), error = %e, "upstream sign-in failed");
+            let e = OAuthError::new(OAuthErrorCode::AccessDenied, format!("the sign-in at {name} failed: {e}"));
+            return page(StatusCode::BAD_GATEWAY, e);
+        }
+    };
+    let subject = sign_in.user.id.clone();
+    match oauth.complete_upstream_authorization(handle, &ctx.csrf_token, sign_in).await {
+        Ok(location) => {
+            tracing::info!(subject = %Escaped(&subject), "user signed in upstream and approved");
+            redirect(&location)
+        }
+        Err(e) if e.code == OAuthErrorCode::InvalidRequest => page(StatusCode::BAD_REQUEST, unknown()),
+        Err(e) => page(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}

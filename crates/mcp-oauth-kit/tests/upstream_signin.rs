@@ -1,0 +1,305 @@
+//! Sign-in at an upstream OpenID provider, against a real one (node-oidc-provider, see
+//! `tests/oidc`), driven as an MCP client and a browser with a cookie jar would: our
+//! `/authorize`, our login page's "Continue with …", the provider's own sign-in and consent
+//! pages, our `/oauth/callback`, our code, our token, a tool call that sees the provider's
+//! user. Then what must fail: a forged id_token (wrong nonce, issuer, audience, expired,
+//! unsigned), a wrong or foreign `state`, a replayed callback, a provider that is down, and a
+//! user who cancels, each on our own error page with no code; and a key rotation at the
+//! provider, which is followed.
+
+mod common;
+mod oidc;
+
+use std::time::Duration;
+
+use common::{Pkce, REDIRECT_URI, STATE, TestServer, hidden_input, param, rpc_reply};
+use mcp_oauth_kit::auth::UpstreamTokenKey;
+use mcp_oauth_kit::upstream::OidcProvider as Upstream;
+use mcp_oauth_kit::{AccessToken, McpServer, Password, StaticUserStore, ToolDef, ToolError, Tools};
+use oidc::{AtProvider, OidcProvider, ProviderConfig, browser, call_caller, follow, through_provider};
+use reqwest::{Response, StatusCode, Url};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// A provider, and our server (stateless, tool `caller`) whose users sign in there, beside the
+/// demo users' password form when `with_passwords`. `None` when Node.js is missing and not
+/// required.
+async fn start(with_passwords: bool) -> Option<(TestServer, OidcProvider)> {
+    start_with(move |_| with_passwords.then(common::users), None).await
+}
+
+/// [`start`] with the user store that `users` makes for the provider's issuer, if any, and
+/// with `key`, the provider's tokens kept for the tools.
+async fn start_with(
+    users: impl FnOnce(&str) -> Option<StaticUserStore> + Send + 'static,
+    key: Option<UpstreamTokenKey>,
+) -> Option<(TestServer, OidcProvider)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let provider = OidcProvider::start(ProviderConfig::for_server(&base)).await?;
+    let upstream = Upstream::discover(&provider.issuer, &provider.config.client_id, &provider.config.client_secret)
+        .await
+        .expect("the provider's metadata")
+        .display_name("Test IdP")
+        .scopes(["openid", "profile", "email", "groups"])
+        .min_refetch_interval(Duration::ZERO);
+    let users = users(upstream.issuer());
+    let server = TestServer::launch_on(listener, move |mut config| {
+        config.stateless = true;
+        config.upstream_token_key = key;
+        let tools = Tools::new()
+            .tool(ToolDef::new("caller", "Describe the caller").handler(oidc::caller))
+            .tool(ToolDef::new("upstream", "The caller's upstream access token").handler(upstream_token));
+        let builder = McpServer::builder(config).upstream(upstream).tools(tools);
+        match users {
+            Some(users) => builder.user_store(users),
+            None => builder,
+        }
+    })
+    .await;
+    Some((server, provider))
+}
+
+/// The caller's access token at the provider, which a real tool would send to the provider's
+/// API; this one hands it to the test, which checks it there.
+async fn upstream_token(caller: AccessToken) -> Result<String, ToolError> {
+    Ok(caller.upstream_token().await?.secret().to_owned())
+}
+
+/// What the `upstream` tool answers for `token`: the text, and whether it is an error.
+async fn call_upstream(server: &TestServer, token: &str) -> (String, bool) {
+    let body =
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "upstream", "arguments": {}}});
+    let reply = rpc_reply(server.mcp(Some(token), &body, None).await).await;
+    let text = reply["result"]["content"][0]["text"].as_str().expect("a text result").to_owned();
+    (text, reply["result"]["isError"] == json!(true))
+}
+
+/// A sign-in under way: the browser, the MCP client and its PKCE verifier, and the provider's
+/// redirect to our callback, not yet followed.
+struct AtCallback {
+    browser: reqwest::Client,
+    client_id: String,
+    verifier: String,
+    callback: String,
+}
+
+/// A new MCP client's authorization request, through our login page (the upstream button, or
+/// Allow on a page without passwords) and the provider's pages, up to the callback.
+async fn to_callback(server: &TestServer, provider: &OidcProvider, act: AtProvider) -> AtCallback {
+    let browser = browser();
+    let client_id = server.register_public().await;
+    let Pkce { verifier, challenge } = Pkce::new();
+    let res = browser.get(server.authorize_url(&client_id, &challenge, STATE, &[])).send().await.expect("authorize");
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let res = browser.get(follow(&res)).send().await.expect("the login page");
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.expect("HTML");
+    let request = hidden_input(&html, "request").expect("request");
+    let csrf_token = hidden_input(&html, "csrf_token").expect("csrf_token");
+    let choice = if html.contains(r#"type="password""#) {
+        assert!(html.contains("Continue with Test IdP"), "the upstream beside the password form");
+        ("upstream", "1")
+    } else {
+        assert!(html.contains("Allow continues to sign in with <strong>Test IdP</strong>"), "{html}");
+        ("decision", "allow")
+    };
+    let form = [("request", request.as_str()), ("csrf_token", csrf_token.as_str()), choice];
+    let res = browser.post(server.url("/login")).header("origin", &server.base).form(&form).send().await.expect("POST");
+    assert_eq!(res.status(), StatusCode::FOUND, "the login page sends the browser to the provider");
+    let at_provider = follow(&res);
+    assert!(at_provider.starts_with(&format!("{}/auth?", provider.issuer)), "{at_provider}");
+    let url = Url::parse(&at_provider).expect("a URL");
+    assert_eq!(param(&url, "code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(param(&url, "redirect_uri"), Some(server.url("/oauth/callback")));
+    assert!(param(&url, "nonce").is_some() && param(&url, "state").is_some());
+    let callback = through_provider(&browser, &at_provider, &server.url("/oauth/callback"), act).await;
+    AtCallback { browser, client_id, verifier, callback }
+}
+
+/// `GET` the callback URL in `browser`.
+async fn open(browser: &reqwest::Client, url: &str) -> Response {
+    browser.get(url).send().await.expect("GET /oauth/callback")
+}
+
+/// Assert that `res` is our error page with `status`, no redirect, and `needle` in its text.
+async fn assert_error_page(res: Response, status: StatusCode, needle: &str) {
+    assert_eq!(res.status(), status);
+    assert!(res.headers().get("location").is_none(), "a page, not a redirect");
+    let html = res.text().await.expect("HTML");
+    assert!(html.contains("This sign-in cannot continue") && html.contains(needle), "{needle}: {html}");
+}
+
+/// Follow the callback to the client's redirect URI, redeem the code, and return the tokens.
+async fn redeem(server: &TestServer, at: &AtCallback) -> Value {
+    let res = open(&at.browser, &at.callback).await;
+    assert_eq!(res.status(), StatusCode::FOUND, "{:?}", res.text().await);
+    let back = Url::parse(&follow(&res)).expect("a URL");
+    assert!(back.as_str().starts_with(REDIRECT_URI), "{back}");
+    assert_eq!(param(&back, "state").as_deref(), Some(STATE));
+    assert_eq!(param(&back, "iss").as_deref(), Some(server.base.as_str()), "our issuer, not the provider's");
+    let code = param(&back, "code").expect("a code");
+    let res = server.exchange(&at.client_id, &code, &at.verifier).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.expect("a token response")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provider_user_reaches_the_tool_and_a_replayed_callback_gets_nothing() {
+    let Some((server, provider)) = start(false).await else { return };
+    let at = to_callback(&server, &provider, AtProvider::SignIn).await;
+    let tokens = redeem(&server, &at).await;
+    let access = tokens["access_token"].as_str().expect("an access token");
+    assert!(access.starts_with("mcp_at_"), "our own token, not the provider's");
+
+    let (status, _, seen) = call_caller(&server, access).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(seen["subject"], json!(format!("{}#u-carol", provider.issuer)), "scoped to the issuer");
+    assert_eq!(seen["username"], "carol", "from preferred_username (the provider's userinfo)");
+    assert_eq!(seen["client_id"], json!(at.client_id));
+    assert_eq!(seen["claims"]["name"], "Carol Example");
+    assert_eq!(seen["claims"]["email"], "carol@example.com");
+    assert_eq!(seen["claims"]["email_verified"], true);
+    assert_eq!(seen["claims"]["groups"], json!(["staff", "mcp-users"]));
+
+    // The same callback again: the pending authorization is gone, so no second code.
+    assert_error_page(open(&at.browser, &at.callback).await, StatusCode::BAD_REQUEST, "unknown, has expired").await;
+
+    // Refreshing needs no user store: the grant keeps the sign-in's claims.
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
+    let res = server.refresh(&at.client_id, refresh).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.expect("JSON");
+    let (status, _, seen) = call_caller(&server, body["access_token"].as_str().expect("a token")).await;
+    assert_eq!((status, seen["claims"]["email"].clone()), (StatusCode::OK, json!("carol@example.com")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_key_the_tool_gets_the_provider_token_which_ends_with_our_grant() {
+    let key = UpstreamTokenKey::from_bytes([7; 32]);
+    let Some((server, provider)) = start_with(|_| None, Some(key)).await else { return };
+    let at = to_callback(&server, &provider, AtProvider::SignIn).await;
+    let tokens = redeem(&server, &at).await;
+    let access = tokens["access_token"].as_str().expect("an access token");
+
+    let (upstream, is_error) = call_upstream(&server, access).await;
+    assert!(!is_error, "{upstream}");
+    assert!(!tokens.to_string().contains(&upstream), "never sent to the MCP client");
+    // A real token of the provider's, for carol: its userinfo endpoint says so.
+    let me = reqwest::Client::new().get(format!("{}/me", provider.issuer)).bearer_auth(&upstream).send().await;
+    let me: Value = me.expect("GET /me").json().await.expect("userinfo JSON");
+    assert_eq!(me["sub"], "u-carol", "{me}");
+
+    // Revoking our grant (its refresh token, RFC 7009) forgets the provider's tokens with it.
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
+    let form = [("token", refresh), ("client_id", at.client_id.as_str())];
+    assert_eq!(server.client.post(server.url("/revoke")).form(&form).send().await.expect("revoke").status(), 200);
+    let body =
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "upstream", "arguments": {}}});
+    assert_eq!(server.mcp(Some(access), &body, None).await.status(), StatusCode::UNAUTHORIZED);
+    let again = redeem(&server, &to_callback(&server, &provider, AtProvider::SignIn).await).await;
+    let (fresh, is_error) = call_upstream(&server, again["access_token"].as_str().expect("a token")).await;
+    assert!(!is_error && fresh != upstream, "a new sign-in keeps new tokens: {fresh}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beside_passwords_a_rotated_provider_key_is_followed() {
+    let Some((server, mut provider)) = start(true).await else { return };
+    let first = to_callback(&server, &provider, AtProvider::SignIn).await;
+    redeem(&server, &first).await;
+    // New signing keys under a new key id, same issuer: the next id_token names a key the
+    // kit has not seen, and the kit fetches the key set again.
+    provider.restart("key-2").await;
+    let second = to_callback(&server, &provider, AtProvider::SignIn).await;
+    let tokens = redeem(&server, &second).await;
+    let (status, _, seen) = call_caller(&server, tokens["access_token"].as_str().expect("a token")).await;
+    assert_eq!((status, seen["username"].clone()), (StatusCode::OK, json!("carol")));
+    // The password form still works beside it.
+    let password_tokens = server.sign_in("alice", "password123", &[]).await;
+    let (status, _, seen) = call_caller(&server, &password_tokens.access).await;
+    assert_eq!((status, seen["username"].clone()), (StatusCode::OK, json!("alice")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_id_tokens_are_refused_on_our_page() {
+    let Some((server, provider)) = start(false).await else { return };
+    for (mode, needle) in [
+        ("wrong_nonce", "id_token&#39;s nonce is wrong"),
+        ("wrong_iss", "id_token&#39;s iss is wrong"),
+        ("wrong_aud", "id_token&#39;s aud is wrong"),
+        ("expired", "id_token&#39;s exp is wrong"),
+        ("alg_none", "id_token&#39;s signature is invalid"),
+    ] {
+        let at = to_callback(&server, &provider, AtProvider::SignIn).await;
+        provider.tamper(mode).await;
+        assert_error_page(open(&at.browser, &at.callback).await, StatusCode::BAD_GATEWAY, needle).await;
+    }
+    // The provider's own id_token still passes: the refusals were the forgeries'.
+    let at = to_callback(&server, &provider, AtProvider::SignIn).await;
+    redeem(&server, &at).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_of_another_browser_or_request_is_refused_and_spends_nothing() {
+    let Some((server, provider)) = start(false).await else { return };
+    let at = to_callback(&server, &provider, AtProvider::SignIn).await;
+    let url = Url::parse(&at.callback).expect("a URL");
+    let state = param(&url, "state").expect("a state");
+    let (handle, _) = state.split_once('.').expect("handle.mac");
+    let with_state = |state: Option<&str>| {
+        let mut u = url.clone();
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().filter(|(k, _)| k != "state").collect();
+        let mut q = u.query_pairs_mut();
+        q.clear().extend_pairs(&pairs);
+        if let Some(s) = state {
+            q.append_pair("state", s);
+        }
+        drop(q);
+        u.to_string()
+    };
+    let unknown = "unknown, has expired, or was not started in this browser";
+    for bad in [with_state(None), with_state(Some(&format!("{handle}.forged"))), with_state(Some(handle))] {
+        assert_error_page(open(&at.browser, &bad).await, StatusCode::BAD_REQUEST, unknown).await;
+    }
+    // The right URL in another browser (no cookie of ours): refused too.
+    assert_error_page(open(&browser(), &at.callback).await, StatusCode::BAD_REQUEST, unknown).await;
+    // None of that spent the sign-in: the browser that started it still gets its code.
+    redeem(&server, &at).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_is_down_or_a_user_who_cancels_gets_our_page() {
+    let Some((server, mut provider)) = start(false).await else { return };
+    let cancelled = to_callback(&server, &provider, AtProvider::Cancel).await;
+    assert!(cancelled.callback.contains("error=access_denied"), "{}", cancelled.callback);
+    let res = open(&cancelled.browser, &cancelled.callback).await;
+    assert_error_page(res, StatusCode::FORBIDDEN, "the sign-in at Test IdP was cancelled or refused").await;
+
+    let at = to_callback(&server, &provider, AtProvider::SignIn).await;
+    provider.stop();
+    let res = open(&at.browser, &at.callback).await;
+    assert_error_page(res, StatusCode::BAD_GATEWAY, "the provider could not complete the sign-in").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_user_cannot_take_an_upstream_users_subject() {
+    let Some((server, provider)) = start_with(
+        |issuer| {
+            let impostor =
+                StaticUserStore::new().with_user(&format!("{issuer}#u-carol"), "mallory", &Password::new("pw-1"));
+            Some(impostor.expect("a user store"))
+        },
+        None,
+    )
+    .await
+    else {
+        return;
+    };
+    let client_id = server.register_public().await;
+    let auth = server.authorize_url(&client_id, &Pkce::new().challenge, STATE, &[]);
+    let res = server.login(&auth, "mallory", "pw-1").await.expect_err("no code for the impostor");
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR, "the user store's mistake, not the user's");
+    // Carol herself still signs in upstream.
+    let at = to_callback(&server, &provider, AtProvider::SignIn).await;
+    redeem(&server, &at).await;
+}
