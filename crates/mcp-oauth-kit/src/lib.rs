@@ -270,6 +270,7 @@ pub mod http;
 mod http_util;
 mod json_depth;
 mod mcp_handler;
+mod mcp_sessions;
 mod oauth_messages;
 mod password;
 mod provider;

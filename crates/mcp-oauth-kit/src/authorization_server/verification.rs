@@ -45,6 +45,7 @@ impl OAuthServer {
             .scopes(g.scopes)
             .audience(g.resource)
             .claims(g.claims)
+            .grant_id(g.grant_id)
             .build())
     }
 }
