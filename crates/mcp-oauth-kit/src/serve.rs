@@ -142,9 +142,11 @@ pub(crate) fn spawn_sweeper(
             // MCP sessions: the store learns which were used here (in one batch, so that the
             // hot path never writes), then drops those idle everywhere. The bindings in this
             // process go after 15 idle minutes; the store restores them on their next use.
-            let used: Vec<TokenHash> = state.sessions.take_touched().iter().map(|id| TokenHash::of(id)).collect();
-            if let Err(e) = store.touch_mcp_sessions(&used, now).await {
+            let used = state.sessions.take_touched();
+            let hashes: Vec<TokenHash> = used.iter().map(|id| TokenHash::of(id)).collect();
+            if let Err(e) = store.touch_mcp_sessions(&hashes, now).await {
                 tracing::warn!(error = %e, "recording MCP session use failed");
+                state.sessions.retouch(&used);
             }
             let idle_since = earlier(now, state.config.mcp_session_idle_ttl);
             log_sweep("idle MCP sessions", store.sweep_idle_mcp_sessions(idle_since).await);

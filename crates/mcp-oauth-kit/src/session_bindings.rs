@@ -76,6 +76,17 @@ impl SessionBindings {
         map.iter_mut().filter_map(|(id, b)| std::mem::take(&mut b.touched).then(|| id.clone())).collect()
     }
 
+    /// Mark `sessions` used again: writing their use to the store failed, and the next sweep
+    /// tries again.
+    pub(crate) fn retouch(&self, sessions: &[String]) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        for id in sessions {
+            if let Some(b) = map.get_mut(id) {
+                b.touched = true;
+            }
+        }
+    }
+
     /// Forget sessions idle for longer than `max_idle`; the store still has them, so their
     /// next request restores them.
     pub(crate) fn sweep(&self, max_idle: Duration) -> usize {
@@ -119,5 +130,7 @@ mod tests {
         assert!(matches!(s.check("s1", &alice), Binding::Same));
         assert_eq!(s.take_touched(), ["s1"]);
         assert!(s.take_touched().is_empty());
+        s.retouch(&["s1".to_owned(), "gone".to_owned()]);
+        assert_eq!(s.take_touched(), ["s1"], "a failed write is tried again");
     }
 }
