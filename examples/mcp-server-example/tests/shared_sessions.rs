@@ -6,10 +6,16 @@
 //! of the only instance in the middle of a session, and `kill -9` of one of two instances under
 //! load, which its clients survive on the other without signing in again.
 //!
+//! The official MCP Python SDK (`../shared/conformance`, or `CONFORMANCE_SCRIPT`, in session
+//! mode) runs through the same proxy when it is there; `REQUIRE_CONFORMANCE=1` (CI sets it) makes its absence a
+//! failure.
+//!
 //! Runs only with `TEST_DATABASE_URL=postgres://…`; otherwise each test says it was skipped.
 
 mod support;
 
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,6 +29,8 @@ use serde_json::json;
 use support::{Launch, Server, text_of};
 use tokio::net::{TcpListener, TcpStream};
 
+/// How long the Python SDK's check may take, its first run's `pip install` included.
+const CONFORMANCE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a tool call through the proxy may take before the test counts it as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -218,4 +226,62 @@ async fn kill_9_of_one_instance_under_load_moves_its_sessions_to_the_other() {
         rolls_as(client, user, 2).await;
     }
     drop(b);
+}
+
+/// `CONFORMANCE_SCRIPT`, else `../shared/conformance/run.sh` beside the workspace, or `None`
+/// after a notice; fails instead under `REQUIRE_CONFORMANCE=1`.
+fn conformance_script() -> Option<PathBuf> {
+    let beside = || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/run.sh");
+    let script = std::env::var_os("CONFORMANCE_SCRIPT").filter(|v| !v.is_empty()).map_or_else(beside, PathBuf::from);
+    if script.exists() {
+        return Some(script);
+    }
+    assert!(
+        std::env::var("REQUIRE_CONFORMANCE").as_deref() != Ok("1"),
+        "REQUIRE_CONFORMANCE=1 but {} is absent",
+        script.display()
+    );
+    eprintln!("skipped: no {}", script.display());
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_in_session_mode_passes_through_the_round_robin_proxy() {
+    let test = "the_python_sdk_in_session_mode_passes_through_the_round_robin_proxy";
+    let Some(database_url) = support::postgres::postgres_url(test) else { return };
+    let Some(script) = conformance_script() else { return };
+    let proxy = RoundRobin::start().await;
+    let a = launch(&proxy, &database_url);
+    let (a, b) = tokio::join!(a.start(), a.start());
+    proxy.route_to(&[&a, &b]);
+    // `legacy`: the initialize handshake and `Mcp-Session-Id` on every session, none of the
+    // stateless 2026-07-28 protocol.
+    let dir = support::TempDir::new("conformance");
+    let out = dir.path().join("stdout");
+    let mut child = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(proxy.url())
+        .env("E2E_MCP_MODE", "legacy")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("a file for its output"))
+        .spawn()
+        .expect("run the Python SDK check");
+    let deadline = std::time::Instant::now() + CONFORMANCE_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll the check") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the Python SDK check did not finish within {CONFORMANCE_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let stdout = std::fs::read_to_string(&out).expect("the check's output");
+    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(status.success() && failed.is_empty(), "{status}: {failed:#?}\n{stdout}");
+    eprintln!("{}", stdout.lines().last().unwrap_or_default());
+    let (on_a, on_b) = (proxy.served(&a), proxy.served(&b));
+    assert!(on_a > 0 && on_b > 0, "both instances served the SDK: {on_a} and {on_b} connections");
 }
