@@ -4,6 +4,8 @@
 //!
 //! The instances are in-process servers over one SQLite file, behind one public URL (the
 //! first's), each also answering to its own address, as instances behind a load balancer do.
+//! While the store is down, a new or restored session gets 503 with `Retry-After`, and sessions
+//! an instance holds go on.
 #![cfg(feature = "sqlite")]
 
 mod common;
@@ -11,6 +13,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::failing_store::{Failing, FailingStore};
 use common::{TempDir, TestServer, text_of, tool_call};
 use mcp_oauth_kit::clock::ManualClock;
 use mcp_oauth_kit::store::{SqlStore, Store, TokenHash};
@@ -28,6 +31,19 @@ fn sqlite_url(dir: &TempDir) -> String {
 /// file in `dir`, with a configuration adjusted by `tweak`.
 async fn instance(dir: &TempDir, public: Option<&str>, tweak: impl FnOnce(Config) -> Config) -> TestServer {
     let store: Arc<dyn Store> = Arc::new(SqlStore::connect(&sqlite_url(dir)).await.expect("open SQLite"));
+    instance_over(store, public, tweak).await
+}
+
+/// Another instance over `store`, behind the public URL `public`.
+async fn instance_on(store: Arc<dyn Store>, public: &str, tweak: impl FnOnce(Config) -> Config) -> TestServer {
+    instance_over(store, Some(public), tweak).await
+}
+
+async fn instance_over(
+    store: Arc<dyn Store>,
+    public: Option<&str>,
+    tweak: impl FnOnce(Config) -> Config,
+) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
     let port = listener.local_addr().expect("local address").port();
     let public = public.map(str::to_owned);
@@ -188,4 +204,39 @@ async fn idle_sessions_are_swept_and_used_ones_kept() {
     let res = b.mcp(Some(&alice.access), &tool_call(2, "whoami"), Some(&idle)).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND, "the swept session is unknown");
     assert_eq!(text_of(&b.call_tool(&alice.access, &used, "whoami").await["result"]), "alice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_store_gets_503_for_new_and_restored_sessions_and_spares_held_ones() {
+    let store = Arc::new(FailingStore::default());
+    // Tokens stay trusted from the cache meanwhile, as they do for a short outage.
+    let trusting = |mut c: Config| {
+        c.token_cache_ttl = Duration::from_secs(600);
+        c
+    };
+    let a = TestServer::start_with_store(store.clone(), trusting).await;
+    let b = instance_on(store.clone(), &a.base, trusting).await;
+    let alice = a.sign_in("alice", "password123", &[]).await;
+    let held = a.initialize(&alice.access).await;
+    let elsewhere = a.initialize(&alice.access).await;
+    // B verifies the token once, while the store is up.
+    let res = b.mcp(Some(&alice.access), &tool_call(2, "whoami"), Some("made-up-session")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    store.set_failing(Failing::Everything);
+    // A new session would exist in one process only: refused, with a time to retry.
+    let res = a.mcp(Some(&alice.access), &common::initialize_request(), None).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "initialize while the store is down");
+    assert_eq!(common::header(&res, "retry-after"), "5");
+    // A session B does not hold cannot be checked: 503, not 404 (the client would drop it).
+    let res = b.mcp(Some(&alice.access), &tool_call(3, "whoami"), Some(&elsewhere)).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "restore while the store is down");
+    assert_eq!(common::header(&res, "retry-after"), "5");
+    // A session A holds needs no store.
+    assert_eq!(text_of(&a.call_tool(&alice.access, &held, "whoami").await["result"]), "alice");
+
+    store.set_failing(Failing::Nothing);
+    assert_eq!(text_of(&b.call_tool(&alice.access, &elsewhere, "whoami").await["result"]), "alice");
+    let fresh = a.initialize(&alice.access).await;
+    assert_eq!(text_of(&b.call_tool(&alice.access, &fresh, "whoami").await["result"]), "alice");
 }
