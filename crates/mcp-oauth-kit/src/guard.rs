@@ -281,6 +281,11 @@ fn store_unavailable(body: &'static str) -> HttpResponse {
 /// A session this process does not know (opened on another instance or before a restart),
 /// or known with another grant: the store's record decides, and becomes the binding here.
 async fn restore(state: &AppState, id: &str, access: &AccessToken) -> Result<McpSessionRecord, HttpResponse> {
+    let unknown = || text(StatusCode::NOT_FOUND, "unknown or expired MCP session\n");
+    if state.config.stateless {
+        // No session is ever issued: nothing to look up.
+        return Err(unknown());
+    }
     match state.stored_sessions.find(id).await {
         Ok(Some(record)) if record.subject == access.subject => {
             state.sessions.bind(id.to_owned(), access);
@@ -289,7 +294,7 @@ async fn restore(state: &AppState, id: &str, access: &AccessToken) -> Result<Mcp
         Ok(Some(_)) => Err(foreign_session(access)),
         // Ended, swept as idle, revoked with its grant, or never ours: the client starts a new
         // session (MCP Streamable HTTP: 404 means exactly that).
-        Ok(None) => Err(text(StatusCode::NOT_FOUND, "unknown or expired MCP session\n")),
+        Ok(None) => Err(unknown()),
         Err(e) => {
             tracing::error!(error = %e, "MCP session store failed");
             Err(store_unavailable("MCP sessions are unavailable\n"))

@@ -143,13 +143,20 @@ pub(crate) fn spawn_sweeper(
             // hot path never writes), then drops those idle everywhere. The bindings in this
             // process go after 15 idle minutes; the store restores them on their next use.
             let used = state.sessions.take_touched();
+            // The time they were taken: the other sweeps above may have taken a while.
+            let now = state.config.clock.now();
             let hashes: Vec<TokenHash> = used.iter().map(|id| TokenHash::of(id)).collect();
-            if let Err(e) = store.touch_mcp_sessions(&hashes, now).await {
-                tracing::warn!(error = %e, "recording MCP session use failed");
-                state.sessions.retouch(&used);
+            match store.touch_mcp_sessions(&hashes, now).await {
+                Ok(()) => {
+                    let idle_since = earlier(now, state.config.mcp_session_idle_ttl);
+                    log_sweep("idle MCP sessions", store.sweep_idle_mcp_sessions(idle_since).await);
+                }
+                // Not sweeping then: the store would take the sessions used here for idle.
+                Err(e) => {
+                    tracing::warn!(error = %e, "recording MCP session use failed");
+                    state.sessions.retouch(&used);
+                }
             }
-            let idle_since = earlier(now, state.config.mcp_session_idle_ttl);
-            log_sweep("idle MCP sessions", store.sweep_idle_mcp_sessions(idle_since).await);
             state.sessions.sweep(Duration::from_secs(15 * 60));
         }
     })

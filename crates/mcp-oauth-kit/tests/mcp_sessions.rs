@@ -11,11 +11,11 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use common::failing_store::{Failing, FailingStore};
 use common::{TempDir, TestServer, text_of, tool_call};
-use mcp_oauth_kit::clock::ManualClock;
+use mcp_oauth_kit::clock::{Clock, ManualClock};
 use mcp_oauth_kit::store::{SqlStore, Store, TokenHash};
 use mcp_oauth_kit::{Config, McpServer};
 use reqwest::StatusCode;
@@ -25,6 +25,24 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 fn sqlite_url(dir: &TempDir) -> String {
     format!("sqlite://{}", dir.path().join("shared.db").display())
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Wait (bounded) until the store says `session` was last used at `at`.
+async fn last_used_reaches(store: &SqlStore, session: &str, at: SystemTime) {
+    let mut seen = None;
+    for _ in 0..200 {
+        let record = store.mcp_session(&TokenHash::of(session)).await.expect("read").expect("stored");
+        seen = Some(record.last_used_at);
+        // The SQL store keeps milliseconds.
+        let millis = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis()).ok();
+        if millis(record.last_used_at) == millis(at) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no sweep wrote the session's use at {at:?}; it says {seen:?}");
 }
 
 /// One instance of a deployment whose public URL is `public` (None: its own), over the SQLite
@@ -180,18 +198,24 @@ async fn idle_sessions_are_swept_and_used_ones_kept() {
     let alice = a.sign_in("alice", "password123", &[]).await;
     let idle = a.initialize(&alice.access).await;
     let used = a.initialize(&alice.access).await;
-    // A sweep writes the handshake's use (`notifications/initialized`) at the start time.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let store = SqlStore::connect(&sqlite_url(&dir)).await.expect("open SQLite");
+    let start = Clock::now(&clock);
 
-    // Twenty hours on, `used` is used on A; the sweeper writes that to the store.
+    // A minute on, both are used, and a sweep writes that (and whatever use of the handshake
+    // was still unwritten): from then on, only new use is written.
+    clock.advance(MINUTE);
+    for session in [&idle, &used] {
+        assert_eq!(text_of(&a.call_tool(&alice.access, session, "whoami").await["result"]), "alice");
+    }
+    last_used_reaches(&store, &idle, start + MINUTE).await;
+    last_used_reaches(&store, &used, start + MINUTE).await;
+    // Twenty hours on, `used` is used on A, and a sweep writes that.
     clock.advance(20 * HOUR);
     assert_eq!(text_of(&a.call_tool(&alice.access, &used, "whoami").await["result"]), "alice");
-    // Then waits for a sweep to write that use (a few intervals, for a busy store).
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    last_used_reaches(&store, &used, start + MINUTE + 20 * HOUR).await;
     // Past the idle limit (24 hours by default) for `idle` only.
     clock.advance(5 * HOUR);
     // Watched in the store itself: asking B would restore the session there before the sweep.
-    let store = SqlStore::connect(&sqlite_url(&dir)).await.expect("open SQLite");
     let mut gone = false;
     for _ in 0..200 {
         if store.mcp_session(&TokenHash::of(&idle)).await.expect("read").is_none() {
