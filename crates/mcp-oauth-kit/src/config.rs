@@ -136,10 +136,17 @@ pub struct Config {
     pub extra_allowed_hosts: Vec<String>,
     /// Browser origins accepted besides the public URL's own (for example a web client's).
     pub extra_allowed_origins: Vec<String>,
-    /// Serve MCP statelessly (no `Mcp-Session-Id`; JSON responses), for several instances
-    /// behind a load balancer. Default `false`: sessions for `initialize` clients; clients of
-    /// protocol 2026-07-28 are always served statelessly.
+    /// Serve MCP statelessly (no `Mcp-Session-Id`; JSON responses). Not needed for several
+    /// instances: sessions are kept in the store and continue on any instance. Default
+    /// `false`: sessions for `initialize` clients; clients of protocol 2026-07-28 are always
+    /// served statelessly.
     pub stateless: bool,
+    /// How long an MCP session may go unused before the sweeper deletes it from the store;
+    /// its client then gets 404 and starts a new session. Sessions are kept in the store so
+    /// that every instance sharing it, and this one after a restart, continues them. Use is
+    /// written to the store once per [`Config::sweep_interval`], so keep this well above it.
+    /// Default 24 hours.
+    pub mcp_session_idle_ttl: Duration,
     /// Name shown on the login page and in `serverInfo`.
     pub server_name: String,
     /// Where OAuth state is kept, from `DATABASE_URL`: `memory`, `sqlite://path` or
@@ -206,6 +213,7 @@ impl std::fmt::Debug for Config {
             extra_allowed_hosts,
             extra_allowed_origins,
             stateless,
+            mcp_session_idle_ttl,
             server_name,
             database_url,
             clock,
@@ -250,6 +258,7 @@ impl std::fmt::Debug for Config {
             .field("extra_allowed_hosts", extra_allowed_hosts)
             .field("extra_allowed_origins", extra_allowed_origins)
             .field("stateless", stateless)
+            .field("mcp_session_idle_ttl", mcp_session_idle_ttl)
             .field("server_name", server_name)
             .field("database_url", &database_url.as_ref().map(|_| Redacted))
             .field("clock", clock)
@@ -312,6 +321,7 @@ impl Config {
             extra_allowed_hosts: Vec::new(),
             extra_allowed_origins: Vec::new(),
             stateless: false,
+            mcp_session_idle_ttl: Duration::from_secs(24 * 3600),
             server_name: "MCP server".into(),
             database_url: None,
             clock: Arc::new(SystemClock),
@@ -338,6 +348,7 @@ impl Config {
     /// | `ALLOWED_HOSTS` | extra `Host` values, comma-separated | none |
     /// | `ALLOWED_ORIGINS` | extra browser origins, comma-separated | none |
     /// | `MCP_STATELESS` | `true` to serve MCP without sessions | `false` |
+    /// | `MCP_SESSION_IDLE_TTL_SECS` | how long an unused MCP session is kept ([`Config::mcp_session_idle_ttl`]) | 86400 |
     /// | `OAUTH_RATE_LIMIT_PER_MINUTE` | requests per client address per minute at the OAuth endpoints (0 = off) | 600 |
     /// | `TRUST_FORWARDED_FOR` | `true` behind a proxy that sets `X-Forwarded-For` | `false` |
     /// | `TRUSTED_PROXIES` | proxies whose `X-Forwarded-For` is believed, addresses or CIDR ranges, comma-separated ([`Config::trusted_proxies`]) | none |
@@ -445,6 +456,9 @@ impl Config {
         }
         if let Some(v) = get("MCP_STATELESS") {
             config.stateless = parse_bool("MCP_STATELESS", &v)?;
+        }
+        if let Some(v) = get("MCP_SESSION_IDLE_TTL_SECS") {
+            config.mcp_session_idle_ttl = parse_secs("MCP_SESSION_IDLE_TTL_SECS", &v)?;
         }
         config.database_url = get("DATABASE_URL");
         if let Some(v) = get("UPSTREAM_TOKEN_KEY") {

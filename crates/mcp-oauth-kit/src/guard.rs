@@ -9,6 +9,8 @@
 //! Invariant: handlers never see the raw token, only the verified [`AccessToken`], which the
 //! guard puts into the request's extensions.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::header::WWW_AUTHENTICATE;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
@@ -19,10 +21,12 @@ use crate::config::Config;
 use crate::endpoints::metadata::protected_resource_url;
 use crate::escaped::Escaped;
 use crate::http_util::{HttpResponse, RequestBody, STORE_RETRY_AFTER, read_body, set_retry_after, text};
+use crate::mcp_sessions::SessionCall;
 use crate::provider::{AccessToken, TokenRejection};
 use crate::secret::TokenHash;
 use crate::session_bindings::Binding;
 use crate::state::AppState;
+use crate::store::McpSessionRecord;
 
 /// A `HeaderName` constant, not a `&str`: looking up a `&str` parses and validates the name
 /// on every request.
@@ -182,9 +186,7 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
         Err(TokenRejection::Backend(e)) => {
             tracing::error!(error = %e, "token store failed");
             // Not 401: that would tell the client to drop a token that may be fine.
-            let mut res = text(StatusCode::SERVICE_UNAVAILABLE, "token verification is unavailable\n");
-            set_retry_after(&mut res, STORE_RETRY_AFTER);
-            return res;
+            return store_unavailable("token verification is unavailable\n");
         }
         Err(TokenRejection::WrongAudience) => {
             return unauthorized(config, Some(("invalid_token", "the token was issued for another resource")));
@@ -195,17 +197,18 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
     };
     // A `HeaderValue` clone shares the request's bytes: no allocation on the hot path.
     let session = req.headers().get(&SESSION_HEADER).cloned();
+    let mut call = None;
     if let Some(id) = session.as_ref().and_then(|v| v.to_str().ok()) {
-        match state.sessions.check(id, &access.subject) {
+        match state.sessions.check(id, &access) {
             Binding::Same => {}
-            Binding::Foreign => {
-                tracing::warn!(subject = %Escaped(&access.subject), "token used on another user's MCP session");
-                return text(StatusCode::FORBIDDEN, "this MCP session belongs to another user\n");
-            }
-            // No owner on record (expired, or never ours): the client starts a new session,
-            // rather than rmcp serving a session whose owner we cannot check.
-            Binding::Unknown => return text(StatusCode::NOT_FOUND, "unknown or expired MCP session\n"),
+            Binding::Foreign => return foreign_session(&access),
+            Binding::Unknown => match restore(state, id, &access).await {
+                Ok(record) => call = Some(Arc::new(SessionCall::Restoring(record))),
+                Err(response) => return response,
+            },
         }
+    } else if !config.stateless {
+        call = Some(SessionCall::opening(access.clone()));
     }
     let (mut parts, body) = req.into_parts();
     // Handlers never see the raw token: only the verified identity goes on.
@@ -233,7 +236,11 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
     };
     let is_delete = parts.method == http::Method::DELETE;
     parts.extensions.insert(access.clone());
-    let mut response = state.mcp.call(Request::from_parts(parts, body)).await;
+    let request = Request::from_parts(parts, body);
+    let mut response = match &call {
+        Some(call) => call.clone().scope(state.mcp.call(request)).await,
+        None => state.mcp.call(request).await,
+    };
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         // rmcp stopped reading mid-body; see `BodyError::response`.
         response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
@@ -244,11 +251,55 @@ pub(crate) async fn guard(state: &AppState, req: Request<RequestBody>) -> HttpRe
     }
     let session = session.as_ref().and_then(|v| v.to_str().ok());
     match (session, response.headers().get(&SESSION_HEADER).and_then(|v| v.to_str().ok())) {
-        (None, Some(new_id)) => state.sessions.bind(new_id.to_owned(), access.subject.clone()),
+        (None, Some(new_id)) => {
+            if !call.is_some_and(|c| c.opened_session_stored()) {
+                // rmcp only logs a failed write; a session no other instance could continue
+                // would fail later and less clearly.
+                tracing::error!("an MCP session could not be stored; initialize refused");
+                return store_unavailable("MCP sessions are unavailable\n");
+            }
+            state.sessions.bind(new_id.to_owned(), &access);
+        }
         (Some(id), _) if is_delete && response.status().is_success() => state.sessions.unbind(id),
         _ => {}
     }
     response
+}
+
+fn foreign_session(access: &AccessToken) -> HttpResponse {
+    tracing::warn!(subject = %Escaped(&access.subject), "token used on another user's MCP session");
+    text(StatusCode::FORBIDDEN, "this MCP session belongs to another user\n")
+}
+
+/// 503 with `Retry-After`: the store failed, and the request may succeed later.
+fn store_unavailable(body: &'static str) -> HttpResponse {
+    let mut res = text(StatusCode::SERVICE_UNAVAILABLE, body);
+    set_retry_after(&mut res, STORE_RETRY_AFTER);
+    res
+}
+
+/// A session this process does not know (opened on another instance or before a restart),
+/// or known with another grant: the store's record decides, and becomes the binding here.
+async fn restore(state: &AppState, id: &str, access: &AccessToken) -> Result<McpSessionRecord, HttpResponse> {
+    let unknown = || text(StatusCode::NOT_FOUND, "unknown or expired MCP session\n");
+    if state.config.stateless {
+        // No session is ever issued: nothing to look up.
+        return Err(unknown());
+    }
+    match state.stored_sessions.find(id).await {
+        Ok(Some(record)) if record.subject == access.subject => {
+            state.sessions.bind(id.to_owned(), access);
+            Ok(record)
+        }
+        Ok(Some(_)) => Err(foreign_session(access)),
+        // Ended, swept as idle, revoked with its grant, or never ours: the client starts a new
+        // session (MCP Streamable HTTP: 404 means exactly that).
+        Ok(None) => Err(unknown()),
+        Err(e) => {
+            tracing::error!(error = %e, "MCP session store failed");
+            Err(store_unavailable("MCP sessions are unavailable\n"))
+        }
+    }
 }
 
 fn full_request_body(bytes: Bytes) -> RequestBody {

@@ -49,6 +49,9 @@ pub struct TokenClaims {
     /// Extra claims about the caller (email, roles, …); read them typed with
     /// [`AccessToken::claim`].
     pub claims: Claims,
+    /// The grant the token belongs to, when the built-in authorization server issued it: the
+    /// MCP sessions it opens end when that grant is revoked.
+    pub(crate) grant_id: Option<String>,
 }
 
 impl std::ops::Deref for AccessToken {
@@ -128,6 +131,7 @@ impl AccessToken {
             audience: String::new(),
             expires_at,
             claims: Claims::new(),
+            grant_id: None,
         })
     }
 
@@ -297,6 +301,12 @@ impl AccessTokenBuilder {
     /// ```
     pub fn build(self) -> AccessToken {
         AccessToken(Arc::new(self.0), None)
+    }
+
+    /// The grant the token belongs to (the built-in authorization server's tokens only).
+    pub(crate) fn grant_id(mut self, grant_id: impl Into<String>) -> Self {
+        self.0.grant_id = Some(grant_id.into());
+        self
     }
 }
 

@@ -16,7 +16,7 @@ use crate::config::DEFAULT_SWEEP_INTERVAL;
 use crate::error::StoreError;
 use crate::router::Router;
 use crate::state::AppState;
-use crate::store::Store;
+use crate::store::{Store, TokenHash};
 
 /// How long a graceful shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -108,8 +108,10 @@ fn log_sweep(what: &str, outcome: Result<usize, StoreError>) {
 /// first time one interval after start) until `cancel` fires, drop expired codes, tokens,
 /// pending sign-ins, sign-in sessions, consent, finished rate-limit windows, the sealed
 /// successors of refresh rotations whose [`Config::refresh_grace`](crate::Config::refresh_grace)
-/// is over, idle MCP session bindings, and client registrations that no user signed in to
-/// within [`Config::unused_client_ttl`](crate::Config::unused_client_ttl).
+/// is over, MCP sessions idle for
+/// [`Config::mcp_session_idle_ttl`](crate::Config::mcp_session_idle_ttl), and client
+/// registrations that no user signed in to within
+/// [`Config::unused_client_ttl`](crate::Config::unused_client_ttl).
 pub(crate) fn spawn_sweeper(
     store: Arc<dyn Store>,
     state: Arc<AppState>,
@@ -137,7 +139,24 @@ pub(crate) fn spawn_sweeper(
                 let registered_before = earlier(now, unused_ttl);
                 log_sweep("unused client registrations", store.sweep_unused_clients(registered_before).await);
             }
-            // MCP session bindings live in this process only: their idleness is elapsed time.
+            // MCP sessions: the store learns which were used here (in one batch, so that the
+            // hot path never writes), then drops those idle everywhere. The bindings in this
+            // process go after 15 idle minutes; the store restores them on their next use.
+            let used = state.sessions.take_touched();
+            // The time they were taken: the other sweeps above may have taken a while.
+            let now = state.config.clock.now();
+            let hashes: Vec<TokenHash> = used.iter().map(|id| TokenHash::of(id)).collect();
+            match store.touch_mcp_sessions(&hashes, now).await {
+                Ok(()) => {
+                    let idle_since = earlier(now, state.config.mcp_session_idle_ttl);
+                    log_sweep("idle MCP sessions", store.sweep_idle_mcp_sessions(idle_since).await);
+                }
+                // Not sweeping then: the store would take the sessions used here for idle.
+                Err(e) => {
+                    tracing::warn!(error = %e, "recording MCP session use failed");
+                    state.sessions.retouch(&used);
+                }
+            }
             state.sessions.sweep(Duration::from_secs(15 * 60));
         }
     })

@@ -351,6 +351,11 @@ impl McpServerBuilder {
             .disable_allowed_hosts()
             .disable_allowed_origins();
         rmcp_config.sse_keep_alive = Some(std::time::Duration::from_secs(15));
+        if !config.stateless {
+            // Sessions in the store continue on any instance and after a restart.
+            let sessions = crate::mcp_sessions::StoredSessions::new(store.clone(), config.clone());
+            rmcp_config.session_store = Some(Arc::new(sessions));
+        }
         let mcp = handler(rmcp_config);
         let oauth = authority.authorization_server().cloned();
         let state = AppState::new(config.clone(), authority, verified, store.clone(), mcp, self.tool_scopes);

@@ -1,7 +1,7 @@
 //! The state every request shares: the configuration, who answers for tokens
 //! ([`Authority`]), the MCP endpoint behind the guard ([`McpEndpoint`]), the MCP sessions'
-//! owners, the rate limits, and the hosts and origins this server answers to. The router owns
-//! it; the guard and the sweeper read it.
+//! owners (in process and in the store), the rate limits, and the hosts and origins this
+//! server answers to. The router owns it; the guard and the sweeper read it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::endpoints::health::Readiness;
 use crate::http_util::{HttpResponse, RequestBody};
 use crate::mcp_handler::ToolsHandler;
+use crate::mcp_sessions::StoredSessions;
 use crate::provider::{AccessToken, AuthProvider, TokenRejection};
 use crate::rate_limit::Limits;
 use crate::session_bindings::SessionBindings;
@@ -92,6 +93,8 @@ pub(crate) struct AppState {
     pub(crate) verified: Arc<VerifiedCache>,
     pub(crate) mcp: McpEndpoint,
     pub(crate) sessions: SessionBindings,
+    /// The MCP sessions in the store, asked when [`AppState::sessions`] does not know one.
+    pub(crate) stored_sessions: StoredSessions,
     /// Scopes each tool requires, for the guard's 403 (empty when no tool needs one).
     pub(crate) tool_scopes: HashMap<String, Vec<String>>,
     pub(crate) limits: Limits,
@@ -112,6 +115,7 @@ impl AppState {
     ) -> Self {
         let (allowed_hosts, allowed_origins) = allowed_hosts_and_origins(&config);
         let readiness = Readiness::new(store.clone());
+        let stored_sessions = StoredSessions::new(store.clone(), config.clone());
         let limits = Limits::new(&config, store);
         Self {
             limits,
@@ -121,6 +125,7 @@ impl AppState {
             verified,
             mcp,
             sessions: SessionBindings::default(),
+            stored_sessions,
             tool_scopes,
             allowed_hosts,
             allowed_origins,

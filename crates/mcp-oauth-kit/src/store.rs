@@ -1,7 +1,7 @@
 //! Storage of the authorization server's state: registered clients, pending authorizations,
-//! codes and tokens, sign-in sessions, remembered consent and rate-limit counters. The
-//! [`Store`] trait is what a backend implements; [`MemoryStore`] is the in-memory one and
-//! [`SqlStore`] the SQLite and PostgreSQL one. Everything an instance decides on lives here, so
+//! codes and tokens, sign-in sessions, remembered consent and rate-limit counters, and of every
+//! server's MCP sessions. The [`Store`] trait is what a backend implements; [`MemoryStore`] is
+//! the in-memory one and [`SqlStore`] the SQLite and PostgreSQL one. Everything an instance decides on lives here, so
 //! instances that share a store share their state: tokens, sessions, consent and throttles.
 //!
 //! Invariants every backend keeps:
@@ -13,6 +13,8 @@
 //!   [`Store::rotate_refresh`] store the new tokens together with spending the old code or
 //!   token. A crash or error never leaves a spent code or handle without what it was spent for,
 //!   nor tokens of a grant that was revoked meanwhile;
+//! - revoking a grant or a user ([`Store::revoke_grant`], [`Store::revoke_token`] of a refresh
+//!   token, [`Store::revoke_subject`]) deletes its MCP sessions in the same transaction;
 //! - [`Store::hit_rate_limit`] is atomic: of concurrent callers on one key, each sees a
 //!   different count;
 //! - a redeemed code stays (marked used) until it expires, so a replay is recognised and
@@ -55,7 +57,7 @@ use async_trait::async_trait;
 pub use memory::MemoryStore;
 pub use open::open_store;
 pub use records::{
-    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens,
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, McpSessionRecord,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord,
     UpstreamTokenRecord,
 };
@@ -155,12 +157,13 @@ pub trait Store: Send + Sync + 'static {
         sealed_successor: Vec<u8>,
     ) -> Result<RefreshRotation, StoreError>;
 
-    /// Revoke a grant: every code and token issued from it, and its upstream tokens.
+    /// Revoke a grant: every code and token issued from it, its upstream tokens and the MCP
+    /// sessions it opened.
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError>;
     /// Revoke one token (RFC 7009): an access token alone, a refresh token with its grant.
     async fn revoke_token(&self, hash: &TokenHash) -> Result<RevokedToken, StoreError>;
     /// Revoke everything of the user `subject`: every grant (its codes and tokens), sign-in
-    /// session and remembered consent, in one transaction. Revoking an unknown subject is no
+    /// session, MCP session and remembered consent, in one transaction. Revoking an unknown subject is no
     /// error. A rotation racing it must not leave a live token pair behind.
     async fn revoke_subject(&self, subject: &str) -> Result<(), StoreError>;
     /// Revoke everything of every user: every grant (its codes, tokens and upstream tokens), sign-in session
@@ -192,6 +195,17 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, hash: &TokenHash, now: SystemTime) -> Result<Option<SessionRecord>, StoreError>;
     /// End a session (sign-out). Ending an unknown session is no error.
     async fn delete_session(&self, hash: &TokenHash) -> Result<(), StoreError>;
+
+    /// Save an MCP session, replacing one with the same id hash.
+    async fn put_mcp_session(&self, session: McpSessionRecord) -> Result<(), StoreError>;
+    /// Look an MCP session up.
+    async fn mcp_session(&self, id_hash: &TokenHash) -> Result<Option<McpSessionRecord>, StoreError>;
+    /// End an MCP session (the client's `DELETE`). Ending an unknown one is no error.
+    async fn delete_mcp_session(&self, id_hash: &TokenHash) -> Result<(), StoreError>;
+    /// Record that these MCP sessions were used at `now`; unknown ones are skipped.
+    async fn touch_mcp_sessions(&self, id_hashes: &[TokenHash], now: SystemTime) -> Result<(), StoreError>;
+    /// Delete the MCP sessions last used at or before `idle_since`; returns how many went.
+    async fn sweep_idle_mcp_sessions(&self, idle_since: SystemTime) -> Result<usize, StoreError>;
 
     /// Remember a user's consent to a client, replacing what was remembered for that pair.
     async fn put_consent(&self, consent: ConsentRecord) -> Result<(), StoreError>;
@@ -346,6 +360,21 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     async fn delete_session(&self, hash: &TokenHash) -> Result<(), StoreError> {
         (**self).delete_session(hash).await
+    }
+    async fn put_mcp_session(&self, session: McpSessionRecord) -> Result<(), StoreError> {
+        (**self).put_mcp_session(session).await
+    }
+    async fn mcp_session(&self, id_hash: &TokenHash) -> Result<Option<McpSessionRecord>, StoreError> {
+        (**self).mcp_session(id_hash).await
+    }
+    async fn delete_mcp_session(&self, id_hash: &TokenHash) -> Result<(), StoreError> {
+        (**self).delete_mcp_session(id_hash).await
+    }
+    async fn touch_mcp_sessions(&self, id_hashes: &[TokenHash], now: SystemTime) -> Result<(), StoreError> {
+        (**self).touch_mcp_sessions(id_hashes, now).await
+    }
+    async fn sweep_idle_mcp_sessions(&self, idle_since: SystemTime) -> Result<usize, StoreError> {
+        (**self).sweep_idle_mcp_sessions(idle_since).await
     }
     async fn put_consent(&self, consent: ConsentRecord) -> Result<(), StoreError> {
         (**self).put_consent(consent).await

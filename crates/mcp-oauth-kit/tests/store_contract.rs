@@ -1,7 +1,7 @@
 //! The [`Store`] contract: one generic walk through every method and invariant of the trait
 //! (expiry, single redemption, replay detection, rotation outcomes, revocation, sign-in
-//! sessions, remembered consent, rate-limit windows and their rollover, upstream tokens and
-//! their compare-and-swap, sweeping expired state and unused clients), run against
+//! sessions, MCP sessions, remembered consent, rate-limit windows and their rollover, upstream
+//! tokens and their compare-and-swap, sweeping expired state and unused clients), run against
 //! [`MemoryStore`], a SQLite file, and PostgreSQL when `TEST_DATABASE_URL` is set.
 //! Then what only a database has: a restart, migrations run twice or at once, and
 //! [`open_store`]'s URL handling.
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 mod store_support;
 
 use mcp_oauth_kit::store::{
-    AccessTokenRecord, ClientRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore,
+    AccessTokenRecord, ClientRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, McpSessionRecord, MemoryStore,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, SqlStore,
     Store, StoreError, open_store,
 };
@@ -71,6 +71,8 @@ async fn contract(store: &dyn Store, private: bool) {
     revocation(store, now).await;
     subject_revocation(store, now).await;
     sessions(store, now).await;
+    mcp_sessions(store, now).await;
+    mcp_sessions_end_with_their_grant_or_user(store, now).await;
     consents(store, now).await;
     rate_limits(store, now).await;
     upstream_tokens(store, now).await;
@@ -518,6 +520,70 @@ async fn sessions(store: &dyn Store, now: SystemTime) {
     assert_eq!(store.session(&other.hash, now).await.expect("session"), Some(other.clone()));
     store.delete_session(&s.hash).await.expect("deleting twice is no error");
     store.delete_session(&hash("session")).await.expect("deleting an unknown session is no error");
+}
+
+fn mcp_session(subject: &str, grant_id: Option<&str>, last_used_at: SystemTime) -> McpSessionRecord {
+    let initialize = r#"{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"Çlient ✓"}}"#;
+    McpSessionRecord::new(hash("mcp-session"), subject, grant_id.map(str::to_owned), initialize, last_used_at)
+}
+
+/// Saved, read back as they were, replaced, used (a time never goes back), ended, and swept
+/// once idle.
+async fn mcp_sessions(store: &dyn Store, now: SystemTime) {
+    let subject = unique("subject");
+    let s = mcp_session(&subject, Some(&unique("grant")), now);
+    store.put_mcp_session(s.clone()).await.expect("put");
+    assert_eq!(store.mcp_session(&s.id_hash).await.expect("get"), Some(s.clone()));
+    assert_eq!(store.mcp_session(&hash("mcp-session")).await.expect("get"), None);
+    let external = mcp_session(&subject, None, now);
+    store.put_mcp_session(external.clone()).await.expect("put");
+    assert_eq!(store.mcp_session(&external.id_hash).await.expect("get"), Some(external.clone()), "no grant");
+    let mut replaced = s.clone();
+    replaced.initialize = r#"{"protocolVersion":"2025-11-25"}"#.to_owned();
+    store.put_mcp_session(replaced.clone()).await.expect("replace");
+    assert_eq!(store.mcp_session(&s.id_hash).await.expect("get"), Some(replaced.clone()));
+
+    store.touch_mcp_sessions(&[s.id_hash, hash("unknown")], now + MINUTE).await.expect("touch");
+    let touched = store.mcp_session(&s.id_hash).await.expect("get").expect("kept");
+    assert_eq!(touched.last_used_at, now + MINUTE);
+    store.touch_mcp_sessions(&[s.id_hash], now).await.expect("touch");
+    assert_eq!(store.mcp_session(&s.id_hash).await.expect("get").expect("kept").last_used_at, now + MINUTE);
+    store.touch_mcp_sessions(&[], now).await.expect("touching nothing");
+    assert_eq!(store.mcp_session(&external.id_hash).await.expect("get"), Some(external.clone()), "untouched");
+
+    // Idle at or before the cut-off: `external` (used at `now`), not `s` (used a minute later).
+    let swept = store.sweep_idle_mcp_sessions(now).await.expect("sweep");
+    assert!(swept >= 1, "{swept}");
+    assert_eq!(store.mcp_session(&external.id_hash).await.expect("get"), None, "idle");
+    assert!(store.mcp_session(&s.id_hash).await.expect("get").is_some(), "used since");
+
+    store.delete_mcp_session(&s.id_hash).await.expect("delete");
+    assert_eq!(store.mcp_session(&s.id_hash).await.expect("get"), None, "ended");
+    store.delete_mcp_session(&s.id_hash).await.expect("deleting twice is no error");
+}
+
+/// Revoking a grant (by id, or through its refresh token) or a user ends their MCP sessions;
+/// others stay.
+async fn mcp_sessions_end_with_their_grant_or_user(store: &dyn Store, now: SystemTime) {
+    let (by_id, by_token, by_user, kept) = (grant(&["mcp"]), grant(&["mcp"]), grant(&["mcp"]), grant(&["mcp"]));
+    let tokens = pair(&by_token, now + HOUR);
+    insert_tokens(store, &tokens).await;
+    let sessions: Vec<McpSessionRecord> = [&by_id, &by_token, &by_user, &kept]
+        .iter()
+        .map(|g| mcp_session(&g.subject, Some(&g.grant_id), now + HOUR))
+        .collect();
+    // A session of the user opened with another issuer's token (no grant) goes with the user.
+    let ungranted = mcp_session(&by_user.subject, None, now + HOUR);
+    for s in sessions.iter().chain([&ungranted]) {
+        store.put_mcp_session(s.clone()).await.expect("put");
+    }
+    store.revoke_grant(&by_id.grant_id).await.expect("revoke grant");
+    assert_eq!(store.revoke_token(&tokens.refresh.hash).await.expect("revoke"), RevokedToken::Refresh);
+    store.revoke_subject(&by_user.subject).await.expect("revoke subject");
+    for (s, alive) in sessions.iter().zip([false, false, false, true]).chain([(&ungranted, false)]) {
+        assert_eq!(store.mcp_session(&s.id_hash).await.expect("get").is_some(), alive, "{s:?}");
+    }
+    store.delete_mcp_session(&sessions[3].id_hash).await.expect("delete");
 }
 
 async fn consents(store: &dyn Store, now: SystemTime) {

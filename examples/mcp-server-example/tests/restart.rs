@@ -37,12 +37,8 @@ async fn clients_and_tokens_survive_a_graceful_restart() {
     assert!(status.success(), "SIGTERM is a clean shutdown, exit 0; got {status}");
 
     let server = launch.start().await;
-    // Sessions live in the process: the old one is unknown now, and the client is told so with
-    // 404 (MCP clients then initialize again), not with a 5xx or a 401.
-    let res = server.call_roll_dice(&tokens.access, Some(&session)).await;
-    assert_eq!(res.status(), StatusCode::NOT_FOUND, "a session from before the restart");
-    // The access token issued before the restart still works, on a new session.
-    let session = server.initialize(&tokens.access).await;
+    // Sessions are in the database: the one from before the restart goes on, with the access
+    // token refreshed before the restart (the same grant), and no new initialize.
     server.assert_rolls_as(&tokens.access, Some(&session), "alice").await;
     // A retry of the rotated refresh token (a response lost in the restart) gets the same pair.
     let retried = tokens_of(server.refresh(&client_id, &first.refresh).await, "grace retry after the restart").await;

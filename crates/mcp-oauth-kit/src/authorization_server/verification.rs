@@ -46,6 +46,7 @@ impl OAuthServer {
             .scopes(g.scopes)
             .audience(g.resource)
             .claims(g.claims)
+            .grant_id(g.grant_id)
             .build();
         Ok(match upstream {
             Some(link) => token.with_upstream(link),

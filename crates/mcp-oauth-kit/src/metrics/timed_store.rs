@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use crate::error::StoreError;
 use crate::secret::TokenHash;
 use crate::store::{
-    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens,
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, McpSessionRecord,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RevokedToken, SessionRecord, Store, UpstreamTokenRecord,
 };
 
@@ -154,6 +154,21 @@ impl Store for TimedStore {
     }
     async fn forget_sealed_successors(&self, rotated_before: SystemTime) -> Result<usize, StoreError> {
         timed("forget_sealed_successors", self.0.forget_sealed_successors(rotated_before)).await
+    }
+    async fn put_mcp_session(&self, session: McpSessionRecord) -> Result<(), StoreError> {
+        timed("put_mcp_session", self.0.put_mcp_session(session)).await
+    }
+    async fn mcp_session(&self, id_hash: &TokenHash) -> Result<Option<McpSessionRecord>, StoreError> {
+        timed("mcp_session", self.0.mcp_session(id_hash)).await
+    }
+    async fn delete_mcp_session(&self, id_hash: &TokenHash) -> Result<(), StoreError> {
+        timed("delete_mcp_session", self.0.delete_mcp_session(id_hash)).await
+    }
+    async fn touch_mcp_sessions(&self, id_hashes: &[TokenHash], now: SystemTime) -> Result<(), StoreError> {
+        timed("touch_mcp_sessions", self.0.touch_mcp_sessions(id_hashes, now)).await
+    }
+    async fn sweep_idle_mcp_sessions(&self, idle_since: SystemTime) -> Result<usize, StoreError> {
+        timed("sweep_idle_mcp_sessions", self.0.sweep_idle_mcp_sessions(idle_since)).await
     }
     // Forwarded by hand: the default does nothing, and the SQLite WAL would stay unfolded.
     async fn close(&self) {

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use super::{
-    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens,
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, McpSessionRecord,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store,
     UpstreamTokenRecord,
 };
@@ -42,6 +42,7 @@ struct Inner {
     access: HashMap<TokenHash, AccessTokenRecord>,
     refresh: HashMap<TokenHash, RefreshEntry>,
     sessions: HashMap<TokenHash, SessionRecord>,
+    mcp_sessions: HashMap<TokenHash, McpSessionRecord>,
     /// Keyed by (subject, client id).
     consents: HashMap<(String, String), ConsentRecord>,
     rate_limits: HashMap<String, RateLimitWindow>,
@@ -222,6 +223,7 @@ impl Store for MemoryStore {
         g.access.retain(|_, t| t.grant.grant_id != grant_id);
         g.refresh.retain(|_, t| t.record.grant.grant_id != grant_id);
         g.upstream.remove(grant_id);
+        g.mcp_sessions.retain(|_, s| s.grant_id.as_deref() != Some(grant_id));
         Ok(())
     }
 
@@ -247,6 +249,7 @@ impl Store for MemoryStore {
         g.refresh.retain(|_, t| t.record.grant.subject != subject);
         g.upstream.retain(|_, u| u.subject != subject);
         g.sessions.retain(|_, s| s.subject != subject);
+        g.mcp_sessions.retain(|_, s| s.subject != subject);
         g.consents.retain(|(s, _), _| s != subject);
         Ok(())
     }
@@ -259,6 +262,7 @@ impl Store for MemoryStore {
         g.sessions.clear();
         g.consents.clear();
         g.upstream.clear();
+        g.mcp_sessions.clear();
         Ok(())
     }
 
@@ -303,6 +307,37 @@ impl Store for MemoryStore {
     async fn delete_session(&self, hash: &TokenHash) -> Result<(), StoreError> {
         self.lock().sessions.remove(hash);
         Ok(())
+    }
+
+    async fn put_mcp_session(&self, session: McpSessionRecord) -> Result<(), StoreError> {
+        self.lock().mcp_sessions.insert(session.id_hash, session);
+        Ok(())
+    }
+
+    async fn mcp_session(&self, id_hash: &TokenHash) -> Result<Option<McpSessionRecord>, StoreError> {
+        Ok(self.lock().mcp_sessions.get(id_hash).cloned())
+    }
+
+    async fn delete_mcp_session(&self, id_hash: &TokenHash) -> Result<(), StoreError> {
+        self.lock().mcp_sessions.remove(id_hash);
+        Ok(())
+    }
+
+    async fn touch_mcp_sessions(&self, id_hashes: &[TokenHash], now: SystemTime) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        for hash in id_hashes {
+            if let Some(s) = g.mcp_sessions.get_mut(hash) {
+                s.last_used_at = s.last_used_at.max(now);
+            }
+        }
+        Ok(())
+    }
+
+    async fn sweep_idle_mcp_sessions(&self, idle_since: SystemTime) -> Result<usize, StoreError> {
+        let mut g = self.lock();
+        let before = g.mcp_sessions.len();
+        g.mcp_sessions.retain(|_, s| s.last_used_at > idle_since);
+        Ok(before - g.mcp_sessions.len())
     }
 
     async fn put_consent(&self, consent: ConsentRecord) -> Result<(), StoreError> {

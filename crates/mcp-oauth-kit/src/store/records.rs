@@ -1,5 +1,5 @@
 //! The records a [`Store`](super::Store) keeps: registered clients, pending sign-ins, grants
-//! with their codes and tokens, sessions, consent and rate-limit windows, the outcomes of the
+//! with their codes and tokens, sign-in and MCP sessions, consent and rate-limit windows, the outcomes of the
 //! atomic steps, and the constructors a backend outside this crate builds them with.
 
 use std::time::SystemTime;
@@ -185,6 +185,27 @@ pub struct SessionRecord {
     pub created_at: SystemTime,
     /// When the session ends, whatever happens in between.
     pub expires_at: SystemTime,
+}
+
+/// An MCP session of the Streamable HTTP transport (its `Mcp-Session-Id`), kept so that any
+/// instance sharing the store can continue it, also after a restart, and only for the user who
+/// opened it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct McpSessionRecord {
+    /// SHA-256 of the session id.
+    pub id_hash: TokenHash,
+    /// The user who opened the session: no one else's token may drive it.
+    pub subject: String,
+    /// The grant of the token that opened it, when this server issued that token: revoking
+    /// the grant (or the user) ends the session.
+    pub grant_id: Option<String>,
+    /// The client's `initialize` parameters (JSON), replayed when an instance restores the
+    /// session.
+    pub initialize: String,
+    /// When the session was last used, as far as the store knows: instances write their use
+    /// in batches, so it may lag by one sweep interval.
+    pub last_used_at: SystemTime,
 }
 
 /// A user's remembered consent to a client: authorization requests of that client for these
@@ -446,6 +467,20 @@ impl SessionRecord {
         expires_at: SystemTime,
     ) -> Self {
         Self { hash, subject: subject.into(), username: username.into(), created_at, expires_at }
+    }
+}
+
+impl McpSessionRecord {
+    /// The session `id_hash` that `subject` opened with a token of `grant_id`, with the
+    /// client's `initialize` parameters.
+    pub fn new(
+        id_hash: TokenHash,
+        subject: impl Into<String>,
+        grant_id: Option<String>,
+        initialize: impl Into<String>,
+        last_used_at: SystemTime,
+    ) -> Self {
+        Self { id_hash, subject: subject.into(), grant_id, initialize: initialize.into(), last_used_at }
     }
 }
 

@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use mcp_oauth_kit::async_trait;
 use mcp_oauth_kit::store::{
-    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, MemoryStore,
-    PendingAuthorization, RateLimitWindow, RefreshRotation, RevokedToken, SessionRecord, Store, StoreError, TokenHash,
-    UpstreamTokenRecord,
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, McpSessionRecord,
+    MemoryStore, PendingAuthorization, RateLimitWindow, RefreshRotation, RevokedToken, SessionRecord, Store,
+    StoreError, TokenHash, UpstreamTokenRecord,
 };
 
 /// Which calls fail.
@@ -163,6 +163,26 @@ impl Store for FailingStore {
     async fn delete_session(&self, hash: &TokenHash) -> Result<(), StoreError> {
         self.up()?;
         self.inner.delete_session(hash).await
+    }
+    async fn put_mcp_session(&self, session: McpSessionRecord) -> Result<(), StoreError> {
+        self.up()?;
+        self.inner.put_mcp_session(session).await
+    }
+    async fn mcp_session(&self, id_hash: &TokenHash) -> Result<Option<McpSessionRecord>, StoreError> {
+        self.up()?;
+        self.inner.mcp_session(id_hash).await
+    }
+    async fn delete_mcp_session(&self, id_hash: &TokenHash) -> Result<(), StoreError> {
+        self.up()?;
+        self.inner.delete_mcp_session(id_hash).await
+    }
+    async fn touch_mcp_sessions(&self, id_hashes: &[TokenHash], now: SystemTime) -> Result<(), StoreError> {
+        self.up()?;
+        self.inner.touch_mcp_sessions(id_hashes, now).await
+    }
+    async fn sweep_idle_mcp_sessions(&self, idle_since: SystemTime) -> Result<usize, StoreError> {
+        self.up()?;
+        self.inner.sweep_idle_mcp_sessions(idle_since).await
     }
     async fn put_consent(&self, consent: ConsentRecord) -> Result<(), StoreError> {
         self.up()?;

@@ -7,14 +7,14 @@ use sqlx::{Database, Encode, Type};
 
 use super::rows::{
     Columns, FromRow, Statement, bind_grant, client_columns, code_columns, consent_columns, corrupt, db_time, decode,
-    grant_columns, list_to_db, pending_columns, session_columns, time_from_db, token_columns, upstream_columns,
-    window_columns,
+    grant_columns, list_to_db, mcp_session_columns, pending_columns, session_columns, time_from_db, token_columns,
+    upstream_columns, window_columns,
 };
 use super::{Pool, SqlStore, backend};
 use crate::error::StoreError;
 use crate::secret::TokenHash;
 use crate::store::{
-    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens,
+    AccessTokenRecord, ClientRecord, CodeRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, McpSessionRecord,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, Store,
     UpstreamTokenRecord,
 };
@@ -88,38 +88,41 @@ where
     ])
 }
 
-/// Revoke a grant, in this order. Refresh tokens first: on PostgreSQL, deleting a row that a
+/// Revoke a grant, in this order, then its upstream tokens and MCP sessions. Refresh tokens first: on PostgreSQL, deleting a row that a
 /// rotation in flight has updated waits for that rotation to commit, and each later statement
 /// (a new snapshot under READ COMMITTED) then sees the successor pair it inserted, so the
 /// second pass over `refresh_tokens` catches the successor. Without it, a rotation racing a
-/// revocation leaves a live token pair behind. The grant's upstream tokens go with it.
-const DELETE_GRANT: [&str; 5] = [
+/// revocation leaves a live token pair behind.
+const DELETE_GRANT: [&str; 6] = [
     "DELETE FROM refresh_tokens WHERE grant_id = $1",
     "DELETE FROM codes WHERE grant_id = $1",
     "DELETE FROM access_tokens WHERE grant_id = $1",
     "DELETE FROM refresh_tokens WHERE grant_id = $1",
     "DELETE FROM upstream_tokens WHERE grant_id = $1",
+    "DELETE FROM mcp_sessions WHERE grant_id = $1",
 ];
 
 /// Revoke everything of one user, in the order of [`DELETE_GRANT`] and for the same reason, then
-/// their upstream tokens, sign-in sessions and remembered consent.
-const DELETE_SUBJECT: [&str; 7] = [
+/// their upstream tokens, sign-in sessions, MCP sessions and remembered consent.
+const DELETE_SUBJECT: [&str; 8] = [
     "DELETE FROM refresh_tokens WHERE subject = $1",
     "DELETE FROM codes WHERE subject = $1",
     "DELETE FROM access_tokens WHERE subject = $1",
     "DELETE FROM refresh_tokens WHERE subject = $1",
     "DELETE FROM upstream_tokens WHERE subject = $1",
     "DELETE FROM sessions WHERE subject = $1",
+    "DELETE FROM mcp_sessions WHERE subject = $1",
     "DELETE FROM consents WHERE subject = $1",
 ];
 
 /// Revoke everything of everyone, in the order of [`DELETE_GRANT`] and for the same reason.
-const DELETE_EVERY_GRANT: [&str; 7] = [
+const DELETE_EVERY_GRANT: [&str; 8] = [
     "DELETE FROM refresh_tokens",
     "DELETE FROM codes",
     "DELETE FROM access_tokens",
     "DELETE FROM refresh_tokens",
     "DELETE FROM upstream_tokens",
+    "DELETE FROM mcp_sessions",
     "DELETE FROM sessions",
     "DELETE FROM consents",
 ];
@@ -495,6 +498,54 @@ impl Store for SqlStore {
     async fn delete_session(&self, hash: &TokenHash) -> Result<(), StoreError> {
         execute!(self, "DELETE FROM sessions WHERE hash = $1", hash.to_hex());
         Ok(())
+    }
+
+    async fn put_mcp_session(&self, session: McpSessionRecord) -> Result<(), StoreError> {
+        execute!(
+            self,
+            concat!(
+                "INSERT INTO mcp_sessions (",
+                mcp_session_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (id_hash) DO UPDATE SET subject = excluded.subject, grant_id = excluded.grant_id,
+                   initialize = excluded.initialize, last_used_at = excluded.last_used_at"
+            ),
+            session.id_hash.to_hex(),
+            session.subject.as_str(),
+            session.grant_id.as_deref(),
+            session.initialize.as_str(),
+            db_time(session.last_used_at)
+        );
+        Ok(())
+    }
+
+    async fn mcp_session(&self, id_hash: &TokenHash) -> Result<Option<McpSessionRecord>, StoreError> {
+        const SELECT: &str = concat!("SELECT ", mcp_session_columns!(), " FROM mcp_sessions WHERE id_hash = $1");
+        with_pool!(self, |pool| decode(sqlx::query(SELECT).bind(id_hash.to_hex()).fetch_optional(pool).await))
+    }
+
+    async fn delete_mcp_session(&self, id_hash: &TokenHash) -> Result<(), StoreError> {
+        execute!(self, "DELETE FROM mcp_sessions WHERE id_hash = $1", id_hash.to_hex());
+        Ok(())
+    }
+
+    async fn touch_mcp_sessions(&self, id_hashes: &[TokenHash], now: SystemTime) -> Result<(), StoreError> {
+        const TOUCH: &str = "UPDATE mcp_sessions SET last_used_at = $1 WHERE id_hash = $2 AND last_used_at < $1";
+        if id_hashes.is_empty() {
+            return Ok(());
+        }
+        // One transaction: a sweep of many sessions is one commit, not one per session.
+        with_pool!(self, |pool, begin| {
+            let mut tx = pool.begin_with(begin).await.map_err(backend)?;
+            for hash in id_hashes {
+                sqlx::query(TOUCH).bind(db_time(now)).bind(hash.to_hex()).execute(&mut *tx).await.map_err(backend)?;
+            }
+            tx.commit().await.map_err(backend)
+        })
+    }
+
+    async fn sweep_idle_mcp_sessions(&self, idle_since: SystemTime) -> Result<usize, StoreError> {
+        self.sweep("DELETE FROM mcp_sessions WHERE last_used_at <= $1", idle_since).await
     }
 
     async fn put_consent(&self, consent: ConsentRecord) -> Result<(), StoreError> {

@@ -15,8 +15,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Database, Encode, Row as _, Type};
 
 use super::super::{
-    AccessTokenRecord, ClientRecord, CodeRecord, ConsentRecord, Grant, PendingAuthorization, RateLimitWindow,
-    RefreshTokenRecord, SessionRecord, UpstreamTokenRecord,
+    AccessTokenRecord, ClientRecord, CodeRecord, ConsentRecord, Grant, McpSessionRecord, PendingAuthorization,
+    RateLimitWindow, RefreshTokenRecord, SessionRecord, UpstreamTokenRecord,
 };
 use super::{Described, backend};
 use crate::clock::far_future;
@@ -147,6 +147,11 @@ macro_rules! session_columns {
         "hash, subject, username, created_at, expires_at"
     };
 }
+macro_rules! mcp_session_columns {
+    () => {
+        "id_hash, subject, grant_id, initialize, last_used_at"
+    };
+}
 macro_rules! consent_columns {
     () => {
         "subject, client_id, scopes, granted_at, expires_at"
@@ -163,8 +168,8 @@ macro_rules! upstream_columns {
     };
 }
 pub(super) use {
-    client_columns, code_columns, consent_columns, grant_columns, pending_columns, session_columns, token_columns,
-    upstream_columns, window_columns,
+    client_columns, code_columns, consent_columns, grant_columns, mcp_session_columns, pending_columns,
+    session_columns, token_columns, upstream_columns, window_columns,
 };
 
 /// A record decoded from a row of either backend that holds (at least) its column list.
@@ -265,6 +270,19 @@ impl FromRow for SessionRecord {
             username: row.text("username")?,
             created_at: row.time("created_at")?,
             expires_at: row.time("expires_at")?,
+        })
+    }
+}
+
+/// Reads [`mcp_session_columns!`].
+impl FromRow for McpSessionRecord {
+    fn from_row(row: &impl Columns) -> Result<Self, StoreError> {
+        Ok(McpSessionRecord {
+            id_hash: row.hash("id_hash")?,
+            subject: row.text("subject")?,
+            grant_id: row.opt_text("grant_id")?,
+            initialize: row.text("initialize")?,
+            last_used_at: row.time("last_used_at")?,
         })
     }
 }

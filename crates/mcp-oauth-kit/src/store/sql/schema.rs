@@ -13,7 +13,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d63_705f_6f61_7574; // "mcp_oaut"
 /// the `schema_version` table (so a statement such as `ALTER TABLE … ADD COLUMN` need not be
 /// idempotent). Never edit a released version; add one.
 const MIGRATIONS: &[&[&str]] =
-    &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9];
+    &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_V10];
 
 /// A version-1 table of a grant's codes or tokens: the hash, the grant copied into each row,
 /// then the table's own columns (`$own`). The three tables share the first seven.
@@ -180,6 +180,21 @@ const SCHEMA_V9: &[&str] = &[
     )",
     "CREATE INDEX IF NOT EXISTS upstream_tokens_subject ON upstream_tokens (subject)",
     "CREATE INDEX IF NOT EXISTS upstream_tokens_expires_at ON upstream_tokens (expires_at)",
+];
+
+/// Version 10: MCP sessions ([`McpSessionRecord`](crate::store::McpSessionRecord)), so that any
+/// instance can continue them; found by grant and by user when those are revoked.
+const SCHEMA_V10: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS mcp_sessions (
+        id_hash TEXT PRIMARY KEY,
+        subject TEXT NOT NULL,
+        grant_id TEXT,
+        initialize TEXT NOT NULL,
+        last_used_at BIGINT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS mcp_sessions_subject ON mcp_sessions (subject)",
+    "CREATE INDEX IF NOT EXISTS mcp_sessions_grant_id ON mcp_sessions (grant_id)",
+    "CREATE INDEX IF NOT EXISTS mcp_sessions_last_used_at ON mcp_sessions (last_used_at)",
 ];
 
 impl SqlStore {
