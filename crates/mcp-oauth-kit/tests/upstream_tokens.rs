@@ -52,7 +52,9 @@ async fn upstream_sign_in(provider: &OidcProvider) -> Value {
         ("client_id", c.client_id.as_str()),
         ("response_type", "code"),
         ("redirect_uri", c.redirect_uri.as_str()),
-        ("scope", "openid offline_access"),
+        ("scope", "openid offline_access mcp"),
+        // A resource indicator: the provider then mints its access tokens as JWTs for it.
+        ("resource", c.resource.as_str()),
         ("prompt", "consent"),
         ("code_challenge", pkce.challenge.as_str()),
         ("code_challenge_method", "S256"),
