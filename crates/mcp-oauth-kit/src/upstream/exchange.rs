@@ -2,14 +2,15 @@
 //! provider's token endpoint (RFC 6749 §4.1.3 with the PKCE verifier, OpenID Connect Core
 //! §3.1.3), the id_token validated, the provider's userinfo read for the claims the id_token
 //! leaves out (§5.3, with its `sub` required to be the id_token's), and the user the kit
-//! issues its own code for.
+//! issues its own code for. A plain OAuth 2.0 provider has no id_token: its userinfo,
+//! read through a [`UserinfoMapping`](super::UserinfoMapping), says who signed in.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 
-use super::OidcProvider;
 use super::id_token::{Expected, IdTokenError, validate};
+use super::{Identity, OidcProvider};
 use crate::claims::Claims;
 use crate::secret::Password;
 use crate::user_store::User;
@@ -90,25 +91,32 @@ impl OidcProvider {
         if !text("token_type").is_some_and(|t| t.eq_ignore_ascii_case("bearer")) {
             return Err(SignInError::BadResponse("the token_type is not Bearer"));
         }
-        let id_token =
-            text("id_token").ok_or(SignInError::BadResponse("no id_token (is the openid scope granted?)"))?;
-        let expected = Expected {
-            issuer: &self.issuer,
-            client_id: &self.client_id,
-            nonce: pending.nonce,
-            algorithms: &self.algorithms,
-            now: pending.now,
+        let claims = match &self.identity {
+            Identity::IdToken { algorithms, keys, .. } => {
+                let id_token =
+                    text("id_token").ok_or(SignInError::BadResponse("no id_token (is the openid scope granted?)"))?;
+                let expected = Expected {
+                    issuer: &self.issuer,
+                    client_id: &self.client_id,
+                    nonce: pending.nonce,
+                    algorithms,
+                    now: pending.now,
+                };
+                let mut claims = validate(id_token, keys, &expected).await?;
+                if CARRIED_CLAIMS.iter().chain(&USERNAME_CLAIMS).any(|c| !claims.contains_key(*c)) {
+                    self.add_userinfo(&mut claims, access_token).await?;
+                }
+                claims
+            }
+            // No id_token is read, even when the provider sends one: the userinfo says who.
+            Identity::Userinfo(mapping) => mapping.claims(&self.userinfo(access_token).await?)?,
         };
-        let mut claims = validate(id_token, &self.keys, &expected).await?;
         let tokens = UpstreamTokens {
             access_token: Password::new(access_token),
             refresh_token: text("refresh_token").map(Password::new),
             expires_in: response.get("expires_in").and_then(Value::as_u64),
             scope: text("scope").map(str::to_owned),
         };
-        if CARRIED_CLAIMS.iter().chain(&USERNAME_CLAIMS).any(|c| !claims.contains_key(*c)) {
-            self.add_userinfo(&mut claims, access_token).await?;
-        }
         Ok(UpstreamSignIn { user: self.user(&claims), tokens })
     }
 
@@ -138,11 +146,10 @@ impl OidcProvider {
     /// Fill the claims the id_token left out from the userinfo endpoint, if the provider has
     /// one (OpenID Connect Core §5.3.2: its `sub` must be the id_token's).
     async fn add_userinfo(&self, claims: &mut Map<String, Value>, access_token: &str) -> Result<(), SignInError> {
-        let Some(url) = &self.userinfo_endpoint else { return Ok(()) };
-        let request = self.http.get(url.clone()).bearer_auth(access_token).header("accept", "application/json");
-        let body = send(request, url).await.map_err(SignInError::Provider)?;
-        let info: Map<String, Value> =
-            serde_json::from_slice(&body).map_err(|_| SignInError::BadResponse("the userinfo is not a JSON object"))?;
+        if self.userinfo_endpoint.is_none() {
+            return Ok(());
+        }
+        let info = self.userinfo(access_token).await?;
         if info.get("sub") != claims.get("sub") {
             return Err(SignInError::BadResponse("the userinfo is about another user than the id_token"));
         }
@@ -154,6 +161,15 @@ impl OidcProvider {
             }
         }
         Ok(())
+    }
+
+    /// The userinfo endpoint's answer about the owner of `access_token` (a provider without
+    /// one answers nothing).
+    async fn userinfo(&self, access_token: &str) -> Result<Map<String, Value>, SignInError> {
+        let Some(url) = &self.userinfo_endpoint else { return Ok(Map::new()) };
+        let request = self.http.get(url.clone()).bearer_auth(access_token).header("accept", "application/json");
+        let body = send(request, url).await.map_err(SignInError::Provider)?;
+        serde_json::from_slice(&body).map_err(|_| SignInError::BadResponse("the userinfo is not a JSON object"))
     }
 
     /// The user validated `claims` describe (their `sub` is checked non-empty).
