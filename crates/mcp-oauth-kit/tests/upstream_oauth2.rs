@@ -33,8 +33,8 @@ enum Answer {
     Huge,
 }
 
-/// A loopback relay in front of the provider's `/me` that answers as its [`Answer`] says;
-/// returns its URL.
+/// A loopback relay in front of the provider's `/me` that answers as its [`Answer`] says (and
+/// 403 to a request without the kit's User-Agent); returns its URL.
 async fn userinfo_relay(me: String, answer: Arc<Mutex<Answer>>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/user", listener.local_addr().expect("addr"));
@@ -57,6 +57,11 @@ async fn userinfo_relay(me: String, answer: Arc<Mutex<Answer>>) -> String {
                     .unwrap_or("")
                     .trim()
                     .to_owned();
+                // GitHub's API refuses requests without a User-Agent; the kit always sends one.
+                if !head.to_ascii_lowercase().contains("\r\nuser-agent: mcp-oauth-kit/") {
+                    let _ = socket.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n").await;
+                    return;
+                }
                 let real = reqwest::Client::new().get(&me).bearer_auth(&bearer).send().await.expect("GET /me");
                 assert_eq!(real.status(), StatusCode::OK, "the provider's /me accepts the kit's access token");
                 let mut info: Value = real.json().await.expect("userinfo JSON");

@@ -97,8 +97,9 @@ impl OidcProvider {
     /// confidential client `client_id` with `client_secret` (sent with HTTP Basic; see
     /// [`OidcProvider::client_secret_post`]). `identifier` (a URL, such as
     /// `https://git.example.com`) scopes its users' subjects, `{identifier}#{subject}`, and its
-    /// host is the button's default name. Ask for scopes with [`OidcProvider::scopes`]; none
-    /// are asked for by default.
+    /// host is the button's default name; a provider that sends `iss` on its authorization
+    /// responses (RFC 9207) must send exactly `identifier`, or the sign-in is refused as a
+    /// mix-up. Ask for scopes with [`OidcProvider::scopes`]; none are asked for by default.
     ///
     /// Register `{PUBLIC_URL}/oauth/callback` as the redirect URI at the provider, then:
     ///
