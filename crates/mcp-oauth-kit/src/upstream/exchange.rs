@@ -122,7 +122,7 @@ impl OidcProvider {
 
     /// The token request that redeems the code (RFC 6749 §4.1.3, RFC 7636 §4.5), with the
     /// client authenticated as the provider's metadata allows.
-    fn token_request(&self, pending: &Pending<'_>) -> reqwest::RequestBuilder {
+    pub(super) fn token_request(&self, pending: &Pending<'_>) -> reqwest::RequestBuilder {
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "authorization_code")
             .append_pair("code", pending.code)

@@ -238,4 +238,26 @@ mod tests {
         assert!(github.owns_subject("https://github.com#583231") && !github.owns_subject("https://github.com.evil#1"));
         assert_eq!(github.client_auth, ClientAuth::Post);
     }
+
+    #[test]
+    fn the_github_token_request_asks_for_json_with_the_secret_in_the_body() {
+        let github = OidcProvider::github("Iv1.abc", "s3cret&x").expect("the preset");
+        let pending = crate::upstream::Pending {
+            code: "the-code",
+            redirect_uri: "https://mcp.example.com/oauth/callback",
+            code_verifier: "the-verifier",
+            nonce: "unused",
+            now: std::time::SystemTime::now(),
+        };
+        let request = github.token_request(&pending).build().expect("a request");
+        assert_eq!(request.url().as_str(), "https://github.com/login/oauth/access_token");
+        // Without it GitHub answers form-encoded.
+        assert_eq!(request.headers().get("accept").and_then(|v| v.to_str().ok()), Some("application/json"));
+        assert!(request.headers().get("authorization").is_none());
+        let body = request.body().and_then(|b| b.as_bytes()).map(|b| String::from_utf8_lossy(b).into_owned());
+        let body = body.expect("a form body");
+        for pair in ["code_verifier=the-verifier", "client_id=Iv1.abc", "client_secret=s3cret%26x"] {
+            assert!(body.contains(pair), "{pair} in {body}");
+        }
+    }
 }
