@@ -19,7 +19,7 @@
 //! # Who the caller is
 //! The subject of the kit's tokens is `{issuer}#{sub}`: the provider's issuer identifier and
 //! its `sub`, which OpenID Connect guarantees to be stable and unique at that issuer. A
-//! [`UserStore`](crate::UserStore)'s ids therefore cannot collide with upstream users unless
+//! [`UserStore`]'s ids therefore cannot collide with upstream users unless
 //! they start with the issuer and `#`, and the kit refuses a password sign-in whose user id
 //! does. The username is the first of `preferred_username`, `name`, `email` and `sub`; `name`,
 //! `email`, `email_verified` and `groups` become the caller's
