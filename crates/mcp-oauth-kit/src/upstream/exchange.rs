@@ -14,7 +14,7 @@ use super::{Identity, OidcProvider};
 use crate::claims::Claims;
 use crate::secret::Password;
 use crate::user_store::User;
-use crate::verifiers::upstream_http::{FetchError, send};
+use crate::verifiers::upstream_http::{FetchError, send, send_answer};
 
 /// Claims of the provider that the caller carries.
 const CARRIED_CLAIMS: [&str; 4] = ["name", "email", "email_verified", "groups"];
@@ -28,6 +28,10 @@ pub(crate) enum SignInError {
     /// The provider could not be reached or answered with an error status.
     #[error("the provider could not complete the sign-in ({0})")]
     Provider(FetchError),
+    /// The token endpoint refused the code with an OAuth error (RFC 6749 §5.2; GitHub sends
+    /// it with status 200), such as `invalid_grant` or `incorrect_client_credentials`.
+    #[error("the provider refused the code: {0}")]
+    Refused(String),
     /// The provider answered something that is not a valid token or userinfo response.
     #[error("the provider's answer is invalid: {0}")]
     BadResponse(&'static str),
@@ -73,6 +77,15 @@ pub(crate) struct Pending<'a> {
     pub(crate) now: std::time::SystemTime,
 }
 
+/// Beyond this an error code from the provider is cut.
+const MAX_ERROR_CODE_CHARS: usize = 64;
+
+/// The provider's `error` as it may be shown and logged: RFC 6749 §5.2's characters only
+/// (printable ASCII without `"` and `\`), cut short.
+fn error_code(error: &str) -> String {
+    error.chars().filter(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\\')).take(MAX_ERROR_CODE_CHARS).collect()
+}
+
 fn form_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -83,9 +96,19 @@ impl OidcProvider {
     /// # Errors
     /// [`SignInError`] for a provider that fails or refuses, an invalid answer or id_token.
     pub(crate) async fn sign_in(&self, pending: &Pending<'_>) -> Result<UpstreamSignIn, SignInError> {
-        let body = send(self.token_request(pending), &self.token_endpoint).await.map_err(SignInError::Provider)?;
-        let response: Map<String, Value> = serde_json::from_slice(&body)
-            .map_err(|_| SignInError::BadResponse("the token response is not a JSON object"))?;
+        let url = &self.token_endpoint;
+        let (status, body) = send_answer(self.token_request(pending), url).await.map_err(SignInError::Provider)?;
+        let parsed = serde_json::from_slice::<Map<String, Value>>(&body);
+        let text = |response: &Map<String, Value>, name: &str| -> Option<String> {
+            response.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
+        };
+        if let Some(error) = parsed.as_ref().ok().and_then(|r| text(r, "error")) {
+            return Err(SignInError::Refused(error_code(&error)));
+        }
+        if !(200..300).contains(&status) {
+            return Err(SignInError::Provider(FetchError::Status { url: url.as_str().to_owned(), status }));
+        }
+        let response = parsed.map_err(|_| SignInError::BadResponse("the token response is not a JSON object"))?;
         let text = |name: &str| response.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
         let access_token = text("access_token").ok_or(SignInError::BadResponse("no access_token"))?;
         if !text("token_type").is_some_and(|t| t.eq_ignore_ascii_case("bearer")) {

@@ -239,6 +239,56 @@ mod tests {
         assert_eq!(github.client_auth, ClientAuth::Post);
     }
 
+    /// A token endpoint on a loopback port that answers each request with `status` and `body`.
+    async fn token_endpoint(status: u16, body: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/token", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 8192];
+                let _ = socket.read(&mut buf).await;
+                let head =
+                    format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                let _ = socket.write_all(format!("{head}{body}").as_bytes()).await;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_refused_code_names_the_providers_error_even_with_status_200() {
+        let rows = [
+            (
+                200,
+                r#"{"error":"bad_verification_code","error_description":"The code is incorrect."}"#,
+                "refused the code: bad_verification_code",
+            ),
+            (400, r#"{"error":"invalid_grant\u0000<b>"}"#, "refused the code: invalid_grant<b>"),
+            (500, "<html>oops</html>", "answered HTTP 500"),
+        ];
+        for (status, body, message) in rows {
+            let token = token_endpoint(status, body).await;
+            let endpoints = OAuth2Endpoints {
+                authorization: "http://127.0.0.1:1/auth",
+                token: &token,
+                userinfo: "http://127.0.0.1:1/me",
+            };
+            let provider =
+                OidcProvider::oauth2("http://127.0.0.1:1", endpoints, UserinfoMapping::new("id"), "id", "secret")
+                    .expect("a provider");
+            let pending = crate::upstream::Pending {
+                code: "c",
+                redirect_uri: "http://127.0.0.1:2/oauth/callback",
+                code_verifier: "v",
+                nonce: "n",
+                now: std::time::SystemTime::now(),
+            };
+            let error = provider.sign_in(&pending).await.expect_err("no sign-in");
+            assert!(error.to_string().contains(message), "{status}: {error}");
+        }
+    }
+
     #[test]
     fn the_github_token_request_asks_for_json_with_the_secret_in_the_body() {
         let github = OidcProvider::github("Iv1.abc", "s3cret&x").expect("the preset");
