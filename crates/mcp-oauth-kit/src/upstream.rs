@@ -19,13 +19,21 @@
 //! # Who the caller is
 //! The subject of the kit's tokens is `{issuer}#{sub}`: the provider's issuer identifier and
 //! its `sub`, which OpenID Connect guarantees to be stable and unique at that issuer. A
-//! [`UserStore`](crate::UserStore)'s ids therefore cannot collide with upstream users unless
+//! [`UserStore`]'s ids therefore cannot collide with upstream users unless
 //! they start with the issuer and `#`, and the kit refuses a password sign-in whose user id
 //! does. The username is the first of `preferred_username`, `name`, `email` and `sub`; `name`,
 //! `email`, `email_verified` and `groups` become the caller's
 //! [claims](crate::AccessToken::claim), from the id_token or else from the provider's userinfo
 //! endpoint. At a refresh the kit keeps the claims of the sign-in (the user store is not asked
 //! about upstream users); the grant ends after [`Config::grant_lifetime`](crate::Config).
+//!
+//! # Plain OAuth 2.0 providers
+//! A provider without OpenID Connect (GitHub, GitLab's OAuth apps, …) has no discovery and no
+//! id_token: [`OidcProvider::oauth2`] takes its endpoints and a [`UserinfoMapping`] that names
+//! the members of its userinfo answer holding the subject, username, name and email, and
+//! [`OidcProvider::github`] is that for GitHub. The flow is the same (PKCE S256, the state
+//! bound to the browser, the same callback) without a nonce, and the subject is
+//! `{identifier}#{subject}`, such as `https://github.com#583231`, under the same collision rule.
 //!
 //! # With a user store
 //! Given both [`McpServerBuilder::user_store`](crate::McpServerBuilder::user_store) and
@@ -36,6 +44,7 @@
 
 mod exchange;
 mod id_token;
+mod oauth2;
 
 use std::time::Duration;
 
@@ -52,6 +61,7 @@ use crate::verifiers::jwks::RemoteKeys;
 use crate::verifiers::upstream_http::{self, checked_url};
 
 pub(crate) use exchange::{Pending, UpstreamSignIn, UpstreamTokens};
+pub use oauth2::{OAuth2Endpoints, UserinfoMapping};
 
 /// The scopes asked for when none are given.
 const DEFAULT_SCOPES: &str = "openid profile email";
@@ -121,12 +131,9 @@ pub struct OidcProvider {
     authorization_endpoint: Url,
     token_endpoint: Url,
     userinfo_endpoint: Option<Url>,
-    jwks_uri: Url,
-    /// The id_token algorithms the provider advertises, among those the kit verifies.
-    algorithms: Vec<Algorithm>,
+    identity: Identity,
     /// Whether the provider sends `iss` on its authorization responses (RFC 9207).
     sends_iss: bool,
-    keys: RemoteKeys,
     http: reqwest::Client,
     display_name: String,
     scopes: String,
@@ -140,6 +147,21 @@ impl std::fmt::Debug for OidcProvider {
             .field("client_secret", &self.client_secret)
             .finish_non_exhaustive()
     }
+}
+
+/// How the provider tells the kit who signed in.
+// One per server: boxing the larger variant would save nothing worth an indirection.
+#[allow(clippy::large_enum_variant)]
+enum Identity {
+    /// OpenID Connect: an id_token signed with a key of the provider's set.
+    IdToken {
+        jwks_uri: Url,
+        /// The id_token algorithms the provider advertises, among those the kit verifies.
+        algorithms: Vec<Algorithm>,
+        keys: RemoteKeys,
+    },
+    /// Plain OAuth 2.0: the userinfo endpoint's answer, read through a mapping.
+    Userinfo(UserinfoMapping),
 }
 
 /// A string member of a metadata document.
@@ -239,8 +261,11 @@ impl OidcProvider {
         let display_name = Url::parse(&issuer).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
         tracing::info!(issuer = %Escaped(&issuer), "upstream OpenID provider discovered");
         Ok(Self {
-            keys: RemoteKeys::new(jwks_uri.clone(), http.clone(), DEFAULT_MIN_REFETCH_INTERVAL),
-            jwks_uri,
+            identity: Identity::IdToken {
+                keys: RemoteKeys::new(jwks_uri.clone(), http.clone(), DEFAULT_MIN_REFETCH_INTERVAL),
+                jwks_uri,
+                algorithms,
+            },
             issuer,
             client_id: client_id.into(),
             client_secret: Password::new(client_secret),
@@ -248,7 +273,6 @@ impl OidcProvider {
             authorization_endpoint,
             token_endpoint,
             userinfo_endpoint,
-            algorithms,
             sends_iss,
             http,
             display_name,
@@ -294,11 +318,12 @@ impl OidcProvider {
         self
     }
 
-    /// The scopes to ask the provider for (default `openid profile email`). `openid` is added
-    /// when missing: without it there is no id_token.
+    /// The scopes to ask the provider for (default `openid profile email`; for a plain OAuth
+    /// 2.0 provider, none, or the preset's). For an OpenID provider `openid` is added when
+    /// missing: without it there is no id_token.
     pub fn scopes<S: AsRef<str>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
         let mut list: Vec<String> = scopes.into_iter().map(|s| s.as_ref().to_owned()).collect();
-        if !list.iter().any(|s| s == "openid") {
+        if matches!(self.identity, Identity::IdToken { .. }) && !list.iter().any(|s| s == "openid") {
             list.insert(0, "openid".into());
         }
         self.scopes = list.join(" ");
@@ -308,17 +333,19 @@ impl OidcProvider {
     /// The shortest time between two fetches of the provider's key set when id_tokens name a
     /// key id the kit does not know (default 30 s): a rotation is followed at once, and made-up
     /// key ids cost the provider at most one request per interval.
+    /// A plain OAuth 2.0 provider has no keys: there it changes nothing.
     pub fn min_refetch_interval(mut self, interval: Duration) -> Self {
-        self.keys = RemoteKeys::new(self.jwks_uri.clone(), self.http.clone(), interval);
+        if let Identity::IdToken { jwks_uri, keys, .. } = &mut self.identity {
+            *keys = RemoteKeys::new(jwks_uri.clone(), self.http.clone(), interval);
+        }
         self
     }
 
-    /// The issuer identifier.
+    /// The issuer identifier (for a plain OAuth 2.0 provider, the identifier it was given).
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
 
-    /// The name on the login page's button.
     /// The provider's `tokens` as the vault keeps them, with what refreshing them needs.
     pub(crate) fn tokens_to_keep(
         &self,
@@ -351,6 +378,7 @@ impl OidcProvider {
         )
     }
 
+    /// The name on the login page's button.
     pub(crate) fn name(&self) -> &str {
         &self.display_name
     }
@@ -370,19 +398,27 @@ impl OidcProvider {
         self.sends_iss
     }
 
-    /// The provider's authorization URL for one sign-in (OpenID Connect Core §3.1.2.1).
+    /// The provider's authorization URL for one sign-in (OpenID Connect Core §3.1.2.1, or
+    /// RFC 6749 §4.1.1 without `nonce` for a plain OAuth 2.0 provider, and without `scope`
+    /// when there are none to ask for).
     pub(crate) fn authorization_url(&self, redirect_uri: &str, state: &str, nonce: &str, challenge: &str) -> String {
         let mut url = self.authorization_endpoint.clone();
-        url.query_pairs_mut().extend_pairs([
+        let mut query = url.query_pairs_mut();
+        query.extend_pairs([
             ("response_type", "code"),
             ("client_id", self.client_id.as_str()),
             ("redirect_uri", redirect_uri),
-            ("scope", self.scopes.as_str()),
             ("state", state),
-            ("nonce", nonce),
             ("code_challenge", challenge),
             ("code_challenge_method", "S256"),
         ]);
+        if !self.scopes.is_empty() {
+            query.append_pair("scope", &self.scopes);
+        }
+        if matches!(self.identity, Identity::IdToken { .. }) {
+            query.append_pair("nonce", nonce);
+        }
+        drop(query);
         url.into()
     }
 }

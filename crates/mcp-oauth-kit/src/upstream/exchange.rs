@@ -2,18 +2,19 @@
 //! provider's token endpoint (RFC 6749 §4.1.3 with the PKCE verifier, OpenID Connect Core
 //! §3.1.3), the id_token validated, the provider's userinfo read for the claims the id_token
 //! leaves out (§5.3, with its `sub` required to be the id_token's), and the user the kit
-//! issues its own code for.
+//! issues its own code for. A plain OAuth 2.0 provider has no id_token: its userinfo,
+//! read through a [`UserinfoMapping`](super::UserinfoMapping), says who signed in.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 
-use super::OidcProvider;
 use super::id_token::{Expected, IdTokenError, validate};
+use super::{Identity, OidcProvider};
 use crate::claims::Claims;
 use crate::secret::Password;
 use crate::user_store::User;
-use crate::verifiers::upstream_http::{FetchError, send};
+use crate::verifiers::upstream_http::{FetchError, send, send_answer};
 
 /// Claims of the provider that the caller carries.
 const CARRIED_CLAIMS: [&str; 4] = ["name", "email", "email_verified", "groups"];
@@ -27,6 +28,10 @@ pub(crate) enum SignInError {
     /// The provider could not be reached or answered with an error status.
     #[error("the provider could not complete the sign-in ({0})")]
     Provider(FetchError),
+    /// The token endpoint refused the code with an OAuth error (RFC 6749 §5.2; GitHub sends
+    /// it with status 200), such as `invalid_grant` or `incorrect_client_credentials`.
+    #[error("the provider refused the code: {0}")]
+    Refused(String),
     /// The provider answered something that is not a valid token or userinfo response.
     #[error("the provider's answer is invalid: {0}")]
     BadResponse(&'static str),
@@ -72,6 +77,15 @@ pub(crate) struct Pending<'a> {
     pub(crate) now: std::time::SystemTime,
 }
 
+/// Beyond this an error code from the provider is cut.
+const MAX_ERROR_CODE_CHARS: usize = 64;
+
+/// The provider's `error` as it may be shown and logged: RFC 6749 §5.2's characters only
+/// (printable ASCII without `"` and `\`), cut short.
+fn error_code(error: &str) -> String {
+    error.chars().filter(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\\')).take(MAX_ERROR_CODE_CHARS).collect()
+}
+
 fn form_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -82,39 +96,56 @@ impl OidcProvider {
     /// # Errors
     /// [`SignInError`] for a provider that fails or refuses, an invalid answer or id_token.
     pub(crate) async fn sign_in(&self, pending: &Pending<'_>) -> Result<UpstreamSignIn, SignInError> {
-        let body = send(self.token_request(pending), &self.token_endpoint).await.map_err(SignInError::Provider)?;
-        let response: Map<String, Value> = serde_json::from_slice(&body)
-            .map_err(|_| SignInError::BadResponse("the token response is not a JSON object"))?;
+        let url = &self.token_endpoint;
+        let (status, body) = send_answer(self.token_request(pending), url).await.map_err(SignInError::Provider)?;
+        let parsed = serde_json::from_slice::<Map<String, Value>>(&body);
+        let text = |response: &Map<String, Value>, name: &str| -> Option<String> {
+            response.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
+        };
+        if let Some(error) = parsed.as_ref().ok().and_then(|r| text(r, "error")) {
+            return Err(SignInError::Refused(error_code(&error)));
+        }
+        if !(200..300).contains(&status) {
+            return Err(SignInError::Provider(FetchError::Status { url: url.as_str().to_owned(), status }));
+        }
+        let response = parsed.map_err(|_| SignInError::BadResponse("the token response is not a JSON object"))?;
         let text = |name: &str| response.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
         let access_token = text("access_token").ok_or(SignInError::BadResponse("no access_token"))?;
         if !text("token_type").is_some_and(|t| t.eq_ignore_ascii_case("bearer")) {
             return Err(SignInError::BadResponse("the token_type is not Bearer"));
         }
-        let id_token =
-            text("id_token").ok_or(SignInError::BadResponse("no id_token (is the openid scope granted?)"))?;
-        let expected = Expected {
-            issuer: &self.issuer,
-            client_id: &self.client_id,
-            nonce: pending.nonce,
-            algorithms: &self.algorithms,
-            now: pending.now,
+        let claims = match &self.identity {
+            Identity::IdToken { algorithms, keys, .. } => {
+                let id_token =
+                    text("id_token").ok_or(SignInError::BadResponse("no id_token (is the openid scope granted?)"))?;
+                let expected = Expected {
+                    issuer: &self.issuer,
+                    client_id: &self.client_id,
+                    nonce: pending.nonce,
+                    algorithms,
+                    now: pending.now,
+                };
+                let mut claims = validate(id_token, keys, &expected).await?;
+                if CARRIED_CLAIMS.iter().chain(&USERNAME_CLAIMS).any(|c| !claims.contains_key(*c)) {
+                    self.add_userinfo(&mut claims, access_token).await?;
+                }
+                claims
+            }
+            // No id_token is read, even when the provider sends one: the userinfo says who.
+            Identity::Userinfo(mapping) => mapping.claims(&self.userinfo(access_token).await?)?,
         };
-        let mut claims = validate(id_token, &self.keys, &expected).await?;
         let tokens = UpstreamTokens {
             access_token: Password::new(access_token),
             refresh_token: text("refresh_token").map(Password::new),
             expires_in: response.get("expires_in").and_then(Value::as_u64),
             scope: text("scope").map(str::to_owned),
         };
-        if CARRIED_CLAIMS.iter().chain(&USERNAME_CLAIMS).any(|c| !claims.contains_key(*c)) {
-            self.add_userinfo(&mut claims, access_token).await?;
-        }
         Ok(UpstreamSignIn { user: self.user(&claims), tokens })
     }
 
     /// The token request that redeems the code (RFC 6749 §4.1.3, RFC 7636 §4.5), with the
     /// client authenticated as the provider's metadata allows.
-    fn token_request(&self, pending: &Pending<'_>) -> reqwest::RequestBuilder {
+    pub(super) fn token_request(&self, pending: &Pending<'_>) -> reqwest::RequestBuilder {
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "authorization_code")
             .append_pair("code", pending.code)
@@ -138,11 +169,10 @@ impl OidcProvider {
     /// Fill the claims the id_token left out from the userinfo endpoint, if the provider has
     /// one (OpenID Connect Core §5.3.2: its `sub` must be the id_token's).
     async fn add_userinfo(&self, claims: &mut Map<String, Value>, access_token: &str) -> Result<(), SignInError> {
-        let Some(url) = &self.userinfo_endpoint else { return Ok(()) };
-        let request = self.http.get(url.clone()).bearer_auth(access_token).header("accept", "application/json");
-        let body = send(request, url).await.map_err(SignInError::Provider)?;
-        let info: Map<String, Value> =
-            serde_json::from_slice(&body).map_err(|_| SignInError::BadResponse("the userinfo is not a JSON object"))?;
+        if self.userinfo_endpoint.is_none() {
+            return Ok(());
+        }
+        let info = self.userinfo(access_token).await?;
         if info.get("sub") != claims.get("sub") {
             return Err(SignInError::BadResponse("the userinfo is about another user than the id_token"));
         }
@@ -154,6 +184,15 @@ impl OidcProvider {
             }
         }
         Ok(())
+    }
+
+    /// The userinfo endpoint's answer about the owner of `access_token` (a provider without
+    /// one answers nothing).
+    async fn userinfo(&self, access_token: &str) -> Result<Map<String, Value>, SignInError> {
+        let Some(url) = &self.userinfo_endpoint else { return Ok(Map::new()) };
+        let request = self.http.get(url.clone()).bearer_auth(access_token).header("accept", "application/json");
+        let body = send(request, url).await.map_err(SignInError::Provider)?;
+        serde_json::from_slice(&body).map_err(|_| SignInError::BadResponse("the userinfo is not a JSON object"))
     }
 
     /// The user validated `claims` describe (their `sub` is checked non-empty).

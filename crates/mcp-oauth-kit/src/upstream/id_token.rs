@@ -19,7 +19,7 @@ const MAX_ID_TOKEN_BYTES: usize = 16 * 1024;
 /// How far the provider's clock may be from ours, for `exp` and `iat`.
 pub(crate) const CLOCK_SKEW: Duration = Duration::from_secs(60);
 /// OpenID Connect Core §2: `sub` is at most 255 ASCII characters.
-const MAX_SUB_LEN: usize = 255;
+pub(crate) const MAX_SUB_LEN: usize = 255;
 
 /// Why an id_token was refused. The message is safe to show and log: it holds no token.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
