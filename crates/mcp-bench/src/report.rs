@@ -205,7 +205,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "- Server env: `OAUTH_RATE_LIMIT_PER_MINUTE=0 PUBLIC_URL=http://127.0.0.1:PORT`, `MCP_STATELESS`, `DATABASE_URL=memory|sqlite://…`; `RUST_LOG` unset, so the example logs at its default filter\n"
+            "- Server env: `OAUTH_RATE_LIMIT_PER_MINUTE=0 TOKEN_RATE_LIMIT_PER_MINUTE=0 TOKEN_RATE_LIMIT_PER_CLIENT_PER_MINUTE=0 PUBLIC_URL=http://127.0.0.1:PORT`, `MCP_STATELESS`, `DATABASE_URL=memory|sqlite://…`; `RUST_LOG` unset, so the example logs at its default filter\n"
         );
 
         let _ = writeln!(s, "## MCP `tools/call roll_dice`\n");

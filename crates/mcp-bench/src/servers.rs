@@ -139,7 +139,11 @@ impl Server {
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             .env("PUBLIC_URL", &base)
+            // The bench measures throughput, so the request budgets are off; the attack suite
+            // checks them at their defaults.
             .env("OAUTH_RATE_LIMIT_PER_MINUTE", "0")
+            .env("TOKEN_RATE_LIMIT_PER_MINUTE", "0")
+            .env("TOKEN_RATE_LIMIT_PER_CLIENT_PER_MINUTE", "0")
             .env("MCP_STATELESS", if spec.stateless { "true" } else { "false" })
             .env("DATABASE_URL", spec.store.database_url())
             .env("FLOOR_TOKENS", spec.floor_tokens.join(","));
