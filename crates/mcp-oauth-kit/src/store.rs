@@ -232,12 +232,10 @@ pub trait Store: Send + Sync + 'static {
     async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError>;
     /// Take back one event that [`Store::hit_rate_limit`] counted in the key's window ending at
     /// `window_ends_at` (a sign-in attempt, counted before its password was checked, that
-    /// turned out right). Nothing happens when that window is over or holds no events. The
-    /// default does nothing: the event stays counted, which only makes the limit stricter.
-    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: SystemTime) -> Result<(), StoreError> {
-        let _ = (key, window_ends_at);
-        Ok(())
-    }
+    /// turned out right). Nothing happens when that window is over or holds no events. A
+    /// store that cannot take an event back may return `Ok(())`: the event stays counted,
+    /// which only makes the limit stricter.
+    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: SystemTime) -> Result<(), StoreError>;
 
     /// Delete what expired before `now` (pending sign-ins, codes, tokens, sessions, consent,
     /// finished rate-limit windows); returns how many entries went.
@@ -246,12 +244,8 @@ pub trait Store: Send + Sync + 'static {
     /// Delete the clients registered before `registered_before` that were never used (no code
     /// was ever stored for them by [`Store::take_pending`]) and have no pending authorization;
     /// returns how many went. Anyone may register a client, so registrations that nothing
-    /// used would otherwise be kept for good. The default deletes nothing, for stores that do
-    /// not track use.
-    async fn sweep_unused_clients(&self, registered_before: SystemTime) -> Result<usize, StoreError> {
-        let _ = registered_before;
-        Ok(0)
-    }
+    /// used would otherwise be kept for good.
+    async fn sweep_unused_clients(&self, registered_before: SystemTime) -> Result<usize, StoreError>;
 
     /// Drop the sealed successor pairs of refresh tokens rotated at or before
     /// `rotated_before`, which the sweeper sets to one grace window ago; returns how many were
@@ -259,18 +253,15 @@ pub trait Store: Send + Sync + 'static {
     /// the old refresh token: kept until the old record expires (30 days by default), it
     /// would hand a live pair to whoever later held both that old token and a copy of the
     /// database. A retry then finds no sealed successor, as after its successor was rotated.
-    /// The default drops nothing, for stores written before this method existed.
-    async fn forget_sealed_successors(&self, rotated_before: SystemTime) -> Result<usize, StoreError> {
-        let _ = rotated_before;
-        Ok(0)
-    }
+    async fn forget_sealed_successors(&self, rotated_before: SystemTime) -> Result<usize, StoreError>;
 
     /// Release what the store holds, once the server has stopped and its connections have
     /// drained: later calls may fail. [`SqlStore`] folds SQLite's write-ahead log back into
     /// the database file and closes its pool, so that the file alone is a complete copy. A
-    /// failure is logged, not returned: the process is on its way out. The default does
-    /// nothing.
-    async fn close(&self) {}
+    /// failure is logged, not returned: the process is on its way out. No default: a wrapper
+    /// around another store must forward it, and a store with nothing to release says so
+    /// ([`MemoryStore`]'s does nothing).
+    async fn close(&self);
 }
 
 #[async_trait]

@@ -170,7 +170,6 @@ impl Store for TimedStore {
     async fn sweep_idle_mcp_sessions(&self, idle_since: SystemTime) -> Result<usize, StoreError> {
         timed("sweep_idle_mcp_sessions", self.0.sweep_idle_mcp_sessions(idle_since)).await
     }
-    // Forwarded by hand: the default does nothing, and the SQLite WAL would stay unfolded.
     async fn close(&self) {
         self.0.close().await;
     }

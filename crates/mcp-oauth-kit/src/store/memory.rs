@@ -441,6 +441,9 @@ impl Store for MemoryStore {
         });
         Ok(before - clients.len())
     }
+
+    /// Nothing to release: the state lives and dies with the process.
+    async fn close(&self) {}
 }
 
 impl Inner {

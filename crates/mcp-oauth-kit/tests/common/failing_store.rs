@@ -234,4 +234,7 @@ impl Store for FailingStore {
         self.up()?;
         self.inner.forget_sealed_successors(rotated_before).await
     }
+    async fn close(&self) {
+        self.inner.close().await;
+    }
 }
