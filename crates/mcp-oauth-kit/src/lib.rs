@@ -302,6 +302,7 @@ pub mod http;
 mod http_util;
 mod json_depth;
 mod mcp_handler;
+mod mcp_session_sweep;
 mod mcp_sessions;
 pub mod metrics;
 mod oauth_messages;

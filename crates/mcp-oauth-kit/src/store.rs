@@ -166,8 +166,8 @@ pub trait Store: Send + Sync + 'static {
     /// session, MCP session and remembered consent, in one transaction. Revoking an unknown subject is no
     /// error. A rotation racing it must not leave a live token pair behind.
     async fn revoke_subject(&self, subject: &str) -> Result<(), StoreError>;
-    /// Revoke everything of every user: every grant (its codes, tokens and upstream tokens), sign-in session
-    /// and remembered consent, in one transaction, as after a suspected leak. Clients stay
+    /// Revoke everything of every user: every grant (its codes, tokens and upstream tokens), sign-in session,
+    /// MCP session and remembered consent, in one transaction, as after a suspected leak. Clients stay
     /// registered, pending sign-ins and rate-limit counters stay. As with
     /// [`Store::revoke_subject`], a rotation racing it must not leave a live token pair behind.
     async fn revoke_all(&self) -> Result<(), StoreError>;
@@ -202,8 +202,17 @@ pub trait Store: Send + Sync + 'static {
     async fn mcp_session(&self, id_hash: &TokenHash) -> Result<Option<McpSessionRecord>, StoreError>;
     /// End an MCP session (the client's `DELETE`). Ending an unknown one is no error.
     async fn delete_mcp_session(&self, id_hash: &TokenHash) -> Result<(), StoreError>;
-    /// Record that these MCP sessions were used at `now`; unknown ones are skipped.
-    async fn touch_mcp_sessions(&self, id_hashes: &[TokenHash], now: SystemTime) -> Result<(), StoreError>;
+    /// Record that the `used` MCP sessions were used at `now` (a time never goes back; unknown
+    /// sessions are skipped), and return those of `held` that are not stored. An instance
+    /// passes every session it holds in memory as `held` and ends the ones returned: they were
+    /// ended on another instance, revoked with their grant or user, or swept as idle. One call
+    /// per sweep does both, so that an instance learns of them without a read per request.
+    async fn sync_mcp_sessions(
+        &self,
+        used: &[TokenHash],
+        held: &[TokenHash],
+        now: SystemTime,
+    ) -> Result<Vec<TokenHash>, StoreError>;
     /// Delete the MCP sessions last used at or before `idle_since`; returns how many went.
     async fn sweep_idle_mcp_sessions(&self, idle_since: SystemTime) -> Result<usize, StoreError>;
 
@@ -361,8 +370,13 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     async fn delete_mcp_session(&self, id_hash: &TokenHash) -> Result<(), StoreError> {
         (**self).delete_mcp_session(id_hash).await
     }
-    async fn touch_mcp_sessions(&self, id_hashes: &[TokenHash], now: SystemTime) -> Result<(), StoreError> {
-        (**self).touch_mcp_sessions(id_hashes, now).await
+    async fn sync_mcp_sessions(
+        &self,
+        used: &[TokenHash],
+        held: &[TokenHash],
+        now: SystemTime,
+    ) -> Result<Vec<TokenHash>, StoreError> {
+        (**self).sync_mcp_sessions(used, held, now).await
     }
     async fn sweep_idle_mcp_sessions(&self, idle_since: SystemTime) -> Result<usize, StoreError> {
         (**self).sweep_idle_mcp_sessions(idle_since).await

@@ -176,9 +176,14 @@ impl Store for FailingStore {
         self.up()?;
         self.inner.delete_mcp_session(id_hash).await
     }
-    async fn touch_mcp_sessions(&self, id_hashes: &[TokenHash], now: SystemTime) -> Result<(), StoreError> {
+    async fn sync_mcp_sessions(
+        &self,
+        used: &[TokenHash],
+        held: &[TokenHash],
+        now: SystemTime,
+    ) -> Result<Vec<TokenHash>, StoreError> {
         self.up()?;
-        self.inner.touch_mcp_sessions(id_hashes, now).await
+        self.inner.sync_mcp_sessions(used, held, now).await
     }
     async fn sweep_idle_mcp_sessions(&self, idle_since: SystemTime) -> Result<usize, StoreError> {
         self.up()?;
