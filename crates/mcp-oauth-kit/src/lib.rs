@@ -318,6 +318,7 @@ mod secret;
 mod serve;
 mod server;
 mod session_bindings;
+mod session_lookups;
 mod state;
 pub mod store;
 pub mod tools;

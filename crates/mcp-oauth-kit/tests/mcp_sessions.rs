@@ -219,6 +219,55 @@ async fn a_session_ended_on_another_postgres_instance_ends_here_at_the_next_swee
     ending_on_b_ends_on_a(&url).await;
 }
 
+/// What a flood of made-up session ids costs: without a valid token, no store read; with
+/// one, a few reads per second and then 429 with `Retry-After`; an id the store did not know,
+/// asked again, no read. A real session opened on another instance still restores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_session_ids_cost_a_bounded_number_of_store_reads() {
+    let store = Arc::new(FailingStore::default());
+    // Time stands still, so that every request below falls in one budget window.
+    let clock = ManualClock::starting_now();
+    let on_clock = |mut c: Config| {
+        c.clock = Arc::new(clock.clone());
+        c
+    };
+    let a = TestServer::start_with_store(store.clone(), on_clock).await;
+    let b = instance_on(store.clone(), &a.base, on_clock).await;
+    let alice = a.sign_in("alice", "password123", &[]).await;
+    let real = a.initialize(&alice.access).await;
+    let reads = || store.mcp_session_reads();
+    let before = reads();
+
+    for i in 0..20 {
+        let made_up = format!("made-up-{i}");
+        for token in [None, Some("not-a-valid-token")] {
+            let res = b.mcp(token, &tool_call(i, "whoami"), Some(&made_up)).await;
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    assert_eq!(reads(), before, "no token, no read");
+
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        let res = b.mcp(Some(&alice.access), &tool_call(i, "whoami"), Some(&format!("made-up-{i}"))).await;
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(common::header(&res, "retry-after"), "1");
+        }
+        statuses.push(res.status());
+    }
+    let count = |s| statuses.iter().filter(|&&x| x == s).count();
+    assert_eq!((count(StatusCode::NOT_FOUND), count(StatusCode::TOO_MANY_REQUESTS)), (10, 20), "{statuses:?}");
+    assert_eq!(reads() - before, 10, "one read per id within the budget");
+    let res = b.mcp(Some(&alice.access), &tool_call(31, "whoami"), Some("made-up-0")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "known to be unknown, even over budget");
+    assert_eq!(reads() - before, 10, "and not read again");
+
+    // The next window: the real session continues on B, read once.
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(text_of(&b.call_tool(&alice.access, &real, "whoami").await["result"]), "alice");
+    assert_eq!(reads() - before, 11);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_of_a_revoked_grant_is_refused() {
     let dir = TempDir::new("mcp-sessions");

@@ -1,9 +1,10 @@
 //! A [`Store`] that delegates to a [`MemoryStore`] and can be switched to fail every call, as a
 //! database that went away would, or only the rate-limit counters' calls (to see the limiter's
 //! own answer): for the tests of what each endpoint answers then, and that everything works
-//! again once it is back.
+//! again once it is back. It counts the MCP session reads, for the tests of what a client can
+//! make the server read.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use mcp_oauth_kit::async_trait;
@@ -30,6 +31,7 @@ pub(crate) struct FailingStore {
     inner: MemoryStore,
     everything: AtomicBool,
     rate_limits: AtomicBool,
+    mcp_session_reads: AtomicUsize,
 }
 
 impl FailingStore {
@@ -37,6 +39,11 @@ impl FailingStore {
     pub(crate) fn set_failing(&self, failing: Failing) {
         self.everything.store(failing == Failing::Everything, Ordering::SeqCst);
         self.rate_limits.store(failing == Failing::RateLimits, Ordering::SeqCst);
+    }
+
+    /// How many times [`Store::mcp_session`] was called.
+    pub(crate) fn mcp_session_reads(&self) -> usize {
+        self.mcp_session_reads.load(Ordering::SeqCst)
     }
 
     fn up(&self) -> Result<(), StoreError> {
@@ -169,6 +176,7 @@ impl Store for FailingStore {
         self.inner.put_mcp_session(session).await
     }
     async fn mcp_session(&self, id_hash: &TokenHash) -> Result<Option<McpSessionRecord>, StoreError> {
+        self.mcp_session_reads.fetch_add(1, Ordering::SeqCst);
         self.up()?;
         self.inner.mcp_session(id_hash).await
     }
