@@ -21,10 +21,11 @@ use crate::config::Config;
 use crate::endpoints::metadata::protected_resource_url;
 use crate::escaped::Escaped;
 use crate::http_util::{HttpResponse, RequestBody, STORE_RETRY_AFTER, read_body, set_retry_after, text};
-use crate::mcp_sessions::SessionCall;
+use crate::mcp_sessions::{Found, SessionCall};
 use crate::provider::{AccessToken, TokenRejection};
 use crate::secret::TokenHash;
 use crate::session_bindings::Binding;
+use crate::session_lookups::BUDGET_WINDOW;
 use crate::state::AppState;
 use crate::store::McpSessionRecord;
 
@@ -279,22 +280,29 @@ fn store_unavailable(body: &'static str) -> HttpResponse {
 }
 
 /// A session this process does not know (opened on another instance or before a restart),
-/// or known with another grant: the store's record decides, and becomes the binding here.
+/// or known with another grant: the store's record decides, and becomes the binding here. The
+/// caller has a verified token, and its reads are bounded ([`crate::session_lookups`]).
 async fn restore(state: &AppState, id: &str, access: &AccessToken) -> Result<McpSessionRecord, HttpResponse> {
     let unknown = || text(StatusCode::NOT_FOUND, "unknown or expired MCP session\n");
     if state.config.stateless {
         // No session is ever issued: nothing to look up.
         return Err(unknown());
     }
-    match state.stored_sessions.find(id).await {
-        Ok(Some(record)) if record.subject == access.subject => {
+    match state.stored_sessions.find(id, access).await {
+        Ok(Found::Stored(record)) if record.subject == access.subject => {
             state.sessions.bind(id.to_owned(), access);
             Ok(record)
         }
-        Ok(Some(_)) => Err(foreign_session(access)),
+        Ok(Found::Stored(_)) => Err(foreign_session(access)),
         // Ended, swept as idle, revoked with its grant, or never ours: the client starts a new
         // session (MCP Streamable HTTP: 404 means exactly that).
-        Ok(None) => Err(unknown()),
+        Ok(Found::Unknown) => Err(unknown()),
+        // Not 404: the session may exist, and the client would drop it.
+        Ok(Found::OverBudget) => {
+            let mut res = text(StatusCode::TOO_MANY_REQUESTS, "too many unknown MCP sessions; retry later\n");
+            set_retry_after(&mut res, BUDGET_WINDOW);
+            Err(res)
+        }
         Err(e) => {
             tracing::error!(error = %e, "MCP session store failed");
             Err(store_unavailable("MCP sessions are unavailable\n"))

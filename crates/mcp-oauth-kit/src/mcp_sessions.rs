@@ -19,6 +19,7 @@ use rmcp::transport::streamable_http_server::session::store::{SessionState, Sess
 use crate::config::Config;
 use crate::provider::AccessToken;
 use crate::secret::TokenHash;
+use crate::session_lookups::{Permit, SessionLookups};
 use crate::store::{McpSessionRecord, Store, StoreError};
 
 tokio::task_local! {
@@ -59,16 +60,42 @@ impl SessionCall {
 pub(crate) struct StoredSessions {
     store: Arc<dyn Store>,
     config: Arc<Config>,
+    /// How often callers may make the guard's [`StoredSessions::find`] read the store.
+    lookups: SessionLookups,
+}
+
+/// What [`StoredSessions::find`] says about a session id.
+pub(crate) enum Found {
+    /// The store's record.
+    Stored(McpSessionRecord),
+    /// No such session (ended, swept, revoked, or never issued).
+    Unknown,
+    /// The caller asked about too many sessions this process does not hold; not read.
+    OverBudget,
 }
 
 impl StoredSessions {
     pub(crate) fn new(store: Arc<dyn Store>, config: Arc<Config>) -> Self {
-        Self { store, config }
+        Self { store, config, lookups: SessionLookups::default() }
     }
 
-    /// The stored session `id`, for the guard's check before a restore.
-    pub(crate) async fn find(&self, id: &str) -> Result<Option<McpSessionRecord>, StoreError> {
-        self.store.mcp_session(&TokenHash::of(id)).await
+    /// The stored session `id`, for the guard's check before `caller` restores it: read
+    /// within the bounds of [`crate::session_lookups`].
+    pub(crate) async fn find(&self, id: &str, caller: &AccessToken) -> Result<Found, StoreError> {
+        let hash = TokenHash::of(id);
+        let now = self.config.clock.now();
+        match self.lookups.permit(&hash, caller, now) {
+            Permit::Read => {}
+            Permit::KnownUnknown => return Ok(Found::Unknown),
+            Permit::OverBudget => return Ok(Found::OverBudget),
+        }
+        match self.store.mcp_session(&hash).await? {
+            Some(record) => Ok(Found::Stored(record)),
+            None => {
+                self.lookups.not_stored(hash, now);
+                Ok(Found::Unknown)
+            }
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use crate::config::DEFAULT_SWEEP_INTERVAL;
 use crate::error::StoreError;
 use crate::router::Router;
 use crate::state::AppState;
-use crate::store::{Store, TokenHash};
+use crate::store::Store;
 
 /// How long a graceful shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -96,7 +96,7 @@ pub(crate) async fn serve(
 }
 
 /// Log one sweep's outcome: the count at debug, a failure at warn (the next sweep retries).
-fn log_sweep(what: &str, outcome: Result<usize, StoreError>) {
+pub(crate) fn log_sweep(what: &str, outcome: Result<usize, StoreError>) {
     match outcome {
         Ok(0) => {}
         Ok(n) => tracing::debug!(removed = n, "swept {what}"),
@@ -111,7 +111,8 @@ fn log_sweep(what: &str, outcome: Result<usize, StoreError>) {
 /// is over, MCP sessions idle for
 /// [`Config::mcp_session_idle_ttl`](crate::Config::mcp_session_idle_ttl), and client
 /// registrations that no user signed in to within
-/// [`Config::unused_client_ttl`](crate::Config::unused_client_ttl).
+/// [`Config::unused_client_ttl`](crate::Config::unused_client_ttl); and end in this process
+/// the MCP sessions that ended on another instance ([`crate::mcp_session_sweep`]).
 pub(crate) fn spawn_sweeper(
     store: Arc<dyn Store>,
     state: Arc<AppState>,
@@ -139,25 +140,7 @@ pub(crate) fn spawn_sweeper(
                 let registered_before = earlier(now, unused_ttl);
                 log_sweep("unused client registrations", store.sweep_unused_clients(registered_before).await);
             }
-            // MCP sessions: the store learns which were used here (in one batch, so that the
-            // hot path never writes), then drops those idle everywhere. The bindings in this
-            // process go after 15 idle minutes; the store restores them on their next use.
-            let used = state.sessions.take_touched();
-            // The time they were taken: the other sweeps above may have taken a while.
-            let now = state.config.clock.now();
-            let hashes: Vec<TokenHash> = used.iter().map(|id| TokenHash::of(id)).collect();
-            match store.touch_mcp_sessions(&hashes, now).await {
-                Ok(()) => {
-                    let idle_since = earlier(now, state.config.mcp_session_idle_ttl);
-                    log_sweep("idle MCP sessions", store.sweep_idle_mcp_sessions(idle_since).await);
-                }
-                // Not sweeping then: the store would take the sessions used here for idle.
-                Err(e) => {
-                    tracing::warn!(error = %e, "recording MCP session use failed");
-                    state.sessions.retouch(&used);
-                }
-            }
-            state.sessions.sweep(Duration::from_secs(15 * 60));
+            crate::mcp_session_sweep::sweep_mcp_sessions(&*store, &state).await;
         }
     })
 }

@@ -27,7 +27,9 @@ use crate::verified_cache::VerifiedCache;
 /// How long a stopping server waits for its store to close.
 const STORE_CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-type HandlerFactory = Box<dyn FnOnce(StreamableHttpServerConfig) -> McpEndpoint + Send>;
+/// Builds the MCP endpoint over rmcp's session manager, which the server keeps too: the
+/// sweeper ends there the sessions that ended on another instance.
+type HandlerFactory = Box<dyn FnOnce(StreamableHttpServerConfig, Arc<LocalSessionManager>) -> McpEndpoint + Send>;
 
 /// Builds an [`McpServer`]. Start with [`McpServer::builder`].
 #[must_use]
@@ -53,9 +55,10 @@ impl std::fmt::Debug for McpServerBuilder {
 fn rmcp_service<S: ServerHandler + Clone + Send + 'static>(
     handler: S,
     config: StreamableHttpServerConfig,
+    sessions: Arc<LocalSessionManager>,
 ) -> StreamableHttpService<S, LocalSessionManager> {
     let factory = move || Ok(handler.clone());
-    StreamableHttpService::new(factory, Arc::new(LocalSessionManager::default()), config)
+    StreamableHttpService::new(factory, sessions, config)
 }
 
 impl McpServerBuilder {
@@ -196,7 +199,7 @@ impl McpServerBuilder {
         self.tool_scopes = tools.scoped_tools();
         let name = self.config.server_name.clone();
         let handler = ToolsHandler::new(Arc::new(tools), &name);
-        self.handler = Some(Box::new(move |cfg| McpEndpoint::Tools(rmcp_service(handler, cfg))));
+        self.handler = Some(Box::new(move |cfg, sessions| McpEndpoint::Tools(rmcp_service(handler, cfg, sessions))));
         self
     }
 
@@ -226,8 +229,8 @@ impl McpServerBuilder {
     pub fn rmcp_handler<S: ServerHandler + Clone + Send + 'static>(mut self, handler: S) -> Self {
         self.tool_scopes = HashMap::new();
         self.tools_problem = None;
-        self.handler = Some(Box::new(move |cfg| {
-            let service = rmcp_service(handler, cfg);
+        self.handler = Some(Box::new(move |cfg, sessions| {
+            let service = rmcp_service(handler, cfg, sessions);
             McpEndpoint::Erased(Arc::new(move |req| {
                 let service = service.clone();
                 Box::pin(async move { service.handle(req).await })
@@ -356,9 +359,11 @@ impl McpServerBuilder {
             let sessions = crate::mcp_sessions::StoredSessions::new(store.clone(), config.clone());
             rmcp_config.session_store = Some(Arc::new(sessions));
         }
-        let mcp = handler(rmcp_config);
+        let rmcp_sessions = Arc::new(LocalSessionManager::default());
+        let mcp = handler(rmcp_config, rmcp_sessions.clone());
         let oauth = authority.authorization_server().cloned();
-        let state = AppState::new(config.clone(), authority, verified, store.clone(), mcp, self.tool_scopes);
+        let state =
+            AppState::new(config.clone(), authority, verified, store.clone(), (mcp, rmcp_sessions), self.tool_scopes);
         let server = McpServer { config, router: Router::new(state), store, cancel, oauth };
         // Record from the first request on, before `serve` opens the listener.
         #[cfg(feature = "metrics")]

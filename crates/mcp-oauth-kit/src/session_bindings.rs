@@ -76,6 +76,12 @@ impl SessionBindings {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// Every session bound here: the sessions this process holds, for the sweeper to ask the
+    /// store which of them ended elsewhere.
+    pub(crate) fn held(&self) -> Vec<String> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    }
+
     /// The sessions used since the last call, for the sweeper to write their use to the store.
     pub(crate) fn take_touched(&self) -> Vec<String> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
@@ -120,8 +126,12 @@ mod tests {
         assert!(matches!(s.check("s1", &bob), Binding::Foreign));
         assert!(matches!(s.check("s1", &token("alice", "g3")), Binding::Unknown), "another grant asks the store");
         assert!(matches!(s.check("s2", &bob), Binding::Unknown));
+        let mut held = s.held();
+        held.sort();
+        assert_eq!(held, ["s1"]);
         s.unbind("s1");
         assert!(matches!(s.check("s1", &bob), Binding::Unknown));
+        assert!(s.held().is_empty());
         s.bind("s3".into(), &token("x", "g"));
         assert_eq!(s.sweep(Duration::ZERO), 1);
     }

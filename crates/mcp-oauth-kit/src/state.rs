@@ -92,6 +92,9 @@ pub(crate) struct AppState {
     /// authorization server clears it at every revocation.
     pub(crate) verified: Arc<VerifiedCache>,
     pub(crate) mcp: McpEndpoint,
+    /// rmcp's sessions in this process, behind [`AppState::mcp`]: the sweeper ends here those
+    /// that ended on another instance.
+    pub(crate) rmcp_sessions: Arc<LocalSessionManager>,
     pub(crate) sessions: SessionBindings,
     /// The MCP sessions in the store, asked when [`AppState::sessions`] does not know one.
     pub(crate) stored_sessions: StoredSessions,
@@ -110,7 +113,7 @@ impl AppState {
         authority: Authority,
         verified: Arc<VerifiedCache>,
         store: Arc<dyn Store>,
-        mcp: McpEndpoint,
+        (mcp, rmcp_sessions): (McpEndpoint, Arc<LocalSessionManager>),
         tool_scopes: HashMap<String, Vec<String>>,
     ) -> Self {
         let (allowed_hosts, allowed_origins) = allowed_hosts_and_origins(&config);
@@ -124,6 +127,7 @@ impl AppState {
             authority,
             verified,
             mcp,
+            rmcp_sessions,
             sessions: SessionBindings::default(),
             stored_sessions,
             tool_scopes,

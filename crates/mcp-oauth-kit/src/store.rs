@@ -166,8 +166,8 @@ pub trait Store: Send + Sync + 'static {
     /// session, MCP session and remembered consent, in one transaction. Revoking an unknown subject is no
     /// error. A rotation racing it must not leave a live token pair behind.
     async fn revoke_subject(&self, subject: &str) -> Result<(), StoreError>;
-    /// Revoke everything of every user: every grant (its codes, tokens and upstream tokens), sign-in session
-    /// and remembered consent, in one transaction, as after a suspected leak. Clients stay
+    /// Revoke everything of every user: every grant (its codes, tokens and upstream tokens), sign-in session,
+    /// MCP session and remembered consent, in one transaction, as after a suspected leak. Clients stay
     /// registered, pending sign-ins and rate-limit counters stay. As with
     /// [`Store::revoke_subject`], a rotation racing it must not leave a live token pair behind.
     async fn revoke_all(&self) -> Result<(), StoreError>;
@@ -202,8 +202,17 @@ pub trait Store: Send + Sync + 'static {
     async fn mcp_session(&self, id_hash: &TokenHash) -> Result<Option<McpSessionRecord>, StoreError>;
     /// End an MCP session (the client's `DELETE`). Ending an unknown one is no error.
     async fn delete_mcp_session(&self, id_hash: &TokenHash) -> Result<(), StoreError>;
-    /// Record that these MCP sessions were used at `now`; unknown ones are skipped.
-    async fn touch_mcp_sessions(&self, id_hashes: &[TokenHash], now: SystemTime) -> Result<(), StoreError>;
+    /// Record that the `used` MCP sessions were used at `now` (a time never goes back; unknown
+    /// sessions are skipped), and return those of `held` that are not stored. An instance
+    /// passes every session it holds in memory as `held` and ends the ones returned: they were
+    /// ended on another instance, revoked with their grant or user, or swept as idle. One call
+    /// per sweep does both, so that an instance learns of them without a read per request.
+    async fn sync_mcp_sessions(
+        &self,
+        used: &[TokenHash],
+        held: &[TokenHash],
+        now: SystemTime,
+    ) -> Result<Vec<TokenHash>, StoreError>;
     /// Delete the MCP sessions last used at or before `idle_since`; returns how many went.
     async fn sweep_idle_mcp_sessions(&self, idle_since: SystemTime) -> Result<usize, StoreError>;
 
@@ -232,12 +241,10 @@ pub trait Store: Send + Sync + 'static {
     async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError>;
     /// Take back one event that [`Store::hit_rate_limit`] counted in the key's window ending at
     /// `window_ends_at` (a sign-in attempt, counted before its password was checked, that
-    /// turned out right). Nothing happens when that window is over or holds no events. The
-    /// default does nothing: the event stays counted, which only makes the limit stricter.
-    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: SystemTime) -> Result<(), StoreError> {
-        let _ = (key, window_ends_at);
-        Ok(())
-    }
+    /// turned out right). Nothing happens when that window is over or holds no events. A
+    /// store that cannot take an event back may return `Ok(())`: the event stays counted,
+    /// which only makes the limit stricter.
+    async fn undo_rate_limit_hit(&self, key: &str, window_ends_at: SystemTime) -> Result<(), StoreError>;
 
     /// Delete what expired before `now` (pending sign-ins, codes, tokens, sessions, consent,
     /// finished rate-limit windows); returns how many entries went.
@@ -246,12 +253,8 @@ pub trait Store: Send + Sync + 'static {
     /// Delete the clients registered before `registered_before` that were never used (no code
     /// was ever stored for them by [`Store::take_pending`]) and have no pending authorization;
     /// returns how many went. Anyone may register a client, so registrations that nothing
-    /// used would otherwise be kept for good. The default deletes nothing, for stores that do
-    /// not track use.
-    async fn sweep_unused_clients(&self, registered_before: SystemTime) -> Result<usize, StoreError> {
-        let _ = registered_before;
-        Ok(0)
-    }
+    /// used would otherwise be kept for good.
+    async fn sweep_unused_clients(&self, registered_before: SystemTime) -> Result<usize, StoreError>;
 
     /// Drop the sealed successor pairs of refresh tokens rotated at or before
     /// `rotated_before`, which the sweeper sets to one grace window ago; returns how many were
@@ -259,18 +262,15 @@ pub trait Store: Send + Sync + 'static {
     /// the old refresh token: kept until the old record expires (30 days by default), it
     /// would hand a live pair to whoever later held both that old token and a copy of the
     /// database. A retry then finds no sealed successor, as after its successor was rotated.
-    /// The default drops nothing, for stores written before this method existed.
-    async fn forget_sealed_successors(&self, rotated_before: SystemTime) -> Result<usize, StoreError> {
-        let _ = rotated_before;
-        Ok(0)
-    }
+    async fn forget_sealed_successors(&self, rotated_before: SystemTime) -> Result<usize, StoreError>;
 
     /// Release what the store holds, once the server has stopped and its connections have
     /// drained: later calls may fail. [`SqlStore`] folds SQLite's write-ahead log back into
     /// the database file and closes its pool, so that the file alone is a complete copy. A
-    /// failure is logged, not returned: the process is on its way out. The default does
-    /// nothing.
-    async fn close(&self) {}
+    /// failure is logged, not returned: the process is on its way out. No default: a wrapper
+    /// around another store must forward it, and a store with nothing to release says so
+    /// ([`MemoryStore`]'s does nothing).
+    async fn close(&self);
 }
 
 #[async_trait]
@@ -370,8 +370,13 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     async fn delete_mcp_session(&self, id_hash: &TokenHash) -> Result<(), StoreError> {
         (**self).delete_mcp_session(id_hash).await
     }
-    async fn touch_mcp_sessions(&self, id_hashes: &[TokenHash], now: SystemTime) -> Result<(), StoreError> {
-        (**self).touch_mcp_sessions(id_hashes, now).await
+    async fn sync_mcp_sessions(
+        &self,
+        used: &[TokenHash],
+        held: &[TokenHash],
+        now: SystemTime,
+    ) -> Result<Vec<TokenHash>, StoreError> {
+        (**self).sync_mcp_sessions(used, held, now).await
     }
     async fn sweep_idle_mcp_sessions(&self, idle_since: SystemTime) -> Result<usize, StoreError> {
         (**self).sweep_idle_mcp_sessions(idle_since).await

@@ -2,13 +2,18 @@
 //! after a restart, for its user only (403 for anyone else's token, also after a restore); it
 //! ends for every instance on `DELETE`, when its grant is revoked, and when it stays idle.
 //!
-//! The instances are in-process servers over one SQLite file, behind one public URL (the
-//! first's), each also answering to its own address, as instances behind a load balancer do.
+//! The instances are in-process servers over one SQLite file (or PostgreSQL, for a session
+//! ended elsewhere), behind one public URL (the first's), each also answering to its own
+//! address, as instances behind a load balancer do. An instance learns at its next sweep that
+//! a session it holds was ended on another.
 //! While the store is down, a new or restored session gets 503 with `Retry-After`, and sessions
 //! an instance holds go on.
 #![cfg(feature = "sqlite")]
 
 mod common;
+#[cfg(feature = "postgres")]
+#[path = "store_support/postgres.rs"]
+mod postgres;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -135,20 +140,132 @@ async fn delete_ends_the_session_for_every_instance() {
     let (a, b) = two_instances(&dir).await;
     let alice = a.sign_in("alice", "password123", &[]).await;
     let session = a.initialize(&alice.access).await;
-    let res = a
+    end_session(&a, &alice.access, &session).await;
+    let res = b.mcp(Some(&alice.access), &tool_call(2, "whoami"), Some(&session)).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "ended, also for the other instance");
+    let res = a.mcp(Some(&alice.access), &tool_call(3, "whoami"), Some(&session)).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "ended where it was deleted");
+}
+
+/// The client's `DELETE` of `session` on `server`, which must succeed.
+async fn end_session(server: &TestServer, token: &str, session: &str) {
+    let res = server
         .client
-        .delete(a.url("/mcp"))
-        .bearer_auth(&alice.access)
-        .header("mcp-session-id", &session)
+        .delete(server.url("/mcp"))
+        .bearer_auth(token)
+        .header("mcp-session-id", session)
         .header("mcp-protocol-version", common::PROTOCOL_VERSION)
         .send()
         .await
         .expect("DELETE /mcp");
     assert!(res.status().is_success(), "{}", res.status());
-    let res = b.mcp(Some(&alice.access), &tool_call(2, "whoami"), Some(&session)).await;
-    assert_eq!(res.status(), StatusCode::NOT_FOUND, "ended, also for the other instance");
-    let res = a.mcp(Some(&alice.access), &tool_call(3, "whoami"), Some(&session)).await;
-    assert_eq!(res.status(), StatusCode::NOT_FOUND, "ended where it was deleted");
+}
+
+/// Ask `server` about `session` with `token` until it answers 404, within ten sweeps of
+/// 200 ms; panics with the last status otherwise.
+async fn ends_within_the_sweep(server: &TestServer, token: &str, session: &str, what: &str) {
+    let mut last = None;
+    for i in 0..40 {
+        let res = server.mcp(Some(token), &tool_call(100 + i, "whoami"), Some(session)).await;
+        if res.status() == StatusCode::NOT_FOUND {
+            return;
+        }
+        last = Some(res.status());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: the instance still answers {last:?} after ten sweeps");
+}
+
+/// Two instances over the store at `url`; a session opened on A and continued on B is ended
+/// on B, first by its client's `DELETE`, then (another session) by revoking its grant. A,
+/// which holds both in memory, learns of it at its next sweep and answers 404, although it
+/// still trusts the revoked grant's token from its cache.
+async fn ending_on_b_ends_on_a(url: &str) {
+    let open =
+        || async { Arc::new(mcp_oauth_kit::store::open_store(url).await.expect("open the store")) as Arc<dyn Store> };
+    let trusting = |mut c: Config| {
+        c.token_cache_ttl = Duration::from_secs(600);
+        c
+    };
+    let a = instance_over(open().await, None, trusting).await;
+    let b = instance_on(open().await, &a.base, trusting).await;
+    let alice = a.sign_in("alice", "password123", &[]).await;
+
+    let session = a.initialize(&alice.access).await;
+    assert_eq!(text_of(&a.call_tool(&alice.access, &session, "whoami").await["result"]), "alice");
+    assert_eq!(text_of(&b.call_tool(&alice.access, &session, "whoami").await["result"]), "alice");
+    end_session(&b, &alice.access, &session).await;
+    ends_within_the_sweep(&a, &alice.access, &session, "deleted on B").await;
+
+    let session = a.initialize(&alice.access).await;
+    assert_eq!(text_of(&a.call_tool(&alice.access, &session, "whoami").await["result"]), "alice");
+    assert_eq!(b.revoke(&alice.client_id, &alice.refresh).await.status(), StatusCode::OK);
+    ends_within_the_sweep(&a, &alice.access, &session, "grant revoked on B").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_on_another_instance_ends_here_at_the_next_sweep() {
+    let dir = TempDir::new("mcp-sessions");
+    ending_on_b_ends_on_a(&sqlite_url(&dir)).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_on_another_postgres_instance_ends_here_at_the_next_sweep() {
+    let Some(url) = postgres::postgres_url("a_session_ended_on_another_postgres_instance_ends_here_at_the_next_sweep")
+    else {
+        return;
+    };
+    ending_on_b_ends_on_a(&url).await;
+}
+
+/// What a flood of made-up session ids costs: without a valid token, no store read; with
+/// one, a few reads per second and then 429 with `Retry-After`; an id the store did not know,
+/// asked again, no read. A real session opened on another instance still restores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_session_ids_cost_a_bounded_number_of_store_reads() {
+    let store = Arc::new(FailingStore::default());
+    // Time stands still, so that every request below falls in one budget window.
+    let clock = ManualClock::starting_now();
+    let on_clock = |mut c: Config| {
+        c.clock = Arc::new(clock.clone());
+        c
+    };
+    let a = TestServer::start_with_store(store.clone(), on_clock).await;
+    let b = instance_on(store.clone(), &a.base, on_clock).await;
+    let alice = a.sign_in("alice", "password123", &[]).await;
+    let real = a.initialize(&alice.access).await;
+    let reads = || store.mcp_session_reads();
+    let before = reads();
+
+    for i in 0..20 {
+        let made_up = format!("made-up-{i}");
+        for token in [None, Some("not-a-valid-token")] {
+            let res = b.mcp(token, &tool_call(i, "whoami"), Some(&made_up)).await;
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    assert_eq!(reads(), before, "no token, no read");
+
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        let res = b.mcp(Some(&alice.access), &tool_call(i, "whoami"), Some(&format!("made-up-{i}"))).await;
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(common::header(&res, "retry-after"), "1");
+        }
+        statuses.push(res.status());
+    }
+    let count = |s| statuses.iter().filter(|&&x| x == s).count();
+    assert_eq!((count(StatusCode::NOT_FOUND), count(StatusCode::TOO_MANY_REQUESTS)), (10, 20), "{statuses:?}");
+    assert_eq!(reads() - before, 10, "one read per id within the budget");
+    let res = b.mcp(Some(&alice.access), &tool_call(31, "whoami"), Some("made-up-0")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "known to be unknown, even over budget");
+    assert_eq!(reads() - before, 10, "and not read again");
+
+    // The next window: the real session continues on B, read once.
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(text_of(&b.call_tool(&alice.access, &real, "whoami").await["result"]), "alice");
+    assert_eq!(reads() - before, 11);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ mod store_support;
 use mcp_oauth_kit::store::{
     AccessTokenRecord, ClientRecord, CodeRedemption, ConsentRecord, Grant, IssuedTokens, McpSessionRecord, MemoryStore,
     PendingAuthorization, RateLimitWindow, RefreshRotation, RefreshTokenRecord, RevokedToken, SessionRecord, SqlStore,
-    Store, StoreError, open_store,
+    Store, StoreError, TokenHash, open_store,
 };
 use store_support::{
     HOUR, TempDir, code, hash, insert_code, insert_tokens, ms, now, pair, pending_for, unique, upstream,
@@ -471,14 +471,14 @@ async fn subject_revocation(store: &dyn Store, now: SystemTime) {
     store.revoke_subject(&unique("subject")).await.expect("revoking an unknown user is no error");
 }
 
-/// [`Store::revoke_all`]: every code, token, upstream token, session and consent of every user goes; clients,
-/// pending sign-ins and rate-limit counters stay.
+/// [`Store::revoke_all`]: every code, token, upstream token, session, MCP session and consent of every user
+/// goes; clients, pending sign-ins and rate-limit counters stay.
 async fn revocation_of_everything(store: &dyn Store, now: SystemTime) {
     let client = ClientRecord::new(unique("client"), "none", vec!["http://127.0.0.1/cb".into()], vec![], now);
     store.insert_client(client.clone()).await.expect("insert client");
     let key = limit_key();
     store.hit_rate_limit(&key, HOUR, now).await.expect("hit");
-    let mut everything = Vec::new();
+    let (mut everything, mut mcp_sessions) = (Vec::new(), Vec::new());
     for g in [grant(&["mcp"]), grant(&["admin"])] {
         let (c, tokens) = (code(&g, now + HOUR), pair(&g, now + HOUR));
         insert_code(store, &c).await;
@@ -488,8 +488,15 @@ async fn revocation_of_everything(store: &dyn Store, now: SystemTime) {
         let consent = ConsentRecord::new(g.subject.as_str(), g.client_id.as_str(), g.scopes.clone(), now, now + HOUR);
         store.put_consent(consent.clone()).await.expect("put consent");
         store.put_upstream_tokens(upstream(&g)).await.expect("put upstream tokens");
+        let mcp = mcp_session(&g.subject, Some(&g.grant_id), now);
+        store.put_mcp_session(mcp.clone()).await.expect("put MCP session");
+        mcp_sessions.push(mcp.id_hash);
         everything.push((c, tokens, session, consent, g.grant_id));
     }
+    // Opened with another issuer's token: no grant, and it goes too.
+    let ungranted = mcp_session(&unique("subject"), None, now);
+    store.put_mcp_session(ungranted.clone()).await.expect("put MCP session");
+    mcp_sessions.push(ungranted.id_hash);
 
     store.revoke_all().await.expect("revoke all");
     for (c, tokens, session, consent, grant_id) in everything {
@@ -499,6 +506,9 @@ async fn revocation_of_everything(store: &dyn Store, now: SystemTime) {
         assert_eq!(store.refresh_grant(&tokens.refresh.hash, now).await.expect("grant"), None, "refresh token");
         assert_eq!(store.session(&session.hash, now).await.expect("session"), None, "session");
         assert_eq!(store.consent(&consent.subject, &consent.client_id, now).await.expect("consent"), None);
+    }
+    for id_hash in &mcp_sessions {
+        assert_eq!(store.mcp_session(id_hash).await.expect("get"), None, "MCP session");
     }
     assert_eq!(store.client(&client.client_id).await.expect("client"), Some(client), "clients stay");
     assert_eq!(store.rate_limit_count(&key, now).await.expect("count").count, 1, "counters stay");
@@ -543,13 +553,22 @@ async fn mcp_sessions(store: &dyn Store, now: SystemTime) {
     store.put_mcp_session(replaced.clone()).await.expect("replace");
     assert_eq!(store.mcp_session(&s.id_hash).await.expect("get"), Some(replaced.clone()));
 
-    store.touch_mcp_sessions(&[s.id_hash, hash("unknown")], now + MINUTE).await.expect("touch");
+    let unknown = hash("unknown");
+    let gone = store.sync_mcp_sessions(&[s.id_hash, unknown], &[s.id_hash, unknown], now + MINUTE).await.expect("sync");
+    assert_eq!(gone, [unknown], "the held session the store does not have");
     let touched = store.mcp_session(&s.id_hash).await.expect("get").expect("kept");
     assert_eq!(touched.last_used_at, now + MINUTE);
-    store.touch_mcp_sessions(&[s.id_hash], now).await.expect("touch");
+    let gone = store.sync_mcp_sessions(&[s.id_hash], &[s.id_hash], now).await.expect("sync");
+    assert!(gone.is_empty(), "{gone:?}");
     assert_eq!(store.mcp_session(&s.id_hash).await.expect("get").expect("kept").last_used_at, now + MINUTE);
-    store.touch_mcp_sessions(&[], now).await.expect("touching nothing");
+    let gone = store.sync_mcp_sessions(&[], &[external.id_hash, unknown], now + HOUR).await.expect("held, unused");
+    assert_eq!(gone, [unknown]);
     assert_eq!(store.mcp_session(&external.id_hash).await.expect("get"), Some(external.clone()), "untouched");
+    assert!(store.sync_mcp_sessions(&[], &[], now).await.expect("syncing nothing").is_empty());
+    // More ids than one statement binds: every one is answered.
+    let many: Vec<TokenHash> = (0..1201).map(|i| hash(&format!("held-{i}"))).chain([s.id_hash]).collect();
+    let gone = store.sync_mcp_sessions(&many, &many, now + MINUTE).await.expect("sync many");
+    assert_eq!(gone, many[..1201], "all but the stored one, in order");
 
     // Idle at or before the cut-off: `external` (used at `now`), not `s` (used a minute later).
     let swept = store.sweep_idle_mcp_sessions(now).await.expect("sweep");

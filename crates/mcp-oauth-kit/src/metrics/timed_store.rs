@@ -164,13 +164,17 @@ impl Store for TimedStore {
     async fn delete_mcp_session(&self, id_hash: &TokenHash) -> Result<(), StoreError> {
         timed("delete_mcp_session", self.0.delete_mcp_session(id_hash)).await
     }
-    async fn touch_mcp_sessions(&self, id_hashes: &[TokenHash], now: SystemTime) -> Result<(), StoreError> {
-        timed("touch_mcp_sessions", self.0.touch_mcp_sessions(id_hashes, now)).await
+    async fn sync_mcp_sessions(
+        &self,
+        used: &[TokenHash],
+        held: &[TokenHash],
+        now: SystemTime,
+    ) -> Result<Vec<TokenHash>, StoreError> {
+        timed("sync_mcp_sessions", self.0.sync_mcp_sessions(used, held, now)).await
     }
     async fn sweep_idle_mcp_sessions(&self, idle_since: SystemTime) -> Result<usize, StoreError> {
         timed("sweep_idle_mcp_sessions", self.0.sweep_idle_mcp_sessions(idle_since)).await
     }
-    // Forwarded by hand: the default does nothing, and the SQLite WAL would stay unfolded.
     async fn close(&self) {
         self.0.close().await;
     }

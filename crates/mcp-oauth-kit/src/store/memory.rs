@@ -323,14 +323,19 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn touch_mcp_sessions(&self, id_hashes: &[TokenHash], now: SystemTime) -> Result<(), StoreError> {
+    async fn sync_mcp_sessions(
+        &self,
+        used: &[TokenHash],
+        held: &[TokenHash],
+        now: SystemTime,
+    ) -> Result<Vec<TokenHash>, StoreError> {
         let mut g = self.lock();
-        for hash in id_hashes {
+        for hash in used {
             if let Some(s) = g.mcp_sessions.get_mut(hash) {
                 s.last_used_at = s.last_used_at.max(now);
             }
         }
-        Ok(())
+        Ok(held.iter().filter(|h| !g.mcp_sessions.contains_key(h)).copied().collect())
     }
 
     async fn sweep_idle_mcp_sessions(&self, idle_since: SystemTime) -> Result<usize, StoreError> {
@@ -441,6 +446,9 @@ impl Store for MemoryStore {
         });
         Ok(before - clients.len())
     }
+
+    /// Nothing to release: the state lives and dies with the process.
+    async fn close(&self) {}
 }
 
 impl Inner {

@@ -1,9 +1,10 @@
 //! A [`Store`] that delegates to a [`MemoryStore`] and can be switched to fail every call, as a
 //! database that went away would, or only the rate-limit counters' calls (to see the limiter's
 //! own answer): for the tests of what each endpoint answers then, and that everything works
-//! again once it is back.
+//! again once it is back. It counts the MCP session reads, for the tests of what a client can
+//! make the server read.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use mcp_oauth_kit::async_trait;
@@ -30,6 +31,7 @@ pub(crate) struct FailingStore {
     inner: MemoryStore,
     everything: AtomicBool,
     rate_limits: AtomicBool,
+    mcp_session_reads: AtomicUsize,
 }
 
 impl FailingStore {
@@ -37,6 +39,11 @@ impl FailingStore {
     pub(crate) fn set_failing(&self, failing: Failing) {
         self.everything.store(failing == Failing::Everything, Ordering::SeqCst);
         self.rate_limits.store(failing == Failing::RateLimits, Ordering::SeqCst);
+    }
+
+    /// How many times [`Store::mcp_session`] was called.
+    pub(crate) fn mcp_session_reads(&self) -> usize {
+        self.mcp_session_reads.load(Ordering::SeqCst)
     }
 
     fn up(&self) -> Result<(), StoreError> {
@@ -169,6 +176,7 @@ impl Store for FailingStore {
         self.inner.put_mcp_session(session).await
     }
     async fn mcp_session(&self, id_hash: &TokenHash) -> Result<Option<McpSessionRecord>, StoreError> {
+        self.mcp_session_reads.fetch_add(1, Ordering::SeqCst);
         self.up()?;
         self.inner.mcp_session(id_hash).await
     }
@@ -176,9 +184,14 @@ impl Store for FailingStore {
         self.up()?;
         self.inner.delete_mcp_session(id_hash).await
     }
-    async fn touch_mcp_sessions(&self, id_hashes: &[TokenHash], now: SystemTime) -> Result<(), StoreError> {
+    async fn sync_mcp_sessions(
+        &self,
+        used: &[TokenHash],
+        held: &[TokenHash],
+        now: SystemTime,
+    ) -> Result<Vec<TokenHash>, StoreError> {
         self.up()?;
-        self.inner.touch_mcp_sessions(id_hashes, now).await
+        self.inner.sync_mcp_sessions(used, held, now).await
     }
     async fn sweep_idle_mcp_sessions(&self, idle_since: SystemTime) -> Result<usize, StoreError> {
         self.up()?;
@@ -233,5 +246,8 @@ impl Store for FailingStore {
     async fn forget_sealed_successors(&self, rotated_before: SystemTime) -> Result<usize, StoreError> {
         self.up()?;
         self.inner.forget_sealed_successors(rotated_before).await
+    }
+    async fn close(&self) {
+        self.inner.close().await;
     }
 }

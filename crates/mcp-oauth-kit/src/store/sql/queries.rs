@@ -529,19 +529,43 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn touch_mcp_sessions(&self, id_hashes: &[TokenHash], now: SystemTime) -> Result<(), StoreError> {
-        const TOUCH: &str = "UPDATE mcp_sessions SET last_used_at = $1 WHERE id_hash = $2 AND last_used_at < $1";
-        if id_hashes.is_empty() {
-            return Ok(());
-        }
-        // One transaction: a sweep of many sessions is one commit, not one per session.
+    async fn sync_mcp_sessions(
+        &self,
+        used: &[TokenHash],
+        held: &[TokenHash],
+        now: SystemTime,
+    ) -> Result<Vec<TokenHash>, StoreError> {
+        use sqlx::Row as _;
+        let mut stored = std::collections::HashSet::new();
+        // One transaction of a statement per chunk of ids: a sweep of many sessions is one
+        // commit and few round trips, within every backend's limit on bound parameters.
         with_pool!(self, |pool, begin| {
             let mut tx = pool.begin_with(begin).await.map_err(backend)?;
-            for hash in id_hashes {
-                sqlx::query(TOUCH).bind(db_time(now)).bind(hash.to_hex()).execute(&mut *tx).await.map_err(backend)?;
+            for chunk in used.chunks(SESSION_CHUNK) {
+                let touch = format!(
+                    "UPDATE mcp_sessions SET last_used_at = $1 WHERE last_used_at < $1 AND id_hash IN ({})",
+                    placeholders(2, chunk.len())
+                );
+                let mut query = sqlx::query(&touch).bind(db_time(now));
+                for hash in chunk {
+                    query = query.bind(hash.to_hex());
+                }
+                query.execute(&mut *tx).await.map_err(backend)?;
+            }
+            for chunk in held.chunks(SESSION_CHUNK) {
+                let select =
+                    format!("SELECT id_hash FROM mcp_sessions WHERE id_hash IN ({})", placeholders(1, chunk.len()));
+                let mut query = sqlx::query(&select);
+                for hash in chunk {
+                    query = query.bind(hash.to_hex());
+                }
+                for row in query.fetch_all(&mut *tx).await.map_err(backend)? {
+                    stored.insert(row.try_get::<String, _>(0).map_err(backend)?);
+                }
             }
             tx.commit().await.map_err(backend)
-        })
+        })?;
+        Ok(held.iter().filter(|h| !stored.contains(&h.to_hex())).copied().collect())
     }
 
     async fn sweep_idle_mcp_sessions(&self, idle_since: SystemTime) -> Result<usize, StoreError> {
@@ -726,6 +750,14 @@ impl SqlStore {
         let rows = execute!(self, statement, db_time(time));
         Ok(usize::try_from(rows).unwrap_or(usize::MAX))
     }
+}
+
+/// How many MCP session ids [`Store::sync_mcp_sessions`] binds to one statement.
+const SESSION_CHUNK: usize = 500;
+
+/// `count` numbered parameters from `$first` on, comma-separated, for an `IN (...)` list.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// A record version as a `BIGINT`.
