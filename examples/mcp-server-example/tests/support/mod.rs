@@ -1,6 +1,8 @@
-//! Shared helpers of `restart.rs` and `scale_out.rs`: the real `mcp-server-example` binary as a
-//! child process (killed when dropped, panics included), and an HTTP client that plays both the
-//! MCP client and the user's browser through the login form, step by step.
+//! Shared helpers of the tests that run the real `mcp-server-example` binary as a child process
+//! (killed when dropped, panics included), with an HTTP client that plays both the MCP client
+//! and the user's browser through the login form, step by step. Beside it: a round-robin proxy
+//! (`round_robin`), rmcp's signed-in client (`rmcp_client`) and a private PostgreSQL cluster to
+//! stop and start (`pg_cluster`).
 //!
 //! Every wait is bounded; every request has a timeout.
 
@@ -23,6 +25,10 @@ use serde_json::{Value, json};
 /// `TEST_DATABASE_URL`, checked to be PostgreSQL (shared with the kit's store tests).
 #[path = "../../../../crates/mcp-oauth-kit/tests/store_support/postgres.rs"]
 pub(crate) mod postgres;
+
+pub(crate) mod pg_cluster;
+pub(crate) mod rmcp_client;
+pub(crate) mod round_robin;
 
 /// The redirect URI every test client registers (a native app's loopback listener; nothing
 /// listens there: the tests read the code from the `Location` header).
@@ -336,7 +342,9 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    fn new(port: u16, public_url: &str) -> Self {
+    /// The server on `127.0.0.1:port` whose public URL is `public_url`, with an HTTP client
+    /// of its own (its own connections).
+    pub(crate) fn new(port: u16, public_url: &str) -> Self {
         let url = Url::parse(public_url).expect("a public URL");
         let host = match (url.host_str(), url.port()) {
             (Some(host), Some(port)) => format!("{host}:{port}"),
@@ -497,8 +505,8 @@ impl Endpoint {
         req.send().await.expect("POST /mcp")
     }
 
-    /// `initialize` + `notifications/initialized`; returns the session id.
-    pub(crate) async fn initialize(&self, token: &str) -> String {
+    /// `initialize` without a session (a new session), as sent.
+    pub(crate) async fn send_initialize(&self, token: &str) -> Response {
         let init = json!({
             "jsonrpc": "2.0",
             "id": 1,
@@ -509,7 +517,12 @@ impl Endpoint {
                 "clientInfo": { "name": "restart-test", "version": "0.0.0" },
             },
         });
-        let res = self.mcp(token, &init, None).await;
+        self.mcp(token, &init, None).await
+    }
+
+    /// `initialize` + `notifications/initialized`; returns the session id.
+    pub(crate) async fn initialize(&self, token: &str) -> String {
+        let res = self.send_initialize(token).await;
         assert_eq!(res.status(), StatusCode::OK, "initialize");
         let session =
             res.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).expect("a session id").to_owned();

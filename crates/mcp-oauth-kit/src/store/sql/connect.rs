@@ -17,8 +17,16 @@ use crate::error::StoreError;
 
 /// How long [`SqlStore::connect`] waits for the database before giving up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long an operation waits for a free pooled connection.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a SQLite operation waits for a free pooled connection.
+#[cfg(feature = "sqlite")]
+const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a PostgreSQL operation waits for a pooled connection. While the database is down
+/// (or restarting), sqlx keeps retrying a refused connection for this long, so it is how long
+/// each request that needs the store hangs before its 503: short enough for an answer well
+/// within a client's patience, long enough for a restart in progress or a burst that has every
+/// connection busy.
+#[cfg(feature = "postgres")]
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a SQLite writer waits for another one to finish.
 #[cfg(feature = "sqlite")]
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -238,7 +246,7 @@ impl SqlStore {
                 // its own thread and SQLite caches) where the first one stays open anyway.
                 .idle_timeout(None)
                 .max_lifetime(None)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .acquire_timeout(SQLITE_ACQUIRE_TIMEOUT)
                 .connect_with(options.clone());
             let outcome = tokio::time::timeout_at(deadline, pool)
                 .await
@@ -273,8 +281,10 @@ impl SqlStore {
             .map_err(|e| setup_error(format!("cannot connect to {what}: {e}")))?;
         // Closing politely is a courtesy to the server; the connection was good either way.
         let _ = probe.close().await;
-        let pool =
-            PgPoolOptions::new().max_connections(pool_size).acquire_timeout(ACQUIRE_TIMEOUT).connect_lazy_with(options);
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size)
+            .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options);
         Ok(Self { pool: Pool::Postgres(pool) })
     }
 }
