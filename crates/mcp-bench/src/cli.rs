@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::full::{FlowLifetimes, Plan};
+use crate::servers::Kind;
 use crate::workspace_root;
 
 /// Performance benchmark of mcp-server-example against a bare rmcp server (the ceiling) and a
@@ -32,11 +33,12 @@ pub(crate) enum Mode {
     /// against the rmcp ceiling and the floor, the OAuth endpoints and memory over many sign-ins,
     /// cold start. Report in target/bench-results.md.
     Full(FullArgs),
-    /// One short round of what `full` runs (under a minute); exit status 1 on any failed request
-    /// or check, or an idle RSS over 16 MiB. CI runs it. Report in target/bench-smoke.md.
+    /// One short round of what `full` runs (under a minute), with the JWT server as the
+    /// candidate; exit status 1 on any failed request or check, or an idle RSS over 16 MiB. CI
+    /// runs it. Report in target/bench-smoke.md.
     Smoke,
-    /// The example / rmcp ceiling ratio from many short alternating slices (A B B A), both
-    /// servers running side by side. Report in target/bench-paired.md.
+    /// The example / rmcp ceiling (or candidate) ratio from many short alternating slices
+    /// (A B B A), both servers running side by side. Report in target/bench-paired.md.
     Paired(PairedArgs),
     /// The example (or the ceiling) under callgrind for a stateless load: instructions per
     /// call, and the profile in target/callgrind.*.out.
@@ -77,8 +79,11 @@ pub(crate) struct ProfileArgs {
     #[arg(long)]
     pub(crate) stateful: bool,
     /// Profile the rmcp ceiling instead of the example.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "jwt")]
     pub(crate) ceiling: bool,
+    /// Profile the JWT server (the example's tools with a `JwtVerifier`) instead of the example.
+    #[arg(long)]
+    pub(crate) jwt: bool,
     /// Also simulate the caches (instruction- and data-cache misses per call): the way to see
     /// them on a virtual machine without hardware counters.
     #[arg(long)]
@@ -86,9 +91,20 @@ pub(crate) struct ProfileArgs {
     /// Seconds of instrumented load.
     #[arg(long, value_parser = seconds, default_value = "10")]
     pub(crate) duration: Duration,
-    /// Extra environment for the example (repeatable).
+    /// Extra environment for the example or the JWT server (repeatable).
     #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
     pub(crate) server_env: Vec<(String, String)>,
+}
+
+impl ProfileArgs {
+    /// The server to profile.
+    pub(crate) fn kind(&self) -> Kind {
+        match (self.ceiling, self.jwt) {
+            (true, _) => Kind::Ceiling,
+            (false, true) => Kind::Jwt,
+            (false, false) => Kind::Example,
+        }
+    }
 }
 
 /// `form-flood`'s options.
@@ -133,10 +149,21 @@ struct SetupArgs {
     /// beside the example (full) or in the ceiling's place (paired).
     #[arg(long, value_name = "PATH")]
     candidate_bin: Option<PathBuf>,
+    /// A candidate that is another server: `jwt`, the example's tools behind the kit with a
+    /// `JwtVerifier`, called with JWTs that the bench signs (--candidate-env applies to it).
+    #[arg(long, value_enum, conflicts_with = "candidate_bin")]
+    candidate: Option<CandidateServer>,
     /// Extra environment for the candidate (repeatable); alone, it makes the example with this
     /// environment the candidate.
     #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
     candidate_env: Vec<(String, String)>,
+}
+
+/// A server other than the example, as a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CandidateServer {
+    /// The example's tools with a `JwtVerifier` in place of the built-in authorization server.
+    Jwt,
 }
 
 /// A part of `full`.
@@ -181,18 +208,40 @@ pub(crate) struct Setup {
     pub(crate) candidate: Option<Candidate>,
 }
 
-/// Another build or environment of the example, measured against it.
+/// Another build or environment of the example, or the JWT server, measured against the
+/// example.
 #[derive(Debug, Clone)]
 pub(crate) struct Candidate {
-    /// `None`: the example's own binary.
+    /// [`Kind::Example`] or [`Kind::Jwt`].
+    pub(crate) kind: Kind,
+    /// `None`: the binary next to mcp-bench.
     pub(crate) bin: Option<PathBuf>,
     pub(crate) env: Vec<(String, String)>,
 }
 
+impl Candidate {
+    /// The JWT server as it builds, with its default environment.
+    pub(crate) fn jwt() -> Self {
+        Self { kind: Kind::Jwt, bin: None, env: Vec::new() }
+    }
+
+    /// What the candidate is, for a report: `` binary `mcp-jwt-server`, extra env: none``.
+    pub(crate) fn describe(&self) -> String {
+        let bin = self.bin.as_ref().map_or_else(|| self.kind.binary().to_owned(), |b| b.display().to_string());
+        let env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let env = if env.is_empty() { "none".to_owned() } else { format!("`{}`", env.join(" ")) };
+        format!("binary `{bin}`, extra env: {env}")
+    }
+}
+
 impl From<SetupArgs> for Setup {
     fn from(a: SetupArgs) -> Self {
-        let candidate = (a.candidate_bin.is_some() || !a.candidate_env.is_empty())
-            .then_some(Candidate { bin: a.candidate_bin, env: a.candidate_env });
+        let kind = match a.candidate {
+            Some(CandidateServer::Jwt) => Kind::Jwt,
+            None => Kind::Example,
+        };
+        let candidate = (a.candidate.is_some() || a.candidate_bin.is_some() || !a.candidate_env.is_empty())
+            .then_some(Candidate { kind, bin: a.candidate_bin, env: a.candidate_env });
         Self { server_env: a.server_env, candidate }
     }
 }
@@ -234,7 +283,8 @@ impl FullArgs {
     }
 }
 
-/// `smoke`: everything once, briefly; only correctness and idle RSS are judged.
+/// `smoke`: everything once, briefly, the JWT server beside the example; only correctness and
+/// idle RSS are judged.
 pub(crate) fn smoke_plan() -> Plan {
     Plan {
         smoke: true,
@@ -246,7 +296,7 @@ pub(crate) fn smoke_plan() -> Plan {
             quiet_wait: Duration::ZERO,
             out: workspace_root().join("target/bench-smoke.md"),
         },
-        setup: Setup::default(),
+        setup: Setup { server_env: Vec::new(), candidate: Some(Candidate::jwt()) },
         parts: vec![Part::Mcp, Part::Oauth, Part::Cold],
         flows: 24,
         flow_batch: 24,
@@ -350,7 +400,28 @@ mod tests {
         let p = paired(&["--rounds", "8", "--duration", "1", "--conns", "16", "--candidate-env", "RUST_LOG=off"]);
         assert_eq!((p.cells.rounds, p.cells.duration, p.cells.conns), (8, Duration::from_secs(1), vec![16]));
         let candidate = p.setup.candidate.unwrap_or_else(|| panic!("--candidate-env alone makes a candidate"));
+        assert_eq!(candidate.kind, Kind::Example);
         assert_eq!((candidate.bin, candidate.env), (None, vec![("RUST_LOG".to_owned(), "off".to_owned())]));
+    }
+
+    #[test]
+    fn the_jwt_server_is_a_candidate_and_what_smoke_and_profile_run() {
+        let p = paired(&["--candidate", "jwt", "--candidate-env", "TOKEN_CACHE_TTL_SECS=0"]);
+        let candidate = p.setup.candidate.unwrap_or_else(|| panic!("--candidate jwt makes a candidate"));
+        assert_eq!((candidate.kind, candidate.bin.as_ref()), (Kind::Jwt, None));
+        assert_eq!(candidate.describe(), "binary `mcp-jwt-server`, extra env: `TOKEN_CACHE_TTL_SECS=0`");
+        assert!(parse(&["paired", "--candidate", "jwt", "--candidate-bin", "/tmp/b/example"]).is_err());
+        assert!(parse(&["paired", "--candidate", "introspection"]).is_err());
+        assert_eq!(smoke_plan().setup.candidate.map(|c| c.kind), Some(Kind::Jwt));
+        let profile = |args: &[&str]| match parse(&[&["profile"], args].concat()).map(|c| c.mode) {
+            Ok(Mode::Profile(p)) => p.kind(),
+            other => panic!("{args:?}: {other:?}"),
+        };
+        assert_eq!(
+            (profile(&[]), profile(&["--jwt"]), profile(&["--ceiling"])),
+            (Kind::Example, Kind::Jwt, Kind::Ceiling)
+        );
+        assert!(parse(&["profile", "--jwt", "--ceiling"]).is_err());
     }
 
     #[test]

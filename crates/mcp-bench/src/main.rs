@@ -9,7 +9,8 @@
 //! cargo run --release -p mcp-bench -- help full   # each mode's options
 //! ```
 //!
-//! It builds the release example and the two baselines (`rmcp-ceiling`, `mcp-floor`), pins
+//! It builds the release example, the JWT server (`mcp-jwt-server`: the example's tools with a
+//! `JwtVerifier`) and the two baselines (`rmcp-ceiling`, `mcp-floor`), pins
 //! every server to core 0 and itself (the load generator) to core 1, signs in through the real
 //! OAuth flow, and drives `tools/call roll_dice`, checking every answer.
 
@@ -18,6 +19,7 @@ mod client;
 mod endpoints;
 mod form_flood;
 mod full;
+mod jwt;
 mod load;
 mod measure;
 mod oauth;
@@ -97,7 +99,7 @@ pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Build the release example and this crate's binaries (no-ops when they are up to date).
+/// Build the release example and this crate's binaries (the JWT server and the baselines) (no-ops when they are up to date).
 /// Two invocations, not one: built together, cargo would unify their dependencies' features,
 /// so the example would differ from a plain `cargo build --release -p mcp-server-example` and
 /// `cargo run -p mcp-bench` would rebuild this crate every time.
@@ -114,7 +116,7 @@ fn build(bin_dir: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("running {cargo}"))?;
         ensure!(status.success(), "cargo {} failed ({status})", args.join(" "));
     }
-    for kind in [Kind::Example, Kind::Ceiling, Kind::Floor] {
+    for kind in [Kind::Example, Kind::Jwt, Kind::Ceiling, Kind::Floor] {
         ensure!(bin_dir.join(kind.binary()).exists(), "{} was not built into {}", kind.binary(), bin_dir.display());
     }
     Ok(())

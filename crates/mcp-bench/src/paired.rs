@@ -10,7 +10,9 @@
 //!
 //! With `--candidate-bin`/`--candidate-env`, the candidate (another build or environment of the
 //! example, signed in like it) takes the ceiling's place: an A/B test of a kit change, or, with
-//! the same binary, an A/A test of the method itself.
+//! the same binary, an A/A test of the method itself. With `--candidate jwt` it is the JWT
+//! server, called with JWTs the bench signs, against the example's opaque tokens: what the
+//! choice of token costs the MCP hot path.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -123,8 +125,7 @@ pub(crate) async fn run(env: &Env, plan: &PairedPlan) -> anyhow::Result<u64> {
         spec.extra_env = plan.setup.server_env.clone();
         let mut example = Server::spawn(env, &spec)?;
         example.wait_ready(Duration::from_secs(20)).await?;
-        let mut spec =
-            Spec::new(if candidate.is_some() { Kind::Example } else { Kind::Ceiling }, Store::Memory, stateless);
+        let mut spec = Spec::new(candidate.map_or(Kind::Ceiling, |c| c.kind), Store::Memory, stateless);
         if let Some(c) = candidate {
             spec.extra_env = plan.setup.server_env.iter().chain(&c.env).cloned().collect();
             spec.binary = c.bin.clone();
@@ -132,11 +133,9 @@ pub(crate) async fn run(env: &Env, plan: &PairedPlan) -> anyhow::Result<u64> {
         let mut other = Server::spawn(env, &spec)?;
         other.wait_ready(Duration::from_secs(20)).await?;
         let example_tokens = tokens::sign_in(&example, plan.tokens_per_boot).await?;
-        let baseline_tokens: Vec<(String, String)> = if candidate.is_some() {
-            tokens::sign_in(&other, plan.tokens_per_boot).await?
-        } else {
-            (0..plan.tokens_per_boot).map(|_| tokens::random()).collect()
-        };
+        let baseline_tokens = tokens::for_kit(&other, plan.tokens_per_boot)
+            .await?
+            .unwrap_or_else(|| (0..plan.tokens_per_boot).map(|_| tokens::random()).collect());
         for &conns in &cells.conns {
             let mut pairs = Vec::with_capacity(cells.rounds);
             for i in 0..cells.rounds {
@@ -198,12 +197,7 @@ pub(crate) async fn run(env: &Env, plan: &PairedPlan) -> anyhow::Result<u64> {
     let mut md = String::new();
     let _ = writeln!(md, "# mcp-bench paired: example (memory store) / {baseline}\n");
     if let Some(c) = candidate {
-        let _ = writeln!(
-            md,
-            "Candidate: binary `{}`, extra env: `{:?}`.\n",
-            c.bin.as_ref().map_or("(the example's)".into(), |b| b.display().to_string()),
-            c.env
-        );
+        let _ = writeln!(md, "Candidate: {}.\n", c.describe());
     }
     let _ = writeln!(
         md,

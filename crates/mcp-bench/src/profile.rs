@@ -1,4 +1,4 @@
-//! `mcp-bench profile`: the example (or the rmcp ceiling) under callgrind, instrumented only
+//! `mcp-bench profile`: the example (or the JWT server, or the rmcp ceiling) under callgrind, instrumented only
 //! during a stateless load at 4 connections that follows an uninstrumented warm-up; logs the
 //! counts per call at the end.
 
@@ -10,7 +10,7 @@ use anyhow::{bail, ensure};
 
 use crate::cli::ProfileArgs;
 use crate::load::{self, Load};
-use crate::servers::{Env, Kind, Server, Spec, Store};
+use crate::servers::{Env, Server, Spec, Store};
 use crate::{log, tokens, workspace_root};
 
 /// `Ir 131048, I1mr 4496, …`: the `totals:` of a callgrind output file divided by `calls`.
@@ -36,7 +36,7 @@ fn callgrind_control(args: &[&str]) -> std::io::Result<std::process::Output> {
 
 /// Profile; returns the failed calls.
 pub(crate) async fn run(env: &Env, args: &ProfileArgs) -> anyhow::Result<u64> {
-    let kind = if args.ceiling { Kind::Ceiling } else { Kind::Example };
+    let kind = args.kind();
     let out = workspace_root().join(format!(
         "target/callgrind.{}{}.out",
         kind.binary(),
@@ -57,10 +57,7 @@ pub(crate) async fn run(env: &Env, args: &ProfileArgs) -> anyhow::Result<u64> {
     }
     let mut server = Server::spawn(env, &spec)?;
     server.wait_ready(Duration::from_secs(120)).await?;
-    let tokens = match kind {
-        Kind::Example => tokens::sign_in(&server, 2).await?,
-        Kind::Ceiling | Kind::Floor => vec![tokens::random()],
-    };
+    let tokens = tokens::for_kit(&server, 2).await?.unwrap_or_else(|| vec![tokens::random()]);
     let pid = server.pid.to_string();
     let mut load = Load {
         addr: server.addr,

@@ -20,7 +20,8 @@ use crate::measure::{Run, median};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Variant {
     ExampleMemory,
-    /// `--candidate-bin` / `--candidate-env`: another build or setting of the example (memory store).
+    /// `--candidate-bin` / `--candidate-env`: another build or setting of the example; `--candidate
+    /// jwt` (and smoke): the JWT server (memory store either way).
     Candidate,
     ExampleSqlite,
     Ceiling,
@@ -285,13 +286,7 @@ impl Report {
                     let _ = writeln!(s, "| {} | {} | {a} | {b} |", mode_name(stateless), conns);
                 }
             }
-            let env: Vec<String> = c.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let _ = writeln!(
-                s,
-                "\nCandidate: binary `{}`, extra env: {}.",
-                c.bin.as_ref().map_or("the same example".into(), |p| p.display().to_string()),
-                if env.is_empty() { "none".to_owned() } else { format!("`{}`", env.join(" ")) }
-            );
+            let _ = writeln!(s, "\nCandidate: {}.", c.describe());
         }
         let _ = writeln!(s, "\nThe floor runs in one mode only (JSON answers; its `initialize` is a canned reply).\n");
 

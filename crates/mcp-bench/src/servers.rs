@@ -1,5 +1,5 @@
-//! Starting and stopping the servers under test: the release example, the rmcp ceiling and the
-//! floor, each pinned to core 0 with `taskset`, with the benchmark's environment.
+//! Starting and stopping the servers under test: the release example, the JWT server, the rmcp
+//! ceiling and the floor, each pinned to core 0 with `taskset`, with the benchmark's environment.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -16,14 +16,23 @@ pub(crate) const PRM_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Example,
+    /// The example's tools behind the kit with a `JwtVerifier` (`src/bin/jwt_server.rs`).
+    Jwt,
     Ceiling,
     Floor,
 }
 
 impl Kind {
+    /// The kit serves it: it reads the example's environment and serves the protected-resource
+    /// metadata.
+    pub(crate) fn is_kit(self) -> bool {
+        matches!(self, Kind::Example | Kind::Jwt)
+    }
+
     pub(crate) fn binary(self) -> &'static str {
         match self {
             Kind::Example => "mcp-server-example",
+            Kind::Jwt => "mcp-jwt-server",
             Kind::Ceiling => "rmcp-ceiling",
             Kind::Floor => "mcp-floor",
         }
@@ -58,7 +67,7 @@ pub(crate) struct Spec {
     pub(crate) wrapper: Vec<String>,
     /// Listen on this port (a restart that must keep its tokens' audience); default: a free one.
     pub(crate) port: Option<u16>,
-    /// Extra environment for the example (`--server-env K=V`), for experiments.
+    /// Extra environment for the example or the JWT server (`--server-env K=V`), for experiments.
     pub(crate) extra_env: Vec<(String, String)>,
     /// Another build of the example (`--candidate-bin`), instead of the one next to mcp-bench.
     pub(crate) binary: Option<PathBuf>,
@@ -117,7 +126,7 @@ impl Server {
         let binary = spec.binary.clone().unwrap_or_else(|| env.bin_dir.join(spec.kind.binary()));
         ensure!(
             binary.exists(),
-            "{} is missing: run `cargo build --release -p mcp-server-example -p mcp-bench --bins`",
+            "{} is missing: run `cargo build --release -p mcp-server-example` and `cargo build --release -p mcp-bench --bins`",
             binary.display()
         );
         let log = env.tmp.join(format!("{}-{port}.log", spec.kind.binary()));
@@ -163,7 +172,10 @@ impl Server {
         ] {
             cmd.env_remove(var);
         }
-        if spec.kind == Kind::Example {
+        if spec.kind == Kind::Jwt {
+            cmd.env("BENCH_JWT_ISSUER", crate::jwt::ISSUER).env("BENCH_JWKS", crate::jwt::jwks());
+        }
+        if spec.kind.is_kit() {
             cmd.envs(spec.extra_env.iter().map(|(k, v)| (k, v)));
         }
         let spawned_at = Instant::now();
@@ -194,14 +206,14 @@ impl Server {
         }
     }
 
-    /// Poll until the server answers (the example: PRM 200; the baselines: any HTTP answer).
+    /// Poll until the server answers (the kit's servers: PRM 200; the baselines: any HTTP answer).
     /// Returns the time since spawn.
     pub(crate) async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<Duration> {
         let deadline = self.spawned_at + timeout;
         loop {
             if let Ok(mut conn) = Conn::connect(self.addr).await
                 && let Ok(reply) = conn.get(PRM_PATH, None).await
-                && (self.kind != Kind::Example || reply.status == http::StatusCode::OK)
+                && (!self.kind.is_kit() || reply.status == http::StatusCode::OK)
             {
                 return Ok(self.spawned_at.elapsed());
             }

@@ -1,11 +1,23 @@
-//! Bearer tokens for the MCP load: real sign-ins on the example, random ones that the
-//! baselines accept without checking (the ceiling) or look up (the floor).
+//! Bearer tokens for the MCP load: real sign-ins on the example, JWTs minted by the bench for
+//! the JWT server, random ones that the baselines accept without checking (the ceiling) or
+//! look up (the floor).
 
 use anyhow::anyhow;
 
 use crate::client::Conn;
-use crate::oauth;
-use crate::servers::Server;
+use crate::servers::{Kind, Server};
+use crate::{jwt, oauth};
+
+/// `n` tokens for a server of the kit, each with the user its tool names: sign-ins on the
+/// example, minted JWTs for the JWT server; `None` for a baseline, whose tokens come before
+/// it starts (the floor is told them).
+pub(crate) async fn for_kit(server: &Server, n: usize) -> anyhow::Result<Option<Vec<(String, String)>>> {
+    match server.kind {
+        Kind::Example => sign_in(server, n).await.map(Some),
+        Kind::Jwt => jwt::tokens(server, n).map(Some),
+        Kind::Ceiling | Kind::Floor => Ok(None),
+    }
+}
 
 /// Sign in `n` times through the real flow (alternating alice and bob); returns each access
 /// token with the user it names.

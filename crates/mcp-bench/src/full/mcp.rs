@@ -18,14 +18,15 @@ pub(super) async fn boot_and_run(
     round: usize,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let (kind, store) = match variant {
-        Variant::ExampleMemory | Variant::Candidate => (Kind::Example, Store::Memory),
-        Variant::ExampleSqlite => {
+    let (kind, store) = match (variant, &plan.setup.candidate) {
+        (Variant::Candidate, Some(candidate)) => (candidate.kind, Store::Memory),
+        (Variant::ExampleMemory | Variant::Candidate, _) => (Kind::Example, Store::Memory),
+        (Variant::ExampleSqlite, _) => {
             let path = env.tmp.join(format!("r{round}-{}.sqlite3", mode_name(stateless)));
             (Kind::Example, Store::Sqlite(path))
         }
-        Variant::Ceiling => (Kind::Ceiling, Store::Memory),
-        Variant::Floor => (Kind::Floor, Store::Memory),
+        (Variant::Ceiling, _) => (Kind::Ceiling, Store::Memory),
+        (Variant::Floor, _) => (Kind::Floor, Store::Memory),
     };
     let mut spec = Spec::new(kind, store.clone(), stateless);
     spec.extra_env = plan.setup.server_env.clone();
@@ -39,10 +40,7 @@ pub(super) async fn boot_and_run(
     let ready = server.wait_ready(Duration::from_secs(20)).await?;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let (rss_ready, _) = server.memory();
-    let tokens = match kind {
-        Kind::Example => tokens::sign_in(&server, plan.tokens_per_boot).await?,
-        Kind::Ceiling | Kind::Floor => baseline_tokens,
-    };
+    let tokens = tokens::for_kit(&server, plan.tokens_per_boot).await?.unwrap_or(baseline_tokens);
     let (rss_signed_in, _) = server.memory();
     for &conns in &plan.cells.conns {
         crate::procfs::wait_quiet(plan.cells.quiet_wait).await;
