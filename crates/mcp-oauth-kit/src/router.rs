@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use http::header::{HOST, ORIGIN};
 use http::{HeaderValue, Method, Request, StatusCode};
-use tracing::Instrument as _;
 
 use crate::client_address::{client_ip, peer_is_trusted};
 #[cfg(feature = "jwt")]
@@ -25,7 +24,7 @@ use crate::http_util::{
     BoxError, HttpResponse, RequestBody, box_body, oauth_error, public_json, read_body, text, too_many_requests,
 };
 use crate::rate_limit::Verdict;
-use crate::request_id::{X_REQUEST_ID, request_id};
+use crate::request_id::{self, X_REQUEST_ID, request_id};
 use crate::state::AppState;
 
 /// The kit's whole HTTP surface as a service: OAuth endpoints, login page, metadata and the
@@ -73,14 +72,14 @@ impl Router {
     {
         let started = Instant::now();
         let request_id = request_id(req.headers(), peer_is_trusted(&self.state.config, peer.map(|a| a.ip())));
-        // Every line logged while the request is served carries its id.
-        let span = tracing::info_span!("request", request_id = %request_id.to_str().unwrap_or_default());
-        let mut response = self.handle_in_span(req.map(box_body), peer, started).instrument(span).await;
+        // Every line logged while the request is served carries its id (see `logging`).
+        let mut response =
+            request_id::scope(request_id.clone(), self.handle_in_scope(req.map(box_body), peer, started)).await;
         response.headers_mut().insert(X_REQUEST_ID, request_id);
         response
     }
 
-    async fn handle_in_span(
+    async fn handle_in_scope(
         &self,
         req: Request<RequestBody>,
         peer: Option<SocketAddr>,
