@@ -101,7 +101,7 @@ mod tests {
     /// A line inside a request and one outside, through `subscriber`.
     async fn log_in_and_out(subscriber: impl tracing::Subscriber + Send + Sync + 'static) {
         let _default = tracing::subscriber::set_default(subscriber);
-        request_id::scope(HeaderValue::from_static("rid-7"), async {
+        let ((), _) = request_id::scope(HeaderValue::from_static("rid-7"), async {
             tokio::task::yield_now().await;
             tracing::warn!(status = 503, "inside");
         })

@@ -10,6 +10,7 @@
 //! the task-local costs a pointer swap per poll and is read only when a line is written.
 
 use std::future::Future;
+use std::pin::pin;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,9 +21,14 @@ tokio::task_local! {
     static CURRENT: HeaderValue;
 }
 
-/// Run `serve` with `id` as the current request id.
-pub(crate) async fn scope<F: Future>(id: HeaderValue, serve: F) -> F::Output {
-    CURRENT.scope(id, serve).await
+/// Run `serve` with `id` as the current request id; returns its output and the id.
+pub(crate) async fn scope<F: Future>(id: HeaderValue, serve: F) -> (F::Output, HeaderValue) {
+    let mut scoped = pin!(CURRENT.scope(id, serve));
+    let output = scoped.as_mut().await;
+    // Taken back rather than cloned going in: the first clone of a generated id allocates (its
+    // bytes become shared). Nothing else takes it, so it is there.
+    let id = scoped.take_value().unwrap_or(HeaderValue::from_static("unknown"));
+    (output, id)
 }
 
 /// `f` of the current request's id; `None` outside a request.
@@ -120,11 +126,12 @@ mod tests {
     async fn the_current_id_is_the_scopes_and_none_outside() {
         assert_eq!(with_current(|id| id.map(str::to_owned)), None);
         let id = HeaderValue::from_static("abc-1");
-        let inside = scope(id, async {
+        let (inside, id) = scope(id, async {
             tokio::task::yield_now().await;
             with_current(|id| id.map(str::to_owned))
         })
         .await;
         assert_eq!(inside.as_deref(), Some("abc-1"));
+        assert_eq!(id, "abc-1", "the id comes back out");
     }
 }

@@ -53,6 +53,9 @@ impl Router {
     /// Serve one request. The OAuth endpoints' per-address limits take the client's address
     /// from a `std::net::SocketAddr` in the request's extensions: insert the TCP peer's (or the
     /// proxy's, with `TRUST_FORWARDED_FOR`).
+    ///
+    /// The response carries the request's id in `x-request-id`; the lines logged while it is
+    /// served carry it too through [`logging::WithRequestId`](crate::logging::WithRequestId).
     pub async fn handle<B>(&self, req: Request<B>) -> HttpResponse
     where
         B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
@@ -73,8 +76,8 @@ impl Router {
         let started = Instant::now();
         let request_id = request_id(req.headers(), peer_is_trusted(&self.state.config, peer.map(|a| a.ip())));
         // Every line logged while the request is served carries its id (see `logging`).
-        let mut response =
-            request_id::scope(request_id.clone(), self.handle_in_scope(req.map(box_body), peer, started)).await;
+        let (mut response, request_id) =
+            request_id::scope(request_id, self.handle_in_scope(req.map(box_body), peer, started)).await;
         response.headers_mut().insert(X_REQUEST_ID, request_id);
         response
     }
@@ -117,7 +120,7 @@ impl Router {
     /// clients send.
     fn route(&self, path: &str) -> &'static str {
         if self.state.is_mcp_path(path) {
-            return "mcp";
+            return crate::metrics::MCP_ROUTE;
         }
         Endpoint::of(path).map_or("other", Endpoint::route)
     }
