@@ -91,6 +91,7 @@ pub(crate) enum ToolOutcome {
 }
 
 impl ToolOutcome {
+    #[cfg(feature = "metrics")]
     const COUNT: usize = 5;
 
     fn label(self) -> &'static str {
