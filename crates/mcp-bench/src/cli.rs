@@ -94,6 +94,10 @@ pub(crate) struct ProfileArgs {
     /// Extra environment for the example or the JWT server (repeatable).
     #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
     pub(crate) server_env: Vec<(String, String)>,
+    /// Another build of the example to profile (built into another target directory), instead
+    /// of the one next to mcp-bench.
+    #[arg(long, value_name = "PATH", conflicts_with = "ceiling")]
+    pub(crate) bin: Option<PathBuf>,
 }
 
 impl ProfileArgs {

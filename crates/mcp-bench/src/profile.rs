@@ -44,6 +44,7 @@ pub(crate) async fn run(env: &Env, args: &ProfileArgs) -> anyhow::Result<u64> {
     ));
     let mut spec = Spec::new(kind, Store::Memory, !args.stateful);
     spec.extra_env = args.server_env.clone();
+    spec.binary = args.bin.clone();
     spec.wrapper = vec![
         "valgrind".into(),
         "--tool=callgrind".into(),

@@ -196,7 +196,8 @@
 //! For operators: `/healthz` and `/readyz` answer on the public port; set
 //! [`Config::metrics_addr`] (`METRICS_ADDR`) for Prometheus metrics on a private listener, or
 //! call [`McpServer::metrics`] to serve them from your own server ([`metrics`]
-//! lists the series).
+//! lists the series). Each response carries an `x-request-id`; wrap your log subscriber's
+//! event format in [`logging::WithRequestId`] and every line of a request names it too.
 //!
 //! Lifetimes, rate limits, logs, shutdown and several instances: the README's
 //! [production section](https://github.com/mcp-oauth-kit/mcp-oauth-kit#taking-it-to-production).
@@ -263,8 +264,8 @@
 //! and the MCP Apps constants), [`auth`] (token verification and the built-in authorization
 //! server's handle), [`store`] (storage backends), [`http`] (mounting in your own server),
 //! [`claims`] (extra claims on a caller), [`upstream`] (sign-in at an OpenID provider),
-//! [`clock`] (the time source, and a manual clock that makes expiry tests instant) and
-//! [`metrics`] (Prometheus metrics). `docs/ARCHITECTURE.md` in the repository has the code map
+//! [`clock`] (the time source, and a manual clock that makes expiry tests instant),
+//! [`logging`] (the request id in log lines) and [`metrics`] (Prometheus metrics). `docs/ARCHITECTURE.md` in the repository has the code map
 //! and the invariants.
 //!
 //! [`MemoryStore`]: store::MemoryStore
@@ -301,6 +302,7 @@ mod guard;
 pub mod http;
 mod http_util;
 mod json_depth;
+pub mod logging;
 mod mcp_handler;
 mod mcp_session_sweep;
 mod mcp_sessions;

@@ -13,7 +13,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::json;
 
-use crate::metrics::{self, ToolOutcome};
+use crate::metrics::{ToolCalls, ToolOutcome};
 use crate::provider::AccessToken;
 use crate::tools::{MCP_APP_MIME_TYPE, MCP_APPS_EXTENSION, ToolCallError, Tools};
 
@@ -22,6 +22,7 @@ use crate::tools::{MCP_APP_MIME_TYPE, MCP_APPS_EXTENSION, ToolCallError, Tools};
 pub(crate) struct ToolsHandler {
     tools: Arc<Tools>,
     info: Arc<ServerConfig>,
+    calls: Arc<ToolCalls>,
 }
 
 impl ToolsHandler {
@@ -40,7 +41,8 @@ impl ToolsHandler {
         if let Some(text) = tools.get_instructions() {
             info = info.with_instructions(text);
         }
-        Self { tools, info: Arc::new(info) }
+        let calls = Arc::new(ToolCalls::new(tools.list().iter().map(|t| t.name.as_ref())));
+        Self { tools, info: Arc::new(info), calls }
     }
 }
 
@@ -71,23 +73,23 @@ impl ServerHandler for ToolsHandler {
         // The guard already answered 403 for a missing scope; this is defence in depth for
         // requests that reach the handler by another path.
         if let Some(missing) = self.tools.required_scopes(name).iter().find(|s| !caller.has_scope(s)) {
-            metrics::tool_call(Some(name), ToolOutcome::Denied);
+            self.calls.record(name, ToolOutcome::Denied);
             return Err(ErrorData::invalid_request(format!("this tool requires the scope {missing:?}"), None));
         }
         let args = request.arguments.unwrap_or_default();
         match self.tools.call(name, caller, args).await {
             Some(Ok(result)) => {
                 let outcome = if result.is_error == Some(true) { ToolOutcome::Error } else { ToolOutcome::Ok };
-                metrics::tool_call(Some(name), outcome);
+                self.calls.record(name, outcome);
                 Ok(result.into())
             }
             Some(Err(ToolCallError::InvalidArguments(why))) => {
-                metrics::tool_call(Some(name), ToolOutcome::InvalidArguments);
+                self.calls.record(name, ToolOutcome::InvalidArguments);
                 Err(ErrorData::invalid_params(format!("invalid arguments for {name}: {why}"), None))
             }
             None => {
-                // Not a label: a name the client made up.
-                metrics::tool_call(None, ToolOutcome::UnknownTool);
+                // Counted as `unknown`: a name the client made up is not a label.
+                self.calls.record(name, ToolOutcome::UnknownTool);
                 Err(ErrorData::invalid_params(format!("unknown tool {name:?}"), None))
             }
         }

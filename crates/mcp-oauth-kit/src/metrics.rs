@@ -52,6 +52,9 @@ mod exporter;
 pub(crate) mod listener;
 pub(crate) mod timed_store;
 
+use std::collections::HashMap;
+#[cfg(feature = "metrics")]
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -88,6 +91,9 @@ pub(crate) enum ToolOutcome {
 }
 
 impl ToolOutcome {
+    #[cfg(feature = "metrics")]
+    const COUNT: usize = 5;
+
     fn label(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -135,7 +141,14 @@ pub(crate) fn http_request(route: &'static str, status: http::StatusCode, elapse
     }
     #[cfg(feature = "metrics")]
     {
-        let status = status_label(status);
+        if route == MCP_ROUTE {
+            mcp_route().record(status, elapsed);
+            return;
+        }
+        let status = match common_status(status) {
+            Some(i) => COMMON_STATUSES[i].into(),
+            None => ::metrics::SharedString::from(status.as_u16().to_string()),
+        };
         ::metrics::counter!("mcp_http_requests_total", "route" => route, "status" => status).increment(1);
         ::metrics::histogram!("mcp_http_request_duration_seconds", "route" => route).record(elapsed);
     }
@@ -143,41 +156,116 @@ pub(crate) fn http_request(route: &'static str, status: http::StatusCode, elapse
     let _ = (route, status, elapsed);
 }
 
-/// The status as a label, without an allocation for the statuses the kit usually answers.
+/// The router's route name for the MCP endpoint.
+pub(crate) const MCP_ROUTE: &str = "mcp";
+
+/// The statuses the kit usually answers, as labels.
 #[cfg(feature = "metrics")]
-fn status_label(status: http::StatusCode) -> ::metrics::SharedString {
-    let common = match status.as_u16() {
-        200 => "200",
-        201 => "201",
-        202 => "202",
-        204 => "204",
-        302 => "302",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        405 => "405",
-        429 => "429",
-        500 => "500",
-        503 => "503",
-        other => return other.to_string().into(),
-    };
-    common.into()
+const COMMON_STATUSES: [&str; 13] =
+    ["200", "201", "202", "204", "302", "400", "401", "403", "404", "405", "429", "500", "503"];
+
+/// `status`'s index in [`COMMON_STATUSES`].
+#[cfg(feature = "metrics")]
+fn common_status(status: http::StatusCode) -> Option<usize> {
+    Some(match status.as_u16() {
+        200 => 0,
+        201 => 1,
+        202 => 2,
+        204 => 3,
+        302 => 4,
+        400 => 5,
+        401 => 6,
+        403 => 7,
+        404 => 8,
+        405 => 9,
+        429 => 10,
+        500 => 11,
+        503 => 12,
+        _ => return None,
+    })
 }
 
-/// One `tools/call`; `tool` is the name of a registered tool, `None` for any other name.
-#[inline]
-pub(crate) fn tool_call(tool: Option<&str>, outcome: ToolOutcome) {
-    if !enabled() {
-        return;
+/// The MCP route's series, each looked up once: the MCP endpoint answers nearly every request,
+/// and a lookup by name and labels builds and hashes a key each time. A counter is registered
+/// (and so exported) only once a request has had its status.
+#[cfg(feature = "metrics")]
+struct McpRoute {
+    duration: ::metrics::Histogram,
+    by_status: [OnceLock<::metrics::Counter>; COMMON_STATUSES.len()],
+}
+
+#[cfg(feature = "metrics")]
+fn mcp_route() -> &'static McpRoute {
+    static MCP: OnceLock<McpRoute> = OnceLock::new();
+    MCP.get_or_init(|| McpRoute {
+        duration: ::metrics::histogram!("mcp_http_request_duration_seconds", "route" => MCP_ROUTE),
+        by_status: Default::default(),
+    })
+}
+
+#[cfg(feature = "metrics")]
+impl McpRoute {
+    fn record(&self, status: http::StatusCode, elapsed: Duration) {
+        match common_status(status) {
+            Some(i) => self.by_status[i]
+                .get_or_init(|| {
+                    ::metrics::counter!("mcp_http_requests_total", "route" => MCP_ROUTE, "status" => COMMON_STATUSES[i])
+                })
+                .increment(1),
+            None => {
+                let status = status.as_u16().to_string();
+                ::metrics::counter!("mcp_http_requests_total", "route" => MCP_ROUTE, "status" => status).increment(1);
+            }
+        }
+        self.duration.record(elapsed);
     }
+}
+
+/// The `mcp_tool_calls_total` counters of a registry's tools, each looked up once (a lookup by
+/// name and labels would copy the tool's name and build a key on every call). The names are
+/// fixed when the registry is served, so the map needs no lock.
+#[derive(Debug, Default)]
+pub(crate) struct ToolCalls {
+    /// By tool name; each outcome's counter is registered on its first call.
+    tools: HashMap<String, OutcomeCounters>,
+    /// For names that are not registered.
+    unknown: OutcomeCounters,
+}
+
+#[derive(Debug, Default)]
+struct OutcomeCounters {
     #[cfg(feature = "metrics")]
-    {
-        let tool = tool.unwrap_or("unknown").to_owned();
-        ::metrics::counter!("mcp_tool_calls_total", "tool" => tool, "outcome" => outcome.label()).increment(1);
+    counters: [OnceLock<::metrics::Counter>; ToolOutcome::COUNT],
+}
+
+impl ToolCalls {
+    /// The counters of the tools named `names`.
+    pub(crate) fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        Self {
+            tools: names.into_iter().map(|n| (n.to_owned(), OutcomeCounters::default())).collect(),
+            ..Self::default()
+        }
     }
-    #[cfg(not(feature = "metrics"))]
-    let _ = (tool, outcome.label());
+
+    /// One `tools/call` of the tool `name` (registered or not).
+    #[inline]
+    pub(crate) fn record(&self, name: &str, outcome: ToolOutcome) {
+        if !enabled() {
+            return;
+        }
+        let (label, counters) = match self.tools.get_key_value(name) {
+            Some((name, counters)) => (name.as_str(), counters),
+            None => ("unknown", &self.unknown),
+        };
+        #[cfg(feature = "metrics")]
+        counters.counters[outcome as usize]
+            .get_or_init(|| {
+                ::metrics::counter!("mcp_tool_calls_total", "tool" => label.to_owned(), "outcome" => outcome.label())
+            })
+            .increment(1);
+        #[cfg(not(feature = "metrics"))]
+        let _ = (label, counters, outcome.label());
+    }
 }
 
 /// Tokens issued, refreshed or revoked.

@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use http::header::{HOST, ORIGIN};
 use http::{HeaderValue, Method, Request, StatusCode};
-use tracing::Instrument as _;
 
 use crate::client_address::{client_ip, peer_is_trusted};
 #[cfg(feature = "jwt")]
@@ -25,7 +24,7 @@ use crate::http_util::{
     BoxError, HttpResponse, RequestBody, box_body, oauth_error, public_json, read_body, text, too_many_requests,
 };
 use crate::rate_limit::Verdict;
-use crate::request_id::{X_REQUEST_ID, request_id};
+use crate::request_id::{self, X_REQUEST_ID, request_id};
 use crate::state::AppState;
 
 /// The kit's whole HTTP surface as a service: OAuth endpoints, login page, metadata and the
@@ -54,6 +53,9 @@ impl Router {
     /// Serve one request. The OAuth endpoints' per-address limits take the client's address
     /// from a `std::net::SocketAddr` in the request's extensions: insert the TCP peer's (or the
     /// proxy's, with `TRUST_FORWARDED_FOR`).
+    ///
+    /// The response carries the request's id in `x-request-id`; the lines logged while it is
+    /// served carry it too through [`logging::WithRequestId`](crate::logging::WithRequestId).
     pub async fn handle<B>(&self, req: Request<B>) -> HttpResponse
     where
         B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
@@ -73,14 +75,14 @@ impl Router {
     {
         let started = Instant::now();
         let request_id = request_id(req.headers(), peer_is_trusted(&self.state.config, peer.map(|a| a.ip())));
-        // Every line logged while the request is served carries its id.
-        let span = tracing::info_span!("request", request_id = %request_id.to_str().unwrap_or_default());
-        let mut response = self.handle_in_span(req.map(box_body), peer, started).instrument(span).await;
+        // Every line logged while the request is served carries its id (see `logging`).
+        let (mut response, request_id) =
+            request_id::scope(request_id, self.handle_in_scope(req.map(box_body), peer, started)).await;
         response.headers_mut().insert(X_REQUEST_ID, request_id);
         response
     }
 
-    async fn handle_in_span(
+    async fn handle_in_scope(
         &self,
         req: Request<RequestBody>,
         peer: Option<SocketAddr>,
@@ -118,26 +120,9 @@ impl Router {
     /// clients send.
     fn route(&self, path: &str) -> &'static str {
         if self.state.is_mcp_path(path) {
-            return "mcp";
+            return crate::metrics::MCP_ROUTE;
         }
-        match path {
-            "/" => "root",
-            "/register" => "register",
-            "/authorize" => "authorize",
-            "/login" => "login",
-            "/logout" => "logout",
-            "/token" => "token",
-            "/revoke" => "revoke",
-            "/introspect" => "introspect",
-            "/oauth/callback" => "callback",
-            "/healthz" => "healthz",
-            "/readyz" => "readyz",
-            "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => {
-                "authorization_server_metadata"
-            }
-            p if p.starts_with("/.well-known/oauth-protected-resource") => "protected_resource_metadata",
-            _ => "other",
-        }
+        Endpoint::of(path).map_or("other", Endpoint::route)
     }
 
     /// Answer `req` from the client address `ip` (empty on the MCP path, which needs none).
@@ -146,9 +131,12 @@ impl Router {
         let config = &*state.config;
         // Before the Host check: probes reach the server by its address, not its public name,
         // and neither answer depends on who asks.
-        match (req.method(), req.uri().path()) {
-            (&Method::GET, "/healthz") => return health::healthz(),
-            (&Method::GET, "/readyz") => return state.readiness.readyz().await,
+        let path = req.uri().path();
+        let mcp = state.is_mcp_path(path);
+        let endpoint = if mcp { None } else { Endpoint::of(path) };
+        match (req.method(), endpoint) {
+            (&Method::GET, Some(Endpoint::Healthz)) => return health::healthz(),
+            (&Method::GET, Some(Endpoint::Readyz)) => return state.readiness.readyz().await,
             _ => {}
         }
         // Compared as bytes: every allowed name is ASCII, so no `to_str` pass is needed.
@@ -169,10 +157,9 @@ impl Router {
         // A `HeaderValue` clone shares the request's bytes (the request moves on below).
         let origin_header = req.headers().get(ORIGIN).cloned();
         let origin = origin_header.as_ref().and_then(|o| o.to_str().ok());
-        let path = req.uri().path();
-        let mcp = state.is_mcp_path(path);
         // The sign-in and sign-out forms check their origin themselves, and answer with a page.
-        let origin_checked = !matches!(path, "/login" | "/logout") && !path.starts_with("/.well-known/");
+        let origin_checked =
+            !matches!(endpoint, Some(Endpoint::Login | Endpoint::Logout)) && !path.starts_with("/.well-known/");
         if origin_checked
             && let Some(o) = origin
             && !state.origin_allowed(o)
@@ -184,21 +171,10 @@ impl Router {
         }
         let oauth = state.authority.authorization_server();
         let is_as = oauth.is_some();
-        let oauth_path = matches!(
-            path,
-            "/register"
-                | "/authorize"
-                | "/login"
-                | "/logout"
-                | "/token"
-                | "/revoke"
-                | "/introspect"
-                | "/oauth/callback"
-        );
-        if is_as && oauth_path {
+        if is_as && let Some(endpoint) = endpoint.filter(|e| e.rate_limited()) {
             // One store statement per OAuth request; never on the MCP path. `/token` has a
             // budget of its own (see `Limits::token_request`).
-            let counted = if path == "/token" {
+            let counted = if endpoint == Endpoint::Token {
                 state.limits.token_request(ip).await
             } else {
                 state.limits.oauth_request(ip).await
@@ -216,7 +192,7 @@ impl Router {
                 // same store anyway.
                 Err(e) => {
                     let e = crate::error::OAuthError::from(e);
-                    return if matches!(path, "/authorize" | "/login" | "/logout" | "/oauth/callback") {
+                    return if endpoint.answers_with_a_page() {
                         pages::error_page(StatusCode::SERVICE_UNAVAILABLE, &config.server_name, &e)
                     } else {
                         oauth_error(&e)
@@ -224,73 +200,64 @@ impl Router {
                 }
             }
         }
-        let mut response = match (req.method().clone(), path, oauth) {
+        let mut response = match (req.method().clone(), endpoint, oauth) {
             (_, _, _) if mcp => guard(state, req).await,
-            (Method::GET, p, _) if p.starts_with("/.well-known/oauth-protected-resource") => {
-                let rest = &p["/.well-known/oauth-protected-resource".len()..];
+            (Method::GET, Some(Endpoint::ProtectedResourceMetadata), _) => {
+                let rest = &path[PROTECTED_RESOURCE_METADATA.len()..];
                 if rest.is_empty() || rest.trim_end_matches('/') == config.mcp_path {
                     public_json(&metadata::protected_resource(config, &state.authority.authorization_servers()))
                 } else {
                     text(StatusCode::NOT_FOUND, "not found\n")
                 }
             }
-            (Method::GET, "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration", Some(_)) => {
+            (Method::GET, Some(Endpoint::AuthorizationServerMetadata), Some(_)) => {
                 public_json(&metadata::authorization_server(config))
             }
-            (Method::POST, "/register", Some(oauth)) => match self.body(req).await {
+            (Method::POST, Some(Endpoint::Register), Some(oauth)) => match self.body(req).await {
                 Ok((headers, body)) => registration::register(oauth, &headers, &body).await,
                 Err(res) => res,
             },
-            (Method::GET, "/authorize", Some(oauth)) => {
+            (Method::GET, Some(Endpoint::Authorize), Some(oauth)) => {
                 let query = req.uri().query().unwrap_or("").to_owned();
                 authorize::authorize(oauth, oauth.users(), config, req.headers(), &query).await
             }
-            (Method::GET, "/login", Some(oauth)) => {
+            (Method::GET, Some(Endpoint::Login), Some(oauth)) => {
                 let query = req.uri().query().unwrap_or("").to_owned();
                 login::show(oauth, oauth.users(), config, req.headers(), &query).await
             }
-            (Method::POST, "/login", Some(oauth)) => match self.body(req).await {
+            (Method::POST, Some(Endpoint::Login), Some(oauth)) => match self.body(req).await {
                 Ok((headers, body)) => {
                     login::submit(oauth, oauth.users(), &state.limits, ip, config, &headers, &body).await
                 }
                 Err(res) => res,
             },
             #[cfg(feature = "jwt")]
-            (Method::GET, "/oauth/callback", Some(oauth)) => {
+            (Method::GET, Some(Endpoint::Callback), Some(oauth)) => {
                 let query = req.uri().query().unwrap_or("").to_owned();
                 callback::callback(oauth, config, req.headers(), &query).await
             }
-            (Method::POST, "/logout", Some(oauth)) => match self.body(req).await {
+            (Method::POST, Some(Endpoint::Logout), Some(oauth)) => match self.body(req).await {
                 Ok((headers, body)) => login::logout(oauth, config, &headers, &body).await,
                 Err(res) => res,
             },
-            (Method::POST, "/token", Some(oauth)) => match self.body(req).await {
+            (Method::POST, Some(Endpoint::Token), Some(oauth)) => match self.body(req).await {
                 Ok((headers, body)) => token::token(oauth, &state.limits, &headers, &body).await,
                 Err(res) => res,
             },
-            (Method::POST, "/revoke", Some(oauth)) => match self.body(req).await {
+            (Method::POST, Some(Endpoint::Revoke), Some(oauth)) => match self.body(req).await {
                 Ok((headers, body)) => token::revoke(oauth, &headers, &body).await,
                 Err(res) => res,
             },
-            (Method::POST, "/introspect", Some(oauth)) => match self.body(req).await {
+            (Method::POST, Some(Endpoint::Introspect), Some(oauth)) => match self.body(req).await {
                 Ok((headers, body)) => introspect::introspect(oauth, &headers, &body).await,
                 Err(res) => res,
             },
-            (Method::GET, "/", _) => text(StatusCode::OK, "MCP server. Connect an MCP client to /mcp.\n"),
-            (
-                _,
-                "/register"
-                | "/authorize"
-                | "/login"
-                | "/logout"
-                | "/token"
-                | "/revoke"
-                | "/introspect"
-                | "/oauth/callback"
-                | "/.well-known/oauth-authorization-server"
-                | "/.well-known/openid-configuration",
-                Some(_),
-            ) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+            (Method::GET, Some(Endpoint::Root), _) => {
+                text(StatusCode::OK, "MCP server. Connect an MCP client to /mcp.\n")
+            }
+            (_, Some(e), Some(_)) if e.of_authorization_server() => {
+                text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+            }
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         };
         if let Some(o) = origin.filter(|o| state.origin_allowed(o))
@@ -331,6 +298,100 @@ impl Router {
     }
 }
 
+/// The prefix of the protected-resource metadata's paths (RFC 9728 §3.1: the resource's path
+/// follows it).
+const PROTECTED_RESOURCE_METADATA: &str = "/.well-known/oauth-protected-resource";
+
+/// The kit's endpoints besides the MCP path (whose path is configured): the one table of their
+/// paths, which the dispatch, the OAuth endpoints' rate limit and the metrics' route names all
+/// read, so that a new endpoint is not left out of one of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Endpoint {
+    Root,
+    Register,
+    Authorize,
+    Login,
+    Logout,
+    Token,
+    Revoke,
+    Introspect,
+    Callback,
+    Healthz,
+    Readyz,
+    AuthorizationServerMetadata,
+    ProtectedResourceMetadata,
+}
+
+impl Endpoint {
+    /// The endpoint at `path`, if any.
+    fn of(path: &str) -> Option<Self> {
+        Some(match path {
+            "/" => Self::Root,
+            "/register" => Self::Register,
+            "/authorize" => Self::Authorize,
+            "/login" => Self::Login,
+            "/logout" => Self::Logout,
+            "/token" => Self::Token,
+            "/revoke" => Self::Revoke,
+            "/introspect" => Self::Introspect,
+            "/oauth/callback" => Self::Callback,
+            "/healthz" => Self::Healthz,
+            "/readyz" => Self::Readyz,
+            "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => {
+                Self::AuthorizationServerMetadata
+            }
+            p if p.starts_with(PROTECTED_RESOURCE_METADATA) => Self::ProtectedResourceMetadata,
+            _ => return None,
+        })
+    }
+
+    /// The metrics' `route` label.
+    fn route(self) -> &'static str {
+        match self {
+            Self::Root => "root",
+            Self::Register => "register",
+            Self::Authorize => "authorize",
+            Self::Login => "login",
+            Self::Logout => "logout",
+            Self::Token => "token",
+            Self::Revoke => "revoke",
+            Self::Introspect => "introspect",
+            Self::Callback => "callback",
+            Self::Healthz => "healthz",
+            Self::Readyz => "readyz",
+            Self::AuthorizationServerMetadata => "authorization_server_metadata",
+            Self::ProtectedResourceMetadata => "protected_resource_metadata",
+        }
+    }
+
+    /// Served by the built-in authorization server only (404 without one, 405 for another
+    /// method).
+    fn of_authorization_server(self) -> bool {
+        self.rate_limited() || self == Self::AuthorizationServerMetadata
+    }
+
+    /// Counted by the OAuth endpoints' per-address limit: the endpoints that do work a flood
+    /// could abuse (argon2 runs, registrations, store writes).
+    fn rate_limited(self) -> bool {
+        matches!(
+            self,
+            Self::Register
+                | Self::Authorize
+                | Self::Login
+                | Self::Logout
+                | Self::Token
+                | Self::Revoke
+                | Self::Introspect
+                | Self::Callback
+        )
+    }
+
+    /// Visited by a browser, so an error is a page rather than an OAuth JSON body.
+    fn answers_with_a_page(self) -> bool {
+        matches!(self, Self::Authorize | Self::Login | Self::Logout | Self::Callback)
+    }
+}
+
 impl<B> hyper::service::Service<Request<B>> for Router
 where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
@@ -343,5 +404,39 @@ where
     fn call(&self, req: Request<B>) -> Self::Future {
         let router = self.clone();
         Box::pin(async move { Ok(router.handle(req).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Endpoint;
+
+    #[test]
+    fn each_endpoint_has_its_own_route_name_and_paths_outside_the_table_have_none() {
+        let paths = [
+            "/",
+            "/register",
+            "/authorize",
+            "/login",
+            "/logout",
+            "/token",
+            "/revoke",
+            "/introspect",
+            "/oauth/callback",
+            "/healthz",
+            "/readyz",
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/oauth-protected-resource/mcp",
+        ];
+        let routes: Vec<&str> = paths.iter().filter_map(|p| Endpoint::of(p)).map(Endpoint::route).collect();
+        assert_eq!(routes.len(), paths.len(), "every path is in the table: {routes:?}");
+        let mut unique = routes.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), routes.len(), "one route name each: {routes:?}");
+        assert_eq!(Endpoint::of("/.well-known/openid-configuration"), Some(Endpoint::AuthorizationServerMetadata));
+        for other in ["/tokens", "/register/", "/LOGIN", "/.well-known/other", ""] {
+            assert_eq!(Endpoint::of(other), None, "{other}");
+        }
     }
 }

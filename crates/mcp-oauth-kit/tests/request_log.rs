@@ -183,3 +183,25 @@ async fn every_line_of_a_request_carries_the_request_id_of_its_response() {
     assert!(of_request.iter().any(|l| l.contains("path=/login ")), "the request line: {of_request:#?}");
     assert!(!lines.iter().any(|l| l.contains("wrong-7c1d")), "no password in the log");
 }
+
+/// A line logged deep inside an MCP request (the session check in the guard, which logs no
+/// request line of its own at `info`) carries the id of the response too.
+#[tokio::test]
+async fn a_warning_from_inside_an_mcp_request_carries_its_request_id() {
+    let captured = captured();
+    let server = TestServer::start().await;
+    let alice = server.sign_in("alice", "password123", &[]).await;
+    let bob = server.sign_in("bob", "hunter2", &[]).await;
+    let session = server.initialize(&alice.access).await;
+
+    let res = server.mcp(Some(&bob.access), &common::tool_call(3, "whoami"), Some(&session)).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "bob's token on alice's session");
+    let id = res.headers()["x-request-id"].to_str().expect("ASCII").to_owned();
+
+    let lines = captured.lines();
+    let of_request: Vec<&String> = lines.iter().filter(|l| l.contains(&format!("request_id={id}"))).collect();
+    assert!(
+        of_request.iter().any(|l| l.contains(" WARN ") && l.contains("token used on another user's MCP session")),
+        "the guard's warning with the id {id}: {lines:#?}"
+    );
+}

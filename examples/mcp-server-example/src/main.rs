@@ -20,10 +20,12 @@ mod users;
 use std::io::IsTerminal as _;
 
 use commands::Command;
+use mcp_oauth_kit::logging::WithRequestId;
 use mcp_oauth_kit::store::{Store as _, open_store};
 use mcp_oauth_kit::upstream::OidcProvider;
 use mcp_oauth_kit::{Config, McpServer, Tools};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format;
 
 /// Where registrations and tokens live unless `DATABASE_URL` says otherwise.
 const DEFAULT_DATABASE_URL: &str = "sqlite://data/mcp-server-example.sqlite3";
@@ -68,10 +70,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     // The log goes to stderr, so that stdout holds only what a person needs to start.
+    // Each line of a request ends with (text) or begins with (JSON) its `request_id`.
     let log = tracing_subscriber::fmt().with_env_filter(log_filter()?).with_writer(std::io::stderr);
     match log_as_json()? {
-        true => log.json().init(),
-        false => log.with_ansi(log_in_colour()).init(),
+        true => log.json().event_format(WithRequestId::new(format().json())).init(),
+        false => {
+            let colour = log_in_colour();
+            log.with_ansi(colour).event_format(WithRequestId::new(format().with_ansi(colour))).init()
+        }
     }
     let config = Config::from_env()?.with_server_name("Acme demo MCP server");
     let database_url = config.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());

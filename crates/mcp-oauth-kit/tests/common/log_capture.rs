@@ -5,6 +5,8 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use mcp_oauth_kit::logging::WithRequestId;
+
 /// Everything the subscriber writes, shared with the test.
 #[derive(Clone, Default)]
 pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -32,7 +34,8 @@ impl Captured {
     }
 }
 
-/// The process-wide subscriber at `info`, without colour codes, installed by the first test
+/// The process-wide subscriber at `info`, without colour codes and with the request id on
+/// the lines of a request (as the example logs), installed by the first test
 /// that asks.
 pub(crate) fn captured() -> Captured {
     static CAPTURED: OnceLock<Captured> = OnceLock::new();
@@ -44,6 +47,7 @@ pub(crate) fn captured() -> Captured {
                 .with_max_level(tracing::Level::INFO)
                 .with_ansi(false)
                 .with_writer(move || writer.clone())
+                .event_format(WithRequestId::new(tracing_subscriber::fmt::format().with_ansi(false)))
                 .init();
             captured
         })
