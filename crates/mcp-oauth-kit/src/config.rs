@@ -12,6 +12,7 @@ use url::Url;
 use crate::clock::{Clock, SystemClock};
 use crate::error::ConfigError;
 use crate::secret::Redacted;
+use crate::store::Store;
 use crate::upstream_tokens::{UpstreamClient, UpstreamTokenKey};
 
 mod env;
@@ -154,10 +155,15 @@ pub struct Config {
     pub mcp_session_idle_ttl: Duration,
     /// Name shown on the login page and in `serverInfo`.
     pub server_name: String,
-    /// Where OAuth state is kept, from `DATABASE_URL`: `memory`, `sqlite://path` or
-    /// `postgres://…` (see [`open_store`](crate::store::open_store)). `None` leaves the choice to
-    /// the application. `Debug` shows it as `[redacted]`: it may hold a password.
+    /// Where OAuth state is kept: `memory`, `sqlite://path` or `postgres://…` (see
+    /// [`open_store`](crate::store::open_store); [`Config::open_store`] opens it). From
+    /// `MCP_OAUTH_DATABASE_URL`, or when that is unset `DATABASE_URL`: an application whose
+    /// own data is in `DATABASE_URL` gives the kit its database with the first. `None` leaves
+    /// the choice to the application. `Debug` shows it as `[redacted]`: it may hold a password.
     pub database_url: Option<String>,
+    /// The variable [`Config::from_env`] read [`Config::database_url`] from, and its value:
+    /// messages name that variable while the field still holds that value.
+    database_url_from_env: Option<(&'static str, String)>,
     /// Where every expiry the kit decides on reads the time: tokens, codes, sign-ins, sessions,
     /// consent, rate-limit windows, the verified-token cache and the sweeper. Default
     /// [`SystemClock`]; tests set a [`ManualClock`](crate::clock::ManualClock) (also through
@@ -221,6 +227,7 @@ impl std::fmt::Debug for Config {
             mcp_session_idle_ttl,
             server_name,
             database_url,
+            database_url_from_env: _,
             clock,
             upstream_token_key,
             upstream_clients,
@@ -329,6 +336,7 @@ impl Config {
             mcp_session_idle_ttl: Duration::from_secs(24 * 3600),
             server_name: "MCP server".into(),
             database_url: None,
+            database_url_from_env: None,
             clock: Arc::new(SystemClock),
             upstream_token_key: None,
             upstream_clients: Vec::new(),
@@ -407,6 +415,42 @@ impl Config {
         self.url(&self.mcp_path)
     }
 
+    /// Open the store that [`Config::database_url`] names, migrated (see
+    /// [`open_store`](crate::store::open_store)).
+    ///
+    /// ```no_run
+    /// use mcp_oauth_kit::{Config, McpServer, StaticUserStore};
+    ///
+    /// # async fn run(users: StaticUserStore) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut config = Config::from_env()?;
+    /// config.database_url.get_or_insert_with(|| "sqlite://data/oauth.sqlite3".into());
+    /// let store = config.open_store().await?;
+    /// McpServer::builder(config).store(store).user_store(users).build()?.run().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable (`MCP_OAUTH_DATABASE_URL` or `DATABASE_URL`) when
+    /// it is unset, is not a store URL, or names a database that cannot be opened.
+    pub async fn open_store(&self) -> Result<Arc<dyn Store>, ConfigError> {
+        let (setting, url) = self.database_setting()?;
+        crate::store::open_store(url).await.map_err(|e| ConfigError::new(setting, e.to_string()))
+    }
+
+    /// The setting [`Config::database_url`] came from (its variable, or the field when code set
+    /// it) and its value.
+    pub(crate) fn database_setting(&self) -> Result<(&'static str, &str), ConfigError> {
+        let setting = match (&self.database_url_from_env, &self.database_url) {
+            (Some((variable, read)), Some(url)) if read == url => variable,
+            (_, Some(_)) => "Config::database_url",
+            (_, None) => DATABASE_URL,
+        };
+        match self.database_url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => Ok((setting, url)),
+            _ => Err(ConfigError::new(setting, "not set: name the store (memory, sqlite://PATH or postgres://…)")),
+        }
+    }
+
     /// Whether cookies must be `Secure` (the public URL is `https`).
     pub(crate) fn secure_cookies(&self) -> bool {
         self.public_url.scheme() == "https"
@@ -418,6 +462,10 @@ impl Config {
         !self.session_ttl.is_zero() && !self.consent_ttl.is_zero()
     }
 }
+
+/// The variable of [`Config::database_url`], and the kit's own that wins over it.
+pub(crate) const DATABASE_URL: &str = "DATABASE_URL";
+pub(crate) const MCP_OAUTH_DATABASE_URL: &str = "MCP_OAUTH_DATABASE_URL";
 
 /// [`Config::sweep_interval`] unless configured otherwise.
 pub(crate) const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);

@@ -3,8 +3,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::Config;
 use super::parse::{parse_bool, parse_count, parse_hosts, parse_origins, parse_secs, parse_secs_or_zero};
+use super::{Config, DATABASE_URL, MCP_OAUTH_DATABASE_URL};
 use crate::error::ConfigError;
 use crate::upstream_tokens::UpstreamTokenKey;
 
@@ -37,7 +37,8 @@ impl Config {
     /// | `LOGIN_FAILURES_PER_IP` | failed sign-ins per address per window before 429 (0 = off) | 20 |
     /// | `LOGIN_FAILURE_WINDOW_SECS` | the sign-in throttles' window | 900 |
     /// | `TOKEN_CACHE_TTL_SECS` | how long a verified access token is trusted without asking again (0 = ask every time) | 1 |
-    /// | `DATABASE_URL` | `memory`, `sqlite://path` or `postgres://…` | unset (the application decides) |
+    /// | `MCP_OAUTH_DATABASE_URL` | the kit's store: `memory`, `sqlite://path` or `postgres://…`; wins over `DATABASE_URL`, for an application that keeps its own data there | unset |
+    /// | `DATABASE_URL` | the kit's store when `MCP_OAUTH_DATABASE_URL` is unset | unset (the application decides) |
     ///
     /// ```no_run
     /// use mcp_oauth_kit::Config;
@@ -138,7 +139,10 @@ impl Config {
         if let Some(v) = get("MCP_SESSION_IDLE_TTL_SECS") {
             config.mcp_session_idle_ttl = parse_secs("MCP_SESSION_IDLE_TTL_SECS", &v)?;
         }
-        config.database_url = get("DATABASE_URL");
+        // The kit's own name first: an application may keep its business data in DATABASE_URL.
+        let database = [MCP_OAUTH_DATABASE_URL, DATABASE_URL].into_iter().find_map(|var| get(var).map(|v| (var, v)));
+        config.database_url = database.as_ref().map(|(_, url)| url.clone());
+        config.database_url_from_env = database;
         if let Some(v) = get("UPSTREAM_TOKEN_KEY") {
             let key = UpstreamTokenKey::from_base64(&v).map_err(|why| ConfigError::new("UPSTREAM_TOKEN_KEY", why))?;
             config.upstream_token_key = Some(key);
@@ -345,5 +349,19 @@ mod tests {
         assert_eq!(c.metrics_addr.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:9464"));
         let err = Config::from_lookup(env(&[("METRICS_ADDR", "localhost")])).expect_err("not an address");
         assert_eq!(err.setting, "METRICS_ADDR");
+    }
+
+    #[test]
+    fn the_kits_own_database_variable_wins_over_database_url() {
+        let c = Config::from_lookup(env(&[("DATABASE_URL", "sqlite://app.db")])).expect("valid");
+        assert_eq!(c.database_setting().expect("set"), ("DATABASE_URL", "sqlite://app.db"));
+        let both = [("DATABASE_URL", "postgres://app@db/business"), ("MCP_OAUTH_DATABASE_URL", "sqlite://oauth.db")];
+        let c = Config::from_lookup(env(&both)).expect("valid");
+        assert_eq!(c.database_url.as_deref(), Some("sqlite://oauth.db"));
+        assert_eq!(c.database_setting().expect("set"), ("MCP_OAUTH_DATABASE_URL", "sqlite://oauth.db"));
+        let mut c = Config::from_lookup(env(&[])).expect("valid");
+        assert_eq!(c.database_setting().expect_err("unset").setting, "DATABASE_URL");
+        c.database_url = Some("memory".into());
+        assert_eq!(c.database_setting().expect("set in code").0, "Config::database_url");
     }
 }
