@@ -83,7 +83,7 @@ impl Server {
             .env("PUBLIC_URL", &base)
             .env("RUST_LOG", "warn")
             .env("DATABASE_URL", data.database_url())
-            .env("OAUTH_STORE_URL", format!("sqlite://{}", data.0.path().join("oauth.sqlite3").display()))
+            .env("MCP_OAUTH_DATABASE_URL", format!("sqlite://{}", data.0.path().join("oauth.sqlite3").display()))
             .stdout(Stdio::null())
             .spawn()
             .expect("the server starts");
@@ -290,12 +290,12 @@ fn the_cli_refuses_bad_input_with_a_clear_error() {
         (
             &["add-user", "erin"],
             "",
-            "error: usage: notes-server [serve | add-user <username> <email> | disable-user <username>]\n",
+            "error: usage: notes-server [serve | add-user <username> <email> | disable-user <username> | backup PATH | revoke-all | help]\n",
         ),
         (
             &["frobnicate"],
             "",
-            "error: usage: notes-server [serve | add-user <username> <email> | disable-user <username>]\n",
+            "error: usage: notes-server [serve | add-user <username> <email> | disable-user <username> | backup PATH | revoke-all | help]\n",
         ),
     ];
     for (args, stdin, stderr) in cases {
