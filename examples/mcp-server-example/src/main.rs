@@ -21,7 +21,7 @@ use mcp_oauth_kit::cli::Command;
 use mcp_oauth_kit::upstream::OidcProvider;
 use mcp_oauth_kit::{Config, McpServer, Tools};
 
-/// Where registrations and tokens live unless `DATABASE_URL` says otherwise.
+/// Where registrations and tokens live unless `MCP_OAUTH_DATABASE_URL` or `DATABASE_URL` says otherwise.
 const DEFAULT_DATABASE_URL: &str = "sqlite://data/mcp-server-example.sqlite3";
 
 #[tokio::main]
