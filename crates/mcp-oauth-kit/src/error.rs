@@ -248,6 +248,10 @@ pub enum Error {
     /// The user store failed.
     #[error(transparent)]
     UserStore(#[from] UserStoreError),
+    /// The command line asks for something the server does not do; the message says what,
+    /// and the usage ([`cli::Command`](crate::cli::Command)).
+    #[error("{0}")]
+    Usage(String),
 }
 
 #[cfg(test)]

@@ -161,20 +161,31 @@
 //! (`memory`, `sqlite://…`, `postgres://…`, migrated on open); instances that share a
 //! PostgreSQL database share all of that state.
 //!
+//! A server's `main` sets up the log ([`logging::init`]: `RUST_LOG`, `LOG_FORMAT`, to
+//! stderr), runs the operator's command if the command line names one ([`cli`]: `backup
+//! PATH`, `revoke-all`, `help`), and otherwise serves:
+//!
 //! ```no_run
-//! use mcp_oauth_kit::store::open_store;
+//! use mcp_oauth_kit::cli::Command;
 //! use mcp_oauth_kit::{Config, McpServer, StaticUserStore, Tools};
 //!
 //! # async fn run(users: StaticUserStore, tools: Tools) -> Result<(), Box<dyn std::error::Error>> {
-//! let config = Config::from_env()?; // PUBLIC_URL, PORT, DATABASE_URL, lifetimes, …
-//! let store = open_store(config.database_url.as_deref().unwrap_or("sqlite://oauth.db")).await?;
+//! mcp_oauth_kit::logging::init()?;
+//! let mut config = Config::from_env()?; // PUBLIC_URL, PORT, DATABASE_URL, lifetimes, …
+//! config.database_url.get_or_insert_with(|| "sqlite://oauth.db".into());
+//! if let Some(command) = Command::from_args()? {
+//!     return Ok(command.run(&config).await?);
+//! }
+//! let store = config.open_store().await?;
 //! McpServer::builder(config).store(store).user_store(users).tools(tools).build()?.run().await?;
 //! # Ok(()) }
 //! ```
 //!
-//! [`McpServer::run`] stops on SIGINT or SIGTERM after draining; [`McpServer::serve`] takes
-//! your listener and shutdown future; [`McpServer::router`] is the whole HTTP surface as a
-//! service to mount in your own hyper or axum server ([`http`]).
+//! The kit's store URL is `MCP_OAUTH_DATABASE_URL`, or `DATABASE_URL` when that is unset: an
+//! application that keeps its own data in `DATABASE_URL` gives the kit its store with the
+//! first. [`McpServer::run`] stops on SIGINT or SIGTERM after draining; [`McpServer::serve`]
+//! takes your listener and shutdown future; [`McpServer::router`] is the whole HTTP surface
+//! as a service to mount in your own hyper or axum server ([`http`]).
 //!
 //! ## 6. Production
 //! Put the server behind TLS (a reverse proxy or a tunnel) and set `PUBLIC_URL` to the
@@ -265,7 +276,8 @@
 //! server's handle), [`store`] (storage backends), [`http`] (mounting in your own server),
 //! [`claims`] (extra claims on a caller), [`upstream`] (sign-in at an OpenID provider),
 //! [`clock`] (the time source, and a manual clock that makes expiry tests instant),
-//! [`logging`] (the request id in log lines) and [`metrics`] (Prometheus metrics). `docs/ARCHITECTURE.md` in the repository has the code map
+//! [`metrics`] (Prometheus metrics), [`logging`] (the process's log from the environment, each request's lines with its id) and
+//! [`cli`] (the operator's commands). `docs/ARCHITECTURE.md` in the repository has the code map
 //! and the invariants.
 //!
 //! [`MemoryStore`]: store::MemoryStore
@@ -288,6 +300,7 @@ mod browser;
 #[cfg(feature = "cimd")]
 mod cimd;
 pub mod claims;
+pub mod cli;
 mod client_address;
 mod client_display;
 pub mod clock;
@@ -302,6 +315,8 @@ mod guard;
 pub mod http;
 mod http_util;
 mod json_depth;
+#[cfg(feature = "logging")]
+#[cfg_attr(docsrs, doc(cfg(feature = "logging")))]
 pub mod logging;
 mod mcp_handler;
 mod mcp_session_sweep;

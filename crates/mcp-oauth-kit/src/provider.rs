@@ -15,6 +15,7 @@ use rmcp::service::RequestContext;
 
 use crate::claims::{ClaimError, Claims};
 use crate::error::StoreError;
+use crate::secret::Redacted;
 use crate::tools::ToolError;
 use crate::upstream_tokens::{UpstreamAccessToken, UpstreamLink};
 
@@ -31,7 +32,11 @@ use crate::upstream_tokens::{UpstreamAccessToken, UpstreamLink};
 pub struct AccessToken(Arc<TokenClaims>, Option<UpstreamLink>);
 
 /// What a verified access token says. Read through [`AccessToken`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// # Security
+/// `Debug` prints the extra claims' names only: their values (email, groups, …) are personal
+/// data, and a log line that debug-prints a caller must not carry them.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TokenClaims {
     /// The user's stable id (the token's subject).
@@ -52,6 +57,33 @@ pub struct TokenClaims {
     /// The grant the token belongs to, when the built-in authorization server issued it: the
     /// MCP sessions it opens end when that grant is revoked.
     pub(crate) grant_id: Option<String>,
+}
+
+impl std::fmt::Debug for TokenClaims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured, so that a new field has to be placed here (and redacted if personal).
+        let Self { subject, username, client_id, scopes, audience, expires_at, claims, grant_id } = self;
+        let claim_names = ClaimNames(claims);
+        f.debug_struct("TokenClaims")
+            .field("subject", subject)
+            .field("username", username)
+            .field("client_id", client_id)
+            .field("scopes", scopes)
+            .field("audience", audience)
+            .field("expires_at", expires_at)
+            .field("claims", &claim_names)
+            .field("grant_id", grant_id)
+            .finish()
+    }
+}
+
+/// Claims as `{"email": [redacted], …}`: which there are, not what they say.
+struct ClaimNames<'a>(&'a Claims);
+
+impl std::fmt::Debug for ClaimNames<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.0.keys().map(|name| (name, Redacted))).finish()
+    }
 }
 
 impl std::ops::Deref for AccessToken {
@@ -414,5 +446,30 @@ impl<T: AuthProvider + ?Sized> AuthProvider for Arc<T> {
 
     fn authorization_servers(&self) -> Vec<String> {
         (**self).authorization_servers()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::AccessToken;
+
+    #[test]
+    fn debug_names_the_claims_but_not_their_values() {
+        let token = AccessToken::builder("user-42", UNIX_EPOCH + Duration::from_secs(1_900_000_000))
+            .username("carol")
+            .client_id("client-7")
+            .scopes(["mcp"])
+            .claim("email", "carol@example.com")
+            .claim("groups", vec!["payroll-admins"])
+            .build();
+        let shown = format!("{token:?}");
+        for personal in ["carol@example.com", "payroll-admins"] {
+            assert!(!shown.contains(personal), "{shown}");
+        }
+        for kept in ["user-42", "carol", "client-7", "\"mcp\"", "\"email\": [redacted]", "\"groups\": [redacted]"] {
+            assert!(shown.contains(kept), "{kept}: {shown}");
+        }
     }
 }

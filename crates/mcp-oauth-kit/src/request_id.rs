@@ -32,6 +32,7 @@ pub(crate) async fn scope<F: Future>(id: HeaderValue, serve: F) -> (F::Output, H
 }
 
 /// `f` of the current request's id; `None` outside a request.
+#[cfg(feature = "logging")]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&str>) -> R) -> R {
     // A clone shares the id's bytes. Every id is ASCII (checked when taken, hex when made),
     // so `to_str` does not fail.

@@ -1,5 +1,5 @@
 //! A bad value for every environment variable the example reads (those of
-//! `Config::from_env`, and its own `DATABASE_URL` and `RUST_LOG`) stops the real binary at
+//! `Config::from_env` with the store's, and `logging::init`'s `RUST_LOG` and `LOG_FORMAT`) stops the real binary at
 //! start: exit status 1, before it serves, with a message naming the variable. A new
 //! variable gets a row in [`BAD_VALUES`].
 
@@ -32,7 +32,10 @@ const BAD_VALUES: &[(&str, &str)] = &[
     ("TRUST_FORWARDED_FOR", "perhaps"),
     ("DATABASE_URL", "mysql://db.example.com/mcp"),
     ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nothing-listens-here"),
+    // The kit's own name wins over DATABASE_URL (set to `memory` for every case).
+    ("MCP_OAUTH_DATABASE_URL", "mysql://db.example.com/mcp"),
     ("RUST_LOG", "info,mcp_oauth_kit=loud"),
+    ("LOG_FORMAT", "yaml"),
 ];
 
 /// How long a refused start may take (the unreachable database is refused at once).

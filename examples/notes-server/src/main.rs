@@ -8,27 +8,31 @@
 //! notes-server [serve]                       serve (the default)
 //! notes-server add-user <username> <email>   add a user; the password is read from stdin
 //! notes-server disable-user <username>       stop a user signing in or refreshing a token
+//! notes-server backup PATH | revoke-all      the kit's operator commands, on its OAuth state
 //! ```
 //!
 //! Storage: `DATABASE_URL` (default `sqlite://data/notes.sqlite3`) holds the users and notes;
-//! the kit's OAuth state (clients, codes, hashed tokens) is in its own file, `OAUTH_STORE_URL`
-//! (default `sqlite://data/notes-oauth.sqlite3`). Apart, because the kit owns its schema (its
-//! tables have plain names such as `sessions`, and its migrations run at every start) and
-//! opens its own connection pool; and because deleting the OAuth file signs everybody out
-//! without touching anyone's notes.
+//! the kit's OAuth state (clients, codes, hashed tokens) is in its own file, the kit's
+//! `MCP_OAUTH_DATABASE_URL` (default `sqlite://data/notes-oauth.sqlite3`). Apart, because the
+//! kit owns its schema (its tables have plain names such as `sessions`, and its migrations run
+//! at every start) and opens its own connection pool; and because deleting the OAuth file
+//! signs everybody out without touching anyone's notes.
 
 mod notes;
 mod users;
 
 use std::io::{BufRead as _, IsTerminal as _};
 
-use mcp_oauth_kit::store::open_store;
+use mcp_oauth_kit::cli::Command;
 use mcp_oauth_kit::{Config, McpServer, Password};
 use sqlx::SqlitePool;
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://data/notes.sqlite3";
 const DEFAULT_OAUTH_STORE_URL: &str = "sqlite://data/notes-oauth.sqlite3";
-const USAGE: &str = "usage: notes-server [serve | add-user <username> <email> | disable-user <username>]";
+const USAGE: &str = "usage: notes-server [serve | add-user <username> <email> | disable-user <username> | backup PATH | revoke-all | help]";
+const HELP: &str = "  add-user      add a user; the password is read from stdin
+  disable-user  stop a user signing in or refreshing a token
+The kit's commands, on the OAuth state in MCP_OAUTH_DATABASE_URL:";
 
 #[tokio::main]
 async fn main() {
@@ -45,11 +49,27 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    mcp_oauth_kit::logging::init()?;
+    // Clients get `mcp` unless they ask for `notes:write` too.
+    let mut config = Config::from_env()?.with_server_name("Notes").with_scopes(&["mcp", notes::WRITE_SCOPE], &["mcp"]);
+    // DATABASE_URL is the notes': the kit's state is in its own variable or file.
+    config.database_url = Some(env_or("MCP_OAUTH_DATABASE_URL", DEFAULT_OAUTH_STORE_URL));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // The kit's operator commands (`backup PATH`, `revoke-all`) beside the notes' own; anything
+    // that is neither gets this program's usage below.
+    if !matches!(args.as_slice(), [] | ["serve"] | ["help" | "--help" | "-h"] | ["add-user", ..] | ["disable-user", ..])
+        && let Ok(Some(command)) = Command::parse("notes-server", args.iter().map(Into::into))
+    {
+        return Ok(command.run(&config).await?);
+    }
     let pool =
         users::open(&env_or("DATABASE_URL", DEFAULT_DATABASE_URL)).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
     match args.as_slice() {
-        [] | ["serve"] => serve(pool).await,
+        [] | ["serve"] => serve(config, pool).await,
+        ["help" | "--help" | "-h"] => {
+            println!("{USAGE}\n{HELP}\n{}", Command::usage("notes-server"));
+            Ok(())
+        }
         ["add-user", username, email] => {
             let password = read_password()?;
             users::add_user(&pool, username, email, &password).await?;
@@ -81,21 +101,10 @@ fn read_password() -> Result<Password, Box<dyn std::error::Error>> {
     Ok(Password::new(password))
 }
 
-async fn serve(pool: SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
-    let filter = env_or("RUST_LOG", "info,rmcp=warn");
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter).map_err(|e| format!("RUST_LOG: {filter:?}: {e}"))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    // Clients get `mcp` unless they ask for `notes:write` too.
-    let config = Config::from_env()?.with_server_name("Notes").with_scopes(&["mcp", notes::WRITE_SCOPE], &["mcp"]);
-    let oauth_store = open_store(&env_or("OAUTH_STORE_URL", DEFAULT_OAUTH_STORE_URL))
-        .await
-        .map_err(|e| format!("OAUTH_STORE_URL: {e}"))?;
+async fn serve(config: Config, pool: SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
+    let store = config.open_store().await?;
     let server = McpServer::builder(config)
-        .store(oauth_store)
+        .store(store)
         .user_store(users::SqliteUsers { pool: pool.clone() })
         .tools(notes::tools(pool))
         .build()?;

@@ -3,7 +3,6 @@
 
 use std::io::Write as _;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use connect_with_client::rmcp::model::{CallToolRequestParams, ReadResourceRequestParams};
@@ -15,9 +14,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_notes-server");
 const CAROL_PASSWORD: &str = "carol-password-1";
 const DAVE_PASSWORD: &str = "dave-password-1";
 
-/// Ports for the servers these tests start: a fixed range, each handed out once per run.
-static NEXT_PORT: AtomicU16 = AtomicU16::new(18470);
-const LAST_PORT: u16 = 18479;
+/// How often a server that exits at start (its port taken in between) is tried again.
+const START_ATTEMPTS: usize = 5;
 
 /// A directory of its own for one test's databases, removed at the end.
 struct DataDir(TempDir);
@@ -60,19 +58,19 @@ struct Server {
 }
 
 impl Server {
-    /// A port checked free can be taken before the server binds it: a server that exits at
-    /// start is tried again on the next port, and one counts as up only while it still runs.
+    /// On a port the system picks (the server's URL must carry it, so the test learns it by
+    /// binding port 0 first). A port checked free can be taken before the server binds it: a
+    /// server that exits at start is tried again on another, and one counts as up only while
+    /// it still runs.
     async fn start(data: &DataDir) -> Self {
-        loop {
-            let port = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
-            assert!(port <= LAST_PORT, "no free port left in 18470-{LAST_PORT}");
-            if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
-                continue;
-            }
+        for _ in 0..START_ATTEMPTS {
+            let free = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr());
+            let port = free.expect("a free port").port();
             if let Some(server) = Self::start_on(data, port).await {
                 return server;
             }
         }
+        panic!("the server exited at start {START_ATTEMPTS} times");
     }
 
     /// The server on `port`, once it answers; `None` if it exited first (the port was taken).
@@ -83,7 +81,7 @@ impl Server {
             .env("PUBLIC_URL", &base)
             .env("RUST_LOG", "warn")
             .env("DATABASE_URL", data.database_url())
-            .env("OAUTH_STORE_URL", format!("sqlite://{}", data.0.path().join("oauth.sqlite3").display()))
+            .env("MCP_OAUTH_DATABASE_URL", format!("sqlite://{}", data.0.path().join("oauth.sqlite3").display()))
             .stdout(Stdio::null())
             .spawn()
             .expect("the server starts");
@@ -290,12 +288,12 @@ fn the_cli_refuses_bad_input_with_a_clear_error() {
         (
             &["add-user", "erin"],
             "",
-            "error: usage: notes-server [serve | add-user <username> <email> | disable-user <username>]\n",
+            "error: usage: notes-server [serve | add-user <username> <email> | disable-user <username> | backup PATH | revoke-all | help]\n",
         ),
         (
             &["frobnicate"],
             "",
-            "error: usage: notes-server [serve | add-user <username> <email> | disable-user <username>]\n",
+            "error: usage: notes-server [serve | add-user <username> <email> | disable-user <username> | backup PATH | revoke-all | help]\n",
         ),
     ];
     for (args, stdin, stderr) in cases {

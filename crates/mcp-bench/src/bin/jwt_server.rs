@@ -10,9 +10,7 @@
 //! (`crates/mcp-bench/src/jwt.rs`); their `preferred_username` is the name the tools see.
 
 use mcp_oauth_kit::auth::{JwtAlgorithm, JwtVerifier};
-use mcp_oauth_kit::store::open_store;
 use mcp_oauth_kit::{Config, McpServer, Tools};
-use tracing_subscriber::EnvFilter;
 
 // The example's own tool modules, compiled into this binary: the tools measured here are the
 // example's to the byte, and follow it when it changes.
@@ -35,18 +33,14 @@ fn required(name: &str) -> Result<String, String> {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    // The example's log: its default filter unless RUST_LOG says otherwise, on stderr.
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(&v).map_err(|e| format!("RUST_LOG: {e}"))?,
-        _ => EnvFilter::new("info,rmcp=warn"),
-    };
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).init();
-    let config = Config::from_env()?.with_server_name("Acme demo MCP server");
+    mcp_oauth_kit::logging::init()?;
+    let mut config = Config::from_env()?.with_server_name("Acme demo MCP server");
+    config.database_url.get_or_insert_with(|| "memory".to_owned());
     let verifier = JwtVerifier::builder(&config, required("BENCH_JWT_ISSUER")?)
         .static_jwks(required("BENCH_JWKS")?)
         .algorithms([JwtAlgorithm::ES256])
         .build()?;
-    let store = open_store(config.database_url.as_deref().unwrap_or("memory")).await?;
+    let store = config.open_store().await?;
     let tools = Tools::new()
         .instructions("Roll dice with roll_dice; show a personal greeting card with greeting_card.")
         .tool(dice::tool())

@@ -5,8 +5,6 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use mcp_oauth_kit::logging::WithRequestId;
-
 /// Everything the subscriber writes, shared with the test.
 #[derive(Clone, Default)]
 pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -43,12 +41,15 @@ pub(crate) fn captured() -> Captured {
         .get_or_init(|| {
             let captured = Captured::default();
             let writer = captured.clone();
-            tracing_subscriber::fmt()
+            let log = tracing_subscriber::fmt()
                 .with_max_level(tracing::Level::INFO)
                 .with_ansi(false)
-                .with_writer(move || writer.clone())
-                .event_format(WithRequestId::new(tracing_subscriber::fmt::format().with_ansi(false)))
-                .init();
+                .with_writer(move || writer.clone());
+            let format = tracing_subscriber::fmt::format().with_ansi(false);
+            #[cfg(feature = "logging")]
+            log.event_format(mcp_oauth_kit::logging::WithRequestId::new(format)).init();
+            #[cfg(not(feature = "logging"))]
+            log.event_format(format).init();
             captured
         })
         .clone()
