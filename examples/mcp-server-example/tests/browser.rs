@@ -710,27 +710,47 @@ async fn wait_for_page(browser: &Session<'_>, prefix: &str) {
     }
 }
 
-/// The code the client's redirect URI received, redeemed for an access token.
-async fn redeem_arrival(
-    server: &support::Server,
-    client_id: &str,
-    redirect_uri: &str,
-    target: &str,
-    verifier: &str,
-) -> String {
-    let arrived = Url::parse(&format!("http://127.0.0.1{target}")).expect("a URL");
-    let code = param(&arrived, "code").unwrap_or_else(|| panic!("no code: {target}"));
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", redirect_uri),
-        ("client_id", client_id),
-        ("code_verifier", verifier),
-    ];
-    let res = reqwest::Client::new().post(server.url("/token")).form(&form).send().await.expect("POST /token");
-    assert_eq!(res.status(), reqwest::StatusCode::OK);
-    let tokens: Value = res.json().await.expect("a token response");
-    tokens["access_token"].as_str().expect("an access token").to_owned()
+/// A new client's authorization request, opened in the browser.
+struct Authorization {
+    client_id: String,
+    /// The client's loopback redirect URI, and what arrives there.
+    redirect_uri: String,
+    arrived: std::sync::mpsc::Receiver<String>,
+    verifier: String,
+}
+
+impl Authorization {
+    async fn open(server: &support::Server, browser: &Session<'_>) -> Self {
+        let client_id = server.register_public().await;
+        let (callback_port, arrived) = callback_listener();
+        let redirect_uri = format!("http://127.0.0.1:{callback_port}/callback");
+        let Pkce { verifier, challenge } = Pkce::new();
+        browser
+            .navigate(authorization_url_with(&server.url("/authorize"), &client_id, &redirect_uri, &challenge).as_str())
+            .await;
+        Self { client_id, redirect_uri, arrived, verifier }
+    }
+
+    /// The code that reached the client, redeemed: its access token calls `roll_dice`, which
+    /// names `user`.
+    async fn rolls_as(&self, server: &support::Server, user: &str) {
+        let target = self.arrived.recv_timeout(CALLBACK_TIMEOUT).expect("the client's redirect URI was reached");
+        let arrived = Url::parse(&format!("http://127.0.0.1{target}")).expect("a URL");
+        let code = param(&arrived, "code").unwrap_or_else(|| panic!("no code: {target}"));
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", self.redirect_uri.as_str()),
+            ("client_id", self.client_id.as_str()),
+            ("code_verifier", self.verifier.as_str()),
+        ];
+        let res = reqwest::Client::new().post(server.url("/token")).form(&form).send().await.expect("POST /token");
+        assert_eq!(res.status(), reqwest::StatusCode::OK);
+        let tokens: Value = res.json().await.expect("a token response");
+        let token = tokens["access_token"].as_str().expect("an access token");
+        let session = server.initialize(token).await;
+        server.assert_rolls_as(token, Some(&session), user).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -752,12 +772,7 @@ async fn a_real_browser_signs_in_at_the_upstream_provider_and_keeps_a_session() 
 
     // Our sign-in page: the password form, and below it "Continue with" the provider (named by
     // its host), a secondary choice that fits a phone and follows dark mode.
-    let client_id = server.register_public().await;
-    let (callback_port, callback) = callback_listener();
-    let redirect_uri = format!("http://127.0.0.1:{callback_port}/callback");
-    let pkce = Pkce::new();
-    let authorize = authorization_url_with(&server.url("/authorize"), &client_id, &redirect_uri, &pkce.challenge);
-    browser.navigate(authorize.as_str()).await;
+    let client = Authorization::open(&server, &browser).await;
     assert!(browser.current_url().await.starts_with(&server.url("/login?request=")));
     assert_eq!(browser.text("form.upstream button").await, "Continue with 127.0.0.1");
     let below = "return document.querySelector('form.upstream').getBoundingClientRect().top \
@@ -788,25 +803,14 @@ async fn a_real_browser_signs_in_at_the_upstream_provider_and_keeps_a_session() 
     browser.click(r#"button[type="submit"]"#).await;
     wait_for_page(&browser, &format!("{}/", provider.issuer)).await;
     browser.click(r#"button[type="submit"]"#).await;
-    let target = callback.recv_timeout(CALLBACK_TIMEOUT).expect("the client's redirect URI was reached");
-    let token = redeem_arrival(&server, &client_id, &redirect_uri, &target, &pkce.verifier).await;
-    let session = server.initialize(&token).await;
-    server.assert_rolls_as(&token, Some(&session), "carol").await;
+    client.rolls_as(&server, "carol").await;
 
     // Another client in the same browser: our consent page, signed in as carol; Allow.
-    let client_id = server.register_public().await;
-    let (callback_port, callback) = callback_listener();
-    let redirect_uri = format!("http://127.0.0.1:{callback_port}/callback");
-    let pkce = Pkce::new();
-    let authorize = authorization_url_with(&server.url("/authorize"), &client_id, &redirect_uri, &pkce.challenge);
-    browser.navigate(authorize.as_str()).await;
+    let client = Authorization::open(&server, &browser).await;
     wait_for_page(&browser, &server.url("/login?request=")).await;
     assert_eq!(browser.text(".signed-in").await, "Signed in as carol.");
     browser.save_screenshot("upstream-consent").await;
     browser.click(r#"button[value="allow"]"#).await;
-    let target = callback.recv_timeout(CALLBACK_TIMEOUT).expect("the client's redirect URI was reached");
-    let token = redeem_arrival(&server, &client_id, &redirect_uri, &target, &pkce.verifier).await;
-    let session = server.initialize(&token).await;
-    server.assert_rolls_as(&token, Some(&session), "carol").await;
+    client.rolls_as(&server, "carol").await;
     browser.close().await;
 }
