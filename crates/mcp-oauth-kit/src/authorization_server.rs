@@ -133,6 +133,12 @@ impl OAuthServer {
         self.upstream.as_deref()
     }
 
+    /// Whether users' upstream tokens are kept for tools ([`Config::upstream_token_key`]).
+    #[cfg(feature = "jwt")]
+    pub(crate) fn keeps_upstream_tokens(&self) -> bool {
+        self.vault.is_some()
+    }
+
     /// The name of the upstream provider the login page offers, if any.
     pub(crate) fn upstream_name(&self) -> Option<&str> {
         #[cfg(feature = "jwt")]

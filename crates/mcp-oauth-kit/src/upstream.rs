@@ -38,9 +38,9 @@
 //! # With a user store
 //! Given both [`McpServerBuilder::user_store`](crate::McpServerBuilder::user_store) and
 //! [`McpServerBuilder::upstream`](crate::McpServerBuilder::upstream), the login page shows the
-//! "Continue with …" button above the password form, and either way of signing in issues the
-//! code. Given only the upstream, the page has no password fields, and "Allow" continues at
-//! the provider.
+//! "Continue with …" button below the password form, and either way of signing in issues the
+//! code and starts the browser's sign-in session. Given only the upstream, the page has no
+//! password fields, and its one button, "Continue with …", goes to the provider.
 
 mod exchange;
 mod id_token;

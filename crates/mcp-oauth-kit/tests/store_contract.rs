@@ -530,6 +530,12 @@ async fn sessions(store: &dyn Store, now: SystemTime) {
     assert_eq!(store.session(&other.hash, now).await.expect("session"), Some(other.clone()));
     store.delete_session(&s.hash).await.expect("deleting twice is no error");
     store.delete_session(&hash("session")).await.expect("deleting an unknown session is no error");
+    // An upstream user's session keeps the claims of their sign-in.
+    let claims = serde_json::json!({"email": "carol@example.com", "groups": ["staff"]});
+    let claims = claims.as_object().cloned().expect("an object");
+    let upstream = SessionRecord::new(hash("session"), unique("subject"), "carol", now, now + HOUR).with_claims(claims);
+    store.insert_session(upstream.clone()).await.expect("insert session");
+    assert_eq!(store.session(&upstream.hash, now).await.expect("session"), Some(upstream));
 }
 
 fn mcp_session(subject: &str, grant_id: Option<&str>, last_used_at: SystemTime) -> McpSessionRecord {

@@ -11,10 +11,10 @@ mod oidc;
 
 use std::sync::{Arc, Mutex};
 
-use common::{Pkce, REDIRECT_URI, STATE, TestServer, hidden_input, param};
+use common::{REDIRECT_URI, TestServer, param};
 use mcp_oauth_kit::upstream::{OAuth2Endpoints, OidcProvider as Upstream, UserinfoMapping};
 use mcp_oauth_kit::{McpServer, ToolDef, Tools};
-use oidc::{AtProvider, OidcProvider, ProviderConfig, browser, call_caller, follow, through_provider};
+use oidc::{AtProvider, OidcProvider, ProviderConfig, call_caller, follow, through_provider};
 use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -124,29 +124,12 @@ async fn start(relay: Option<Arc<Mutex<Answer>>>) -> Option<(TestServer, OidcPro
 }
 
 /// A new MCP client's authorization request through our login page (Allow, on a page without
-/// passwords) to the provider's authorization URL: the browser, the client, its PKCE
-/// verifier and that URL.
+/// passwords) to the provider's authorization URL, which asks for no nonce: the browser, the
+/// client, its PKCE verifier and that URL.
 async fn to_provider(server: &TestServer, provider: &OidcProvider) -> (reqwest::Client, String, String, String) {
-    let browser = browser();
-    let client_id = server.register_public().await;
-    let Pkce { verifier, challenge } = Pkce::new();
-    let res = browser.get(server.authorize_url(&client_id, &challenge, STATE, &[])).send().await.expect("authorize");
-    let res = browser.get(follow(&res)).send().await.expect("the login page");
-    let html = res.text().await.expect("HTML");
-    assert!(html.contains("Allow continues to sign in with <strong>Test IdP</strong>"), "{html}");
-    let request = hidden_input(&html, "request").expect("request");
-    let csrf_token = hidden_input(&html, "csrf_token").expect("csrf_token");
-    let form = [("request", request.as_str()), ("csrf_token", csrf_token.as_str()), ("decision", "allow")];
-    let res = browser.post(server.url("/login")).header("origin", &server.base).form(&form).send().await.expect("POST");
-    assert_eq!(res.status(), StatusCode::FOUND, "the login page sends the browser to the provider");
-    let at_provider = follow(&res);
-    assert!(at_provider.starts_with(&format!("{}/auth?", provider.issuer)), "{at_provider}");
-    let url = Url::parse(&at_provider).expect("a URL");
-    assert_eq!(param(&url, "code_challenge_method").as_deref(), Some("S256"));
-    assert_eq!(param(&url, "redirect_uri"), Some(server.url("/oauth/callback")));
-    assert!(param(&url, "state").is_some_and(|s| s.contains('.')), "bound to the browser");
+    let oidc::ToProvider { browser, client_id, verifier, url } = oidc::to_provider(server, provider).await;
     assert_eq!(param(&url, "nonce"), None, "no nonce: nothing would check it");
-    (browser, client_id, verifier, at_provider)
+    (browser, client_id, verifier, url.to_string())
 }
 
 /// Sign in at the provider from `at_provider` and open our callback: its response.

@@ -2,10 +2,12 @@
 //! `tests/oidc`), driven as an MCP client and a browser with a cookie jar would: our
 //! `/authorize`, our login page's "Continue with …", the provider's own sign-in and consent
 //! pages, our `/oauth/callback`, our code, our token, a tool call that sees the provider's
-//! user. Then what must fail: a forged id_token (wrong nonce, issuer, audience, expired,
-//! unsigned), a wrong or foreign `state`, a replayed callback, a provider that is down, and a
-//! user who cancels, each on our own error page with no code; and a key rotation at the
-//! provider, which is followed.
+//! user; the sign-in session it leaves in the browser (the next authorization asks for consent
+//! only, remembered consent skips even that, revoking the user ends it). Then what must fail:
+//! a forged id_token (wrong nonce, issuer, audience, expired, unsigned), a wrong or foreign
+//! `state`, a replayed callback, a provider that is down, and a user who cancels, each on our
+//! own error page with no code and no session; and a key rotation at the provider, which is
+//! followed.
 
 mod common;
 mod oidc;
@@ -87,33 +89,9 @@ struct AtCallback {
 /// A new MCP client's authorization request, through our login page (the upstream button, or
 /// Allow on a page without passwords) and the provider's pages, up to the callback.
 async fn to_callback(server: &TestServer, provider: &OidcProvider, act: AtProvider) -> AtCallback {
-    let browser = browser();
-    let client_id = server.register_public().await;
-    let Pkce { verifier, challenge } = Pkce::new();
-    let res = browser.get(server.authorize_url(&client_id, &challenge, STATE, &[])).send().await.expect("authorize");
-    assert_eq!(res.status(), StatusCode::FOUND);
-    let res = browser.get(follow(&res)).send().await.expect("the login page");
-    assert_eq!(res.status(), StatusCode::OK);
-    let html = res.text().await.expect("HTML");
-    let request = hidden_input(&html, "request").expect("request");
-    let csrf_token = hidden_input(&html, "csrf_token").expect("csrf_token");
-    let choice = if html.contains(r#"type="password""#) {
-        assert!(html.contains("Continue with Test IdP"), "the upstream beside the password form");
-        ("upstream", "1")
-    } else {
-        assert!(html.contains("Allow continues to sign in with <strong>Test IdP</strong>"), "{html}");
-        ("decision", "allow")
-    };
-    let form = [("request", request.as_str()), ("csrf_token", csrf_token.as_str()), choice];
-    let res = browser.post(server.url("/login")).header("origin", &server.base).form(&form).send().await.expect("POST");
-    assert_eq!(res.status(), StatusCode::FOUND, "the login page sends the browser to the provider");
-    let at_provider = follow(&res);
-    assert!(at_provider.starts_with(&format!("{}/auth?", provider.issuer)), "{at_provider}");
-    let url = Url::parse(&at_provider).expect("a URL");
-    assert_eq!(param(&url, "code_challenge_method").as_deref(), Some("S256"));
-    assert_eq!(param(&url, "redirect_uri"), Some(server.url("/oauth/callback")));
-    assert!(param(&url, "nonce").is_some() && param(&url, "state").is_some());
-    let callback = through_provider(&browser, &at_provider, &server.url("/oauth/callback"), act).await;
+    let oidc::ToProvider { browser, client_id, verifier, url } = oidc::to_provider(server, provider).await;
+    assert!(param(&url, "nonce").is_some());
+    let callback = through_provider(&browser, url.as_str(), &server.url("/oauth/callback"), act).await;
     AtCallback { browser, client_id, verifier, callback }
 }
 
@@ -126,6 +104,7 @@ async fn open(browser: &reqwest::Client, url: &str) -> Response {
 async fn assert_error_page(res: Response, status: StatusCode, needle: &str) {
     assert_eq!(res.status(), status);
     assert!(res.headers().get("location").is_none(), "a page, not a redirect");
+    assert!(res.headers().get("set-cookie").is_none(), "no sign-in session on an error page");
     let html = res.text().await.expect("HTML");
     assert!(html.contains("This sign-in cannot continue") && html.contains(needle), "{needle}: {html}");
 }
@@ -133,15 +112,61 @@ async fn assert_error_page(res: Response, status: StatusCode, needle: &str) {
 /// Follow the callback to the client's redirect URI, redeem the code, and return the tokens.
 async fn redeem(server: &TestServer, at: &AtCallback) -> Value {
     let res = open(&at.browser, &at.callback).await;
+    tokens_from(server, &at.client_id, REDIRECT_URI, &at.verifier, res).await
+}
+
+/// Our redirect `res` to the client's `redirect_uri`: its code, redeemed by `client_id`.
+async fn tokens_from(server: &TestServer, client_id: &str, redirect_uri: &str, verifier: &str, res: Response) -> Value {
     assert_eq!(res.status(), StatusCode::FOUND, "{:?}", res.text().await);
     let back = Url::parse(&follow(&res)).expect("a URL");
-    assert!(back.as_str().starts_with(REDIRECT_URI), "{back}");
+    assert!(back.as_str().starts_with(redirect_uri), "{back}");
     assert_eq!(param(&back, "state").as_deref(), Some(STATE));
     assert_eq!(param(&back, "iss").as_deref(), Some(server.base.as_str()), "our issuer, not the provider's");
     let code = param(&back, "code").expect("a code");
-    let res = server.exchange(&at.client_id, &code, &at.verifier).await;
+    let res = server
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", client_id),
+            ("code_verifier", verifier),
+        ])
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     res.json().await.expect("a token response")
+}
+
+/// An authorization request of `client_id` to `redirect_uri` in `browser`: the PKCE
+/// verifier, and our answer to the browser's `GET /login` (a page, or a redirect).
+async fn authorize_in(
+    server: &TestServer,
+    browser: &reqwest::Client,
+    client_id: &str,
+    redirect_uri: &str,
+) -> (String, Response) {
+    let Pkce { verifier, challenge } = Pkce::new();
+    let url = server.authorize_url(client_id, &challenge, STATE, &[("redirect_uri", redirect_uri)]);
+    let res = browser.get(url).send().await.expect("authorize");
+    assert_eq!(res.status(), StatusCode::FOUND);
+    (verifier, browser.get(follow(&res)).send().await.expect("GET /login"))
+}
+
+/// Press Allow on the consent-only page `html`, ticking "Remember" when `remember`.
+async fn allow(server: &TestServer, browser: &reqwest::Client, html: &str, remember: bool) -> Response {
+    let request = hidden_input(html, "request").expect("request");
+    let csrf_token = hidden_input(html, "csrf_token").expect("csrf_token");
+    let mut form = vec![("request", request.as_str()), ("csrf_token", csrf_token.as_str()), ("decision", "allow")];
+    if remember {
+        form.push(("remember", "1"));
+    }
+    browser.post(server.url("/login")).header("origin", &server.base).form(&form).send().await.expect("POST")
+}
+
+/// What the `caller` tool sees with the access token in `tokens`.
+async fn seen_with(server: &TestServer, tokens: &Value) -> Value {
+    let (status, _, seen) = call_caller(server, tokens["access_token"].as_str().expect("an access token")).await;
+    assert_eq!(status, StatusCode::OK);
+    seen
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,6 +225,59 @@ async fn with_a_key_the_tool_gets_the_provider_token_which_ends_with_our_grant()
     let again = redeem(&server, &to_callback(&server, &provider, AtProvider::SignIn).await).await;
     let (fresh, is_error) = call_upstream(&server, again["access_token"].as_str().expect("a token")).await;
     assert!(!is_error && fresh != upstream, "a new sign-in keeps new tokens: {fresh}");
+
+    // From the browser's sign-in session, Allow goes to the provider again: the new grant
+    // gets tokens of its own rather than none.
+    let client_id = server.register_public().await;
+    let (verifier, res) = authorize_in(&server, &at.browser, &client_id, REDIRECT_URI).await;
+    let html = res.text().await.expect("HTML");
+    assert!(html.contains("Signed in as <strong>carol</strong>"), "{html}");
+    let res = allow(&server, &at.browser, &html, false).await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let callback =
+        through_provider(&at.browser, &follow(&res), &server.url("/oauth/callback"), AtProvider::SignIn).await;
+    let tokens = tokens_from(&server, &client_id, REDIRECT_URI, &verifier, open(&at.browser, &callback).await).await;
+    let (own, is_error) = call_upstream(&server, tokens["access_token"].as_str().expect("a token")).await;
+    assert!(!is_error && own != upstream && own != fresh, "tokens of its own: {own}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_keeps_a_sign_in_session_until_the_user_is_revoked() {
+    let Some((server, provider)) = start(true).await else { return };
+    let carol = format!("{}#u-carol", provider.issuer);
+    let at = to_callback(&server, &provider, AtProvider::SignIn).await;
+    let res = open(&at.browser, &at.callback).await;
+    let cookie = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(cookie.starts_with("mcp_session=mcp_ss_") && cookie.contains("; HttpOnly; SameSite=Lax"), "{cookie}");
+    tokens_from(&server, &at.client_id, REDIRECT_URI, &at.verifier, res).await;
+
+    // Another client in the same browser (a web app, whose consent may be remembered):
+    // consent only, for carol, with what her sign-in said.
+    let web = "https://app.example.com/callback";
+    let reg = json!({"client_name": "Web app", "redirect_uris": [web], "token_endpoint_auth_method": "none"});
+    let client_id = server.register(reg).await["client_id"].as_str().expect("client_id").to_owned();
+    let (verifier, res) = authorize_in(&server, &at.browser, &client_id, web).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.expect("HTML");
+    assert!(html.contains("Signed in as <strong>carol</strong>"), "{html}");
+    assert!(!html.contains(r#"type="password""#) && !html.contains("Continue with"), "no sign-in asked: {html}");
+    let res = allow(&server, &at.browser, &html, true).await;
+    let seen = seen_with(&server, &tokens_from(&server, &client_id, web, &verifier, res).await).await;
+    assert_eq!((seen["subject"].clone(), seen["username"].clone()), (json!(carol), json!("carol")));
+    assert_eq!(seen["claims"]["email"], "carol@example.com", "the sign-in's claims, kept with the session");
+    assert_eq!(seen["claims"]["groups"], json!(["staff", "mcp-users"]));
+
+    // The consent was remembered: the same client again goes straight back with a code.
+    let (verifier, res) = authorize_in(&server, &at.browser, &client_id, web).await;
+    let tokens = tokens_from(&server, &client_id, web, &verifier, res).await;
+    assert_eq!(seen_with(&server, &tokens).await["subject"], json!(carol));
+
+    // Revoking carol ends her session: the next authorization asks her to sign in.
+    server.oauth.as_ref().expect("the built-in authorization server").revoke_user(&carol).await.expect("revoke");
+    let (_, res) = authorize_in(&server, &at.browser, &client_id, web).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.expect("HTML");
+    assert!(html.contains(r#"type="password""#) && html.contains("Continue with Test IdP"), "{html}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,9 @@
 //!   response that comes back to the client ([`AuthorizationResponse`]);
 //! - [`jsonrpc`]: the JSON-RPC reply in a Streamable HTTP response ([`rpc_reply`]) and the
 //!   text of a tool result ([`text_of`]);
-//! - [`temp_dir`]: a [`TempDir`] removed when dropped.
+//! - [`temp_dir`]: a [`TempDir`] removed when dropped;
+//! - [`oidc_provider`]: node-oidc-provider, the real OpenID provider of the upstream sign-in
+//!   tests, installed and started.
 //!
 //! ```
 //! use mcp_test_support::{Pkce, param};
@@ -28,6 +30,7 @@
 pub mod html;
 pub mod jsonrpc;
 pub mod login;
+pub mod oidc_provider;
 pub mod pkce;
 pub mod redirect;
 pub mod temp_dir;

@@ -1,9 +1,10 @@
 //! `GET /oauth/callback`, where an upstream OpenID provider sends the browser back after a
 //! sign-in there: what an attacker can send it without any provider. A callback whose `state`
 //! this server did not hand to this browser (none, a made-up one, or one naming a real sign-in
-//! request but not minted for the browser that sends it) is this server's own error page: 400,
-//! no redirect to the client, no code. A huge query is refused cleanly, and the server answers
-//! normally afterwards.
+//! request but not minted for the browser that sends it), with or without a `code`, or with an
+//! `error=` as if from the provider, is this server's own error page: 400, no redirect to the
+//! client, no code, no sign-in session cookie, and none of the sent text as markup. A huge query
+//! is refused cleanly, and the server answers normally afterwards.
 
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;
@@ -18,6 +19,13 @@ pub(crate) async fn run(t: &Target, app: &App, report: &mut Report) {
         ("callback/no-state", format!("{CALLBACK}?code=stolen-code")),
         ("callback/unknown-state", format!("{CALLBACK}?code=stolen-code&state=made-up.state")),
         ("callback/error-without-state", format!("{CALLBACK}?error=access_denied")),
+        ("callback/no-code", format!("{CALLBACK}?state=made-up.state")),
+        (
+            "callback/provider-error-with-markup",
+            format!(
+                "{CALLBACK}?error=server_error&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=made-up.state"
+            ),
+        ),
     ];
     for (id, path) in probes {
         report.record(id, refused(t, t.get(&path)).await);
@@ -33,6 +41,10 @@ fn check_refused(o: &mut Outcome, reply: &Reply) {
     o.expect(reply.header("location").is_none(), "the callback redirected");
     let html = reply.header("content-type").is_some_and(|c| c.starts_with("text/html"));
     o.expect(html && reply.body.contains("cannot continue"), "not the server's error page");
+    let session =
+        reply.headers.get_all("set-cookie").iter().any(|c| c.to_str().is_ok_and(|c| c.contains("mcp_session=")));
+    o.expect(!session, "a refused callback set a sign-in session cookie");
+    o.expect(!reply.body.contains("<script>alert(1)"), "the callback put the sent text into the page as markup");
     o.nothing_issued(reply);
 }
 

@@ -16,7 +16,14 @@
 //! unless `REQUIRE_BROWSER=1` (CI sets it). `BROWSER_SCREENSHOT=file.png` saves a screenshot
 //! of the sign-in page, `CARD_SCREENSHOT=file.png` one of the card in its host, and
 //! `PAGE_SCREENSHOTS=dir` the sign-in pages of the layout test (light, dark, 320 px wide,
-//! keyboard focus, the error page).
+//! keyboard focus, the error page; with the upstream provider's button: light, dark, 320 px
+//! wide, and the consent page of a user signed in there).
+//!
+//! The upstream sign-in runs here too, against node-oidc-provider (see
+//! `mcp_test_support::oidc_provider`; it needs Node.js, and fails without it only under
+//! `REQUIRE_OIDC_PROVIDER=1`): the button on our page, the provider's own pages, the code, a
+//! tool that names the provider's user, and the sign-in session that the next client's
+//! authorization finds.
 
 mod support;
 
@@ -63,18 +70,21 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
 }
 
-/// The chromedriver process, killed when dropped (panics included).
-struct Driver {
-    child: Child,
-    base: String,
-    http: reqwest::Client,
+/// A child process, killed when dropped (panics included).
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The chromedriver process.
+struct Driver {
+    _process: Process,
+    base: String,
+    http: reqwest::Client,
 }
 
 impl Driver {
@@ -88,7 +98,7 @@ impl Driver {
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", path.display()));
         let http = reqwest::Client::builder().timeout(BROWSER_TIMEOUT).build().expect("an HTTP client");
-        let driver = Self { child, base: format!("http://127.0.0.1:{port}"), http };
+        let driver = Self { _process: Process(child), base: format!("http://127.0.0.1:{port}"), http };
         let deadline = Instant::now() + BROWSER_TIMEOUT;
         loop {
             let status = driver.http.get(format!("{}/status", driver.base)).send().await;
@@ -346,14 +356,18 @@ async fn start_where_the_browser_goes() -> (support::Server, u16) {
 
 /// An authorization request of `client_id` with a fresh PKCE challenge.
 fn authorization_url(authorize_endpoint: &str, client_id: &str, redirect_uri: &str) -> Url {
-    let challenge = Pkce::new().challenge;
+    authorization_url_with(authorize_endpoint, client_id, redirect_uri, &Pkce::new().challenge)
+}
+
+/// An authorization request of `client_id` with the PKCE `challenge`.
+fn authorization_url_with(authorize_endpoint: &str, client_id: &str, redirect_uri: &str, challenge: &str) -> Url {
     Url::parse_with_params(
         authorize_endpoint,
         [
             ("response_type", "code"),
             ("client_id", client_id),
             ("redirect_uri", redirect_uri),
-            ("code_challenge", challenge.as_str()),
+            ("code_challenge", challenge),
             ("code_challenge_method", "S256"),
             ("state", STATE),
         ],
@@ -636,4 +650,167 @@ async fn the_greeting_card_rolls_a_die_through_its_host_and_wears_the_hosts_acce
     assert_eq!(forwarded.len(), 1, "{forwarded:?}");
     assert_eq!(forwarded[0]["method"], "tools/call");
     assert_eq!(forwarded[0]["params"], json!({ "name": "roll_dice", "arguments": { "sides": 6 } }));
+}
+
+/// node-oidc-provider (see `mcp_test_support::oidc_provider`) for a server at `public_url`;
+/// its issuer is `http://127.0.0.1:{port}`.
+struct UpstreamProvider {
+    _process: Process,
+    issuer: String,
+    _dir: mcp_test_support::TempDir,
+}
+
+/// The client id and secret our server has at the provider.
+const UPSTREAM_CLIENT: (&str, &str) = ("mcp-kit", "test-secret-of-the-kit-at-the-provider");
+
+impl UpstreamProvider {
+    /// Started and serving its discovery document, or `None` without Node.js (a notice, or a
+    /// failure under `REQUIRE_OIDC_PROVIDER=1`).
+    async fn start(public_url: &str) -> Option<Self> {
+        use mcp_test_support::oidc_provider;
+        if !oidc_provider::node_or_skip() {
+            return None;
+        }
+        tokio::task::spawn_blocking(oidc_provider::install).await.expect("npm ci ran");
+        let dir = mcp_test_support::TempDir::new("upstream-browser");
+        let env = [
+            ("OIDC_PORT", "0".to_owned()),
+            ("OIDC_RESOURCE", format!("{public_url}/mcp")),
+            ("OIDC_CLIENT_ID", UPSTREAM_CLIENT.0.to_owned()),
+            ("OIDC_CLIENT_SECRET", UPSTREAM_CLIENT.1.to_owned()),
+            ("OIDC_REDIRECT_URI", format!("{public_url}/oauth/callback")),
+            ("OIDC_KEYS_OUT", dir.path().join("keys.json").display().to_string()),
+        ];
+        let log = dir.path().join("provider.log");
+        let (child, port) =
+            tokio::task::spawn_blocking(move || oidc_provider::spawn(&env, &log)).await.expect("the provider started");
+        let provider = Self { _process: Process(child), issuer: format!("http://127.0.0.1:{port}"), _dir: dir };
+        let discovery = format!("{}/.well-known/openid-configuration", provider.issuer);
+        let deadline = Instant::now() + BROWSER_TIMEOUT;
+        while !reqwest::get(&discovery).await.is_ok_and(|r| r.status().is_success()) {
+            assert!(Instant::now() < deadline, "no discovery document at {discovery}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Some(provider)
+    }
+}
+
+/// Wait (within [`BROWSER_TIMEOUT`]) until the browser's URL starts with `prefix` and the page
+/// has loaded.
+async fn wait_for_page(browser: &Session<'_>, prefix: &str) {
+    let deadline = Instant::now() + BROWSER_TIMEOUT;
+    loop {
+        let at = browser.current_url().await;
+        let loaded = browser.script("return document.readyState === 'complete';").await == json!(true);
+        if at.starts_with(prefix) && loaded {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the browser is at {at}, not {prefix}…");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A new client's authorization request, opened in the browser.
+struct Authorization {
+    client_id: String,
+    /// The client's loopback redirect URI, and what arrives there.
+    redirect_uri: String,
+    arrived: std::sync::mpsc::Receiver<String>,
+    verifier: String,
+}
+
+impl Authorization {
+    async fn open(server: &support::Server, browser: &Session<'_>) -> Self {
+        let client_id = server.register_public().await;
+        let (callback_port, arrived) = callback_listener();
+        let redirect_uri = format!("http://127.0.0.1:{callback_port}/callback");
+        let Pkce { verifier, challenge } = Pkce::new();
+        browser
+            .navigate(authorization_url_with(&server.url("/authorize"), &client_id, &redirect_uri, &challenge).as_str())
+            .await;
+        Self { client_id, redirect_uri, arrived, verifier }
+    }
+
+    /// The code that reached the client, redeemed: its access token calls `roll_dice`, which
+    /// names `user`.
+    async fn rolls_as(&self, server: &support::Server, user: &str) {
+        let target = self.arrived.recv_timeout(CALLBACK_TIMEOUT).expect("the client's redirect URI was reached");
+        let arrived = Url::parse(&format!("http://127.0.0.1{target}")).expect("a URL");
+        let code = param(&arrived, "code").unwrap_or_else(|| panic!("no code: {target}"));
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", self.redirect_uri.as_str()),
+            ("client_id", self.client_id.as_str()),
+            ("code_verifier", self.verifier.as_str()),
+        ];
+        let res = reqwest::Client::new().post(server.url("/token")).form(&form).send().await.expect("POST /token");
+        assert_eq!(res.status(), reqwest::StatusCode::OK);
+        let tokens: Value = res.json().await.expect("a token response");
+        let token = tokens["access_token"].as_str().expect("an access token");
+        let session = server.initialize(token).await;
+        server.assert_rolls_as(token, Some(&session), user).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_signs_in_at_the_upstream_provider_and_keeps_a_session() {
+    let Some(driver_path) = chromedriver_or_skip() else { return };
+    let port = free_port();
+    let public_url = format!("http://127.0.0.1:{port}");
+    let Some(provider) = UpstreamProvider::start(&public_url).await else { return };
+    let server = Launch { public_url: public_url.clone(), env: Vec::new() }
+        .env("PORT", port.to_string())
+        .env("DATABASE_URL", "memory")
+        .env("OIDC_ISSUER", provider.issuer.as_str())
+        .env("OIDC_CLIENT_ID", UPSTREAM_CLIENT.0)
+        .env("OIDC_CLIENT_SECRET", UPSTREAM_CLIENT.1)
+        .start()
+        .await;
+    let driver = Driver::start(&driver_path).await;
+    let browser = driver.new_session().await;
+
+    // Our sign-in page: the password form, and below it "Continue with" the provider (named by
+    // its host), a secondary choice that fits a phone and follows dark mode.
+    let client = Authorization::open(&server, &browser).await;
+    assert!(browser.current_url().await.starts_with(&server.url("/login?request=")));
+    assert_eq!(browser.text("form.upstream button").await, "Continue with 127.0.0.1");
+    let below = "return document.querySelector('form.upstream').getBoundingClientRect().top \
+                 > document.querySelector('#password').getBoundingClientRect().bottom;";
+    assert_eq!(browser.script(below).await, json!(true), "the button comes after the password form");
+    assert_ne!(
+        browser.computed("form.upstream button", "background-color").await,
+        browser.computed("button.primary", "background-color").await,
+        "Allow stays the one primary button"
+    );
+    browser.save_screenshot("upstream-light").await;
+    browser.prefer_colour_scheme("dark").await;
+    assert_eq!(browser.computed("body", "background-color").await, DARK_BACKGROUND);
+    let text = browser.computed("form.upstream button", "color").await;
+    assert_eq!(text, browser.computed("main", "color").await, "the button's text follows the theme");
+    browser.save_screenshot("upstream-dark").await;
+    browser.prefer_colour_scheme("light").await;
+    browser.resize(320, 800).await;
+    assert!(!browser.scrolls_sideways().await, "the sign-in page with the button scrolls sideways at 320 px");
+    browser.save_screenshot("upstream-narrow").await;
+    browser.resize(900, 900).await;
+
+    // The provider's own sign-in and consent pages, then back to the client with a code.
+    browser.click("form.upstream button").await;
+    wait_for_page(&browser, &format!("{}/", provider.issuer)).await;
+    browser.type_into(r#"input[name="login"]"#, "u-carol").await;
+    browser.type_into(r#"input[name="password"]"#, "any").await;
+    browser.click(r#"button[type="submit"]"#).await;
+    wait_for_page(&browser, &format!("{}/", provider.issuer)).await;
+    browser.click(r#"button[type="submit"]"#).await;
+    client.rolls_as(&server, "carol").await;
+
+    // Another client in the same browser: our consent page, signed in as carol; Allow.
+    let client = Authorization::open(&server, &browser).await;
+    wait_for_page(&browser, &server.url("/login?request=")).await;
+    assert_eq!(browser.text(".signed-in").await, "Signed in as carol.");
+    browser.save_screenshot("upstream-consent").await;
+    browser.click(r#"button[value="allow"]"#).await;
+    client.rolls_as(&server, "carol").await;
+    browser.close().await;
 }

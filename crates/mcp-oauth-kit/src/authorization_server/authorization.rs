@@ -145,6 +145,25 @@ impl OAuthServer {
         self.issue_code(handle, csrf_token, user, None).await
     }
 
+    /// The user of this browser's sign-in session approved: issue a code; returns the URL to
+    /// redirect to. Sessions start only after a sign-in passed every check (a password, with
+    /// the user id checked as in [`OAuthServer::complete_authorization`], or at the upstream
+    /// provider), so an upstream subject here is that provider's user.
+    ///
+    /// # Errors
+    /// As [`OAuthServer::complete_authorization`].
+    pub(crate) async fn complete_session_authorization(
+        &self,
+        handle: &str,
+        csrf_token: &str,
+        user: &User,
+    ) -> Result<String, OAuthError> {
+        if self.is_upstream_subject(&user.id) {
+            return self.issue_code(handle, csrf_token, user, None).await;
+        }
+        self.complete_authorization(handle, csrf_token, user).await
+    }
+
     /// The user signed in at the upstream provider, having approved on the login page: issue
     /// a code for them; returns the URL to redirect to.
     ///

@@ -1,5 +1,6 @@
-//! Sign-in sessions: after a password sign-in, the browser keeps a secret whose digest the
-//! store keeps, so that the next authorization asks for consent only.
+//! Sign-in sessions: after a sign-in (a password, or at the upstream provider), the browser
+//! keeps a secret whose digest the store keeps, so that the next authorization asks for
+//! consent only.
 
 use super::OAuthServer;
 use crate::clock::later;
@@ -15,7 +16,7 @@ fn is_session_secret(secret: &str) -> bool {
 
 impl OAuthServer {
     /// Start a sign-in session for `user`, who has just signed in with their password on the
-    /// login page: returns the secret the browser keeps in its session cookie, or `None` when
+    /// login page or at the upstream provider (every check of its answer passed): returns the secret the browser keeps in its session cookie, or `None` when
     /// sign-in sessions are off ([`Config::session_ttl`](crate::Config::session_ttl) zero).
     ///
     /// # Errors
@@ -29,13 +30,18 @@ impl OAuthServer {
         }
         let secret = NewSecret::generate("mcp_ss_");
         let now = self.now();
-        let session = SessionRecord {
-            hash: secret.hash(),
-            subject: user.id.clone(),
-            username: user.username.clone(),
-            created_at: now,
-            expires_at: later(now, self.config.session_ttl),
-        };
+        let mut session = SessionRecord::new(
+            secret.hash(),
+            user.id.clone(),
+            user.username.clone(),
+            now,
+            later(now, self.config.session_ttl),
+        );
+        // No user store knows an upstream user: the session carries what their sign-in said. A
+        // store's user gets their claims from the store again.
+        if self.is_upstream_subject(&user.id) {
+            session = session.with_claims(user.claims.clone());
+        }
         self.store.insert_session(session).await?;
         Ok(Some(secret.into_string()))
     }
@@ -50,7 +56,11 @@ impl OAuthServer {
             return Ok(None);
         }
         let session = self.store.session(&TokenHash::of(secret), self.now()).await?;
-        Ok(session.map(|s| User::new(s.subject, s.username)))
+        Ok(session.map(|s| {
+            let mut user = User::new(s.subject, s.username);
+            user.claims = s.claims;
+            user
+        }))
     }
 
     /// End the session that `secret` names (sign-out). Ending an unknown session is no error.

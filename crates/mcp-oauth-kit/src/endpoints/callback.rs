@@ -13,7 +13,15 @@
 //!
 //! Every failure (the user cancelled at the provider, a provider that is down or answers
 //! nonsense, an id_token that does not verify) is this server's error page: nobody has signed
-//! in yet, so the client's redirect URI is never followed (RFC 9700 §4.11.2).
+//! in yet, so the client's redirect URI is never followed (RFC 9700 §4.11.2), and no session
+//! starts.
+//!
+//! A sign-in that passed every check also starts the browser's sign-in session, as a password
+//! does ([`begin_session`]): its cookie rides on the redirect that carries the code, so only
+//! the browser whose `state` matched gets it. The next authorization in that browser asks for
+//! consent only; sign-out, the session's lifetime and revoking the user end it as they end a
+//! password user's. When the provider's tokens are kept for tools, a new grant goes to the
+//! provider again for tokens of its own ([`for_new_tokens`]).
 
 use http::{HeaderMap, StatusCode};
 
@@ -21,12 +29,14 @@ use crate::authorization_server::OAuthServer;
 use crate::browser::Browser;
 use crate::config::Config;
 use crate::endpoints::pages::error_page;
+use crate::endpoints::session_cookie::begin_session;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::escaped::Escaped;
 use crate::http_util::{Form, HttpResponse, redirect};
 use crate::oauth_messages::LoginContext;
 use crate::secret::{ct_eq_str, pkce_s256};
 use crate::upstream::{OidcProvider, Pending};
+use crate::user_store::User;
 
 /// The callback's path, under the public URL: the redirect URI registered at the provider.
 pub(crate) const CALLBACK_PATH: &str = "/oauth/callback";
@@ -52,6 +62,13 @@ impl Binding {
             verifier: browser.derived(&format!("upstream-pkce/{handle}")),
         }
     }
+}
+
+/// The provider to send `user` to before a new grant of theirs from their sign-in session:
+/// their tokens there are kept for tools ([`Config::upstream_token_key`]), and each grant
+/// holds tokens of its own, which only a sign-in there gives. `None` for anyone else.
+pub(crate) fn for_new_tokens<'a>(oauth: &'a OAuthServer, user: &User) -> Option<&'a OidcProvider> {
+    oauth.upstream().filter(|_| oauth.keeps_upstream_tokens() && oauth.is_upstream_subject(&user.id))
 }
 
 /// Whether the login form asks for the upstream sign-in: its "Continue with …" button, or
@@ -143,11 +160,13 @@ pub(crate) async fn callback(oauth: &OAuthServer, config: &Config, headers: &Hea
             return page(StatusCode::BAD_GATEWAY, e);
         }
     };
-    let subject = sign_in.user.id.clone();
+    let user = sign_in.user.clone();
     match oauth.complete_upstream_authorization(handle, &ctx.csrf_token, sign_in).await {
         Ok(location) => {
-            tracing::info!(subject = %Escaped(&subject), "user signed in upstream and approved");
-            redirect(&location)
+            tracing::info!(subject = %Escaped(&user.id), "user signed in upstream and approved");
+            let mut res = redirect(&location);
+            begin_session(oauth, config, headers, &user, &mut res).await;
+            res
         }
         Err(e) if e.code == OAuthErrorCode::InvalidRequest => page(StatusCode::BAD_REQUEST, unknown()),
         Err(e) => page(StatusCode::INTERNAL_SERVER_ERROR, e),

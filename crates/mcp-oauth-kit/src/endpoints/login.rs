@@ -10,7 +10,8 @@
 //! server (RFC 9700 §4.11.2): Deny on the sign-in page shows this server's own page. Only the
 //! consent-only page of a live session, submitted from this origin, sends `access_denied` back.
 //!
-//! A password sign-in also starts a sign-in session: the `mcp_session` cookie (`HttpOnly`,
+//! A sign-in (a password here, or at the upstream provider: see [`super::callback`]) also
+//! starts a sign-in session: the `mcp_session` cookie (`HttpOnly`,
 //! `SameSite=Lax`, `Path=/`; `__Host-` and `Secure` over https) holds a random secret whose
 //! digest the store keeps. For a browser with a session, `GET /login` asks no password: it
 //! shows a consent-only page ("Signed in as alice", Allow / Deny, "Not you?"), or, when the
@@ -27,7 +28,7 @@ use crate::authorization_server::OAuthServer;
 use crate::browser::{Browser, Submission, read_cookie, submission};
 use crate::config::Config;
 use crate::endpoints::pages::{Page, declined_page, error_page, page_response, signed_out_page};
-use crate::endpoints::session_cookie::{session_cookie, session_cookie_name, signed_in_user};
+use crate::endpoints::session_cookie::{begin_session, session_cookie, session_cookie_name, signed_in_user};
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::escaped::Escaped;
 use crate::http_util::{Form, HttpResponse, has_content_type, redirect, set_retry_after};
@@ -144,7 +145,19 @@ pub(crate) async fn show(
     };
     match provider.remembered_consent(handle, &user.id).await {
         Ok(true) => {
-            return match provider.complete_authorization(handle, &ctx.csrf_token, &user).await {
+            // A new grant of a user whose provider tokens are kept needs tokens of its own:
+            // the provider again, once this browser has the cookie its sign-in is bound to
+            // (a browser without it gets the consent page, which sets it).
+            #[cfg(feature = "jwt")]
+            if let Some(upstream) = super::callback::for_new_tokens(provider, &user) {
+                if browser.set_cookie.is_none() {
+                    return super::callback::start(upstream, config, handle, &browser);
+                }
+                let logout_token = derived_token(LOGOUT_PURPOSE, secret);
+                let page = Page::Consent { user: &user, logout_token: &logout_token };
+                return page_response(config, &ctx, handle, &browser, &page, StatusCode::OK);
+            }
+            return match provider.complete_session_authorization(handle, &ctx.csrf_token, &user).await {
                 Ok(location) => {
                     tracing::info!(subject = %Escaped(&user.id), "approved from the user's session and remembered consent");
                     redirect(&location)
@@ -255,7 +268,16 @@ pub(crate) async fn submit(
     if session_post {
         return match session {
             Some((user, _)) => {
-                let res = approve(provider, handle, csrf, &user, remember, config).await;
+                // The provider again for a user whose tokens there are kept: the new grant
+                // needs tokens of its own.
+                #[cfg(feature = "jwt")]
+                if let Some(upstream) = super::callback::for_new_tokens(provider, &user) {
+                    if remember && let Err(e) = provider.remember_consent(handle, &user.id).await {
+                        return page_error(StatusCode::SERVICE_UNAVAILABLE, e);
+                    }
+                    return super::callback::start(upstream, config, handle, &browser);
+                }
+                let res = approve(provider, handle, csrf, &user, remember, config, Approval::FromSession).await;
                 if res.status() == StatusCode::FOUND {
                     tracing::info!(subject = %Escaped(&user.id), "signed-in user approved");
                 }
@@ -326,30 +348,23 @@ pub(crate) async fn submit(
             return page_error(StatusCode::SERVICE_UNAVAILABLE, OAuthError::server_error(&e));
         }
     }
-    let mut res = approve(provider, handle, csrf, &user, remember, config).await;
+    let mut res = approve(provider, handle, csrf, &user, remember, config, Approval::WithPassword).await;
     if res.status() != StatusCode::FOUND {
         return res;
     }
     tracing::info!(subject = %Escaped(&user.id), "user signed in and approved");
     metrics::sign_in(SignIn::Succeeded);
-    // A new session for whoever signed in; the one this browser had before (perhaps someone
-    // else's: "Not you?") ends.
-    if let Some(old) = read_cookie(headers, session_cookie_name(config))
-        && let Err(e) = provider.end_session(old).await
-    {
-        tracing::warn!(error = %e, "could not end the previous session");
-    }
-    match provider.start_session(&user).await {
-        Ok(Some(secret)) => {
-            if let Some(cookie) = session_cookie(config, Some(&secret)) {
-                res.headers_mut().append(SET_COOKIE, cookie);
-            }
-        }
-        Ok(None) => {}
-        // The approval stands; the user just signs in again next time.
-        Err(e) => tracing::warn!(error = %e, "could not start a sign-in session"),
-    }
+    begin_session(provider, config, headers, &user, &mut res).await;
     res
+}
+
+/// How the user who approves has signed in.
+#[derive(Clone, Copy)]
+enum Approval {
+    /// With their password, just now.
+    WithPassword,
+    /// Earlier, in this browser's sign-in session.
+    FromSession,
 }
 
 /// `user` approved the pending authorization: remember the consent if asked, issue the code,
@@ -361,12 +376,17 @@ async fn approve(
     user: &User,
     remember: bool,
     config: &Config,
+    how: Approval,
 ) -> HttpResponse {
     let page_error = |status, e: OAuthError| error_page(status, &config.server_name, &e);
     if remember && let Err(e) = provider.remember_consent(handle, &user.id).await {
         return page_error(StatusCode::SERVICE_UNAVAILABLE, e);
     }
-    match provider.complete_authorization(handle, csrf, user).await {
+    let completed = match how {
+        Approval::WithPassword => provider.complete_authorization(handle, csrf, user).await,
+        Approval::FromSession => provider.complete_session_authorization(handle, csrf, user).await,
+    };
+    match completed {
         Ok(location) => redirect(&location),
         // The user store handed over what the kit cannot store (claims too large): not the user's fault.
         Err(e) if e.code == OAuthErrorCode::ServerError => page_error(StatusCode::INTERNAL_SERVER_ERROR, e),

@@ -58,10 +58,9 @@ const UPSTREAM_FORM: &str = r#"<form method="post" action="/login" class="upstre
     <button type="submit" name="upstream" value="1">Continue with {{upstream}}</button>
   </form>"#;
 
-/// What the sign-in page shows instead of credentials when all users sign in upstream:
-/// "Allow" continues there.
-const UPSTREAM_ONLY: &str =
-    r#"<p class="signed-in">Allow continues to sign in with <strong>{{upstream}}</strong>.</p>"#;
+/// What the sign-in page shows instead of credentials when all users sign in upstream; its
+/// Allow button then reads "Continue with …" and continues there.
+const UPSTREAM_ONLY: &str = r#"<p class="signed-in">Sign in with your <strong>{{upstream}}</strong> account.</p>"#;
 
 /// The sign-in page's credential fields and what follows its form, for the sign-in methods
 /// `ctx` offers.
@@ -124,6 +123,10 @@ fn render(config: &Config, ctx: &LoginContext, handle: &str, form_token: &str, p
     let client_name = escape_html(&ctx.client_name);
     let request = escape_html(handle);
     let remember = if ctx.can_remember { fill(REMEMBER, &[("client_name", &client_name)]) } else { String::new() };
+    let allow = match (page, ctx.upstream.as_deref()) {
+        (Page::SignIn { .. }, Some(name)) if !ctx.passwords => format!("Continue with {}", escape_html(name)),
+        _ => "Allow".to_owned(),
+    };
     let (title, heading, fields, error, account, footer) = match page {
         Page::SignIn { username, error } => {
             let (username_focus, password_state) = match error {
@@ -186,6 +189,7 @@ fn render(config: &Config, ctx: &LoginContext, handle: &str, form_token: &str, p
             ("error", &error),
             ("account", &account),
             ("footer", footer),
+            ("allow", &allow),
         ],
     );
     whole_page(&server_name, title, &description, &main)
@@ -360,7 +364,8 @@ mod tests {
         ctx.passwords = false;
         let page = render(&config, &ctx, "h", "tok", &sign_in);
         assert!(!page.contains(r#"type="password""#) && !page.contains(r#"name="upstream""#));
-        assert!(page.contains("Allow continues to sign in with <strong>&lt;Acme&gt;</strong>"));
+        assert!(page.contains("Sign in with your <strong>&lt;Acme&gt;</strong> account."), "{page}");
+        assert!(page.contains(r#"value="allow">Continue with &lt;Acme&gt;</button>"#), "{page}");
     }
 
     #[test]

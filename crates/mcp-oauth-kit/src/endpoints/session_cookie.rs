@@ -1,13 +1,16 @@
-//! The sign-in session's cookie: setting and clearing it, and reading it back into the user
-//! signed in on this browser. The session itself is
+//! The sign-in session's cookie: setting and clearing it, starting a session for whoever has
+//! just signed in (with a password or at the upstream provider, the same way), and reading it
+//! back into the user signed in on this browser. The session itself is
 //! [`OAuthServer`](crate::auth::OAuthServer)'s; this file knows only the cookie.
 
+use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue};
 
 use crate::authorization_server::OAuthServer;
 use crate::browser::read_cookie;
 use crate::config::Config;
 use crate::error::OAuthError;
+use crate::http_util::HttpResponse;
 use crate::user_store::{User, UserStore};
 
 /// The sign-in session's cookie: `__Host-` (and so `Secure`, host-only, `Path=/`) over https.
@@ -26,6 +29,33 @@ pub(crate) fn session_cookie(config: &Config, secret: Option<&str>) -> Option<He
     HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")).ok()
 }
 
+/// `user` has just authenticated on this browser and `res` is the successful answer: start
+/// their sign-in session, its cookie on `res`, and end the one this browser had before
+/// (perhaps someone else's: "Not you?"). A failure leaves `res` as it is: the user just signs
+/// in again next time.
+pub(crate) async fn begin_session(
+    provider: &OAuthServer,
+    config: &Config,
+    headers: &HeaderMap,
+    user: &User,
+    res: &mut HttpResponse,
+) {
+    if let Some(old) = read_cookie(headers, session_cookie_name(config))
+        && let Err(e) = provider.end_session(old).await
+    {
+        tracing::warn!(error = %e, "could not end the previous session");
+    }
+    match provider.start_session(user).await {
+        Ok(Some(secret)) => {
+            if let Some(cookie) = session_cookie(config, Some(&secret)) {
+                res.headers_mut().append(SET_COOKIE, cookie);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not start a sign-in session"),
+    }
+}
+
 /// Whether this browser has a live sign-in session of a user the store still knows.
 pub(crate) async fn has_live_session(
     provider: &OAuthServer,
@@ -37,9 +67,10 @@ pub(crate) async fn has_live_session(
 }
 
 /// The user signed in on this browser, with their session secret: the session cookie names a
-/// current session, and the user store still knows its user and lets them sign in. `Ok(None)`
-/// without a cookie or for an ended session; a user who no longer exists or may no longer sign
-/// in ends the session.
+/// current session, and the user store still knows its user and lets them sign in (an upstream
+/// provider's user, whom no user store knows, is the session's, with the claims of their
+/// sign-in). `Ok(None)` without a cookie or for an ended session; a user who no longer exists
+/// or may no longer sign in ends the session.
 pub(crate) async fn signed_in_user<'h>(
     provider: &OAuthServer,
     users: &dyn UserStore,
@@ -48,6 +79,9 @@ pub(crate) async fn signed_in_user<'h>(
 ) -> Result<Option<(User, &'h str)>, OAuthError> {
     let Some(secret) = read_cookie(headers, session_cookie_name(config)) else { return Ok(None) };
     let Some(user) = provider.session_user(secret).await? else { return Ok(None) };
+    if provider.is_upstream_subject(&user.id) {
+        return Ok(Some((user, secret)));
+    }
     let current = match users.find_by_id(&user.id).await.map_err(|e| OAuthError::server_error(&e))? {
         Some(current) if users.may_sign_in(&current.id).await.map_err(|e| OAuthError::server_error(&e))? => current,
         _ => {

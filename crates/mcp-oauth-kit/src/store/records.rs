@@ -169,9 +169,10 @@ pub struct IssuedTokens {
     pub refresh: RefreshTokenRecord,
 }
 
-/// A browser's sign-in session at the authorization server: the user signed in with a
-/// password on this browser, which holds the session secret in a cookie. While it lasts, the
-/// login page asks that user only for consent (or, with remembered consent, nothing at all).
+/// A browser's sign-in session at the authorization server: the user signed in on this
+/// browser (with a password, or at the upstream provider), which holds the session secret in a
+/// cookie. While it lasts, the login page asks that user only for consent (or, with remembered
+/// consent, nothing at all).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionRecord {
@@ -181,6 +182,10 @@ pub struct SessionRecord {
     pub subject: String,
     /// The user's name at sign-in time.
     pub username: String,
+    /// The claims of an upstream provider's user at sign-in, which the grants made from the
+    /// session carry (no user store knows that user); empty for a user store's user, whose
+    /// claims are read from the store again.
+    pub claims: Claims,
     /// When the user signed in.
     pub created_at: SystemTime,
     /// When the session ends, whatever happens in between.
@@ -458,7 +463,7 @@ impl IssuedTokens {
 }
 
 impl SessionRecord {
-    /// A session of the user `subject` (`username`), begun at `created_at`.
+    /// A session of the user `subject` (`username`), begun at `created_at`, without claims.
     pub fn new(
         hash: TokenHash,
         subject: impl Into<String>,
@@ -466,7 +471,13 @@ impl SessionRecord {
         created_at: SystemTime,
         expires_at: SystemTime,
     ) -> Self {
-        Self { hash, subject: subject.into(), username: username.into(), created_at, expires_at }
+        Self { hash, subject: subject.into(), username: username.into(), claims: Claims::new(), created_at, expires_at }
+    }
+
+    /// The session with the user's `claims` (see [`SessionRecord::claims`]).
+    pub fn with_claims(mut self, claims: Claims) -> Self {
+        self.claims = claims;
+        self
     }
 }
 

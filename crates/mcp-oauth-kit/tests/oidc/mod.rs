@@ -2,9 +2,11 @@
 //! Certified), run by `tests/oidc-provider/provider.mjs` on a loopback port.
 //!
 //! [`OidcProvider::start`] installs it from the lock file (`npm ci`, once, guarded against
-//! test binaries that start at the same time), starts it, and waits for its discovery document;
-//! dropping the handle kills the process. Without `node` and `npm` it says so loudly and
-//! returns `None`, unless `REQUIRE_OIDC_PROVIDER=1` (CI), where that is a failure.
+//! test binaries that start at the same time), starts it (both through
+//! [`mcp_test_support::oidc_provider`], which the example's browser test shares), and waits
+//! for its discovery document; dropping the handle kills the process. Without `node` and `npm`
+//! it says so loudly and returns `None`, unless `REQUIRE_OIDC_PROVIDER=1` (CI), where that is a
+//! failure.
 //!
 //! The provider has a confidential client (client_secret_basic, the redirect URI given, grant
 //! types authorization_code, refresh_token and client_credentials), a second one whose access
@@ -17,21 +19,20 @@
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use mcp_oauth_kit::auth::AuthProvider;
 use mcp_oauth_kit::{AccessToken, Config, McpServer, ToolDef, ToolError, ToolOutput, Tools};
-use reqwest::StatusCode;
+use mcp_test_support::oidc_provider;
+use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::common::{TestServer, header, rpc_reply, tool_call};
+use crate::common::{Pkce, STATE, TestServer, header, hidden_input, param, rpc_reply, tool_call};
 
 /// The resource of another server, for which the provider also mints tokens.
 pub(crate) const OTHER_RESOURCE: &str = "https://other.example.com/mcp";
@@ -83,67 +84,14 @@ impl Drop for OidcProvider {
     }
 }
 
-fn folder() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("oidc-provider")
-}
-
-fn tool_present(name: &str) -> bool {
-    Command::new(name).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
-}
-
-/// Run `npm ci` once if `node_modules` lacks the provider. A lock directory (`mkdir` is atomic)
-/// keeps concurrent test binaries from installing over each other; a lock older than the
-/// install may take is left by a killed run and is taken over.
-fn install() {
-    let dir = folder();
-    let installed = || dir.join("node_modules").join("oidc-provider").join("package.json").is_file();
-    if installed() {
-        return;
-    }
-    let lock = dir.join(".npm-ci.lock");
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        match std::fs::create_dir(&lock) {
-            Ok(()) => break,
-            Err(_) if installed() => return,
-            Err(_) => {
-                let stale = std::fs::metadata(&lock)
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(300));
-                if stale {
-                    let _ = std::fs::remove_dir(&lock);
-                }
-                assert!(Instant::now() < deadline, "waited too long for another test's npm ci");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
-    }
-    if !installed() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir)
-            .status()
-            .expect("run npm ci");
-        let _ = std::fs::remove_dir(&lock);
-        assert!(status.success(), "npm ci in {} failed", dir.display());
-    } else {
-        let _ = std::fs::remove_dir(&lock);
-    }
-}
-
 impl OidcProvider {
     /// Start a provider, or `None` (after saying so on stderr) when Node.js is not installed
     /// and `REQUIRE_OIDC_PROVIDER` is not `1`.
     pub(crate) async fn start(config: ProviderConfig) -> Option<Self> {
-        if !tool_present("node") || !tool_present("npm") {
-            assert!(
-                std::env::var("REQUIRE_OIDC_PROVIDER").as_deref() != Ok("1"),
-                "REQUIRE_OIDC_PROVIDER=1 but node or npm is missing (apt-get install nodejs npm)"
-            );
-            eprintln!("SKIPPED: node and npm are needed to run the OpenID provider these tests use");
+        if !oidc_provider::node_or_skip() {
             return None;
         }
-        tokio::task::spawn_blocking(install).await.expect("npm ci ran");
+        tokio::task::spawn_blocking(oidc_provider::install).await.expect("npm ci ran");
         let dir = std::env::temp_dir().join(format!("mcp-oidc-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir).expect("a temporary folder");
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
@@ -155,42 +103,20 @@ impl OidcProvider {
     /// Start the process on `self.port` (0 at first) and wait for its discovery document.
     async fn launch(&mut self) {
         let c = &self.config;
-        let stderr = std::fs::File::create(self.dir.join("provider.log")).expect("a log file");
-        let mut child = Command::new("node")
-            .arg("provider.mjs")
-            .current_dir(folder())
-            .env("OIDC_PORT", self.port.to_string())
-            .env("OIDC_RESOURCE", &c.resource)
-            .env("OIDC_CLIENT_ID", &c.client_id)
-            .env("OIDC_CLIENT_SECRET", &c.client_secret)
-            .env("OIDC_REDIRECT_URI", &c.redirect_uri)
-            .env("OIDC_KID", &c.kid)
-            .env("OIDC_KEYS_OUT", self.dir.join("keys.json"))
-            .env("OIDC_ACCESS_TTL", c.access_ttl_secs.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("start node provider.mjs");
-        let stdout = child.stdout.take().expect("its stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(port) = line.strip_prefix("OIDC_PROVIDER_PORT=") {
-                    let _ = tx.send(port.trim().parse::<u16>().ok());
-                }
-            }
-        });
+        let env = [
+            ("OIDC_PORT", self.port.to_string()),
+            ("OIDC_RESOURCE", c.resource.clone()),
+            ("OIDC_CLIENT_ID", c.client_id.clone()),
+            ("OIDC_CLIENT_SECRET", c.client_secret.clone()),
+            ("OIDC_REDIRECT_URI", c.redirect_uri.clone()),
+            ("OIDC_KID", c.kid.clone()),
+            ("OIDC_KEYS_OUT", self.dir.join("keys.json").display().to_string()),
+            ("OIDC_ACCESS_TTL", c.access_ttl_secs.to_string()),
+        ];
+        let log = self.dir.join("provider.log");
+        let (child, port) =
+            tokio::task::spawn_blocking(move || oidc_provider::spawn(&env, &log)).await.expect("the provider started");
         self.child = Some(child);
-        let port = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
-            .await
-            .expect("the reader ran")
-            .ok()
-            .flatten();
-        let Some(port) = port else {
-            let log = std::fs::read_to_string(self.dir.join("provider.log")).unwrap_or_default();
-            panic!("the OpenID provider did not start:\n{log}");
-        };
         self.port = port;
         self.issuer = format!("http://127.0.0.1:{port}");
         let discovery = format!("{}/.well-known/openid-configuration", self.issuer);
@@ -393,4 +319,48 @@ pub(crate) async fn through_provider(browser: &reqwest::Client, url: &str, stop_
         next = follow(&res);
     }
     panic!("no redirect to {stop_at} after 20 steps");
+}
+
+/// A new MCP client's authorization, sent by our login page to the provider: the browser,
+/// the client, its PKCE verifier, and the provider's authorization URL, not yet followed.
+pub(crate) struct ToProvider {
+    pub(crate) browser: reqwest::Client,
+    pub(crate) client_id: String,
+    pub(crate) verifier: String,
+    pub(crate) url: Url,
+}
+
+/// A new MCP client's authorization request in a new browser, through our login page to the
+/// provider: "Continue with Test IdP" beside the password form, or Allow on a page without
+/// passwords. Asserts what every upstream authorization URL carries (PKCE S256, our callback,
+/// a `state` bound to the browser).
+pub(crate) async fn to_provider(server: &TestServer, provider: &OidcProvider) -> ToProvider {
+    let browser = browser();
+    let client_id = server.register_public().await;
+    let Pkce { verifier, challenge } = Pkce::new();
+    let res = browser.get(server.authorize_url(&client_id, &challenge, STATE, &[])).send().await.expect("authorize");
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let res = browser.get(follow(&res)).send().await.expect("the login page");
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.expect("HTML");
+    let request = hidden_input(&html, "request").expect("request");
+    let csrf_token = hidden_input(&html, "csrf_token").expect("csrf_token");
+    let choice = if html.contains(r#"type="password""#) {
+        assert!(html.contains("Continue with Test IdP"), "the upstream beside the password form");
+        ("upstream", "1")
+    } else {
+        assert!(html.contains(r#"value="allow">Continue with Test IdP</button>"#), "the button alone: {html}");
+        ("decision", "allow")
+    };
+    let form = [("request", request.as_str()), ("csrf_token", csrf_token.as_str()), choice];
+    let res = browser.post(server.url("/login")).header("origin", &server.base).form(&form).send().await.expect("POST");
+    assert_eq!(res.status(), StatusCode::FOUND, "the login page sends the browser to the provider");
+    assert!(res.headers().get("set-cookie").is_none(), "no session before the provider has answered");
+    let at_provider = follow(&res);
+    assert!(at_provider.starts_with(&format!("{}/auth?", provider.issuer)), "{at_provider}");
+    let url = Url::parse(&at_provider).expect("a URL");
+    assert_eq!(param(&url, "code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(param(&url, "redirect_uri"), Some(server.url("/oauth/callback")));
+    assert!(param(&url, "state").is_some_and(|s| s.contains('.')), "bound to the browser");
+    ToProvider { browser, client_id, verifier, url }
 }

@@ -150,9 +150,10 @@ impl Launch {
         let mut server = Server { child: Some(child), at: Endpoint::new(port, &self.public_url) };
         server.wait_until_ready().await;
         let connect = format!("Connect an MCP client to {}/mcp", self.public_url);
-        // Printed before the server listens; its reader thread may still be on the way.
-        let stdout = printed.wait_for(START_TIMEOUT, |lines| !lines.is_empty()).await;
-        assert_eq!(stdout.first(), Some(&connect), "stdout: {stdout:?}");
+        // Printed before the server listens (after the upstream provider's line, if any); its
+        // reader thread may still be on the way.
+        let stdout = printed.wait_for(START_TIMEOUT, |lines| lines.contains(&connect)).await;
+        assert!(stdout.contains(&connect), "stdout: {stdout:?}");
         let log = logged.lines();
         assert!(log.iter().any(|l| l.contains(" serving ")), "the serving line: {log:?}");
         assert!(!log.iter().any(|l| l.contains("\x1b[")), "a log into a pipe has no colour codes: {log:?}");

@@ -477,14 +477,16 @@ impl Store for SqlStore {
     }
 
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StoreError> {
+        let claims = serde_json::to_string(&session.claims).map_err(|e| StoreError::Backend(Box::new(e)))?;
         execute!(
             self,
-            concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5)"),
+            concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6)"),
             session.hash.to_hex(),
             session.subject.as_str(),
             session.username.as_str(),
             db_time(session.created_at),
-            db_time(session.expires_at)
+            db_time(session.expires_at),
+            claims.as_str()
         );
         Ok(())
     }

@@ -144,7 +144,7 @@ macro_rules! token_columns {
 }
 macro_rules! session_columns {
     () => {
-        "hash, subject, username, created_at, expires_at"
+        "hash, subject, username, created_at, expires_at, claims"
     };
 }
 macro_rules! mcp_session_columns {
@@ -270,6 +270,7 @@ impl FromRow for SessionRecord {
             username: row.text("username")?,
             created_at: row.time("created_at")?,
             expires_at: row.time("expires_at")?,
+            claims: serde_json::from_str(&row.text("claims")?).map_err(|_| corrupt("claims is not a JSON object"))?,
         })
     }
 }

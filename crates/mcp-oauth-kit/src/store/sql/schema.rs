@@ -12,8 +12,10 @@ const MIGRATION_LOCK_KEY: i64 = 0x6d63_705f_6f61_7574; // "mcp_oaut"
 /// is the dialect's binary type. A version runs once, in the transaction that records it in
 /// the `schema_version` table (so a statement such as `ALTER TABLE … ADD COLUMN` need not be
 /// idempotent). Never edit a released version; add one.
-const MIGRATIONS: &[&[&str]] =
-    &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_V10];
+const MIGRATIONS: &[&[&str]] = &[
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_V10,
+    SCHEMA_V11,
+];
 
 /// A version-1 table of a grant's codes or tokens: the hash, the grant copied into each row,
 /// then the table's own columns (`$own`). The three tables share the first seven.
@@ -196,6 +198,10 @@ const SCHEMA_V10: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS mcp_sessions_grant_id ON mcp_sessions (grant_id)",
     "CREATE INDEX IF NOT EXISTS mcp_sessions_last_used_at ON mcp_sessions (last_used_at)",
 ];
+
+/// Version 11: the claims of an upstream provider's user with their sign-in session
+/// ([`SessionRecord::claims`](crate::store::SessionRecord::claims)).
+const SCHEMA_V11: &[&str] = &["ALTER TABLE sessions ADD COLUMN claims TEXT NOT NULL DEFAULT '{}'"];
 
 impl SqlStore {
     /// Bring the schema up to date, in one transaction that concurrent instances serialise on,
