@@ -31,8 +31,8 @@ use std::io::IsTerminal as _;
 
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::format::{self, Writer};
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, format};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::error::ConfigError;
@@ -88,7 +88,6 @@ impl LogSettings {
         Ok(Self { filter, json, colour: get("NO_COLOR").is_none() })
     }
 }
-
 
 /// An event format that adds `request_id` to the lines of a request: a `request_id=…` field
 /// at the end of a text line, a `"request_id"` member first in a JSON object. [`init`] uses it;
