@@ -75,9 +75,11 @@ impl Router {
     {
         let started = Instant::now();
         let request_id = request_id(req.headers(), peer_is_trusted(&self.state.config, peer.map(|a| a.ip())));
-        // Every line logged while the request is served carries its id (see `logging`).
-        let (mut response, request_id) =
-            request_id::scope(request_id, self.handle_in_scope(req.map(box_body), peer, started)).await;
+        // Every line logged while the request is served carries its id (see `logging`). The
+        // scope gets the request's future pinned where it is made: the future is kilobytes
+        // large, and handing it over by value would copy it.
+        let serve = std::pin::pin!(self.handle_in_scope(req.map(box_body), peer, started));
+        let (mut response, request_id) = request_id::scope(request_id, serve).await;
         response.headers_mut().insert(X_REQUEST_ID, request_id);
         response
     }
@@ -200,8 +202,33 @@ impl Router {
                 }
             }
         }
-        let mut response = match (req.method().clone(), endpoint, oauth) {
-            (_, _, _) if mcp => guard(state, req).await,
+        let mut response = if mcp {
+            guard(state, req).await
+        } else {
+            // Boxed: the endpoints' futures are many and large, and without the box the MCP
+            // path's future, which every request's future holds and moves, would be as large as
+            // the largest of them.
+            Box::pin(self.endpoint(req, endpoint, ip)).await
+        };
+        if let Some(o) = origin.filter(|o| state.origin_allowed(o))
+            && let Ok(v) = HeaderValue::from_str(o)
+        {
+            let h = response.headers_mut();
+            h.insert("access-control-allow-origin", v);
+            h.insert("access-control-expose-headers", HeaderValue::from_static("mcp-session-id, www-authenticate"));
+            h.append(http::header::VARY, HeaderValue::from_static("Origin"));
+        }
+        response
+    }
+
+    /// Answer a request to one of the kit's endpoints besides MCP (`endpoint`, `None` for an
+    /// unknown path), from the client address `ip`.
+    async fn endpoint(&self, req: Request<RequestBody>, endpoint: Option<Endpoint>, ip: &str) -> HttpResponse {
+        let state = &*self.state;
+        let config = &*state.config;
+        let oauth = state.authority.authorization_server();
+        let path = req.uri().path();
+        match (req.method().clone(), endpoint, oauth) {
             (Method::GET, Some(Endpoint::ProtectedResourceMetadata), _) => {
                 let rest = &path[PROTECTED_RESOURCE_METADATA.len()..];
                 if rest.is_empty() || rest.trim_end_matches('/') == config.mcp_path {
@@ -259,16 +286,7 @@ impl Router {
                 text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
             }
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
-        };
-        if let Some(o) = origin.filter(|o| state.origin_allowed(o))
-            && let Ok(v) = HeaderValue::from_str(o)
-        {
-            let h = response.headers_mut();
-            h.insert("access-control-allow-origin", v);
-            h.insert("access-control-expose-headers", HeaderValue::from_static("mcp-session-id, www-authenticate"));
-            h.append(http::header::VARY, HeaderValue::from_static("Origin"));
         }
-        response
     }
 
     fn preflight(&self, origin: Option<&str>) -> HttpResponse {
