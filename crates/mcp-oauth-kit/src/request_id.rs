@@ -123,6 +123,7 @@ mod tests {
         assert!(counter(&b) > counter(&a), "{a:?} then {b:?}");
     }
 
+    #[cfg(feature = "logging")]
     #[tokio::test]
     async fn the_current_id_is_the_scopes_and_none_outside() {
         assert_eq!(with_current(|id| id.map(str::to_owned)), None);
