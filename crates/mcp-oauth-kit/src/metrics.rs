@@ -38,7 +38,7 @@
 //! | `mcp_http_request_duration_seconds` (histogram) | `route` |
 //! | `mcp_tool_calls_total` (counter) | `tool` (`unknown` for a name not registered), `outcome` (`ok`, `error`, `invalid_arguments`, `unknown_tool`, `denied`); tools of a [`Tools`](crate::Tools) registry, not of an `rmcp_handler` |
 //! | `mcp_tokens_total` (counter) | `event` (`issued`, `refreshed`, `revoked`) |
-//! | `mcp_sign_ins_total` (counter) | `outcome` (`succeeded`, `failed`, `throttled`) |
+//! | `mcp_sign_ins_total` (counter) | `method` (`password`, `upstream`), `outcome` (`succeeded`, `failed`, `throttled`; an upstream sign-in `failed` when the provider answered an error, the user cancelled there included, or its answer was refused) |
 //! | `mcp_rate_limit_rejections_total` (counter) | `limit` (`oauth_endpoints`, `sign_in`) |
 //! | `mcp_store_operation_duration_seconds` (histogram) | `operation` (a [`Store`](crate::store::Store) method's name) |
 //! | `mcp_sessions` (gauge) | none: the MCP sessions this server holds bindings for |
@@ -116,12 +116,21 @@ pub(crate) enum TokenEvent {
     Revoked,
 }
 
-/// The outcome of a password sign-in.
+/// The outcome of a sign-in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SignIn {
     Succeeded,
     Failed,
     Throttled,
+}
+
+/// Where the user signed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SignInMethod {
+    /// With a password, on our login page.
+    Password,
+    /// At the upstream identity provider, back through `/oauth/callback`.
+    Upstream,
 }
 
 /// Which limit refused a request.
@@ -278,14 +287,24 @@ pub(crate) fn token(event: TokenEvent) {
     count("mcp_tokens_total", "event", event);
 }
 
-/// A password sign-in's outcome.
-pub(crate) fn sign_in(outcome: SignIn) {
+/// A sign-in's outcome.
+pub(crate) fn sign_in(method: SignInMethod, outcome: SignIn) {
+    if !enabled() {
+        return;
+    }
+    let method = match method {
+        SignInMethod::Password => "password",
+        SignInMethod::Upstream => "upstream",
+    };
     let outcome = match outcome {
         SignIn::Succeeded => "succeeded",
         SignIn::Failed => "failed",
         SignIn::Throttled => "throttled",
     };
-    count("mcp_sign_ins_total", "outcome", outcome);
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!("mcp_sign_ins_total", "method" => method, "outcome" => outcome).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (method, outcome);
 }
 
 /// A request refused by a rate limit.

@@ -401,26 +401,44 @@ impl OidcProvider {
     /// The provider's authorization URL for one sign-in (OpenID Connect Core §3.1.2.1, or
     /// RFC 6749 §4.1.1 without `nonce` for a plain OAuth 2.0 provider, and without `scope`
     /// when there are none to ask for).
-    pub(crate) fn authorization_url(&self, redirect_uri: &str, state: &str, nonce: &str, challenge: &str) -> String {
+    pub(crate) fn authorization_url(&self, request: &AuthorizationRequest<'_>) -> String {
         let mut url = self.authorization_endpoint.clone();
         let mut query = url.query_pairs_mut();
         query.extend_pairs([
             ("response_type", "code"),
             ("client_id", self.client_id.as_str()),
-            ("redirect_uri", redirect_uri),
-            ("state", state),
-            ("code_challenge", challenge),
+            ("redirect_uri", request.redirect_uri),
+            ("state", request.state),
+            ("code_challenge", request.challenge),
             ("code_challenge_method", "S256"),
         ]);
         if !self.scopes.is_empty() {
             query.append_pair("scope", &self.scopes);
         }
         if matches!(self.identity, Identity::IdToken { .. }) {
-            query.append_pair("nonce", nonce);
+            query.append_pair("nonce", request.nonce);
+        }
+        // OpenID Connect's; a plain OAuth 2.0 provider ignores a parameter it does not know.
+        if request.prompt_login {
+            query.append_pair("prompt", "login");
         }
         drop(query);
         url.into()
     }
+}
+
+/// What one sign-in sends the browser to the provider with.
+pub(crate) struct AuthorizationRequest<'a> {
+    /// Our callback, as registered at the provider.
+    pub(crate) redirect_uri: &'a str,
+    /// Bound to the browser and the pending authorization.
+    pub(crate) state: &'a str,
+    /// Sent to an OpenID provider only, which puts it in the id_token.
+    pub(crate) nonce: &'a str,
+    /// The PKCE S256 challenge.
+    pub(crate) challenge: &'a str,
+    /// Ask the provider to authenticate the user even if it has a session (`prompt=login`).
+    pub(crate) prompt_login: bool,
 }
 
 /// The user store of a server whose users all sign in upstream: nobody has a password.

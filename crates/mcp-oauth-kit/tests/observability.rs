@@ -119,7 +119,7 @@ async fn a_sign_in_and_a_tool_call_move_the_counters_without_a_client_id_in_any_
 
     let (exposition, after) = scrape(&server.client, metrics).await;
     let moved = |name: &str, labels: &[(&str, &str)]| value(&after, name, labels) - value(&before, name, labels);
-    assert!(moved("mcp_sign_ins_total", &[("outcome", "succeeded")]) >= 1.0, "{exposition}");
+    assert!(moved("mcp_sign_ins_total", &[("method", "password"), ("outcome", "succeeded")]) >= 1.0, "{exposition}");
     assert!(moved("mcp_tokens_total", &[("event", "issued")]) >= 1.0, "{exposition}");
     assert!(moved("mcp_tool_calls_total", &[("tool", "whoami"), ("outcome", "ok")]) >= 1.0, "{exposition}");
     assert!(moved("mcp_tool_calls_total", &[("tool", "unknown"), ("outcome", "unknown_tool")]) >= 1.0, "{exposition}");
@@ -138,7 +138,7 @@ async fn a_sign_in_and_a_tool_call_move_the_counters_without_a_client_id_in_any_
     for leaked in [tokens.client_id.as_str(), &client_id, tokens.access.as_str(), "alice", made_up, odd_path] {
         assert!(!exposition.contains(leaked), "{leaked:?} in the exposition");
     }
-    let allowed = ["route", "status", "tool", "outcome", "event", "limit", "operation", "le", "quantile"];
+    let allowed = ["route", "status", "tool", "method", "outcome", "event", "limit", "operation", "le", "quantile"];
     for s in &after {
         for k in s.labels.keys() {
             assert!(allowed.contains(&k.as_str()), "unexpected label {k} on {}", s.name);
@@ -178,6 +178,7 @@ async fn readyz_says_whether_the_store_answers_and_probes_need_no_public_host() 
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let res = probe("/readyz").await.expect("GET");
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers().get("retry-after").map(|v| v.as_bytes()), Some(&b"1"[..]), "when to ask again");
     assert_eq!(res.text().await.expect("body"), "store unavailable\n");
     assert_eq!(probe("/healthz").await.expect("GET").status(), StatusCode::OK, "the process is still up");
 

@@ -12,12 +12,14 @@
 mod common;
 mod oidc;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use common::{Pkce, REDIRECT_URI, STATE, TestServer, hidden_input, param, rpc_reply};
 use mcp_oauth_kit::auth::UpstreamTokenKey;
+use mcp_oauth_kit::store::{MemoryStore, Store};
 use mcp_oauth_kit::upstream::OidcProvider as Upstream;
-use mcp_oauth_kit::{AccessToken, McpServer, Password, StaticUserStore, ToolDef, ToolError, Tools};
+use mcp_oauth_kit::{AccessToken, Config, McpServer, Password, StaticUserStore, ToolDef, ToolError, Tools};
 use oidc::{AtProvider, OidcProvider, ProviderConfig, browser, call_caller, follow, through_provider};
 use reqwest::{Response, StatusCode, Url};
 use serde_json::{Value, json};
@@ -27,14 +29,15 @@ use tokio::net::TcpListener;
 /// demo users' password form when `with_passwords`. `None` when Node.js is missing and not
 /// required.
 async fn start(with_passwords: bool) -> Option<(TestServer, OidcProvider)> {
-    start_with(move |_| with_passwords.then(common::users), None).await
+    start_with(move |_| with_passwords.then(common::users), |_| {}, Arc::new(MemoryStore::new())).await
 }
 
-/// [`start`] with the user store that `users` makes for the provider's issuer, if any, and
-/// with `key`, the provider's tokens kept for the tools.
+/// [`start`] with the user store that `users` makes for the provider's issuer, if any, the
+/// configuration adjusted by `tweak`, over `store`.
 async fn start_with(
     users: impl FnOnce(&str) -> Option<StaticUserStore> + Send + 'static,
-    key: Option<UpstreamTokenKey>,
+    tweak: impl FnOnce(&mut Config) + Send + 'static,
+    store: Arc<dyn Store>,
 ) -> Option<(TestServer, OidcProvider)> {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
@@ -48,11 +51,11 @@ async fn start_with(
     let users = users(upstream.issuer());
     let server = TestServer::launch_on(listener, move |mut config| {
         config.stateless = true;
-        config.upstream_token_key = key;
+        tweak(&mut config);
         let tools = Tools::new()
             .tool(ToolDef::new("caller", "Describe the caller").handler(oidc::caller))
             .tool(ToolDef::new("upstream", "The caller's upstream access token").handler(upstream_token));
-        let builder = McpServer::builder(config).upstream(upstream).tools(tools);
+        let builder = McpServer::builder(config).upstream(upstream).tools(tools).store(store);
         match users {
             Some(users) => builder.user_store(users),
             None => builder,
@@ -202,7 +205,11 @@ async fn the_provider_user_reaches_the_tool_and_a_replayed_callback_gets_nothing
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_key_the_tool_gets_the_provider_token_which_ends_with_our_grant() {
     let key = UpstreamTokenKey::from_bytes([7; 32]);
-    let Some((server, provider)) = start_with(|_| None, Some(key)).await else { return };
+    let Some((server, provider)) =
+        start_with(|_| None, |c| c.upstream_token_key = Some(key), Arc::new(MemoryStore::new())).await
+    else {
+        return;
+    };
     let at = to_callback(&server, &provider, AtProvider::SignIn).await;
     let tokens = redeem(&server, &at).await;
     let access = tokens["access_token"].as_str().expect("an access token");
@@ -361,23 +368,119 @@ async fn a_provider_that_is_down_or_a_user_who_cancels_gets_our_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_user_cannot_take_an_upstream_users_subject() {
+    let store = Arc::new(MemoryStore::new());
     let Some((server, provider)) = start_with(
         |issuer| {
             let impostor =
                 StaticUserStore::new().with_user(&format!("{issuer}#u-carol"), "mallory", &Password::new("pw-1"));
             Some(impostor.expect("a user store"))
         },
-        None,
+        |_| {},
+        store.clone(),
     )
     .await
     else {
         return;
     };
+    let carol = format!("{}#u-carol", provider.issuer);
     let client_id = server.register_public().await;
     let auth = server.authorize_url(&client_id, &Pkce::new().challenge, STATE, &[]);
     let res = server.login(&auth, "mallory", "pw-1").await.expect_err("no code for the impostor");
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR, "the user store's mistake, not the user's");
+
+    // Nor a consent remembered in carol's name, which would skip her consent page later.
+    let web = "https://app.example.com/callback";
+    let reg = json!({"client_name": "Web app", "redirect_uris": [web], "token_endpoint_auth_method": "none"});
+    let web_client = server.register(reg).await["client_id"].as_str().expect("client_id").to_owned();
+    let auth = server.authorize_url(&web_client, &Pkce::new().challenge, STATE, &[("redirect_uri", web)]);
+    let page = server.open_login(&auth).await;
+    assert!(page.html.contains(r#"name="remember""#), "the web app's consent may be remembered: {}", page.html);
+    let mut form = page.form("mallory", "pw-1", "allow");
+    form.push(("remember".to_owned(), "1".to_owned()));
+    let res = server.post_login(&form, page.cookie.as_deref()).await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let remembered = store.consent(&carol, &web_client, SystemTime::now()).await.expect("the store");
+    assert!(remembered.is_none(), "the impostor's consent was kept under carol's subject");
     // Carol herself still signs in upstream.
     let at = to_callback(&server, &provider, AtProvider::SignIn).await;
     redeem(&server, &at).await;
+}
+
+/// Sign-ins at the provider are counted in `mcp_sign_ins_total` beside password ones: one
+/// that came back with a user, and one that the user cancelled there.
+#[cfg(feature = "metrics")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_at_the_provider_are_counted() {
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
+    let Some((server, provider)) =
+        start_with(|_| None, move |c| c.metrics_addr = Some(metrics), Arc::new(MemoryStore::new())).await
+    else {
+        return;
+    };
+    let count = |outcome: &'static str| {
+        let client = server.client.clone();
+        async move {
+            let res = client.get(format!("http://{metrics}/metrics")).send().await.expect("GET /metrics");
+            let text = res.text().await.expect("the exposition");
+            let series = format!(r#"mcp_sign_ins_total{{method="upstream",outcome="{outcome}"}} "#);
+            text.lines().find_map(|l| l.strip_prefix(&series)).map_or(0.0, |v| v.parse::<f64>().expect("a number"))
+        }
+    };
+    let (succeeded, failed) = (count("succeeded").await, count("failed").await);
+
+    redeem(&server, &to_callback(&server, &provider, AtProvider::SignIn).await).await;
+    let cancelled = to_callback(&server, &provider, AtProvider::Cancel).await;
+    assert_eq!(open(&cancelled.browser, &cancelled.callback).await.status(), StatusCode::FORBIDDEN);
+
+    assert!(count("succeeded").await > succeeded, "the sign-in that came back with a user");
+    assert!(count("failed").await > failed, "the sign-in cancelled at the provider");
+}
+
+/// "Not you?" on the consent page of a browser signed in upstream: the sign-in page's
+/// "Continue with …" then asks the provider to sign the user in again (`prompt=login`), where
+/// the provider's own session would otherwise sign the same user in without a question.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_you_makes_the_provider_ask_who_signs_in() {
+    let Some((server, provider)) = start(true).await else { return };
+    let at = to_callback(&server, &provider, AtProvider::SignIn).await;
+    redeem(&server, &at).await;
+
+    let client_id = server.register_public().await;
+    let (_, res) = authorize_in(&server, &at.browser, &client_id, REDIRECT_URI).await;
+    let html = res.text().await.expect("HTML");
+    assert!(html.contains("Signed in as <strong>carol</strong>") && html.contains("Not you?"), "{html}");
+    let request = hidden_input(&html, "request").expect("request");
+    let url = server.url(&format!("/login?request={request}&prompt=login"));
+    let html = at.browser.get(url).send().await.expect("GET /login").text().await.expect("HTML");
+    assert!(html.contains(r#"type="password""#) && html.contains(r#"name="prompt" value="login""#), "{html}");
+    let csrf_token = hidden_input(&html, "csrf_token").expect("csrf_token");
+
+    // Where the provider's first page is, for the upstream form posted with `extra` fields.
+    let continue_with = |extra: &'static [(&'static str, &'static str)]| {
+        let mut form = vec![("request", request.clone()), ("csrf_token", csrf_token.clone()), ("upstream", "1".into())];
+        form.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let (browser, login) = (at.browser.clone(), server.url("/login"));
+        let (origin, callback) = (server.base.clone(), server.url("/oauth/callback"));
+        async move {
+            let res = browser.post(login).header("origin", origin).form(&form).send().await.expect("POST /login");
+            let mut next = follow(&res);
+            assert_eq!(param(&Url::parse(&next).expect("a URL"), "prompt").as_deref(), extra.first().map(|(_, v)| *v));
+            for _ in 0..10 {
+                if next.starts_with(&callback) {
+                    return None;
+                }
+                let res = browser.get(&next).send().await.expect("GET at the provider");
+                if !res.status().is_redirection() {
+                    return Some(res.text().await.expect("a page"));
+                }
+                next = follow(&res);
+            }
+            panic!("no page and no callback after 10 redirects");
+        }
+    };
+    // Without the prompt the provider's session answers at once, straight back to us…
+    assert_eq!(continue_with(&[]).await, None, "the provider's session signs carol in silently");
+    // …with it, the provider asks who signs in.
+    let page = continue_with(&[("prompt", "login")]).await.expect("the provider's sign-in page");
+    assert!(page.contains(r#"name="prompt" value="login""#), "{page}");
 }

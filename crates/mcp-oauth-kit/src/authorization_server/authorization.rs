@@ -137,12 +137,23 @@ impl OAuthServer {
         csrf_token: &str,
         user: &User,
     ) -> Result<String, OAuthError> {
+        self.check_local_user(user)?;
+        self.issue_code(handle, csrf_token, user, None).await
+    }
+
+    /// Refuse a user store's user whose id has the form of an upstream user's subject: what
+    /// they did would be kept, and trusted, under that upstream user's name. Call it before
+    /// anything is stored for `user`.
+    ///
+    /// # Errors
+    /// `server_error`: the user store's mistake, not the user's.
+    pub(crate) fn check_local_user(&self, user: &User) -> Result<(), OAuthError> {
         if self.is_upstream_subject(&user.id) {
             let e =
                 format!("the user store's user id {} has the form of an upstream user's subject", Escaped(&user.id));
             return Err(OAuthError::server_error(&e));
         }
-        self.issue_code(handle, csrf_token, user, None).await
+        Ok(())
     }
 
     /// The user of this browser's sign-in session approved: issue a code; returns the URL to

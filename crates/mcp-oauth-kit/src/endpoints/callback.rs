@@ -33,9 +33,10 @@ use crate::endpoints::session_cookie::begin_session;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::escaped::Escaped;
 use crate::http_util::{Form, HttpResponse, redirect};
+use crate::metrics::{self, SignIn, SignInMethod};
 use crate::oauth_messages::LoginContext;
 use crate::secret::{ct_eq_str, pkce_s256};
-use crate::upstream::{OidcProvider, Pending};
+use crate::upstream::{AuthorizationRequest, OidcProvider, Pending};
 use crate::user_store::User;
 
 /// The callback's path, under the public URL: the redirect URI registered at the provider.
@@ -78,11 +79,25 @@ pub(crate) fn chosen(form: &Form, ctx: &LoginContext) -> bool {
 }
 
 /// Send the browser to the provider for the pending authorization `handle`, which the user
-/// approved on our page (the caller checked the form's token and origin).
-pub(crate) fn start(upstream: &OidcProvider, config: &Config, handle: &str, browser: &Browser) -> HttpResponse {
+/// approved on our page (the caller checked the form's token and origin); with `prompt_login`
+/// the provider must ask who the user is even if it has a session.
+pub(crate) fn start(
+    upstream: &OidcProvider,
+    config: &Config,
+    handle: &str,
+    browser: &Browser,
+    prompt_login: bool,
+) -> HttpResponse {
     let binding = Binding::new(browser, handle);
     let challenge = pkce_s256(&binding.verifier);
-    let url = upstream.authorization_url(&config.url(CALLBACK_PATH), &binding.state, &binding.nonce, &challenge);
+    let request = AuthorizationRequest {
+        redirect_uri: &config.url(CALLBACK_PATH),
+        state: &binding.state,
+        nonce: &binding.nonce,
+        challenge: &challenge,
+        prompt_login,
+    };
+    let url = upstream.authorization_url(&request);
     tracing::info!(issuer = %Escaped(upstream.issuer()), "sign-in continues at the upstream provider");
     redirect(&url)
 }
@@ -125,6 +140,7 @@ pub(crate) async fn callback(oauth: &OAuthServer, config: &Config, headers: &Hea
         let described: String =
             form.get("error_description").unwrap_or("").chars().take(MAX_DESCRIPTION_CHARS).collect();
         tracing::info!(error = %Escaped(error), "the upstream provider returned an error");
+        metrics::sign_in(SignInMethod::Upstream, SignIn::Failed);
         let e = if error == "access_denied" {
             OAuthError::new(OAuthErrorCode::AccessDenied, format!("the sign-in at {name} was cancelled or refused"))
         } else {
@@ -140,9 +156,11 @@ pub(crate) async fn callback(oauth: &OAuthServer, config: &Config, headers: &Hea
     };
     if !iss_ok {
         tracing::warn!("upstream callback refused: wrong or missing iss");
+        metrics::sign_in(SignInMethod::Upstream, SignIn::Failed);
         return page(StatusCode::BAD_REQUEST, OAuthError::invalid_request("the sign-in response names another issuer"));
     }
     let Some(code) = form.get("code") else {
+        metrics::sign_in(SignInMethod::Upstream, SignIn::Failed);
         return page(StatusCode::BAD_REQUEST, OAuthError::invalid_request("the sign-in response has no code"));
     };
     let pending = Pending {
@@ -156,6 +174,7 @@ pub(crate) async fn callback(oauth: &OAuthServer, config: &Config, headers: &Hea
         Ok(sign_in) => sign_in,
         Err(e) => {
             tracing::warn!(issuer = %Escaped(upstream.issuer()), error = %e, "upstream sign-in failed");
+            metrics::sign_in(SignInMethod::Upstream, SignIn::Failed);
             let e = OAuthError::new(OAuthErrorCode::AccessDenied, format!("the sign-in at {name} failed: {e}"));
             return page(StatusCode::BAD_GATEWAY, e);
         }
@@ -164,6 +183,7 @@ pub(crate) async fn callback(oauth: &OAuthServer, config: &Config, headers: &Hea
     match oauth.complete_upstream_authorization(handle, &ctx.csrf_token, sign_in).await {
         Ok(location) => {
             tracing::info!(subject = %Escaped(&user.id), "user signed in upstream and approved");
+            metrics::sign_in(SignInMethod::Upstream, SignIn::Succeeded);
             let mut res = redirect(&location);
             begin_session(oauth, config, headers, &user, &mut res).await;
             res

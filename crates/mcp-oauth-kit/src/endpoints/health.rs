@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
-use crate::http_util::{HttpResponse, text};
+use crate::http_util::{HttpResponse, set_retry_after, text};
 use crate::store::Store;
 
 /// How long `/readyz` waits for the store before it answers 503.
@@ -34,12 +34,15 @@ impl Readiness {
         Self { store, last: tokio::sync::Mutex::new(None) }
     }
 
-    /// `GET /readyz`: 200 when the store answered a read within 2 s, 503 otherwise.
+    /// `GET /readyz`: 200 when the store answered a read within 2 s, 503 otherwise, with
+    /// `Retry-After` set to when the store is checked again.
     pub(crate) async fn readyz(&self) -> HttpResponse {
         if self.store_answers().await {
             text(StatusCode::OK, "ready\n")
         } else {
-            text(StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
+            let mut res = text(StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n");
+            set_retry_after(&mut res, REUSE_FOR);
+            res
         }
     }
 

@@ -32,7 +32,7 @@ use crate::endpoints::session_cookie::{begin_session, session_cookie, session_co
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::escaped::Escaped;
 use crate::http_util::{Form, HttpResponse, has_content_type, redirect, set_retry_after};
-use crate::metrics::{self, Limit, SignIn};
+use crate::metrics::{self, Limit, SignIn, SignInMethod};
 use crate::rate_limit::{Limits, SignInAttempt};
 use crate::secret::{Password, ct_eq_str, derived_token};
 use crate::user_store::{User, UserStore};
@@ -124,20 +124,17 @@ pub(crate) async fn show(
         Ok(ctx) => ctx,
         Err(e) => return page_error(StatusCode::BAD_REQUEST, e),
     };
-    // "Not you?": the password page, whoever is signed in.
-    let signed_in = if form.get("prompt") == Some("login") {
-        Ok(None)
-    } else {
-        signed_in_user(provider, users, config, headers).await
-    };
+    // "Not you?": the sign-in page, whoever is signed in.
+    let another_account = form.get("prompt") == Some("login");
+    let signed_in = if another_account { Ok(None) } else { signed_in_user(provider, users, config, headers).await };
     let browser = Browser::known_or_new(config, headers);
     let (user, secret) = match signed_in {
         Ok(Some(found)) => found,
         Ok(None) => {
             let failed = after_wrong_credentials(config, headers, &browser, handle, form.get("failed"));
             let page = match &failed {
-                Some(username) => Page::SignIn { username, error: Some(WRONG_CREDENTIALS) },
-                None => Page::SignIn { username: "", error: None },
+                Some(username) => Page::SignIn { username, error: Some(WRONG_CREDENTIALS), another_account },
+                None => Page::SignIn { username: "", error: None, another_account },
             };
             return page_response(config, &ctx, handle, &browser, &page, StatusCode::OK);
         }
@@ -151,7 +148,7 @@ pub(crate) async fn show(
             #[cfg(feature = "jwt")]
             if let Some(upstream) = super::callback::for_new_tokens(provider, &user) {
                 if browser.set_cookie.is_none() {
-                    return super::callback::start(upstream, config, handle, &browser);
+                    return super::callback::start(upstream, config, handle, &browser, false);
                 }
                 let logout_token = derived_token(LOGOUT_PURPOSE, secret);
                 let page = Page::Consent { user: &user, logout_token: &logout_token };
@@ -227,7 +224,8 @@ pub(crate) async fn submit(
     if let Some(upstream) = provider.upstream()
         && super::callback::chosen(&form, &ctx)
     {
-        return super::callback::start(upstream, config, handle, &browser);
+        let prompt_login = form.get("prompt") == Some("login");
+        return super::callback::start(upstream, config, handle, &browser, prompt_login);
     }
     // The pending request's own token, which the provider checks again.
     let csrf = ctx.csrf_token.as_str();
@@ -275,7 +273,7 @@ pub(crate) async fn submit(
                     if remember && let Err(e) = provider.remember_consent(handle, &user.id).await {
                         return page_error(StatusCode::SERVICE_UNAVAILABLE, e);
                     }
-                    return super::callback::start(upstream, config, handle, &browser);
+                    return super::callback::start(upstream, config, handle, &browser, false);
                 }
                 let res = approve(provider, handle, csrf, &user, remember, config, Approval::FromSession).await;
                 if res.status() == StatusCode::FOUND {
@@ -285,7 +283,8 @@ pub(crate) async fn submit(
             }
             // The session ended while the page was open: ask for the password, count nothing.
             None => {
-                let page = Page::SignIn { username: "", error: Some("Your sign-in has ended. Sign in again.") };
+                let error = Some("Your sign-in has ended. Sign in again.");
+                let page = Page::SignIn { username: "", error, another_account: false };
                 let mut res = page_response(config, &ctx, handle, &browser, &page, StatusCode::UNAUTHORIZED);
                 if let Some(clear) = session_cookie(config, None) {
                     res.headers_mut().append(SET_COOKIE, clear);
@@ -301,7 +300,7 @@ pub(crate) async fn submit(
         Ok(SignInAttempt::Allowed(attempt)) => attempt,
         Ok(SignInAttempt::Limited(retry)) => {
             tracing::warn!(%ip, "sign-in throttled after repeated failures");
-            metrics::sign_in(SignIn::Throttled);
+            metrics::sign_in(SignInMethod::Password, SignIn::Throttled);
             metrics::rate_limited(Limit::SignIn);
             let secs = retry.as_secs().max(1);
             let e =
@@ -322,7 +321,7 @@ pub(crate) async fn submit(
     };
     let Some(user) = user else {
         tracing::info!(%ip, "sign-in failed: wrong username or password");
-        metrics::sign_in(SignIn::Failed);
+        metrics::sign_in(SignInMethod::Password, SignIn::Failed);
         return match provider.record_failed_login(handle).await {
             Ok(true) => wrong_credentials(config, &browser, handle, username),
             Ok(false) => page_error(
@@ -353,7 +352,7 @@ pub(crate) async fn submit(
         return res;
     }
     tracing::info!(subject = %Escaped(&user.id), "user signed in and approved");
-    metrics::sign_in(SignIn::Succeeded);
+    metrics::sign_in(SignInMethod::Password, SignIn::Succeeded);
     begin_session(provider, config, headers, &user, &mut res).await;
     res
 }
@@ -379,6 +378,12 @@ async fn approve(
     how: Approval,
 ) -> HttpResponse {
     let page_error = |status, e: OAuthError| error_page(status, &config.server_name, &e);
+    // Before the consent is remembered, which would otherwise be kept under that subject.
+    if let Approval::WithPassword = how
+        && let Err(e) = provider.check_local_user(user)
+    {
+        return page_error(StatusCode::INTERNAL_SERVER_ERROR, e);
+    }
     if remember && let Err(e) = provider.remember_consent(handle, &user.id).await {
         return page_error(StatusCode::SERVICE_UNAVAILABLE, e);
     }

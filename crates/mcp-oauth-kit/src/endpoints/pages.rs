@@ -54,24 +54,45 @@ const ACCOUNT: &str = r#"<div class="account">
 /// Enter in the password field still submits the password form.
 const UPSTREAM_FORM: &str = r#"<form method="post" action="/login" class="upstream">
     <input type="hidden" name="request" value="{{request}}">
-    <input type="hidden" name="csrf_token" value="{{csrf_token}}">
+    <input type="hidden" name="csrf_token" value="{{csrf_token}}">{{prompt}}
     <button type="submit" name="upstream" value="1">Continue with {{upstream}}</button>
   </form>"#;
 
 /// What the sign-in page shows instead of credentials when all users sign in upstream; its
 /// Allow button then reads "Continue with …" and continues there.
-const UPSTREAM_ONLY: &str = r#"<p class="signed-in">Sign in with your <strong>{{upstream}}</strong> account.</p>"#;
+const UPSTREAM_ONLY: &str =
+    r#"<p class="signed-in">Sign in with your <strong>{{upstream}}</strong> account.</p>{{prompt}}"#;
+
+/// In the form that continues at the upstream provider after "Not you?": the provider is
+/// asked to sign the user in again (`prompt=login`), not to reuse its own session, which is
+/// most likely the account the user just said is not theirs.
+const PROMPT_LOGIN: &str = r#"
+    <input type="hidden" name="prompt" value="login">"#;
 
 /// The sign-in page's credential fields and what follows its form, for the sign-in methods
-/// `ctx` offers.
-fn sign_in_methods(ctx: &LoginContext, fields: String, request: &str, form_token: &str) -> (String, String) {
+/// `ctx` offers; `another_account` after "Not you?".
+fn sign_in_methods(
+    ctx: &LoginContext,
+    fields: String,
+    request: &str,
+    form_token: &str,
+    another_account: bool,
+) -> (String, String) {
+    let prompt = if another_account { PROMPT_LOGIN } else { "" };
     match ctx.upstream.as_deref().map(escape_html) {
         None => (fields, String::new()),
-        Some(name) if !ctx.passwords => (fill(UPSTREAM_ONLY, &[("upstream", &name)]), String::new()),
+        Some(name) if !ctx.passwords => {
+            (fill(UPSTREAM_ONLY, &[("upstream", &name), ("prompt", prompt)]), String::new())
+        }
         Some(name) => {
             let form = fill(
                 UPSTREAM_FORM,
-                &[("upstream", &name), ("request", request), ("csrf_token", &escape_html(form_token))],
+                &[
+                    ("upstream", &name),
+                    ("request", request),
+                    ("csrf_token", &escape_html(form_token)),
+                    ("prompt", prompt),
+                ],
             );
             (fields, form)
         }
@@ -103,8 +124,9 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
 
 /// Which page to render for a pending authorization.
 pub(crate) enum Page<'a> {
-    /// Username and password, with what was typed and what went wrong.
-    SignIn { username: &'a str, error: Option<&'a str> },
+    /// Username and password (or the upstream provider), with what was typed and what went
+    /// wrong; `another_account` when the user came by "Not you?".
+    SignIn { username: &'a str, error: Option<&'a str>, another_account: bool },
     /// Allow or deny only, for the user signed in on this browser.
     Consent { user: &'a User, logout_token: &'a str },
 }
@@ -128,7 +150,7 @@ fn render(config: &Config, ctx: &LoginContext, handle: &str, form_token: &str, p
         _ => "Allow".to_owned(),
     };
     let (title, heading, fields, error, account, footer) = match page {
-        Page::SignIn { username, error } => {
+        Page::SignIn { username, error, another_account } => {
             let (username_focus, password_state) = match error {
                 Some(_) => ("", r#" aria-invalid="true" aria-describedby="login-error" autofocus"#),
                 None => (" autofocus", ""),
@@ -141,7 +163,7 @@ fn render(config: &Config, ctx: &LoginContext, handle: &str, form_token: &str, p
                     ("password_state", password_state),
                 ],
             );
-            let (fields, account) = sign_in_methods(ctx, fields, &request, form_token);
+            let (fields, account) = sign_in_methods(ctx, fields, &request, form_token, *another_account);
             (
                 if error.is_some() { "Error: Sign in" } else { "Sign in" },
                 format!("Sign in to {server_name}"),
@@ -316,7 +338,13 @@ mod tests {
     fn the_page_escapes_client_supplied_text() {
         let config = Config::new("http://127.0.0.1:1").expect("valid");
         let ctx = context("<script>alert(1)</script>", true);
-        let page = render(&config, &ctx, "h", "tok", &Page::SignIn { username: "\"><img>", error: None });
+        let page = render(
+            &config,
+            &ctx,
+            "h",
+            "tok",
+            &Page::SignIn { username: "\"><img>", error: None, another_account: false },
+        );
         assert!(!page.contains("<script>alert"));
         assert!(page.contains("&lt;script&gt;"));
         assert!(!page.contains("\"><img>"));
@@ -331,7 +359,13 @@ mod tests {
     fn text_put_into_the_page_is_not_filled_again() {
         let config = Config::new("http://127.0.0.1:1").expect("valid");
         let ctx = context("{{csrf_token}} {{request}}", false);
-        let page = render(&config, &ctx, "the-handle", "tok", &Page::SignIn { username: "{{username}}", error: None });
+        let page = render(
+            &config,
+            &ctx,
+            "the-handle",
+            "tok",
+            &Page::SignIn { username: "{{username}}", error: None, another_account: false },
+        );
         assert!(page.contains("{{csrf_token}} {{request}}"), "the client's name, as it is");
         assert_eq!(page.matches("value=\"tok\"").count(), 1, "the token only where it belongs");
         assert_eq!(fill("a {{x}} {{y}} {{", &[("x", "{{y}}")]), "a {{y}} {{y}} {{");
@@ -340,7 +374,7 @@ mod tests {
     #[test]
     fn the_remember_checkbox_is_offered_only_when_allowed_and_never_checked() {
         let config = Config::new("http://127.0.0.1:1").expect("valid");
-        let sign_in = Page::SignIn { username: "", error: None };
+        let sign_in = Page::SignIn { username: "", error: None, another_account: false };
         let page = render(&config, &context("App", true), "h", "tok", &sign_in);
         assert!(
             page.contains(r#"name="remember""#) && page.contains("Remember this decision for <strong>App</strong>")
@@ -353,7 +387,7 @@ mod tests {
     #[test]
     fn the_upstream_sign_in_is_offered_beside_or_instead_of_passwords() {
         let config = Config::new("http://127.0.0.1:1").expect("valid");
-        let sign_in = Page::SignIn { username: "", error: None };
+        let sign_in = Page::SignIn { username: "", error: None, another_account: false };
         let mut ctx = context("App", false);
         ctx.upstream = Some("<Acme>".into());
         let page = render(&config, &ctx, "h", "tok", &sign_in);
@@ -366,6 +400,24 @@ mod tests {
         assert!(!page.contains(r#"type="password""#) && !page.contains(r#"name="upstream""#));
         assert!(page.contains("Sign in with your <strong>&lt;Acme&gt;</strong> account."), "{page}");
         assert!(page.contains(r#"value="allow">Continue with &lt;Acme&gt;</button>"#), "{page}");
+        assert!(!page.contains(r#"name="prompt""#), "the provider's session may answer: {page}");
+    }
+
+    /// After "Not you?" the form that continues at the provider asks it to sign the user in
+    /// again, in both layouts; the password form does not carry it.
+    #[test]
+    fn after_not_you_the_provider_is_asked_to_sign_in_again() {
+        let config = Config::new("http://127.0.0.1:1").expect("valid");
+        let sign_in = Page::SignIn { username: "", error: None, another_account: true };
+        let mut ctx = context("App", false);
+        ctx.upstream = Some("Acme".into());
+        let page = render(&config, &ctx, "h", "tok", &sign_in);
+        let prompt = page.find(r#"<input type="hidden" name="prompt" value="login">"#).expect("the prompt");
+        let upstream_form = page.find(r#"class="upstream""#).expect("the upstream form");
+        assert!(prompt > upstream_form && page.matches(r#"name="prompt""#).count() == 1, "{page}");
+        ctx.passwords = false;
+        let page = render(&config, &ctx, "h", "tok", &sign_in);
+        assert_eq!(page.matches(r#"<input type="hidden" name="prompt" value="login">"#).count(), 1, "{page}");
     }
 
     #[test]
@@ -383,7 +435,13 @@ mod tests {
     }
 
     fn sign_in(config: &Config, error: Option<&str>) -> String {
-        render(config, &context("App", false), "h", "tok", &Page::SignIn { username: "alice", error })
+        render(
+            config,
+            &context("App", false),
+            "h",
+            "tok",
+            &Page::SignIn { username: "alice", error, another_account: false },
+        )
     }
 
     /// The head every page shares: phones lay it out at their width, search engines skip it.

@@ -204,6 +204,8 @@ impl OidcProvider {
 mod tests {
     use serde_json::json;
 
+    use crate::upstream::AuthorizationRequest;
+
     use super::*;
 
     fn info(value: Value) -> Map<String, Value> {
@@ -229,7 +231,14 @@ mod tests {
     #[test]
     fn the_github_preset_asks_for_no_nonce_and_scopes_its_subjects() {
         let github = OidcProvider::github("id", "secret").expect("the preset");
-        let url = github.authorization_url("https://mcp.example.com/oauth/callback", "s", "n", "c");
+        let request = AuthorizationRequest {
+            redirect_uri: "https://mcp.example.com/oauth/callback",
+            state: "s",
+            nonce: "n",
+            challenge: "c",
+            prompt_login: false,
+        };
+        let url = github.authorization_url(&request);
         assert!(url.starts_with("https://github.com/login/oauth/authorize?"), "{url}");
         assert!(
             !url.contains("nonce") && url.contains("code_challenge_method=S256") && url.contains("scope=read%3Auser")
