@@ -36,12 +36,14 @@
 //! opt-level = 3
 //! ```
 //!
-//! Five Cargo features are on by default: `sqlite` and `postgres` (the [`SqlStore`]
+//! Seven Cargo features are on by default: `sqlite` and `postgres` (the [`SqlStore`]
 //! backends, which [`open_store`] opens from a URL), `cimd` (Client ID Metadata Documents:
-//! clients whose id is an `https` URL, fetched over HTTPS), and `jwt` and `introspection`
-//! (the verifiers of tokens from another authorization server, section 7). `default-features = false` keeps
-//! the state in [`MemoryStore`] or a [`Store`] of your own, refuses `https` client ids and
-//! compiles a much smaller tree; turn back on the one database you use.
+//! clients whose id is an `https` URL, fetched over HTTPS), `jwt` and `introspection` (the
+//! verifiers of tokens from another authorization server, section 7, and `jwt` also for
+//! sign-in at an upstream provider), `metrics` (Prometheus metrics when `METRICS_ADDR` is set)
+//! and `logging` ([`logging::init`]). `default-features = false` keeps the state in
+//! [`MemoryStore`] or a [`Store`] of your own, refuses `https` client ids and compiles a much
+//! smaller tree; turn back on what you use.
 //!
 //! ## 2. Say who may sign in
 //! The login page asks a [`UserStore`]. [`StaticUserStore`] holds a fixed list (demos, tests,
