@@ -71,6 +71,14 @@ pub struct Config {
     /// (with several instances on one database, each sweeps). Zero is not an interval:
     /// [`Config::from_env`] rejects it, and the sweeper takes a zero set in code as the default.
     pub sweep_interval: Duration,
+    /// How long a request waits for one store operation before it fails (503 with
+    /// `Retry-After`, or an MCP error): a query stuck behind a lock, or a database that
+    /// stopped answering without closing the connection, would otherwise hold the request, and
+    /// the client, for good. Default 15 seconds, above the pools' own limits for getting a
+    /// connection (3 s on PostgreSQL, 10 s on SQLite), which report an unreachable database
+    /// first. The sweeper's operations and `revoke_all` are not bounded. Zero turns the bound
+    /// off.
+    pub store_timeout: Duration,
     /// How long a registered client that no user has signed in to yet is kept. Anyone may
     /// register (RFC 7591), so registrations nothing ever used would otherwise pile up for
     /// good; the sweeper deletes them once they are this old and no sign-in for them is in
@@ -204,6 +212,7 @@ impl std::fmt::Debug for Config {
             session_ttl,
             consent_ttl,
             sweep_interval,
+            store_timeout,
             unused_client_ttl,
             max_login_attempts,
             login_failures_per_user_and_ip,
@@ -249,6 +258,7 @@ impl std::fmt::Debug for Config {
             .field("session_ttl", session_ttl)
             .field("consent_ttl", consent_ttl)
             .field("sweep_interval", sweep_interval)
+            .field("store_timeout", store_timeout)
             .field("unused_client_ttl", unused_client_ttl)
             .field("max_login_attempts", max_login_attempts)
             .field("login_failures_per_user_and_ip", login_failures_per_user_and_ip)
@@ -313,6 +323,7 @@ impl Config {
             session_ttl: Duration::from_secs(12 * 3600),
             consent_ttl: Duration::from_secs(90 * 24 * 3600),
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            store_timeout: Duration::from_secs(15),
             unused_client_ttl: Duration::from_secs(24 * 3600),
             max_login_attempts: 5,
             login_failures_per_user_and_ip: 5,

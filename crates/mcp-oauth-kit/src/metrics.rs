@@ -50,7 +50,6 @@
 mod exporter;
 #[cfg(feature = "metrics")]
 pub(crate) mod listener;
-pub(crate) mod timed_store;
 
 use std::collections::HashMap;
 #[cfg(feature = "metrics")]

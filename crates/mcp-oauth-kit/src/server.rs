@@ -281,8 +281,8 @@ impl McpServerBuilder {
         }
         let config = Arc::new(config);
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
-        // Times each store operation while metrics are on; a relaxed load a call otherwise.
-        let store: Arc<dyn Store> = Arc::new(crate::metrics::timed_store::TimedStore(store));
+        // Times each store operation while metrics are on, and bounds those of requests.
+        let store: Arc<dyn Store> = Arc::new(crate::store::timed::TimedStore::new(store, config.store_timeout));
         let verified = Arc::new(VerifiedCache::new(config.token_cache_ttl));
         #[cfg(feature = "jwt")]
         let (users, upstream) = match (self.users, self.upstream) {

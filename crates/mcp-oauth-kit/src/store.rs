@@ -48,6 +48,7 @@ mod open;
 mod records;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+pub(crate) mod timed;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

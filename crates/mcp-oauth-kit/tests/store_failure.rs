@@ -8,7 +8,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::failing_store::{Failing, FailingStore};
 use common::{LoginPage, TestServer, Tokens, header, initialize_request, location, oauth_error, param};
@@ -18,10 +18,20 @@ use serde_json::json;
 /// A server over a failing store (healthy for now) with a signed-in user, a registered client
 /// and a sign-in page left open. Verified tokens are not cached, so the guard asks the store.
 async fn signed_in(oauth_requests_per_minute: u32) -> (Arc<FailingStore>, TestServer, Tokens, LoginPage) {
+    signed_in_with(oauth_requests_per_minute, None).await
+}
+
+/// [`signed_in`], with requests waiting at most `store_timeout` for each store operation when
+/// given (`Config::store_timeout`'s default otherwise).
+async fn signed_in_with(
+    oauth_requests_per_minute: u32,
+    store_timeout: Option<Duration>,
+) -> (Arc<FailingStore>, TestServer, Tokens, LoginPage) {
     let store = Arc::new(FailingStore::default());
     let server = TestServer::start_with_store(store.clone(), move |mut c| {
         c.token_cache_ttl = Duration::ZERO;
         c.oauth_requests_per_minute = oauth_requests_per_minute;
+        c.store_timeout = store_timeout.unwrap_or(c.store_timeout);
         c
     })
     .await;
@@ -133,4 +143,44 @@ async fn the_oauth_rate_limiter_fails_closed() {
     store.set_failing(Failing::Nothing);
     assert_eq!(server.register_raw(&registration).await.status(), StatusCode::CREATED);
     assert_eq!(server.refresh(&tokens.client_id, &tokens.refresh).await.status(), StatusCode::OK);
+}
+
+/// The store stops answering (a query stuck on a lock, a database gone silent): each request
+/// fails once `Config::store_timeout` has passed, in its endpoint's shape, rather than being
+/// held for good; then everything works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_store_stuck_each_request_fails_after_the_bound() {
+    let bound = Duration::from_secs(1);
+    let test = async {
+        let (store, server, tokens, page) = signed_in_with(0, Some(bound)).await;
+        store.set_failing(Failing::Hanging);
+        let waited = |started: Instant, what: &str| {
+            let waited = started.elapsed();
+            assert!(waited >= bound && waited < bound * 4, "{what} answered after {waited:?}");
+        };
+
+        let started = Instant::now();
+        assert_guard_unavailable(&server.mcp(Some(&tokens.access), &initialize_request(), None).await);
+        waited(started, "POST /mcp");
+        let registration = json!({ "client_name": "Stuck", "redirect_uris": [common::REDIRECT_URI] });
+        let started = Instant::now();
+        assert_unavailable_json(server.register_raw(&registration).await, "POST /register").await;
+        waited(started, "POST /register");
+        let started = Instant::now();
+        assert_unavailable_json(server.refresh(&tokens.client_id, &tokens.refresh).await, "refresh").await;
+        waited(started, "refresh at /token");
+        let started = Instant::now();
+        let form = page.form("alice", "password123", "allow");
+        assert_unavailable_page(server.post_login(&form, page.cookie.as_deref()).await, "POST /login").await;
+        waited(started, "POST /login");
+
+        store.set_failing(Failing::Nothing);
+        let res = server.mcp(Some(&tokens.access), &initialize_request(), None).await;
+        assert_eq!(res.status(), StatusCode::OK, "the token from before works");
+        let res = server.post_login(&form, page.cookie.as_deref()).await;
+        assert_eq!(res.status(), StatusCode::FOUND, "the sign-in page from before works");
+        assert_eq!(server.refresh(&tokens.client_id, &tokens.refresh).await.status(), StatusCode::OK);
+    };
+    // Without the bound the first request never returns: fail rather than hang.
+    tokio::time::timeout(Duration::from_secs(60), test).await.expect("a request was held past the bound");
 }

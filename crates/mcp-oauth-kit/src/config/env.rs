@@ -22,6 +22,7 @@ impl Config {
     /// | `SESSION_TTL_SECS` | sign-in session lifetime at the authorization server (0 = no sessions, no remembered consent) | 43200 |
     /// | `CONSENT_TTL_SECS` | lifetime of a remembered consent (0 = never remember) | 7776000 |
     /// | `SWEEP_INTERVAL_SECS` | how often expired state is dropped ([`Config::sweep_interval`]) | 60 |
+    /// | `STORE_TIMEOUT_SECS` | how long a request waits for one store operation ([`Config::store_timeout`]; 0 = no bound) | 15 |
     /// | `UNUSED_CLIENT_TTL_SECS` | how long a registration no user signed in to is kept (0 = for good) | 86400 |
     /// | `ALLOWED_HOSTS` | extra `Host` values, comma-separated | none |
     /// | `ALLOWED_ORIGINS` | extra browser origins, comma-separated | none |
@@ -123,6 +124,9 @@ impl Config {
         }
         if let Some(v) = get("SWEEP_INTERVAL_SECS") {
             config.sweep_interval = parse_secs("SWEEP_INTERVAL_SECS", &v)?;
+        }
+        if let Some(v) = get("STORE_TIMEOUT_SECS") {
+            config.store_timeout = parse_secs_or_zero("STORE_TIMEOUT_SECS", &v)?;
         }
         if let Some(v) = get("UNUSED_CLIENT_TTL_SECS") {
             config.unused_client_ttl = parse_secs_or_zero("UNUSED_CLIENT_TTL_SECS", &v)?;
@@ -267,6 +271,7 @@ mod tests {
         assert!(c.trusted_proxies.is_empty());
         assert_eq!((c.token_requests_per_ip_per_minute, c.token_requests_per_client_per_minute), (3000, 1200));
         assert_eq!((c.login_failures_per_user_and_ip, c.login_failures_per_user, c.login_failures_per_ip), (5, 20, 20));
+        assert_eq!(c.store_timeout, Duration::from_secs(15));
         let c = Config::from_lookup(env(&[
             ("TRUSTED_PROXIES", "203.0.113.0/24, 10.0.0.2,2001:db8::/32"),
             ("TOKEN_RATE_LIMIT_PER_MINUTE", "6000"),
@@ -276,6 +281,7 @@ mod tests {
             ("LOGIN_FAILURES_PER_IP", "40"),
             ("LOGIN_FAILURE_WINDOW_SECS", "600"),
             ("TOKEN_CACHE_TTL_SECS", "0"),
+            ("STORE_TIMEOUT_SECS", "4"),
         ]))
         .expect("valid");
         let shown: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
@@ -284,6 +290,9 @@ mod tests {
         assert_eq!((c.login_failures_per_user_and_ip, c.login_failures_per_user, c.login_failures_per_ip), (3, 50, 40));
         assert_eq!(c.login_failure_window, Duration::from_secs(600));
         assert!(c.token_cache_ttl.is_zero());
+        assert_eq!(c.store_timeout, Duration::from_secs(4));
+        let e = Config::from_lookup(env(&[("STORE_TIMEOUT_SECS", "soon")])).expect_err("not seconds");
+        assert!(e.to_string().contains("STORE_TIMEOUT_SECS"), "{e}");
     }
 
     #[test]
