@@ -563,6 +563,12 @@ async fn not_you_signs_in_someone_else() {
     let page = browser.open(&not_you.replace("&amp;", "&")).await.page();
     assert!(page.asks_password(), "the session is ignored");
     assert!(!page.html.contains("Signed in as"));
+    // A typo on the way: the sign-in page again, with its error, not alice's consent page.
+    let res = browser.submit(&page, &[("username", "bob"), ("password", "hunter3")], "allow").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "a wrong password");
+    let page = browser.open(location(&res).as_str()).await.page();
+    assert!(page.asks_password() && !page.html.contains("Signed in as"), "{}", page.html);
+    assert!(page.html.contains(r#"role="alert""#), "the error is shown: {}", page.html);
     let callback = browser.sign_in(&page, "bob", "hunter2", false).await;
     redeems_as(&server, &req, &callback, "bob").await;
 

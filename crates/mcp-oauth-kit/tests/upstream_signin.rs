@@ -484,3 +484,29 @@ async fn not_you_makes_the_provider_ask_who_signs_in() {
     let page = continue_with(&[("prompt", "login")]).await.expect("the provider's sign-in page");
     assert!(page.contains(r#"name="prompt" value="login""#), "{page}");
 }
+
+/// On a server whose users all sign in upstream, the consent page of a browser signed in
+/// there stands on the sign-in session like the password layout's: Allow issues the code (no
+/// second trip to the provider) and "Remember" is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_passwords_the_consent_page_stands_on_the_sign_in_session() {
+    let Some((server, provider)) = start(false).await else { return };
+    let carol = format!("{}#u-carol", provider.issuer);
+    let at = to_callback(&server, &provider, AtProvider::SignIn).await;
+    redeem(&server, &at).await;
+
+    let web = "https://app.example.com/callback";
+    let reg = json!({"client_name": "Web app", "redirect_uris": [web], "token_endpoint_auth_method": "none"});
+    let client_id = server.register(reg).await["client_id"].as_str().expect("client_id").to_owned();
+    let (verifier, res) = authorize_in(&server, &at.browser, &client_id, web).await;
+    let html = res.text().await.expect("HTML");
+    assert!(html.contains("Signed in as <strong>carol</strong>") && html.contains(r#"name="remember""#), "{html}");
+    assert!(!html.contains(r#"name="upstream""#), "the consent page is not a sign-in page: {html}");
+    let res = allow(&server, &at.browser, &html, true).await;
+    let tokens = tokens_from(&server, &client_id, web, &verifier, res).await;
+    assert_eq!(seen_with(&server, &tokens).await["subject"], json!(carol));
+
+    // Remembered: the same client again goes straight back with a code.
+    let (verifier, res) = authorize_in(&server, &at.browser, &client_id, web).await;
+    tokens_from(&server, &client_id, web, &verifier, res).await;
+}

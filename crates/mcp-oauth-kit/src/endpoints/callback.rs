@@ -34,7 +34,6 @@ use crate::error::{OAuthError, OAuthErrorCode};
 use crate::escaped::Escaped;
 use crate::http_util::{Form, HttpResponse, redirect};
 use crate::metrics::{self, SignIn, SignInMethod};
-use crate::oauth_messages::LoginContext;
 use crate::secret::{ct_eq_str, pkce_s256};
 use crate::upstream::{AuthorizationRequest, OidcProvider, Pending};
 use crate::user_store::User;
@@ -72,10 +71,11 @@ pub(crate) fn for_new_tokens<'a>(oauth: &'a OAuthServer, user: &User) -> Option<
     oauth.upstream().filter(|_| oauth.keeps_upstream_tokens() && oauth.is_upstream_subject(&user.id))
 }
 
-/// Whether the login form asks for the upstream sign-in: its "Continue with …" button, or
-/// "Allow" on a page without passwords.
-pub(crate) fn chosen(form: &Form, ctx: &LoginContext) -> bool {
-    form.get("upstream").is_some() || (!ctx.passwords && form.get("decision") == Some("allow"))
+/// Whether the login form asks for the upstream sign-in: the "Continue with …" form beside the
+/// password form, or "Allow" on the sign-in page without passwords (both carry `upstream`; the
+/// consent-only page of a signed-in user does not, and its Allow stands on the session).
+pub(crate) fn chosen(form: &Form) -> bool {
+    form.get("upstream").is_some() && form.get("decision") != Some("deny")
 }
 
 /// Send the browser to the provider for the pending authorization `handle`, which the user

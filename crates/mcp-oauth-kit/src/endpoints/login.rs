@@ -124,14 +124,21 @@ pub(crate) async fn show(
         Ok(ctx) => ctx,
         Err(e) => return page_error(StatusCode::BAD_REQUEST, e),
     };
-    // "Not you?": the sign-in page, whoever is signed in.
-    let another_account = form.get("prompt") == Some("login");
-    let signed_in = if another_account { Ok(None) } else { signed_in_user(provider, users, config, headers).await };
     let browser = Browser::known_or_new(config, headers);
+    let failed = after_wrong_credentials(config, headers, &browser, handle, form.get("failed"));
+    // "Not you?", and its sign-in page again after a wrong password there (the redirect does
+    // not carry the prompt): the sign-in page, whoever is signed in. Otherwise a wrong password
+    // would land on the consent page of the user who was not you.
+    let has_session = read_cookie(headers, session_cookie_name(config)).is_some();
+    let another_account = form.get("prompt") == Some("login") || (failed.is_some() && has_session);
+    let signed_in = if another_account || failed.is_some() {
+        Ok(None)
+    } else {
+        signed_in_user(provider, users, config, headers).await
+    };
     let (user, secret) = match signed_in {
         Ok(Some(found)) => found,
         Ok(None) => {
-            let failed = after_wrong_credentials(config, headers, &browser, handle, form.get("failed"));
             let page = match &failed {
                 Some(username) => Page::SignIn { username, error: Some(WRONG_CREDENTIALS), another_account },
                 None => Page::SignIn { username: "", error: None, another_account },
@@ -222,7 +229,7 @@ pub(crate) async fn submit(
     };
     #[cfg(feature = "jwt")]
     if let Some(upstream) = provider.upstream()
-        && super::callback::chosen(&form, &ctx)
+        && super::callback::chosen(&form)
     {
         let prompt_login = form.get("prompt") == Some("login");
         return super::callback::start(upstream, config, handle, &browser, prompt_login);
@@ -234,7 +241,10 @@ pub(crate) async fn submit(
     // and stands on the browser's session, which takes a real submission of our own page.
     let with_credentials = form.get_raw("username").is_some() || form.get_raw("password").is_some();
     let has_session_cookie = read_cookie(headers, session_cookie_name(config)).is_some();
-    let session_post = !with_credentials && has_session_cookie;
+    // A sign-in page (with credentials, or the upstream's) never stands on the session: its
+    // Deny after "Not you?" is not the signed-in user's decision.
+    let sign_in_page = with_credentials || form.get("upstream").is_some();
+    let session_post = !sign_in_page && has_session_cookie;
     if session_post && origin != Submission::SameOrigin {
         return foreign_post(config);
     }

@@ -60,8 +60,9 @@ const UPSTREAM_FORM: &str = r#"<form method="post" action="/login" class="upstre
 
 /// What the sign-in page shows instead of credentials when all users sign in upstream; its
 /// Allow button then reads "Continue with …" and continues there.
-const UPSTREAM_ONLY: &str =
-    r#"<p class="signed-in">Sign in with your <strong>{{upstream}}</strong> account.</p>{{prompt}}"#;
+/// Its hidden `upstream` field tells this sign-in page's Allow from the consent-only page's.
+const UPSTREAM_ONLY: &str = r#"<p class="signed-in">Sign in with your <strong>{{upstream}}</strong> account.</p>
+    <input type="hidden" name="upstream" value="1">{{prompt}}"#;
 
 /// In the form that continues at the upstream provider after "Not you?": the provider is
 /// asked to sign the user in again (`prompt=login`), not to reuse its own session, which is
@@ -397,7 +398,8 @@ mod tests {
         assert_eq!(page.matches(r#"name="csrf_token" value="tok""#).count(), 2, "both forms carry the token");
         ctx.passwords = false;
         let page = render(&config, &ctx, "h", "tok", &sign_in);
-        assert!(!page.contains(r#"type="password""#) && !page.contains(r#"name="upstream""#));
+        assert!(!page.contains(r#"type="password""#) && !page.contains(r#"class="upstream""#));
+        assert_eq!(page.matches(r#"<input type="hidden" name="upstream" value="1">"#).count(), 1, "{page}");
         assert!(page.contains("Sign in with your <strong>&lt;Acme&gt;</strong> account."), "{page}");
         assert!(page.contains(r#"value="allow">Continue with &lt;Acme&gt;</button>"#), "{page}");
         assert!(!page.contains(r#"name="prompt""#), "the provider's session may answer: {page}");

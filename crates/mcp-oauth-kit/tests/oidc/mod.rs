@@ -345,14 +345,14 @@ pub(crate) async fn to_provider(server: &TestServer, provider: &OidcProvider) ->
     let html = res.text().await.expect("HTML");
     let request = hidden_input(&html, "request").expect("request");
     let csrf_token = hidden_input(&html, "csrf_token").expect("csrf_token");
-    let choice = if html.contains(r#"type="password""#) {
+    let mut form = vec![("request", request.as_str()), ("csrf_token", csrf_token.as_str()), ("upstream", "1")];
+    if html.contains(r#"type="password""#) {
         assert!(html.contains("Continue with Test IdP"), "the upstream beside the password form");
-        ("upstream", "1")
     } else {
         assert!(html.contains(r#"value="allow">Continue with Test IdP</button>"#), "the button alone: {html}");
-        ("decision", "allow")
-    };
-    let form = [("request", request.as_str()), ("csrf_token", csrf_token.as_str()), choice];
+        assert!(html.contains(r#"<input type="hidden" name="upstream" value="1">"#), "in its form: {html}");
+        form.push(("decision", "allow"));
+    }
     let res = browser.post(server.url("/login")).header("origin", &server.base).form(&form).send().await.expect("POST");
     assert_eq!(res.status(), StatusCode::FOUND, "the login page sends the browser to the provider");
     assert!(res.headers().get("set-cookie").is_none(), "no session before the provider has answered");
