@@ -15,6 +15,16 @@ use serde_json::{Map, Value};
 /// The claims of a user or token: a JSON object.
 pub type Claims = Map<String, Value>;
 
+/// Claims as `{"email": [redacted], …}` in a `Debug`: which there are, not what they say
+/// (an email address, groups: personal data that has no place in a log).
+pub(crate) struct ClaimNames<'a>(pub(crate) &'a Claims);
+
+impl std::fmt::Debug for ClaimNames<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.0.keys().map(|name| (name, crate::secret::Redacted))).finish()
+    }
+}
+
 /// The most a user's claims may take as JSON (16 KiB). They are stored with every code and token
 /// of a grant and copied into every verified request: a sign-in or refresh whose user store
 /// hands over more fails with `server_error` (the cause is logged), rather than fill the store.

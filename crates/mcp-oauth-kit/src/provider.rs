@@ -13,9 +13,8 @@ use async_trait::async_trait;
 use rmcp::RoleServer;
 use rmcp::service::RequestContext;
 
-use crate::claims::{ClaimError, Claims};
+use crate::claims::{ClaimError, ClaimNames, Claims};
 use crate::error::StoreError;
-use crate::secret::Redacted;
 use crate::tools::ToolError;
 use crate::upstream_tokens::{UpstreamAccessToken, UpstreamLink};
 
@@ -74,15 +73,6 @@ impl std::fmt::Debug for TokenClaims {
             .field("claims", &claim_names)
             .field("grant_id", grant_id)
             .finish()
-    }
-}
-
-/// Claims as `{"email": [redacted], …}`: which there are, not what they say.
-struct ClaimNames<'a>(&'a Claims);
-
-impl std::fmt::Debug for ClaimNames<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map().entries(self.0.keys().map(|name| (name, Redacted))).finish()
     }
 }
 

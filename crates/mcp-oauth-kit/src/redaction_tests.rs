@@ -24,7 +24,13 @@ async fn debug_never_prints_a_secret() {
     let phc = hash_password(&password).expect("hash");
     let users = StaticUserStore::new().with_user_hash("u-1", "carol", &phc).expect("a PHC hash");
 
-    let grant = Grant::new("g-1", "u-1", "carol", "c-1", vec!["mcp".into()], "https://mcp.example.com/mcp");
+    // Claims are personal data (an email address here): named, never shown.
+    let mut claims = crate::claims::Claims::new();
+    claims.insert("email".into(), SECRET.into());
+    let mut grant = Grant::new("g-1", "u-1", "carol", "c-1", vec!["mcp".into()], "https://mcp.example.com/mcp");
+    grant.claims = claims.clone();
+    let mut user = crate::User::new("u-1", "carol");
+    user.claims = claims.clone();
     let mut client = ClientRecord::new("c-1", "client_secret_basic", vec!["https://app/cb".into()], vec![], UNIX_EPOCH);
     client.secret_hash = Some(digest);
     let pending = PendingAuthorization::new(digest, "c-1", "https://app/cb", "c".repeat(43), "r", SECRET, UNIX_EPOCH);
@@ -62,7 +68,12 @@ async fn debug_never_prints_a_secret() {
         ("MemoryStore", format!("{store:?}")),
         ("CodeRecord", format!("{:?}", CodeRecord::new(digest, grant.clone(), "https://app/cb", "c", UNIX_EPOCH))),
         ("IssuedTokens", format!("{tokens:?}")),
-        ("SessionRecord", format!("{:?}", SessionRecord::new(digest, "u-1", "carol", UNIX_EPOCH, UNIX_EPOCH))),
+        (
+            "SessionRecord",
+            format!("{:?}", SessionRecord::new(digest, "u-1", "carol", UNIX_EPOCH, UNIX_EPOCH).with_claims(claims)),
+        ),
+        ("Grant", format!("{grant:?}")),
+        ("User", format!("{user:?}")),
         ("AlreadyRotated", format!("{rotation:?}")),
         ("McpServerBuilder", builder_shown),
         ("McpServer", format!("{server:?}")),

@@ -9,13 +9,13 @@ use std::sync::{Arc, OnceLock};
 use argon2::password_hash::PasswordHash;
 use async_trait::async_trait;
 
-use crate::claims::Claims;
+use crate::claims::{ClaimNames, Claims};
 use crate::error::UserStoreError;
 use crate::password::{dummy_hash, hash_password, verify_password_async};
 use crate::secret::Password;
 
-/// A user who can sign in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A user who can sign in. Its `Debug` names the claims without their values.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct User {
     /// A stable, unique identifier: the `subject` of the tokens issued for this user. It must
@@ -28,6 +28,13 @@ pub struct User {
     /// At most [`MAX_CLAIMS_BYTES`](crate::claims::MAX_CLAIMS_BYTES) as JSON, or the sign-in
     /// fails. The kit reads them again from [`UserStore::find_by_id`] at each refresh.
     pub claims: Claims,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self { id, username, claims } = self;
+        f.debug_struct("User").field("id", id).field("username", username).field("claims", &ClaimNames(claims)).finish()
+    }
 }
 
 impl User {

@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use crate::claims::Claims;
+use crate::claims::{ClaimNames, Claims};
 use crate::secret::TokenHash;
 
 /// A client registered through RFC 7591 dynamic registration.
@@ -30,8 +30,8 @@ pub struct ClientRecord {
 }
 
 /// What a signed-in user granted a client: shared by the code and every token issued from it.
-/// Revoking the grant revokes them all.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Revoking the grant revokes them all. Its `Debug` names the claims without their values.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Grant {
     /// Random identifier of this grant (the "token family").
@@ -172,8 +172,8 @@ pub struct IssuedTokens {
 /// A browser's sign-in session at the authorization server: the user signed in on this
 /// browser (with a password, or at the upstream provider), which holds the session secret in a
 /// cookie. While it lasts, the login page asks that user only for consent (or, with remembered
-/// consent, nothing at all).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// consent, nothing at all). Its `Debug` names the claims without their values.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionRecord {
     /// SHA-256 of the session secret (the cookie's value).
@@ -526,5 +526,36 @@ impl UpstreamTokenRecord {
             refreshing_until: None,
             expires_at: grant.expires_at,
         }
+    }
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured, so that a new field has to be placed here (and redacted if personal).
+        let Self { grant_id, subject, username, client_id, scopes, resource, expires_at, claims } = self;
+        f.debug_struct("Grant")
+            .field("grant_id", grant_id)
+            .field("subject", subject)
+            .field("username", username)
+            .field("client_id", client_id)
+            .field("scopes", scopes)
+            .field("resource", resource)
+            .field("expires_at", expires_at)
+            .field("claims", &ClaimNames(claims))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self { hash, subject, username, claims, created_at, expires_at } = self;
+        f.debug_struct("SessionRecord")
+            .field("hash", hash)
+            .field("subject", subject)
+            .field("username", username)
+            .field("claims", &ClaimNames(claims))
+            .field("created_at", created_at)
+            .field("expires_at", expires_at)
+            .finish()
     }
 }
