@@ -510,3 +510,47 @@ async fn without_passwords_the_consent_page_stands_on_the_sign_in_session() {
     let (verifier, res) = authorize_in(&server, &at.browser, &client_id, web).await;
     tokens_from(&server, &client_id, web, &verifier, res).await;
 }
+
+/// A round trip to the provider from carol's sign-in session (her provider tokens are kept, so
+/// a new grant goes back there) when the provider's own session has meanwhile become dave's, on
+/// a shared computer: our callback refuses dave, with no code, instead of a grant for someone
+/// whom nobody asked, made on carol's consent page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_trip_from_a_sign_in_session_refuses_another_user() {
+    let key = UpstreamTokenKey::from_bytes([7; 32]);
+    let tweak = move |c: &mut Config| c.upstream_token_key = Some(key);
+    let Some((server, provider)) = start_with(|_| None, tweak, Arc::new(MemoryStore::new())).await else { return };
+    let at = to_callback(&server, &provider, AtProvider::SignIn).await;
+    redeem(&server, &at).await;
+
+    // Dave signs in at the provider in this browser, by "Not you?", and leaves it there.
+    let client_id = server.register_public().await;
+    let (_, res) = authorize_in(&server, &at.browser, &client_id, REDIRECT_URI).await;
+    let html = res.text().await.expect("HTML");
+    let request = hidden_input(&html, "request").expect("request");
+    let url = server.url(&format!("/login?request={request}&prompt=login"));
+    let html = at.browser.get(url).send().await.expect("GET /login").text().await.expect("HTML");
+    let csrf_token = hidden_input(&html, "csrf_token").expect("csrf_token");
+    let form = [
+        ("request", request.as_str()),
+        ("csrf_token", &csrf_token),
+        ("upstream", "1"),
+        ("prompt", "login"),
+        ("decision", "allow"),
+    ];
+    let res = at.browser.post(server.url("/login")).header("origin", &server.base).form(&form).send().await;
+    let to_provider = follow(&res.expect("POST /login"));
+    through_provider(&at.browser, &to_provider, &server.url("/oauth/callback"), AtProvider::SignInAs("u-dave")).await;
+
+    // Carol's session, a new client: Allow goes to the provider, which answers for dave.
+    let client_id = server.register_public().await;
+    let (_, res) = authorize_in(&server, &at.browser, &client_id, REDIRECT_URI).await;
+    let html = res.text().await.expect("HTML");
+    assert!(html.contains("Signed in as <strong>carol</strong>"), "{html}");
+    let res = allow(&server, &at.browser, &html, false).await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let callback =
+        through_provider(&at.browser, &follow(&res), &server.url("/oauth/callback"), AtProvider::SignInAs("u-dave"))
+            .await;
+    assert_error_page(open(&at.browser, &callback).await, StatusCode::FORBIDDEN, "another account").await;
+}

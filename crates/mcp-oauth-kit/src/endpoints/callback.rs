@@ -26,10 +26,10 @@
 use http::{HeaderMap, StatusCode};
 
 use crate::authorization_server::OAuthServer;
-use crate::browser::Browser;
+use crate::browser::{Browser, read_cookie};
 use crate::config::Config;
 use crate::endpoints::pages::error_page;
-use crate::endpoints::session_cookie::begin_session;
+use crate::endpoints::session_cookie::{begin_session, session_cookie_name};
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::escaped::Escaped;
 use crate::http_util::{Form, HttpResponse, redirect};
@@ -53,8 +53,14 @@ struct Binding {
 }
 
 impl Binding {
-    fn new(browser: &Browser, handle: &str) -> Self {
-        let mac = browser.derived(&format!("upstream-state/{handle}"));
+    /// The binding of a sign-in of whoever signs in at the provider (`as_user` `None`), or of
+    /// the round trip of the user `as_user` signed in on this browser, whom the provider must
+    /// sign in again.
+    fn new(browser: &Browser, handle: &str, as_user: Option<&str>) -> Self {
+        let mac = match as_user {
+            None => browser.derived(&format!("upstream-state/{handle}")),
+            Some(subject) => browser.derived(&format!("upstream-state/{handle}/as/{subject}")),
+        };
         Self {
             // Handles are base64url, without a `.`.
             state: format!("{handle}.{mac}"),
@@ -78,24 +84,40 @@ pub(crate) fn chosen(form: &Form) -> bool {
     form.get("upstream").is_some() && form.get("decision") != Some("deny")
 }
 
+/// Whom the provider is to sign in.
+#[derive(Clone, Copy)]
+pub(crate) enum Who<'a> {
+    /// Whoever signs in there; the provider may answer from a session of its own.
+    Anyone,
+    /// Whoever signs in there, asked even if the provider has a session (after "Not you?").
+    AnyoneAskedAgain,
+    /// The user with this subject, signed in on this browser and back for tokens of a new
+    /// grant: the callback refuses anyone else, whom the provider's own session may have
+    /// become meanwhile (a shared computer).
+    SignedIn(&'a str),
+}
+
 /// Send the browser to the provider for the pending authorization `handle`, which the user
-/// approved on our page (the caller checked the form's token and origin); with `prompt_login`
-/// the provider must ask who the user is even if it has a session.
+/// approved on our page (the caller checked the form's token and origin).
 pub(crate) fn start(
     upstream: &OidcProvider,
     config: &Config,
     handle: &str,
     browser: &Browser,
-    prompt_login: bool,
+    who: Who<'_>,
 ) -> HttpResponse {
-    let binding = Binding::new(browser, handle);
+    let as_user = match who {
+        Who::SignedIn(subject) => Some(subject),
+        Who::Anyone | Who::AnyoneAskedAgain => None,
+    };
+    let binding = Binding::new(browser, handle, as_user);
     let challenge = pkce_s256(&binding.verifier);
     let request = AuthorizationRequest {
         redirect_uri: &config.url(CALLBACK_PATH),
         state: &binding.state,
         nonce: &binding.nonce,
         challenge: &challenge,
-        prompt_login,
+        prompt_login: matches!(who, Who::AnyoneAskedAgain),
     };
     let url = upstream.authorization_url(&request);
     tracing::info!(issuer = %Escaped(upstream.issuer()), "sign-in continues at the upstream provider");
@@ -125,11 +147,14 @@ pub(crate) async fn callback(oauth: &OAuthServer, config: &Config, headers: &Hea
     let Some(browser) = Browser::known(config, headers) else {
         return page(StatusCode::BAD_REQUEST, unknown());
     };
-    let binding = Binding::new(&browser, handle);
-    if !binding.state.split_once('.').is_some_and(|(_, own)| ct_eq_str(own, mac)) {
-        tracing::warn!("upstream callback refused: its state is not this browser's");
-        return page(StatusCode::BAD_REQUEST, unknown());
-    }
+    let (binding, expected) = match binding_of(oauth, config, headers, &browser, handle, mac).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            tracing::warn!("upstream callback refused: its state is not this browser's");
+            return page(StatusCode::BAD_REQUEST, unknown());
+        }
+        Err(e) => return page(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
     let ctx = match oauth.login_context(handle).await {
         Ok(ctx) => ctx,
         Err(e) if e.code == OAuthErrorCode::InvalidRequest => return page(StatusCode::BAD_REQUEST, unknown()),
@@ -179,6 +204,22 @@ pub(crate) async fn callback(oauth: &OAuthServer, config: &Config, headers: &Hea
             return page(StatusCode::BAD_GATEWAY, e);
         }
     };
+    if let Some(expected) = &expected
+        && sign_in.user.id != *expected
+    {
+        tracing::warn!(
+            expected = %Escaped(expected),
+            "upstream sign-in refused: the provider signed in another user than the one signed in on this browser"
+        );
+        metrics::sign_in(SignInMethod::Upstream, SignIn::Failed);
+        let e = OAuthError::new(
+            OAuthErrorCode::AccessDenied,
+            format!(
+                "{name} signed in another account than the one signed in here. Sign out at {name} or choose \"Not you?\", then start again from the application"
+            ),
+        );
+        return page(StatusCode::FORBIDDEN, e);
+    }
     let user = sign_in.user.clone();
     match oauth.complete_upstream_authorization(handle, &ctx.csrf_token, sign_in).await {
         Ok(location) => {
@@ -191,4 +232,26 @@ pub(crate) async fn callback(oauth: &OAuthServer, config: &Config, headers: &Hea
         Err(e) if e.code == OAuthErrorCode::InvalidRequest => page(StatusCode::BAD_REQUEST, unknown()),
         Err(e) => page(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
+}
+
+/// The binding whose state MAC is `mac`, and the subject the provider must sign in: a sign-in
+/// of anyone (`None`), or the round trip of the user signed in on this browser (their
+/// subject). `Ok(None)` when neither is this browser's.
+async fn binding_of(
+    oauth: &OAuthServer,
+    config: &Config,
+    headers: &HeaderMap,
+    browser: &Browser,
+    handle: &str,
+    mac: &str,
+) -> Result<Option<(Binding, Option<String>)>, OAuthError> {
+    let matches = |binding: &Binding| binding.state.split_once('.').is_some_and(|(_, own)| ct_eq_str(own, mac));
+    let anyone = Binding::new(browser, handle, None);
+    if matches(&anyone) {
+        return Ok(Some((anyone, None)));
+    }
+    let Some(secret) = read_cookie(headers, session_cookie_name(config)) else { return Ok(None) };
+    let Some(user) = oauth.session_user(secret).await? else { return Ok(None) };
+    let signed_in = Binding::new(browser, handle, Some(&user.id));
+    Ok(matches(&signed_in).then_some((signed_in, Some(user.id))))
 }

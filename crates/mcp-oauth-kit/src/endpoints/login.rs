@@ -27,6 +27,8 @@ use http::{HeaderMap, StatusCode};
 use crate::authorization_server::OAuthServer;
 use crate::browser::{Browser, Submission, read_cookie, submission};
 use crate::config::Config;
+#[cfg(feature = "jwt")]
+use crate::endpoints::callback::Who;
 use crate::endpoints::pages::{Page, declined_page, error_page, page_response, signed_out_page};
 use crate::endpoints::session_cookie::{begin_session, session_cookie, session_cookie_name, signed_in_user};
 use crate::error::{OAuthError, OAuthErrorCode};
@@ -155,7 +157,7 @@ pub(crate) async fn show(
             #[cfg(feature = "jwt")]
             if let Some(upstream) = super::callback::for_new_tokens(provider, &user) {
                 if browser.set_cookie.is_none() {
-                    return super::callback::start(upstream, config, handle, &browser, false);
+                    return super::callback::start(upstream, config, handle, &browser, Who::SignedIn(&user.id));
                 }
                 let logout_token = derived_token(LOGOUT_PURPOSE, secret);
                 let page = Page::Consent { user: &user, logout_token: &logout_token };
@@ -231,8 +233,8 @@ pub(crate) async fn submit(
     if let Some(upstream) = provider.upstream()
         && super::callback::chosen(&form)
     {
-        let prompt_login = form.get("prompt") == Some("login");
-        return super::callback::start(upstream, config, handle, &browser, prompt_login);
+        let who = if form.get("prompt") == Some("login") { Who::AnyoneAskedAgain } else { Who::Anyone };
+        return super::callback::start(upstream, config, handle, &browser, who);
     }
     // The pending request's own token, which the provider checks again.
     let csrf = ctx.csrf_token.as_str();
@@ -283,7 +285,7 @@ pub(crate) async fn submit(
                     if remember && let Err(e) = provider.remember_consent(handle, &user.id).await {
                         return page_error(StatusCode::SERVICE_UNAVAILABLE, e);
                     }
-                    return super::callback::start(upstream, config, handle, &browser, false);
+                    return super::callback::start(upstream, config, handle, &browser, Who::SignedIn(&user.id));
                 }
                 let res = approve(provider, handle, csrf, &user, remember, config, Approval::FromSession).await;
                 if res.status() == StatusCode::FOUND {

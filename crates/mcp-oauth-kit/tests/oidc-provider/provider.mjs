@@ -55,6 +55,15 @@ const ACCOUNTS = {
     email_verified: true,
     groups: ['staff', 'mcp-users'],
   },
+  // A second person, for the tests of a provider session that changed hands.
+  'u-dave': {
+    sub: 'u-dave',
+    preferred_username: 'dave',
+    name: 'Dave Example',
+    email: 'dave@example.com',
+    email_verified: true,
+    groups: ['staff'],
+  },
 };
 const SERVICE_ACCOUNT = {
   preferred_username: 'reporting-bot',

@@ -282,6 +282,8 @@ pub(crate) fn follow(res: &reqwest::Response) -> String {
 pub(crate) enum AtProvider {
     /// Sign in as `u-carol` and consent.
     SignIn,
+    /// Sign in as this account and consent.
+    SignInAs(&'static str),
     /// Cancel on the sign-in page ("abort").
     Cancel,
 }
@@ -303,12 +305,25 @@ pub(crate) async fn through_provider(browser: &reqwest::Client, url: &str, stop_
         assert_eq!(res.status(), StatusCode::OK, "GET {next}");
         let page_url = res.url().clone();
         let html = res.text().await.expect("a page");
+        // Another account signing in where one is signed in: the provider first ends the old
+        // session, by a form that its page submits by script.
+        if let Some(end) = html.split(r#"action=""#).nth(1).and_then(|a| a.split('"').next())
+            && end.ends_with("/session/end/confirm")
+        {
+            let xsrf = hidden_input(&html, "xsrf").expect("the form's xsrf");
+            let form = [("xsrf", xsrf.as_str()), ("logout", "yes")];
+            let res = browser.post(end).form(&form).send().await.expect("POST the session's end");
+            assert!(res.status().is_redirection(), "POST {end}: {}", res.status());
+            next = follow(&res);
+            continue;
+        }
         let form: &[(&str, &str)] = if html.contains(r#"name="prompt" value="login""#) {
             if act == AtProvider::Cancel {
                 next = format!("{}/abort", page_url.as_str().trim_end_matches('/'));
                 continue;
             }
-            &[("prompt", "login"), ("login", "u-carol"), ("password", "any")]
+            let login = if let AtProvider::SignInAs(account) = act { account } else { "u-carol" };
+            &[("prompt", "login"), ("login", login), ("password", "any")]
         } else if html.contains(r#"name="prompt" value="consent""#) {
             &[("prompt", "consent")]
         } else {
