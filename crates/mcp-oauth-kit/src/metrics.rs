@@ -129,6 +129,7 @@ pub(crate) enum SignInMethod {
     /// With a password, on our login page.
     Password,
     /// At the upstream identity provider, back through `/oauth/callback`.
+    #[cfg(feature = "jwt")]
     Upstream,
 }
 
@@ -293,6 +294,7 @@ pub(crate) fn sign_in(method: SignInMethod, outcome: SignIn) {
     }
     let method = match method {
         SignInMethod::Password => "password",
+        #[cfg(feature = "jwt")]
         SignInMethod::Upstream => "upstream",
     };
     let outcome = match outcome {

@@ -52,8 +52,7 @@ fn turning_documents_on_without_the_feature_fails_the_build() {
         .user_store(common::users())
         .tools(common::tools())
         .build()
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(
         err.to_string(),
         "invalid configuration: client_id_metadata_documents: needs mcp-oauth-kit's `cimd` feature, \
